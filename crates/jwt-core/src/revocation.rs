@@ -1,0 +1,128 @@
+//! The in-memory revocation set a server consults on every request without I/O: revoked
+//! session ids (kept until the session would have expired anyway) and "tokens issued before
+//! T are void" cut-offs per user and for everyone. The store feeds it.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+use chrono::{DateTime, Utc};
+
+use crate::store::Revocation;
+
+/// Revoked sessions and issued-before cut-offs.
+///
+/// ```
+/// use chrono::{TimeDelta, Utc};
+/// use jwt_core::{Revocation, RevocationSet};
+///
+/// let set = RevocationSet::new();
+/// let now = Utc::now();
+/// set.apply(&[Revocation::Session { id: "s1".into(), expires_at: now + TimeDelta::hours(1) }]);
+/// assert!(set.is_revoked("s1", "u1", now.timestamp()));
+/// assert!(!set.is_revoked("s2", "u1", now.timestamp()));
+/// ```
+#[derive(Debug, Default)]
+pub struct RevocationSet {
+    inner: RwLock<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    /// Session id → when it expires (seconds since the epoch).
+    sessions: HashMap<String, i64>,
+    /// User id → tokens with `iat` before this (seconds since the epoch) are void.
+    users: HashMap<String, i64>,
+    /// Tokens of anyone with `iat` before this are void.
+    everyone: Option<i64>,
+}
+
+impl RevocationSet {
+    /// An empty set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds revocations; applying one twice changes nothing.
+    pub fn apply(&self, revocations: &[Revocation]) {
+        if revocations.is_empty() {
+            return;
+        }
+        let mut inner = self.inner.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        for revocation in revocations {
+            match revocation {
+                Revocation::Session { id, expires_at } => {
+                    inner.sessions.insert(id.clone(), expires_at.timestamp());
+                }
+                Revocation::IssuedBefore { user_id, before } => {
+                    // Whole seconds, like `iat`: a token from the cut-off's own second survives
+                    // the cut-off (its session may still be revoked on its own).
+                    let before = before.timestamp();
+                    let slot = match user_id {
+                        Some(user) => inner.users.entry(user.clone()).or_insert(before),
+                        None => inner.everyone.get_or_insert(before),
+                    };
+                    *slot = (*slot).max(before);
+                }
+            }
+        }
+    }
+
+    /// Whether a token of session `sid`, subject `sub`, issued at `iat` (seconds since the
+    /// epoch) has been revoked.
+    pub fn is_revoked(&self, sid: &str, sub: &str, iat: i64) -> bool {
+        let inner = self.inner.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        inner.everyone.is_some_and(|before| iat < before)
+            || inner.sessions.contains_key(sid)
+            || inner.users.get(sub).is_some_and(|&before| iat < before)
+    }
+
+    /// Forgets sessions that have expired by `now`: their tokens fail on expiry anyway.
+    pub fn prune(&self, now: DateTime<Utc>) -> usize {
+        let now = now.timestamp();
+        let mut inner = self.inner.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let before = inner.sessions.len();
+        inner.sessions.retain(|_, expires| *expires > now);
+        before - inner.sessions.len()
+    }
+
+    /// How many revoked sessions the set holds.
+    pub fn revoked_sessions(&self) -> usize {
+        self.inner.read().unwrap_or_else(|poisoned| poisoned.into_inner()).sessions.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeDelta, TimeZone};
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(secs, 0).unwrap()
+    }
+
+    #[test]
+    fn cut_offs_void_earlier_tokens_only() {
+        let set = RevocationSet::new();
+        set.apply(&[Revocation::IssuedBefore { user_id: Some("u".into()), before: at(100) }]);
+        assert!(set.is_revoked("s", "u", 99));
+        assert!(!set.is_revoked("s", "u", 100));
+        assert!(!set.is_revoked("s", "other", 99));
+        set.apply(&[Revocation::IssuedBefore { user_id: None, before: at(50) }]);
+        assert!(set.is_revoked("s", "other", 49));
+        // A later, smaller cut-off never shrinks an earlier one.
+        set.apply(&[Revocation::IssuedBefore { user_id: Some("u".into()), before: at(10) }]);
+        assert!(set.is_revoked("s", "u", 99));
+    }
+
+    #[test]
+    fn expired_sessions_are_pruned() {
+        let set = RevocationSet::new();
+        set.apply(&[
+            Revocation::Session { id: "old".into(), expires_at: at(10) },
+            Revocation::Session { id: "new".into(), expires_at: at(10) + TimeDelta::days(1) },
+        ]);
+        assert_eq!(set.prune(at(11)), 1);
+        assert!(!set.is_revoked("old", "u", 0));
+        assert!(set.is_revoked("new", "u", 0));
+    }
+}

@@ -1,0 +1,233 @@
+//! Sessions: login, refresh-token rotation with reuse detection, logout, and the per-request
+//! check of access tokens against the in-memory revocation set.
+//!
+//! The rules, as the HTTP contract states them: a refresh returns a new pair and retires the
+//! presented token; a retired token presented again within the grace period gets a fresh pair
+//! in the same session; after it, the whole session is revoked; no refresh carries a session
+//! past its absolute maximum age.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::de::DeserializeOwned;
+
+use crate::claims::{AccessClaims, NoExtra};
+use crate::error::{Error, Result, ReuseDetails};
+use crate::revocation::RevocationSet;
+use crate::store::{
+    AuthStore, ClientInfo, NewRefreshToken, NewSession, RevokeReason, RotateOutcome,
+};
+use crate::tokens::{Subject, TokenPair, TokenService};
+
+/// How long sessions live and how forgiving refresh is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionPolicy {
+    /// Absolute session lifetime from login (default 30 days).
+    pub max_age: TimeDelta,
+    /// How long after its rotation a refresh token may be presented again and still get a
+    /// pair (default 10 s). Zero makes any reuse revoke the session.
+    pub reuse_grace: TimeDelta,
+}
+
+impl Default for SessionPolicy {
+    fn default() -> Self {
+        Self { max_age: TimeDelta::days(30), reuse_grace: TimeDelta::seconds(10) }
+    }
+}
+
+/// Login, refresh, logout and authentication over a store `S`. The crate documentation has a
+/// complete example.
+#[derive(Debug)]
+pub struct Sessions<S> {
+    tokens: Arc<TokenService>,
+    store: S,
+    revocations: Arc<RevocationSet>,
+    policy: SessionPolicy,
+}
+
+impl<S: AuthStore> Sessions<S> {
+    /// Sessions over `store`, issuing with `tokens`, with an empty revocation set.
+    pub fn new(tokens: Arc<TokenService>, store: S, policy: SessionPolicy) -> Self {
+        Self { tokens, store, revocations: Arc::new(RevocationSet::new()), policy }
+    }
+
+    /// The same, sharing an existing revocation set.
+    pub fn with_revocations(mut self, revocations: Arc<RevocationSet>) -> Self {
+        self.revocations = revocations;
+        self
+    }
+
+    /// The token service.
+    pub fn tokens(&self) -> &Arc<TokenService> {
+        &self.tokens
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The revocation set consulted by [`Sessions::authenticate`].
+    pub fn revocations(&self) -> &Arc<RevocationSet> {
+        &self.revocations
+    }
+
+    /// The session policy.
+    pub fn policy(&self) -> &SessionPolicy {
+        &self.policy
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.tokens.clock().now()
+    }
+
+    /// Starts a session for an authenticated `subject` and returns its first pair.
+    pub async fn start(&self, subject: &Subject, client: ClientInfo) -> Result<TokenPair> {
+        let now = self.now();
+        let session = NewSession {
+            id: uuid::Uuid::new_v4().to_string(),
+            user_id: subject.id.clone(),
+            created_at: now,
+            expires_at: now + self.policy.max_age,
+            client,
+        };
+        let (pair, first) =
+            self.pair(subject, &session.id, session.expires_at, None, &session.client)?;
+        self.store.create_session(&session, &first).await?;
+        Ok(pair)
+    }
+
+    /// Verifies an access token and checks it against the revocation set, without I/O.
+    pub fn authenticate(&self, access_token: &str) -> Result<AccessClaims<NoExtra>> {
+        self.authenticate_with(access_token)
+    }
+
+    /// [`Sessions::authenticate`] for access tokens that carry the caller's own claims.
+    pub fn authenticate_with<X: DeserializeOwned>(
+        &self,
+        access_token: &str,
+    ) -> Result<AccessClaims<X>> {
+        let claims = self.tokens.verify_access_with::<X>(access_token)?;
+        if self.revocations.is_revoked(&claims.sid, &claims.sub, claims.iat) {
+            return Err(Error::Revoked);
+        }
+        Ok(claims)
+    }
+
+    /// Rotates a refresh token: see the module documentation for the rules.
+    ///
+    /// Signature, expiry and revocation are checked before the store is asked anything, so a
+    /// forged or revoked token costs no I/O.
+    pub async fn refresh(&self, refresh_token: &str, client: ClientInfo) -> Result<TokenPair> {
+        let claims = self.tokens.verify_refresh(refresh_token)?;
+        if self.revocations.is_revoked(&claims.sid, &claims.sub, claims.iat) {
+            return Err(Error::Revoked);
+        }
+        let session = self.store.session(&claims.sid).await?.ok_or(Error::UnknownRefreshToken)?;
+        if session.revoked_at.is_some() {
+            return Err(Error::SessionRevoked);
+        }
+        let now = self.now();
+        if now >= session.expires_at {
+            return Err(Error::SessionExpired);
+        }
+        let subject =
+            self.store.active_subject(&claims.sub).await?.ok_or(Error::InactiveSubject)?;
+        let (pair, replacement) =
+            self.pair(&subject, &session.id, session.expires_at, Some(&claims.jti), &client)?;
+        match self.store.rotate(&claims.jti, &replacement, now).await? {
+            RotateOutcome::Rotated => Ok(pair),
+            RotateOutcome::AlreadyRotated { rotated_at, .. }
+                if now - rotated_at < self.policy.reuse_grace =>
+            {
+                self.store.add_refresh_token(&replacement).await?;
+                Ok(pair)
+            }
+            RotateOutcome::AlreadyRotated { rotated_at, rotated_by } => {
+                self.revoke(&session.id, RevokeReason::RefreshReuse).await?;
+                Err(Error::RefreshReused(Box::new(ReuseDetails {
+                    session_id: session.id,
+                    user_id: session.user_id,
+                    rotated_at,
+                    detected_at: now,
+                    rotated_by,
+                })))
+            }
+            RotateOutcome::SessionRevoked => Err(Error::SessionRevoked),
+            RotateOutcome::NotFound => Err(Error::UnknownRefreshToken),
+        }
+    }
+
+    /// Ends one session (logout): its access and refresh tokens all stop working, here at
+    /// once and on other instances at their next [`Sessions::sync_revocations`]. Ending an
+    /// unknown or already ended session is not an error.
+    pub async fn end(&self, session_id: &str, reason: RevokeReason) -> Result<()> {
+        self.revoke(session_id, reason).await
+    }
+
+    /// Ends every session of a user and voids every token issued to them before now.
+    pub async fn end_all(&self, user_id: &str, reason: RevokeReason) -> Result<()> {
+        let revocations = self.store.revoke_user(user_id, reason, self.now()).await?;
+        self.revocations.apply(&revocations);
+        Ok(())
+    }
+
+    /// Voids tokens issued before `before`, for one user or for everyone (incident response).
+    pub async fn void_issued_before(
+        &self,
+        user_id: Option<&str>,
+        before: DateTime<Utc>,
+    ) -> Result<()> {
+        let revocation = self.store.void_issued_before(user_id, before, self.now()).await?;
+        self.revocations.apply(&[revocation]);
+        Ok(())
+    }
+
+    /// Loads revocations recorded since `since` into the revocation set and drops entries of
+    /// sessions that have expired. Servers call this periodically, with `since` a little
+    /// before their previous call, to honour revocations made by other instances.
+    pub async fn sync_revocations(&self, since: DateTime<Utc>) -> Result<usize> {
+        let revocations = self.store.revocations_since(since).await?;
+        self.revocations.apply(&revocations);
+        self.revocations.prune(self.now());
+        Ok(revocations.len())
+    }
+
+    async fn revoke(&self, session_id: &str, reason: RevokeReason) -> Result<()> {
+        if let Some(revocation) = self.store.revoke_session(session_id, reason, self.now()).await? {
+            self.revocations.apply(&[revocation]);
+        }
+        Ok(())
+    }
+
+    /// Signs a pair for `subject` in a session ending at `session_end`, and the record of its
+    /// refresh token.
+    fn pair(
+        &self,
+        subject: &Subject,
+        session_id: &str,
+        session_end: DateTime<Utc>,
+        parent_jti: Option<&str>,
+        client: &ClientInfo,
+    ) -> Result<(TokenPair, NewRefreshToken)> {
+        let access = self.tokens.issue_access(subject, session_id, Some(session_end))?;
+        let refresh = self.tokens.issue_refresh(&subject.id, session_id, Some(session_end))?;
+        let record = NewRefreshToken {
+            jti: refresh.jti,
+            session_id: session_id.to_owned(),
+            parent_jti: parent_jti.map(str::to_owned),
+            issued_at: refresh.issued_at,
+            expires_at: refresh.expires_at,
+            client: client.clone(),
+        };
+        let pair = TokenPair {
+            access_token: access.token,
+            refresh_token: refresh.token,
+            token_type: "Bearer",
+            expires_in: (access.expires_at - access.issued_at).num_seconds(),
+            refresh_expires_in: (refresh.expires_at - refresh.issued_at).num_seconds(),
+            session_id: session_id.to_owned(),
+        };
+        Ok((pair, record))
+    }
+}

@@ -1,0 +1,257 @@
+//! The storage traits that refresh rotation and revocation run on, and the records they
+//! exchange. A backend implements all three traits; `jwt-core` ships an in-memory one
+//! ([`MemoryStore`](crate::MemoryStore)), the `store` crate the SQL ones.
+//!
+//! The rules (grace period, maximum session age, what reuse means) live in
+//! [`Sessions`](crate::Sessions); a backend only has to make each method atomic.
+
+use std::fmt;
+use std::future::Future;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+
+use crate::error::{Error, Result};
+use crate::tokens::Subject;
+
+/// Where a request came from, as far as the server could tell. Recorded with sessions and
+/// refresh tokens so that a reuse report can name both parties.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientInfo {
+    /// The client's IP address.
+    pub ip: Option<String>,
+    /// The client's `User-Agent`.
+    pub user_agent: Option<String>,
+}
+
+/// A session to create at login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSession {
+    /// The session id (`sid`).
+    pub id: String,
+    /// The user.
+    pub user_id: String,
+    /// When it started.
+    pub created_at: DateTime<Utc>,
+    /// Its absolute end: no refresh carries it further.
+    pub expires_at: DateTime<Utc>,
+    /// Who logged in.
+    pub client: ClientInfo,
+}
+
+/// A session as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// The session id (`sid`).
+    pub id: String,
+    /// The user.
+    pub user_id: String,
+    /// When it started.
+    pub created_at: DateTime<Utc>,
+    /// The last login or refresh.
+    pub last_used_at: DateTime<Utc>,
+    /// Its absolute end.
+    pub expires_at: DateTime<Utc>,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// Why it was revoked.
+    pub revoke_reason: Option<RevokeReason>,
+    /// Who logged in.
+    pub client: ClientInfo,
+}
+
+/// A refresh token to record. Only its `jti` is kept, never the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRefreshToken {
+    /// The token's `jti`.
+    pub jti: String,
+    /// Its session.
+    pub session_id: String,
+    /// The `jti` of the token it replaced, if any.
+    pub parent_jti: Option<String>,
+    /// When it was issued.
+    pub issued_at: DateTime<Utc>,
+    /// When it expires.
+    pub expires_at: DateTime<Utc>,
+    /// Who it was issued to.
+    pub client: ClientInfo,
+}
+
+/// What [`RefreshTokenStore::rotate`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RotateOutcome {
+    /// The presented token was current: it is now retired and the replacement recorded.
+    Rotated,
+    /// The presented token had already been retired at `rotated_at`; nothing was changed.
+    AlreadyRotated {
+        /// When it was retired.
+        rotated_at: DateTime<Utc>,
+        /// Who presented it then.
+        rotated_by: ClientInfo,
+    },
+    /// The session is revoked; nothing was changed.
+    SessionRevoked,
+    /// No such token; nothing was changed.
+    NotFound,
+}
+
+/// Why a session was revoked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RevokeReason {
+    /// The user logged out.
+    Logout,
+    /// The user logged out everywhere.
+    LogoutAll,
+    /// A refresh token was replayed after its grace period.
+    RefreshReuse,
+    /// An administrator revoked it.
+    Admin,
+    /// The user was disabled.
+    UserDisabled,
+    /// A client revoked one of its tokens (RFC 7009).
+    TokenRevocation,
+    /// An operator voided tokens issued before a time (incident response).
+    Incident,
+}
+
+impl RevokeReason {
+    /// The stable name stored in databases and shown to operators.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RevokeReason::Logout => "logout",
+            RevokeReason::LogoutAll => "logout_all",
+            RevokeReason::RefreshReuse => "refresh_reuse",
+            RevokeReason::Admin => "admin",
+            RevokeReason::UserDisabled => "user_disabled",
+            RevokeReason::TokenRevocation => "token_revocation",
+            RevokeReason::Incident => "incident",
+        }
+    }
+
+    const ALL: [RevokeReason; 7] = [
+        RevokeReason::Logout,
+        RevokeReason::LogoutAll,
+        RevokeReason::RefreshReuse,
+        RevokeReason::Admin,
+        RevokeReason::UserDisabled,
+        RevokeReason::TokenRevocation,
+        RevokeReason::Incident,
+    ];
+}
+
+impl fmt::Display for RevokeReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for RevokeReason {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| Error::storage(UnknownReason(s.to_owned())))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("unknown revocation reason `{0}`")]
+struct UnknownReason(String);
+
+/// One entry of the revocation feed that keeps every instance's
+/// [`RevocationSet`](crate::RevocationSet) current.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revocation {
+    /// A session was revoked: its tokens stop working.
+    Session {
+        /// The session id.
+        id: String,
+        /// When the session would have ended anyway; the entry can be forgotten after.
+        expires_at: DateTime<Utc>,
+    },
+    /// Tokens issued before `before` are void: for one user, or for everyone (`user_id: None`).
+    IssuedBefore {
+        /// The user, or `None` for all users.
+        user_id: Option<String>,
+        /// The cut-off.
+        before: DateTime<Utc>,
+    },
+}
+
+/// Sessions and the users behind them.
+pub trait SessionStore: Send + Sync {
+    /// Creates a session and records its first refresh token, in one transaction.
+    fn create_session(
+        &self,
+        session: &NewSession,
+        first_token: &NewRefreshToken,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// The session with this id.
+    fn session(&self, id: &str) -> impl Future<Output = Result<Option<SessionRecord>>> + Send;
+
+    /// The user as tokens should describe them now; `None` if the user is gone or disabled.
+    fn active_subject(&self, user_id: &str)
+    -> impl Future<Output = Result<Option<Subject>>> + Send;
+}
+
+/// Refresh tokens, known by `jti`.
+pub trait RefreshTokenStore: Send + Sync {
+    /// Atomically: if `presented_jti` is current and its session not revoked, retire it (record
+    /// `at`, the replacement's `jti` and client) and record `replacement`, and update the
+    /// session's last use; otherwise change nothing and say why. Whatever the concurrency, a
+    /// token is retired once.
+    fn rotate(
+        &self,
+        presented_jti: &str,
+        replacement: &NewRefreshToken,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<RotateOutcome>> + Send;
+
+    /// Records a further token in a session without retiring any: the grace path, where a
+    /// client that lost the race (or the response) gets a pair of its own.
+    fn add_refresh_token(&self, token: &NewRefreshToken)
+    -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Revocations, and the feed that spreads them to every instance.
+pub trait RevocationStore: Send + Sync {
+    /// Revokes one session and all its refresh tokens, in one transaction. `None` if there is
+    /// no such session; an already revoked session keeps its first reason.
+    fn revoke_session(
+        &self,
+        id: &str,
+        reason: RevokeReason,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<Revocation>>> + Send;
+
+    /// Revokes every session of a user and voids the user's tokens issued before `at`, in one
+    /// transaction.
+    fn revoke_user(
+        &self,
+        user_id: &str,
+        reason: RevokeReason,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<Revocation>>> + Send;
+
+    /// Voids tokens issued before `before`, for one user or for all.
+    fn void_issued_before(
+        &self,
+        user_id: Option<&str>,
+        before: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Revocation>> + Send;
+
+    /// Every revocation recorded at or after `since` (sessions not yet expired, and cut-offs).
+    fn revocations_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<Revocation>>> + Send;
+}
+
+/// The three store traits together: what [`Sessions`](crate::Sessions) needs.
+pub trait AuthStore: SessionStore + RefreshTokenStore + RevocationStore {}
+
+impl<T: SessionStore + RefreshTokenStore + RevocationStore> AuthStore for T {}

@@ -1,0 +1,512 @@
+//! Issuing and verifying tokens. The verifier checks size, structure and header itself before
+//! any signature work: the algorithm comes from the key that `kid` selects, and headers that
+//! could redirect key selection (`jku`, `x5u`, `jwk`, `x5c`) or demand unknown processing
+//! (`crit`) are refused. Only then does jsonwebtoken's crypto check the signature.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::de::{DeserializeOwned, IgnoredAny};
+use serde::{Deserialize, Serialize};
+
+use crate::claims::{AccessClaims, Audience, NoExtra, RefreshClaims};
+use crate::clock::{Clock, SystemClock};
+use crate::error::{Error, Result};
+use crate::keys::{KeySet, SigningKey};
+
+/// Header `typ` of access tokens (RFC 9068).
+pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
+/// Header `typ` of refresh tokens.
+pub const REFRESH_TOKEN_TYPE: &str = "refresh+jwt";
+/// The default size limit of a token, in bytes.
+pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8 * 1024;
+/// The largest clock leeway a policy accepts.
+pub const MAX_LEEWAY: TimeDelta = TimeDelta::seconds(30);
+
+/// What tokens say and how long they live. Start from [`TokenPolicy::new`] and adjust fields;
+/// [`TokenService::new`] validates the result.
+///
+/// ```
+/// use chrono::TimeDelta;
+/// use jwt_core::TokenPolicy;
+/// let mut policy = TokenPolicy::new("https://auth.example.com", "api");
+/// policy.access_ttl = TimeDelta::minutes(15);
+/// assert_eq!(policy.refresh_ttl, TimeDelta::days(7));
+/// assert!(policy.validate().is_ok());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenPolicy {
+    /// The `iss` claim of every token, checked on every token.
+    pub issuer: String,
+    /// The `aud` claim of access tokens, checked on every access token.
+    pub audience: String,
+    /// Lifetime of access tokens (default 30 minutes).
+    pub access_ttl: TimeDelta,
+    /// Lifetime of refresh tokens (default 7 days).
+    pub refresh_ttl: TimeDelta,
+    /// Clock leeway when checking `exp`, `nbf` and `iat` (default 5 s, at most 30 s).
+    pub leeway: TimeDelta,
+    /// Tokens longer than this are refused before decoding (default 8 KiB).
+    pub max_token_bytes: usize,
+    /// Whether access tokens carry the `email` claim (default no).
+    pub include_email: bool,
+}
+
+impl TokenPolicy {
+    /// A policy with the defaults and the given issuer and audience.
+    pub fn new(issuer: impl Into<String>, audience: impl Into<String>) -> Self {
+        Self {
+            issuer: issuer.into(),
+            audience: audience.into(),
+            access_ttl: TimeDelta::minutes(30),
+            refresh_ttl: TimeDelta::days(7),
+            leeway: TimeDelta::seconds(5),
+            max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
+            include_email: false,
+        }
+    }
+
+    /// Checks that every value is in range.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |msg: &str| Err(Error::InvalidConfig(msg.to_owned()));
+        if self.issuer.is_empty() {
+            return bad("issuer must not be empty");
+        }
+        if self.audience.is_empty() {
+            return bad("audience must not be empty");
+        }
+        if self.access_ttl <= TimeDelta::zero() || self.refresh_ttl <= TimeDelta::zero() {
+            return bad("token lifetimes must be positive");
+        }
+        if self.leeway < TimeDelta::zero() || self.leeway > MAX_LEEWAY {
+            return bad("leeway must be between 0 and 30 seconds");
+        }
+        if self.max_token_bytes < 256 {
+            return bad("the token size limit must be at least 256 bytes");
+        }
+        Ok(())
+    }
+}
+
+/// Who a token is about: the user id and what the access token says of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subject {
+    /// The user id (`sub`).
+    pub id: String,
+    /// The roles (`roles`).
+    pub roles: Vec<String>,
+    /// The email, included in access tokens only when the policy says so.
+    pub email: Option<String>,
+}
+
+macro_rules! redacted_token {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// The compact serialization, to hand to the client. Never log it.
+            pub fn expose(&self) -> &str {
+                &self.0
+            }
+
+            /// The compact serialization, owned.
+            pub fn into_string(self) -> String {
+                self.0
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(concat!(stringify!($name), "([redacted])"))
+            }
+        }
+    };
+}
+
+redacted_token!(
+    /// A signed access token. `Debug` does not show it.
+    AccessToken
+);
+redacted_token!(
+    /// A signed refresh token. `Debug` does not show it.
+    RefreshToken
+);
+
+/// A freshly signed token with the facts a caller records about it.
+#[derive(Debug, Clone)]
+pub struct Issued<T> {
+    /// The token.
+    pub token: T,
+    /// Its `jti`.
+    pub jti: String,
+    /// Its `iat`.
+    pub issued_at: DateTime<Utc>,
+    /// Its `exp`.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// An access and a refresh token, serialized as the OAuth 2.0 token response (RFC 6749 §5.1).
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenPair {
+    /// The access token.
+    pub access_token: AccessToken,
+    /// The refresh token.
+    pub refresh_token: RefreshToken,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    /// Seconds until the refresh token expires.
+    pub refresh_expires_in: i64,
+    /// The session both tokens belong to (not part of the token response).
+    #[serde(skip)]
+    pub session_id: String,
+}
+
+/// The header fields we look at. Absent fields cost nothing; `IgnoredAny` records presence
+/// without parsing values we refuse anyway. Duplicate names are a parse error.
+#[derive(Deserialize)]
+struct JoseHeader<'a> {
+    #[serde(borrow)]
+    alg: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    typ: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    kid: Option<Cow<'a, str>>,
+    crit: Option<IgnoredAny>,
+    jku: Option<IgnoredAny>,
+    x5u: Option<IgnoredAny>,
+    jwk: Option<IgnoredAny>,
+    x5c: Option<IgnoredAny>,
+}
+
+/// Media types compare without regard to case, and `application/` may be left out (RFC 7515 §4.1.9).
+fn typ_matches(typ: &str, expected: &str) -> bool {
+    let bare = match typ.get(..12) {
+        Some(prefix) if prefix.eq_ignore_ascii_case("application/") => &typ[12..],
+        _ => typ,
+    };
+    bare.eq_ignore_ascii_case(expected)
+}
+
+fn b64_decode(part: &str) -> Result<Vec<u8>> {
+    URL_SAFE_NO_PAD.decode(part).map_err(|_| Error::Malformed("a part is not base64url"))
+}
+
+/// Issues and verifies access and refresh tokens under one [`TokenPolicy`] and [`KeySet`].
+///
+/// The key set can be swapped while the service is in use ([`TokenService::replace_keys`]);
+/// each call sees one consistent set.
+///
+/// ```
+/// use jwt_core::{Algorithm, KeySet, SigningKey, Subject, TokenPolicy, TokenService};
+///
+/// let keys = KeySet::new(SigningKey::generate(Algorithm::HS256)?);
+/// let tokens = TokenService::new(TokenPolicy::new("jwt-auth", "api"), keys)?;
+/// let user = Subject { id: "u1".into(), roles: vec!["user".into()], email: None };
+/// let issued = tokens.issue_access(&user, "session-1", None)?;
+/// let claims = tokens.verify_access(issued.token.expose())?;
+/// assert_eq!(claims.sub, "u1");
+/// assert_eq!(claims.sid, "session-1");
+/// // An access token is no refresh token:
+/// assert!(tokens.verify_refresh(issued.token.expose()).is_err());
+/// # Ok::<(), jwt_core::Error>(())
+/// ```
+pub struct TokenService {
+    policy: TokenPolicy,
+    keys: ArcSwap<KeySet>,
+    clock: Arc<dyn Clock>,
+}
+
+impl fmt::Debug for TokenService {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenService")
+            .field("policy", &self.policy)
+            .field("keys", &self.keys.load())
+            .finish_non_exhaustive()
+    }
+}
+
+enum Kind {
+    Access,
+    Refresh,
+}
+
+impl Kind {
+    fn typ(&self) -> &'static str {
+        match self {
+            Kind::Access => ACCESS_TOKEN_TYPE,
+            Kind::Refresh => REFRESH_TOKEN_TYPE,
+        }
+    }
+}
+
+impl TokenService {
+    /// A service on the system clock. Fails if the policy is out of range.
+    pub fn new(policy: TokenPolicy, keys: KeySet) -> Result<Self> {
+        policy.validate()?;
+        Ok(Self { policy, keys: ArcSwap::from_pointee(keys), clock: Arc::new(SystemClock) })
+    }
+
+    /// The same service on another clock.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &TokenPolicy {
+        &self.policy
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// The current key set.
+    pub fn keys(&self) -> Arc<KeySet> {
+        self.keys.load_full()
+    }
+
+    /// Swaps in another key set, e.g. after [`KeySet::rotate`].
+    pub fn replace_keys(&self, keys: KeySet) {
+        self.keys.store(Arc::new(keys));
+    }
+
+    /// Signs an access token for `subject` in session `session_id`. Its expiry is the
+    /// policy's lifetime, cut to `not_after` (the session's end) when that comes first.
+    pub fn issue_access(
+        &self,
+        subject: &Subject,
+        session_id: &str,
+        not_after: Option<DateTime<Utc>>,
+    ) -> Result<Issued<AccessToken>> {
+        self.issue_access_with(subject, session_id, not_after, NoExtra {})
+    }
+
+    /// [`TokenService::issue_access`] with the caller's own claims flattened in.
+    pub fn issue_access_with<X: Serialize>(
+        &self,
+        subject: &Subject,
+        session_id: &str,
+        not_after: Option<DateTime<Utc>>,
+        extra: X,
+    ) -> Result<Issued<AccessToken>> {
+        let (iat, exp) = self.lifetime(self.policy.access_ttl, not_after);
+        let jti = uuid::Uuid::new_v4().to_string();
+        let claims = AccessClaims {
+            iss: self.policy.issuer.clone(),
+            sub: subject.id.clone(),
+            aud: Audience::One(self.policy.audience.clone()),
+            exp: exp.timestamp(),
+            nbf: iat.timestamp(),
+            iat: iat.timestamp(),
+            jti: jti.clone(),
+            sid: session_id.to_owned(),
+            roles: subject.roles.clone(),
+            email: if self.policy.include_email { subject.email.clone() } else { None },
+            extra,
+        };
+        let token = self.sign(Kind::Access, &claims)?;
+        Ok(Issued { token: AccessToken(token), jti, issued_at: iat, expires_at: exp })
+    }
+
+    /// Signs a refresh token for `subject_id` in session `session_id`, expiring after the
+    /// policy's lifetime or at `not_after`, whichever comes first.
+    pub fn issue_refresh(
+        &self,
+        subject_id: &str,
+        session_id: &str,
+        not_after: Option<DateTime<Utc>>,
+    ) -> Result<Issued<RefreshToken>> {
+        let (iat, exp) = self.lifetime(self.policy.refresh_ttl, not_after);
+        let claims = RefreshClaims {
+            iss: self.policy.issuer.clone(),
+            sub: subject_id.to_owned(),
+            exp: exp.timestamp(),
+            iat: iat.timestamp(),
+            jti: uuid::Uuid::new_v4().to_string(),
+            sid: session_id.to_owned(),
+        };
+        let token = self.sign(Kind::Refresh, &claims)?;
+        Ok(Issued { token: RefreshToken(token), jti: claims.jti, issued_at: iat, expires_at: exp })
+    }
+
+    /// Verifies an access token: size, header, key, signature, `typ`, `iss`, `aud`, `exp`,
+    /// `nbf`, `iat` and the presence of every claim. It does not consult revocations; see
+    /// [`Sessions::authenticate`](crate::Sessions::authenticate) for the full check.
+    pub fn verify_access(&self, token: &str) -> Result<AccessClaims<NoExtra>> {
+        self.verify_access_with(token)
+    }
+
+    /// [`TokenService::verify_access`] for tokens that carry the caller's own claims `X`.
+    pub fn verify_access_with<X: DeserializeOwned>(&self, token: &str) -> Result<AccessClaims<X>> {
+        let payload = self.verify_signed(token, Kind::Access)?;
+        let claims = AccessClaims::<X>::from_json(&payload)?;
+        if claims.iss != self.policy.issuer {
+            return Err(Error::InvalidIssuer);
+        }
+        if !claims.aud.contains(&self.policy.audience) {
+            return Err(Error::InvalidAudience);
+        }
+        self.check_times(claims.exp, Some(claims.nbf), claims.iat)?;
+        Ok(claims)
+    }
+
+    /// Verifies a refresh token: size, header, key, signature, `typ`, `iss`, `exp`, `iat`.
+    /// Whether it is still current is the store's business.
+    pub fn verify_refresh(&self, token: &str) -> Result<RefreshClaims> {
+        let payload = self.verify_signed(token, Kind::Refresh)?;
+        let claims = RefreshClaims::from_json(&payload)?;
+        if claims.iss != self.policy.issuer {
+            return Err(Error::InvalidIssuer);
+        }
+        self.check_times(claims.exp, None, claims.iat)?;
+        Ok(claims)
+    }
+
+    fn lifetime(
+        &self,
+        ttl: TimeDelta,
+        not_after: Option<DateTime<Utc>>,
+    ) -> (DateTime<Utc>, DateTime<Utc>) {
+        let now = self.clock.now();
+        let exp = now + ttl;
+        (now, not_after.map_or(exp, |cap| exp.min(cap)))
+    }
+
+    fn sign<C: Serialize>(&self, kind: Kind, claims: &C) -> Result<String> {
+        let keys = self.keys.load();
+        let key = keys.active().ok_or(Error::NoSigningKey)?;
+        let header = encoded_header(key, kind.typ());
+        let payload = serde_json::to_vec(claims).map_err(|e| Error::Signing(e.to_string()))?;
+        let mut message = String::with_capacity(header.len() + payload.len() * 4 / 3 + 100);
+        message.push_str(&header);
+        message.push('.');
+        URL_SAFE_NO_PAD.encode_string(&payload, &mut message);
+        let signature = jsonwebtoken::crypto::sign(
+            message.as_bytes(),
+            key.encoding_key(),
+            key.algorithm().to_jwt(),
+        )
+        .map_err(|e| Error::Signing(e.to_string()))?;
+        message.push('.');
+        message.push_str(&signature);
+        Ok(message)
+    }
+
+    /// Everything up to and including the signature; returns the decoded payload.
+    fn verify_signed(&self, token: &str, kind: Kind) -> Result<Vec<u8>> {
+        if token.len() > self.policy.max_token_bytes {
+            return Err(Error::TokenTooLarge { limit: self.policy.max_token_bytes });
+        }
+        let mut parts = token.split('.');
+        let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(Error::Malformed("expected three dot-separated parts"));
+        };
+        let header_json = b64_decode(header_b64)?;
+        let header: JoseHeader<'_> = serde_json::from_slice(&header_json)
+            .map_err(|_| Error::Malformed("the header is not a JSON object"))?;
+        for (present, name) in [
+            (header.jku.is_some(), "jku"),
+            (header.x5u.is_some(), "x5u"),
+            (header.jwk.is_some(), "jwk"),
+            (header.x5c.is_some(), "x5c"),
+        ] {
+            if present {
+                return Err(Error::ForbiddenHeader(name));
+            }
+        }
+        if header.crit.is_some() {
+            return Err(Error::UnknownCritical);
+        }
+        let alg = header
+            .alg
+            .as_deref()
+            .and_then(crate::keys::Algorithm::from_jose)
+            .ok_or(Error::UnsupportedAlgorithm)?;
+        if !header.typ.as_deref().is_some_and(|typ| typ_matches(typ, kind.typ())) {
+            return Err(Error::WrongTokenType);
+        }
+        let kid = header.kid.as_deref().ok_or(Error::MissingKeyId)?;
+        let keys = self.keys.load();
+        let key = keys.find(kid).ok_or(Error::UnknownKey)?;
+        if key.algorithm() != alg {
+            return Err(Error::AlgorithmMismatch);
+        }
+        let message_len = header_b64.len() + 1 + payload_b64.len();
+        let valid = jsonwebtoken::crypto::verify(
+            signature_b64,
+            &token.as_bytes()[..message_len],
+            key.decoding_key(),
+            alg.to_jwt(),
+        )
+        .map_err(|_| Error::InvalidSignature)?;
+        if !valid {
+            return Err(Error::InvalidSignature);
+        }
+        b64_decode(payload_b64)
+    }
+
+    fn check_times(&self, exp: i64, nbf: Option<i64>, iat: i64) -> Result<()> {
+        let now = self.clock.now().timestamp();
+        let leeway = self.policy.leeway.num_seconds();
+        if now >= exp.saturating_add(leeway) {
+            return Err(Error::Expired);
+        }
+        let now_plus = now.saturating_add(leeway);
+        if nbf.is_some_and(|nbf| nbf > now_plus) || iat > now_plus {
+            return Err(Error::NotYetValid);
+        }
+        Ok(())
+    }
+}
+
+fn encoded_header(key: &SigningKey, typ: &str) -> String {
+    #[derive(Serialize)]
+    struct Header<'a> {
+        alg: &'a str,
+        typ: &'a str,
+        kid: &'a str,
+    }
+    let json = serde_json::to_vec(&Header { alg: key.algorithm().as_str(), typ, kid: key.kid() })
+        .expect("a header of three strings serializes");
+    URL_SAFE_NO_PAD.encode(json)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typ_comparison_follows_rfc_7515() {
+        assert!(typ_matches("at+jwt", "at+jwt"));
+        assert!(typ_matches("AT+JWT", "at+jwt"));
+        assert!(typ_matches("application/at+jwt", "at+jwt"));
+        assert!(!typ_matches("JWT", "at+jwt"));
+        assert!(!typ_matches("refresh+jwt", "at+jwt"));
+        assert!(!typ_matches("application/", "at+jwt"));
+    }
+
+    #[test]
+    fn policy_refuses_out_of_range_values() {
+        let mut p = TokenPolicy::new("i", "a");
+        p.leeway = TimeDelta::seconds(31);
+        assert!(p.validate().is_err());
+        let mut p = TokenPolicy::new("i", "a");
+        p.access_ttl = TimeDelta::zero();
+        assert!(p.validate().is_err());
+        assert!(TokenPolicy::new("", "a").validate().is_err());
+    }
+}
