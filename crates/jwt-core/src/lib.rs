@@ -72,5 +72,5 @@ pub use store::{
 };
 pub use tokens::{
     ACCESS_TOKEN_TYPE, AccessToken, DEFAULT_MAX_TOKEN_BYTES, Issued, MAX_LEEWAY,
-    REFRESH_TOKEN_TYPE, RefreshToken, Subject, TokenPair, TokenPolicy, TokenService,
+    REFRESH_TOKEN_TYPE, RefreshToken, Subject, TokenPair, TokenPolicy, TokenService, verify_jws,
 };

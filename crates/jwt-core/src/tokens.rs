@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::claims::{AccessClaims, Audience, NoExtra, RefreshClaims};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
-use crate::keys::{KeySet, SigningKey};
+use crate::keys::{Algorithm, KeySet, SigningKey, VerifyingKey};
 
 /// Header `typ` of access tokens (RFC 9068).
 pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
@@ -186,6 +186,93 @@ struct JoseHeader<'a> {
     x5u: Option<IgnoredAny>,
     jwk: Option<IgnoredAny>,
     x5c: Option<IgnoredAny>,
+}
+
+impl<'a> JoseHeader<'a> {
+    fn parse(json: &'a [u8]) -> Result<Self> {
+        serde_json::from_slice(json)
+            .map_err(|_| Error::Malformed("the header is not a JSON object"))
+    }
+
+    /// Refuses headers that could redirect key selection or demand unknown processing, and
+    /// returns the named algorithm if it is one we verify.
+    fn algorithm(&self) -> Result<Algorithm> {
+        for (present, name) in [
+            (self.jku.is_some(), "jku"),
+            (self.x5u.is_some(), "x5u"),
+            (self.jwk.is_some(), "jwk"),
+            (self.x5c.is_some(), "x5c"),
+        ] {
+            if present {
+                return Err(Error::ForbiddenHeader(name));
+            }
+        }
+        if self.crit.is_some() {
+            return Err(Error::UnknownCritical);
+        }
+        self.alg.as_deref().and_then(Algorithm::from_jose).ok_or(Error::UnsupportedAlgorithm)
+    }
+}
+
+/// A compact JWS cut into its three parts, not yet decoded.
+struct Compact<'t> {
+    token: &'t str,
+    header: &'t str,
+    payload: &'t str,
+    signature: &'t str,
+}
+
+impl<'t> Compact<'t> {
+    fn split(token: &'t str, max_bytes: usize) -> Result<Self> {
+        if token.len() > max_bytes {
+            return Err(Error::TokenTooLarge { limit: max_bytes });
+        }
+        let mut parts = token.split('.');
+        match (parts.next(), parts.next(), parts.next(), parts.next()) {
+            (Some(header), Some(payload), Some(signature), None) => {
+                Ok(Self { token, header, payload, signature })
+            }
+            _ => Err(Error::Malformed("expected three dot-separated parts")),
+        }
+    }
+
+    /// Checks the signature with `key`, whose algorithm must be the header's `alg`.
+    fn verify(&self, key: &VerifyingKey, alg: Algorithm) -> Result<()> {
+        if key.algorithm() != alg {
+            return Err(Error::AlgorithmMismatch);
+        }
+        let message = &self.token.as_bytes()[..self.header.len() + 1 + self.payload.len()];
+        match jsonwebtoken::crypto::verify(
+            self.signature,
+            message,
+            key.decoding_key(),
+            alg.to_jwt(),
+        ) {
+            Ok(true) => Ok(()),
+            _ => Err(Error::InvalidSignature),
+        }
+    }
+}
+
+/// Verifies a compact JWS with one given key and returns its payload, undecoded from JSON.
+///
+/// This is the lower layer of [`TokenService`]: it checks size, structure, the header (no
+/// `jku`/`x5u`/`jwk`/`x5c`/`crit`, an `alg` equal to the key's) and the signature, but neither
+/// `typ`, `kid` nor any claim. Use it for JWS objects that are not this library's tokens.
+///
+/// ```
+/// use jwt_core::{Algorithm, SigningKey, verify_jws};
+/// let key = SigningKey::generate(Algorithm::HS256)?;
+/// let forged = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.";
+/// assert!(verify_jws(forged, key.verifying_key()).is_err());
+/// # Ok::<(), jwt_core::Error>(())
+/// ```
+pub fn verify_jws(token: &str, key: &VerifyingKey) -> Result<Vec<u8>> {
+    let compact = Compact::split(token, DEFAULT_MAX_TOKEN_BYTES)?;
+    let header_json = b64_decode(compact.header)?;
+    let alg = JoseHeader::parse(&header_json)?.algorithm()?;
+    compact.verify(key, alg)?;
+    b64_decode(compact.payload)
 }
 
 /// Media types compare without regard to case, and `application/` may be left out (RFC 7515 §4.1.9).
@@ -406,57 +493,18 @@ impl TokenService {
 
     /// Everything up to and including the signature; returns the decoded payload.
     fn verify_signed(&self, token: &str, kind: Kind) -> Result<Vec<u8>> {
-        if token.len() > self.policy.max_token_bytes {
-            return Err(Error::TokenTooLarge { limit: self.policy.max_token_bytes });
-        }
-        let mut parts = token.split('.');
-        let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(Error::Malformed("expected three dot-separated parts"));
-        };
-        let header_json = b64_decode(header_b64)?;
-        let header: JoseHeader<'_> = serde_json::from_slice(&header_json)
-            .map_err(|_| Error::Malformed("the header is not a JSON object"))?;
-        for (present, name) in [
-            (header.jku.is_some(), "jku"),
-            (header.x5u.is_some(), "x5u"),
-            (header.jwk.is_some(), "jwk"),
-            (header.x5c.is_some(), "x5c"),
-        ] {
-            if present {
-                return Err(Error::ForbiddenHeader(name));
-            }
-        }
-        if header.crit.is_some() {
-            return Err(Error::UnknownCritical);
-        }
-        let alg = header
-            .alg
-            .as_deref()
-            .and_then(crate::keys::Algorithm::from_jose)
-            .ok_or(Error::UnsupportedAlgorithm)?;
+        let compact = Compact::split(token, self.policy.max_token_bytes)?;
+        let header_json = b64_decode(compact.header)?;
+        let header = JoseHeader::parse(&header_json)?;
+        let alg = header.algorithm()?;
         if !header.typ.as_deref().is_some_and(|typ| typ_matches(typ, kind.typ())) {
             return Err(Error::WrongTokenType);
         }
         let kid = header.kid.as_deref().ok_or(Error::MissingKeyId)?;
         let keys = self.keys.load();
         let key = keys.find(kid).ok_or(Error::UnknownKey)?;
-        if key.algorithm() != alg {
-            return Err(Error::AlgorithmMismatch);
-        }
-        let message_len = header_b64.len() + 1 + payload_b64.len();
-        let valid = jsonwebtoken::crypto::verify(
-            signature_b64,
-            &token.as_bytes()[..message_len],
-            key.decoding_key(),
-            alg.to_jwt(),
-        )
-        .map_err(|_| Error::InvalidSignature)?;
-        if !valid {
-            return Err(Error::InvalidSignature);
-        }
-        b64_decode(payload_b64)
+        compact.verify(key, alg)?;
+        b64_decode(compact.payload)
     }
 
     fn check_times(&self, exp: i64, nbf: Option<i64>, iat: i64) -> Result<()> {
