@@ -255,3 +255,79 @@ pub trait RevocationStore: Send + Sync {
 pub trait AuthStore: SessionStore + RefreshTokenStore + RevocationStore {}
 
 impl<T: SessionStore + RefreshTokenStore + RevocationStore> AuthStore for T {}
+
+/// A shared store is a store: servers keep one behind an `Arc`.
+impl<T: SessionStore + ?Sized> SessionStore for std::sync::Arc<T> {
+    fn create_session(
+        &self,
+        session: &NewSession,
+        first_token: &NewRefreshToken,
+    ) -> impl Future<Output = Result<()>> + Send {
+        (**self).create_session(session, first_token)
+    }
+
+    fn session(&self, id: &str) -> impl Future<Output = Result<Option<SessionRecord>>> + Send {
+        (**self).session(id)
+    }
+
+    fn active_subject(
+        &self,
+        user_id: &str,
+    ) -> impl Future<Output = Result<Option<Subject>>> + Send {
+        (**self).active_subject(user_id)
+    }
+}
+
+impl<T: RefreshTokenStore + ?Sized> RefreshTokenStore for std::sync::Arc<T> {
+    fn rotate(
+        &self,
+        presented_jti: &str,
+        replacement: &NewRefreshToken,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<RotateOutcome>> + Send {
+        (**self).rotate(presented_jti, replacement, at)
+    }
+
+    fn add_refresh_token(
+        &self,
+        token: &NewRefreshToken,
+    ) -> impl Future<Output = Result<()>> + Send {
+        (**self).add_refresh_token(token)
+    }
+}
+
+impl<T: RevocationStore + ?Sized> RevocationStore for std::sync::Arc<T> {
+    fn revoke_session(
+        &self,
+        id: &str,
+        reason: RevokeReason,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<Revocation>>> + Send {
+        (**self).revoke_session(id, reason, at)
+    }
+
+    fn revoke_user(
+        &self,
+        user_id: &str,
+        reason: RevokeReason,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<Revocation>>> + Send {
+        (**self).revoke_user(user_id, reason, at)
+    }
+
+    fn void_issued_before(
+        &self,
+        user_id: Option<&str>,
+        before: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Revocation>> + Send {
+        (**self).void_issued_before(user_id, before, at)
+    }
+
+    fn revocations_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<Revocation>>> + Send {
+        (**self).revocations_since(since)
+    }
+}
