@@ -84,11 +84,14 @@ impl<S: AuthStore> Sessions<S> {
     /// Starts a session for an authenticated `subject` and returns its first pair.
     pub async fn start(&self, subject: &Subject, client: ClientInfo) -> Result<TokenPair> {
         let now = self.now();
+        let expires_at = now.checked_add_signed(self.policy.max_age).ok_or_else(|| {
+            Error::InvalidConfig("the session maximum age is out of range".into())
+        })?;
         let session = NewSession {
             id: uuid::Uuid::new_v4().to_string(),
             user_id: subject.id.clone(),
             created_at: now,
-            expires_at: now + self.policy.max_age,
+            expires_at,
             client,
         };
         let (pair, first) =

@@ -80,8 +80,11 @@ impl TokenPolicy {
         if self.audience.is_empty() {
             return bad("audience must not be empty");
         }
-        if self.access_ttl <= TimeDelta::zero() || self.refresh_ttl <= TimeDelta::zero() {
-            return bad("token lifetimes must be positive");
+        let ten_years = TimeDelta::days(3650);
+        for ttl in [self.access_ttl, self.refresh_ttl] {
+            if ttl <= TimeDelta::zero() || ttl > ten_years {
+                return bad("token lifetimes must be positive and at most ten years");
+            }
         }
         if self.leeway < TimeDelta::zero() || self.leeway > MAX_LEEWAY {
             return bad("leeway must be between 0 and 30 seconds");
