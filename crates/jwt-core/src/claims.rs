@@ -110,8 +110,7 @@ struct AccessWire<X> {
     iat: Option<i64>,
     jti: Option<String>,
     sid: Option<String>,
-    #[serde(default)]
-    roles: Vec<String>,
+    roles: Option<Vec<String>>,
     email: Option<String>,
     #[serde(flatten)]
     extra: X,
@@ -132,6 +131,7 @@ fn required<T>(value: Option<T>, name: &'static str) -> Result<T> {
 }
 
 fn parse<T: DeserializeOwned>(json: &[u8]) -> Result<T> {
+    let json = crate::tokens::require_object(json).map_err(|_| Error::InvalidClaims)?;
     let mut de = serde_json::Deserializer::from_slice(json);
     let value = T::deserialize(&mut de).map_err(|_| Error::InvalidClaims)?;
     de.end().map_err(|_| Error::InvalidClaims)?;
@@ -150,7 +150,7 @@ impl<X: DeserializeOwned> AccessClaims<X> {
             iat: required(w.iat, "iat")?,
             jti: required(w.jti, "jti")?,
             sid: required(w.sid, "sid")?,
-            roles: w.roles,
+            roles: required(w.roles, "roles")?,
             email: w.email,
             extra: w.extra,
         })

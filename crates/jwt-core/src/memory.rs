@@ -132,6 +132,9 @@ impl RefreshTokenStore for MemoryStore {
         let Some(row) = state.tokens.get(presented_jti) else {
             return Ok(RotateOutcome::NotFound);
         };
+        if row.session_id != replacement.session_id {
+            return Ok(RotateOutcome::NotFound);
+        }
         let session_id = row.session_id.clone();
         if let Some(rotated_at) = row.rotated_at {
             return Ok(RotateOutcome::AlreadyRotated {

@@ -122,11 +122,21 @@ impl<S: AuthStore> Sessions<S> {
     /// Signature, expiry and revocation are checked before the store is asked anything, so a
     /// forged or revoked token costs no I/O.
     pub async fn refresh(&self, refresh_token: &str, client: ClientInfo) -> Result<TokenPair> {
-        let claims = self.tokens.verify_refresh(refresh_token)?;
+        let (claims, expired) = self.tokens.verify_refresh_even_expired(refresh_token)?;
+        if expired {
+            // A refresh token's expiry is cut to its session's end, so one that ran out before
+            // its own lifetime did so because the session ended.
+            let lifetime = claims.exp.saturating_sub(claims.iat);
+            let cut_short = lifetime < self.tokens.policy().refresh_ttl.num_seconds();
+            return Err(if cut_short { Error::SessionExpired } else { Error::Expired });
+        }
         if self.revocations.is_revoked(&claims.sid, &claims.sub, claims.iat) {
             return Err(Error::Revoked);
         }
         let session = self.store.session(&claims.sid).await?.ok_or(Error::UnknownRefreshToken)?;
+        if session.user_id != claims.sub {
+            return Err(Error::UnknownRefreshToken);
+        }
         if session.revoked_at.is_some() {
             return Err(Error::SessionRevoked);
         }

@@ -199,10 +199,11 @@ pub trait SessionStore: Send + Sync {
 
 /// Refresh tokens, known by `jti`.
 pub trait RefreshTokenStore: Send + Sync {
-    /// Atomically: if `presented_jti` is current and its session not revoked, retire it (record
+    /// Atomically: if `presented_jti` is current, belongs to the replacement's session, and that
+    /// session is not revoked, retire it (record
     /// `at`, the replacement's `jti` and client) and record `replacement`, and update the
-    /// session's last use; otherwise change nothing and say why. Whatever the concurrency, a
-    /// token is retired once.
+    /// session's last use; otherwise change nothing and say why (a token of another session is
+    /// `NotFound`). Whatever the concurrency, a token is retired once.
     fn rotate(
         &self,
         presented_jti: &str,

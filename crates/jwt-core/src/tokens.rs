@@ -174,8 +174,9 @@ pub struct TokenPair {
     pub session_id: String,
 }
 
-/// The header fields we look at. Absent fields cost nothing; `IgnoredAny` records presence
-/// without parsing values we refuse anyway. Duplicate names are a parse error.
+/// The header fields we look at. Absent fields cost nothing; the refused ones are recorded as
+/// present whatever their value (`null` included) without parsing it. Duplicate names are a
+/// parse error.
 #[derive(Deserialize)]
 struct JoseHeader<'a> {
     #[serde(borrow)]
@@ -184,33 +185,48 @@ struct JoseHeader<'a> {
     typ: Option<Cow<'a, str>>,
     #[serde(borrow)]
     kid: Option<Cow<'a, str>>,
-    crit: Option<IgnoredAny>,
-    jku: Option<IgnoredAny>,
-    x5u: Option<IgnoredAny>,
-    jwk: Option<IgnoredAny>,
-    x5c: Option<IgnoredAny>,
+    #[serde(default, deserialize_with = "present")]
+    crit: bool,
+    #[serde(default, deserialize_with = "present")]
+    jku: bool,
+    #[serde(default, deserialize_with = "present")]
+    x5u: bool,
+    #[serde(default, deserialize_with = "present")]
+    jwk: bool,
+    #[serde(default, deserialize_with = "present")]
+    x5c: bool,
+}
+
+/// A field that is there, whatever its value.
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    IgnoredAny::deserialize(deserializer).map(|_| true)
+}
+
+/// RFC 7515 and 7519 want JSON objects; serde would also read a struct from an array.
+pub(crate) fn require_object(json: &[u8]) -> Result<&[u8]> {
+    match json.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => Ok(json),
+        _ => Err(Error::Malformed("expected a JSON object")),
+    }
 }
 
 impl<'a> JoseHeader<'a> {
     fn parse(json: &'a [u8]) -> Result<Self> {
-        serde_json::from_slice(json)
+        serde_json::from_slice(require_object(json)?)
             .map_err(|_| Error::Malformed("the header is not a JSON object"))
     }
 
     /// Refuses headers that could redirect key selection or demand unknown processing, and
     /// returns the named algorithm if it is one we verify.
     fn algorithm(&self) -> Result<Algorithm> {
-        for (present, name) in [
-            (self.jku.is_some(), "jku"),
-            (self.x5u.is_some(), "x5u"),
-            (self.jwk.is_some(), "jwk"),
-            (self.x5c.is_some(), "x5c"),
-        ] {
+        for (present, name) in
+            [(self.jku, "jku"), (self.x5u, "x5u"), (self.jwk, "jwk"), (self.x5c, "x5c")]
+        {
             if present {
                 return Err(Error::ForbiddenHeader(name));
             }
         }
-        if self.crit.is_some() {
+        if self.crit {
             return Err(Error::UnknownCritical);
         }
         self.alg.as_deref().and_then(Algorithm::from_jose).ok_or(Error::UnsupportedAlgorithm)
@@ -455,13 +471,26 @@ impl TokenService {
     /// Verifies a refresh token: size, header, key, signature, `typ`, `iss`, `exp`, `iat`.
     /// Whether it is still current is the store's business.
     pub fn verify_refresh(&self, token: &str) -> Result<RefreshClaims> {
+        match self.verify_refresh_even_expired(token)? {
+            (_, true) => Err(Error::Expired),
+            (claims, false) => Ok(claims),
+        }
+    }
+
+    /// [`TokenService::verify_refresh`], except that an expired but otherwise valid token is
+    /// returned, flagged `true`: refresh needs to tell a token that ran out from a session
+    /// that ended.
+    pub(crate) fn verify_refresh_even_expired(&self, token: &str) -> Result<(RefreshClaims, bool)> {
         let payload = self.verify_signed(token, Kind::Refresh)?;
         let claims = RefreshClaims::from_json(&payload)?;
         if claims.iss != self.policy.issuer {
             return Err(Error::InvalidIssuer);
         }
-        self.check_times(claims.exp, None, claims.iat)?;
-        Ok(claims)
+        match self.check_times(claims.exp, None, claims.iat) {
+            Ok(()) => Ok((claims, false)),
+            Err(Error::Expired) => Ok((claims, true)),
+            Err(e) => Err(e),
+        }
     }
 
     fn lifetime(

@@ -1,0 +1,513 @@
+//! Refresh rotation through `Sessions` over `MemoryStore`, on a `ManualClock` shared with the
+//! `TokenService`: the grace path, reuse detection, the session's maximum age, logout, voiding,
+//! two instances sharing one store, and 32 concurrent rotations of one token.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use jwt_core::{
+    Algorithm, ClientInfo, Clock, Error, KeySet, ManualClock, MemoryStore, NewRefreshToken,
+    NewSession, RefreshTokenStore, Revocation, RevocationStore, RevokeReason, RotateOutcome,
+    SessionPolicy, SessionRecord, SessionStore, Sessions, SigningKey, Subject, TokenPair,
+    TokenPolicy, TokenService,
+};
+
+const T0: i64 = 1_700_000_000;
+
+fn at(secs: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(secs, 0).expect("a valid timestamp")
+}
+
+fn subject(id: &str) -> Subject {
+    Subject { id: id.into(), roles: vec!["user".into()], email: None }
+}
+
+fn client(ip: &str) -> ClientInfo {
+    ClientInfo { ip: Some(ip.into()), user_agent: Some("rotation-test".into()) }
+}
+
+fn policy(grace_secs: i64) -> SessionPolicy {
+    SessionPolicy { reuse_grace: TimeDelta::seconds(grace_secs), ..SessionPolicy::default() }
+}
+
+/// A token service on a manual clock at [`T0`], with an EdDSA key (fast to make).
+fn token_service() -> (Arc<TokenService>, ManualClock) {
+    let clock = ManualClock::new(at(T0));
+    let keys = KeySet::new(SigningKey::generate(Algorithm::EdDSA).unwrap());
+    let tokens = TokenService::new(TokenPolicy::new("jwt-auth", "api"), keys)
+        .unwrap()
+        .with_clock(Arc::new(clock.clone()));
+    (Arc::new(tokens), clock)
+}
+
+/// Sessions over `store` with users alice and bob, and the clock that drives them.
+fn sessions_over<S: jwt_core::AuthStore>(
+    store: S,
+    policy: SessionPolicy,
+) -> (Sessions<S>, ManualClock) {
+    let (tokens, clock) = token_service();
+    (Sessions::new(tokens, store, policy), clock)
+}
+
+fn memory_sessions(policy: SessionPolicy) -> (Sessions<Arc<MemoryStore>>, ManualClock) {
+    let store = Arc::new(MemoryStore::new());
+    store.put_user(subject("alice"));
+    store.put_user(subject("bob"));
+    sessions_over(store, policy)
+}
+
+fn access_works<S: jwt_core::AuthStore>(sessions: &Sessions<S>, pair: &TokenPair) -> bool {
+    sessions.authenticate(pair.access_token.expose()).is_ok()
+}
+
+fn assert_access_revoked<S: jwt_core::AuthStore>(sessions: &Sessions<S>, pair: &TokenPair) {
+    match sessions.authenticate(pair.access_token.expose()) {
+        Err(Error::Revoked) => {}
+        other => panic!("expected Err(Revoked), got {other:?}"),
+    }
+}
+
+async fn refresh<S: jwt_core::AuthStore>(
+    sessions: &Sessions<S>,
+    pair: &TokenPair,
+) -> jwt_core::Result<TokenPair> {
+    sessions.refresh(pair.refresh_token.expose(), client("198.51.100.1")).await
+}
+
+#[tokio::test]
+async fn rotation_returns_a_new_working_pair_in_the_same_session() {
+    let (sessions, clock) = memory_sessions(SessionPolicy::default());
+    let first = sessions.start(&subject("alice"), client("203.0.113.1")).await.unwrap();
+    assert_eq!(sessions.store().refresh_token_count(), 1);
+    clock.advance(TimeDelta::minutes(1));
+
+    let second = refresh(&sessions, &first).await.unwrap();
+    assert_eq!(second.session_id, first.session_id);
+    assert_ne!(second.refresh_token, first.refresh_token);
+    assert_ne!(second.access_token, first.access_token);
+    assert_eq!(sessions.store().refresh_token_count(), 2);
+    let claims = sessions.authenticate(second.access_token.expose()).unwrap();
+    assert_eq!((claims.sub.as_str(), claims.sid.as_str()), ("alice", first.session_id.as_str()));
+    assert_eq!(claims.iat, T0 + 60);
+    let refresh_claims = sessions.tokens().verify_refresh(second.refresh_token.expose()).unwrap();
+    assert_eq!(refresh_claims.sid, first.session_id);
+    // The old access token lives on until it expires: rotation does not revoke it.
+    assert!(access_works(&sessions, &first));
+    let third = refresh(&sessions, &second).await.unwrap();
+    assert_eq!(third.session_id, first.session_id);
+}
+
+#[tokio::test]
+async fn retired_token_gets_a_pair_within_the_grace_and_revokes_the_session_after_it() {
+    let (sessions, clock) = memory_sessions(policy(10));
+    let first = sessions.start(&subject("alice"), client("203.0.113.1")).await.unwrap();
+    clock.advance(TimeDelta::seconds(1));
+    let rotated =
+        sessions.refresh(first.refresh_token.expose(), client("203.0.113.2")).await.unwrap();
+
+    // Within the grace: the lost-response / racing-tab path.
+    clock.advance(TimeDelta::seconds(5));
+    let grace = refresh(&sessions, &first).await.unwrap();
+    assert_eq!(grace.session_id, first.session_id);
+    assert_ne!(grace.refresh_token, rotated.refresh_token);
+    assert!(access_works(&sessions, &grace));
+    clock.advance(TimeDelta::seconds(4)); // 9 s after the rotation: still within
+    let last_grace = refresh(&sessions, &first).await.unwrap();
+    assert!(access_works(&sessions, &last_grace));
+    assert_eq!(sessions.store().refresh_token_count(), 4);
+
+    // 10 s after the rotation: reuse.
+    clock.advance(TimeDelta::seconds(1));
+    let details = match refresh(&sessions, &first).await {
+        Err(Error::RefreshReused(details)) => details,
+        other => panic!("expected RefreshReused, got {other:?}"),
+    };
+    assert_eq!(details.session_id, first.session_id);
+    assert_eq!(details.user_id, "alice");
+    assert_eq!(details.rotated_at, at(T0 + 1));
+    assert_eq!(details.detected_at, at(T0 + 11));
+    assert_eq!(details.seconds_since_rotation(), 10);
+    assert_eq!(details.rotated_by, client("203.0.113.2"), "the legitimate rotation's client");
+
+    // Every access and refresh token of the session is now refused.
+    for pair in [&first, &rotated, &grace, &last_grace] {
+        assert_access_revoked(&sessions, pair);
+        assert!(refresh(&sessions, pair).await.is_err());
+    }
+    let record = sessions.store().session(&first.session_id).await.unwrap().unwrap();
+    assert_eq!(record.revoke_reason, Some(RevokeReason::RefreshReuse));
+    assert_eq!(record.revoked_at, Some(at(T0 + 11)));
+    // The user can log in again.
+    let again = sessions.start(&subject("alice"), ClientInfo::default()).await.unwrap();
+    assert!(access_works(&sessions, &again));
+    assert!(refresh(&sessions, &again).await.is_ok());
+}
+
+#[tokio::test]
+async fn zero_grace_makes_any_reuse_revoke_the_session() {
+    let (sessions, _clock) = memory_sessions(policy(0));
+    let first = sessions.start(&subject("alice"), ClientInfo::default()).await.unwrap();
+    let second = refresh(&sessions, &first).await.unwrap();
+    // Same instant as the rotation, and still reuse.
+    match refresh(&sessions, &first).await {
+        Err(Error::RefreshReused(details)) => {
+            assert_eq!(details.session_id, first.session_id);
+            assert_eq!(details.seconds_since_rotation(), 0);
+        }
+        other => panic!("expected RefreshReused, got {other:?}"),
+    }
+    assert_access_revoked(&sessions, &second);
+    assert!(refresh(&sessions, &second).await.is_err());
+    assert_eq!(sessions.store().refresh_token_count(), 2, "the reuse recorded no new token");
+}
+
+#[tokio::test]
+async fn tokens_issued_near_the_end_of_a_session_expire_with_it() {
+    let policy = SessionPolicy { max_age: TimeDelta::hours(1), ..policy(10) };
+    let (sessions, clock) = memory_sessions(policy);
+    let first = sessions.start(&subject("alice"), ClientInfo::default()).await.unwrap();
+    let end = T0 + 3600;
+    assert_eq!(first.refresh_expires_in, 3600, "a refresh token never outlives its session");
+    assert_eq!(first.expires_in, 1800);
+
+    clock.set(at(T0 + 45 * 60));
+    let late = refresh(&sessions, &first).await.unwrap();
+    assert_eq!((late.expires_in, late.refresh_expires_in), (900, 900));
+    let claims = sessions.authenticate(late.access_token.expose()).unwrap();
+    assert_eq!(claims.exp, end);
+    let refresh_claims = sessions.tokens().verify_refresh(late.refresh_token.expose()).unwrap();
+    assert_eq!(refresh_claims.exp, end);
+
+    clock.set(at(end));
+    match refresh(&sessions, &late).await {
+        Err(Error::SessionExpired) => {}
+        other => panic!("expected SessionExpired at the session's end, got {other:?}"),
+    }
+    clock.set(at(end + 60));
+    assert!(refresh(&sessions, &late).await.is_err());
+    assert!(sessions.authenticate(late.access_token.expose()).is_err());
+}
+
+#[tokio::test]
+async fn refreshing_often_never_carries_a_session_past_its_maximum_age() {
+    // Default policy: sessions of 30 days, refresh tokens of 7 days, refreshed every 6 days.
+    let (sessions, clock) = memory_sessions(SessionPolicy::default());
+    let mut pair = sessions.start(&subject("alice"), ClientInfo::default()).await.unwrap();
+    let end = T0 + 30 * 86_400;
+    for day in [6, 12, 18, 24] {
+        clock.set(at(T0 + day * 86_400));
+        pair = refresh(&sessions, &pair).await.unwrap();
+        let claims = sessions.tokens().verify_refresh(pair.refresh_token.expose()).unwrap();
+        assert!(claims.exp <= end, "day {day}: refresh token outlives the session");
+        assert!(sessions.authenticate(pair.access_token.expose()).unwrap().exp <= end);
+    }
+    clock.set(at(end));
+    match refresh(&sessions, &pair).await {
+        Err(Error::SessionExpired) => {}
+        other => panic!("expected SessionExpired, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn refresh_after_the_maximum_age_is_session_expired() {
+    let policy = SessionPolicy { max_age: TimeDelta::hours(1), ..policy(10) };
+    let (sessions, clock) = memory_sessions(policy);
+    let first = sessions.start(&subject("alice"), ClientInfo::default()).await.unwrap();
+    clock.set(at(T0 + 3600 + 60));
+    match refresh(&sessions, &first).await {
+        Err(Error::SessionExpired) => {}
+        other => panic!("expected SessionExpired, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn logout_ends_one_session_and_leaves_the_others() {
+    let (sessions, clock) = memory_sessions(SessionPolicy::default());
+    let phone = sessions.start(&subject("alice"), client("203.0.113.1")).await.unwrap();
+    let laptop = sessions.start(&subject("alice"), client("203.0.113.2")).await.unwrap();
+    let phone_next = refresh(&sessions, &phone).await.unwrap();
+    clock.advance(TimeDelta::seconds(30));
+
+    sessions.end(&phone.session_id, RevokeReason::Logout).await.unwrap();
+    for pair in [&phone, &phone_next] {
+        assert_access_revoked(&sessions, pair);
+        assert!(refresh(&sessions, pair).await.is_err());
+    }
+    assert!(access_works(&sessions, &laptop));
+    let laptop_next = refresh(&sessions, &laptop).await.unwrap();
+    assert!(access_works(&sessions, &laptop_next));
+
+    // Idempotent, and an unknown session is no error.
+    sessions.end(&phone.session_id, RevokeReason::Logout).await.unwrap();
+    sessions.end("no-such-session", RevokeReason::Logout).await.unwrap();
+    let record = sessions.store().session(&phone.session_id).await.unwrap().unwrap();
+    assert_eq!(record.revoke_reason, Some(RevokeReason::Logout));
+}
+
+#[tokio::test]
+async fn end_all_ends_every_session_of_the_user_and_a_new_login_works() {
+    let (sessions, clock) = memory_sessions(SessionPolicy::default());
+    let alice_1 = sessions.start(&subject("alice"), ClientInfo::default()).await.unwrap();
+    let alice_2 = sessions.start(&subject("alice"), ClientInfo::default()).await.unwrap();
+    let bob = sessions.start(&subject("bob"), ClientInfo::default()).await.unwrap();
+    clock.advance(TimeDelta::seconds(10));
+    let alice_2_next = refresh(&sessions, &alice_2).await.unwrap();
+    clock.advance(TimeDelta::seconds(10));
+
+    sessions.end_all("alice", RevokeReason::LogoutAll).await.unwrap();
+    for pair in [&alice_1, &alice_2, &alice_2_next] {
+        assert_access_revoked(&sessions, pair);
+        assert!(refresh(&sessions, pair).await.is_err());
+    }
+    assert!(access_works(&sessions, &bob));
+    assert!(refresh(&sessions, &bob).await.is_ok());
+
+    // A login in the same second as the logout, and one later, both work.
+    let same_second = sessions.start(&subject("alice"), ClientInfo::default()).await.unwrap();
+    assert!(access_works(&sessions, &same_second));
+    assert!(refresh(&sessions, &same_second).await.is_ok());
+    clock.advance(TimeDelta::seconds(1));
+    let later = sessions.start(&subject("alice"), ClientInfo::default()).await.unwrap();
+    assert!(access_works(&sessions, &later));
+    assert!(refresh(&sessions, &later).await.is_ok());
+}
+
+#[tokio::test]
+async fn void_issued_before_refuses_older_tokens_for_one_user_or_for_everyone() {
+    let (sessions, clock) = memory_sessions(SessionPolicy::default());
+    let alice_old = sessions.start(&subject("alice"), ClientInfo::default()).await.unwrap();
+    let bob_old = sessions.start(&subject("bob"), ClientInfo::default()).await.unwrap();
+    clock.advance(TimeDelta::seconds(60));
+    let alice_new = sessions.start(&subject("alice"), ClientInfo::default()).await.unwrap();
+
+    sessions.void_issued_before(Some("alice"), at(T0 + 30)).await.unwrap();
+    assert_access_revoked(&sessions, &alice_old);
+    match refresh(&sessions, &alice_old).await {
+        Err(Error::Revoked) => {}
+        other => panic!("expected Revoked, got {other:?}"),
+    }
+    assert!(access_works(&sessions, &alice_new), "issued after the cut-off");
+    assert!(access_works(&sessions, &bob_old), "another user");
+
+    clock.advance(TimeDelta::seconds(1));
+    sessions.void_issued_before(None, clock.now()).await.unwrap();
+    for pair in [&bob_old, &alice_new] {
+        assert_access_revoked(&sessions, pair);
+        assert!(refresh(&sessions, pair).await.is_err());
+    }
+    let fresh = sessions.start(&subject("bob"), ClientInfo::default()).await.unwrap();
+    assert!(access_works(&sessions, &fresh));
+    assert!(refresh(&sessions, &fresh).await.is_ok());
+}
+
+#[tokio::test]
+async fn removed_user_cannot_refresh() {
+    let (sessions, _clock) = memory_sessions(SessionPolicy::default());
+    let pair = sessions.start(&subject("alice"), ClientInfo::default()).await.unwrap();
+    sessions.store().remove_user("alice");
+    match refresh(&sessions, &pair).await {
+        Err(Error::InactiveSubject) => {}
+        other => panic!("expected InactiveSubject, got {other:?}"),
+    }
+    assert_eq!(sessions.store().refresh_token_count(), 1, "nothing was rotated");
+}
+
+#[tokio::test]
+async fn second_instance_picks_up_revocations_at_its_next_sync() {
+    // Two server instances: one store (behind an Arc), one token service, a revocation set each.
+    let store = Arc::new(MemoryStore::new());
+    store.put_user(subject("alice"));
+    store.put_user(subject("bob"));
+    let (tokens, clock) = token_service();
+    let a = Sessions::new(tokens.clone(), store.clone(), policy(10));
+    let b = Sessions::new(tokens, store.clone(), policy(10));
+    assert!(!Arc::ptr_eq(a.revocations(), b.revocations()));
+
+    let logout = a.start(&subject("alice"), ClientInfo::default()).await.unwrap();
+    let reused = a.start(&subject("alice"), ClientInfo::default()).await.unwrap();
+    let bob = a.start(&subject("bob"), ClientInfo::default()).await.unwrap();
+    assert!(access_works(&b, &logout));
+    clock.advance(TimeDelta::seconds(5));
+    let since = clock.now();
+
+    // Logout on A.
+    a.end(&logout.session_id, RevokeReason::Logout).await.unwrap();
+    assert_access_revoked(&a, &logout);
+    // B answers from memory until it syncs; the store already refuses the refresh.
+    assert!(access_works(&b, &logout));
+    match refresh(&b, &logout).await {
+        Err(Error::SessionRevoked) => {}
+        other => panic!("expected SessionRevoked from the store, got {other:?}"),
+    }
+    assert_eq!(b.sync_revocations(since).await.unwrap(), 1);
+    assert_access_revoked(&b, &logout);
+
+    // Reuse detected on A.
+    let rotated = refresh(&a, &reused).await.unwrap();
+    clock.advance(TimeDelta::seconds(11));
+    assert!(matches!(refresh(&a, &reused).await, Err(Error::RefreshReused(_))));
+    assert!(access_works(&b, &rotated));
+    let since = clock.now();
+    assert_eq!(b.sync_revocations(since).await.unwrap(), 1);
+    assert_access_revoked(&b, &rotated);
+
+    // Logout everywhere on A, seen by B; a sync from after it finds nothing new.
+    clock.advance(TimeDelta::seconds(1));
+    let since = clock.now();
+    a.end_all("bob", RevokeReason::LogoutAll).await.unwrap();
+    assert!(access_works(&b, &bob));
+    assert_eq!(b.sync_revocations(since).await.unwrap(), 2, "the session and the cut-off");
+    assert_access_revoked(&b, &bob);
+    clock.advance(TimeDelta::seconds(1));
+    assert_eq!(b.sync_revocations(clock.now()).await.unwrap(), 0);
+}
+
+/// A `MemoryStore` that counts what `rotate` found, to tell rotations from grace refreshes.
+#[derive(Debug, Default)]
+struct CountingStore {
+    inner: MemoryStore,
+    rotated: AtomicUsize,
+    already_rotated: AtomicUsize,
+}
+
+impl SessionStore for CountingStore {
+    async fn create_session(
+        &self,
+        session: &NewSession,
+        first_token: &NewRefreshToken,
+    ) -> jwt_core::Result<()> {
+        self.inner.create_session(session, first_token).await
+    }
+
+    async fn session(&self, id: &str) -> jwt_core::Result<Option<SessionRecord>> {
+        self.inner.session(id).await
+    }
+
+    async fn active_subject(&self, user_id: &str) -> jwt_core::Result<Option<Subject>> {
+        self.inner.active_subject(user_id).await
+    }
+}
+
+impl RefreshTokenStore for CountingStore {
+    async fn rotate(
+        &self,
+        presented_jti: &str,
+        replacement: &NewRefreshToken,
+        at: DateTime<Utc>,
+    ) -> jwt_core::Result<RotateOutcome> {
+        let outcome = self.inner.rotate(presented_jti, replacement, at).await?;
+        match outcome {
+            RotateOutcome::Rotated => self.rotated.fetch_add(1, Ordering::SeqCst),
+            RotateOutcome::AlreadyRotated { .. } => {
+                self.already_rotated.fetch_add(1, Ordering::SeqCst)
+            }
+            _ => 0,
+        };
+        Ok(outcome)
+    }
+
+    async fn add_refresh_token(&self, token: &NewRefreshToken) -> jwt_core::Result<()> {
+        self.inner.add_refresh_token(token).await
+    }
+}
+
+impl RevocationStore for CountingStore {
+    async fn revoke_session(
+        &self,
+        id: &str,
+        reason: RevokeReason,
+        at: DateTime<Utc>,
+    ) -> jwt_core::Result<Option<Revocation>> {
+        self.inner.revoke_session(id, reason, at).await
+    }
+
+    async fn revoke_user(
+        &self,
+        user_id: &str,
+        reason: RevokeReason,
+        at: DateTime<Utc>,
+    ) -> jwt_core::Result<Vec<Revocation>> {
+        self.inner.revoke_user(user_id, reason, at).await
+    }
+
+    async fn void_issued_before(
+        &self,
+        user_id: Option<&str>,
+        before: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> jwt_core::Result<Revocation> {
+        self.inner.void_issued_before(user_id, before, at).await
+    }
+
+    async fn revocations_since(&self, since: DateTime<Utc>) -> jwt_core::Result<Vec<Revocation>> {
+        self.inner.revocations_since(since).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn thirty_two_concurrent_rotations_of_one_token_retire_it_once() {
+    const TASKS: usize = 32;
+    let store = CountingStore::default();
+    store.inner.put_user(subject("alice"));
+    let (sessions, clock) = sessions_over(store, policy(10));
+    let sessions = Arc::new(sessions);
+    let original = sessions.start(&subject("alice"), ClientInfo::default()).await.unwrap();
+    let rotated_at = clock.now();
+
+    let barrier = Arc::new(tokio::sync::Barrier::new(TASKS));
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|i| {
+            let sessions = sessions.clone();
+            let barrier = barrier.clone();
+            let token = original.refresh_token.clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                sessions.refresh(token.expose(), client(&format!("10.0.0.{i}"))).await
+            })
+        })
+        .collect();
+    let mut pairs = Vec::with_capacity(TASKS);
+    for task in tasks {
+        pairs.push(task.await.expect("no task panicked").expect("every rotation gets a pair"));
+    }
+
+    let store = sessions.store();
+    assert_eq!(store.rotated.load(Ordering::SeqCst), 1, "retired exactly once");
+    assert_eq!(store.already_rotated.load(Ordering::SeqCst), TASKS - 1, "the rest took the grace");
+    assert_eq!(store.inner.refresh_token_count(), 1 + TASKS);
+    let mut refresh_tokens: Vec<&str> = pairs.iter().map(|p| p.refresh_token.expose()).collect();
+    refresh_tokens.sort_unstable();
+    refresh_tokens.dedup();
+    assert_eq!(refresh_tokens.len(), TASKS, "32 distinct refresh tokens");
+    for pair in &pairs {
+        assert_eq!(pair.session_id, original.session_id);
+        let claims = sessions.authenticate(pair.access_token.expose()).unwrap();
+        assert_eq!(claims.sid, original.session_id);
+    }
+
+    // Every pair's refresh token is current: each rotates once, as a real rotation.
+    let mut next = Vec::with_capacity(TASKS);
+    for pair in &pairs {
+        next.push(refresh(&sessions, pair).await.expect("each returned refresh token rotates"));
+    }
+    assert_eq!(store.rotated.load(Ordering::SeqCst), 1 + TASKS);
+    assert_eq!(store.already_rotated.load(Ordering::SeqCst), TASKS - 1);
+    assert_eq!(store.inner.refresh_token_count(), 1 + 2 * TASKS);
+
+    // After the grace, the original is a replay.
+    clock.advance(TimeDelta::seconds(10));
+    match refresh(&sessions, &original).await {
+        Err(Error::RefreshReused(details)) => {
+            assert_eq!(details.session_id, original.session_id);
+            assert_eq!(details.user_id, "alice");
+            assert_eq!(details.rotated_at, rotated_at);
+            let ip = details.rotated_by.ip.expect("the winner's client was recorded");
+            assert!(ip.starts_with("10.0.0."), "{ip}");
+        }
+        other => panic!("expected RefreshReused, got {other:?}"),
+    }
+    for pair in pairs.iter().chain(&next) {
+        assert_access_revoked(&sessions, pair);
+    }
+}
