@@ -1,0 +1,103 @@
+//! jwt-core's storage traits on [`Store`]: what [`jwt_core::Sessions`] runs login, refresh
+//! rotation, logout and the revocation feed on. Each method is one call into the shared
+//! queries; the semantics are the traits' (and `MemoryStore`'s).
+
+use chrono::{DateTime, Utc};
+use jwt_core::{
+    NewRefreshToken, NewSession, RefreshTokenStore, Result, Revocation, RevocationStore,
+    RevokeReason, RotateOutcome, SessionRecord, SessionStore, Subject,
+};
+
+use crate::rows::{RefreshTokenRow, Retirement, RevocationRow, SessionRow};
+use crate::store::Store;
+
+impl SessionStore for Store {
+    async fn create_session(
+        &self,
+        session: &NewSession,
+        first_token: &NewRefreshToken,
+    ) -> Result<()> {
+        let (session, first) = (SessionRow::new(session), RefreshTokenRow::new(first_token));
+        Ok(on_backend!(self, write, |conn| queries::create_session(conn, &session, &first))?)
+    }
+
+    async fn session(&self, id: &str) -> Result<Option<SessionRecord>> {
+        let id = id.to_owned();
+        let row = on_backend!(self, read, |conn| queries::session(conn, &id))?;
+        Ok(row.map(SessionRow::into_record).transpose()?)
+    }
+
+    async fn active_subject(&self, user_id: &str) -> Result<Option<Subject>> {
+        let user_id = user_id.to_owned();
+        Ok(on_backend!(self, read, |conn| queries::active_subject(conn, &user_id))?)
+    }
+}
+
+impl RefreshTokenStore for Store {
+    async fn rotate(
+        &self,
+        presented_jti: &str,
+        replacement: &NewRefreshToken,
+        at: DateTime<Utc>,
+    ) -> Result<RotateOutcome> {
+        let presented = presented_jti.to_owned();
+        let retirement = Retirement::new(replacement, at);
+        let replacement = RefreshTokenRow::new(replacement);
+        Ok(on_backend!(self, write, |conn| queries::rotate(
+            conn,
+            &presented,
+            &replacement,
+            &retirement,
+            at
+        ))?)
+    }
+
+    async fn add_refresh_token(&self, token: &NewRefreshToken) -> Result<()> {
+        let token = RefreshTokenRow::new(token);
+        Ok(on_backend!(self, write, |conn| queries::add_refresh_token(conn, &token))?)
+    }
+}
+
+impl RevocationStore for Store {
+    async fn revoke_session(
+        &self,
+        id: &str,
+        reason: RevokeReason,
+        at: DateTime<Utc>,
+    ) -> Result<Option<Revocation>> {
+        let id = id.to_owned();
+        Ok(on_backend!(self, write, |conn| queries::revoke_session(conn, &id, reason, at))?)
+    }
+
+    async fn revoke_user(
+        &self,
+        user_id: &str,
+        reason: RevokeReason,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<Revocation>> {
+        let user_id = user_id.to_owned();
+        Ok(on_backend!(self, write, |conn| queries::revoke_user_sessions(
+            conn, &user_id, reason, at
+        ))?)
+    }
+
+    async fn void_issued_before(
+        &self,
+        user_id: Option<&str>,
+        before: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> Result<Revocation> {
+        let user_id = user_id.map(str::to_owned);
+        Ok(on_backend!(self, write, |conn| queries::void_issued_before(
+            conn,
+            user_id.as_deref(),
+            before,
+            at
+        ))?)
+    }
+
+    async fn revocations_since(&self, since: DateTime<Utc>) -> Result<Vec<Revocation>> {
+        let rows = on_backend!(self, read, |conn| queries::revocations_since(conn, since))?;
+        Ok(rows.into_iter().map(RevocationRow::into_revocation).collect::<Result<_, _>>()?)
+    }
+}

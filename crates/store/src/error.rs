@@ -1,0 +1,70 @@
+//! The one error type of the store: a variant per thing a caller branches on (a taken email,
+//! an unreachable database, a bad `DATABASE_URL`), and the conversion into `jwt_core::Error`
+//! that the storage traits need.
+
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+
+/// A boxed error from a driver, pool or migration, kept as the source.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Everything that can go wrong in the store. Never a panic: a row that does not parse is
+/// [`StoreError::Corrupt`], a lost connection [`StoreError::Unavailable`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// `DATABASE_URL` is neither `sqlite://PATH` (or `sqlite:PATH`) nor `postgres://…`.
+    /// The message never repeats the URL, which may hold a password.
+    #[error("invalid database URL: {0}")]
+    InvalidUrl(String),
+    /// The database could not be reached: no connection could be made or taken from the
+    /// pool in time, or the connection broke.
+    #[error("database unavailable: {0}")]
+    Unavailable(#[source] BoxError),
+    /// Applying the migrations failed.
+    #[error("database migration failed: {0}")]
+    Migration(#[source] BoxError),
+    /// Another user already has this email address, compared without regard to case.
+    #[error("email address is already registered")]
+    EmailTaken,
+    /// A stored row does not parse (an unknown reason or event kind, roles that are not a
+    /// JSON array, a feed entry missing its fields).
+    #[error("corrupt row in `{table}`: {detail}")]
+    Corrupt {
+        /// The table the row is in.
+        table: &'static str,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// The database refused a statement.
+    #[error("database query failed: {0}")]
+    Query(#[source] DieselError),
+}
+
+impl StoreError {
+    pub(crate) fn corrupt(table: &'static str, detail: impl Into<String>) -> Self {
+        StoreError::Corrupt { table, detail: detail.into() }
+    }
+
+    pub(crate) fn unavailable(err: impl Into<BoxError>) -> Self {
+        StoreError::Unavailable(err.into())
+    }
+}
+
+impl From<DieselError> for StoreError {
+    fn from(err: DieselError) -> Self {
+        match err {
+            DieselError::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                _,
+            )
+            | DieselError::BrokenTransactionManager => StoreError::Unavailable(Box::new(err)),
+            err => StoreError::Query(err),
+        }
+    }
+}
+
+impl From<StoreError> for jwt_core::Error {
+    fn from(err: StoreError) -> Self {
+        jwt_core::Error::storage(err)
+    }
+}

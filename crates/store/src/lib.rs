@@ -1,0 +1,82 @@
+//! `jwt-auth-store` keeps users, sessions, refresh tokens (by `jti` only: no token string is
+//! ever stored), the revocation feed and the audit trail in SQLite or PostgreSQL, and
+//! implements jwt-core's [`SessionStore`](jwt_core::SessionStore),
+//! [`RefreshTokenStore`](jwt_core::RefreshTokenStore) and
+//! [`RevocationStore`](jwt_core::RevocationStore) on them.
+//!
+//! `DATABASE_URL` picks the backend: `sqlite://PATH` (or `sqlite:PATH`) for an embedded file,
+//! `postgres://…` (or `postgresql://…`) for a server. Callers see one [`Store`] either way.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use chrono::Utc;
+//! use jwt_auth_store::{NewUser, PasswordHash, Store};
+//! use jwt_core::{
+//!     Algorithm, KeySet, SessionPolicy, Sessions, SigningKey, TokenPolicy, TokenService,
+//! };
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let store = Arc::new(Store::connect("sqlite://jwt-auth.db").await?);
+//! store.migrate().await?;
+//! let user = store
+//!     .create_user(
+//!         &NewUser {
+//!             email: "alice@example.com".into(),
+//!             password_hash: PasswordHash::new("$argon2id$v=19$m=19456,t=2,p=1$…"),
+//!             roles: vec!["user".into()],
+//!         },
+//!         Utc::now(),
+//!     )
+//!     .await?;
+//! let keys = KeySet::new(SigningKey::generate(Algorithm::EdDSA)?);
+//! let tokens = Arc::new(TokenService::new(TokenPolicy::new("jwt-auth", "api"), keys)?);
+//! let sessions = Sessions::new(tokens, store.clone(), SessionPolicy::default());
+//! # let _ = (user, sessions);
+//! # Ok(()) }
+//! ```
+//!
+//! The queries are written once (`queries.rs`) and compiled once per backend; see `sqlite.rs`
+//! for how SQLite is driven and why.
+
+/// Runs `$call` (a call into `queries::…` on `$conn`) on whichever backend the store has:
+/// on PostgreSQL with a pooled connection, on SQLite on a blocking thread with a connection of
+/// `$lane` (`read` or `write`). The arguments it uses must be owned (they move to the thread).
+macro_rules! on_backend {
+    ($store:expr, $lane:ident, |$conn:ident| $call:expr) => {
+        match &$store.backend {
+            $crate::store::Backend::Postgres(db) => match db.connection().await {
+                Ok(mut pooled) => {
+                    use $crate::postgres::queries;
+                    let $conn = &mut *pooled;
+                    $call.await
+                }
+                Err(err) => Err(err),
+            },
+            $crate::store::Backend::Sqlite(db) => {
+                db.$lane(move |$conn| {
+                    Box::pin(async move {
+                        use $crate::sqlite::queries;
+                        $call.await
+                    })
+                })
+                .await
+            }
+        }
+    };
+}
+
+mod auth;
+mod error;
+mod model;
+mod postgres;
+mod rows;
+mod schema;
+mod sqlite;
+mod store;
+
+pub use error::{BoxError, StoreError};
+pub use model::{
+    BackendKind, Credentials, EventKind, EventQuery, NewUser, PasswordHash, RecordedEvent,
+    SecurityEvent, StoreOptions, UpdatedUser, User, UserPage, UserUpdate,
+};
+pub use store::Store;

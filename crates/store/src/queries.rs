@@ -1,0 +1,428 @@
+//! Every query, written once and compiled once per backend: `postgres.rs` and `sqlite.rs`
+//! each declare this file as their `queries` module, beside their own `Conn` type and
+//! `write_transaction!` macro (`BEGIN` on PostgreSQL, `BEGIN IMMEDIATE` on SQLite). So both
+//! backends run the same diesel statements, and a fix lands on both.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use diesel::result::DatabaseErrorKind;
+// Shadows the glob-imported sync `RunQueryDsl` of diesel's prelude.
+use diesel_async::RunQueryDsl;
+use jwt_core::{Revocation, RevokeReason, RotateOutcome, Subject};
+
+use super::Conn;
+use crate::error::StoreError;
+use crate::model::EventQuery;
+use crate::rows::{
+    EventRow, ISSUED_BEFORE, RefreshTokenRow, Retirement, RevocationRow, RotationSeen, SESSION,
+    SessionRow, UserChanges, UserRow, already_rotated, db_time, email_key, parse_roles,
+};
+use crate::schema::{refresh_tokens, revocations, security_events, sessions, users};
+
+type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+pub(crate) async fn ping(conn: &mut Conn) -> Result<()> {
+    diesel::select(1_i32.into_sql::<diesel::sql_types::Integer>()).get_result::<i32>(conn).await?;
+    Ok(())
+}
+
+pub(crate) async fn create_user(conn: &mut Conn, row: UserRow) -> Result<UserRow> {
+    match diesel::insert_into(users::table).values(&row).execute(conn).await {
+        Ok(_) => Ok(row),
+        // The id is a fresh UUID: the one unique key that can clash is the email's.
+        Err(diesel::result::Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
+            Err(StoreError::EmailTaken)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub(crate) async fn user_by_email(conn: &mut Conn, email: &str) -> Result<Option<UserRow>> {
+    Ok(users::table
+        .filter(users::email_key.eq(email_key(email)))
+        .select(UserRow::as_select())
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+pub(crate) async fn user_by_id(conn: &mut Conn, id: &str) -> Result<Option<UserRow>> {
+    Ok(users::table.find(id).select(UserRow::as_select()).first(conn).await.optional()?)
+}
+
+pub(crate) async fn list_users(
+    conn: &mut Conn,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<UserRow>, i64)> {
+    let total = users::table.count().get_result(conn).await?;
+    let rows = users::table
+        .order((users::created_at, users::id))
+        .limit(limit)
+        .offset(offset)
+        .select(UserRow::as_select())
+        .load(conn)
+        .await?;
+    Ok((rows, total))
+}
+
+/// Applies `changes`; when `disable`, also revokes the user's sessions and tokens, all in one
+/// transaction.
+pub(crate) async fn update_user(
+    conn: &mut Conn,
+    id: &str,
+    changes: &UserChanges,
+    disable: bool,
+    at: DateTime<Utc>,
+) -> Result<Option<(UserRow, Vec<Revocation>)>> {
+    write_transaction!(conn, async |conn| {
+        let updated = diesel::update(users::table.find(id)).set(changes).execute(conn).await?;
+        if updated == 0 {
+            return Ok(None);
+        }
+        let revocations = if disable {
+            revoke_user(conn, id, RevokeReason::UserDisabled, at).await?
+        } else {
+            Vec::new()
+        };
+        let row = users::table.find(id).select(UserRow::as_select()).first(conn).await?;
+        Ok(Some((row, revocations)))
+    })
+    .await
+}
+
+pub(crate) async fn active_subject(conn: &mut Conn, user_id: &str) -> Result<Option<Subject>> {
+    let found: Option<(String, String, String)> = users::table
+        .find(user_id)
+        .filter(users::disabled.eq(false))
+        .select((users::id, users::email, users::roles))
+        .first(conn)
+        .await
+        .optional()?;
+    found
+        .map(|(id, email, roles)| {
+            Ok(Subject { id, roles: parse_roles(&roles)?, email: Some(email) })
+        })
+        .transpose()
+}
+
+pub(crate) async fn create_session(
+    conn: &mut Conn,
+    session: &SessionRow,
+    first_token: &RefreshTokenRow,
+) -> Result<()> {
+    write_transaction!(conn, async |conn| {
+        diesel::insert_into(sessions::table).values(session).execute(conn).await?;
+        diesel::insert_into(refresh_tokens::table).values(first_token).execute(conn).await?;
+        Ok(())
+    })
+    .await
+}
+
+pub(crate) async fn session(conn: &mut Conn, id: &str) -> Result<Option<SessionRow>> {
+    Ok(sessions::table.find(id).select(SessionRow::as_select()).first(conn).await.optional()?)
+}
+
+/// Sessions of a user that have not expired by `now`, revoked ones included, newest first.
+pub(crate) async fn sessions_of_user(
+    conn: &mut Conn,
+    user_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<SessionRow>> {
+    Ok(sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::expires_at.gt(db_time(now)))
+        .order((sessions::created_at.desc(), sessions::id))
+        .select(SessionRow::as_select())
+        .load(conn)
+        .await?)
+}
+
+/// Why a rotation rolled back without failing.
+enum Abort {
+    /// The presented token is not current (unknown, or already retired): nothing to do.
+    NotCurrent,
+    /// The token was current but its session is revoked.
+    SessionRevoked,
+    Failed(StoreError),
+}
+
+impl From<diesel::result::Error> for Abort {
+    fn from(err: diesel::result::Error) -> Self {
+        Abort::Failed(err.into())
+    }
+}
+
+/// Retires `presented` and records `replacement` in one transaction, or changes nothing.
+///
+/// Three statements, sent together (PostgreSQL pipelines them in one round trip; SQLite runs
+/// them in turn): retire the token with a conditional `UPDATE … WHERE rotated_at IS NULL`, so
+/// that of concurrent rotations exactly one changes the row (the others wait on its lock, then
+/// find it retired); mark its session used only if the session is not revoked, which also
+/// locks the session against a concurrent revocation until the commit; insert the
+/// replacement. Unless the first two each changed their row, the transaction rolls back.
+pub(crate) async fn rotate(
+    conn: &mut Conn,
+    presented: &str,
+    replacement: &RefreshTokenRow,
+    retirement: &Retirement,
+    at: DateTime<Utc>,
+) -> Result<RotateOutcome> {
+    let outcome = write_transaction!(conn, async |conn| {
+        let retire = diesel::update(
+            refresh_tokens::table
+                .find(presented)
+                .filter(refresh_tokens::session_id.eq(&replacement.session_id))
+                .filter(refresh_tokens::rotated_at.is_null()),
+        )
+        .set(retirement);
+        let its_session =
+            refresh_tokens::table.find(presented).select(refresh_tokens::session_id).single_value();
+        let touch = diesel::update(
+            sessions::table
+                .filter(sessions::id.nullable().eq(its_session))
+                .filter(sessions::revoked_at.is_null()),
+        )
+        .set(sessions::last_used_at.eq(db_time(at)));
+        let record = diesel::insert_into(refresh_tokens::table).values(replacement);
+        let (retired, touched, recorded) = super::execute_pipelined(
+            conn,
+            |c| retire.execute(c),
+            |c| touch.execute(c),
+            |c| record.execute(c),
+        )
+        .await;
+        if retired? == 0 {
+            return Err(Abort::NotCurrent);
+        }
+        if touched? == 0 {
+            return Err(Abort::SessionRevoked);
+        }
+        recorded?;
+        Ok(RotateOutcome::Rotated)
+    })
+    .await;
+    match outcome {
+        Ok(outcome) => Ok(outcome),
+        Err(Abort::SessionRevoked) => Ok(RotateOutcome::SessionRevoked),
+        Err(Abort::Failed(err)) => Err(err),
+        Err(Abort::NotCurrent) => {
+            // Read after the rollback: once retired, a token stays retired.
+            // A token of another session is `NotFound`, as if it did not exist.
+            let seen: Option<RotationSeen> = refresh_tokens::table
+                .find(presented)
+                .filter(refresh_tokens::session_id.eq(&replacement.session_id))
+                .select((
+                    refresh_tokens::rotated_at,
+                    refresh_tokens::rotated_ip,
+                    refresh_tokens::rotated_user_agent,
+                ))
+                .first(conn)
+                .await
+                .optional()?;
+            Ok(seen.and_then(already_rotated).unwrap_or(RotateOutcome::NotFound))
+        }
+    }
+}
+
+pub(crate) async fn add_refresh_token(conn: &mut Conn, token: &RefreshTokenRow) -> Result<()> {
+    diesel::insert_into(refresh_tokens::table).values(token).execute(conn).await?;
+    Ok(())
+}
+
+async fn record_revocation(
+    conn: &mut Conn,
+    revocation: &Revocation,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    diesel::insert_into(revocations::table)
+        .values(RevocationRow::new(revocation, at))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Moves a user's "tokens issued before" cut-off forward to `before` (never back).
+async fn void_user_tokens(conn: &mut Conn, user_id: &str, before: NaiveDateTime) -> Result<()> {
+    diesel::update(
+        users::table
+            .find(user_id)
+            .filter(users::tokens_valid_after.is_null().or(users::tokens_valid_after.lt(before))),
+    )
+    .set(users::tokens_valid_after.eq(before))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn revoke_session(
+    conn: &mut Conn,
+    id: &str,
+    reason: RevokeReason,
+    at: DateTime<Utc>,
+) -> Result<Option<Revocation>> {
+    write_transaction!(conn, async |conn| {
+        let expires_at: Option<NaiveDateTime> =
+            sessions::table.find(id).select(sessions::expires_at).first(conn).await.optional()?;
+        let Some(expires_at) = expires_at else {
+            return Ok(None);
+        };
+        // An already revoked session keeps its first time and reason.
+        diesel::update(sessions::table.find(id).filter(sessions::revoked_at.is_null()))
+            .set((
+                sessions::revoked_at.eq(db_time(at)),
+                sessions::revoke_reason.eq(reason.as_str()),
+            ))
+            .execute(conn)
+            .await?;
+        let revocation =
+            Revocation::Session { id: id.to_owned(), expires_at: expires_at.and_utc() };
+        record_revocation(conn, &revocation, at).await?;
+        Ok(Some(revocation))
+    })
+    .await
+}
+
+/// Revokes every live session of a user and voids the user's tokens issued before `at`.
+/// Runs inside the caller's transaction.
+async fn revoke_user(
+    conn: &mut Conn,
+    user_id: &str,
+    reason: RevokeReason,
+    at: DateTime<Utc>,
+) -> Result<Vec<Revocation>> {
+    let revoked: Vec<(String, NaiveDateTime)> = diesel::update(
+        sessions::table
+            .filter(sessions::user_id.eq(user_id))
+            .filter(sessions::revoked_at.is_null()),
+    )
+    .set((sessions::revoked_at.eq(db_time(at)), sessions::revoke_reason.eq(reason.as_str())))
+    .returning((sessions::id, sessions::expires_at))
+    .load(conn)
+    .await?;
+    let mut revocations: Vec<Revocation> = revoked
+        .into_iter()
+        .map(|(id, expires_at)| Revocation::Session { id, expires_at: expires_at.and_utc() })
+        .collect();
+    revocations.push(Revocation::IssuedBefore {
+        user_id: Some(user_id.to_owned()),
+        before: db_time(at).and_utc(),
+    });
+    for revocation in &revocations {
+        record_revocation(conn, revocation, at).await?;
+    }
+    void_user_tokens(conn, user_id, db_time(at)).await?;
+    Ok(revocations)
+}
+
+pub(crate) async fn revoke_user_sessions(
+    conn: &mut Conn,
+    user_id: &str,
+    reason: RevokeReason,
+    at: DateTime<Utc>,
+) -> Result<Vec<Revocation>> {
+    write_transaction!(conn, async |conn| revoke_user(conn, user_id, reason, at).await).await
+}
+
+pub(crate) async fn void_issued_before(
+    conn: &mut Conn,
+    user_id: Option<&str>,
+    before: DateTime<Utc>,
+    at: DateTime<Utc>,
+) -> Result<Revocation> {
+    write_transaction!(conn, async |conn| {
+        let before = db_time(before);
+        let revocation = Revocation::IssuedBefore {
+            user_id: user_id.map(str::to_owned),
+            before: before.and_utc(),
+        };
+        record_revocation(conn, &revocation, at).await?;
+        if let Some(user_id) = user_id {
+            void_user_tokens(conn, user_id, before).await?;
+        }
+        Ok(revocation)
+    })
+    .await
+}
+
+/// Feed entries recorded at or after `since`: every cut-off, and session revocations whose
+/// session had not ended by `since` (the traits give no "now"; `since` is the caller's last
+/// sync, a little before now, and the revocation set prunes the rest itself).
+pub(crate) async fn revocations_since(
+    conn: &mut Conn,
+    since: DateTime<Utc>,
+) -> Result<Vec<RevocationRow>> {
+    let since = db_time(since);
+    Ok(revocations::table
+        .filter(revocations::recorded_at.ge(since))
+        .filter(revocations::kind.eq(ISSUED_BEFORE).or(revocations::session_expires_at.gt(since)))
+        .order(revocations::id)
+        .select(RevocationRow::as_select())
+        .load(conn)
+        .await?)
+}
+
+pub(crate) async fn record_event(conn: &mut Conn, event: &EventRow) -> Result<()> {
+    diesel::insert_into(security_events::table).values(event).execute(conn).await?;
+    Ok(())
+}
+
+pub(crate) async fn events(conn: &mut Conn, query: &EventQuery) -> Result<Vec<EventRow>> {
+    let mut select = security_events::table
+        .order((security_events::at.desc(), security_events::id.desc()))
+        .limit(query.limit.into())
+        .select(EventRow::as_select())
+        .into_boxed();
+    if let Some(user_id) = &query.user_id {
+        select = select.filter(security_events::user_id.eq(user_id));
+    }
+    if let Some(kind) = query.kind {
+        select = select.filter(security_events::kind.eq(kind.as_str()));
+    }
+    Ok(select.load(conn).await?)
+}
+
+/// Deletes at most `batch` rows from each of: expired refresh tokens, expired sessions, and
+/// feed entries of expired sessions. Each `DELETE` is one short statement, so the write lock
+/// is never held for long. Sessions wait until no expired token is left: a session's tokens
+/// expire with it at the latest, so deleting it then cascades to nothing and the batch bound
+/// holds.
+pub(crate) async fn prune_expired(conn: &mut Conn, now: DateTime<Utc>, batch: i64) -> Result<u64> {
+    let now = db_time(now);
+    let tokens = prune_tokens(conn, now, batch).await?;
+    let sessions = if tokens < batch { prune_sessions(conn, now, batch).await? } else { 0 };
+    let feed = prune_feed(conn, now, batch).await?;
+    Ok((tokens + sessions + feed).unsigned_abs())
+}
+
+/// `DELETE FROM table WHERE key IN (SELECT key FROM table WHERE … LIMIT batch)`, the number
+/// of rows deleted. The subquery names its table through the alias `$expired`, which diesel
+/// needs to tell it from the table being deleted from.
+macro_rules! delete_batch {
+    ($conn:expr, $table:ident.$key:ident, $batch:expr, |$expired:ident| $filter:expr) => {{
+        let $expired = diesel::alias!($table as expired);
+        let keys = $expired.select($expired.field($table::$key)).filter($filter).limit($batch);
+        let deleted =
+            diesel::delete($table::table.filter($table::$key.eq_any(keys))).execute($conn).await?;
+        i64::try_from(deleted).unwrap_or(i64::MAX)
+    }};
+}
+
+async fn prune_tokens(conn: &mut Conn, now: NaiveDateTime, batch: i64) -> Result<i64> {
+    Ok(delete_batch!(conn, refresh_tokens.jti, batch, |expired| expired
+        .field(refresh_tokens::expires_at)
+        .le(now)))
+}
+
+async fn prune_sessions(conn: &mut Conn, now: NaiveDateTime, batch: i64) -> Result<i64> {
+    Ok(delete_batch!(conn, sessions.id, batch, |expired| expired
+        .field(sessions::expires_at)
+        .le(now)))
+}
+
+async fn prune_feed(conn: &mut Conn, now: NaiveDateTime, batch: i64) -> Result<i64> {
+    Ok(delete_batch!(conn, revocations.id, batch, |expired| expired
+        .field(revocations::kind)
+        .eq(SESSION)
+        .and(expired.field(revocations::session_expires_at).le(now))))
+}

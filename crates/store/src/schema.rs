@@ -1,0 +1,83 @@
+//! The tables, described once for both backends: TEXT ids, `Timestamp` columns holding UTC
+//! (chrono `NaiveDateTime`, which diesel maps on SQLite and PostgreSQL alike). The SQL that
+//! creates them is in the top-level `migrations/` folder, one copy per backend.
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        email -> Text,
+        email_key -> Text,
+        password_hash -> Text,
+        roles -> Text,
+        disabled -> Bool,
+        tokens_valid_after -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> Text,
+        user_id -> Text,
+        created_at -> Timestamp,
+        last_used_at -> Timestamp,
+        expires_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+        revoke_reason -> Nullable<Text>,
+        ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (jti) {
+        jti -> Text,
+        session_id -> Text,
+        parent_jti -> Nullable<Text>,
+        issued_at -> Timestamp,
+        expires_at -> Timestamp,
+        ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        rotated_at -> Nullable<Timestamp>,
+        replaced_by -> Nullable<Text>,
+        rotated_ip -> Nullable<Text>,
+        rotated_user_agent -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    revocations (id) {
+        id -> BigInt,
+        recorded_at -> Timestamp,
+        kind -> Text,
+        session_id -> Nullable<Text>,
+        user_id -> Nullable<Text>,
+        cut_off -> Nullable<Timestamp>,
+        session_expires_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    security_events (id) {
+        id -> BigInt,
+        at -> Timestamp,
+        kind -> Text,
+        user_id -> Nullable<Text>,
+        session_id -> Nullable<Text>,
+        ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        detail -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(refresh_tokens -> sessions (session_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    sessions,
+    refresh_tokens,
+    revocations,
+    security_events
+);

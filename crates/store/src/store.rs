@@ -1,0 +1,247 @@
+//! [`Store`]: one API over SQLite and PostgreSQL. `DATABASE_URL` parsing, migrations, and the
+//! calls the server makes beyond jwt-core's traits (users, the admin view of sessions, the
+//! audit trail, readiness, pruning), each one call for one handler.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use jwt_core::SessionRecord;
+use uuid::Uuid;
+
+use crate::error::StoreError;
+use crate::model::{
+    BackendKind, Credentials, EventQuery, NewUser, PasswordHash, RecordedEvent, SecurityEvent,
+    StoreOptions, UpdatedUser, User, UserPage, UserUpdate,
+};
+use crate::rows::{EventRow, UserChanges, UserRow, db_time, roles_json};
+use crate::{postgres, sqlite};
+
+/// Users, sessions, refresh tokens, revocations and security events in SQLite or PostgreSQL.
+///
+/// Cloning is cheap and shares the connection pools. Every method is atomic: the ones that
+/// change several rows do it in one transaction.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) backend: Backend,
+}
+
+#[derive(Clone)]
+pub(crate) enum Backend {
+    Postgres(postgres::Database),
+    Sqlite(sqlite::Database),
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The URL may hold a password: only the kind is shown.
+        f.debug_struct("Store").field("backend", &self.backend()).finish()
+    }
+}
+
+/// Where `DATABASE_URL` points.
+#[derive(Debug, PartialEq, Eq)]
+enum Target {
+    Sqlite(String),
+    Postgres(String),
+}
+
+fn parse_url(url: &str) -> Result<Target, StoreError> {
+    if let Some(rest) = url.strip_prefix("sqlite:") {
+        let path = rest.strip_prefix("//").unwrap_or(rest);
+        if path.is_empty() {
+            return Err(StoreError::InvalidUrl("`sqlite://` needs a file path".into()));
+        }
+        if path == ":memory:" || path.contains("mode=memory") {
+            return Err(StoreError::InvalidUrl(
+                "in-memory SQLite is not supported: every pooled connection would get its own \
+                 empty database"
+                    .into(),
+            ));
+        }
+        if path.contains('?') {
+            return Err(StoreError::InvalidUrl("`sqlite://PATH` takes no query parameters".into()));
+        }
+        return Ok(Target::Sqlite(path.to_owned()));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(Target::Postgres(url.to_owned()));
+    }
+    let scheme = url.split_once(':').map_or("(none)", |(scheme, _)| scheme);
+    Err(StoreError::InvalidUrl(format!(
+        "scheme `{scheme}` is not supported; use `sqlite://PATH` or `postgres://…`"
+    )))
+}
+
+impl Store {
+    /// Connects with the default [`StoreOptions`]. See [`Store::connect_with`].
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(url, StoreOptions::default()).await
+    }
+
+    /// Connects to `url`: `sqlite://PATH` or `sqlite:PATH` (the file is created if missing)
+    /// or `postgres://…`/`postgresql://…`. SQLite is opened at once, so a bad path fails here;
+    /// PostgreSQL connects on first use, so a server can start while its database is down
+    /// ([`Store::ping`] tells when it is up). Does not migrate: see [`Store::migrate`].
+    pub async fn connect_with(url: &str, options: StoreOptions) -> Result<Self, StoreError> {
+        let backend = match parse_url(url)? {
+            Target::Sqlite(path) => Backend::Sqlite(sqlite::Database::open(path, &options).await?),
+            Target::Postgres(url) => Backend::Postgres(postgres::Database::connect(&url, &options)),
+        };
+        Ok(Self { backend })
+    }
+
+    /// Applies the pending migrations (embedded in the binary) and returns their versions.
+    pub async fn migrate(&self) -> Result<Vec<String>, StoreError> {
+        match &self.backend {
+            Backend::Postgres(db) => db.migrate().await,
+            Backend::Sqlite(db) => db.migrate().await,
+        }
+    }
+
+    /// Which database this is.
+    pub fn backend(&self) -> BackendKind {
+        match self.backend {
+            Backend::Postgres(_) => BackendKind::Postgres,
+            Backend::Sqlite(_) => BackendKind::Sqlite,
+        }
+    }
+
+    /// Succeeds when the database answers a query: for readiness checks.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        on_backend!(self, read, |conn| queries::ping(conn))
+    }
+
+    /// Creates a user with a new UUID. [`StoreError::EmailTaken`] if another user has the
+    /// same email without regard to case.
+    pub async fn create_user(&self, user: &NewUser, at: DateTime<Utc>) -> Result<User, StoreError> {
+        let id = Uuid::new_v4().to_string();
+        let row = UserRow::new(id, &user.email, user.password_hash.expose(), &user.roles, at);
+        on_backend!(self, write, |conn| queries::create_user(conn, row))?.into_user()
+    }
+
+    /// The user with this email (compared without regard to case) and the password hash,
+    /// for login. Disabled users are returned too: the caller decides what to say.
+    pub async fn user_by_email(&self, email: &str) -> Result<Option<Credentials>, StoreError> {
+        let email = email.to_owned();
+        let row = on_backend!(self, read, |conn| queries::user_by_email(conn, &email))?;
+        row.map(|row| {
+            let password_hash = PasswordHash::new(row.password_hash.clone());
+            Ok(Credentials { user: row.into_user()?, password_hash })
+        })
+        .transpose()
+    }
+
+    /// The user with this id.
+    pub async fn user_by_id(&self, id: &str) -> Result<Option<User>, StoreError> {
+        let id = id.to_owned();
+        on_backend!(self, read, |conn| queries::user_by_id(conn, &id))?
+            .map(UserRow::into_user)
+            .transpose()
+    }
+
+    /// A page of users, oldest first, and how many there are.
+    pub async fn list_users(&self, limit: u32, offset: u64) -> Result<UserPage, StoreError> {
+        let offset = i64::try_from(offset).unwrap_or(i64::MAX);
+        let (rows, total) =
+            on_backend!(self, read, |conn| queries::list_users(conn, limit.into(), offset))?;
+        Ok(UserPage {
+            users: rows.into_iter().map(UserRow::into_user).collect::<Result<_, _>>()?,
+            total: u64::try_from(total).unwrap_or_default(),
+        })
+    }
+
+    /// Changes a user's roles and/or disabled flag; `None` if there is no such user.
+    /// Disabling also revokes every session of the user and voids their tokens issued before
+    /// `at`, in the same transaction; the revocations come back for the local revocation set.
+    pub async fn update_user(
+        &self,
+        id: &str,
+        update: &UserUpdate,
+        at: DateTime<Utc>,
+    ) -> Result<Option<UpdatedUser>, StoreError> {
+        let id = id.to_owned();
+        let changes = UserChanges {
+            roles: update.roles.as_deref().map(roles_json),
+            disabled: update.disabled,
+            updated_at: db_time(at),
+        };
+        let disable = update.disabled == Some(true);
+        let updated = on_backend!(self, write, |conn| queries::update_user(
+            conn, &id, &changes, disable, at
+        ))?;
+        updated
+            .map(|(row, revocations)| Ok(UpdatedUser { user: row.into_user()?, revocations }))
+            .transpose()
+    }
+
+    /// A user's sessions that have not expired by `now`, newest first: the live ones and the
+    /// revoked ones with their reason (filter on `revoked_at` for the active ones).
+    pub async fn sessions_of_user(
+        &self,
+        user_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        let user_id = user_id.to_owned();
+        on_backend!(self, read, |conn| queries::sessions_of_user(conn, &user_id, now))?
+            .into_iter()
+            .map(|row| row.into_record())
+            .collect()
+    }
+
+    /// Appends an event to the audit trail.
+    pub async fn record_event(&self, event: &SecurityEvent) -> Result<(), StoreError> {
+        let row = EventRow::new(event);
+        on_backend!(self, write, |conn| queries::record_event(conn, &row))
+    }
+
+    /// Events of the audit trail, newest first, filtered by `query`.
+    pub async fn events(&self, query: &EventQuery) -> Result<Vec<RecordedEvent>, StoreError> {
+        let query = query.clone();
+        on_backend!(self, read, |conn| queries::events(conn, &query))?
+            .into_iter()
+            .map(|row| row.into_event())
+            .collect()
+    }
+
+    /// Deletes what has expired by `now`: at most `batch_size` rows each of refresh tokens,
+    /// sessions and the revocation feed's session entries, one short statement each. Returns
+    /// how many rows went; a background task calls it again while that is not zero. Never on
+    /// the request path. (Security events are kept: they are the audit trail.)
+    pub async fn prune_expired(
+        &self,
+        now: DateTime<Utc>,
+        batch_size: u32,
+    ) -> Result<u64, StoreError> {
+        let batch = i64::from(batch_size.max(1));
+        on_backend!(self, write, |conn| queries::prune_expired(conn, now, batch))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_url_ok(url: &str) -> Option<Target> {
+        parse_url(url).ok()
+    }
+
+    #[test]
+    fn database_urls() {
+        let sqlite = |p: &str| Some(Target::Sqlite(p.to_owned()));
+        assert_eq!(parse_url_ok("sqlite://jwt-auth.db"), sqlite("jwt-auth.db"));
+        assert_eq!(parse_url_ok("sqlite:///var/lib/jwt.db"), sqlite("/var/lib/jwt.db"));
+        assert_eq!(parse_url_ok("sqlite:data/jwt.db"), sqlite("data/jwt.db"));
+        let pg = "postgres://u:secret@db:5432/auth";
+        assert_eq!(parse_url_ok(pg), Some(Target::Postgres(pg.to_owned())));
+        let pg = "postgresql://db/auth";
+        assert_eq!(parse_url_ok(pg), Some(Target::Postgres(pg.to_owned())));
+        for bad in
+            ["sqlite://", "sqlite::memory:", "sqlite://x.db?mode=rwc", "mysql://u:secret@h/d", ""]
+        {
+            match parse_url(bad) {
+                Err(StoreError::InvalidUrl(msg)) => assert!(!msg.contains("secret"), "{msg}"),
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! What every test of the store shares: a store on a database of its own (a temporary SQLite
+//! file, or a fresh PostgreSQL database), and `backend_tests!`, which instantiates each test
+//! body once per backend.
+//!
+//! When PostgreSQL is unreachable, its tests fail if `CI` is set and are otherwise skipped
+//! with a loud line on stderr.
+
+#![allow(dead_code)] // each test binary uses its own part of this module
+
+pub mod pg;
+
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use jwt_auth_store::{NewUser, PasswordHash, Store, User};
+use jwt_core::{ClientInfo, NewRefreshToken, NewSession, SessionStore};
+
+#[derive(Debug, Clone, Copy)]
+pub enum Kind {
+    Sqlite,
+    Postgres,
+}
+
+enum Guard {
+    Sqlite(tempfile::TempDir),
+    Postgres(pg::PgDatabase),
+}
+
+/// A migrated store on a database that lives as long as this value.
+pub struct TestDb {
+    // Declared before the guard: the store's connections close before the database goes.
+    pub store: Store,
+    pub url: String,
+    guard: Guard,
+}
+
+impl TestDb {
+    /// `None` when the test is to be skipped (PostgreSQL unreachable, `CI` unset).
+    pub async fn open(kind: Kind) -> Option<Self> {
+        let (url, guard) = match kind {
+            Kind::Sqlite => {
+                let dir = tempfile::tempdir().expect("a temporary directory");
+                let url = format!("sqlite://{}", dir.path().join("store.db").display());
+                (url, Guard::Sqlite(dir))
+            }
+            Kind::Postgres => match pg::PgDatabase::create("jwt_store_test").await {
+                Ok(db) => (db.url.clone(), Guard::Postgres(db)),
+                Err(why) if std::env::var_os("CI").is_some() => {
+                    panic!("PostgreSQL is unreachable ({why}) and CI is set")
+                }
+                Err(why) => {
+                    eprintln!(
+                        "SKIPPED: PostgreSQL unreachable ({why}); set TEST_DATABASE_URL, or CI=1 \
+                         to make this a failure"
+                    );
+                    return None;
+                }
+            },
+        };
+        let store = connect(&url).await;
+        Some(Self { store, url, guard })
+    }
+
+    /// Closes the store and opens the same database again.
+    pub async fn reopen(&mut self) {
+        let _ = std::mem::replace(&mut self.store, connect(&self.url).await);
+    }
+}
+
+pub async fn connect(url: &str) -> Store {
+    let store = Store::connect(url).await.expect("the store opens");
+    store.migrate().await.expect("the migrations apply");
+    store
+}
+
+/// Runs each named `async fn(TestDb)` once on SQLite and once on PostgreSQL, as tests named
+/// `sqlite::NAME` and `postgres::NAME`.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let db = $crate::common::TestDb::open($crate::common::Kind::Sqlite).await;
+                    super::$name(db.expect("SQLite is always there")).await;
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(db) =
+                        $crate::common::TestDb::open($crate::common::Kind::Postgres).await
+                    {
+                        super::$name(db).await;
+                    }
+                }
+            )+
+        }
+    };
+}
+
+/// A fixed start time, whole seconds, so that tests can reason about it.
+pub fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2030, 1, 1, 12, 0, 0).single().expect("a valid time")
+}
+
+pub fn secs(n: i64) -> TimeDelta {
+    TimeDelta::seconds(n)
+}
+
+pub fn client(ip: &str) -> ClientInfo {
+    ClientInfo { ip: Some(ip.to_owned()), user_agent: Some(format!("agent of {ip}")) }
+}
+
+pub async fn user(store: &Store, email: &str) -> User {
+    let new = NewUser {
+        email: email.to_owned(),
+        password_hash: PasswordHash::new("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA"),
+        roles: vec!["user".to_owned()],
+    };
+    store.create_user(&new, t0()).await.expect("the user is created")
+}
+
+pub fn token(
+    jti: &str,
+    session_id: &str,
+    parent: Option<&str>,
+    at: DateTime<Utc>,
+) -> NewRefreshToken {
+    NewRefreshToken {
+        jti: jti.to_owned(),
+        session_id: session_id.to_owned(),
+        parent_jti: parent.map(str::to_owned),
+        issued_at: at,
+        expires_at: at + TimeDelta::days(7),
+        client: client("10.0.0.1"),
+    }
+}
+
+/// Creates session `id` of `user_id` at `at`, lasting `ttl`, with first refresh token
+/// `{id}-t0`.
+pub async fn session(store: &Store, id: &str, user_id: &str, at: DateTime<Utc>, ttl: TimeDelta) {
+    let session = NewSession {
+        id: id.to_owned(),
+        user_id: user_id.to_owned(),
+        created_at: at,
+        expires_at: at + ttl,
+        client: client("10.0.0.1"),
+    };
+    let mut first = token(&format!("{id}-t0"), id, None, at);
+    first.expires_at = first.expires_at.min(session.expires_at);
+    store.create_session(&session, &first).await.expect("the session is created");
+}

@@ -1,0 +1,479 @@
+//! The store's behaviour, the same on both backends: users, sessions and rotation (also under
+//! 32 concurrent callers), the revocation feed, pruning, the audit trail, durability across a
+//! reopen, and jwt-core's `Sessions` rules running end to end on the SQL store.
+
+mod common;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use jwt_auth_store::{BackendKind, EventKind, EventQuery, SecurityEvent, StoreError, UserUpdate};
+use jwt_core::{
+    Algorithm, ClientInfo, Clock, Error, KeySet, ManualClock, RefreshTokenStore, Revocation,
+    RevocationStore, RevokeReason, RotateOutcome, SessionPolicy, SessionStore, Sessions,
+    SigningKey, TokenPolicy, TokenService,
+};
+
+use common::{TestDb, client, secs, session, t0, token, user};
+
+backend_tests!(
+    migrations_are_idempotent_and_ping_answers,
+    users_are_created_and_found_without_regard_to_case,
+    duplicate_email_is_taken_whatever_its_case,
+    users_are_listed_with_their_total,
+    update_changes_roles_and_disabling_revokes_sessions,
+    active_subject_is_none_for_missing_or_disabled_users,
+    rotation_outcomes,
+    concurrent_rotations_retire_a_token_once,
+    revocation_feed_returns_what_revokes_recorded,
+    pruning_deletes_expired_rows_in_bounded_batches,
+    sessions_of_user_include_revoked_ones_with_reason,
+    events_come_newest_first_and_filter,
+    committed_data_survives_reopening,
+    sessions_rules_run_end_to_end,
+);
+
+async fn migrations_are_idempotent_and_ping_answers(db: TestDb) {
+    assert!(db.store.migrate().await.expect("migrate again").is_empty());
+    db.store.ping().await.expect("ping");
+    let expected =
+        if db.url.starts_with("sqlite") { BackendKind::Sqlite } else { BackendKind::Postgres };
+    assert_eq!(db.store.backend(), expected);
+}
+
+async fn users_are_created_and_found_without_regard_to_case(db: TestDb) {
+    let alice = user(&db.store, "Alice@Example.com").await;
+    assert_eq!(alice.email, "Alice@Example.com");
+    assert_eq!(alice.roles, ["user"]);
+    assert!(!alice.disabled);
+    assert_eq!(alice.created_at, t0());
+    assert!(uuid::Uuid::parse_str(&alice.id).is_ok());
+
+    let found = db.store.user_by_id(&alice.id).await.expect("by id");
+    assert_eq!(found.as_ref(), Some(&alice));
+    let login = db.store.user_by_email("alice@EXAMPLE.COM").await.expect("by email");
+    let login = login.expect("found without regard to case");
+    assert_eq!(login.user, alice);
+    assert!(login.password_hash.expose().starts_with("$argon2id$"));
+    assert!(!format!("{login:?}").contains("argon2id"), "the hash is not printed");
+
+    assert_eq!(db.store.user_by_email("bob@example.com").await.expect("query"), None);
+    assert_eq!(db.store.user_by_id("no-such-id").await.expect("query"), None);
+}
+
+async fn duplicate_email_is_taken_whatever_its_case(db: TestDb) {
+    user(&db.store, "Alice@Example.com").await;
+    let again = jwt_auth_store::NewUser {
+        email: "alice@example.COM".into(),
+        password_hash: jwt_auth_store::PasswordHash::new("$argon2id$other"),
+        roles: vec![],
+    };
+    let err = db.store.create_user(&again, t0()).await.expect_err("the email is taken");
+    assert!(matches!(err, StoreError::EmailTaken), "{err:?}");
+    assert_eq!(db.store.list_users(10, 0).await.expect("list").total, 1);
+}
+
+async fn users_are_listed_with_their_total(db: TestDb) {
+    for i in 0..5 {
+        let new = jwt_auth_store::NewUser {
+            email: format!("user{i}@example.com"),
+            password_hash: jwt_auth_store::PasswordHash::new("$argon2id$x"),
+            roles: vec![],
+        };
+        db.store.create_user(&new, t0() + secs(i)).await.expect("create");
+    }
+    let page = db.store.list_users(2, 2).await.expect("list");
+    assert_eq!(page.total, 5);
+    let emails: Vec<_> = page.users.iter().map(|u| u.email.as_str()).collect();
+    assert_eq!(emails, ["user2@example.com", "user3@example.com"]);
+    assert!(db.store.list_users(10, 10).await.expect("list").users.is_empty());
+}
+
+async fn update_changes_roles_and_disabling_revokes_sessions(db: TestDb) {
+    let alice = user(&db.store, "alice@example.com").await;
+    let at = t0() + secs(60);
+    let roles = UserUpdate { roles: Some(vec!["admin".into(), "user".into()]), disabled: None };
+    let updated = db.store.update_user(&alice.id, &roles, at).await.expect("update");
+    let updated = updated.expect("the user exists");
+    assert_eq!(updated.user.roles, ["admin", "user"]);
+    assert_eq!(updated.user.updated_at, at);
+    assert!(updated.revocations.is_empty());
+
+    session(&db.store, "s1", &alice.id, t0(), TimeDelta::days(30)).await;
+    session(&db.store, "s2", &alice.id, t0(), TimeDelta::days(30)).await;
+    let disable = UserUpdate { roles: None, disabled: Some(true) };
+    let at = t0() + secs(120);
+    let updated = db.store.update_user(&alice.id, &disable, at).await.expect("disable");
+    let updated = updated.expect("the user exists");
+    assert!(updated.user.disabled);
+    assert_eq!(updated.user.roles, ["admin", "user"], "roles untouched");
+    assert_eq!(updated.user.tokens_valid_after, Some(at));
+    let mut revoked: Vec<_> = updated
+        .revocations
+        .iter()
+        .filter_map(|r| match r {
+            Revocation::Session { id, .. } => Some(id.as_str()),
+            Revocation::IssuedBefore { .. } => None,
+        })
+        .collect();
+    revoked.sort_unstable();
+    assert_eq!(revoked, ["s1", "s2"]);
+    assert!(
+        updated
+            .revocations
+            .contains(&Revocation::IssuedBefore { user_id: Some(alice.id.clone()), before: at })
+    );
+    let s1 = db.store.session("s1").await.expect("session").expect("s1");
+    assert_eq!(s1.revoked_at, Some(at));
+    assert_eq!(s1.revoke_reason, Some(RevokeReason::UserDisabled));
+
+    let missing = db.store.update_user("no-such-id", &disable, at).await.expect("update");
+    assert_eq!(missing, None);
+}
+
+async fn active_subject_is_none_for_missing_or_disabled_users(db: TestDb) {
+    let alice = user(&db.store, "alice@example.com").await;
+    let subject = db.store.active_subject(&alice.id).await.expect("subject").expect("active");
+    assert_eq!(subject.id, alice.id);
+    assert_eq!(subject.roles, ["user"]);
+    assert_eq!(subject.email.as_deref(), Some("alice@example.com"));
+    assert_eq!(db.store.active_subject("no-such-id").await.expect("subject"), None);
+    let disable = UserUpdate { roles: None, disabled: Some(true) };
+    db.store.update_user(&alice.id, &disable, t0()).await.expect("disable");
+    assert_eq!(db.store.active_subject(&alice.id).await.expect("subject"), None);
+}
+
+async fn rotation_outcomes(db: TestDb) {
+    let alice = user(&db.store, "alice@example.com").await;
+    session(&db.store, "s1", &alice.id, t0(), TimeDelta::days(30)).await;
+    let store = &db.store;
+
+    let at = t0() + secs(10);
+    let mut t1 = token("t1", "s1", Some("s1-t0"), at);
+    t1.client = client("10.0.0.2");
+    assert_eq!(store.rotate("s1-t0", &t1, at).await.expect("rotate"), RotateOutcome::Rotated);
+    let s1 = store.session("s1").await.expect("session").expect("s1");
+    assert_eq!(s1.last_used_at, at);
+
+    let later = at + secs(3);
+    let again = store.rotate("s1-t0", &token("t1b", "s1", Some("s1-t0"), later), later).await;
+    assert_eq!(
+        again.expect("rotate"),
+        RotateOutcome::AlreadyRotated { rotated_at: at, rotated_by: client("10.0.0.2") }
+    );
+    let unknown = store.rotate("nope", &token("t9", "s1", None, later), later).await;
+    assert_eq!(unknown.expect("rotate"), RotateOutcome::NotFound);
+    // Neither recorded its replacement:
+    for jti in ["t1b", "t9"] {
+        let probe = store.rotate(jti, &token("probe", "s1", None, later), later).await;
+        assert_eq!(probe.expect("rotate"), RotateOutcome::NotFound, "{jti}");
+    }
+
+    store.revoke_session("s1", RevokeReason::Logout, later).await.expect("revoke");
+    let revoked = store.rotate("t1", &token("t2", "s1", Some("t1"), later), later).await;
+    assert_eq!(revoked.expect("rotate"), RotateOutcome::SessionRevoked);
+    // Nothing changed: t1 is still current and t2 was not recorded.
+    let probe = store.rotate("t2", &token("probe", "s1", None, later), later).await;
+    assert_eq!(probe.expect("rotate"), RotateOutcome::NotFound);
+    let probe = store.rotate("t1", &token("probe", "s1", None, later), later).await;
+    assert_eq!(probe.expect("rotate"), RotateOutcome::SessionRevoked);
+
+    // The grace path records a further token without retiring any.
+    session(&db.store, "s2", &alice.id, t0(), TimeDelta::days(30)).await;
+    store.add_refresh_token(&token("extra", "s2", Some("s2-t0"), at)).await.expect("add");
+    let extra = store.rotate("extra", &token("extra-next", "s2", None, at), at).await;
+    assert_eq!(extra.expect("rotate"), RotateOutcome::Rotated);
+    let first = store.rotate("s2-t0", &token("s2-next", "s2", None, at), at).await;
+    assert_eq!(first.expect("rotate"), RotateOutcome::Rotated);
+
+    // A token presented for another session's rotation is unknown there, retired or not, and
+    // stays as it was.
+    session(&db.store, "s3", &alice.id, t0(), TimeDelta::days(30)).await;
+    let foreign = store.rotate("s3-t0", &token("s3-x", "s2", None, at), at).await;
+    assert_eq!(foreign.expect("rotate"), RotateOutcome::NotFound);
+    let retired = store.rotate("s2-t0", &token("s2-x", "s3", None, at), at).await;
+    assert_eq!(retired.expect("rotate"), RotateOutcome::NotFound);
+    let own = store.rotate("s3-t0", &token("s3-next", "s3", None, at), at).await;
+    assert_eq!(own.expect("rotate"), RotateOutcome::Rotated);
+}
+
+async fn concurrent_rotations_retire_a_token_once(db: TestDb) {
+    let alice = user(&db.store, "alice@example.com").await;
+    session(&db.store, "s1", &alice.id, t0(), TimeDelta::days(30)).await;
+    let store = Arc::new(db.store.clone());
+    let callers: Vec<_> = (0..32)
+        .map(|i| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                let at = t0() + secs(1) + TimeDelta::milliseconds(i);
+                let replacement = token(&format!("r{i}"), "s1", Some("s1-t0"), at);
+                store.rotate("s1-t0", &replacement, at).await.expect("rotate")
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for caller in callers {
+        outcomes.push(caller.await.expect("the caller finishes"));
+    }
+    let rotated = outcomes.iter().filter(|o| **o == RotateOutcome::Rotated).count();
+    assert_eq!(rotated, 1, "{outcomes:?}");
+    let retired_at: Vec<_> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            RotateOutcome::AlreadyRotated { rotated_at, .. } => Some(*rotated_at),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(retired_at.len(), 31, "{outcomes:?}");
+    assert!(retired_at.windows(2).all(|w| w[0] == w[1]), "one retirement: {retired_at:?}");
+    // Exactly one replacement was recorded.
+    let mut recorded = 0;
+    for i in 0..32 {
+        let at = t0() + secs(5);
+        let probe = token(&format!("p{i}"), "s1", None, at);
+        if store.rotate(&format!("r{i}"), &probe, at).await.expect("rotate")
+            == RotateOutcome::Rotated
+        {
+            recorded += 1;
+        }
+    }
+    assert_eq!(recorded, 1);
+}
+
+async fn revocation_feed_returns_what_revokes_recorded(db: TestDb) {
+    let store = &db.store;
+    let alice = user(store, "alice@example.com").await;
+    let bob = user(store, "bob@example.com").await;
+    session(store, "a1", &alice.id, t0(), TimeDelta::days(30)).await;
+    session(store, "a2", &alice.id, t0(), TimeDelta::days(30)).await;
+    session(store, "b1", &bob.id, t0(), TimeDelta::hours(1)).await;
+
+    let at = t0() + secs(10);
+    let revoked = store.revoke_session("a1", RevokeReason::Logout, at).await.expect("revoke");
+    let a1 = Revocation::Session { id: "a1".into(), expires_at: t0() + TimeDelta::days(30) };
+    assert_eq!(revoked, Some(a1.clone()));
+    assert_eq!(store.revoke_session("nope", RevokeReason::Logout, at).await.expect("revoke"), None);
+    // Revoking again keeps the first reason.
+    store.revoke_session("a1", RevokeReason::Admin, at + secs(1)).await.expect("revoke");
+    let record = store.session("a1").await.expect("session").expect("a1");
+    assert_eq!((record.revoked_at, record.revoke_reason), (Some(at), Some(RevokeReason::Logout)));
+
+    assert_eq!(store.revocations_since(at).await.expect("feed").first(), Some(&a1));
+    assert!(store.revocations_since(at + secs(2)).await.expect("feed").is_empty());
+
+    let at = t0() + secs(20);
+    let all = store.revoke_user(&alice.id, RevokeReason::LogoutAll, at).await.expect("revoke");
+    let cut_off = Revocation::IssuedBefore { user_id: Some(alice.id.clone()), before: at };
+    let a2 = Revocation::Session { id: "a2".into(), expires_at: t0() + TimeDelta::days(30) };
+    assert_eq!(all, [a2.clone(), cut_off.clone()], "only the live session, then the cut-off");
+    let alice_now = store.user_by_id(&alice.id).await.expect("user").expect("alice");
+    assert_eq!(alice_now.tokens_valid_after, Some(at));
+
+    let everyone = Revocation::IssuedBefore { user_id: None, before: t0() + secs(25) };
+    let voided = store.void_issued_before(None, t0() + secs(25), t0() + secs(30)).await;
+    assert_eq!(voided.expect("void"), everyone);
+    assert_eq!(
+        store.revocations_since(t0() + secs(20)).await.expect("feed"),
+        [a2, cut_off, everyone.clone()]
+    );
+
+    // Times keep their microseconds, and compare as times on both backends.
+    let ms = TimeDelta::milliseconds;
+    store.void_issued_before(None, t0(), t0() + secs(40) + ms(500)).await.expect("void");
+    assert_eq!(store.revocations_since(t0() + secs(40) + ms(250)).await.expect("feed").len(), 1);
+    assert!(store.revocations_since(t0() + secs(40) + ms(750)).await.expect("feed").is_empty());
+
+    // Bob's session ends at t0 + 1h; revoked after that, it is not in the feed.
+    let late = t0() + TimeDelta::hours(2);
+    store.revoke_session("b1", RevokeReason::Admin, late).await.expect("revoke");
+    assert!(store.revocations_since(late).await.expect("feed").is_empty());
+}
+
+async fn pruning_deletes_expired_rows_in_bounded_batches(db: TestDb) {
+    let store = &db.store;
+    let alice = user(store, "alice@example.com").await;
+    for i in 0..25 {
+        let id = format!("old{i}");
+        session(store, &id, &alice.id, t0(), TimeDelta::hours(1)).await;
+        let mut second = token(&format!("{id}-t1"), &id, None, t0());
+        second.expires_at = t0() + TimeDelta::hours(1);
+        store.add_refresh_token(&second).await.expect("add");
+    }
+    for i in 0..5 {
+        store.revoke_session(&format!("old{i}"), RevokeReason::Logout, t0()).await.expect("revoke");
+    }
+    for i in 0..3 {
+        session(store, &format!("live{i}"), &alice.id, t0(), TimeDelta::days(30)).await;
+    }
+    store.revoke_session("live0", RevokeReason::Logout, t0()).await.expect("revoke");
+
+    let now = t0() + TimeDelta::hours(2);
+    let batch = 10;
+    let mut total = 0;
+    let mut calls = 0;
+    loop {
+        let deleted = store.prune_expired(now, batch).await.expect("prune");
+        assert!(deleted <= 3 * u64::from(batch), "a call deletes at most a batch per table");
+        calls += 1;
+        if deleted == 0 {
+            break;
+        }
+        total += deleted;
+        assert!(calls < 20, "pruning ends");
+    }
+    assert_eq!(total, 50 + 25 + 5, "tokens, sessions, feed entries of expired sessions");
+    // Tokens first (5 calls of 10), then sessions (10, 10, 5), then one call that finds nothing.
+    assert_eq!(calls, 9);
+    assert_eq!(store.session("old0").await.expect("session"), None);
+    for i in 0..3 {
+        assert!(store.session(&format!("live{i}")).await.expect("session").is_some());
+    }
+    let live = store.rotate("live1-t0", &token("n", "live1", None, now), now).await;
+    assert_eq!(live.expect("rotate"), RotateOutcome::Rotated);
+    let feed = store.revocations_since(t0()).await.expect("feed");
+    assert_eq!(
+        feed,
+        [Revocation::Session { id: "live0".into(), expires_at: t0() + TimeDelta::days(30) }]
+    );
+    assert!(store.user_by_id(&alice.id).await.expect("user").is_some(), "users are kept");
+}
+
+async fn sessions_of_user_include_revoked_ones_with_reason(db: TestDb) {
+    let store = &db.store;
+    let alice = user(store, "alice@example.com").await;
+    session(store, "old", &alice.id, t0(), TimeDelta::hours(1)).await;
+    session(store, "s1", &alice.id, t0() + secs(1), TimeDelta::days(1)).await;
+    session(store, "s2", &alice.id, t0() + secs(2), TimeDelta::days(1)).await;
+    store.revoke_session("s1", RevokeReason::Admin, t0() + secs(3)).await.expect("revoke");
+
+    let now = t0() + TimeDelta::hours(2);
+    let sessions = store.sessions_of_user(&alice.id, now).await.expect("sessions");
+    let ids: Vec<_> = sessions.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, ["s2", "s1"], "newest first, the expired one left out");
+    assert_eq!(sessions[0].revoked_at, None);
+    assert_eq!(sessions[0].client, client("10.0.0.1"));
+    assert_eq!(sessions[1].revoke_reason, Some(RevokeReason::Admin));
+}
+
+async fn events_come_newest_first_and_filter(db: TestDb) {
+    let store = &db.store;
+    let event = |kind, user: Option<&str>, at: DateTime<Utc>| SecurityEvent {
+        kind,
+        at,
+        user_id: user.map(str::to_owned),
+        session_id: None,
+        client: client("10.0.0.9"),
+        detail: Some("detail".into()),
+    };
+    let recorded = [
+        event(EventKind::LoginFailed, None, t0()),
+        event(EventKind::LoginSucceeded, Some("u1"), t0() + secs(1)),
+        event(EventKind::Refresh, Some("u1"), t0() + secs(2)),
+        event(EventKind::LoginSucceeded, Some("u2"), t0() + secs(3)),
+        event(EventKind::RefreshReuseDetected, Some("u1"), t0() + secs(4)),
+    ];
+    for e in &recorded {
+        store.record_event(e).await.expect("record");
+    }
+    let all = store.events(&EventQuery::default()).await.expect("events");
+    let kinds: Vec<_> = all.iter().map(|e| e.event.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            EventKind::RefreshReuseDetected,
+            EventKind::LoginSucceeded,
+            EventKind::Refresh,
+            EventKind::LoginSucceeded,
+            EventKind::LoginFailed
+        ]
+    );
+    assert_eq!(all[0].event, recorded[4]);
+    assert!(all.windows(2).all(|w| w[0].id > w[1].id));
+
+    let u1 = EventQuery { user_id: Some("u1".into()), kind: None, limit: 2 };
+    let u1 = store.events(&u1).await.expect("events");
+    assert_eq!(u1.iter().map(|e| e.event.at).collect::<Vec<_>>(), [t0() + secs(4), t0() + secs(2)]);
+    let logins = EventQuery { user_id: None, kind: Some(EventKind::LoginSucceeded), limit: 10 };
+    assert_eq!(store.events(&logins).await.expect("events").len(), 2);
+    let both =
+        EventQuery { user_id: Some("u2".into()), kind: Some(EventKind::LoginSucceeded), limit: 10 };
+    assert_eq!(store.events(&both).await.expect("events")[0].event, recorded[3]);
+}
+
+async fn committed_data_survives_reopening(mut db: TestDb) {
+    let alice = user(&db.store, "alice@example.com").await;
+    session(&db.store, "s1", &alice.id, t0(), TimeDelta::days(1)).await;
+    let at = t0() + secs(5);
+    let rotated = db.store.rotate("s1-t0", &token("t1", "s1", Some("s1-t0"), at), at).await;
+    assert_eq!(rotated.expect("rotate"), RotateOutcome::Rotated);
+    db.store.revoke_user(&alice.id, RevokeReason::LogoutAll, at).await.expect("revoke");
+
+    db.reopen().await;
+    let store = &db.store;
+    assert_eq!(
+        store.user_by_id(&alice.id).await.expect("user").map(|u| u.email),
+        Some(alice.email)
+    );
+    let s1 = store.session("s1").await.expect("session").expect("s1");
+    assert_eq!((s1.last_used_at, s1.revoke_reason), (at, Some(RevokeReason::LogoutAll)));
+    let again = store.rotate("s1-t0", &token("x", "s1", None, at), at).await;
+    assert!(matches!(again.expect("rotate"), RotateOutcome::AlreadyRotated { .. }));
+    assert_eq!(store.revocations_since(t0()).await.expect("feed").len(), 2);
+}
+
+async fn sessions_rules_run_end_to_end(db: TestDb) {
+    let alice = user(&db.store, "alice@example.com").await;
+    let clock = ManualClock::new(Utc::now());
+    let keys = KeySet::new(SigningKey::generate(Algorithm::EdDSA).expect("a key"));
+    let tokens = TokenService::new(TokenPolicy::new("jwt-auth", "api"), keys).expect("tokens");
+    let tokens = Arc::new(tokens.with_clock(Arc::new(clock.clone())));
+    let store = Arc::new(db.store.clone());
+    let policy = SessionPolicy { reuse_grace: TimeDelta::seconds(10), ..SessionPolicy::default() };
+    let here = Sessions::new(Arc::clone(&tokens), Arc::clone(&store), policy);
+    let elsewhere = Sessions::new(Arc::clone(&tokens), Arc::clone(&store), policy);
+
+    let subject = store.active_subject(&alice.id).await.expect("subject").expect("active");
+    let login = here.start(&subject, client("10.1.1.1")).await.expect("login");
+    let claims = here.authenticate(login.access_token.expose()).expect("authenticated");
+    assert_eq!(
+        (claims.sub.as_str(), claims.sid.as_str()),
+        (alice.id.as_str(), login.session_id.as_str())
+    );
+
+    clock.advance(TimeDelta::seconds(60));
+    let next =
+        here.refresh(login.refresh_token.expose(), client("10.1.1.2")).await.expect("refresh");
+    assert_eq!(next.session_id, login.session_id);
+    // A racing tab presents the old token within the grace period: it gets a pair too.
+    clock.advance(TimeDelta::seconds(5));
+    let raced = here.refresh(login.refresh_token.expose(), ClientInfo::default()).await;
+    let raced = raced.expect("within grace");
+    here.authenticate(raced.access_token.expose()).expect("the raced pair works");
+
+    // Presented after the grace: reuse, and the whole session goes.
+    let synced_at = clock.now();
+    clock.advance(TimeDelta::seconds(20));
+    let reused = here.refresh(login.refresh_token.expose(), ClientInfo::default()).await;
+    match reused {
+        Err(Error::RefreshReused(details)) => {
+            assert_eq!(details.session_id, login.session_id);
+            assert_eq!(details.rotated_by, client("10.1.1.2"));
+        }
+        other => panic!("expected reuse, got {other:?}"),
+    }
+    let stored = store.session(&login.session_id).await.expect("session").expect("it exists");
+    assert_eq!(stored.revoke_reason, Some(RevokeReason::RefreshReuse));
+    assert!(matches!(here.authenticate(next.access_token.expose()), Err(Error::Revoked)));
+    assert!(here.refresh(next.refresh_token.expose(), ClientInfo::default()).await.is_err());
+
+    // Another instance learns of it from the feed.
+    elsewhere.authenticate(raced.access_token.expose()).expect("not yet synced");
+    assert!(elsewhere.sync_revocations(synced_at).await.expect("sync") >= 1);
+    assert!(matches!(elsewhere.authenticate(raced.access_token.expose()), Err(Error::Revoked)));
+
+    // Logout-all on a fresh session: its tokens stop working here at once.
+    clock.advance(TimeDelta::seconds(1));
+    let again = here.start(&subject, ClientInfo::default()).await.expect("login");
+    here.end_all(&alice.id, RevokeReason::LogoutAll).await.expect("logout-all");
+    assert!(matches!(here.authenticate(again.access_token.expose()), Err(Error::Revoked)));
+}
