@@ -1,0 +1,272 @@
+//! Configuration: every setting of the HTTP contract as a flag and an environment variable,
+//! parsed once at start-up by clap, validated into [`Config`], then passed by reference.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use chrono::TimeDelta;
+use clap::{Args, ValueEnum};
+use ipnet::IpNet;
+use jwt_core::Algorithm;
+
+/// Where the data lives; shared by every subcommand.
+#[derive(Debug, Clone, Args)]
+pub struct StorageArgs {
+    /// `sqlite://PATH` (embedded) or `postgres://...`.
+    #[arg(long = "database-url", env = "DATABASE_URL", default_value = "sqlite://jwt-auth.db")]
+    pub database_url: String,
+
+    /// Directory for generated keys (the HS256 secret or the private key), kept with mode 0600.
+    #[arg(long = "data-dir", env = "DATA_DIR", default_value = ".")]
+    pub data_dir: PathBuf,
+}
+
+/// Signing-key settings; shared by `serve` and `keys`.
+#[derive(Debug, Clone, Args)]
+pub struct KeyArgs {
+    /// `HS256`, `RS256`, `ES256` or `EdDSA`.
+    #[arg(long = "jwt-algorithm", env = "JWT_ALGORITHM", default_value = "HS256")]
+    pub algorithm: String,
+
+    /// HS256 secret (at least 32 bytes). Generated on first start when unset.
+    #[arg(long = "jwt-secret", env = "JWT_SECRET", hide_env_values = true)]
+    pub secret: Option<String>,
+
+    /// PEM private key for RS256/ES256/EdDSA. Generated on first start when unset.
+    #[arg(long = "jwt-private-key-file", env = "JWT_PRIVATE_KEY_FILE")]
+    pub private_key_file: Option<PathBuf>,
+}
+
+/// The settings of `jwt-auth serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Listen address.
+    #[arg(long = "bind", env = "BIND_ADDRESS", default_value = "127.0.0.1:8080")]
+    pub bind: String,
+
+    #[command(flatten)]
+    pub storage: StorageArgs,
+
+    #[command(flatten)]
+    pub keys: KeyArgs,
+
+    /// `iss` claim, checked on every token.
+    #[arg(long = "jwt-issuer", env = "JWT_ISSUER", default_value = "jwt-auth")]
+    pub issuer: String,
+
+    /// `aud` claim, checked on every access token.
+    #[arg(long = "jwt-audience", env = "JWT_AUDIENCE", default_value = "api")]
+    pub audience: String,
+
+    /// Access-token lifetime: seconds, or with a unit (`15m`, `1h`).
+    #[arg(long = "token-expiry", env = "TOKEN_EXPIRY", default_value = "30m")]
+    pub token_expiry: String,
+
+    /// Refresh-token lifetime.
+    #[arg(long = "refresh-token-expiry", env = "REFRESH_TOKEN_EXPIRY", default_value = "7d")]
+    pub refresh_token_expiry: String,
+
+    /// How long a rotated refresh token may be presented again and still get a pair.
+    #[arg(long = "refresh-reuse-grace", env = "REFRESH_REUSE_GRACE", default_value = "10s")]
+    pub refresh_reuse_grace: String,
+
+    /// Absolute session lifetime from login.
+    #[arg(long = "session-max-age", env = "SESSION_MAX_AGE", default_value = "30d")]
+    pub session_max_age: String,
+
+    /// Comma-separated CIDRs whose `X-Forwarded-For` is believed.
+    #[arg(long = "trusted-proxies", env = "TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: String,
+
+    /// Login and token-endpoint attempts per minute per client IP (0 disables).
+    #[arg(long = "login-rate-limit", env = "LOGIN_RATE_LIMIT", default_value = "10")]
+    pub login_rate_limit: u32,
+
+    /// Set `Secure` on the refresh cookie.
+    #[arg(long = "cookie-secure", env = "COOKIE_SECURE", default_value = "true", action = clap::ArgAction::Set)]
+    pub cookie_secure: bool,
+
+    /// Whether `POST /auth/register` is open.
+    #[arg(long = "allow-registration", env = "ALLOW_REGISTRATION", default_value = "true", action = clap::ArgAction::Set)]
+    pub allow_registration: bool,
+
+    /// Admin account created at start if missing (with `ADMIN_PASSWORD`).
+    #[arg(long = "admin-email", env = "ADMIN_EMAIL")]
+    pub admin_email: Option<String>,
+
+    /// Password of the admin account created at start.
+    #[arg(long = "admin-password", env = "ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+
+    /// Put the `email` claim in access tokens.
+    #[arg(long = "token-include-email", env = "TOKEN_INCLUDE_EMAIL", default_value = "false", action = clap::ArgAction::Set)]
+    pub token_include_email: bool,
+
+    /// `pretty` or `json`; the level comes from `RUST_LOG`.
+    #[arg(long = "log-format", env = "LOG_FORMAT", default_value = "pretty")]
+    pub log_format: LogFormat,
+}
+
+/// How log lines look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// For people.
+    Pretty,
+    /// One JSON object per line, for machines.
+    Json,
+}
+
+/// A setting that failed validation: names the setting, says what is wrong.
+#[derive(Debug, thiserror::Error)]
+#[error("{setting}: {problem}")]
+pub struct ConfigError {
+    /// The environment variable of the setting.
+    pub setting: &'static str,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+fn invalid(setting: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError { setting, problem: problem.into() }
+}
+
+/// Validated settings of `serve`.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub bind: SocketAddr,
+    pub database_url: String,
+    pub data_dir: PathBuf,
+    pub algorithm: Algorithm,
+    pub issuer: String,
+    pub audience: String,
+    pub token_expiry: TimeDelta,
+    pub refresh_token_expiry: TimeDelta,
+    pub refresh_reuse_grace: TimeDelta,
+    pub session_max_age: TimeDelta,
+    pub trusted_proxies: Vec<IpNet>,
+    pub login_rate_limit: u32,
+    pub cookie_secure: bool,
+    pub allow_registration: bool,
+    pub admin: Option<(String, String)>,
+    pub token_include_email: bool,
+    pub log_format: LogFormat,
+}
+
+impl ServeArgs {
+    /// Checks every setting; the first bad one is reported by name.
+    pub fn validate(&self) -> Result<Config, ConfigError> {
+        let bind = self
+            .bind
+            .parse()
+            .map_err(|_| invalid("BIND_ADDRESS", format!("`{}` is not HOST:PORT", self.bind)))?;
+        let algorithm = parse_algorithm(&self.keys.algorithm)?;
+        let trusted_proxies = parse_cidrs(&self.trusted_proxies)?;
+        let admin = match (&self.admin_email, &self.admin_password) {
+            (Some(email), Some(password)) => Some((email.clone(), password.clone())),
+            (None, None) => None,
+            _ => {
+                return Err(invalid(
+                    "ADMIN_EMAIL",
+                    "ADMIN_EMAIL and ADMIN_PASSWORD must be set together",
+                ));
+            }
+        };
+        if self.issuer.is_empty() {
+            return Err(invalid("JWT_ISSUER", "must not be empty"));
+        }
+        if self.audience.is_empty() {
+            return Err(invalid("JWT_AUDIENCE", "must not be empty"));
+        }
+        Ok(Config {
+            bind,
+            database_url: self.storage.database_url.clone(),
+            data_dir: self.storage.data_dir.clone(),
+            algorithm,
+            issuer: self.issuer.clone(),
+            audience: self.audience.clone(),
+            token_expiry: positive("TOKEN_EXPIRY", &self.token_expiry)?,
+            refresh_token_expiry: positive("REFRESH_TOKEN_EXPIRY", &self.refresh_token_expiry)?,
+            refresh_reuse_grace: parse_duration("REFRESH_REUSE_GRACE", &self.refresh_reuse_grace)?,
+            session_max_age: positive("SESSION_MAX_AGE", &self.session_max_age)?,
+            trusted_proxies,
+            login_rate_limit: self.login_rate_limit,
+            cookie_secure: self.cookie_secure,
+            allow_registration: self.allow_registration,
+            admin,
+            token_include_email: self.token_include_email,
+            log_format: self.log_format,
+        })
+    }
+}
+
+pub fn parse_algorithm(value: &str) -> Result<Algorithm, ConfigError> {
+    value.parse().map_err(|_| {
+        invalid("JWT_ALGORITHM", format!("`{value}` is not one of HS256, RS256, ES256, EdDSA"))
+    })
+}
+
+/// `900`, `900s`, `15m`, `1h`, `7d`.
+pub fn parse_duration(setting: &'static str, value: &str) -> Result<TimeDelta, ConfigError> {
+    let value = value.trim();
+    let split = value.find(|c: char| !c.is_ascii_digit()).unwrap_or(value.len());
+    let (digits, unit) = value.split_at(split);
+    let bad = || invalid(setting, format!("`{value}` is not a duration like 900, 15m, 1h or 7d"));
+    let n: i64 = digits.parse().map_err(|_| bad())?;
+    let seconds_per_unit = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        _ => return Err(bad()),
+    };
+    let seconds = n.checked_mul(seconds_per_unit).filter(|s| *s <= 10 * 365 * 86_400);
+    seconds.map(TimeDelta::seconds).ok_or_else(|| invalid(setting, "is longer than ten years"))
+}
+
+fn positive(setting: &'static str, value: &str) -> Result<TimeDelta, ConfigError> {
+    let duration = parse_duration(setting, value)?;
+    if duration <= TimeDelta::zero() {
+        return Err(invalid(setting, "must be longer than zero"));
+    }
+    Ok(duration)
+}
+
+fn parse_cidrs(value: &str) -> Result<Vec<IpNet>, ConfigError> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<IpNet>()
+                .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| invalid("TRUSTED_PROXIES", format!("`{s}` is not a CIDR or an IP")))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_seconds_or_a_unit() {
+        let d = |v| parse_duration("X", v).map(|d| d.num_seconds()).ok();
+        assert_eq!(d("900"), Some(900));
+        assert_eq!(d("15m"), Some(900));
+        assert_eq!(d("1h"), Some(3600));
+        assert_eq!(d("7d"), Some(604_800));
+        assert_eq!(d("0"), Some(0));
+        assert_eq!(d("10x"), None);
+        assert_eq!(d("m"), None);
+        assert_eq!(d("-5"), None);
+        assert_eq!(d("99999999999999999d"), None);
+    }
+
+    #[test]
+    fn proxies_take_cidrs_and_plain_ips() {
+        let nets = parse_cidrs("10.0.0.0/8, 127.0.0.1 ,::1").unwrap();
+        assert_eq!(nets.len(), 3);
+        let err = parse_cidrs("10.0.0.0/33").unwrap_err();
+        assert_eq!(err.setting, "TRUSTED_PROXIES");
+    }
+}

@@ -1,0 +1,18 @@
+//! The `jwt-auth` server: Actix-web routes over `jwt-core` and the SQL store, its
+//! configuration and its command line. Thin glue: the rules live in `jwt-core`, the data in
+//! `jwt-auth-store`.
+
+pub mod cli;
+pub mod client;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod keys;
+pub mod metrics;
+pub mod openapi;
+pub mod passwords;
+pub mod rate_limit;
+pub mod routes;
+pub mod startup;
+pub mod state;
+pub mod telemetry;

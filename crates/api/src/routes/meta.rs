@@ -1,0 +1,60 @@
+//! Endpoints about the service itself: the JWK set, RFC 8414 metadata, health, readiness,
+//! metrics and the OpenAPI document.
+
+use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::json;
+
+use crate::state::AppState;
+
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "meta", responses((status = 200, description = "RFC 7517 JWK set")))]
+pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((CACHE_CONTROL, "public, max-age=60"))
+        .json(state.tokens().keys().jwks())
+}
+
+#[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "meta", responses((status = 200, description = "RFC 8414 metadata")))]
+pub async fn metadata(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let info = req.connection_info();
+    let base = format!("{}://{}", info.scheme(), info.host());
+    HttpResponse::Ok().json(json!({
+        "issuer": state.config.issuer,
+        "token_endpoint": format!("{base}/auth/token"),
+        "revocation_endpoint": format!("{base}/auth/revoke"),
+        "introspection_endpoint": format!("{base}/auth/introspect"),
+        "jwks_uri": format!("{base}/.well-known/jwks.json"),
+        "grant_types_supported": ["password", "refresh_token"],
+        "response_types_supported": [],
+        "token_endpoint_auth_methods_supported": ["none"],
+        "revocation_endpoint_auth_methods_supported": ["none"],
+        "introspection_endpoint_auth_methods_supported": ["bearer"],
+        "id_token_signing_alg_values_supported": [],
+        "token_endpoint_auth_signing_alg_values_supported": [state.config.algorithm.as_str()],
+    }))
+}
+
+#[utoipa::path(get, path = "/health", tag = "meta", responses((status = 200, description = "the process is up")))]
+pub async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "ok" }))
+}
+
+#[utoipa::path(get, path = "/ready", tag = "meta", responses((status = 200, description = "ready"), (status = 503, description = "database unreachable or revocations not loaded")))]
+pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
+    let database = state.store.ping().await.is_ok();
+    let revocations = state.is_ready();
+    let body = json!({ "database": database, "revocations_loaded": revocations });
+    if database && revocations {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}
+
+#[utoipa::path(get, path = "/metrics", tag = "meta", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    state.metrics.hash_queue_depth.set(state.passwords.queue_depth() as i64);
+    HttpResponse::Ok()
+        .insert_header((CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8"))
+        .body(state.metrics.render())
+}

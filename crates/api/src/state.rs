@@ -1,0 +1,57 @@
+//! What every handler shares: configuration, the store, sessions (tokens + revocation set),
+//! the password pool, the login throttle and the metrics.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use chrono::{DateTime, Utc};
+use jwt_auth_store::Store;
+use jwt_core::{Sessions, TokenService};
+
+use crate::config::{Config, KeyArgs};
+use crate::metrics::Metrics;
+use crate::passwords::Passwords;
+use crate::rate_limit::LoginThrottle;
+
+/// The application state behind `web::Data`.
+pub struct AppState {
+    pub config: Config,
+    pub store: Arc<Store>,
+    pub sessions: Sessions<Arc<Store>>,
+    pub passwords: Passwords,
+    pub throttle: LoginThrottle,
+    pub metrics: Metrics,
+    /// Set once the revocation set has been loaded from the store.
+    pub revocations_loaded: AtomicBool,
+    /// The key settings, to reload stored keys after a rotation.
+    pub key_args: KeyArgs,
+}
+
+impl AppState {
+    pub fn tokens(&self) -> &Arc<TokenService> {
+        self.sessions.tokens()
+    }
+
+    /// The current time, from the clock the tokens are issued on.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.tokens().clock().now()
+    }
+
+    /// The key set as the key settings and the key directory say now.
+    pub fn load_keys(&self) -> Result<jwt_core::KeySet, crate::config::ConfigError> {
+        let policy = self.tokens().policy();
+        let longest = policy.refresh_ttl.max(policy.access_ttl) + chrono::TimeDelta::seconds(60);
+        crate::keys::load(
+            &self.key_args,
+            self.config.algorithm,
+            &self.config.data_dir,
+            longest,
+            self.now(),
+        )
+        .map(|loaded| loaded.keys)
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.revocations_loaded.load(Ordering::Acquire)
+    }
+}

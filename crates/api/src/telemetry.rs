@@ -1,0 +1,17 @@
+//! Logging set-up, in one place: `tracing` with `RUST_LOG` for the level and `LOG_FORMAT` for
+//! the shape (`pretty` for people, `json` for machines). Log lines never carry a token, a
+//! password or a secret: those types do not print their content.
+
+use tracing_subscriber::EnvFilter;
+
+use crate::config::LogFormat;
+
+/// Installs the global subscriber; a second call (as in tests) is a no-op.
+pub fn init(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let _ = match format {
+        LogFormat::Pretty => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),
+    };
+}

@@ -1,0 +1,13 @@
+//! The HTTP contract (`http-api.md`) held against the real server: started in-process on an
+//! ephemeral port with a manual clock, spoken to over TCP with reqwest, once on SQLite and once
+//! on PostgreSQL. One module per area of the contract.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod admin;
+mod auth;
+mod instances;
+mod refresh;
+mod service;
+mod tokens;

@@ -1,0 +1,527 @@
+//! The `jwt-auth` binary as operators run it: started with no settings, stopped with SIGTERM
+//! and started again on the same data, refusing bad settings with one line, its commands
+//! (`migrate`, `user add`, `keys rotate|list`, `sessions revoke`), and two server processes
+//! on one PostgreSQL database honouring each other's revocations within two seconds.
+
+#[path = "../../store/tests/common/pg.rs"]
+mod pg;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_jwt-auth");
+const PASSWORD: &str = "correct horse battery staple";
+
+/// A `jwt-auth` command in `dir`, with no settings but those given (the environment of the
+/// test run is not inherited, so a developer's own `DATABASE_URL` cannot leak in).
+fn jwt_auth(dir: &Path, env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(BIN);
+    command.current_dir(dir).env_clear().envs(env.iter().copied());
+    if let Some(path) = std::env::var_os("PATH") {
+        command.env("PATH", path);
+    }
+    command
+}
+
+/// A running `jwt-auth serve`; killed when dropped.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    log: Arc<Mutex<String>>,
+}
+
+impl Server {
+    /// Starts `jwt-auth serve` on an ephemeral port of 127.0.0.1 and waits until it is ready.
+    async fn start(dir: &Path, env: &[(&str, &str)]) -> Server {
+        let mut env = env.to_vec();
+        env.extend([("BIND_ADDRESS", "127.0.0.1:0"), ("LOG_FORMAT", "json"), ("RUST_LOG", "info")]);
+        let mut child = jwt_auth(dir, &env)
+            .arg("serve")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("jwt-auth starts");
+        let log = Arc::new(Mutex::new(String::new()));
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let stdout = child.stdout.take().expect("stdout");
+        let stderr = child.stderr.take().expect("stderr");
+        for (stream, addr_tx) in [
+            (Box::new(stdout) as Box<dyn std::io::Read + Send>, Some(addr_tx)),
+            (Box::new(stderr), None),
+        ] {
+            let log = Arc::clone(&log);
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    if let Some(tx) = &addr_tx
+                        && let Ok(event) = serde_json::from_str::<Value>(&line)
+                        && event["message"] == "jwt-auth listening"
+                        && let Some(addr) = event["address"].as_str()
+                    {
+                        let _ = tx.send(addr.parse::<SocketAddr>().expect("an address"));
+                    }
+                    let mut log = log.lock().expect("log");
+                    log.push_str(&line);
+                    log.push('\n');
+                }
+            });
+        }
+        let addr = match addr_rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(addr) => addr,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("the server did not start; log:\n{}", log.lock().expect("log"));
+            }
+        };
+        let server = Server { child, addr, log };
+        server.wait_ready().await;
+        server
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().expect("log").clone()
+    }
+
+    async fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(response) = reqwest::get(self.url("/ready")).await
+                && response.status() == StatusCode::OK
+            {
+                return;
+            }
+            assert!(Instant::now() < deadline, "not ready in 30 s; log:\n{}", self.log());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Sends SIGTERM and waits for the process to exit.
+    fn terminate(mut self) -> (ExitStatus, String) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                // Let the reader threads drain what the process wrote last.
+                std::thread::sleep(Duration::from_millis(100));
+                return (status, self.log());
+            }
+            assert!(Instant::now() < deadline, "no exit 30 s after SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("a client")
+}
+
+async fn register(server: &Server, email: &str) -> Value {
+    let response = client()
+        .post(server.url("/auth/register"))
+        .json(&json!({"email": email, "password": PASSWORD}))
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(response.status(), StatusCode::CREATED);
+    response.json().await.expect("a user")
+}
+
+/// Logs in; returns the token pair.
+async fn login(server: &Server, email: &str) -> Value {
+    let response = client()
+        .post(server.url("/auth/login"))
+        .json(&json!({"username": email, "password": PASSWORD}))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(response.status(), StatusCode::OK, "login of {email}");
+    response.json().await.expect("a token pair")
+}
+
+fn access(pair: &Value) -> &str {
+    pair["access_token"].as_str().expect("access_token")
+}
+
+fn refresh_token(pair: &Value) -> &str {
+    pair["refresh_token"].as_str().expect("refresh_token")
+}
+
+/// `GET /api/me` with a bearer token: the status and the error code, if any.
+async fn me(server: &Server, token: &str) -> (StatusCode, Option<String>) {
+    let response =
+        client().get(server.url("/api/me")).bearer_auth(token).send().await.expect("/api/me");
+    let status = response.status();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    (status, body["error"].as_str().map(str::to_owned))
+}
+
+async fn refresh(server: &Server, refresh_token: &str) -> (StatusCode, Value) {
+    let response = client()
+        .post(server.url("/auth/refresh"))
+        .json(&json!({"refresh_token": refresh_token}))
+        .send()
+        .await
+        .expect("refresh");
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn logout(server: &Server, token: &str) {
+    let response =
+        client().post(server.url("/auth/logout")).bearer_auth(token).send().await.expect("logout");
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+}
+
+/// Polls `/api/me` until `token` is refused; returns how long that took.
+async fn refused_within(server: &Server, token: &str, limit: Duration) -> Duration {
+    let started = Instant::now();
+    loop {
+        let (status, code) = me(server, token).await;
+        if status == StatusCode::UNAUTHORIZED {
+            assert_eq!(code.as_deref(), Some("token_revoked"));
+            return started.elapsed();
+        }
+        assert_eq!(status, StatusCode::OK);
+        assert!(started.elapsed() < limit, "still accepted after {limit:?}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+fn run(command: &mut Command, stdin: Option<&str>) -> Output {
+    command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = command.spawn().expect("jwt-auth runs");
+    let mut input = child.stdin.take().expect("stdin");
+    if let Some(text) = stdin
+        && let Err(e) = input.write_all(text.as_bytes())
+    {
+        // A command that fails on its arguments exits without reading: the pipe is closed.
+        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "write stdin: {e}");
+    }
+    drop(input);
+    child.wait_with_output().expect("jwt-auth exits")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[tokio::test]
+async fn starts_with_no_settings_and_keeps_its_data_and_key_across_a_restart() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let server = Server::start(dir.path(), &[]).await;
+    assert!(dir.path().join("jwt-auth.db").is_file(), "the embedded database is in the cwd");
+    let keys: Vec<_> = std::fs::read_dir(dir.path().join("keys")).expect("keys").collect();
+    assert_eq!(keys.len(), 1, "one generated key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let key = keys[0].as_ref().expect("entry").path();
+        let mode = std::fs::metadata(&key).expect("metadata").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{}", key.display());
+    }
+    assert!(server.log().contains("generated a new signing key"), "{}", server.log());
+
+    register(&server, "alice@example.com").await;
+    let revoked = login(&server, "alice@example.com").await;
+    logout(&server, access(&revoked)).await;
+    let kept = login(&server, "alice@example.com").await;
+    assert_eq!(me(&server, access(&revoked)).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(me(&server, access(&kept)).await.0, StatusCode::OK);
+
+    let (status, log) = server.terminate();
+    assert!(status.success(), "SIGTERM is a clean stop: {status:?}\n{log}");
+    assert!(log.contains("jwt-auth stopped"), "{log}");
+    for secret in [PASSWORD, access(&kept), refresh_token(&kept)] {
+        assert!(!log.contains(secret), "the log holds a password or a token");
+    }
+
+    let server = Server::start(dir.path(), &[]).await;
+    assert!(!server.log().contains("generated a new signing key"), "the key was kept");
+    assert_eq!(
+        me(&server, access(&revoked)).await,
+        (StatusCode::UNAUTHORIZED, Some("token_revoked".into())),
+        "revoked before the restart, revoked after it"
+    );
+    assert_eq!(refresh(&server, refresh_token(&revoked)).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(me(&server, access(&kept)).await.0, StatusCode::OK, "signed before the restart");
+    let (status, pair) = refresh(&server, refresh_token(&kept)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(me(&server, access(&pair)).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn sigterm_lets_an_in_flight_request_finish() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let server = Server::start(dir.path(), &[]).await;
+    let url = server.url("/auth/register");
+    // Registration hashes a password on the blocking pool: long enough to be in flight.
+    let in_flight = tokio::spawn(async move {
+        client()
+            .post(url)
+            .json(&json!({"email": "late@example.com", "password": PASSWORD}))
+            .send()
+            .await
+            .map(|r| r.status())
+    });
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let (status, log) = server.terminate();
+    assert!(status.success(), "{log}");
+    let answered = in_flight.await.expect("the task");
+    // Either the request was accepted before the signal and completed, or it arrived after
+    // the listener closed and was refused: it is never cut off half-way.
+    match answered {
+        Ok(status) => assert_eq!(status, StatusCode::CREATED),
+        Err(e) => assert!(e.is_connect(), "the request was cut off: {e}"),
+    }
+}
+
+#[test]
+fn bad_settings_stop_start_up_with_one_line_naming_the_setting() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let db = format!("sqlite://{}", dir.path().join("db.sqlite").display());
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (&[("JWT_SECRET", "too-short")], "JWT_SECRET"),
+        (&[("JWT_ALGORITHM", "HS512")], "JWT_ALGORITHM"),
+        (
+            &[("JWT_ALGORITHM", "RS256"), ("JWT_PRIVATE_KEY_FILE", "/nonexistent/key.pem")],
+            "JWT_PRIVATE_KEY_FILE",
+        ),
+        (
+            &[("JWT_ALGORITHM", "ES256"), ("JWT_PRIVATE_KEY_FILE", "Cargo.toml")],
+            "JWT_PRIVATE_KEY_FILE",
+        ),
+        (&[("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")], "DATABASE_URL"),
+        (&[("DATABASE_URL", "mysql://localhost/x")], "DATABASE_URL"),
+        (&[("TOKEN_EXPIRY", "soon")], "TOKEN_EXPIRY"),
+        (&[("SESSION_MAX_AGE", "0")], "SESSION_MAX_AGE"),
+        (&[("TRUSTED_PROXIES", "10.0.0.0/33")], "TRUSTED_PROXIES"),
+        (&[("ADMIN_EMAIL", "root@example.com")], "ADMIN_EMAIL"),
+        (&[("BIND_ADDRESS", "nowhere")], "BIND_ADDRESS"),
+    ];
+    std::fs::write(dir.path().join("Cargo.toml"), "not a key").expect("write");
+    for (env, setting) in cases {
+        let mut env = env.to_vec();
+        if !env.iter().any(|(k, _)| *k == "DATABASE_URL") {
+            env.push(("DATABASE_URL", &db));
+        }
+        if !env.iter().any(|(k, _)| *k == "BIND_ADDRESS") {
+            env.push(("BIND_ADDRESS", "127.0.0.1:0"));
+        }
+        let started = Instant::now();
+        let output = run(jwt_auth(dir.path(), &env).arg("serve"), None);
+        assert!(!output.status.success(), "{setting}: started anyway");
+        assert!(started.elapsed() < Duration::from_secs(20), "{setting}: slow to fail");
+        let err = stderr(&output);
+        let lines: Vec<_> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "{setting}: one line, got {err:?}");
+        assert!(lines[0].contains(setting), "{setting} is not named in {:?}", lines[0]);
+    }
+}
+
+#[tokio::test]
+async fn commands_migrate_add_users_rotate_keys_and_void_sessions() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let env = [("JWT_ALGORITHM", "EdDSA"), ("COOKIE_SECURE", "false")];
+
+    let output = run(jwt_auth(dir.path(), &env).arg("migrate"), None);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let output = run(
+        jwt_auth(dir.path(), &env).args(["user", "add", "--email", "root@example.com"]),
+        Some(PASSWORD),
+    );
+    assert!(!output.status.success(), "--password-stdin is required");
+    let add = |email: &str, admin: bool, password: &str| {
+        let mut command = jwt_auth(dir.path(), &env);
+        command.args(["user", "add", "--email", email, "--password-stdin"]);
+        if admin {
+            command.arg("--admin");
+        }
+        run(&mut command, Some(&format!("{password}\n")))
+    };
+    let output = add("root@example.com", true, PASSWORD);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let output = add("ROOT@example.com", false, PASSWORD);
+    assert!(!output.status.success(), "the email is taken");
+    assert_eq!(stderr(&output).lines().count(), 1, "{}", stderr(&output));
+    let output = add("short@example.com", false, "short");
+    assert!(!output.status.success(), "a short password is refused");
+
+    let server = Server::start(dir.path(), &env).await;
+    let admin = login(&server, "root@example.com").await;
+    let users = client()
+        .get(server.url("/api/users"))
+        .bearer_auth(access(&admin))
+        .send()
+        .await
+        .expect("users");
+    assert_eq!(users.status(), StatusCode::OK, "the added user is an admin");
+
+    // keys: one generated key, then a rotation that the running server picks up while it
+    // keeps accepting tokens of the old key.
+    let kids = || async {
+        let jwks: Value = reqwest::get(server.url("/.well-known/jwks.json"))
+            .await
+            .expect("jwks")
+            .json()
+            .await
+            .expect("a JWK set");
+        let mut kids: Vec<String> = jwks["keys"]
+            .as_array()
+            .expect("keys")
+            .iter()
+            .map(|k| k["kid"].as_str().expect("kid").to_owned())
+            .collect();
+        kids.sort();
+        kids
+    };
+    let before = kids().await;
+    assert_eq!(before.len(), 1);
+    let listed = run(jwt_auth(dir.path(), &env).args(["keys", "list"]), None);
+    assert!(stdout(&listed).contains(&before[0]), "{}", stdout(&listed));
+    let rotated = run(jwt_auth(dir.path(), &env).args(["keys", "rotate"]), None);
+    assert!(rotated.status.success(), "{}", stderr(&rotated));
+    let listed = stdout(&run(jwt_auth(dir.path(), &env).args(["keys", "list"]), None));
+    assert_eq!(listed.lines().count(), 2, "{listed}");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let after = loop {
+        let after = kids().await;
+        if after.len() == 2 {
+            break after;
+        }
+        assert!(Instant::now() < deadline, "the rotated key was not picked up");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(after.contains(&before[0]), "the old public key stays published");
+    assert_eq!(me(&server, access(&admin)).await.0, StatusCode::OK, "old-key token still valid");
+    let fresh = login(&server, "root@example.com").await;
+    let (header, _) = jwt_core::dangerous::decode_unverified(access(&fresh)).expect("a JWS");
+    let new_kid = after.iter().find(|k| **k != before[0]).expect("a new kid");
+    assert_eq!(header["kid"], new_kid.as_str(), "new tokens use the new key");
+
+    // sessions revoke --issued-before: bearer checks, refresh and introspection all refuse
+    // what was issued before the cut-off, within seconds, on the running server.
+    let user_id = me_id(&server, access(&fresh)).await;
+    let unknown = run(
+        jwt_auth(dir.path(), &env).args([
+            "sessions",
+            "revoke",
+            "--issued-before",
+            "2026-01-01T00:00:00Z",
+            "--user",
+            "no-such-user",
+        ]),
+        None,
+    );
+    assert!(!unknown.status.success(), "an unknown user is an error, not a silent no-op");
+    assert!(stderr(&unknown).contains("--user"), "{}", stderr(&unknown));
+    let cut_off = (chrono::Utc::now() + chrono::TimeDelta::seconds(1)).to_rfc3339();
+    let output = run(
+        jwt_auth(dir.path(), &env).args([
+            "sessions",
+            "revoke",
+            "--issued-before",
+            &cut_off,
+            "--user",
+            &user_id,
+        ]),
+        None,
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout(&output).contains(&user_id), "{}", stdout(&output));
+    refused_within(&server, access(&fresh), Duration::from_secs(3)).await;
+    assert_eq!(me(&server, access(&admin)).await.0, StatusCode::UNAUTHORIZED);
+    let (status, body) = refresh(&server, refresh_token(&fresh)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    tokio::time::sleep(Duration::from_millis(1_100)).await; // past the cut-off
+    let again = login(&server, "root@example.com").await;
+    let introspected: Value = client()
+        .post(server.url("/auth/introspect"))
+        .bearer_auth(access(&again))
+        .form(&[("token", access(&fresh))])
+        .send()
+        .await
+        .expect("introspect")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(introspected, json!({"active": false}));
+    assert_eq!(me(&server, access(&again)).await.0, StatusCode::OK, "issued after the cut-off");
+}
+
+async fn me_id(server: &Server, token: &str) -> String {
+    let me: Value = client()
+        .get(server.url("/api/me"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("/api/me")
+        .json()
+        .await
+        .expect("json");
+    me["id"].as_str().expect("id").to_owned()
+}
+
+#[tokio::test]
+async fn two_instances_on_one_postgres_database_honour_each_others_revocations() {
+    let db = match pg::PgDatabase::create("jwt_api_test").await {
+        Ok(db) => db,
+        Err(why) if std::env::var_os("CI").is_some() => {
+            panic!("PostgreSQL is unreachable ({why}) and CI is set")
+        }
+        Err(why) => {
+            eprintln!("SKIPPED: PostgreSQL unreachable ({why}); set CI=1 to make this a failure");
+            return;
+        }
+    };
+    let dir = tempfile::tempdir().expect("a directory");
+    // Both instances read the keys of one data directory; any reuse revokes the session.
+    let env = [("DATABASE_URL", db.url.as_str()), ("REFRESH_REUSE_GRACE", "0")];
+    let a = Server::start(dir.path(), &env).await;
+    let b = Server::start(dir.path(), &env).await;
+
+    register(&a, "alice@example.com").await;
+    let first = login(&a, "alice@example.com").await;
+    assert_eq!(me(&b, access(&first)).await.0, StatusCode::OK, "B verifies what A signed");
+    let second = login(&b, "alice@example.com").await;
+
+    logout(&a, access(&first)).await;
+    let took = refused_within(&b, access(&first), Duration::from_secs(2)).await;
+    eprintln!("a logout on A was refused on B after {took:?}");
+    assert_eq!(me(&b, access(&second)).await.0, StatusCode::OK, "other sessions go on");
+
+    // A refresh token replayed on the other instance: reuse detected, session revoked on both.
+    let (status, rotated) = refresh(&a, refresh_token(&second)).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = refresh(&b, refresh_token(&second)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"], "refresh_token_reused");
+    assert_eq!(me(&b, access(&rotated)).await.0, StatusCode::UNAUTHORIZED);
+    let took = refused_within(&a, access(&rotated), Duration::from_secs(2)).await;
+    eprintln!("a reuse detected on B was honoured on A after {took:?}");
+    drop((a, b));
+}
