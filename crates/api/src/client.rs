@@ -15,7 +15,7 @@ const MAX_USER_AGENT: usize = 256;
 /// client cannot choose its own address by sending the header itself.
 pub fn client_ip(req: &HttpRequest, trusted: &[IpNet]) -> Option<IpAddr> {
     let peer = req.peer_addr()?.ip();
-    if !trusted.iter().any(|net| net.contains(&peer)) {
+    if !peer_is_trusted(req, trusted) {
         return Some(peer);
     }
     let mut hops = req
@@ -34,6 +34,30 @@ pub fn client_ip(req: &HttpRequest, trusted: &[IpNet]) -> Option<IpAddr> {
         }
     }
     Some(peer)
+}
+
+/// Whether the peer is one of `TRUSTED_PROXIES`, whose forwarding headers are believed.
+pub fn peer_is_trusted(req: &HttpRequest, trusted: &[IpNet]) -> bool {
+    req.peer_addr().is_some_and(|peer| trusted.iter().any(|net| net.contains(&peer.ip())))
+}
+
+/// The scheme and host this server is reached at, for absolute URLs. `Forwarded` and
+/// `X-Forwarded-Host`/`-Proto` are believed only from a trusted proxy; otherwise the `Host`
+/// header names the host (this server speaks plain HTTP), and the bind address stands in when
+/// it is missing or not a plain host name.
+pub fn public_base_url(req: &HttpRequest, trusted: &[IpNet], bind: std::net::SocketAddr) -> String {
+    if peer_is_trusted(req, trusted) {
+        let info = req.connection_info();
+        return format!("{}://{}", info.scheme(), info.host());
+    }
+    let plain = |host: &&str| {
+        !host.is_empty() && host.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+    };
+    let host = req.headers().get(actix_web::http::header::HOST).and_then(|h| h.to_str().ok());
+    match host.filter(plain) {
+        Some(host) => format!("http://{host}"),
+        None => format!("http://{bind}"),
+    }
 }
 
 /// The client as recorded with sessions and security events.

@@ -1,5 +1,6 @@
 //! The one place where failures become HTTP responses: status, JSON body
-//! `{"error", "message"}`, and the RFC 6750 `WWW-Authenticate` header on 401s.
+//! `{"error", "message"}`, and the RFC 6750 `WWW-Authenticate` header on 401s; and the
+//! RFC 6749 §5.2 body `{"error", "error_description"}` of the OAuth endpoints.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
@@ -39,9 +40,9 @@ pub enum ApiError {
     /// No such resource.
     #[error("{0}")]
     NotFound(String),
-    /// The resource exists, but not with this method.
-    #[error("this method is not allowed here")]
-    MethodNotAllowed,
+    /// The resource exists, but not with this method; the methods it takes, for `Allow`.
+    #[error("this method is not allowed here; allowed: {0}")]
+    MethodNotAllowed(&'static str),
     /// Registration is closed on this server.
     #[error("registration is closed")]
     RegistrationClosed,
@@ -102,7 +103,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::Unprocessable(_) => "invalid_field",
             ApiError::NotFound(_) => "not_found",
-            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::RegistrationClosed => "registration_closed",
             ApiError::EmailTaken => "email_taken",
             ApiError::Unavailable => "unavailable",
@@ -135,7 +136,7 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::EmailTaken => StatusCode::CONFLICT,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -150,6 +151,9 @@ impl ResponseError for ApiError {
         }
         if let ApiError::RateLimited { retry_after } = self {
             response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
+        }
+        if let ApiError::MethodNotAllowed(allow) = self {
+            response.insert_header((header::ALLOW, *allow));
         }
         response.insert_header((header::CACHE_CONTROL, "no-store"));
         response.json(Body { error: self.code(), message: self.message() })
@@ -169,4 +173,22 @@ impl ApiError {
         HeaderValue::from_str(&value)
             .unwrap_or_else(|_| HeaderValue::from_static(r#"Bearer realm="jwt-auth""#))
     }
+}
+
+/// An OAuth error response (RFC 6749 §5.2): `{"error", "error_description"}`, not cached.
+/// The OAuth endpoints (`/auth/token`, `/auth/revoke`, `/auth/introspect`) answer with it
+/// for their own failures and for a malformed, oversized or mistyped form.
+pub fn oauth_error(
+    status: StatusCode,
+    error: &'static str,
+    description: impl Into<String>,
+) -> HttpResponse {
+    #[derive(Serialize)]
+    struct OAuthError {
+        error: &'static str,
+        error_description: String,
+    }
+    HttpResponse::build(status)
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(OAuthError { error, error_description: description.into() })
 }

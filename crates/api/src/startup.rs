@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::dev::{Server, Service};
 use actix_web::error::{JsonPayloadError, UrlencodedError};
-use actix_web::{App, HttpMessage, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpMessage, HttpRequest, HttpResponse, HttpServer, guard, web};
 use chrono::TimeDelta;
 use futures_util::FutureExt;
 use serde::de::DeserializeOwned;
@@ -54,15 +54,22 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| from_serde(&e))
 }
 
+/// Forms are read only by the OAuth endpoints, so their failures take the RFC 6749 body.
 fn form_error(err: UrlencodedError, _: &HttpRequest) -> actix_web::Error {
-    let api = match err {
-        UrlencodedError::ContentType => {
-            ApiError::UnsupportedMediaType("expected application/x-www-form-urlencoded".into())
-        }
-        UrlencodedError::Overflow { .. } => ApiError::PayloadTooLarge(MAX_BODY_BYTES),
-        other => ApiError::BadRequest(format!("malformed form: {other}")),
+    use actix_web::http::StatusCode;
+    let (status, description) = match &err {
+        UrlencodedError::ContentType => (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "expected application/x-www-form-urlencoded".to_owned(),
+        ),
+        UrlencodedError::Overflow { .. } => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
+        ),
+        other => (StatusCode::BAD_REQUEST, format!("malformed form: {other}")),
     };
-    api.into()
+    let response = crate::error::oauth_error(status, "invalid_request", description);
+    actix_web::error::InternalError::from_response(err, response).into()
 }
 
 fn query_error(err: actix_web::error::QueryPayloadError, _: &HttpRequest) -> actix_web::Error {
@@ -77,13 +84,30 @@ async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound("no such endpoint".into()))
 }
 
-async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::MethodNotAllowed)
+/// A resource whose methods other than `allow` answer 405 in the JSON error format, with
+/// `Allow`.
+fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(move || async move {
+        Err::<HttpResponse, _>(ApiError::MethodNotAllowed(allow))
+    }))
 }
 
-/// A resource whose other methods answer 405 in the JSON error format.
-fn resource(path: &str) -> actix_web::Resource {
-    web::resource(path).default_service(web::to(method_not_allowed))
+fn post(path: &str) -> actix_web::Resource {
+    resource(path, "POST")
+}
+
+fn patch(path: &str) -> actix_web::Resource {
+    resource(path, "PATCH")
+}
+
+/// A resource that takes GET and HEAD (RFC 9110 §9.3.2: the same answer without its body).
+fn get(path: &str) -> actix_web::Resource {
+    resource(path, "GET, HEAD")
+}
+
+/// The route of a `get` resource.
+fn get_or_head() -> actix_web::Route {
+    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
 }
 
 /// Every route and extractor setting; the server and the tests both call it.
@@ -93,28 +117,27 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .app_data(web::PayloadConfig::default().limit(MAX_BODY_BYTES))
         .app_data(web::QueryConfig::default().error_handler(query_error))
         .app_data(web::PathConfig::default().error_handler(path_error))
-        .service(resource("/auth/register").route(web::post().to(auth::register)))
-        .service(resource("/auth/login").route(web::post().to(auth::login)))
-        .service(resource("/auth/token").route(web::post().to(auth::token)))
-        .service(resource("/auth/refresh").route(web::post().to(auth::refresh)))
-        .service(resource("/auth/logout").route(web::post().to(auth::logout)))
-        .service(resource("/auth/logout-all").route(web::post().to(auth::logout_all)))
-        .service(resource("/auth/revoke").route(web::post().to(auth::revoke)))
-        .service(resource("/auth/introspect").route(web::post().to(auth::introspect)))
-        .service(resource("/.well-known/jwks.json").route(web::get().to(meta::jwks)))
+        .service(post("/auth/register").route(web::post().to(auth::register)))
+        .service(post("/auth/login").route(web::post().to(auth::login)))
+        .service(post("/auth/token").route(web::post().to(auth::token)))
+        .service(post("/auth/refresh").route(web::post().to(auth::refresh)))
+        .service(post("/auth/logout").route(web::post().to(auth::logout)))
+        .service(post("/auth/logout-all").route(web::post().to(auth::logout_all)))
+        .service(post("/auth/revoke").route(web::post().to(auth::revoke)))
+        .service(post("/auth/introspect").route(web::post().to(auth::introspect)))
+        .service(get("/.well-known/jwks.json").route(get_or_head().to(meta::jwks)))
         .service(
-            resource("/.well-known/oauth-authorization-server")
-                .route(web::get().to(meta::metadata)),
+            get("/.well-known/oauth-authorization-server").route(get_or_head().to(meta::metadata)),
         )
-        .service(resource("/api/me").route(web::get().to(users::me)))
-        .service(resource("/api/users").route(web::get().to(users::list)))
-        .service(resource("/api/admin/users/{id}/sessions").route(web::get().to(users::sessions)))
-        .service(resource("/api/admin/users/{id}/revoke").route(web::post().to(users::revoke)))
-        .service(resource("/api/admin/users/{id}").route(web::patch().to(users::update)))
-        .service(resource("/health").route(web::get().to(meta::health)))
-        .service(resource("/ready").route(web::get().to(meta::ready)))
-        .service(resource("/metrics").route(web::get().to(meta::metrics)))
-        .service(resource("/openapi.json").route(web::get().to(crate::openapi::document)))
+        .service(get("/api/me").route(get_or_head().to(users::me)))
+        .service(get("/api/users").route(get_or_head().to(users::list)))
+        .service(get("/api/admin/users/{id}/sessions").route(get_or_head().to(users::sessions)))
+        .service(post("/api/admin/users/{id}/revoke").route(web::post().to(users::revoke)))
+        .service(patch("/api/admin/users/{id}").route(web::patch().to(users::update)))
+        .service(get("/health").route(get_or_head().to(meta::health)))
+        .service(get("/ready").route(get_or_head().to(meta::ready)))
+        .service(get("/metrics").route(get_or_head().to(meta::metrics)))
+        .service(get("/openapi.json").route(get_or_head().to(crate::openapi::document)))
         .default_service(web::to(not_found));
 }
 

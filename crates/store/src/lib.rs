@@ -77,6 +77,6 @@ mod store;
 pub use error::{BoxError, StoreError};
 pub use model::{
     BackendKind, Credentials, EventKind, EventQuery, NewUser, PasswordHash, RecordedEvent,
-    SecurityEvent, StoreOptions, UpdatedUser, User, UserPage, UserUpdate,
+    RefreshTokenState, SecurityEvent, StoreOptions, UpdatedUser, User, UserPage, UserUpdate,
 };
 pub use store::Store;

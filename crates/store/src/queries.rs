@@ -225,6 +225,22 @@ pub(crate) async fn rotate(
     }
 }
 
+/// The `rotated_at` of token `jti` if it belongs to `session_id`: `None` if there is no such
+/// token in that session.
+pub(crate) async fn refresh_token(
+    conn: &mut Conn,
+    jti: &str,
+    session_id: &str,
+) -> Result<Option<Option<NaiveDateTime>>> {
+    Ok(refresh_tokens::table
+        .find(jti)
+        .filter(refresh_tokens::session_id.eq(session_id))
+        .select(refresh_tokens::rotated_at)
+        .first(conn)
+        .await
+        .optional()?)
+}
+
 pub(crate) async fn add_refresh_token(conn: &mut Conn, token: &RefreshTokenRow) -> Result<()> {
     diesel::insert_into(refresh_tokens::table).values(token).execute(conn).await?;
     Ok(())

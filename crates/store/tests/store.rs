@@ -7,7 +7,9 @@ mod common;
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use jwt_auth_store::{BackendKind, EventKind, EventQuery, SecurityEvent, StoreError, UserUpdate};
+use jwt_auth_store::{
+    BackendKind, EventKind, EventQuery, RefreshTokenState, SecurityEvent, StoreError, UserUpdate,
+};
 use jwt_core::{
     Algorithm, ClientInfo, Clock, Error, KeySet, ManualClock, RefreshTokenStore, Revocation,
     RevocationStore, RevokeReason, RotateOutcome, SessionPolicy, SessionStore, Sessions,
@@ -195,6 +197,18 @@ async fn rotation_outcomes(db: TestDb) {
     assert_eq!(retired.expect("rotate"), RotateOutcome::NotFound);
     let own = store.rotate("s3-t0", &token("s3-next", "s3", None, at), at).await;
     assert_eq!(own.expect("rotate"), RotateOutcome::Rotated);
+
+    // Looking a token up tells current from retired, and changes nothing.
+    let state = |jti: &'static str, sid: &'static str| async move {
+        store.refresh_token(jti, sid).await.expect("look up")
+    };
+    assert_eq!(state("s3-t0", "s3").await, Some(RefreshTokenState::Retired { rotated_at: at }));
+    assert_eq!(state("s3-next", "s3").await, Some(RefreshTokenState::Current));
+    assert_eq!(state("s3-next", "s3").await, Some(RefreshTokenState::Current));
+    assert_eq!(state("s3-next", "s2").await, None, "a token of another session");
+    assert_eq!(state("nope", "s3").await, None);
+    let next = store.rotate("s3-next", &token("s3-after", "s3", None, at), at).await;
+    assert_eq!(next.expect("rotate"), RotateOutcome::Rotated);
 }
 
 async fn concurrent_rotations_retire_a_token_once(db: TestDb) {

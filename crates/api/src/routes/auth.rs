@@ -8,7 +8,7 @@ use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE, PRAGMA};
 use actix_web::{HttpRequest, HttpResponse, web};
-use jwt_auth_store::{EventKind, NewUser, PasswordHash, SecurityEvent};
+use jwt_auth_store::{EventKind, NewUser, PasswordHash, RefreshTokenState, SecurityEvent};
 use jwt_core::{ClientInfo, Error as CoreError, RevokeReason, SessionStore, Subject, TokenPair};
 use serde::{Deserialize, Serialize};
 
@@ -384,14 +384,7 @@ pub async fn logout_all(
 
 /// An OAuth error body (RFC 6749 §5.2), status 400.
 fn oauth_error(error: &'static str, description: impl Into<String>) -> HttpResponse {
-    #[derive(Serialize)]
-    struct OAuthError {
-        error: &'static str,
-        error_description: String,
-    }
-    let mut response = HttpResponse::BadRequest();
-    no_store(&mut response);
-    response.json(OAuthError { error, error_description: description.into() })
+    crate::error::oauth_error(StatusCode::BAD_REQUEST, error, description)
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -533,7 +526,18 @@ pub async fn introspect(
                 let now = state.now();
                 let session = state.store.session(&c.sid).await?;
                 let live = session.is_some_and(|s| s.revoked_at.is_none() && s.expires_at > now);
-                if live {
+                // Active while presenting it would get a pair: not rotated yet, or rotated
+                // within the reuse grace. After the grace, presenting it would revoke the
+                // session as reuse.
+                let usable = live
+                    && match state.store.refresh_token(&c.jti, &c.sid).await? {
+                        Some(RefreshTokenState::Current) => true,
+                        Some(RefreshTokenState::Retired { rotated_at }) => {
+                            now - rotated_at < state.config.refresh_reuse_grace
+                        }
+                        None => false,
+                    };
+                if usable {
                     Introspection {
                         active: true,
                         sub: Some(c.sub),

@@ -16,8 +16,8 @@ pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
 
 #[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "meta", responses((status = 200, description = "RFC 8414 metadata")))]
 pub async fn metadata(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
-    let info = req.connection_info();
-    let base = format!("{}://{}", info.scheme(), info.host());
+    let base =
+        crate::client::public_base_url(&req, &state.config.trusted_proxies, state.config.bind);
     HttpResponse::Ok().json(json!({
         "issuer": state.config.issuer,
         "token_endpoint": format!("{base}/auth/token"),

@@ -447,9 +447,20 @@ impl Reply {
     /// Asserts an OAuth error (RFC 6749 §5.2): 400, `error` = `code`, a description, and no
     /// caching.
     pub fn assert_oauth_error(&self, code: &str) {
-        assert_eq!(self.status, StatusCode::BAD_REQUEST, "expected 400 {code}, got {}", self.text);
+        self.assert_oauth_error_status(StatusCode::BAD_REQUEST, code);
+    }
+
+    /// An RFC 6749 §5.2 error body, `{"error", "error_description"}`, with this status.
+    pub fn assert_oauth_error_status(&self, status: StatusCode, code: &str) {
+        assert_eq!(self.status, status, "expected {status} {code}, got {}", self.text);
+        let media = self.header("content-type").unwrap_or_default();
+        assert!(media.starts_with("application/json"), "an error is JSON, got `{media}`");
+        let object =
+            self.body.as_object().unwrap_or_else(|| panic!("a JSON object: {}", self.text));
+        assert_eq!(object.len(), 2, "exactly error and error_description: {}", self.text);
         assert_eq!(self.body["error"], code, "{}", self.text);
-        assert!(self.body["error_description"].is_string(), "{}", self.text);
+        let description = self.body["error_description"].as_str().expect("error_description");
+        assert!(!description.is_empty(), "an empty error_description");
         assert_eq!(self.header("cache-control"), Some("no-store"));
     }
 }

@@ -304,6 +304,18 @@ async fn introspection_speaks_rfc_7662(db: TestDb) {
         assert_eq!(refresh[claim], rclaims[claim], "{claim}");
     }
 
+    // A rotated refresh token stays active while presenting it would still get a pair (the
+    // reuse grace), and not after; introspecting it changes nothing.
+    let rotated = Pair::from_reply(&app.refresh(&alice.refresh).await);
+    assert_eq!(introspect(&app, &admin.access, &alice.refresh).await.body["active"], true);
+    app.advance(11);
+    let retired = introspect(&app, &admin.access, &alice.refresh).await.body;
+    assert_eq!(retired, json!({"active": false}), "rotated beyond the grace");
+    assert_eq!(introspect(&app, &admin.access, &rotated.refresh).await.body["active"], true);
+    app.assert_accepted(&rotated.access).await;
+    let next = Pair::from_reply(&app.refresh(&rotated.refresh).await);
+    app.assert_accepted(&next.access).await;
+
     let inactive = json!({"active": false});
     for token in ["garbage", "a.b.c", ""] {
         assert_eq!(introspect(&app, &admin.access, token).await.body, inactive, "{token:?}");

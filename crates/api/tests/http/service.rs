@@ -12,6 +12,7 @@ use crate::common::{Backend, PASSWORD, Pair, Reply, TestApp, TestDb, default_con
 
 crate::http_tests!(
     health_ready_and_authorization_server_metadata,
+    metadata_believes_forwarding_headers_only_from_trusted_proxies,
     openapi_documents_every_endpoint_of_the_contract,
     metrics_are_prometheus_text_with_the_named_series,
     unknown_paths_wrong_methods_and_bad_bodies_get_json_errors,
@@ -121,6 +122,38 @@ async fn health_ready_and_authorization_server_metadata(db: TestDb) {
     let jwks = send(app.http.get(meta.body["jwks_uri"].as_str().expect("jwks_uri"))).await;
     assert_eq!(jwks.status, StatusCode::OK);
     assert!(jwks.body["keys"].is_array());
+
+    // A client cannot make the metadata point elsewhere with forwarding headers ...
+    let spoofed = send(
+        app.get("/.well-known/oauth-authorization-server")
+            .header("x-forwarded-host", "evil.example")
+            .header("x-forwarded-proto", "https")
+            .header("forwarded", "host=evil.example;proto=https"),
+    )
+    .await;
+    assert_eq!(spoofed.body["token_endpoint"], app.url("/auth/token"), "{}", spoofed.text);
+    // ... nor with a Host header that is not a plain host name.
+    let odd =
+        send(app.get("/.well-known/oauth-authorization-server").header("host", "a/b@c")).await;
+    let token_endpoint = odd.body["token_endpoint"].as_str().unwrap_or_default();
+    assert!(token_endpoint.starts_with("http://127.0.0.1:"), "{}", odd.text);
+    assert!(token_endpoint.ends_with("/auth/token"), "{}", odd.text);
+}
+
+/// Behind a trusted proxy, the metadata names the public URL the proxy reports.
+async fn metadata_believes_forwarding_headers_only_from_trusted_proxies(db: TestDb) {
+    let app = TestApp::start_with(db, |c| {
+        c.trusted_proxies = vec!["127.0.0.1/32".parse().expect("a CIDR")];
+    })
+    .await;
+    let meta = send(
+        app.get("/.well-known/oauth-authorization-server")
+            .header("x-forwarded-host", "auth.example.com")
+            .header("x-forwarded-proto", "https"),
+    )
+    .await;
+    assert_eq!(meta.body["token_endpoint"], "https://auth.example.com/auth/token", "{}", meta.text);
+    assert_eq!(meta.body["jwks_uri"], "https://auth.example.com/.well-known/jwks.json");
 }
 
 /// Every endpoint of the contract's table.
@@ -249,21 +282,34 @@ async fn unknown_paths_wrong_methods_and_bad_bodies_get_json_errors(db: TestDb) 
     for path in ["/nope", "/auth", "/api/me/extra", "/api/admin/users", "/.well-known/jwks"] {
         send(app.get(path)).await.assert_error(StatusCode::NOT_FOUND, "not_found");
     }
-    for (method, path) in [
-        (Method::GET, "/auth/login"),
-        (Method::PUT, "/auth/register"),
-        (Method::DELETE, "/api/me"),
-        (Method::POST, "/api/me"),
-        (Method::POST, "/health"),
-        (Method::GET, "/auth/token"),
-        (Method::DELETE, "/api/admin/users/x"),
-        (Method::POST, "/.well-known/jwks.json"),
+    for (method, path, allow) in [
+        (Method::GET, "/auth/login", "POST"),
+        (Method::HEAD, "/auth/login", "POST"),
+        (Method::PUT, "/auth/register", "POST"),
+        (Method::DELETE, "/api/me", "GET, HEAD"),
+        (Method::POST, "/api/me", "GET, HEAD"),
+        (Method::POST, "/health", "GET, HEAD"),
+        (Method::GET, "/auth/token", "POST"),
+        (Method::DELETE, "/api/admin/users/x", "PATCH"),
+        (Method::POST, "/.well-known/jwks.json", "GET, HEAD"),
     ] {
         let reply = send(app.http.request(method.clone(), app.url(path))).await;
         assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}: {}", reply.text);
-        let code = reply.body["error"].as_str().unwrap_or_default().to_owned();
-        reply.assert_error(StatusCode::METHOD_NOT_ALLOWED, &code);
+        assert_eq!(reply.header("allow"), Some(allow), "{method} {path}");
+        if method != Method::HEAD {
+            reply.assert_error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+        }
     }
+    // HEAD is GET without the body.
+    for path in ["/health", "/ready", "/.well-known/jwks.json", "/openapi.json", "/metrics"] {
+        let get = send(app.get(path)).await;
+        let head = send(app.http.head(app.url(path))).await;
+        assert_eq!((head.status, get.status), (StatusCode::OK, StatusCode::OK), "HEAD {path}");
+        assert!(head.text.is_empty(), "HEAD {path} has no body: {}", head.text);
+        assert_eq!(head.header("content-type"), get.header("content-type"), "HEAD {path}");
+    }
+    let head_me = send(app.http.head(app.url("/api/me"))).await;
+    assert_eq!(head_me.status, StatusCode::UNAUTHORIZED, "HEAD is checked like GET");
     // Bodies: malformed 400, wrong type 415, invalid fields 422, each in the error format.
     let cases: [(&str, Option<&str>, &str, StatusCode); 6] = [
         ("/auth/login", Some("application/json"), "{", StatusCode::BAD_REQUEST),
@@ -311,8 +357,12 @@ async fn bodies_over_64_kib_are_413_everywhere(db: TestDb) {
     for (what, request) in requests {
         let reply = send(request).await;
         assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE, "{what}: {}", reply.text);
-        let code = reply.body["error"].as_str().unwrap_or_default().to_owned();
-        reply.assert_error(StatusCode::PAYLOAD_TOO_LARGE, &code);
+        if ["token", "revoke", "introspect"].contains(&what) {
+            // The OAuth endpoints answer in RFC 6749's format.
+            reply.assert_oauth_error_status(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request");
+        } else {
+            reply.assert_error(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
+        }
     }
     // Just under the limit is read (and refused for its content, not its size).
     let fits = "x".repeat(60 * 1024);
