@@ -2,6 +2,10 @@
 //! each declare this file as their `queries` module, beside their own `Conn` type and
 //! `write_transaction!` macro (`BEGIN` on PostgreSQL, `BEGIN IMMEDIATE` on SQLite). So both
 //! backends run the same diesel statements, and a fix lands on both.
+//!
+//! Lookups by a unique key use `get_result`, never `first`: `first` adds `LIMIT ?`, and
+//! SQLite re-prepares a statement whose `LIMIT` is a bound parameter every time it is bound
+//! again, which made a cached point lookup cost a full parse and plan on every call.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -41,13 +45,13 @@ pub(crate) async fn user_by_email(conn: &mut Conn, email: &str) -> Result<Option
     Ok(users::table
         .filter(users::email_key.eq(email_key(email)))
         .select(UserRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .await
         .optional()?)
 }
 
 pub(crate) async fn user_by_id(conn: &mut Conn, id: &str) -> Result<Option<UserRow>> {
-    Ok(users::table.find(id).select(UserRow::as_select()).first(conn).await.optional()?)
+    Ok(users::table.find(id).select(UserRow::as_select()).get_result(conn).await.optional()?)
 }
 
 pub(crate) async fn list_users(
@@ -85,7 +89,7 @@ pub(crate) async fn update_user(
         } else {
             Vec::new()
         };
-        let row = users::table.find(id).select(UserRow::as_select()).first(conn).await?;
+        let row = users::table.find(id).select(UserRow::as_select()).get_result(conn).await?;
         Ok(Some((row, revocations)))
     })
     .await
@@ -96,7 +100,7 @@ pub(crate) async fn active_subject(conn: &mut Conn, user_id: &str) -> Result<Opt
         .find(user_id)
         .filter(users::disabled.eq(false))
         .select((users::id, users::email, users::roles))
-        .first(conn)
+        .get_result(conn)
         .await
         .optional()?;
     found
@@ -120,7 +124,12 @@ pub(crate) async fn create_session(
 }
 
 pub(crate) async fn session(conn: &mut Conn, id: &str) -> Result<Option<SessionRow>> {
-    Ok(sessions::table.find(id).select(SessionRow::as_select()).first(conn).await.optional()?)
+    Ok(sessions::table
+        .find(id)
+        .select(SessionRow::as_select())
+        .get_result(conn)
+        .await
+        .optional()?)
 }
 
 /// Sessions of a user that have not expired by `now`, revoked ones included, newest first.
@@ -217,7 +226,7 @@ pub(crate) async fn rotate(
                     refresh_tokens::rotated_ip,
                     refresh_tokens::rotated_user_agent,
                 ))
-                .first(conn)
+                .get_result(conn)
                 .await
                 .optional()?;
             Ok(seen.and_then(already_rotated).unwrap_or(RotateOutcome::NotFound))
@@ -236,7 +245,7 @@ pub(crate) async fn refresh_token(
         .find(jti)
         .filter(refresh_tokens::session_id.eq(session_id))
         .select(refresh_tokens::rotated_at)
-        .first(conn)
+        .get_result(conn)
         .await
         .optional()?)
 }
@@ -278,8 +287,12 @@ pub(crate) async fn revoke_session(
     at: DateTime<Utc>,
 ) -> Result<Option<Revocation>> {
     write_transaction!(conn, async |conn| {
-        let expires_at: Option<NaiveDateTime> =
-            sessions::table.find(id).select(sessions::expires_at).first(conn).await.optional()?;
+        let expires_at: Option<NaiveDateTime> = sessions::table
+            .find(id)
+            .select(sessions::expires_at)
+            .get_result(conn)
+            .await
+            .optional()?;
         let Some(expires_at) = expires_at else {
             return Ok(None);
         };
