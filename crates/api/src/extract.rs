@@ -48,7 +48,26 @@ fn authenticate(req: &HttpRequest) -> Result<Authenticated, ApiError> {
         .expect("the app is built with AppState (startup::configure)");
     let token = bearer_token(req)?;
     let claims = state.sessions.authenticate(token).map_err(|e| {
-        tracing::warn!(reason = %e, "rejected access token");
+        // These come only after the signature was verified, so the claims are genuine and
+        // name who the token was for; for any other refusal they would be the sender's say.
+        let signed = matches!(
+            e,
+            jwt_core::Error::Expired
+                | jwt_core::Error::Revoked
+                | jwt_core::Error::SessionRevoked
+                | jwt_core::Error::InactiveSubject
+        );
+        let claims = signed.then(|| jwt_core::dangerous::decode_unverified(token).ok()).flatten();
+        let claim =
+            |name: &str| claims.as_ref().and_then(|(_, c)| c[name].as_str()).map(str::to_owned);
+        let ip = crate::client::client_ip(req, &state.config.trusted_proxies);
+        tracing::warn!(
+            reason = %e,
+            user_id = claim("sub"),
+            session_id = claim("sid"),
+            ip = ip.map(|ip| ip.to_string()),
+            "rejected access token"
+        );
         ApiError::Token(e)
     })?;
     Ok(Authenticated { claims })

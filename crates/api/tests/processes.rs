@@ -252,11 +252,22 @@ async fn starts_with_no_settings_and_keeps_its_data_and_key_across_a_restart() {
     let kept = login(&server, "alice@example.com").await;
     assert_eq!(me(&server, access(&revoked)).await.0, StatusCode::UNAUTHORIZED);
     assert_eq!(me(&server, access(&kept)).await.0, StatusCode::OK);
+    // The refusal is logged with whose token it was and where it came from.
+    let claims = jwt_core::dangerous::decode_unverified(access(&revoked)).expect("a JWT").1;
+    let sid = claims["sid"].as_str().expect("sid");
+    let sub = claims["sub"].as_str().expect("sub");
+    let log = server.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("rejected access token"))
+        .unwrap_or_else(|| panic!("a WARN line for the revoked token:\n{log}"));
+    assert!(line.contains("WARN") && line.contains(sid) && line.contains(sub), "{line}");
+    assert!(line.contains("127.0.0.1"), "{line}");
 
     let (status, log) = server.terminate();
     assert!(status.success(), "SIGTERM is a clean stop: {status:?}\n{log}");
     assert!(log.contains("jwt-auth stopped"), "{log}");
-    for secret in [PASSWORD, access(&kept), refresh_token(&kept)] {
+    for secret in [PASSWORD, access(&kept), refresh_token(&kept), access(&revoked)] {
         assert!(!log.contains(secret), "the log holds a password or a token");
     }
 
