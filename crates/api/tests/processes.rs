@@ -41,7 +41,8 @@ impl Server {
     /// Starts `jwt-auth serve` on an ephemeral port of 127.0.0.1 and waits until it is ready.
     async fn start(dir: &Path, env: &[(&str, &str)]) -> Server {
         let mut env = env.to_vec();
-        env.extend([("BIND_ADDRESS", "127.0.0.1:0"), ("LOG_FORMAT", "json"), ("RUST_LOG", "info")]);
+        // No RUST_LOG: the default filter is part of what is tested.
+        env.extend([("BIND_ADDRESS", "127.0.0.1:0"), ("LOG_FORMAT", "json")]);
         let mut child = jwt_auth(dir, &env)
             .arg("serve")
             .stdout(Stdio::piped())
@@ -263,6 +264,13 @@ async fn starts_with_no_settings_and_keeps_its_data_and_key_across_a_restart() {
         .unwrap_or_else(|| panic!("a WARN line for the revoked token:\n{log}"));
     assert!(line.contains("WARN") && line.contains(sid) && line.contains(sub), "{line}");
     assert!(line.contains("127.0.0.1"), "{line}");
+    // A malformed request gets its 400 without an ERROR line: clients cannot fill the log.
+    let mut raw = std::net::TcpStream::connect(server.addr).expect("connect");
+    raw.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Odd: a\x7f\r\n\r\n").expect("send");
+    let mut answer = String::new();
+    let _ = std::io::Read::read_to_string(&mut raw, &mut answer);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(!server.log().contains("ERROR"), "{}", server.log());
 
     let (status, log) = server.terminate();
     assert!(status.success(), "SIGTERM is a clean stop: {status:?}\n{log}");
