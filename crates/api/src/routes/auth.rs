@@ -9,7 +9,9 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE, PRAGMA};
 use actix_web::{HttpRequest, HttpResponse, web};
 use jwt_auth_store::{EventKind, NewUser, PasswordHash, RefreshTokenState, SecurityEvent};
-use jwt_core::{ClientInfo, Error as CoreError, RevokeReason, SessionStore, Subject, TokenPair};
+use jwt_core::{
+    ClientInfo, Error as CoreError, RefreshClaims, RevokeReason, SessionStore, Subject, TokenPair,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::client::{client_info, client_ip};
@@ -498,6 +500,50 @@ pub struct Introspection {
     roles: Option<Vec<String>>,
 }
 
+impl Introspection {
+    /// The answer for a valid token, without `roles`.
+    fn active(
+        token_type: &'static str,
+        sub: String,
+        sid: String,
+        jti: String,
+        exp: i64,
+        iat: i64,
+    ) -> Self {
+        Self {
+            active: true,
+            sub: Some(sub),
+            exp: Some(exp),
+            iat: Some(iat),
+            sid: Some(sid),
+            jti: Some(jti),
+            token_type: Some(token_type),
+            roles: None,
+        }
+    }
+}
+
+/// Whether presenting this (validly signed) refresh token would get a pair: its session is
+/// live, and the token is not rotated yet or was rotated within the reuse grace. After the
+/// grace, presenting it would revoke the session as reuse.
+async fn refresh_token_usable(state: &AppState, c: &RefreshClaims) -> Result<bool, ApiError> {
+    if state.sessions.revocations().is_revoked(&c.sid, &c.sub, c.iat) {
+        return Ok(false);
+    }
+    let now = state.now();
+    let session = state.store.session(&c.sid).await?;
+    if !session.is_some_and(|s| s.revoked_at.is_none() && s.expires_at > now) {
+        return Ok(false);
+    }
+    Ok(match state.store.refresh_token(&c.jti, &c.sid).await? {
+        Some(RefreshTokenState::Current) => true,
+        Some(RefreshTokenState::Retired { rotated_at }) => {
+            now - rotated_at < state.config.refresh_reuse_grace
+        }
+        None => false,
+    })
+}
+
 /// `POST /auth/introspect` (RFC 7662), for administrators.
 #[utoipa::path(post, path = "/auth/introspect", tag = "oauth", security(("bearer" = [])),
     request_body(content = TokenParam, content_type = "application/x-www-form-urlencoded"),
@@ -512,45 +558,12 @@ pub async fn introspect(
     };
     let answer = match state.sessions.authenticate(&token) {
         Ok(c) => Introspection {
-            active: true,
-            sub: Some(c.sub),
-            exp: Some(c.exp),
-            iat: Some(c.iat),
-            sid: Some(c.sid),
-            jti: Some(c.jti),
-            token_type: Some("access_token"),
             roles: Some(c.roles),
+            ..Introspection::active("access_token", c.sub, c.sid, c.jti, c.exp, c.iat)
         },
         Err(_) => match state.tokens().verify_refresh(&token) {
-            Ok(c) if !state.sessions.revocations().is_revoked(&c.sid, &c.sub, c.iat) => {
-                let now = state.now();
-                let session = state.store.session(&c.sid).await?;
-                let live = session.is_some_and(|s| s.revoked_at.is_none() && s.expires_at > now);
-                // Active while presenting it would get a pair: not rotated yet, or rotated
-                // within the reuse grace. After the grace, presenting it would revoke the
-                // session as reuse.
-                let usable = live
-                    && match state.store.refresh_token(&c.jti, &c.sid).await? {
-                        Some(RefreshTokenState::Current) => true,
-                        Some(RefreshTokenState::Retired { rotated_at }) => {
-                            now - rotated_at < state.config.refresh_reuse_grace
-                        }
-                        None => false,
-                    };
-                if usable {
-                    Introspection {
-                        active: true,
-                        sub: Some(c.sub),
-                        exp: Some(c.exp),
-                        iat: Some(c.iat),
-                        sid: Some(c.sid),
-                        jti: Some(c.jti),
-                        token_type: Some("refresh_token"),
-                        roles: None,
-                    }
-                } else {
-                    Introspection::default()
-                }
+            Ok(c) if refresh_token_usable(&state, &c).await? => {
+                Introspection::active("refresh_token", c.sub, c.sid, c.jti, c.exp, c.iat)
             }
             _ => Introspection::default(),
         },
