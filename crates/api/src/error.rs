@@ -188,7 +188,15 @@ pub fn oauth_error(
         error: &'static str,
         error_description: String,
     }
-    HttpResponse::build(status)
+    let mut response = HttpResponse::build(status);
+    no_store(&mut response);
+    response.json(OAuthError { error, error_description: description.into() })
+}
+
+/// `Cache-Control: no-store` and `Pragma: no-cache`, as RFC 6749 §5.1 asks of every response
+/// that carries tokens or token errors.
+pub fn no_store(response: &mut actix_web::HttpResponseBuilder) {
+    response
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(OAuthError { error, error_description: description.into() })
+        .insert_header((header::PRAGMA, "no-cache"));
 }

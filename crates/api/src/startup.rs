@@ -56,19 +56,15 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
 
 /// Forms are read only by the OAuth endpoints, so their failures take the RFC 6749 body.
 fn form_error(err: UrlencodedError, _: &HttpRequest) -> actix_web::Error {
-    use actix_web::http::StatusCode;
-    let (status, description) = match &err {
-        UrlencodedError::ContentType => (
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "expected application/x-www-form-urlencoded".to_owned(),
-        ),
-        UrlencodedError::Overflow { .. } => (
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
-        ),
-        other => (StatusCode::BAD_REQUEST, format!("malformed form: {other}")),
+    use actix_web::ResponseError;
+    let api = match &err {
+        UrlencodedError::ContentType => {
+            ApiError::UnsupportedMediaType("expected application/x-www-form-urlencoded".into())
+        }
+        UrlencodedError::Overflow { .. } => ApiError::PayloadTooLarge(MAX_BODY_BYTES),
+        other => ApiError::BadRequest(format!("malformed form: {other}")),
     };
-    let response = crate::error::oauth_error(status, "invalid_request", description);
+    let response = crate::error::oauth_error(api.status_code(), "invalid_request", api.to_string());
     actix_web::error::InternalError::from_response(err, response).into()
 }
 

@@ -4,9 +4,9 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
+use actix_web::cookie::{Cookie, CookieBuilder, SameSite, time::Duration as CookieDuration};
 use actix_web::http::StatusCode;
-use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE, PRAGMA};
+use actix_web::http::header::CONTENT_TYPE;
 use actix_web::{HttpRequest, HttpResponse, web};
 use jwt_auth_store::{EventKind, NewUser, PasswordHash, RefreshTokenState, SecurityEvent};
 use jwt_core::{
@@ -15,7 +15,7 @@ use jwt_core::{
 use serde::{Deserialize, Serialize};
 
 use crate::client::{client_info, client_ip};
-use crate::error::ApiError;
+use crate::error::{ApiError, no_store};
 use crate::extract::{Admin, Authenticated, RawBody, RequireRole, bearer_token};
 use crate::metrics::OutcomeLabels;
 use crate::passwords::{MAX_PASSWORD_BYTES, MIN_PASSWORD_BYTES};
@@ -204,10 +204,6 @@ struct CookieTokenBody<'a> {
     refresh_expires_in: i64,
 }
 
-fn no_store(response: &mut actix_web::HttpResponseBuilder) {
-    response.insert_header((CACHE_CONTROL, "no-store")).insert_header((PRAGMA, "no-cache"));
-}
-
 /// 200 with the pair; in cookie mode the refresh token goes into an `HttpOnly` cookie instead
 /// of the body.
 fn token_response(state: &AppState, pair: &TokenPair, cookie: bool) -> HttpResponse {
@@ -216,11 +212,7 @@ fn token_response(state: &AppState, pair: &TokenPair, cookie: bool) -> HttpRespo
     if !cookie {
         return response.json(pair);
     }
-    let refresh = Cookie::build(REFRESH_COOKIE, pair.refresh_token.expose().to_owned())
-        .http_only(true)
-        .secure(state.config.cookie_secure)
-        .same_site(SameSite::Strict)
-        .path("/auth")
+    let refresh = refresh_cookie(state, pair.refresh_token.expose().to_owned())
         .max_age(CookieDuration::seconds(pair.refresh_expires_in))
         .finish();
     response.cookie(refresh).json(CookieTokenBody {
@@ -231,13 +223,18 @@ fn token_response(state: &AppState, pair: &TokenPair, cookie: bool) -> HttpRespo
     })
 }
 
-fn clear_cookie(state: &AppState) -> Cookie<'static> {
-    let mut cookie = Cookie::build(REFRESH_COOKIE, "")
+/// The refresh cookie with its fixed attributes: `HttpOnly; Secure; SameSite=Strict;
+/// Path=/auth` (`Secure` unless `COOKIE_SECURE` is off).
+fn refresh_cookie(state: &AppState, value: String) -> CookieBuilder<'static> {
+    Cookie::build(REFRESH_COOKIE, value)
         .http_only(true)
         .secure(state.config.cookie_secure)
         .same_site(SameSite::Strict)
         .path("/auth")
-        .finish();
+}
+
+fn clear_cookie(state: &AppState) -> Cookie<'static> {
+    let mut cookie = refresh_cookie(state, String::new()).finish();
     cookie.make_removal();
     cookie
 }

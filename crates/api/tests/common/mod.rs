@@ -453,6 +453,7 @@ impl Reply {
         let description = self.body["error_description"].as_str().expect("error_description");
         assert!(!description.is_empty(), "an empty error_description");
         assert_eq!(self.header("cache-control"), Some("no-store"));
+        assert_eq!(self.header("pragma"), Some("no-cache"));
     }
 }
 
