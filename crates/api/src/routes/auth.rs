@@ -29,11 +29,18 @@ pub struct RegisterBody {
     pub password: String,
 }
 
+/// A user as `POST /auth/register` and `GET /api/me` show it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UserBody {
     pub id: String,
     pub email: String,
     pub roles: Vec<String>,
+}
+
+impl From<jwt_auth_store::User> for UserBody {
+    fn from(user: jwt_auth_store::User) -> Self {
+        Self { id: user.id, email: user.email, roles: user.roles }
+    }
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -107,7 +114,7 @@ pub async fn register(
         None,
     )
     .await;
-    Ok(HttpResponse::Created().json(UserBody { id: user.id, email: user.email, roles: user.roles }))
+    Ok(HttpResponse::Created().json(UserBody::from(user)))
 }
 
 /// Why a password login failed, before it becomes an HTTP answer.

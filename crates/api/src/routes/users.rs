@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::client::client_info;
 use crate::error::ApiError;
 use crate::extract::{Admin, Authenticated, RequireRole};
-use crate::routes::auth::record;
+use crate::routes::auth::{UserBody, record};
 use crate::state::AppState;
 
 /// The largest page of `GET /api/users`.
@@ -37,15 +37,8 @@ impl From<User> for UserView {
     }
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Me {
-    pub id: String,
-    pub email: String,
-    pub roles: Vec<String>,
-}
-
 #[utoipa::path(get, path = "/api/me", tag = "users", security(("bearer" = [])),
-    responses((status = 200, body = Me), (status = 401, body = crate::openapi::ErrorBody)))]
+    responses((status = 200, body = UserBody), (status = 401, body = crate::openapi::ErrorBody)))]
 pub async fn me(
     state: web::Data<AppState>,
     caller: Authenticated,
@@ -55,7 +48,7 @@ pub async fn me(
         .user_by_id(&caller.claims.sub)
         .await?
         .ok_or_else(|| ApiError::NotFound("the user no longer exists".into()))?;
-    Ok(HttpResponse::Ok().json(Me { id: user.id, email: user.email, roles: user.roles }))
+    Ok(HttpResponse::Ok().json(UserBody::from(user)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -154,7 +147,6 @@ pub async fn sessions(
         .sessions_of_user(&user.id, now)
         .await?
         .into_iter()
-        .filter(|s| s.expires_at > now)
         .partition(|s| s.revoked_at.is_none());
     Ok(HttpResponse::Ok().json(SessionList {
         sessions: active.into_iter().map(SessionView::from).collect(),
