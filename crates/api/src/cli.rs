@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use actix_web::web;
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use jwt_auth_store::{NewUser, PasswordHash, Store, StoreOptions};
 use jwt_core::{Clock, SessionPolicy, Sessions, SystemClock, TokenPolicy, TokenService};
@@ -238,10 +238,9 @@ pub async fn build_state_with_clock(
         })
         .await?,
     );
-    let longest_token =
-        config.refresh_token_expiry.max(config.token_expiry) + TimeDelta::seconds(60);
+    let retention = crate::keys::retention(config.token_expiry, config.refresh_token_expiry);
     let loaded =
-        crate::keys::load(keys, config.algorithm, &config.data_dir, longest_token, clock.now())?;
+        crate::keys::load(keys, config.algorithm, &config.data_dir, retention, clock.now())?;
     if let Some(path) = &loaded.generated {
         tracing::info!(path = %path.display(), algorithm = %config.algorithm, "generated a new signing key and stored it (mode 0600)");
     }

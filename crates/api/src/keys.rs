@@ -139,6 +139,12 @@ pub fn pinned_key(args: &KeyArgs, alg: Algorithm) -> Result<Option<SigningKey>, 
     }
 }
 
+/// How long a replaced key must keep verifying: the longest token lifetime, plus a minute for
+/// clocks that differ between instances.
+pub fn retention(access_ttl: TimeDelta, refresh_ttl: TimeDelta) -> TimeDelta {
+    access_ttl.max(refresh_ttl) + TimeDelta::seconds(60)
+}
+
 /// The key set to serve with: the pinned key or the newest stored key of `alg` signs (one is
 /// generated and stored if there is none), and every stored key that may still have live
 /// tokens verifies. A key may have live tokens until `max_token_life` after the next key

@@ -40,12 +40,11 @@ impl AppState {
     /// The key set as the key settings and the key directory say now.
     pub fn load_keys(&self) -> Result<jwt_core::KeySet, crate::config::ConfigError> {
         let policy = self.tokens().policy();
-        let longest = policy.refresh_ttl.max(policy.access_ttl) + chrono::TimeDelta::seconds(60);
         crate::keys::load(
             &self.key_args,
             self.config.algorithm,
             &self.config.data_dir,
-            longest,
+            crate::keys::retention(policy.access_ttl, policy.refresh_ttl),
             self.now(),
         )
         .map(|loaded| loaded.keys)
