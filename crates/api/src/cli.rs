@@ -4,19 +4,15 @@
 use std::io::Read;
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
-use actix_web::web;
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use jwt_auth_store::{NewUser, PasswordHash, Store, StoreOptions};
-use jwt_core::{Clock, SessionPolicy, Sessions, SystemClock, TokenPolicy, TokenService};
+use jwt_core::SystemClock;
 
-use crate::config::{Config, ConfigError, KeyArgs, ServeArgs, StorageArgs, parse_algorithm};
-use crate::metrics::Metrics;
+use crate::config::{ConfigError, KeyArgs, ServeArgs, StorageArgs, parse_algorithm};
 use crate::passwords::{MAX_PASSWORD_BYTES, MIN_PASSWORD_BYTES, Passwords};
-use crate::rate_limit::LoginThrottle;
-use crate::state::AppState;
+use crate::startup::Application;
 
 /// JWT authentication server.
 #[derive(Debug, Parser)]
@@ -151,7 +147,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
 }
 
 /// Opens the store and applies pending migrations.
-async fn open_store(storage: &StorageArgs) -> Result<Store, CliError> {
+pub(crate) async fn open_store(storage: &StorageArgs) -> Result<Store, CliError> {
     // Connections are made lazily: an unreachable database shows at the first migration.
     let unreachable = |e: jwt_auth_store::StoreError| match e {
         jwt_auth_store::StoreError::InvalidUrl(_) | jwt_auth_store::StoreError::Unavailable(_) => {
@@ -159,7 +155,7 @@ async fn open_store(storage: &StorageArgs) -> Result<Store, CliError> {
         }
         other => other.into(),
     };
-    let store = Store::connect_with(&storage.database_url, StoreOptions::default())
+    let store = Store::connect_with(storage.database_url.expose(), StoreOptions::default())
         .await
         .map_err(unreachable)?;
     store.migrate().await.map_err(unreachable)?;
@@ -220,76 +216,6 @@ fn list_keys(storage: &StorageArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Builds the state of a server from validated settings: store (migrated), keys, sessions.
-pub async fn build_state(config: Config, keys: &KeyArgs) -> Result<AppState, CliError> {
-    build_state_with_clock(config, keys, Arc::new(SystemClock)).await
-}
-
-/// [`build_state`] on a given clock (tests move time instead of sleeping).
-pub async fn build_state_with_clock(
-    config: Config,
-    keys: &KeyArgs,
-    clock: Arc<dyn Clock>,
-) -> Result<AppState, CliError> {
-    let store = Arc::new(
-        open_store(&StorageArgs {
-            database_url: config.database_url.clone(),
-            data_dir: config.data_dir.clone(),
-        })
-        .await?,
-    );
-    let retention = crate::keys::retention(config.token_expiry, config.refresh_token_expiry);
-    let loaded =
-        crate::keys::load(keys, config.algorithm, &config.data_dir, retention, clock.now())?;
-    if let Some(path) = &loaded.generated {
-        tracing::info!(path = %path.display(), algorithm = %config.algorithm, "generated a new signing key and stored it (mode 0600)");
-    }
-    let mut policy = TokenPolicy::new(config.issuer.clone(), config.audience.clone());
-    policy.access_ttl = config.token_expiry;
-    policy.refresh_ttl = config.refresh_token_expiry;
-    policy.include_email = config.token_include_email;
-    let tokens = Arc::new(TokenService::new(policy, loaded.keys)?.with_clock(clock));
-    let sessions = Sessions::new(
-        tokens,
-        store.clone(),
-        SessionPolicy { max_age: config.session_max_age, reuse_grace: config.refresh_reuse_grace },
-    );
-    let passwords = Passwords::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
-        .map_err(|e| CliError::Usage(e.to_string()))?;
-    let throttle = LoginThrottle::new(config.login_rate_limit);
-    Ok(AppState {
-        config,
-        store,
-        sessions,
-        passwords,
-        throttle,
-        metrics: Metrics::new(),
-        revocations_loaded: AtomicBool::new(false),
-        key_args: keys.clone(),
-    })
-}
-
-async fn ensure_admin(state: &AppState) -> Result<(), CliError> {
-    let Some((email, password)) = state.config.admin.clone() else { return Ok(()) };
-    if state.store.user_by_email(&email).await?.is_some() {
-        return Ok(());
-    }
-    let hash = state.passwords.hash(password).await.map_err(|e| CliError::Usage(e.to_string()))?;
-    let roles = vec!["user".into(), "admin".into()];
-    match state
-        .store
-        .create_user(&NewUser { email, password_hash: PasswordHash::new(hash), roles }, state.now())
-        .await
-    {
-        Ok(user) => {
-            tracing::info!(user_id = %user.id, "created the admin account from ADMIN_EMAIL")
-        }
-        Err(jwt_auth_store::StoreError::EmailTaken) => {}
-        Err(e) => return Err(e.into()),
-    }
-    Ok(())
-}
-
 async fn serve(args: ServeArgs) -> Result<(), CliError> {
     let config = args.validate()?;
     crate::telemetry::init(config.log_format);
@@ -299,10 +225,10 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
             problem: format!("cannot listen on {}: {e}", config.bind),
         })
     })?;
-    let state = build_state(config, &args.keys).await?;
-    ensure_admin(&state).await?;
+    let app = Application::build(config, &args.keys, Arc::new(SystemClock)).await?;
+    let state = app.state();
     tracing::info!(address = %listener.local_addr()?, database = %format!("{:?}", state.store.backend()), algorithm = %state.config.algorithm, "jwt-auth listening");
-    let server = crate::startup::run(web::Data::new(state), listener)?;
+    let server = app.run(listener)?;
     server.await?;
     tracing::info!("jwt-auth stopped");
     Ok(())

@@ -9,12 +9,19 @@ use clap::{Args, ValueEnum};
 use ipnet::IpNet;
 use jwt_core::Algorithm;
 
+use crate::secret::{DatabaseUrl, SecretString};
+
 /// Where the data lives; shared by every subcommand.
 #[derive(Debug, Clone, Args)]
 pub struct StorageArgs {
     /// `sqlite://PATH` (embedded) or `postgres://...`.
-    #[arg(long = "database-url", env = "DATABASE_URL", default_value = "sqlite://jwt-auth.db")]
-    pub database_url: String,
+    #[arg(
+        long = "database-url",
+        env = "DATABASE_URL",
+        default_value = "sqlite://jwt-auth.db",
+        hide_env_values = true
+    )]
+    pub database_url: DatabaseUrl,
 
     /// Directory for generated keys (the HS256 secret or the private key), kept with mode 0600.
     #[arg(long = "data-dir", env = "DATA_DIR", default_value = ".")]
@@ -30,7 +37,7 @@ pub struct KeyArgs {
 
     /// HS256 secret (at least 32 bytes). Generated on first start when unset.
     #[arg(long = "jwt-secret", env = "JWT_SECRET", hide_env_values = true)]
-    pub secret: Option<String>,
+    pub secret: Option<SecretString>,
 
     /// PEM private key for RS256/ES256/EdDSA. Generated on first start when unset.
     #[arg(long = "jwt-private-key-file", env = "JWT_PRIVATE_KEY_FILE")]
@@ -50,9 +57,9 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub keys: KeyArgs,
 
-    /// `iss` claim, checked on every token.
-    #[arg(long = "jwt-issuer", env = "JWT_ISSUER", default_value = "jwt-auth")]
-    pub issuer: String,
+    /// `iss` claim, checked on every token [default: `PUBLIC_URL` when set, else `jwt-auth`].
+    #[arg(long = "jwt-issuer", env = "JWT_ISSUER")]
+    pub issuer: Option<String>,
 
     /// `aud` claim, checked on every access token.
     #[arg(long = "jwt-audience", env = "JWT_AUDIENCE", default_value = "api")]
@@ -82,6 +89,16 @@ pub struct ServeArgs {
     #[arg(long = "login-rate-limit", env = "LOGIN_RATE_LIMIT", default_value = "10")]
     pub login_rate_limit: u32,
 
+    /// Failed logins of one account (case-folded username, known or not) from one client IP
+    /// before growing delays start (0 disables).
+    #[arg(long = "login-failure-backoff", env = "LOGIN_FAILURE_BACKOFF", default_value = "5")]
+    pub login_failure_backoff: u32,
+
+    /// The external base URL clients use (`https://auth.example.com`): every published
+    /// absolute URL starts with it, and `JWT_ISSUER` defaults to it.
+    #[arg(long = "public-url", env = "PUBLIC_URL")]
+    pub public_url: Option<String>,
+
     /// Set `Secure` on the refresh cookie.
     #[arg(long = "cookie-secure", env = "COOKIE_SECURE", default_value = "true", action = clap::ArgAction::Set)]
     pub cookie_secure: bool,
@@ -96,7 +113,7 @@ pub struct ServeArgs {
 
     /// Password of the admin account created at start.
     #[arg(long = "admin-password", env = "ADMIN_PASSWORD", hide_env_values = true)]
-    pub admin_password: Option<String>,
+    pub admin_password: Option<SecretString>,
 
     /// Put the `email` claim in access tokens.
     #[arg(long = "token-include-email", env = "TOKEN_INCLUDE_EMAIL", default_value = "false", action = clap::ArgAction::Set)]
@@ -134,7 +151,7 @@ fn invalid(setting: &'static str, problem: impl Into<String>) -> ConfigError {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub bind: SocketAddr,
-    pub database_url: String,
+    pub database_url: DatabaseUrl,
     pub data_dir: PathBuf,
     pub algorithm: Algorithm,
     pub issuer: String,
@@ -145,9 +162,12 @@ pub struct Config {
     pub session_max_age: TimeDelta,
     pub trusted_proxies: Vec<IpNet>,
     pub login_rate_limit: u32,
+    pub login_failure_backoff: u32,
+    /// `PUBLIC_URL` without a trailing slash.
+    pub public_url: Option<String>,
     pub cookie_secure: bool,
     pub allow_registration: bool,
-    pub admin: Option<(String, String)>,
+    pub admin: Option<(String, SecretString)>,
     pub token_include_email: bool,
     pub log_format: LogFormat,
 }
@@ -171,7 +191,13 @@ impl ServeArgs {
                 ));
             }
         };
-        if self.issuer.is_empty() {
+        let public_url = self.public_url.as_deref().map(parse_public_url).transpose()?;
+        let issuer = match (&self.issuer, &public_url) {
+            (Some(issuer), _) => issuer.clone(),
+            (None, Some(url)) => url.clone(),
+            (None, None) => "jwt-auth".to_owned(),
+        };
+        if issuer.is_empty() {
             return Err(invalid("JWT_ISSUER", "must not be empty"));
         }
         if self.audience.is_empty() {
@@ -182,7 +208,7 @@ impl ServeArgs {
             database_url: self.storage.database_url.clone(),
             data_dir: self.storage.data_dir.clone(),
             algorithm,
-            issuer: self.issuer.clone(),
+            issuer,
             audience: self.audience.clone(),
             token_expiry: positive("TOKEN_EXPIRY", &self.token_expiry)?,
             refresh_token_expiry: positive("REFRESH_TOKEN_EXPIRY", &self.refresh_token_expiry)?,
@@ -190,6 +216,8 @@ impl ServeArgs {
             session_max_age: positive("SESSION_MAX_AGE", &self.session_max_age)?,
             trusted_proxies,
             login_rate_limit: self.login_rate_limit,
+            login_failure_backoff: self.login_failure_backoff,
+            public_url,
             cookie_secure: self.cookie_secure,
             allow_registration: self.allow_registration,
             admin,
@@ -231,6 +259,28 @@ fn positive(setting: &'static str, value: &str) -> Result<TimeDelta, ConfigError
     Ok(duration)
 }
 
+/// `PUBLIC_URL`: an absolute `http` or `https` URL with a host and nothing after the path
+/// (RFC 8414 §2: the issuer has no query or fragment); returned without a trailing slash.
+fn parse_public_url(value: &str) -> Result<String, ConfigError> {
+    let bad = |why: &str| invalid("PUBLIC_URL", format!("`{value}` {why}"));
+    let rest = value
+        .strip_prefix("https://")
+        .or_else(|| value.strip_prefix("http://"))
+        .ok_or_else(|| bad("must start with https:// (or http:// for local development)"))?;
+    if value.contains(['?', '#']) {
+        return Err(bad("must not have a query or a fragment"));
+    }
+    let host = rest.split('/').next().unwrap_or_default();
+    let plain = |c: char| c.is_ascii_alphanumeric() || ".-:[]".contains(c);
+    if host.is_empty() || !host.chars().all(plain) {
+        return Err(bad("must name a host (letters, digits, dots, hyphens, an optional port)"));
+    }
+    if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad("must not contain spaces or control characters"));
+    }
+    Ok(value.trim_end_matches('/').to_owned())
+}
+
 fn parse_cidrs(value: &str) -> Result<Vec<IpNet>, ConfigError> {
     value
         .split(',')
@@ -260,6 +310,28 @@ mod tests {
         assert_eq!(d("m"), None);
         assert_eq!(d("-5"), None);
         assert_eq!(d("99999999999999999d"), None);
+    }
+
+    #[test]
+    fn public_urls_are_absolute_http_urls_without_query() {
+        let ok = |v| parse_public_url(v).ok();
+        assert_eq!(ok("https://auth.example.com/").as_deref(), Some("https://auth.example.com"));
+        assert_eq!(
+            ok("https://auth.example.com:8443/id").as_deref(),
+            Some("https://auth.example.com:8443/id")
+        );
+        assert_eq!(ok("http://127.0.0.1:8080").as_deref(), Some("http://127.0.0.1:8080"));
+        for bad in [
+            "auth.example.com",
+            "ftp://x.io",
+            "https://",
+            "https://x.io/?a=1",
+            "https://x.io/#f",
+            "https://a b.io",
+            "https://x.io/a b",
+        ] {
+            assert_eq!(parse_public_url(bad).unwrap_err().setting, "PUBLIC_URL", "{bad}");
+        }
     }
 
     #[test]

@@ -1,11 +1,15 @@
 //! The one place where failures become HTTP responses: status, JSON body
-//! `{"error", "message"}`, and the RFC 6750 `WWW-Authenticate` header on 401s; and the
-//! RFC 6749 §5.2 body `{"error", "error_description"}` of the OAuth endpoints.
+//! `{"error", "message"}`, the RFC 6750 `WWW-Authenticate` header on 401s, `Retry-After` on
+//! 429 and 503; and [`OAuthError`], the RFC 6749 §5.2 body `{"error", "error_description"}` of
+//! the OAuth endpoints. Server faults are logged here, once, with their cause.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
+
+/// How long a client should wait before retrying after a 503.
+const RETRY_UNAVAILABLE_SECONDS: u64 = 1;
 
 /// Every way a request can fail.
 #[derive(Debug, thiserror::Error)]
@@ -25,19 +29,26 @@ pub enum ApiError {
     /// Too many attempts from this client.
     #[error("too many attempts; retry in {retry_after} s")]
     RateLimited { retry_after: u64 },
-    /// The body could not be parsed.
+    /// The body is not what the endpoint reads (not exactly one JSON value, a broken form);
+    /// the text says what is wrong.
     #[error("{0}")]
-    BadRequest(String),
+    MalformedBody(String),
+    /// Neither the body nor the cookie carries a refresh token.
+    #[error("refresh_token is required in the body or the refresh cookie")]
+    MissingRefreshToken,
+    /// The refresh cookie came without `X-Requested-With` (a CSRF guard).
+    #[error("the refresh cookie is accepted only with the X-Requested-With header")]
+    CsrfRequired,
     /// The body is over the size limit.
     #[error("the request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
-    /// The body has the wrong content type.
+    /// The body has the wrong content type; the type expected.
+    #[error("expected {0}")]
+    UnsupportedMediaType(&'static str),
+    /// The body parsed, but a field or parameter is invalid; the text says which and why.
     #[error("{0}")]
-    UnsupportedMediaType(String),
-    /// The body parsed, but a field is invalid.
-    #[error("{0}")]
-    Unprocessable(String),
-    /// No such resource.
+    InvalidField(String),
+    /// No such resource; the text says what was not found.
     #[error("{0}")]
     NotFound(String),
     /// The resource exists, but not with this method; the methods it takes, for `Allow`.
@@ -49,12 +60,12 @@ pub enum ApiError {
     /// The email is already registered.
     #[error("this email is already registered")]
     EmailTaken,
-    /// The database cannot be reached.
+    /// The database cannot be reached (or the server is saturated): retry shortly.
     #[error("the service is temporarily unavailable")]
     Unavailable,
-    /// A fault of ours; details are logged, not returned.
+    /// A fault of ours; the cause is logged, never returned.
     #[error("internal error")]
-    Internal,
+    Internal(String),
 }
 
 impl From<jwt_auth_store::StoreError> for ApiError {
@@ -62,14 +73,10 @@ impl From<jwt_auth_store::StoreError> for ApiError {
         use jwt_auth_store::StoreError as S;
         match err {
             S::EmailTaken => ApiError::EmailTaken,
-            S::Unavailable(e) => {
-                tracing::error!(error = %e, "database unavailable");
-                ApiError::Unavailable
-            }
-            other => {
-                tracing::error!(error = %other, "store failure");
-                ApiError::Internal
-            }
+            // The store logs when the database goes down and when it is back; one line per
+            // refused request would flood the log during an outage.
+            S::Unavailable(_) => ApiError::Unavailable,
+            other => ApiError::Internal(format!("store: {other}")),
         }
     }
 }
@@ -91,77 +98,38 @@ impl ApiError {
                 E::Revoked | E::SessionRevoked | E::InactiveSubject => "token_revoked",
                 E::RefreshReused(_) => "refresh_token_reused",
                 E::SessionExpired => "session_expired",
-                E::Storage(_) => "unavailable",
                 e if e.is_token_rejection() => "invalid_token",
                 _ => "internal_error",
             },
             ApiError::InvalidCredentials => "invalid_credentials",
             ApiError::InsufficientRole(_) => "insufficient_role",
             ApiError::RateLimited { .. } => "rate_limited",
-            ApiError::BadRequest(_) => "invalid_request",
+            ApiError::MalformedBody(_) | ApiError::MissingRefreshToken => "invalid_request",
+            ApiError::CsrfRequired => "csrf_required",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
-            ApiError::Unprocessable(_) => "invalid_field",
+            ApiError::InvalidField(_) => "invalid_field",
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::RegistrationClosed => "registration_closed",
             ApiError::EmailTaken => "email_taken",
             ApiError::Unavailable => "unavailable",
-            ApiError::Internal => "internal_error",
+            ApiError::Internal(_) => "internal_error",
         }
     }
 
-    /// What the body's `message` says: never a token, a password or a secret.
+    /// What the body's `message` says: never a token, a password, a secret or a fault's cause.
     fn message(&self) -> String {
         match self {
             ApiError::Token(e) if e.is_token_rejection() => e.to_string(),
-            ApiError::Token(jwt_core::Error::Storage(_)) => ApiError::Unavailable.to_string(),
-            ApiError::Token(_) => ApiError::Internal.to_string(),
+            ApiError::Token(_) | ApiError::Internal(_) => "internal error".to_owned(),
             other => other.to_string(),
         }
     }
-}
 
-impl ResponseError for ApiError {
-    fn status_code(&self) -> StatusCode {
-        match self {
-            ApiError::MissingToken | ApiError::InvalidCredentials => StatusCode::UNAUTHORIZED,
-            ApiError::Token(jwt_core::Error::Storage(_)) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Token(e) if e.is_token_rejection() => StatusCode::UNAUTHORIZED,
-            ApiError::Token(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            ApiError::InsufficientRole(_) | ApiError::RegistrationClosed => StatusCode::FORBIDDEN,
-            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::EmailTaken => StatusCode::CONFLICT,
-            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        let status = self.status_code();
-        let mut response = HttpResponse::build(status);
-        if status == StatusCode::UNAUTHORIZED {
-            response.insert_header((header::WWW_AUTHENTICATE, self.www_authenticate()));
-        }
-        if let ApiError::RateLimited { retry_after } = self {
-            response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
-        }
-        if let ApiError::MethodNotAllowed(allow) = self {
-            response.insert_header((header::ALLOW, *allow));
-        }
-        response.insert_header((header::CACHE_CONTROL, "no-store"));
-        response.json(Body { error: self.code(), message: self.message() })
-    }
-}
-
-impl ApiError {
     /// RFC 6750 §3: the realm always; the error and its description when a token was presented.
+    /// Written here rather than with `actix-web-httpauth`'s challenge builder, which separates
+    /// auth-params with spaces instead of the commas RFC 7235 §2.1 requires.
     fn www_authenticate(&self) -> HeaderValue {
         let value = match self {
             ApiError::Token(_) => format!(
@@ -173,24 +141,160 @@ impl ApiError {
         HeaderValue::from_str(&value)
             .unwrap_or_else(|_| HeaderValue::from_static(r#"Bearer realm="jwt-auth""#))
     }
+
+    /// Logs a server fault once, with its cause; client mistakes are not logged here.
+    fn log_fault(&self) {
+        match self {
+            ApiError::Internal(cause) => tracing::error!(cause = %cause, "request failed"),
+            ApiError::Token(e) if !e.is_token_rejection() => {
+                tracing::error!(cause = %e, source = ?std::error::Error::source(e), "request failed")
+            }
+            _ => {}
+        }
+    }
 }
 
-/// An OAuth error response (RFC 6749 §5.2): `{"error", "error_description"}`, not cached.
-/// The OAuth endpoints (`/auth/token`, `/auth/revoke`, `/auth/introspect`) answer with it
-/// for their own failures and for a malformed, oversized or mistyped form.
-pub fn oauth_error(
-    status: StatusCode,
-    error: &'static str,
-    description: impl Into<String>,
-) -> HttpResponse {
-    #[derive(Serialize)]
-    struct OAuthError {
-        error: &'static str,
-        error_description: String,
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::MissingToken | ApiError::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            ApiError::Token(e) if e.is_token_rejection() => StatusCode::UNAUTHORIZED,
+            ApiError::Token(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::InsufficientRole(_) | ApiError::RegistrationClosed => StatusCode::FORBIDDEN,
+            ApiError::CsrfRequired => StatusCode::FORBIDDEN,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::MalformedBody(_) | ApiError::MissingRefreshToken => StatusCode::BAD_REQUEST,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::InvalidField(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::EmailTaken => StatusCode::CONFLICT,
+            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
     }
-    let mut response = HttpResponse::build(status);
-    no_store(&mut response);
-    response.json(OAuthError { error, error_description: description.into() })
+
+    fn error_response(&self) -> HttpResponse {
+        self.log_fault();
+        let mut response = HttpResponse::build(self.status_code());
+        self.add_headers(&mut response);
+        response.insert_header((header::CACHE_CONTROL, "no-store"));
+        response.json(Body { error: self.code(), message: self.message() })
+    }
+}
+
+impl ApiError {
+    /// `WWW-Authenticate`, `Retry-After` and `Allow`, where the status calls for them.
+    fn add_headers(&self, response: &mut actix_web::HttpResponseBuilder) {
+        match self {
+            _ if self.status_code() == StatusCode::UNAUTHORIZED => {
+                response.insert_header((header::WWW_AUTHENTICATE, self.www_authenticate()));
+            }
+            ApiError::RateLimited { retry_after } => {
+                response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
+            }
+            ApiError::Unavailable => {
+                response
+                    .insert_header((header::RETRY_AFTER, RETRY_UNAVAILABLE_SECONDS.to_string()));
+            }
+            ApiError::MethodNotAllowed(allow) => {
+                response.insert_header((header::ALLOW, *allow));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A failure of an OAuth endpoint (`/auth/token`, `/auth/revoke`, `/auth/introspect`): the
+/// RFC 6749 §5.2 errors in their own body, or an [`ApiError`] that RFC 6749 has no word for
+/// (429, 503, a refused bearer token on introspection), answered as every other endpoint does.
+#[derive(Debug, thiserror::Error)]
+pub enum OAuthError {
+    /// `invalid_request`: a missing or malformed parameter, or a body the endpoint cannot read
+    /// (with the status of that: 400, 413 or 415).
+    #[error("{description}")]
+    InvalidRequest { status: StatusCode, description: String },
+    /// `invalid_grant`: the credentials or the refresh token are not valid.
+    #[error("{0}")]
+    InvalidGrant(String),
+    /// `unsupported_grant_type`.
+    #[error("the grant type is not supported; use password or refresh_token")]
+    UnsupportedGrantType,
+    /// Everything else.
+    #[error(transparent)]
+    Api(ApiError),
+}
+
+impl OAuthError {
+    /// `invalid_request` with status 400.
+    pub fn invalid_request(description: impl Into<String>) -> Self {
+        OAuthError::InvalidRequest {
+            status: StatusCode::BAD_REQUEST,
+            description: description.into(),
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            OAuthError::InvalidRequest { .. } => "invalid_request",
+            OAuthError::InvalidGrant(_) => "invalid_grant",
+            OAuthError::UnsupportedGrantType => "unsupported_grant_type",
+            OAuthError::Api(e) => e.code(),
+        }
+    }
+}
+
+/// How the OAuth endpoints say what went wrong: bad credentials and refused tokens are
+/// `invalid_grant`, unreadable bodies and invalid fields `invalid_request`; the rest keeps
+/// its own answer.
+impl From<ApiError> for OAuthError {
+    fn from(err: ApiError) -> Self {
+        match err {
+            ApiError::InvalidCredentials => {
+                OAuthError::InvalidGrant("invalid username or password".into())
+            }
+            ApiError::Token(e) if e.is_token_rejection() => OAuthError::InvalidGrant(e.to_string()),
+            e @ (ApiError::PayloadTooLarge(_) | ApiError::UnsupportedMediaType(_)) => {
+                OAuthError::InvalidRequest { status: e.status_code(), description: e.to_string() }
+            }
+            e @ (ApiError::MalformedBody(_)
+            | ApiError::MissingRefreshToken
+            | ApiError::InvalidField(_)) => OAuthError::invalid_request(e.to_string()),
+            other => OAuthError::Api(other),
+        }
+    }
+}
+
+impl From<jwt_auth_store::StoreError> for OAuthError {
+    fn from(err: jwt_auth_store::StoreError) -> Self {
+        OAuthError::Api(err.into())
+    }
+}
+
+impl ResponseError for OAuthError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            OAuthError::InvalidRequest { status, .. } => *status,
+            OAuthError::InvalidGrant(_) | OAuthError::UnsupportedGrantType => {
+                StatusCode::BAD_REQUEST
+            }
+            OAuthError::Api(e) => e.status_code(),
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            error: &'a str,
+            error_description: String,
+        }
+        if let OAuthError::Api(e) = self {
+            return e.error_response();
+        }
+        let mut response = HttpResponse::build(self.status_code());
+        no_store(&mut response);
+        response.json(Body { error: self.code(), error_description: self.to_string() })
+    }
 }
 
 /// `Cache-Control: no-store` and `Pragma: no-cache`, as RFC 6749 §5.1 asks of every response
@@ -199,4 +303,37 @@ pub fn no_store(response: &mut actix_web::HttpResponseBuilder) {
     response
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::PRAGMA, "no-cache"));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_faults_are_500_and_say_nothing_of_their_cause() {
+        let err = ApiError::Token(jwt_core::Error::storage(std::io::Error::other("disk on fire")));
+        assert_eq!(err.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(err.code(), "internal_error");
+        assert!(!err.message().contains("fire"));
+        let internal = ApiError::Internal("row 7 is broken".into());
+        assert_eq!(internal.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!internal.message().contains("row 7"));
+    }
+
+    #[test]
+    fn unavailable_is_503_with_retry_after() {
+        let response = ApiError::Unavailable.error_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers().get(header::RETRY_AFTER).unwrap(), "1");
+    }
+
+    #[test]
+    fn challenges_quote_their_description() {
+        let value = ApiError::Token(jwt_core::Error::Expired).www_authenticate();
+        assert_eq!(
+            value.to_str().unwrap(),
+            r#"Bearer realm="jwt-auth", error="invalid_token", error_description="token has expired""#
+        );
+        assert_eq!(ApiError::MissingToken.www_authenticate(), r#"Bearer realm="jwt-auth""#);
+    }
 }

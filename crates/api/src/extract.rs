@@ -1,29 +1,50 @@
 //! Extractors that handlers declare to say what they need: [`Authenticated`] for any valid
-//! access token, [`RequireRole`] for a role, [`RawBody`] for a body read as bytes. No handler
-//! reads the `Authorization` header or checks a role by hand.
+//! access token, [`RequireRole`] for a role, [`BearerToken`] for a presented bearer token,
+//! [`PresentedRefreshToken`] for a refresh token from the body or the cookie (with its CSRF
+//! rule), [`ClientContext`] for who is calling, and [`Json`] for a JSON body. No handler reads a
+//! header or checks a role by hand.
+//!
+//! Bearer tokens are parsed here rather than with `actix-web-httpauth`, whose `Bearer` parser
+//! matches the scheme case-sensitively (RFC 7235 §2.1 makes it case-insensitive) and folds "no
+//! token" and "a token that is no token" into one error, where RFC 6750 §3 answers them
+//! differently.
 
 use std::future::{Ready, ready};
 use std::marker::PhantomData;
+use std::net::{IpAddr, Ipv4Addr};
 
 use actix_web::dev::Payload;
 use actix_web::error::PayloadError;
-use actix_web::http::header::AUTHORIZATION;
+use actix_web::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use actix_web::{FromRequest, HttpRequest, web};
 use futures_util::FutureExt;
-use futures_util::future::Map;
-use jwt_core::AccessClaims;
+use futures_util::future::LocalBoxFuture;
+use jwt_core::{AccessClaims, ClientInfo};
+use serde::de::{DeserializeOwned, IgnoredAny};
 
 use crate::error::ApiError;
+use crate::secret::SecretString;
 use crate::state::AppState;
 
-/// The caller, proven by a valid, unrevoked access token.
-#[derive(Debug, Clone)]
-pub struct Authenticated {
-    pub claims: AccessClaims,
+/// The name of the refresh-token cookie of browser clients.
+pub const REFRESH_COOKIE: &str = "refresh_token";
+
+fn app_state(req: &HttpRequest) -> &AppState {
+    req.app_data::<web::Data<AppState>>()
+        .expect("the app is built with AppState (startup::configure)")
 }
 
-/// The bearer token of the request (RFC 6750 §2.1); `MissingToken` when there is none.
-pub fn bearer_token(req: &HttpRequest) -> Result<&str, ApiError> {
+/// A bearer token as presented (RFC 6750 §2.1), not yet verified.
+pub struct BearerToken(SecretString);
+
+impl BearerToken {
+    pub fn expose(&self) -> &str {
+        self.0.expose()
+    }
+}
+
+/// The bearer token of the request; `MissingToken` when there is none.
+fn bearer_token(req: &HttpRequest) -> Result<&str, ApiError> {
     let value = req.headers().get(AUTHORIZATION).ok_or(ApiError::MissingToken)?.as_bytes();
     let space = value.iter().position(|b| *b == b' ').ok_or(ApiError::MissingToken)?;
     let (scheme, token) = (&value[..space], &value[space + 1..]);
@@ -42,10 +63,23 @@ pub fn bearer_token(req: &HttpRequest) -> Result<&str, ApiError> {
     Ok(token)
 }
 
+impl FromRequest for BearerToken {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(bearer_token(req).map(|token| BearerToken(SecretString::new(token))))
+    }
+}
+
+/// The caller, proven by a valid, unrevoked access token.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub claims: AccessClaims,
+}
+
 fn authenticate(req: &HttpRequest) -> Result<Authenticated, ApiError> {
-    let state = req
-        .app_data::<web::Data<AppState>>()
-        .expect("the app is built with AppState (startup::configure)");
+    let state = app_state(req);
     let token = bearer_token(req)?;
     let claims = state.sessions.authenticate(token).map_err(|e| {
         // These come only after the signature was verified, so the claims are genuine and
@@ -117,26 +151,133 @@ impl<R: Role> FromRequest for RequireRole<R> {
     }
 }
 
-/// The request body as bytes (at most `startup::MAX_BODY_BYTES`), for handlers that take a
-/// JSON body or a cookie. Unlike `web::Bytes`, its failures are [`ApiError`]s, so an oversized
-/// body gets the JSON error format like every other.
-pub struct RawBody(pub web::Bytes);
+/// Who is calling: the client IP (the peer, or the forwarded address from a trusted proxy)
+/// and the user agent, as recorded with sessions and security events.
+pub struct ClientContext {
+    /// The client IP; `0.0.0.0` when the peer address is unknown.
+    pub ip: IpAddr,
+    pub info: ClientInfo,
+}
 
-type BytesFuture = <web::Bytes as FromRequest>::Future;
+impl FromRequest for ClientContext {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let trusted = &app_state(req).config.trusted_proxies;
+        let ip =
+            crate::client::client_ip(req, trusted).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        ready(Ok(ClientContext { ip, info: crate::client::client_info(req, trusted) }))
+    }
+}
+
+/// The request body as bytes (at most `startup::MAX_BODY_BYTES`). Unlike `web::Bytes`, its
+/// failures are [`ApiError`]s, so an oversized body gets the JSON error format like every
+/// other.
+pub struct RawBody(pub web::Bytes);
 
 fn raw_body(read: Result<web::Bytes, actix_web::Error>) -> Result<RawBody, ApiError> {
     read.map(RawBody).map_err(|e| match e.as_error::<PayloadError>() {
         Some(PayloadError::Overflow) => ApiError::PayloadTooLarge(crate::startup::MAX_BODY_BYTES),
-        _ => ApiError::BadRequest(format!("could not read the body: {e}")),
+        _ => ApiError::MalformedBody(format!("could not read the body: {e}")),
     })
 }
 
 impl FromRequest for RawBody {
     type Error = ApiError;
-    type Future =
-        Map<BytesFuture, fn(Result<web::Bytes, actix_web::Error>) -> Result<Self, ApiError>>;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        web::Bytes::from_request(req, payload).map(raw_body)
+        web::Bytes::from_request(req, payload).map(raw_body).boxed_local()
+    }
+}
+
+/// Whether the request says its body is JSON (`application/json`, any parameters).
+fn is_json(req: &HttpRequest) -> bool {
+    req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| {
+        v.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+    })
+}
+
+/// Parses a JSON body in the contract's order: a body that is not exactly one JSON value
+/// (trailing characters included) is 400, checked before any field; a well-formed body with
+/// a missing or invalid field is 422.
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice::<IgnoredAny>(body)
+        .map_err(|e| ApiError::MalformedBody(format!("malformed JSON: {e}")))?;
+    serde_json::from_slice(body).map_err(|e| ApiError::InvalidField(e.to_string()))
+}
+
+/// A JSON body of type `T`: 415 without `Content-Type: application/json`, 413 over the size
+/// limit, 400 unless it is exactly one JSON value, 422 for invalid fields.
+pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let json = is_json(req);
+        let body = RawBody::from_request(req, payload);
+        async move {
+            if !json {
+                return Err(ApiError::UnsupportedMediaType("application/json"));
+            }
+            let RawBody(body) = body.await?;
+            parse_json(&body).map(Json)
+        }
+        .boxed_local()
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct RefreshBody {
+    refresh_token: Option<SecretString>,
+}
+
+/// A refresh token presented by the client: from the JSON body `{"refresh_token"}`, or else
+/// from the refresh cookie, which is accepted only with `X-Requested-With` (a CSRF guard:
+/// a cross-site form cannot set it). Refusals: 415/413/400/422 for a body that is not the
+/// JSON it should be, 403 `csrf_required` for the cookie without the header, and
+/// [`ApiError::MissingRefreshToken`] when there is neither.
+pub struct PresentedRefreshToken {
+    pub token: SecretString,
+    /// Whether it came from the cookie (the answer then sets the next one in the cookie).
+    pub from_cookie: bool,
+}
+
+fn presented_refresh_token(
+    req: &HttpRequest,
+    body: Result<RawBody, ApiError>,
+) -> Result<PresentedRefreshToken, ApiError> {
+    let RawBody(body) = body?;
+    if !body.is_empty() {
+        if !is_json(req) {
+            return Err(ApiError::UnsupportedMediaType("application/json"));
+        }
+        let parsed: RefreshBody = parse_json(&body)?;
+        match parsed.refresh_token {
+            Some(token) => return Ok(PresentedRefreshToken { token, from_cookie: false }),
+            None if req.cookie(REFRESH_COOKIE).is_none() => {
+                return Err(ApiError::InvalidField("missing field `refresh_token`".into()));
+            }
+            None => {}
+        }
+    }
+    let cookie = req.cookie(REFRESH_COOKIE).ok_or(ApiError::MissingRefreshToken)?;
+    if !req.headers().contains_key("x-requested-with") {
+        return Err(ApiError::CsrfRequired);
+    }
+    Ok(PresentedRefreshToken { token: SecretString::new(cookie.value()), from_cookie: true })
+}
+
+impl FromRequest for PresentedRefreshToken {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let body = RawBody::from_request(&req, payload);
+        async move { presented_refresh_token(&req, body.await) }.boxed_local()
     }
 }

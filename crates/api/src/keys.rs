@@ -109,7 +109,7 @@ pub fn write_key(dir: &Path, key: &SigningKey, created: DateTime<Utc>) -> std::i
 pub fn pinned_key(args: &KeyArgs, alg: Algorithm) -> Result<Option<SigningKey>, ConfigError> {
     match (alg.is_symmetric(), &args.secret, &args.private_key_file) {
         (true, Some(secret), _) => {
-            let secret = Secret::new(secret.as_bytes().to_vec()).map_err(|e| match e {
+            let secret = Secret::new(secret.expose().as_bytes().to_vec()).map_err(|e| match e {
                 jwt_core::Error::WeakSecret { min, len } => problem(
                     "JWT_SECRET",
                     format!("must be at least {min} bytes, got {len}; refusing to start"),
@@ -196,6 +196,7 @@ pub fn load(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secret::SecretString;
 
     fn args() -> KeyArgs {
         KeyArgs { algorithm: "EdDSA".into(), secret: None, private_key_file: None }
@@ -239,7 +240,7 @@ mod tests {
     fn short_secret_is_refused_naming_the_setting() {
         let args = KeyArgs {
             algorithm: "HS256".into(),
-            secret: Some("short".into()),
+            secret: Some(SecretString::new("short")),
             private_key_file: None,
         };
         let err = pinned_key(&args, Algorithm::HS256).unwrap_err();

@@ -2,17 +2,21 @@
 //! configuration and its command line. Thin glue: the rules live in `jwt-core`, the data in
 //! `jwt-auth-store`.
 
+pub mod audit;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod email;
 pub mod error;
 pub mod extract;
+pub mod grants;
 pub mod keys;
 pub mod metrics;
 pub mod openapi;
 pub mod passwords;
 pub mod rate_limit;
 pub mod routes;
+pub mod secret;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

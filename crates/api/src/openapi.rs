@@ -6,7 +6,7 @@ use serde::Serialize;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use crate::routes::{auth, meta, users};
+use crate::routes::{account, meta, oauth, users};
 
 /// The error body of every non-OAuth endpoint.
 #[derive(Serialize, ToSchema)]
@@ -62,8 +62,8 @@ impl Modify for BearerAuth {
 #[openapi(
     info(title = "jwt-auth", description = "JWT authentication server"),
     paths(
-        auth::register, auth::login, auth::token, auth::refresh, auth::logout, auth::logout_all,
-        auth::revoke, auth::introspect, meta::jwks, meta::metadata, users::me, users::list,
+        account::register, account::login, oauth::token, account::refresh, account::logout,
+        account::logout_all, oauth::revoke, oauth::introspect, meta::jwks, meta::metadata, users::me, users::list,
         users::sessions, users::revoke, users::update, meta::health, meta::ready, meta::metrics,
         document,
     ),

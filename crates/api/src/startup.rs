@@ -7,16 +7,25 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use actix_web::dev::{Server, Service};
-use actix_web::error::{JsonPayloadError, UrlencodedError};
+use actix_web::error::UrlencodedError;
+use actix_web::http::StatusCode;
 use actix_web::{App, HttpMessage, HttpRequest, HttpResponse, HttpServer, guard, web};
 use chrono::TimeDelta;
 use futures_util::FutureExt;
-use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
-use crate::error::ApiError;
+use jwt_auth_store::{NewUser, PasswordHash};
+use jwt_core::{Clock, SessionPolicy, Sessions, TokenPolicy, TokenService};
+use std::sync::atomic::AtomicBool;
+
+use crate::cli::CliError;
+use crate::config::{Config, KeyArgs, StorageArgs};
+use crate::error::{ApiError, OAuthError};
+use crate::metrics::Metrics;
 use crate::metrics::RouteLabels;
-use crate::routes::{auth, meta, users};
+use crate::passwords::Passwords;
+use crate::rate_limit::LoginThrottle;
+use crate::routes::{account, meta, oauth, users};
 use crate::state::AppState;
 
 /// The largest request body accepted.
@@ -27,49 +36,25 @@ const REVOCATION_SYNC_EVERY: Duration = Duration::from_secs(1);
 /// late and clocks that differ a little between instances.
 const REVOCATION_SYNC_OVERLAP: TimeDelta = TimeDelta::seconds(10);
 
-fn json_error(err: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
-    let api = match err {
-        JsonPayloadError::ContentType => {
-            ApiError::UnsupportedMediaType("expected application/json".into())
-        }
-        JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
-            ApiError::PayloadTooLarge(MAX_BODY_BYTES)
-        }
-        JsonPayloadError::Deserialize(e) => from_serde(&e),
-        other => ApiError::BadRequest(format!("could not read the body: {other}")),
-    };
-    api.into()
-}
-
-fn from_serde(e: &serde_json::Error) -> ApiError {
-    if e.is_data() {
-        ApiError::Unprocessable(e.to_string())
-    } else {
-        ApiError::BadRequest(format!("malformed JSON: {e}"))
-    }
-}
-
-/// Parses a JSON body read as bytes, with the same errors as the `Json` extractor.
-pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| from_serde(&e))
-}
-
 /// Forms are read only by the OAuth endpoints, so their failures take the RFC 6749 body.
 fn form_error(err: UrlencodedError, _: &HttpRequest) -> actix_web::Error {
-    use actix_web::ResponseError;
-    let api = match &err {
-        UrlencodedError::ContentType => {
-            ApiError::UnsupportedMediaType("expected application/x-www-form-urlencoded".into())
-        }
-        UrlencodedError::Overflow { .. } => ApiError::PayloadTooLarge(MAX_BODY_BYTES),
-        other => ApiError::BadRequest(format!("malformed form: {other}")),
+    let status = match &err {
+        UrlencodedError::ContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        UrlencodedError::Overflow { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        _ => StatusCode::BAD_REQUEST,
     };
-    let response = crate::error::oauth_error(api.status_code(), "invalid_request", api.to_string());
-    actix_web::error::InternalError::from_response(err, response).into()
+    let description = match &err {
+        UrlencodedError::ContentType => "expected application/x-www-form-urlencoded".to_owned(),
+        UrlencodedError::Overflow { .. } => {
+            format!("the request body is larger than {MAX_BODY_BYTES} bytes")
+        }
+        other => format!("malformed form: {other}"),
+    };
+    OAuthError::InvalidRequest { status, description }.into()
 }
 
 fn query_error(err: actix_web::error::QueryPayloadError, _: &HttpRequest) -> actix_web::Error {
-    ApiError::Unprocessable(format!("bad query string: {err}")).into()
+    ApiError::InvalidField(format!("bad query string: {err}")).into()
 }
 
 fn path_error(err: actix_web::error::PathError, _: &HttpRequest) -> actix_web::Error {
@@ -108,19 +93,18 @@ fn get_or_head() -> actix_web::Route {
 
 /// Every route and extractor setting; the server and the tests both call it.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.app_data(web::JsonConfig::default().limit(MAX_BODY_BYTES).error_handler(json_error))
-        .app_data(web::FormConfig::default().limit(MAX_BODY_BYTES).error_handler(form_error))
+    cfg.app_data(web::FormConfig::default().limit(MAX_BODY_BYTES).error_handler(form_error))
         .app_data(web::PayloadConfig::default().limit(MAX_BODY_BYTES))
         .app_data(web::QueryConfig::default().error_handler(query_error))
         .app_data(web::PathConfig::default().error_handler(path_error))
-        .service(post("/auth/register").route(web::post().to(auth::register)))
-        .service(post("/auth/login").route(web::post().to(auth::login)))
-        .service(post("/auth/token").route(web::post().to(auth::token)))
-        .service(post("/auth/refresh").route(web::post().to(auth::refresh)))
-        .service(post("/auth/logout").route(web::post().to(auth::logout)))
-        .service(post("/auth/logout-all").route(web::post().to(auth::logout_all)))
-        .service(post("/auth/revoke").route(web::post().to(auth::revoke)))
-        .service(post("/auth/introspect").route(web::post().to(auth::introspect)))
+        .service(post("/auth/register").route(web::post().to(account::register)))
+        .service(post("/auth/login").route(web::post().to(account::login)))
+        .service(post("/auth/token").route(web::post().to(oauth::token)))
+        .service(post("/auth/refresh").route(web::post().to(account::refresh)))
+        .service(post("/auth/logout").route(web::post().to(account::logout)))
+        .service(post("/auth/logout-all").route(web::post().to(account::logout_all)))
+        .service(post("/auth/revoke").route(web::post().to(oauth::revoke)))
+        .service(post("/auth/introspect").route(web::post().to(oauth::introspect)))
         .service(get("/.well-known/jwks.json").route(get_or_head().to(meta::jwks)))
         .service(
             get("/.well-known/oauth-authorization-server").route(get_or_head().to(meta::metadata)),
@@ -137,9 +121,106 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .default_service(web::to(not_found));
 }
 
+/// A server built from validated settings: the store (migrated), the keys, sessions, the
+/// hashing pool, the throttles and the metrics, and the admin account of `ADMIN_EMAIL`. The
+/// binary and the tests both build it here, then [`Application::run`] it.
+pub struct Application {
+    state: web::Data<AppState>,
+}
+
+impl Application {
+    /// Builds the server's state on `clock` (tests pass a manual one).
+    pub async fn build(
+        config: Config,
+        keys: &KeyArgs,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Application, CliError> {
+        let store = Arc::new(
+            crate::cli::open_store(&StorageArgs {
+                database_url: config.database_url.clone(),
+                data_dir: config.data_dir.clone(),
+            })
+            .await?,
+        );
+        let retention = crate::keys::retention(config.token_expiry, config.refresh_token_expiry);
+        let loaded =
+            crate::keys::load(keys, config.algorithm, &config.data_dir, retention, clock.now())?;
+        if let Some(path) = &loaded.generated {
+            tracing::info!(path = %path.display(), algorithm = %config.algorithm, "generated a new signing key and stored it (mode 0600)");
+        }
+        let mut policy = TokenPolicy::new(config.issuer.clone(), config.audience.clone());
+        policy.access_ttl = config.token_expiry;
+        policy.refresh_ttl = config.refresh_token_expiry;
+        policy.include_email = config.token_include_email;
+        let tokens = Arc::new(TokenService::new(policy, loaded.keys)?.with_clock(clock.clone()));
+        let sessions = Sessions::new(
+            tokens,
+            store.clone(),
+            SessionPolicy {
+                max_age: config.session_max_age,
+                reuse_grace: config.refresh_reuse_grace,
+            },
+        );
+        let passwords = Passwords::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+            .map_err(|e| CliError::Usage(e.to_string()))?;
+        let throttle =
+            LoginThrottle::new(config.login_rate_limit, config.login_failure_backoff, clock);
+        let state = AppState {
+            config,
+            store,
+            sessions,
+            passwords,
+            throttle,
+            metrics: Metrics::new(),
+            revocations_loaded: AtomicBool::new(false),
+            key_args: keys.clone(),
+        };
+        ensure_admin(&state).await?;
+        Ok(Application { state: web::Data::new(state) })
+    }
+
+    /// The state every handler shares.
+    pub fn state(&self) -> &web::Data<AppState> {
+        &self.state
+    }
+
+    /// Starts the HTTP server on an already bound listener (port 0 in tests) and the
+    /// background jobs; the returned server runs until stopped, then drains in-flight
+    /// requests.
+    pub fn run(self, listener: std::net::TcpListener) -> std::io::Result<Server> {
+        run(self.state, listener)
+    }
+}
+
+/// Creates the admin account of `ADMIN_EMAIL`/`ADMIN_PASSWORD` if no user has that email.
+async fn ensure_admin(state: &AppState) -> Result<(), CliError> {
+    let Some((email, password)) = state.config.admin.clone() else { return Ok(()) };
+    if state.store.user_by_email(&email).await?.is_some() {
+        return Ok(());
+    }
+    let hash = state
+        .passwords
+        .hash(password.expose_owned())
+        .await
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    let roles = vec!["user".into(), "admin".into()];
+    match state
+        .store
+        .create_user(&NewUser { email, password_hash: PasswordHash::new(hash), roles }, state.now())
+        .await
+    {
+        Ok(user) => {
+            tracing::info!(user_id = %user.id, "created the admin account from ADMIN_EMAIL")
+        }
+        Err(jwt_auth_store::StoreError::EmailTaken) => {}
+        Err(e) => return Err(e.into()),
+    }
+    Ok(())
+}
+
 /// Starts the HTTP server on an already bound listener (port 0 in tests) and the background
 /// jobs; the returned server runs until stopped, then drains in-flight requests.
-pub fn run(state: web::Data<AppState>, listener: std::net::TcpListener) -> std::io::Result<Server> {
+fn run(state: web::Data<AppState>, listener: std::net::TcpListener) -> std::io::Result<Server> {
     spawn_background_jobs(state.clone().into_inner());
     let server = HttpServer::new(move || {
         App::new()

@@ -14,23 +14,28 @@ pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
         .json(state.tokens().keys().jwks())
 }
 
+/// RFC 8414 metadata. Every URL starts with `PUBLIC_URL` when it is set (and the issuer is
+/// then that URL unless `JWT_ISSUER` says otherwise); without it, with the address the
+/// request came to. There is no authorization endpoint, so no response type is served:
+/// `response_types_supported`, which RFC 8414 requires, is `["none"]`.
 #[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "meta", responses((status = 200, description = "RFC 8414 metadata")))]
 pub async fn metadata(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
-    let base =
-        crate::client::public_base_url(&req, &state.config.trusted_proxies, state.config.bind);
-    HttpResponse::Ok().json(json!({
-        "issuer": state.config.issuer,
+    let config = &state.config;
+    let base = match &config.public_url {
+        Some(url) => url.clone(),
+        None => crate::client::public_base_url(&req, &config.trusted_proxies, config.bind),
+    };
+    HttpResponse::Ok().insert_header((CACHE_CONTROL, "public, max-age=60")).json(json!({
+        "issuer": config.issuer,
         "token_endpoint": format!("{base}/auth/token"),
         "revocation_endpoint": format!("{base}/auth/revoke"),
         "introspection_endpoint": format!("{base}/auth/introspect"),
         "jwks_uri": format!("{base}/.well-known/jwks.json"),
         "grant_types_supported": ["password", "refresh_token"],
-        "response_types_supported": [],
+        "response_types_supported": ["none"],
         "token_endpoint_auth_methods_supported": ["none"],
         "revocation_endpoint_auth_methods_supported": ["none"],
         "introspection_endpoint_auth_methods_supported": ["bearer"],
-        "id_token_signing_alg_values_supported": [],
-        "token_endpoint_auth_signing_alg_values_supported": [state.config.algorithm.as_str()],
     }))
 }
 

@@ -1,5 +1,8 @@
 //! HTTP handlers, one module per resource. Routes are wired in `startup::configure`.
 
-pub mod auth;
+pub mod account;
+pub mod body;
 pub mod meta;
+pub mod oauth;
+pub mod pair;
 pub mod users;

@@ -1,16 +1,16 @@
 //! `/api` endpoints: the caller's own profile, and the administrators' views and actions on
 //! users and their sessions.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use jwt_auth_store::{EventKind, User, UserUpdate};
 use jwt_core::{RevokeReason, SessionRecord};
 use serde::{Deserialize, Serialize};
 
-use crate::client::client_info;
+use crate::audit::Audit;
 use crate::error::ApiError;
-use crate::extract::{Admin, Authenticated, RequireRole};
-use crate::routes::auth::{UserBody, record};
+use crate::extract::{Admin, Authenticated, ClientContext, Json, RequireRole};
+use crate::routes::body::UserBody;
 use crate::state::AppState;
 
 /// The largest page of `GET /api/users`.
@@ -74,7 +74,7 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let limit = page.limit.unwrap_or(20);
     if limit == 0 || limit > MAX_PAGE {
-        return Err(ApiError::Unprocessable(format!("limit must be between 1 and {MAX_PAGE}")));
+        return Err(ApiError::InvalidField(format!("limit must be between 1 and {MAX_PAGE}")));
     }
     let found = state.store.list_users(limit, page.offset.unwrap_or(0)).await?;
     Ok(HttpResponse::Ok().json(UserList {
@@ -161,24 +161,13 @@ pub async fn sessions(
 pub async fn revoke(
     state: web::Data<AppState>,
     admin: RequireRole<Admin>,
-    req: HttpRequest,
+    client: ClientContext,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let user = existing_user(&state, &id).await?;
     state.sessions.end_all(&user.id, RevokeReason::Admin).await?;
-    state.metrics.revocations.inc();
-    let admin_id = admin.caller.claims.sub;
-    tracing::warn!(user_id = %user.id, admin_id = %admin_id, "admin revoked every session of a user");
-    let client = client_info(&req, &state.config.trusted_proxies);
-    record(
-        &state,
-        EventKind::AdminRevoke,
-        Some(&user.id),
-        None,
-        client,
-        Some(format!("by {admin_id}")),
-    )
-    .await;
+    let by = format!("by {}", admin.caller.claims.sub);
+    state.audit(Audit::new(EventKind::AdminRevoke, &client.info).user(&user.id).detail(by)).await;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -196,15 +185,15 @@ pub struct PatchUser {
 pub async fn update(
     state: web::Data<AppState>,
     admin: RequireRole<Admin>,
-    req: HttpRequest,
+    client: ClientContext,
     id: web::Path<String>,
-    body: web::Json<PatchUser>,
+    Json(body): Json<PatchUser>,
 ) -> Result<HttpResponse, ApiError> {
-    let PatchUser { roles, disabled } = body.into_inner();
+    let PatchUser { roles, disabled } = body;
     if let Some(roles) = &roles
         && roles.iter().any(|r| r.is_empty() || r.len() > 64 || r.chars().any(char::is_whitespace))
     {
-        return Err(ApiError::Unprocessable(
+        return Err(ApiError::InvalidField(
             "roles must be non-empty words of at most 64 bytes".into(),
         ));
     }
@@ -218,17 +207,11 @@ pub async fn update(
         state.sessions.revocations().apply(&updated.revocations);
         state.metrics.revocations.inc();
     }
-    let admin_id = admin.caller.claims.sub;
-    tracing::warn!(user_id = %updated.user.id, admin_id = %admin_id, disabled = ?update.disabled, "admin updated a user");
-    let client = client_info(&req, &state.config.trusted_proxies);
-    record(
-        &state,
-        EventKind::UserUpdated,
-        Some(&updated.user.id),
-        None,
-        client,
-        Some(format!("by {admin_id}")),
-    )
-    .await;
+    let detail = format!("by {}; disabled: {:?}", admin.caller.claims.sub, update.disabled);
+    state
+        .audit(
+            Audit::new(EventKind::UserUpdated, &client.info).user(&updated.user.id).detail(detail),
+        )
+        .await;
     Ok(HttpResponse::Ok().json(UserView::from(updated.user)))
 }

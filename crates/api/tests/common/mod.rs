@@ -105,7 +105,7 @@ macro_rules! http_tests {
 pub fn default_config(database_url: &str, data_dir: PathBuf) -> Config {
     Config {
         bind: SocketAddr::from(([127, 0, 0, 1], 0)),
-        database_url: database_url.to_owned(),
+        database_url: jwt_auth_api::secret::DatabaseUrl::new(database_url),
         data_dir,
         algorithm: Algorithm::HS256,
         issuer: "jwt-auth".into(),
@@ -116,6 +116,8 @@ pub fn default_config(database_url: &str, data_dir: PathBuf) -> Config {
         session_max_age: TimeDelta::days(30),
         trusted_proxies: Vec::new(),
         login_rate_limit: 0,
+        login_failure_backoff: 5,
+        public_url: None,
         cookie_secure: true,
         allow_registration: true,
         admin: None,
@@ -184,18 +186,17 @@ impl TestApp {
         clock: ManualClock,
         data_dir: Arc<tempfile::TempDir>,
     ) -> TestApp {
-        let state = jwt_auth_api::cli::build_state_with_clock(
+        let application = jwt_auth_api::startup::Application::build(
             config.clone(),
             &key_args,
             Arc::new(clock.clone()) as Arc<dyn Clock>,
         )
         .await
         .unwrap_or_else(|e| panic!("the server state builds: {e}"));
-        let state = web::Data::new(state);
+        let state = application.state().clone();
         let listener = TcpListener::bind("127.0.0.1:0").expect("an ephemeral port");
         let addr = listener.local_addr().expect("a local address");
-        let server =
-            jwt_auth_api::startup::run(state.clone(), listener).expect("the server starts");
+        let server = application.run(listener).expect("the server starts");
         let handle = server.handle();
         tokio::spawn(server);
         let http = reqwest::Client::builder()
@@ -329,7 +330,7 @@ fn pinned_key(alg: Algorithm, dir: &tempfile::TempDir) -> (SigningKey, KeyArgs) 
         let key =
             SigningKey::from_secret(Secret::new(secret.clone().into_bytes()).expect("64 bytes"))
                 .expect("an HS256 key");
-        args.secret = Some(secret);
+        args.secret = Some(secret.into());
         key
     } else {
         let key = SigningKey::generate(alg).expect("a key");

@@ -40,13 +40,16 @@ fn serve_defaults_are_the_contract_defaults_and_the_harness_uses_them() {
         assert_eq!(parsed.bind.to_string(), "127.0.0.1:8080");
     }
     if unset("DATABASE_URL") {
-        assert_eq!(parsed.database_url, "sqlite://jwt-auth.db");
+        assert_eq!(parsed.database_url.expose(), "sqlite://jwt-auth.db");
     }
     if unset("LOGIN_RATE_LIMIT") {
         assert_eq!(parsed.login_rate_limit, 10);
     }
-    let ours = default_config(&parsed.database_url, parsed.data_dir.clone());
-    let checks: [(&str, bool, bool); 13] = [
+    if unset("LOGIN_FAILURE_BACKOFF") {
+        assert_eq!(parsed.login_failure_backoff, 5);
+    }
+    let ours = default_config(parsed.database_url.expose(), parsed.data_dir.clone());
+    let checks: [(&str, bool, bool); 15] = [
         (
             "JWT_ALGORITHM",
             parsed.algorithm == jwt_core::Algorithm::HS256,
@@ -82,6 +85,12 @@ fn serve_defaults_are_the_contract_defaults_and_the_harness_uses_them() {
             ours.allow_registration == parsed.allow_registration,
         ),
         ("ADMIN_EMAIL", parsed.admin.is_none(), ours.admin == parsed.admin),
+        (
+            "LOGIN_FAILURE_BACKOFF",
+            parsed.login_failure_backoff == 5,
+            ours.login_failure_backoff == parsed.login_failure_backoff,
+        ),
+        ("PUBLIC_URL", parsed.public_url.is_none(), ours.public_url == parsed.public_url),
         (
             "TOKEN_INCLUDE_EMAIL",
             !parsed.token_include_email,

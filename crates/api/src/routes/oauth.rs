@@ -1,0 +1,172 @@
+//! The OAuth endpoints: the token endpoint (RFC 6749: password and refresh-token grants),
+//! revocation (RFC 7009) and introspection (RFC 7662). Their failures are [`OAuthError`]s,
+//! answered in RFC 6749 §5.2 bodies.
+
+use actix_web::{HttpResponse, web};
+use jwt_auth_store::{EventKind, RefreshTokenState};
+use jwt_core::{RefreshClaims, RevokeReason, SessionStore};
+use serde::Serialize;
+
+use crate::audit::Audit;
+use crate::error::{ApiError, OAuthError, no_store};
+use crate::extract::{Admin, ClientContext, RequireRole};
+use crate::grants::{count_attempt, password_login, rotate};
+use crate::routes::body::{TokenForm, TokenParam};
+use crate::routes::pair::token_response;
+use crate::state::AppState;
+
+/// `POST /auth/token`: the password and refresh-token grants of RFC 6749.
+#[utoipa::path(post, path = "/auth/token", tag = "oauth",
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = crate::openapi::TokenPairBody), (status = 400, body = crate::openapi::OAuthErrorBody,
+        description = "invalid_request, invalid_grant, unsupported_grant_type")))]
+pub async fn token(
+    state: web::Data<AppState>,
+    client: ClientContext,
+    form: web::Form<TokenForm>,
+) -> Result<HttpResponse, OAuthError> {
+    count_attempt(&state, &client)?;
+    let TokenForm { grant_type, username, password, refresh_token } = form.into_inner();
+    let pair = match grant_type.as_deref() {
+        None => return Err(OAuthError::invalid_request("grant_type is required")),
+        Some("password") => {
+            let (Some(username), Some(password)) = (username, password) else {
+                return Err(OAuthError::invalid_request("username and password are required"));
+            };
+            password_login(&state, &client, &username, password).await?
+        }
+        Some("refresh_token") => {
+            let Some(token) = refresh_token else {
+                return Err(OAuthError::invalid_request("refresh_token is required"));
+            };
+            rotate(&state, &client, &token).await?
+        }
+        Some(_) => return Err(OAuthError::UnsupportedGrantType),
+    };
+    Ok(token_response(&state, &pair, false))
+}
+
+/// `POST /auth/revoke` (RFC 7009): ends the session of a valid access or refresh token; 200
+/// whatever the token.
+#[utoipa::path(post, path = "/auth/revoke", tag = "oauth",
+    request_body(content = TokenParam, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "revoked, or the token was unknown or invalid"), (status = 400, body = crate::openapi::OAuthErrorBody)))]
+pub async fn revoke(
+    state: web::Data<AppState>,
+    client: ClientContext,
+    form: web::Form<TokenParam>,
+) -> Result<HttpResponse, OAuthError> {
+    let Some(token) = form.into_inner().token else {
+        return Err(OAuthError::invalid_request("token is required"));
+    };
+    let tokens = state.tokens();
+    let owner = match tokens.verify_refresh(token.expose()) {
+        Ok(claims) => Some((claims.sub, claims.sid)),
+        Err(_) => tokens.verify_access(token.expose()).ok().map(|claims| (claims.sub, claims.sid)),
+    };
+    if let Some((user_id, session_id)) = owner {
+        state
+            .sessions
+            .end(&session_id, RevokeReason::TokenRevocation)
+            .await
+            .map_err(ApiError::from)?;
+        let audit =
+            Audit::new(EventKind::TokenRevoked, &client.info).user(&user_id).session(&session_id);
+        state.audit(audit).await;
+    }
+    let mut response = HttpResponse::Ok();
+    no_store(&mut response);
+    Ok(response.finish())
+}
+
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
+pub struct Introspection {
+    active: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sub: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exp: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    iat: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jti: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    roles: Option<Vec<String>>,
+}
+
+impl Introspection {
+    /// The answer for a valid token, without `roles`.
+    fn active(
+        token_type: &'static str,
+        sub: String,
+        sid: String,
+        jti: String,
+        exp: i64,
+        iat: i64,
+    ) -> Self {
+        Self {
+            active: true,
+            sub: Some(sub),
+            exp: Some(exp),
+            iat: Some(iat),
+            sid: Some(sid),
+            jti: Some(jti),
+            token_type: Some(token_type),
+            roles: None,
+        }
+    }
+}
+
+/// Whether presenting this (validly signed) refresh token would get a pair: its session is
+/// live, and the token is not rotated yet or was rotated within the reuse grace. After the
+/// grace, presenting it would revoke the session as reuse.
+async fn refresh_token_usable(state: &AppState, c: &RefreshClaims) -> Result<bool, ApiError> {
+    if state.sessions.revocations().is_revoked(&c.sid, &c.sub, c.iat) {
+        return Ok(false);
+    }
+    let now = state.now();
+    let session = state.store.session(&c.sid).await?;
+    if !session.is_some_and(|s| s.revoked_at.is_none() && s.expires_at > now) {
+        return Ok(false);
+    }
+    Ok(match state.store.refresh_token(&c.jti, &c.sid).await? {
+        Some(RefreshTokenState::Current) => true,
+        Some(RefreshTokenState::Retired { rotated_at }) => {
+            now - rotated_at < state.config.refresh_reuse_grace
+        }
+        None => false,
+    })
+}
+
+/// `POST /auth/introspect` (RFC 7662), for administrators.
+#[utoipa::path(post, path = "/auth/introspect", tag = "oauth", security(("bearer" = [])),
+    request_body(content = TokenParam, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = Introspection), (status = 400, body = crate::openapi::OAuthErrorBody)))]
+pub async fn introspect(
+    state: web::Data<AppState>,
+    _admin: RequireRole<Admin>,
+    form: web::Form<TokenParam>,
+) -> Result<HttpResponse, OAuthError> {
+    let Some(token) = form.into_inner().token else {
+        return Err(OAuthError::invalid_request("token is required"));
+    };
+    let answer = match state.sessions.authenticate(token.expose()) {
+        Ok(c) => Introspection {
+            roles: Some(c.roles),
+            ..Introspection::active("access_token", c.sub, c.sid, c.jti, c.exp, c.iat)
+        },
+        Err(_) => match state.tokens().verify_refresh(token.expose()) {
+            Ok(c) if refresh_token_usable(&state, &c).await? => {
+                Introspection::active("refresh_token", c.sub, c.sid, c.jti, c.exp, c.iat)
+            }
+            _ => Introspection::default(),
+        },
+    };
+    let mut response = HttpResponse::Ok();
+    no_store(&mut response);
+    Ok(response.json(answer))
+}
