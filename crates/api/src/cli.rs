@@ -163,6 +163,8 @@ pub(crate) async fn open_store(storage: &StorageArgs) -> Result<Store, CliError>
 }
 
 async fn add_user(storage: &StorageArgs, email: String, admin: bool) -> Result<(), CliError> {
+    let email = crate::email::checked(&email)
+        .map_err(|e| CliError::Usage(format!("--email `{email}`: {e}")))?;
     let mut password = String::new();
     std::io::stdin().take(MAX_PASSWORD_BYTES as u64 + 2).read_to_string(&mut password)?;
     let password = password.trim_end_matches(['\r', '\n']).to_owned();

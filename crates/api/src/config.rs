@@ -182,7 +182,13 @@ impl ServeArgs {
         let algorithm = parse_algorithm(&self.keys.algorithm)?;
         let trusted_proxies = parse_cidrs(&self.trusted_proxies)?;
         let admin = match (&self.admin_email, &self.admin_password) {
-            (Some(email), Some(password)) => Some((email.clone(), password.clone())),
+            (Some(email), Some(password)) => {
+                let email = crate::email::checked(email)
+                    .map_err(|e| invalid("ADMIN_EMAIL", format!("`{email}`: {e}")))?;
+                crate::routes::body::check_password(password, true)
+                    .map_err(|e| invalid("ADMIN_PASSWORD", e))?;
+                Some((email, password.clone()))
+            }
             (None, None) => None,
             _ => {
                 return Err(invalid(
@@ -331,6 +337,32 @@ mod tests {
             "https://x.io/a b",
         ] {
             assert_eq!(parse_public_url(bad).unwrap_err().setting, "PUBLIC_URL", "{bad}");
+        }
+    }
+
+    #[test]
+    fn settings_never_debug_their_secrets() {
+        use clap::Parser;
+        let cli = crate::cli::Cli::try_parse_from([
+            "jwt-auth",
+            "serve",
+            "--jwt-secret",
+            "s3cret-s3cret-s3cret-s3cret-s3cret",
+            "--admin-email",
+            "root@example.com",
+            "--admin-password",
+            "hunter2-hunter2",
+            "--database-url",
+            "postgres://app:db-pa55word@db.internal/auth",
+        ])
+        .expect("parses");
+        let crate::cli::Command::Serve(args) = &cli.command else { panic!("serve") };
+        let config = args.validate().expect("valid");
+        for shown in [format!("{cli:?}"), format!("{args:?}"), format!("{config:?}")] {
+            for secret in ["s3cret", "hunter2", "db-pa55word"] {
+                assert!(!shown.contains(secret), "{secret} shows in {shown}");
+            }
+            assert!(shown.contains("postgres://app:***@db.internal/auth"), "{shown}");
         }
     }
 

@@ -73,6 +73,7 @@ impl From<jwt_auth_store::StoreError> for ApiError {
         use jwt_auth_store::StoreError as S;
         match err {
             S::EmailTaken => ApiError::EmailTaken,
+            S::InvalidEmail(e) => ApiError::InvalidField(e.to_string()),
             // The store logs when the database goes down and when it is back; one line per
             // refused request would flood the log during an outage.
             S::Unavailable(_) => ApiError::Unavailable,

@@ -34,8 +34,14 @@ pub async fn password_login(
     check_password(&password, false).map_err(ApiError::InvalidField)?;
     // A NUL cannot be in any stored email (PostgreSQL text refuses it): no such user, and no
     // query that would fail on it. The dummy verification below still runs.
-    let credentials =
-        if username.contains('\0') { None } else { state.store.user_by_email(username).await? };
+    // Stored emails are NFC: look the username up the same way (as given if it is no valid
+    // address, so that accounts made under an older rule can still log in).
+    let credentials = if username.contains('\0') {
+        None
+    } else {
+        let lookup = crate::email::checked(username).unwrap_or_else(|_| username.to_owned());
+        state.store.user_by_email(&lookup).await?
+    };
     state.metrics.hash_queue_depth.set(state.passwords.queue_depth() as i64);
     let phc = credentials.as_ref().map(|c| c.password_hash.expose().to_owned());
     let matches = state

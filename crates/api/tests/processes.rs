@@ -341,6 +341,12 @@ fn bad_settings_stop_start_up_with_one_line_naming_the_setting() {
         (&[("TRUSTED_PROXIES", "10.0.0.0/33")], "TRUSTED_PROXIES"),
         (&[("ADMIN_EMAIL", "root@example.com")], "ADMIN_EMAIL"),
         (&[("BIND_ADDRESS", "nowhere")], "BIND_ADDRESS"),
+        (&[("PUBLIC_URL", "auth.example.com")], "PUBLIC_URL"),
+        (&[("PUBLIC_URL", "https://auth.example.com/?x=1")], "PUBLIC_URL"),
+        (
+            &[("ADMIN_EMAIL", "root@example..com"), ("ADMIN_PASSWORD", "long enough pw")],
+            "ADMIN_EMAIL",
+        ),
     ];
     std::fs::write(dir.path().join("Cargo.toml"), "not a key").expect("write");
     for (env, setting) in cases {
@@ -389,6 +395,15 @@ async fn commands_migrate_add_users_rotate_keys_and_void_sessions() {
     assert_eq!(stderr(&output).lines().count(), 1, "{}", stderr(&output));
     let output = add("short@example.com", false, "short");
     assert!(!output.status.success(), "a short password is refused");
+    for bad in ["dots@example..com", "rlo\u{202E}@example.com"] {
+        let output = add(bad, false, PASSWORD);
+        assert!(!output.status.success(), "{bad}: a bad email is refused");
+        let err = stderr(&output);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains("--email"), "{err}");
+    }
+    let output = add("good.dots@example.com", false, PASSWORD);
+    assert!(output.status.success(), "{}", stderr(&output));
 
     let server = Server::start(dir.path(), &env).await;
     let admin = login(&server, "root@example.com").await;

@@ -26,6 +26,9 @@ pub enum StoreError {
     /// Another user already has this email address, compared without regard to case.
     #[error("email address is already registered")]
     EmailTaken,
+    /// The email breaks the rule of [`normalize_email`](crate::normalize_email).
+    #[error(transparent)]
+    InvalidEmail(#[from] crate::InvalidEmail),
     /// A stored row does not parse (an unknown reason or event kind, roles that are not a
     /// JSON array, a feed entry missing its fields).
     #[error("corrupt row in `{table}`: {detail}")]

@@ -113,9 +113,12 @@ impl Store {
 
     /// Creates a user with a new UUID. [`StoreError::EmailTaken`] if another user has the
     /// same email without regard to case.
+    /// The email must pass [`normalize_email`](crate::normalize_email)
+    /// ([`StoreError::InvalidEmail`]) and is stored normalized.
     pub async fn create_user(&self, user: &NewUser, at: DateTime<Utc>) -> Result<User, StoreError> {
         let id = Uuid::new_v4().to_string();
-        let row = UserRow::new(id, &user.email, user.password_hash.expose(), &user.roles, at);
+        let email = crate::normalize_email(&user.email)?;
+        let row = UserRow::new(id, &email, user.password_hash.expose(), &user.roles, at);
         on_backend!(self, write, |conn| queries::create_user(conn, row))?.into_user()
     }
 

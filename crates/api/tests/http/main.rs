@@ -7,6 +7,8 @@ mod common;
 
 mod admin;
 mod auth;
+mod backoff;
+mod bodies;
 mod instances;
 mod refresh;
 mod service;

@@ -12,6 +12,7 @@ use crate::common::{Backend, PASSWORD, Pair, Reply, TestApp, TestDb, default_con
 
 crate::http_tests!(
     health_ready_and_authorization_server_metadata,
+    public_url_prefixes_every_published_url_and_is_the_default_issuer,
     metadata_believes_forwarding_headers_only_from_trusted_proxies,
     openapi_documents_every_endpoint_of_the_contract,
     metrics_are_prometheus_text_with_the_named_series,
@@ -147,6 +148,67 @@ async fn health_ready_and_authorization_server_metadata(db: TestDb) {
     let token_endpoint = odd.body["token_endpoint"].as_str().unwrap_or_default();
     assert!(token_endpoint.starts_with("http://127.0.0.1:"), "{}", odd.text);
     assert!(token_endpoint.ends_with("/auth/token"), "{}", odd.text);
+}
+
+async fn public_url_prefixes_every_published_url_and_is_the_default_issuer(db: TestDb) {
+    let app = TestApp::start_with(db, |c| {
+        c.public_url = Some("https://auth.example.com".into());
+        c.issuer = "https://auth.example.com".into();
+    })
+    .await;
+    let meta = send(app.get("/.well-known/oauth-authorization-server")).await;
+    assert_eq!(meta.status, StatusCode::OK, "{}", meta.text);
+    assert_eq!(meta.body["issuer"], "https://auth.example.com");
+    for (member, path) in [
+        ("token_endpoint", "/auth/token"),
+        ("revocation_endpoint", "/auth/revoke"),
+        ("introspection_endpoint", "/auth/introspect"),
+        ("jwks_uri", "/.well-known/jwks.json"),
+    ] {
+        assert_eq!(meta.body[member], format!("https://auth.example.com{path}"), "{member}");
+    }
+    // RFC 8414 requires response_types_supported; with no authorization endpoint it is
+    // ["none"]. No client authentication by signed JWT is offered, so no algorithm for it.
+    assert_eq!(meta.body["response_types_supported"], json!(["none"]));
+    assert!(meta.body.get("token_endpoint_auth_signing_alg_values_supported").is_none());
+    // Forwarding headers from an untrusted client change nothing.
+    let spoofed = send(
+        app.get("/.well-known/oauth-authorization-server")
+            .header("x-forwarded-host", "evil.example"),
+    )
+    .await;
+    assert_eq!(spoofed.body, meta.body);
+    // Tokens carry the issuer.
+    app.register("alice@example.com").await;
+    let pair = app.login("alice@example.com").await;
+    assert_eq!(crate::common::decode(&pair.access).1["iss"], "https://auth.example.com");
+}
+
+/// `JWT_ISSUER` defaults to `PUBLIC_URL` when it is set, and stays `jwt-auth` otherwise.
+#[test]
+fn issuer_defaults_to_public_url() {
+    use clap::Parser;
+    use jwt_auth_api::cli::{Cli, Command};
+    let parse = |args: &[&str]| {
+        let Command::Serve(serve) = Cli::try_parse_from(args).expect("parses").command else {
+            panic!("serve")
+        };
+        serve.validate()
+    };
+    if std::env::var_os("JWT_ISSUER").is_some() || std::env::var_os("PUBLIC_URL").is_some() {
+        return;
+    }
+    let config =
+        parse(&["jwt-auth", "serve", "--public-url", "https://auth.example.com/"]).expect("valid");
+    assert_eq!(config.issuer, "https://auth.example.com");
+    assert_eq!(config.public_url.as_deref(), Some("https://auth.example.com"));
+    let pinned =
+        parse(&["jwt-auth", "serve", "--public-url", "https://a.example", "--jwt-issuer", "me"])
+            .expect("valid");
+    assert_eq!(pinned.issuer, "me");
+    assert_eq!(parse(&["jwt-auth", "serve"]).expect("valid").issuer, "jwt-auth");
+    let bad = parse(&["jwt-auth", "serve", "--public-url", "auth.example.com"]).unwrap_err();
+    assert_eq!(bad.setting, "PUBLIC_URL");
 }
 
 /// Behind a trusted proxy, the metadata names the public URL the proxy reports.
