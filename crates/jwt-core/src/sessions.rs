@@ -11,7 +11,7 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::de::DeserializeOwned;
 
-use crate::claims::{AccessClaims, NoExtra};
+use crate::claims::{AccessClaims, NoExtra, RefreshClaims};
 use crate::error::{Error, Result, ReuseDetails};
 use crate::revocation::RevocationSet;
 use crate::store::{
@@ -119,16 +119,14 @@ impl<S: AuthStore> Sessions<S> {
 
     /// Rotates a refresh token: see the module documentation for the rules.
     ///
-    /// Signature, expiry and revocation are checked before the store is asked anything, so a
-    /// forged or revoked token costs no I/O.
+    /// Signature and revocation are checked before the store is asked anything, so a forged
+    /// or revoked token costs no I/O. An expired token costs one read of its session, to tell
+    /// a token that ran out ([`Error::Expired`]) from a session that ended
+    /// ([`Error::SessionExpired`]).
     pub async fn refresh(&self, refresh_token: &str, client: ClientInfo) -> Result<TokenPair> {
         let (claims, expired) = self.tokens.verify_refresh_even_expired(refresh_token)?;
         if expired {
-            // A refresh token's expiry is cut to its session's end, so one that ran out before
-            // its own lifetime did so because the session ended.
-            let lifetime = claims.exp.saturating_sub(claims.iat);
-            let cut_short = lifetime < self.tokens.policy().refresh_ttl.num_seconds();
-            return Err(if cut_short { Error::SessionExpired } else { Error::Expired });
+            return Err(self.why_expired(&claims).await?);
         }
         if self.revocations.is_revoked(&claims.sid, &claims.sub, claims.iat) {
             return Err(Error::Revoked);
@@ -169,6 +167,22 @@ impl<S: AuthStore> Sessions<S> {
             RotateOutcome::SessionRevoked => Err(Error::SessionRevoked),
             RotateOutcome::NotFound => Err(Error::UnknownRefreshToken),
         }
+    }
+
+    /// Why an expired refresh token is refused: [`Error::SessionExpired`] only if its session
+    /// has really ended, [`Error::Expired`] if the token ran out while its session lives.
+    ///
+    /// The store decides, not the token: a token's lifetime says nothing sure about its
+    /// session's end once the configured lifetimes change. A session that is missing or of
+    /// another user is answered as [`Error::Expired`], so nothing is revealed about it.
+    async fn why_expired(&self, claims: &RefreshClaims) -> Result<Error> {
+        let session = self.store.session(&claims.sid).await?;
+        Ok(match session {
+            Some(s) if s.user_id == claims.sub && s.expires_at <= self.now() => {
+                Error::SessionExpired
+            }
+            _ => Error::Expired,
+        })
     }
 
     /// Ends one session (logout): its access and refresh tokens all stop working, here at

@@ -221,6 +221,95 @@ async fn refresh_after_the_maximum_age_is_session_expired() {
     }
 }
 
+/// Two instances on one store and one clock, whose token lifetimes differ: as after an
+/// operator changed `REFRESH_TOKEN_EXPIRY` and restarted one of them.
+fn instances_with_refresh_ttls(
+    policy: SessionPolicy,
+    first: TimeDelta,
+    second: TimeDelta,
+) -> (Sessions<Arc<MemoryStore>>, Sessions<Arc<MemoryStore>>, ManualClock) {
+    let store = Arc::new(MemoryStore::new());
+    store.put_user(subject("alice"));
+    let clock = ManualClock::new(at(T0));
+    let keys = KeySet::new(SigningKey::generate(Algorithm::EdDSA).unwrap());
+    let instance = |refresh_ttl: TimeDelta| {
+        let mut token_policy = TokenPolicy::new("jwt-auth", "api");
+        token_policy.refresh_ttl = refresh_ttl;
+        let tokens = TokenService::new(token_policy, keys.clone())
+            .unwrap()
+            .with_clock(Arc::new(clock.clone()));
+        Sessions::new(Arc::new(tokens), store.clone(), policy)
+    };
+    (instance(first), instance(second), clock)
+}
+
+#[tokio::test]
+async fn refresh_token_that_ran_out_within_a_live_session_is_token_expired() {
+    // Default policy: refresh tokens of 7 days in sessions of 30.
+    let (sessions, clock) = memory_sessions(SessionPolicy::default());
+    let idle = sessions.start(&subject("alice"), ClientInfo::default()).await.unwrap();
+    clock.set(at(T0 + 7 * 86_400 + 60));
+    match refresh(&sessions, &idle).await {
+        Err(Error::Expired) => {}
+        other => panic!("expected Expired, got {other:?}"),
+    }
+    // Positive control: a fresh token of a live session refreshes at the same moment.
+    let fresh = sessions.start(&subject("alice"), ClientInfo::default()).await.unwrap();
+    assert!(refresh(&sessions, &fresh).await.is_ok());
+
+    // The token's lifetime (1 h) is shorter than the refresh lifetime of the instance that
+    // sees it (2 h), yet its 30-day session lives: the token expired, not the session.
+    let (issuer, verifier, clock) = instances_with_refresh_ttls(
+        SessionPolicy::default(),
+        TimeDelta::hours(1),
+        TimeDelta::hours(2),
+    );
+    let pair = issuer.start(&subject("alice"), ClientInfo::default()).await.unwrap();
+    clock.advance(TimeDelta::hours(1) + TimeDelta::minutes(1));
+    match refresh(&verifier, &pair).await {
+        Err(Error::Expired) => {}
+        other => panic!("expected Expired, got {other:?}"),
+    }
+    let fresh = verifier.start(&subject("alice"), ClientInfo::default()).await.unwrap();
+    assert!(refresh(&verifier, &fresh).await.is_ok(), "positive control");
+}
+
+#[tokio::test]
+async fn expired_refresh_token_of_an_ended_session_is_session_expired() {
+    // Tokens of a full refresh lifetime (1 h) in sessions of 1 h: the token and its session
+    // end together, and the session's end is what the client must hear.
+    let policy = SessionPolicy { max_age: TimeDelta::hours(1), ..policy(10) };
+    let (issuer, verifier, clock) =
+        instances_with_refresh_ttls(policy, TimeDelta::hours(1), TimeDelta::hours(1));
+    let pair = issuer.start(&subject("alice"), ClientInfo::default()).await.unwrap();
+    assert_eq!(pair.refresh_expires_in, 3600, "not cut short by the session");
+    clock.advance(TimeDelta::hours(1) + TimeDelta::minutes(1));
+    match refresh(&verifier, &pair).await {
+        Err(Error::SessionExpired) => {}
+        other => panic!("expected SessionExpired, got {other:?}"),
+    }
+    let fresh = verifier.start(&subject("alice"), ClientInfo::default()).await.unwrap();
+    assert!(refresh(&verifier, &fresh).await.is_ok(), "positive control");
+}
+
+#[tokio::test]
+async fn expired_refresh_token_of_an_unknown_session_reveals_nothing_of_it() {
+    let policy = SessionPolicy { max_age: TimeDelta::hours(1), ..policy(10) };
+    let (sessions, clock) = memory_sessions(policy);
+    let pair = sessions.start(&subject("alice"), ClientInfo::default()).await.unwrap();
+    // The same token service over a store that never saw the session (as after pruning).
+    let elsewhere = Sessions::new(sessions.tokens().clone(), Arc::new(MemoryStore::new()), policy);
+    clock.set(at(T0 + 3600 + 60));
+    match refresh(&sessions, &pair).await {
+        Err(Error::SessionExpired) => {}
+        other => panic!("expected SessionExpired where the session is known, got {other:?}"),
+    }
+    match refresh(&elsewhere, &pair).await {
+        Err(Error::Expired) => {}
+        other => panic!("expected Expired where the session is unknown, got {other:?}"),
+    }
+}
+
 #[tokio::test]
 async fn logout_ends_one_session_and_leaves_the_others() {
     let (sessions, clock) = memory_sessions(SessionPolicy::default());
