@@ -45,6 +45,16 @@ pub struct Sessions<S> {
     policy: SessionPolicy,
 }
 
+/// Whether a token retired at `rotated_at` and presented again at `seen_at` is inside the
+/// reuse grace. A zero grace is never inside: any reuse revokes. A negative elapsed time (the
+/// rotation was recorded by a clock ahead of this one, another instance's or a caller's that
+/// read it later) counts as no time at all, so it is inside any positive grace and never turns
+/// a reuse into a grace hit by itself.
+fn within_grace(rotated_at: DateTime<Utc>, seen_at: DateTime<Utc>, grace: TimeDelta) -> bool {
+    let elapsed = (seen_at - rotated_at).max(TimeDelta::zero());
+    grace > TimeDelta::zero() && elapsed < grace
+}
+
 impl<S: AuthStore> Sessions<S> {
     /// Sessions over `store`, issuing with `tokens`, with an empty revocation set.
     pub fn new(tokens: Arc<TokenService>, store: S, policy: SessionPolicy) -> Self {
@@ -148,19 +158,21 @@ impl<S: AuthStore> Sessions<S> {
             self.pair(&subject, &session.id, session.expires_at, Some(&claims.jti), &client)?;
         match self.store.rotate(&claims.jti, &replacement, now).await? {
             RotateOutcome::Rotated => Ok(pair),
-            RotateOutcome::AlreadyRotated { rotated_at, .. }
-                if now - rotated_at < self.policy.reuse_grace =>
-            {
-                self.store.add_refresh_token(&replacement).await?;
-                Ok(pair)
-            }
             RotateOutcome::AlreadyRotated { rotated_at, rotated_by } => {
+                // `now` was read before the rotation: a caller that lost the race may have
+                // read it before the winner did, which would put its request before the
+                // rotation it lost to. Judge the reuse by the clock as it is now.
+                let seen_at = self.now();
+                if within_grace(rotated_at, seen_at, self.policy.reuse_grace) {
+                    self.store.add_refresh_token(&replacement).await?;
+                    return Ok(pair);
+                }
                 self.revoke(&session.id, RevokeReason::RefreshReuse).await?;
                 Err(Error::RefreshReused(Box::new(ReuseDetails {
                     session_id: session.id,
                     user_id: session.user_id,
                     rotated_at,
-                    detected_at: now,
+                    detected_at: seen_at,
                     rotated_by,
                 })))
             }
@@ -256,5 +268,31 @@ impl<S: AuthStore> Sessions<S> {
             session_id: session_id.to_owned(),
         };
         Ok((pair, record))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_zero_grace_is_never_a_grace_hit_whatever_the_clocks_say() {
+        let rotated_at = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        for elapsed_ms in [-5_000, -1, 0, 1, 5_000] {
+            let seen_at = rotated_at + TimeDelta::milliseconds(elapsed_ms);
+            assert!(!within_grace(rotated_at, seen_at, TimeDelta::zero()), "{elapsed_ms} ms");
+        }
+    }
+
+    #[test]
+    fn a_positive_grace_counts_a_clock_behind_the_rotation_as_no_time() {
+        let rotated_at = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let grace = TimeDelta::seconds(10);
+        let after = |ms| rotated_at + TimeDelta::milliseconds(ms);
+        assert!(within_grace(rotated_at, after(-250), grace), "another clock a little ahead");
+        assert!(within_grace(rotated_at, after(0), grace));
+        assert!(within_grace(rotated_at, after(9_999), grace));
+        assert!(!within_grace(rotated_at, after(10_000), grace), "the grace is half-open");
+        assert!(!within_grace(rotated_at, after(60_000), grace));
     }
 }

@@ -453,11 +453,20 @@ async fn second_instance_picks_up_revocations_at_its_next_sync() {
 }
 
 /// A `MemoryStore` that counts what `rotate` found, to tell rotations from grace refreshes.
+/// Armed with a clock, it also lets a rival win the next rotation first: the rival reads the
+/// clock a millisecond later than the caller did, then gets to the store before it.
 #[derive(Debug, Default)]
 struct CountingStore {
     inner: MemoryStore,
     rotated: AtomicUsize,
     already_rotated: AtomicUsize,
+    rival: std::sync::Mutex<Option<ManualClock>>,
+}
+
+impl CountingStore {
+    fn let_a_rival_rotate_first(&self, clock: &ManualClock) {
+        *self.rival.lock().unwrap() = Some(clock.clone());
+    }
 }
 
 impl SessionStore for CountingStore {
@@ -485,6 +494,13 @@ impl RefreshTokenStore for CountingStore {
         replacement: &NewRefreshToken,
         at: DateTime<Utc>,
     ) -> jwt_core::Result<RotateOutcome> {
+        let rival = self.rival.lock().unwrap().take();
+        if let Some(clock) = rival {
+            clock.advance(TimeDelta::milliseconds(1));
+            let theirs = NewRefreshToken { jti: "rival".into(), ..replacement.clone() };
+            let outcome = self.inner.rotate(presented_jti, &theirs, clock.now()).await?;
+            assert_eq!(outcome, RotateOutcome::Rotated, "the rival wins");
+        }
         let outcome = self.inner.rotate(presented_jti, replacement, at).await?;
         match outcome {
             RotateOutcome::Rotated => self.rotated.fetch_add(1, Ordering::SeqCst),
@@ -598,5 +614,112 @@ async fn thirty_two_concurrent_rotations_of_one_token_retire_it_once() {
     }
     for pair in pairs.iter().chain(&next) {
         assert_access_revoked(&sessions, pair);
+    }
+}
+
+#[tokio::test]
+async fn zero_grace_reuse_is_reuse_when_the_loser_read_the_clock_before_the_winner() {
+    let store = CountingStore::default();
+    store.inner.put_user(subject("alice"));
+    let (sessions, clock) = sessions_over(store, policy(0));
+    let first = sessions.start(&subject("alice"), ClientInfo::default()).await.unwrap();
+    clock.advance(TimeDelta::seconds(1));
+    // This caller reads the clock, then a rival that read it 1 ms later rotates first.
+    sessions.store().let_a_rival_rotate_first(&clock);
+    match refresh(&sessions, &first).await {
+        Err(Error::RefreshReused(details)) => {
+            assert_eq!(details.rotated_at, at(T0 + 1) + TimeDelta::milliseconds(1));
+            assert_eq!(details.detected_at, details.rotated_at, "judged by the clock after");
+        }
+        other => panic!("expected RefreshReused, got {other:?}"),
+    }
+    let record = sessions.store().session(&first.session_id).await.unwrap().unwrap();
+    assert_eq!(record.revoke_reason, Some(RevokeReason::RefreshReuse));
+    assert_eq!(sessions.store().inner.refresh_token_count(), 2, "the first and the rival's");
+}
+
+#[tokio::test]
+async fn zero_grace_reuse_is_reuse_on_a_clock_behind_the_rotation() {
+    // Another instance, whose clock is 5 s behind, rotated the token first.
+    let (sessions, clock) = memory_sessions(policy(0));
+    let first = sessions.start(&subject("alice"), ClientInfo::default()).await.unwrap();
+    clock.set(at(T0 + 10));
+    let second = refresh(&sessions, &first).await.unwrap();
+    clock.set(at(T0 + 5));
+    match refresh(&sessions, &first).await {
+        Err(Error::RefreshReused(details)) => {
+            assert_eq!((details.rotated_at, details.detected_at), (at(T0 + 10), at(T0 + 5)));
+        }
+        other => panic!("expected RefreshReused, got {other:?}"),
+    }
+    assert_access_revoked(&sessions, &second);
+    assert_eq!(sessions.store().refresh_token_count(), 2, "the reuse recorded no new token");
+}
+
+#[tokio::test]
+async fn positive_grace_takes_a_clock_behind_the_rotation_as_within_it() {
+    let (sessions, clock) = memory_sessions(policy(10));
+    let first = sessions.start(&subject("alice"), ClientInfo::default()).await.unwrap();
+    clock.set(at(T0 + 10));
+    let second = refresh(&sessions, &first).await.unwrap();
+    clock.set(at(T0 + 9));
+    let raced = refresh(&sessions, &first).await.expect("within the grace");
+    assert_eq!(raced.session_id, first.session_id);
+    assert!(access_works(&sessions, &second) && access_works(&sessions, &raced));
+}
+
+/// One round of the zero-grace race: `tasks` concurrent refreshes of one fresh token. Exactly
+/// one gets a pair; every other is refused, at least one as reuse, and the session ends revoked
+/// for reuse, the winner's pair with it.
+async fn zero_grace_race_round<S: jwt_core::AuthStore + 'static>(
+    sessions: &Arc<Sessions<S>>,
+    tasks: usize,
+    round: usize,
+) {
+    let first = sessions.start(&subject("alice"), ClientInfo::default()).await.unwrap();
+    let barrier = Arc::new(tokio::sync::Barrier::new(tasks));
+    let racers: Vec<_> = (0..tasks)
+        .map(|i| {
+            let (sessions, barrier) = (sessions.clone(), barrier.clone());
+            let token = first.refresh_token.clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                sessions.refresh(token.expose(), client(&format!("10.0.0.{i}"))).await
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::with_capacity(tasks);
+    for racer in racers {
+        outcomes.push(racer.await.expect("no task panicked"));
+    }
+    let winners: Vec<&TokenPair> = outcomes.iter().filter_map(|o| o.as_ref().ok()).collect();
+    assert_eq!(winners.len(), 1, "round {round}: exactly one pair, got {outcomes:?}");
+    let reused = outcomes.iter().filter(|o| matches!(o, Err(Error::RefreshReused(_)))).count();
+    assert!(reused >= 1, "round {round}: {outcomes:?}");
+    for outcome in &outcomes {
+        assert!(
+            matches!(
+                outcome,
+                Ok(_) | Err(Error::RefreshReused(_) | Error::SessionRevoked | Error::Revoked)
+            ),
+            "round {round}: {outcome:?}"
+        );
+    }
+    let record = sessions.store().session(&first.session_id).await.unwrap().unwrap();
+    assert_eq!(record.revoke_reason, Some(RevokeReason::RefreshReuse), "round {round}");
+    assert_access_revoked(sessions, winners[0]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn with_zero_grace_concurrent_refreshes_give_one_pair_and_revoke_the_session() {
+    // The system clock, as in a server: each caller reads it whenever the scheduler lets it,
+    // so the one that wins the rotation has often read it after some that lose.
+    let store = Arc::new(MemoryStore::new());
+    store.put_user(subject("alice"));
+    let keys = KeySet::new(SigningKey::generate(Algorithm::EdDSA).unwrap());
+    let tokens = Arc::new(TokenService::new(TokenPolicy::new("jwt-auth", "api"), keys).unwrap());
+    let sessions = Arc::new(Sessions::new(tokens, store, policy(0)));
+    for round in 0..200 {
+        zero_grace_race_round(&sessions, 20, round).await;
     }
 }

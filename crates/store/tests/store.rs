@@ -33,6 +33,7 @@ backend_tests!(
     events_come_newest_first_and_filter,
     committed_data_survives_reopening,
     sessions_rules_run_end_to_end,
+    zero_grace_races_give_one_pair_and_revoke_the_session,
 );
 
 async fn migrations_are_idempotent_and_ping_answers(db: TestDb) {
@@ -490,4 +491,53 @@ async fn sessions_rules_run_end_to_end(db: TestDb) {
     let again = here.start(&subject, ClientInfo::default()).await.expect("login");
     here.end_all(&alice.id, RevokeReason::LogoutAll).await.expect("logout-all");
     assert!(matches!(here.authenticate(again.access_token.expose()), Err(Error::Revoked)));
+}
+
+/// 20 rounds of 20 concurrent refreshes of one fresh token with no reuse grace, on the system
+/// clock: each round exactly one caller gets a pair, the others are refused (at least one as
+/// reuse), and the session ends revoked for reuse.
+async fn zero_grace_races_give_one_pair_and_revoke_the_session(db: TestDb) {
+    const TASKS: usize = 20;
+    let alice = user(&db.store, "alice@example.com").await;
+    let keys = KeySet::new(SigningKey::generate(Algorithm::EdDSA).expect("a key"));
+    let tokens = TokenService::new(TokenPolicy::new("jwt-auth", "api"), keys).expect("tokens");
+    let store = Arc::new(db.store.clone());
+    let policy = SessionPolicy { reuse_grace: TimeDelta::zero(), ..SessionPolicy::default() };
+    let sessions = Arc::new(Sessions::new(Arc::new(tokens), Arc::clone(&store), policy));
+    let subject = store.active_subject(&alice.id).await.expect("subject").expect("active");
+    for round in 0..20 {
+        let first = sessions.start(&subject, ClientInfo::default()).await.expect("login");
+        let barrier = Arc::new(tokio::sync::Barrier::new(TASKS));
+        let racers: Vec<_> = (0..TASKS)
+            .map(|_| {
+                let (sessions, barrier) = (Arc::clone(&sessions), Arc::clone(&barrier));
+                let token = first.refresh_token.clone();
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    sessions.refresh(token.expose(), ClientInfo::default()).await
+                })
+            })
+            .collect();
+        let mut outcomes = Vec::with_capacity(TASKS);
+        for racer in racers {
+            outcomes.push(racer.await.expect("the caller finishes"));
+        }
+        let pairs = outcomes.iter().filter(|o| o.is_ok()).count();
+        assert_eq!(pairs, 1, "round {round}: {outcomes:?}");
+        assert!(
+            outcomes.iter().any(|o| matches!(o, Err(Error::RefreshReused(_)))),
+            "round {round}: {outcomes:?}"
+        );
+        for outcome in &outcomes {
+            assert!(
+                matches!(
+                    outcome,
+                    Ok(_) | Err(Error::RefreshReused(_) | Error::SessionRevoked | Error::Revoked)
+                ),
+                "round {round}: {outcome:?}"
+            );
+        }
+        let stored = store.session(&first.session_id).await.expect("session").expect("exists");
+        assert_eq!(stored.revoke_reason, Some(RevokeReason::RefreshReuse), "round {round}");
+    }
 }
