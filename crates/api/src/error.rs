@@ -91,7 +91,7 @@ impl ApiError {
                 E::Revoked | E::SessionRevoked | E::InactiveSubject => "token_revoked",
                 E::RefreshReused(_) => "refresh_token_reused",
                 E::SessionExpired => "session_expired",
-                E::Storage(_) => "unavailable",
+                E::Unavailable(_) => "unavailable",
                 e if e.is_token_rejection() => "invalid_token",
                 _ => "internal_error",
             },
@@ -115,7 +115,7 @@ impl ApiError {
     fn message(&self) -> String {
         match self {
             ApiError::Token(e) if e.is_token_rejection() => e.to_string(),
-            ApiError::Token(jwt_core::Error::Storage(_)) => ApiError::Unavailable.to_string(),
+            ApiError::Token(jwt_core::Error::Unavailable(_)) => ApiError::Unavailable.to_string(),
             ApiError::Token(_) => ApiError::Internal.to_string(),
             other => other.to_string(),
         }
@@ -126,7 +126,7 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::MissingToken | ApiError::InvalidCredentials => StatusCode::UNAUTHORIZED,
-            ApiError::Token(jwt_core::Error::Storage(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Token(jwt_core::Error::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Token(e) if e.is_token_rejection() => StatusCode::UNAUTHORIZED,
             ApiError::Token(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::InsufficientRole(_) | ApiError::RegistrationClosed => StatusCode::FORBIDDEN,
