@@ -67,8 +67,8 @@ pub use memory::MemoryStore;
 pub use revocation::RevocationSet;
 pub use sessions::{SessionPolicy, Sessions};
 pub use store::{
-    AuthStore, ClientInfo, NewRefreshToken, NewSession, RefreshTokenStore, Revocation,
-    RevocationStore, RevokeReason, RotateOutcome, SessionRecord, SessionStore,
+    AuthStore, ClientInfo, NewRefreshToken, NewSession, RefreshTokenState, RefreshTokenStore,
+    Revocation, RevocationStore, RevokeReason, RotateOutcome, SessionRecord, SessionStore,
 };
 pub use tokens::{
     ACCESS_TOKEN_TYPE, AccessToken, DEFAULT_MAX_TOKEN_BYTES, Issued, MAX_LEEWAY,

@@ -1,5 +1,5 @@
-//! Sessions: login, refresh-token rotation with reuse detection, logout, and the per-request
-//! check of access tokens against the in-memory revocation set.
+//! Sessions: login, refresh-token rotation with reuse detection, refresh-token introspection,
+//! logout, and the per-request check of access tokens against the in-memory revocation set.
 //!
 //! The rules, as the HTTP contract states them: a refresh returns a new pair and retires the
 //! presented token; a retired token presented again within the grace period gets a fresh pair
@@ -15,7 +15,8 @@ use crate::claims::{AccessClaims, NoExtra, RefreshClaims};
 use crate::error::{Error, Result, ReuseDetails};
 use crate::revocation::RevocationSet;
 use crate::store::{
-    AuthStore, ClientInfo, NewRefreshToken, NewSession, RevokeReason, RotateOutcome,
+    AuthStore, ClientInfo, NewRefreshToken, NewSession, RefreshTokenState, RevokeReason,
+    RotateOutcome, SessionRecord,
 };
 use crate::tokens::{Subject, TokenPair, TokenService};
 
@@ -138,22 +139,8 @@ impl<S: AuthStore> Sessions<S> {
         if expired {
             return Err(self.why_expired(&claims).await?);
         }
-        if self.revocations.is_revoked(&claims.sid, &claims.sub, claims.iat) {
-            return Err(Error::Revoked);
-        }
-        let session = self.store.session(&claims.sid).await?.ok_or(Error::UnknownRefreshToken)?;
-        if session.user_id != claims.sub {
-            return Err(Error::UnknownRefreshToken);
-        }
-        if session.revoked_at.is_some() {
-            return Err(Error::SessionRevoked);
-        }
         let now = self.now();
-        if now >= session.expires_at {
-            return Err(Error::SessionExpired);
-        }
-        let subject =
-            self.store.active_subject(&claims.sub).await?.ok_or(Error::InactiveSubject)?;
+        let (session, subject) = self.live_session(&claims, now).await?;
         let (pair, replacement) =
             self.pair(&subject, &session.id, session.expires_at, Some(&claims.jti), &client)?;
         match self.store.rotate(&claims.jti, &replacement, now).await? {
@@ -179,6 +166,80 @@ impl<S: AuthStore> Sessions<S> {
             RotateOutcome::SessionRevoked => Err(Error::SessionRevoked),
             RotateOutcome::NotFound => Err(Error::UnknownRefreshToken),
         }
+    }
+
+    /// Whether presenting `refresh_token` now would get a pair, without presenting it: its
+    /// claims if so, `None` if not. Nothing changes either way: a token retired longer ago than
+    /// the grace is `None` here, where [`Sessions::refresh`] would revoke its session.
+    ///
+    /// The checks are refresh's: a valid signature and claims, not revoked in the revocation
+    /// set, a session of the token's user that is neither revoked nor ended, an active user,
+    /// and a token that is current or was retired within the reuse grace. `Err` only when the
+    /// store fails. For RFC 7662 introspection of refresh tokens.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use jwt_core::{Algorithm, ClientInfo, KeySet, MemoryStore, SessionPolicy, Sessions,
+    /// #     SigningKey, Subject, TokenPolicy, TokenService};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let keys = KeySet::new(SigningKey::generate(Algorithm::EdDSA)?);
+    /// # let tokens = Arc::new(TokenService::new(TokenPolicy::new("https://auth.example", "api"), keys)?);
+    /// # let store = MemoryStore::new();
+    /// # let alice = Subject { id: "alice".into(), roles: vec![], email: None };
+    /// # store.put_user(alice.clone());
+    /// let sessions = Sessions::new(tokens, store, SessionPolicy::default());
+    /// let pair = sessions.start(&alice, ClientInfo::default()).await?;
+    /// let claims = sessions.introspect_refresh(pair.refresh_token.expose()).await?;
+    /// assert_eq!(claims.map(|c| c.sub).as_deref(), Some("alice"));
+    /// assert!(sessions.introspect_refresh("not.a.token").await?.is_none());
+    /// # Ok::<(), jwt_core::Error>(()) }).unwrap();
+    /// ```
+    pub async fn introspect_refresh(&self, refresh_token: &str) -> Result<Option<RefreshClaims>> {
+        let claims = match self.tokens.verify_refresh(refresh_token) {
+            Ok(claims) => claims,
+            Err(e) if e.is_token_rejection() => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let now = self.now();
+        match self.live_session(&claims, now).await {
+            Ok(_) => {}
+            Err(e) if e.is_token_rejection() => return Ok(None),
+            Err(e) => return Err(e),
+        }
+        let usable = match self.store.refresh_token_state(&claims.jti, &claims.sid).await? {
+            Some(RefreshTokenState::Current) => true,
+            Some(RefreshTokenState::Retired { rotated_at }) => {
+                within_grace(rotated_at, now, self.policy.reuse_grace)
+            }
+            None => false,
+        };
+        Ok(usable.then_some(claims))
+    }
+
+    /// What a refresh token needs besides its own state in the store: not revoked in the
+    /// revocation set (checked first, without I/O), a session of its user that is neither
+    /// revoked nor ended at `now`, and an active user. The session and the user as they are.
+    async fn live_session(
+        &self,
+        claims: &RefreshClaims,
+        now: DateTime<Utc>,
+    ) -> Result<(SessionRecord, Subject)> {
+        if self.revocations.is_revoked(&claims.sid, &claims.sub, claims.iat) {
+            return Err(Error::Revoked);
+        }
+        let session = self.store.session(&claims.sid).await?.ok_or(Error::UnknownRefreshToken)?;
+        if session.user_id != claims.sub {
+            return Err(Error::UnknownRefreshToken);
+        }
+        if session.revoked_at.is_some() {
+            return Err(Error::SessionRevoked);
+        }
+        if now >= session.expires_at {
+            return Err(Error::SessionExpired);
+        }
+        let subject =
+            self.store.active_subject(&claims.sub).await?.ok_or(Error::InactiveSubject)?;
+        Ok((session, subject))
     }
 
     /// Why an expired refresh token is refused: [`Error::SessionExpired`] only if its session

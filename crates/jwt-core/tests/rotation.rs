@@ -1,6 +1,7 @@
 //! Refresh rotation through `Sessions` over `MemoryStore`, on a `ManualClock` shared with the
 //! `TokenService`: the grace path, reuse detection, the session's maximum age, logout, voiding,
-//! two instances sharing one store, and 32 concurrent rotations of one token.
+//! two instances sharing one store, introspection, 32 concurrent rotations of one token, and
+//! the zero-grace race (many rounds on the system clock, and forced orders on a manual one).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -8,9 +9,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use chrono::{DateTime, TimeDelta, Utc};
 use jwt_core::{
     Algorithm, ClientInfo, Clock, Error, KeySet, ManualClock, MemoryStore, NewRefreshToken,
-    NewSession, RefreshTokenStore, Revocation, RevocationStore, RevokeReason, RotateOutcome,
-    SessionPolicy, SessionRecord, SessionStore, Sessions, SigningKey, Subject, TokenPair,
-    TokenPolicy, TokenService,
+    NewSession, RefreshTokenState, RefreshTokenStore, Revocation, RevocationStore, RevokeReason,
+    RotateOutcome, SessionPolicy, SessionRecord, SessionStore, Sessions, SigningKey, Subject,
+    TokenPair, TokenPolicy, TokenService,
 };
 
 const T0: i64 = 1_700_000_000;
@@ -452,6 +453,64 @@ async fn second_instance_picks_up_revocations_at_its_next_sync() {
     assert_eq!(b.sync_revocations(clock.now()).await.unwrap(), 0);
 }
 
+async fn introspect<S: jwt_core::AuthStore>(sessions: &Sessions<S>, pair: &TokenPair) -> bool {
+    sessions.introspect_refresh(pair.refresh_token.expose()).await.unwrap().is_some()
+}
+
+#[tokio::test]
+async fn introspection_says_whether_a_refresh_would_get_a_pair_and_changes_nothing() {
+    let (sessions, clock) = memory_sessions(policy(10));
+    let first = sessions.start(&subject("alice"), ClientInfo::default()).await.unwrap();
+    let claims = sessions.introspect_refresh(first.refresh_token.expose()).await.unwrap();
+    let claims = claims.expect("a current token");
+    assert_eq!((claims.sub.as_str(), claims.sid.as_str()), ("alice", first.session_id.as_str()));
+
+    clock.advance(TimeDelta::seconds(1));
+    let second = refresh(&sessions, &first).await.unwrap();
+    clock.advance(TimeDelta::seconds(9));
+    assert!(introspect(&sessions, &first).await, "retired 9 s ago: within the grace");
+    assert!(introspect(&sessions, &second).await, "current");
+
+    // After the grace, presenting it would revoke the session; asking about it does not.
+    clock.advance(TimeDelta::seconds(1));
+    assert!(!introspect(&sessions, &first).await, "retired 10 s ago: past the grace");
+    let record = sessions.store().session(&first.session_id).await.unwrap().unwrap();
+    assert_eq!(record.revoked_at, None);
+    assert_eq!(sessions.store().refresh_token_count(), 2);
+    assert!(access_works(&sessions, &second));
+    let third = refresh(&sessions, &second).await.expect("the session lives on");
+
+    // Neither the wrong kind of token nor garbage is a usable refresh token.
+    for token in [third.access_token.expose(), "not.a.token", ""] {
+        assert!(sessions.introspect_refresh(token).await.unwrap().is_none());
+    }
+}
+
+#[tokio::test]
+async fn introspection_refuses_tokens_of_revoked_or_ended_sessions_and_inactive_users() {
+    let max_age = SessionPolicy { max_age: TimeDelta::hours(1), ..policy(10) };
+    let store = Arc::new(MemoryStore::new());
+    store.put_user(subject("alice"));
+    store.put_user(subject("bob"));
+    let (tokens, clock) = token_service();
+    let here = Sessions::new(tokens.clone(), store.clone(), max_age);
+    let elsewhere = Sessions::new(tokens, store.clone(), max_age);
+
+    let logged_out = here.start(&subject("alice"), ClientInfo::default()).await.unwrap();
+    let live = here.start(&subject("alice"), ClientInfo::default()).await.unwrap();
+    let bobs = here.start(&subject("bob"), ClientInfo::default()).await.unwrap();
+    here.end(&logged_out.session_id, RevokeReason::Logout).await.unwrap();
+    assert!(!introspect(&here, &logged_out).await, "revoked in the revocation set");
+    assert!(!introspect(&elsewhere, &logged_out).await, "revoked in the store, not yet synced");
+    assert!(introspect(&elsewhere, &live).await);
+
+    store.remove_user("bob");
+    assert!(!introspect(&here, &bobs).await, "the user is gone");
+
+    clock.advance(TimeDelta::hours(1));
+    assert!(!introspect(&here, &live).await, "the session has ended");
+}
+
 /// A `MemoryStore` that counts what `rotate` found, to tell rotations from grace refreshes.
 /// Armed with a clock, it also lets a rival win the next rotation first: the rival reads the
 /// clock a millisecond later than the caller did, then gets to the store before it.
@@ -514,6 +573,14 @@ impl RefreshTokenStore for CountingStore {
 
     async fn add_refresh_token(&self, token: &NewRefreshToken) -> jwt_core::Result<()> {
         self.inner.add_refresh_token(token).await
+    }
+
+    async fn refresh_token_state(
+        &self,
+        jti: &str,
+        session_id: &str,
+    ) -> jwt_core::Result<Option<RefreshTokenState>> {
+        self.inner.refresh_token_state(jti, session_id).await
     }
 }
 

@@ -75,8 +75,10 @@ mod sqlite;
 mod store;
 
 pub use error::{BoxError, StoreError};
+// What `Store` answers to jwt-core's `RefreshTokenStore::refresh_token_state`.
+pub use jwt_core::RefreshTokenState;
 pub use model::{
     BackendKind, Credentials, EventKind, EventQuery, NewUser, PasswordHash, RecordedEvent,
-    RefreshTokenState, SecurityEvent, StoreOptions, UpdatedUser, User, UserPage, UserUpdate,
+    SecurityEvent, StoreOptions, UpdatedUser, User, UserPage, UserUpdate,
 };
 pub use store::Store;

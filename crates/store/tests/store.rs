@@ -201,7 +201,7 @@ async fn rotation_outcomes(db: TestDb) {
 
     // Looking a token up tells current from retired, and changes nothing.
     let state = |jti: &'static str, sid: &'static str| async move {
-        store.refresh_token(jti, sid).await.expect("look up")
+        store.refresh_token_state(jti, sid).await.expect("look up")
     };
     assert_eq!(state("s3-t0", "s3").await, Some(RefreshTokenState::Retired { rotated_at: at }));
     assert_eq!(state("s3-next", "s3").await, Some(RefreshTokenState::Current));
@@ -464,10 +464,18 @@ async fn sessions_rules_run_end_to_end(db: TestDb) {
     let raced = here.refresh(login.refresh_token.expose(), ClientInfo::default()).await;
     let raced = raced.expect("within grace");
     here.authenticate(raced.access_token.expose()).expect("the raced pair works");
+    let usable = |token: &str| {
+        let (here, token) = (&here, token.to_owned());
+        async move { here.introspect_refresh(&token).await.expect("introspect").is_some() }
+    };
+    assert!(usable(login.refresh_token.expose()).await, "retired within the grace");
+    assert!(usable(next.refresh_token.expose()).await, "current");
 
-    // Presented after the grace: reuse, and the whole session goes.
+    // Presented after the grace: reuse, and the whole session goes. Introspection only says so.
     let synced_at = clock.now();
     clock.advance(TimeDelta::seconds(20));
+    assert!(!usable(login.refresh_token.expose()).await, "retired past the grace");
+    assert!(usable(next.refresh_token.expose()).await, "introspection revoked nothing");
     let reused = here.refresh(login.refresh_token.expose(), ClientInfo::default()).await;
     match reused {
         Err(Error::RefreshReused(details)) => {

@@ -8,10 +8,8 @@ use actix_web::cookie::{Cookie, CookieBuilder, SameSite, time::Duration as Cooki
 use actix_web::http::StatusCode;
 use actix_web::http::header::CONTENT_TYPE;
 use actix_web::{HttpRequest, HttpResponse, web};
-use jwt_auth_store::{EventKind, NewUser, PasswordHash, RefreshTokenState, SecurityEvent};
-use jwt_core::{
-    ClientInfo, Error as CoreError, RefreshClaims, RevokeReason, SessionStore, Subject, TokenPair,
-};
+use jwt_auth_store::{EventKind, NewUser, PasswordHash, SecurityEvent};
+use jwt_core::{ClientInfo, Error as CoreError, RevokeReason, Subject, TokenPair};
 use serde::{Deserialize, Serialize};
 
 use crate::client::{client_info, client_ip};
@@ -527,27 +525,6 @@ impl Introspection {
     }
 }
 
-/// Whether presenting this (validly signed) refresh token would get a pair: its session is
-/// live, and the token is not rotated yet or was rotated within the reuse grace. After the
-/// grace, presenting it would revoke the session as reuse.
-async fn refresh_token_usable(state: &AppState, c: &RefreshClaims) -> Result<bool, ApiError> {
-    if state.sessions.revocations().is_revoked(&c.sid, &c.sub, c.iat) {
-        return Ok(false);
-    }
-    let now = state.now();
-    let session = state.store.session(&c.sid).await?;
-    if !session.is_some_and(|s| s.revoked_at.is_none() && s.expires_at > now) {
-        return Ok(false);
-    }
-    Ok(match state.store.refresh_token(&c.jti, &c.sid).await? {
-        Some(RefreshTokenState::Current) => true,
-        Some(RefreshTokenState::Retired { rotated_at }) => {
-            now - rotated_at < state.config.refresh_reuse_grace
-        }
-        None => false,
-    })
-}
-
 /// `POST /auth/introspect` (RFC 7662), for administrators.
 #[utoipa::path(post, path = "/auth/introspect", tag = "oauth", security(("bearer" = [])),
     request_body(content = TokenParam, content_type = "application/x-www-form-urlencoded"),
@@ -565,11 +542,9 @@ pub async fn introspect(
             roles: Some(c.roles),
             ..Introspection::active("access_token", c.sub, c.sid, c.jti, c.exp, c.iat)
         },
-        Err(_) => match state.tokens().verify_refresh(&token) {
-            Ok(c) if refresh_token_usable(&state, &c).await? => {
-                Introspection::active("refresh_token", c.sub, c.sid, c.jti, c.exp, c.iat)
-            }
-            _ => Introspection::default(),
+        Err(_) => match state.sessions.introspect_refresh(&token).await? {
+            Some(c) => Introspection::active("refresh_token", c.sub, c.sid, c.jti, c.exp, c.iat),
+            None => Introspection::default(),
         },
     };
     let mut response = HttpResponse::build(StatusCode::OK);
