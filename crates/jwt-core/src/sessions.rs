@@ -13,6 +13,7 @@ use serde::de::DeserializeOwned;
 
 use crate::claims::{AccessClaims, NoExtra, RefreshClaims};
 use crate::error::{Error, Result, ReuseDetails};
+use crate::follower::RevocationFollower;
 use crate::revocation::RevocationSet;
 use crate::store::{
     AuthStore, ClientInfo, NewRefreshToken, NewSession, RefreshTokenState, RevokeReason,
@@ -259,7 +260,7 @@ impl<S: AuthStore> Sessions<S> {
     }
 
     /// Ends one session (logout): its access and refresh tokens all stop working, here at
-    /// once and on other instances at their next [`Sessions::sync_revocations`]. Ending an
+    /// once and on other instances at their next [`RevocationFollower::poll`]. Ending an
     /// unknown or already ended session is not an error.
     pub async fn end(&self, session_id: &str, reason: RevokeReason) -> Result<()> {
         self.revoke(session_id, reason).await
@@ -283,14 +284,18 @@ impl<S: AuthStore> Sessions<S> {
         Ok(())
     }
 
-    /// Loads revocations recorded since `since` into the revocation set and drops entries of
-    /// sessions that have expired. Servers call this periodically, with `since` a little
-    /// before their previous call, to honour revocations made by other instances.
-    pub async fn sync_revocations(&self, since: DateTime<Utc>) -> Result<usize> {
-        let revocations = self.store.revocations_since(since).await?;
-        self.revocations.apply(&revocations);
-        self.revocations.prune(self.now());
-        Ok(revocations.len())
+    /// A follower of the store's revocation feed into this instance's revocation set, on the
+    /// token service's clock: poll it periodically to honour revocations made by other
+    /// instances. See [`RevocationFollower`].
+    pub fn revocation_follower(&self) -> RevocationFollower<S>
+    where
+        S: Clone,
+    {
+        RevocationFollower::new(
+            self.store.clone(),
+            self.revocations.clone(),
+            self.tokens.clock().clone(),
+        )
     }
 
     async fn revoke(&self, session_id: &str, reason: RevokeReason) -> Result<()> {

@@ -404,7 +404,7 @@ async fn removed_user_cannot_refresh() {
 }
 
 #[tokio::test]
-async fn second_instance_picks_up_revocations_at_its_next_sync() {
+async fn second_instance_picks_up_revocations_at_its_next_poll() {
     // Two server instances: one store (behind an Arc), one token service, a revocation set each.
     let store = Arc::new(MemoryStore::new());
     store.put_user(subject("alice"));
@@ -413,24 +413,25 @@ async fn second_instance_picks_up_revocations_at_its_next_sync() {
     let a = Sessions::new(tokens.clone(), store.clone(), policy(10));
     let b = Sessions::new(tokens, store.clone(), policy(10));
     assert!(!Arc::ptr_eq(a.revocations(), b.revocations()));
+    let b_follows = b.revocation_follower();
 
     let logout = a.start(&subject("alice"), ClientInfo::default()).await.unwrap();
     let reused = a.start(&subject("alice"), ClientInfo::default()).await.unwrap();
     let bob = a.start(&subject("bob"), ClientInfo::default()).await.unwrap();
     assert!(access_works(&b, &logout));
+    assert_eq!(b_follows.poll().await.unwrap(), 0, "nothing revoked yet");
     clock.advance(TimeDelta::seconds(5));
-    let since = clock.now();
 
     // Logout on A.
     a.end(&logout.session_id, RevokeReason::Logout).await.unwrap();
     assert_access_revoked(&a, &logout);
-    // B answers from memory until it syncs; the store already refuses the refresh.
+    // B answers from memory until it polls; the store already refuses the refresh.
     assert!(access_works(&b, &logout));
     match refresh(&b, &logout).await {
         Err(Error::SessionRevoked) => {}
         other => panic!("expected SessionRevoked from the store, got {other:?}"),
     }
-    assert_eq!(b.sync_revocations(since).await.unwrap(), 1);
+    assert_eq!(b_follows.poll().await.unwrap(), 1);
     assert_access_revoked(&b, &logout);
 
     // Reuse detected on A.
@@ -438,19 +439,20 @@ async fn second_instance_picks_up_revocations_at_its_next_sync() {
     clock.advance(TimeDelta::seconds(11));
     assert!(matches!(refresh(&a, &reused).await, Err(Error::RefreshReused(_))));
     assert!(access_works(&b, &rotated));
-    let since = clock.now();
-    assert_eq!(b.sync_revocations(since).await.unwrap(), 1);
+    b_follows.poll().await.unwrap();
     assert_access_revoked(&b, &rotated);
 
-    // Logout everywhere on A, seen by B; a sync from after it finds nothing new.
+    // Logout everywhere on A, seen by B.
     clock.advance(TimeDelta::seconds(1));
-    let since = clock.now();
     a.end_all("bob", RevokeReason::LogoutAll).await.unwrap();
     assert!(access_works(&b, &bob));
-    assert_eq!(b.sync_revocations(since).await.unwrap(), 2, "the session and the cut-off");
+    b_follows.poll().await.unwrap();
     assert_access_revoked(&b, &bob);
+    // Once the cursor has passed them, a poll finds nothing new.
+    clock.advance(TimeDelta::seconds(11));
+    b_follows.poll().await.unwrap();
     clock.advance(TimeDelta::seconds(1));
-    assert_eq!(b.sync_revocations(clock.now()).await.unwrap(), 0);
+    assert_eq!(b_follows.poll().await.unwrap(), 0);
 }
 
 async fn introspect<S: jwt_core::AuthStore>(sessions: &Sessions<S>, pair: &TokenPair) -> bool {
