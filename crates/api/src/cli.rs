@@ -238,7 +238,7 @@ pub async fn build_state_with_clock(
         })
         .await?,
     );
-    let retention = crate::keys::retention(config.token_expiry, config.refresh_token_expiry);
+    let retention = jwt_core::KeySet::retention(config.token_expiry, config.refresh_token_expiry);
     let loaded =
         crate::keys::load(keys, config.algorithm, &config.data_dir, retention, clock.now())?;
     if let Some(path) = &loaded.generated {
