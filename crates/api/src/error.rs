@@ -17,9 +17,9 @@ pub enum ApiError {
     /// A protected endpoint was called without a bearer token.
     #[error("a bearer token is required")]
     MissingToken,
-    /// A presented token was refused.
+    /// A presented token was refused (or jwt-core failed: see `From<jwt_core::Error>`).
     #[error("{0}")]
-    Token(#[from] jwt_core::Error),
+    Token(jwt_core::Error),
     /// Unknown user or wrong password (never says which).
     #[error("invalid email or password")]
     InvalidCredentials,
@@ -66,6 +66,17 @@ pub enum ApiError {
     /// A fault of ours; the cause is logged, never returned.
     #[error("internal error")]
     Internal(String),
+}
+
+/// An unreachable store is an outage (503), whichever layer met it; every other jwt-core
+/// error keeps its kind.
+impl From<jwt_core::Error> for ApiError {
+    fn from(err: jwt_core::Error) -> Self {
+        match err {
+            jwt_core::Error::Unavailable(_) => ApiError::Unavailable,
+            other => ApiError::Token(other),
+        }
+    }
 }
 
 impl From<jwt_auth_store::StoreError> for ApiError {
@@ -319,6 +330,13 @@ mod tests {
         let internal = ApiError::Internal("row 7 is broken".into());
         assert_eq!(internal.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
         assert!(!internal.message().contains("row 7"));
+    }
+
+    #[test]
+    fn an_unreachable_store_is_503_through_jwt_core_too() {
+        let err = ApiError::from(jwt_core::Error::unavailable(std::io::Error::other("refused")));
+        assert_eq!(err.status_code(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(err.code(), "unavailable");
     }
 
     #[test]

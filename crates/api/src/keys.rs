@@ -139,12 +139,6 @@ pub fn pinned_key(args: &KeyArgs, alg: Algorithm) -> Result<Option<SigningKey>, 
     }
 }
 
-/// How long a replaced key must keep verifying: the longest token lifetime, plus a minute for
-/// clocks that differ between instances.
-pub fn retention(access_ttl: TimeDelta, refresh_ttl: TimeDelta) -> TimeDelta {
-    access_ttl.max(refresh_ttl) + TimeDelta::seconds(60)
-}
-
 /// The key set to serve with: the pinned key or the newest stored key of `alg` signs (one is
 /// generated and stored if there is none), and every stored key that may still have live
 /// tokens verifies. A key may have live tokens until `max_token_life` after the next key
@@ -181,15 +175,8 @@ pub fn load(
             }
         },
     };
-    let mut keys = KeySet::new(active);
-    for (key, replaced_at) in stored.into_iter().zip(replaced_at) {
-        if replaced_at + max_token_life < now || keys.find(key.key.kid()).is_some() {
-            continue;
-        }
-        keys = keys
-            .with_verifying_key(key.key.verifying_key().clone())
-            .map_err(|e| problem("DATA_DIR", e.to_string()))?;
-    }
+    let replaced = stored.iter().map(|k| k.key.verifying_key().clone()).zip(replaced_at);
+    let keys = KeySet::from_history(active, replaced, max_token_life, now);
     Ok(LoadedKeys { keys, generated })
 }
 

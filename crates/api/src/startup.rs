@@ -10,7 +10,6 @@ use actix_web::dev::{Server, Service};
 use actix_web::error::UrlencodedError;
 use actix_web::http::StatusCode;
 use actix_web::{App, HttpMessage, HttpRequest, HttpResponse, HttpServer, guard, web};
-use chrono::TimeDelta;
 use futures_util::FutureExt;
 use tracing::Instrument;
 
@@ -32,9 +31,6 @@ use crate::state::AppState;
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// How often revocations made by other instances are fetched.
 const REVOCATION_SYNC_EVERY: Duration = Duration::from_secs(1);
-/// How far back each fetch reaches beyond the previous one, to cover commits that landed
-/// late and clocks that differ a little between instances.
-const REVOCATION_SYNC_OVERLAP: TimeDelta = TimeDelta::seconds(10);
 
 /// Forms are read only by the OAuth endpoints, so their failures take the RFC 6749 body.
 fn form_error(err: UrlencodedError, _: &HttpRequest) -> actix_web::Error {
@@ -142,7 +138,8 @@ impl Application {
             })
             .await?,
         );
-        let retention = crate::keys::retention(config.token_expiry, config.refresh_token_expiry);
+        let retention =
+            jwt_core::KeySet::retention(config.token_expiry, config.refresh_token_expiry);
         let loaded =
             crate::keys::load(keys, config.algorithm, &config.data_dir, retention, clock.now())?;
         if let Some(path) = &loaded.generated {
@@ -271,16 +268,12 @@ fn spawn_background_jobs(state: Arc<AppState>) {
 }
 
 async fn sync_revocations(state: Arc<AppState>) {
-    let mut since = chrono::DateTime::<chrono::Utc>::MIN_UTC;
+    let follower = state.sessions.revocation_follower();
     let mut tick = tokio::time::interval(REVOCATION_SYNC_EVERY);
     loop {
         tick.tick().await;
-        let started = state.now();
-        match state.sessions.sync_revocations(since).await {
-            Ok(_) => {
-                since = started - REVOCATION_SYNC_OVERLAP;
-                state.revocations_loaded.store(true, Ordering::Release);
-            }
+        match follower.poll().await {
+            Ok(_) => state.revocations_loaded.store(true, Ordering::Release),
             Err(e) => tracing::error!(error = %e, "could not load revocations"),
         }
     }

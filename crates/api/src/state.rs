@@ -44,7 +44,7 @@ impl AppState {
             &self.key_args,
             self.config.algorithm,
             &self.config.data_dir,
-            crate::keys::retention(policy.access_ttl, policy.refresh_ttl),
+            jwt_core::KeySet::retention(policy.access_ttl, policy.refresh_ttl),
             self.now(),
         )
         .map(|loaded| loaded.keys)

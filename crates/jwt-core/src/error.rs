@@ -17,6 +17,7 @@ use crate::store::ClientInfo;
 ///     Error::Expired => "token_expired",
 ///     Error::Revoked | Error::SessionRevoked => "token_revoked",
 ///     e if e.is_token_rejection() => "invalid_token",
+///     Error::Unavailable(_) => "unavailable",
 ///     _ => "server_error",
 /// };
 /// assert_eq!(status(&Error::UnknownKey), "invalid_token");
@@ -122,7 +123,13 @@ pub enum Error {
     /// A configuration value is out of range.
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),
-    /// The storage backend failed (unreachable database, broken row, …).
+    /// The storage backend cannot be reached (no connection, a connection that broke, a pool
+    /// that gave none in time). Trying again later may succeed; a server answers "unavailable"
+    /// (HTTP 503).
+    #[error("storage unavailable: {0}")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The storage backend failed otherwise (a refused statement, a row that does not parse):
+    /// a fault to log and fix, not a reason to retry (HTTP 500).
     #[error("storage failed: {0}")]
     Storage(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -140,13 +147,29 @@ impl Error {
                 | Error::DuplicateKeyId(_)
                 | Error::Signing(_)
                 | Error::InvalidConfig(_)
+                | Error::Unavailable(_)
                 | Error::Storage(_)
         )
     }
 
-    /// Wraps a storage backend's error.
+    /// Wraps a storage backend's error that is not about reaching it (see
+    /// [`Error::unavailable`] for that).
     pub fn storage(err: impl std::error::Error + Send + Sync + 'static) -> Self {
         Error::Storage(Box::new(err))
+    }
+
+    /// Wraps a storage backend's error that says the backend cannot be reached now.
+    ///
+    /// ```
+    /// use jwt_core::Error;
+    ///
+    /// let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+    /// let err = Error::unavailable(refused);
+    /// assert!(matches!(err, Error::Unavailable(_)));
+    /// assert!(!err.is_token_rejection(), "the token may be fine: ask again later");
+    /// ```
+    pub fn unavailable(err: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Error::Unavailable(Box::new(err))
     }
 }
 

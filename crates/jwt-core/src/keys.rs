@@ -12,6 +12,7 @@ use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use aws_lc_rs::signature::{self as lc_sig, KeyPair};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, TimeDelta, Utc};
 use jsonwebtoken::jwk::{
     AlgorithmParameters, CommonParameters, EllipticCurve, EllipticCurveKeyParameters,
     EllipticCurveKeyType, Jwk, JwkSet, KeyAlgorithm, OctetKeyPairParameters, OctetKeyPairType,
@@ -473,6 +474,10 @@ fn key_algorithm(alg: Algorithm) -> KeyAlgorithm {
     }
 }
 
+/// What [`KeySet::retention`] adds to the longest token lifetime, for clocks that differ
+/// between instances.
+const KEY_CLOCK_SKEW: TimeDelta = TimeDelta::seconds(60);
+
 /// The keys a service signs and verifies with: at most one active signing key, and every key
 /// whose tokens may still be alive.
 ///
@@ -511,6 +516,64 @@ impl KeySet {
             set = set.with_verifying_key(VerifyingKey::from_jwk(jwk)?)?;
         }
         Ok(set)
+    }
+
+    /// How long a replaced key must keep verifying: until every token it signed has expired,
+    /// so the longer of the two token lifetimes, plus a minute for clocks that differ between
+    /// instances. The `retention` of [`KeySet::from_history`].
+    ///
+    /// ```
+    /// use chrono::TimeDelta;
+    /// use jwt_core::KeySet;
+    /// let retention = KeySet::retention(TimeDelta::minutes(30), TimeDelta::days(7));
+    /// assert_eq!(retention, TimeDelta::days(7) + TimeDelta::seconds(60));
+    /// ```
+    pub fn retention(access_ttl: TimeDelta, refresh_ttl: TimeDelta) -> TimeDelta {
+        access_ttl.max(refresh_ttl) + KEY_CLOCK_SKEW
+    }
+
+    /// The set a service signs and verifies with at `now`, from its key history: `active`
+    /// signs, and each earlier key, paired with the time it was replaced (stopped signing),
+    /// still verifies until `retention` after that, when the last token it signed has expired
+    /// (see [`KeySet::retention`]). A key equal to the active one, or given twice, is kept once.
+    ///
+    /// ```
+    /// use chrono::{TimeDelta, Utc};
+    /// use jwt_core::{Algorithm, KeySet, SigningKey};
+    ///
+    /// let now = Utc::now();
+    /// let (old, older) =
+    ///     (SigningKey::generate(Algorithm::EdDSA)?, SigningKey::generate(Algorithm::EdDSA)?);
+    /// let retention = KeySet::retention(TimeDelta::minutes(30), TimeDelta::days(7));
+    /// let keys = KeySet::from_history(
+    ///     SigningKey::generate(Algorithm::EdDSA)?,
+    ///     [
+    ///         (older.verifying_key().clone(), now - TimeDelta::days(8)),
+    ///         (old.verifying_key().clone(), now - TimeDelta::days(1)),
+    ///     ],
+    ///     retention,
+    ///     now,
+    /// );
+    /// assert!(keys.find(old.kid()).is_some(), "replaced a day ago: its tokens may be alive");
+    /// assert!(keys.find(older.kid()).is_none(), "replaced 8 days ago: all its tokens expired");
+    /// # Ok::<(), jwt_core::Error>(())
+    /// ```
+    pub fn from_history(
+        active: SigningKey,
+        replaced: impl IntoIterator<Item = (VerifyingKey, DateTime<Utc>)>,
+        retention: TimeDelta,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let mut set = Self::new(active);
+        for (key, replaced_at) in replaced {
+            // A retention past the end of time keeps the key: better than an overflow.
+            let verifies_until = replaced_at.checked_add_signed(retention);
+            if verifies_until.is_some_and(|until| until < now) || set.find(key.kid()).is_some() {
+                continue;
+            }
+            set.verifying.push(key);
+        }
+        set
     }
 
     /// Adds a verify-only key, e.g. one retired from another instance.
@@ -620,6 +683,50 @@ mod tests {
         let set = set.retire(a.kid()).unwrap();
         assert!(set.find(a.kid()).is_none());
         assert!(matches!(set.rotate(b), Err(Error::DuplicateKeyId(_))));
+    }
+
+    #[test]
+    fn a_replaced_key_verifies_for_the_retention_after_its_replacement_and_no_longer() {
+        let replaced_at = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let retention = KeySet::retention(TimeDelta::minutes(30), TimeDelta::hours(1));
+        assert_eq!(retention, TimeDelta::minutes(61));
+        let old = SigningKey::generate(Algorithm::EdDSA).unwrap();
+        let history = || [(old.verifying_key().clone(), replaced_at)];
+        let keys_at = |now| {
+            let active = SigningKey::generate(Algorithm::EdDSA).unwrap();
+            KeySet::from_history(active, history(), retention, now)
+        };
+        assert!(keys_at(replaced_at).find(old.kid()).is_some());
+        assert!(keys_at(replaced_at + retention).find(old.kid()).is_some(), "the last moment");
+        let after = replaced_at + retention + TimeDelta::seconds(1);
+        assert!(keys_at(after).find(old.kid()).is_none(), "every token it signed has expired");
+        assert_eq!(keys_at(after).verifying_keys().len(), 1, "the active key alone");
+        // A retention past the end of time keeps the key rather than overflowing.
+        let forever = KeySet::from_history(
+            SigningKey::generate(Algorithm::EdDSA).unwrap(),
+            history(),
+            TimeDelta::MAX,
+            replaced_at,
+        );
+        assert!(forever.find(old.kid()).is_some());
+    }
+
+    #[test]
+    fn history_never_repeats_a_kid_and_the_active_key_signs() {
+        let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let active = SigningKey::generate(Algorithm::ES256).unwrap();
+        let old = SigningKey::generate(Algorithm::EdDSA).unwrap();
+        let recently = now - TimeDelta::minutes(1);
+        let history = [
+            (active.verifying_key().clone(), recently),
+            (old.verifying_key().clone(), recently),
+            (old.verifying_key().clone(), now),
+        ];
+        let keys = KeySet::from_history(active.clone(), history, TimeDelta::hours(1), now);
+        assert_eq!(keys.active().unwrap().kid(), active.kid());
+        let kids: Vec<&str> = keys.verifying_keys().iter().map(|k| k.kid()).collect();
+        assert_eq!(kids, [active.kid(), old.kid()]);
+        assert_eq!(keys.jwks().keys.len(), 2);
     }
 
     #[test]

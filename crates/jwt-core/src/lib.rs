@@ -10,7 +10,8 @@
 //!   public ones as a JWK set (RFC 7517).
 //! - [`Sessions`] runs login, refresh rotation, logout and the per-request revocation check over
 //!   any store implementing [`SessionStore`], [`RefreshTokenStore`] and [`RevocationStore`];
-//!   [`MemoryStore`] is one.
+//!   [`MemoryStore`] is one. A [`RevocationFollower`] keeps each instance's revocation set
+//!   current with the revocations other instances record.
 //!
 //! # Example: issue, validate, refresh, log out
 //!
@@ -50,6 +51,7 @@ mod claims;
 mod clock;
 pub mod dangerous;
 mod error;
+mod follower;
 mod keys;
 mod memory;
 mod revocation;
@@ -61,14 +63,15 @@ mod tokens;
 pub use claims::{AccessClaims, Audience, NoExtra, RefreshClaims};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result, ReuseDetails};
+pub use follower::{REVOCATION_OVERLAP, RevocationFollower};
 pub use jsonwebtoken::jwk::{Jwk, JwkSet};
 pub use keys::{Algorithm, KeySet, MIN_SECRET_BYTES, Secret, SigningKey, VerifyingKey};
 pub use memory::MemoryStore;
 pub use revocation::RevocationSet;
 pub use sessions::{SessionPolicy, Sessions};
 pub use store::{
-    AuthStore, ClientInfo, NewRefreshToken, NewSession, RefreshTokenStore, Revocation,
-    RevocationStore, RevokeReason, RotateOutcome, SessionRecord, SessionStore,
+    AuthStore, ClientInfo, NewRefreshToken, NewSession, RefreshTokenState, RefreshTokenStore,
+    Revocation, RevocationStore, RevokeReason, RotateOutcome, SessionRecord, SessionStore,
 };
 pub use tokens::{
     ACCESS_TOKEN_TYPE, AccessToken, DEFAULT_MAX_TOKEN_BYTES, Issued, MAX_LEEWAY,

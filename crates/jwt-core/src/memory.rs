@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 
 use crate::error::Result;
 use crate::store::{
-    ClientInfo, NewRefreshToken, NewSession, RefreshTokenStore, Revocation, RevocationStore,
-    RevokeReason, RotateOutcome, SessionRecord, SessionStore,
+    ClientInfo, NewRefreshToken, NewSession, RefreshTokenState, RefreshTokenStore, Revocation,
+    RevocationStore, RevokeReason, RotateOutcome, SessionRecord, SessionStore,
 };
 use crate::tokens::Subject;
 
@@ -156,6 +156,20 @@ impl RefreshTokenStore for MemoryStore {
     async fn add_refresh_token(&self, token: &NewRefreshToken) -> Result<()> {
         self.lock().insert_token(token);
         Ok(())
+    }
+
+    async fn refresh_token_state(
+        &self,
+        jti: &str,
+        session_id: &str,
+    ) -> Result<Option<RefreshTokenState>> {
+        let state = self.lock();
+        Ok(state.tokens.get(jti).filter(|row| row.session_id == session_id).map(|row| {
+            match row.rotated_at {
+                None => RefreshTokenState::Current,
+                Some(rotated_at) => RefreshTokenState::Retired { rotated_at },
+            }
+        }))
     }
 }
 

@@ -1,5 +1,5 @@
-//! Sessions: login, refresh-token rotation with reuse detection, logout, and the per-request
-//! check of access tokens against the in-memory revocation set.
+//! Sessions: login, refresh-token rotation with reuse detection, refresh-token introspection,
+//! logout, and the per-request check of access tokens against the in-memory revocation set.
 //!
 //! The rules, as the HTTP contract states them: a refresh returns a new pair and retires the
 //! presented token; a retired token presented again within the grace period gets a fresh pair
@@ -11,11 +11,13 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::de::DeserializeOwned;
 
-use crate::claims::{AccessClaims, NoExtra};
+use crate::claims::{AccessClaims, NoExtra, RefreshClaims};
 use crate::error::{Error, Result, ReuseDetails};
+use crate::follower::RevocationFollower;
 use crate::revocation::RevocationSet;
 use crate::store::{
-    AuthStore, ClientInfo, NewRefreshToken, NewSession, RevokeReason, RotateOutcome,
+    AuthStore, ClientInfo, NewRefreshToken, NewSession, RefreshTokenState, RevokeReason,
+    RotateOutcome, SessionRecord,
 };
 use crate::tokens::{Subject, TokenPair, TokenService};
 
@@ -43,6 +45,16 @@ pub struct Sessions<S> {
     store: S,
     revocations: Arc<RevocationSet>,
     policy: SessionPolicy,
+}
+
+/// Whether a token retired at `rotated_at` and presented again at `seen_at` is inside the
+/// reuse grace. A zero grace is never inside: any reuse revokes. A negative elapsed time (the
+/// rotation was recorded by a clock ahead of this one, another instance's or a caller's that
+/// read it later) counts as no time at all, so it is inside any positive grace and never turns
+/// a reuse into a grace hit by itself.
+fn within_grace(rotated_at: DateTime<Utc>, seen_at: DateTime<Utc>, grace: TimeDelta) -> bool {
+    let elapsed = (seen_at - rotated_at).max(TimeDelta::zero());
+    grace > TimeDelta::zero() && elapsed < grace
 }
 
 impl<S: AuthStore> Sessions<S> {
@@ -119,17 +131,100 @@ impl<S: AuthStore> Sessions<S> {
 
     /// Rotates a refresh token: see the module documentation for the rules.
     ///
-    /// Signature, expiry and revocation are checked before the store is asked anything, so a
-    /// forged or revoked token costs no I/O.
+    /// Signature and revocation are checked before the store is asked anything, so a forged
+    /// or revoked token costs no I/O. An expired token costs one read of its session, to tell
+    /// a token that ran out ([`Error::Expired`]) from a session that ended
+    /// ([`Error::SessionExpired`]).
     pub async fn refresh(&self, refresh_token: &str, client: ClientInfo) -> Result<TokenPair> {
         let (claims, expired) = self.tokens.verify_refresh_even_expired(refresh_token)?;
         if expired {
-            // A refresh token's expiry is cut to its session's end, so one that ran out before
-            // its own lifetime did so because the session ended.
-            let lifetime = claims.exp.saturating_sub(claims.iat);
-            let cut_short = lifetime < self.tokens.policy().refresh_ttl.num_seconds();
-            return Err(if cut_short { Error::SessionExpired } else { Error::Expired });
+            return Err(self.why_expired(&claims).await?);
         }
+        let now = self.now();
+        let (session, subject) = self.live_session(&claims, now).await?;
+        let (pair, replacement) =
+            self.pair(&subject, &session.id, session.expires_at, Some(&claims.jti), &client)?;
+        match self.store.rotate(&claims.jti, &replacement, now).await? {
+            RotateOutcome::Rotated => Ok(pair),
+            RotateOutcome::AlreadyRotated { rotated_at, rotated_by } => {
+                // `now` was read before the rotation: a caller that lost the race may have
+                // read it before the winner did, which would put its request before the
+                // rotation it lost to. Judge the reuse by the clock as it is now.
+                let seen_at = self.now();
+                if within_grace(rotated_at, seen_at, self.policy.reuse_grace) {
+                    self.store.add_refresh_token(&replacement).await?;
+                    return Ok(pair);
+                }
+                self.revoke(&session.id, RevokeReason::RefreshReuse).await?;
+                Err(Error::RefreshReused(Box::new(ReuseDetails {
+                    session_id: session.id,
+                    user_id: session.user_id,
+                    rotated_at,
+                    detected_at: seen_at,
+                    rotated_by,
+                })))
+            }
+            RotateOutcome::SessionRevoked => Err(Error::SessionRevoked),
+            RotateOutcome::NotFound => Err(Error::UnknownRefreshToken),
+        }
+    }
+
+    /// Whether presenting `refresh_token` now would get a pair, without presenting it: its
+    /// claims if so, `None` if not. Nothing changes either way: a token retired longer ago than
+    /// the grace is `None` here, where [`Sessions::refresh`] would revoke its session.
+    ///
+    /// The checks are refresh's: a valid signature and claims, not revoked in the revocation
+    /// set, a session of the token's user that is neither revoked nor ended, an active user,
+    /// and a token that is current or was retired within the reuse grace. `Err` only when the
+    /// store fails. For RFC 7662 introspection of refresh tokens.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use jwt_core::{Algorithm, ClientInfo, KeySet, MemoryStore, SessionPolicy, Sessions,
+    /// #     SigningKey, Subject, TokenPolicy, TokenService};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let keys = KeySet::new(SigningKey::generate(Algorithm::EdDSA)?);
+    /// # let tokens = Arc::new(TokenService::new(TokenPolicy::new("https://auth.example", "api"), keys)?);
+    /// # let store = MemoryStore::new();
+    /// # let alice = Subject { id: "alice".into(), roles: vec![], email: None };
+    /// # store.put_user(alice.clone());
+    /// let sessions = Sessions::new(tokens, store, SessionPolicy::default());
+    /// let pair = sessions.start(&alice, ClientInfo::default()).await?;
+    /// let claims = sessions.introspect_refresh(pair.refresh_token.expose()).await?;
+    /// assert_eq!(claims.map(|c| c.sub).as_deref(), Some("alice"));
+    /// assert!(sessions.introspect_refresh("not.a.token").await?.is_none());
+    /// # Ok::<(), jwt_core::Error>(()) }).unwrap();
+    /// ```
+    pub async fn introspect_refresh(&self, refresh_token: &str) -> Result<Option<RefreshClaims>> {
+        let claims = match self.tokens.verify_refresh(refresh_token) {
+            Ok(claims) => claims,
+            Err(e) if e.is_token_rejection() => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let now = self.now();
+        match self.live_session(&claims, now).await {
+            Ok(_) => {}
+            Err(e) if e.is_token_rejection() => return Ok(None),
+            Err(e) => return Err(e),
+        }
+        let usable = match self.store.refresh_token_state(&claims.jti, &claims.sid).await? {
+            Some(RefreshTokenState::Current) => true,
+            Some(RefreshTokenState::Retired { rotated_at }) => {
+                within_grace(rotated_at, now, self.policy.reuse_grace)
+            }
+            None => false,
+        };
+        Ok(usable.then_some(claims))
+    }
+
+    /// What a refresh token needs besides its own state in the store: not revoked in the
+    /// revocation set (checked first, without I/O), a session of its user that is neither
+    /// revoked nor ended at `now`, and an active user. The session and the user as they are.
+    async fn live_session(
+        &self,
+        claims: &RefreshClaims,
+        now: DateTime<Utc>,
+    ) -> Result<(SessionRecord, Subject)> {
         if self.revocations.is_revoked(&claims.sid, &claims.sub, claims.iat) {
             return Err(Error::Revoked);
         }
@@ -140,39 +235,32 @@ impl<S: AuthStore> Sessions<S> {
         if session.revoked_at.is_some() {
             return Err(Error::SessionRevoked);
         }
-        let now = self.now();
         if now >= session.expires_at {
             return Err(Error::SessionExpired);
         }
         let subject =
             self.store.active_subject(&claims.sub).await?.ok_or(Error::InactiveSubject)?;
-        let (pair, replacement) =
-            self.pair(&subject, &session.id, session.expires_at, Some(&claims.jti), &client)?;
-        match self.store.rotate(&claims.jti, &replacement, now).await? {
-            RotateOutcome::Rotated => Ok(pair),
-            RotateOutcome::AlreadyRotated { rotated_at, .. }
-                if now - rotated_at < self.policy.reuse_grace =>
-            {
-                self.store.add_refresh_token(&replacement).await?;
-                Ok(pair)
+        Ok((session, subject))
+    }
+
+    /// Why an expired refresh token is refused: [`Error::SessionExpired`] only if its session
+    /// has really ended, [`Error::Expired`] if the token ran out while its session lives.
+    ///
+    /// The store decides, not the token: a token's lifetime says nothing sure about its
+    /// session's end once the configured lifetimes change. A session that is missing or of
+    /// another user is answered as [`Error::Expired`], so nothing is revealed about it.
+    async fn why_expired(&self, claims: &RefreshClaims) -> Result<Error> {
+        let session = self.store.session(&claims.sid).await?;
+        Ok(match session {
+            Some(s) if s.user_id == claims.sub && s.expires_at <= self.now() => {
+                Error::SessionExpired
             }
-            RotateOutcome::AlreadyRotated { rotated_at, rotated_by } => {
-                self.revoke(&session.id, RevokeReason::RefreshReuse).await?;
-                Err(Error::RefreshReused(Box::new(ReuseDetails {
-                    session_id: session.id,
-                    user_id: session.user_id,
-                    rotated_at,
-                    detected_at: now,
-                    rotated_by,
-                })))
-            }
-            RotateOutcome::SessionRevoked => Err(Error::SessionRevoked),
-            RotateOutcome::NotFound => Err(Error::UnknownRefreshToken),
-        }
+            _ => Error::Expired,
+        })
     }
 
     /// Ends one session (logout): its access and refresh tokens all stop working, here at
-    /// once and on other instances at their next [`Sessions::sync_revocations`]. Ending an
+    /// once and on other instances at their next [`RevocationFollower::poll`]. Ending an
     /// unknown or already ended session is not an error.
     pub async fn end(&self, session_id: &str, reason: RevokeReason) -> Result<()> {
         self.revoke(session_id, reason).await
@@ -196,14 +284,18 @@ impl<S: AuthStore> Sessions<S> {
         Ok(())
     }
 
-    /// Loads revocations recorded since `since` into the revocation set and drops entries of
-    /// sessions that have expired. Servers call this periodically, with `since` a little
-    /// before their previous call, to honour revocations made by other instances.
-    pub async fn sync_revocations(&self, since: DateTime<Utc>) -> Result<usize> {
-        let revocations = self.store.revocations_since(since).await?;
-        self.revocations.apply(&revocations);
-        self.revocations.prune(self.now());
-        Ok(revocations.len())
+    /// A follower of the store's revocation feed into this instance's revocation set, on the
+    /// token service's clock: poll it periodically to honour revocations made by other
+    /// instances. See [`RevocationFollower`].
+    pub fn revocation_follower(&self) -> RevocationFollower<S>
+    where
+        S: Clone,
+    {
+        RevocationFollower::new(
+            self.store.clone(),
+            self.revocations.clone(),
+            self.tokens.clock().clone(),
+        )
     }
 
     async fn revoke(&self, session_id: &str, reason: RevokeReason) -> Result<()> {
@@ -242,5 +334,31 @@ impl<S: AuthStore> Sessions<S> {
             session_id: session_id.to_owned(),
         };
         Ok((pair, record))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_zero_grace_is_never_a_grace_hit_whatever_the_clocks_say() {
+        let rotated_at = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        for elapsed_ms in [-5_000, -1, 0, 1, 5_000] {
+            let seen_at = rotated_at + TimeDelta::milliseconds(elapsed_ms);
+            assert!(!within_grace(rotated_at, seen_at, TimeDelta::zero()), "{elapsed_ms} ms");
+        }
+    }
+
+    #[test]
+    fn a_positive_grace_counts_a_clock_behind_the_rotation_as_no_time() {
+        let rotated_at = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let grace = TimeDelta::seconds(10);
+        let after = |ms| rotated_at + TimeDelta::milliseconds(ms);
+        assert!(within_grace(rotated_at, after(-250), grace), "another clock a little ahead");
+        assert!(within_grace(rotated_at, after(0), grace));
+        assert!(within_grace(rotated_at, after(9_999), grace));
+        assert!(!within_grace(rotated_at, after(10_000), grace), "the grace is half-open");
+        assert!(!within_grace(rotated_at, after(60_000), grace));
     }
 }

@@ -95,6 +95,18 @@ pub enum RotateOutcome {
     NotFound,
 }
 
+/// Where one refresh token stands, as [`RefreshTokenStore::refresh_token_state`] finds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshTokenState {
+    /// Not rotated yet: presenting it would rotate it.
+    Current,
+    /// Rotated (retired) at this time.
+    Retired {
+        /// When it was rotated.
+        rotated_at: DateTime<Utc>,
+    },
+}
+
 /// Why a session was revoked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RevokeReason {
@@ -215,6 +227,15 @@ pub trait RefreshTokenStore: Send + Sync {
     /// client that lost the race (or the response) gets a pair of its own.
     fn add_refresh_token(&self, token: &NewRefreshToken)
     -> impl Future<Output = Result<()>> + Send;
+
+    /// Where token `jti` of session `session_id` stands: current or retired; `None` if the
+    /// session has no such token (never issued, pruned, or of another session). A read with
+    /// no side effect, for introspection: only [`RefreshTokenStore::rotate`] retires a token.
+    fn refresh_token_state(
+        &self,
+        jti: &str,
+        session_id: &str,
+    ) -> impl Future<Output = Result<Option<RefreshTokenState>>> + Send;
 }
 
 /// Revocations, and the feed that spreads them to every instance.
@@ -294,6 +315,14 @@ impl<T: RefreshTokenStore + ?Sized> RefreshTokenStore for std::sync::Arc<T> {
         token: &NewRefreshToken,
     ) -> impl Future<Output = Result<()>> + Send {
         (**self).add_refresh_token(token)
+    }
+
+    fn refresh_token_state(
+        &self,
+        jti: &str,
+        session_id: &str,
+    ) -> impl Future<Output = Result<Option<RefreshTokenState>>> + Send {
+        (**self).refresh_token_state(jti, session_id)
     }
 }
 

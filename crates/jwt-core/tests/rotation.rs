@@ -1,6 +1,7 @@
 //! Refresh rotation through `Sessions` over `MemoryStore`, on a `ManualClock` shared with the
 //! `TokenService`: the grace path, reuse detection, the session's maximum age, logout, voiding,
-//! two instances sharing one store, and 32 concurrent rotations of one token.
+//! two instances sharing one store, introspection, 32 concurrent rotations of one token, and
+//! the zero-grace race (many rounds on the system clock, and forced orders on a manual one).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -8,9 +9,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use chrono::{DateTime, TimeDelta, Utc};
 use jwt_core::{
     Algorithm, ClientInfo, Clock, Error, KeySet, ManualClock, MemoryStore, NewRefreshToken,
-    NewSession, RefreshTokenStore, Revocation, RevocationStore, RevokeReason, RotateOutcome,
-    SessionPolicy, SessionRecord, SessionStore, Sessions, SigningKey, Subject, TokenPair,
-    TokenPolicy, TokenService,
+    NewSession, RefreshTokenState, RefreshTokenStore, Revocation, RevocationStore, RevokeReason,
+    RotateOutcome, SessionPolicy, SessionRecord, SessionStore, Sessions, SigningKey, Subject,
+    TokenPair, TokenPolicy, TokenService,
 };
 
 const T0: i64 = 1_700_000_000;
@@ -221,6 +222,95 @@ async fn refresh_after_the_maximum_age_is_session_expired() {
     }
 }
 
+/// Two instances on one store and one clock, whose token lifetimes differ: as after an
+/// operator changed `REFRESH_TOKEN_EXPIRY` and restarted one of them.
+fn instances_with_refresh_ttls(
+    policy: SessionPolicy,
+    first: TimeDelta,
+    second: TimeDelta,
+) -> (Sessions<Arc<MemoryStore>>, Sessions<Arc<MemoryStore>>, ManualClock) {
+    let store = Arc::new(MemoryStore::new());
+    store.put_user(subject("alice"));
+    let clock = ManualClock::new(at(T0));
+    let keys = KeySet::new(SigningKey::generate(Algorithm::EdDSA).unwrap());
+    let instance = |refresh_ttl: TimeDelta| {
+        let mut token_policy = TokenPolicy::new("jwt-auth", "api");
+        token_policy.refresh_ttl = refresh_ttl;
+        let tokens = TokenService::new(token_policy, keys.clone())
+            .unwrap()
+            .with_clock(Arc::new(clock.clone()));
+        Sessions::new(Arc::new(tokens), store.clone(), policy)
+    };
+    (instance(first), instance(second), clock)
+}
+
+#[tokio::test]
+async fn refresh_token_that_ran_out_within_a_live_session_is_token_expired() {
+    // Default policy: refresh tokens of 7 days in sessions of 30.
+    let (sessions, clock) = memory_sessions(SessionPolicy::default());
+    let idle = sessions.start(&subject("alice"), ClientInfo::default()).await.unwrap();
+    clock.set(at(T0 + 7 * 86_400 + 60));
+    match refresh(&sessions, &idle).await {
+        Err(Error::Expired) => {}
+        other => panic!("expected Expired, got {other:?}"),
+    }
+    // Positive control: a fresh token of a live session refreshes at the same moment.
+    let fresh = sessions.start(&subject("alice"), ClientInfo::default()).await.unwrap();
+    assert!(refresh(&sessions, &fresh).await.is_ok());
+
+    // The token's lifetime (1 h) is shorter than the refresh lifetime of the instance that
+    // sees it (2 h), yet its 30-day session lives: the token expired, not the session.
+    let (issuer, verifier, clock) = instances_with_refresh_ttls(
+        SessionPolicy::default(),
+        TimeDelta::hours(1),
+        TimeDelta::hours(2),
+    );
+    let pair = issuer.start(&subject("alice"), ClientInfo::default()).await.unwrap();
+    clock.advance(TimeDelta::hours(1) + TimeDelta::minutes(1));
+    match refresh(&verifier, &pair).await {
+        Err(Error::Expired) => {}
+        other => panic!("expected Expired, got {other:?}"),
+    }
+    let fresh = verifier.start(&subject("alice"), ClientInfo::default()).await.unwrap();
+    assert!(refresh(&verifier, &fresh).await.is_ok(), "positive control");
+}
+
+#[tokio::test]
+async fn expired_refresh_token_of_an_ended_session_is_session_expired() {
+    // Tokens of a full refresh lifetime (1 h) in sessions of 1 h: the token and its session
+    // end together, and the session's end is what the client must hear.
+    let policy = SessionPolicy { max_age: TimeDelta::hours(1), ..policy(10) };
+    let (issuer, verifier, clock) =
+        instances_with_refresh_ttls(policy, TimeDelta::hours(1), TimeDelta::hours(1));
+    let pair = issuer.start(&subject("alice"), ClientInfo::default()).await.unwrap();
+    assert_eq!(pair.refresh_expires_in, 3600, "not cut short by the session");
+    clock.advance(TimeDelta::hours(1) + TimeDelta::minutes(1));
+    match refresh(&verifier, &pair).await {
+        Err(Error::SessionExpired) => {}
+        other => panic!("expected SessionExpired, got {other:?}"),
+    }
+    let fresh = verifier.start(&subject("alice"), ClientInfo::default()).await.unwrap();
+    assert!(refresh(&verifier, &fresh).await.is_ok(), "positive control");
+}
+
+#[tokio::test]
+async fn expired_refresh_token_of_an_unknown_session_reveals_nothing_of_it() {
+    let policy = SessionPolicy { max_age: TimeDelta::hours(1), ..policy(10) };
+    let (sessions, clock) = memory_sessions(policy);
+    let pair = sessions.start(&subject("alice"), ClientInfo::default()).await.unwrap();
+    // The same token service over a store that never saw the session (as after pruning).
+    let elsewhere = Sessions::new(sessions.tokens().clone(), Arc::new(MemoryStore::new()), policy);
+    clock.set(at(T0 + 3600 + 60));
+    match refresh(&sessions, &pair).await {
+        Err(Error::SessionExpired) => {}
+        other => panic!("expected SessionExpired where the session is known, got {other:?}"),
+    }
+    match refresh(&elsewhere, &pair).await {
+        Err(Error::Expired) => {}
+        other => panic!("expected Expired where the session is unknown, got {other:?}"),
+    }
+}
+
 #[tokio::test]
 async fn logout_ends_one_session_and_leaves_the_others() {
     let (sessions, clock) = memory_sessions(SessionPolicy::default());
@@ -314,7 +404,7 @@ async fn removed_user_cannot_refresh() {
 }
 
 #[tokio::test]
-async fn second_instance_picks_up_revocations_at_its_next_sync() {
+async fn second_instance_picks_up_revocations_at_its_next_poll() {
     // Two server instances: one store (behind an Arc), one token service, a revocation set each.
     let store = Arc::new(MemoryStore::new());
     store.put_user(subject("alice"));
@@ -323,24 +413,25 @@ async fn second_instance_picks_up_revocations_at_its_next_sync() {
     let a = Sessions::new(tokens.clone(), store.clone(), policy(10));
     let b = Sessions::new(tokens, store.clone(), policy(10));
     assert!(!Arc::ptr_eq(a.revocations(), b.revocations()));
+    let b_follows = b.revocation_follower();
 
     let logout = a.start(&subject("alice"), ClientInfo::default()).await.unwrap();
     let reused = a.start(&subject("alice"), ClientInfo::default()).await.unwrap();
     let bob = a.start(&subject("bob"), ClientInfo::default()).await.unwrap();
     assert!(access_works(&b, &logout));
+    assert_eq!(b_follows.poll().await.unwrap(), 0, "nothing revoked yet");
     clock.advance(TimeDelta::seconds(5));
-    let since = clock.now();
 
     // Logout on A.
     a.end(&logout.session_id, RevokeReason::Logout).await.unwrap();
     assert_access_revoked(&a, &logout);
-    // B answers from memory until it syncs; the store already refuses the refresh.
+    // B answers from memory until it polls; the store already refuses the refresh.
     assert!(access_works(&b, &logout));
     match refresh(&b, &logout).await {
         Err(Error::SessionRevoked) => {}
         other => panic!("expected SessionRevoked from the store, got {other:?}"),
     }
-    assert_eq!(b.sync_revocations(since).await.unwrap(), 1);
+    assert_eq!(b_follows.poll().await.unwrap(), 1);
     assert_access_revoked(&b, &logout);
 
     // Reuse detected on A.
@@ -348,27 +439,95 @@ async fn second_instance_picks_up_revocations_at_its_next_sync() {
     clock.advance(TimeDelta::seconds(11));
     assert!(matches!(refresh(&a, &reused).await, Err(Error::RefreshReused(_))));
     assert!(access_works(&b, &rotated));
-    let since = clock.now();
-    assert_eq!(b.sync_revocations(since).await.unwrap(), 1);
+    b_follows.poll().await.unwrap();
     assert_access_revoked(&b, &rotated);
 
-    // Logout everywhere on A, seen by B; a sync from after it finds nothing new.
+    // Logout everywhere on A, seen by B.
     clock.advance(TimeDelta::seconds(1));
-    let since = clock.now();
     a.end_all("bob", RevokeReason::LogoutAll).await.unwrap();
     assert!(access_works(&b, &bob));
-    assert_eq!(b.sync_revocations(since).await.unwrap(), 2, "the session and the cut-off");
+    b_follows.poll().await.unwrap();
     assert_access_revoked(&b, &bob);
+    // Once the cursor has passed them, a poll finds nothing new.
+    clock.advance(TimeDelta::seconds(11));
+    b_follows.poll().await.unwrap();
     clock.advance(TimeDelta::seconds(1));
-    assert_eq!(b.sync_revocations(clock.now()).await.unwrap(), 0);
+    assert_eq!(b_follows.poll().await.unwrap(), 0);
+}
+
+async fn introspect<S: jwt_core::AuthStore>(sessions: &Sessions<S>, pair: &TokenPair) -> bool {
+    sessions.introspect_refresh(pair.refresh_token.expose()).await.unwrap().is_some()
+}
+
+#[tokio::test]
+async fn introspection_says_whether_a_refresh_would_get_a_pair_and_changes_nothing() {
+    let (sessions, clock) = memory_sessions(policy(10));
+    let first = sessions.start(&subject("alice"), ClientInfo::default()).await.unwrap();
+    let claims = sessions.introspect_refresh(first.refresh_token.expose()).await.unwrap();
+    let claims = claims.expect("a current token");
+    assert_eq!((claims.sub.as_str(), claims.sid.as_str()), ("alice", first.session_id.as_str()));
+
+    clock.advance(TimeDelta::seconds(1));
+    let second = refresh(&sessions, &first).await.unwrap();
+    clock.advance(TimeDelta::seconds(9));
+    assert!(introspect(&sessions, &first).await, "retired 9 s ago: within the grace");
+    assert!(introspect(&sessions, &second).await, "current");
+
+    // After the grace, presenting it would revoke the session; asking about it does not.
+    clock.advance(TimeDelta::seconds(1));
+    assert!(!introspect(&sessions, &first).await, "retired 10 s ago: past the grace");
+    let record = sessions.store().session(&first.session_id).await.unwrap().unwrap();
+    assert_eq!(record.revoked_at, None);
+    assert_eq!(sessions.store().refresh_token_count(), 2);
+    assert!(access_works(&sessions, &second));
+    let third = refresh(&sessions, &second).await.expect("the session lives on");
+
+    // Neither the wrong kind of token nor garbage is a usable refresh token.
+    for token in [third.access_token.expose(), "not.a.token", ""] {
+        assert!(sessions.introspect_refresh(token).await.unwrap().is_none());
+    }
+}
+
+#[tokio::test]
+async fn introspection_refuses_tokens_of_revoked_or_ended_sessions_and_inactive_users() {
+    let max_age = SessionPolicy { max_age: TimeDelta::hours(1), ..policy(10) };
+    let store = Arc::new(MemoryStore::new());
+    store.put_user(subject("alice"));
+    store.put_user(subject("bob"));
+    let (tokens, clock) = token_service();
+    let here = Sessions::new(tokens.clone(), store.clone(), max_age);
+    let elsewhere = Sessions::new(tokens, store.clone(), max_age);
+
+    let logged_out = here.start(&subject("alice"), ClientInfo::default()).await.unwrap();
+    let live = here.start(&subject("alice"), ClientInfo::default()).await.unwrap();
+    let bobs = here.start(&subject("bob"), ClientInfo::default()).await.unwrap();
+    here.end(&logged_out.session_id, RevokeReason::Logout).await.unwrap();
+    assert!(!introspect(&here, &logged_out).await, "revoked in the revocation set");
+    assert!(!introspect(&elsewhere, &logged_out).await, "revoked in the store, not yet synced");
+    assert!(introspect(&elsewhere, &live).await);
+
+    store.remove_user("bob");
+    assert!(!introspect(&here, &bobs).await, "the user is gone");
+
+    clock.advance(TimeDelta::hours(1));
+    assert!(!introspect(&here, &live).await, "the session has ended");
 }
 
 /// A `MemoryStore` that counts what `rotate` found, to tell rotations from grace refreshes.
+/// Armed with a clock, it also lets a rival win the next rotation first: the rival reads the
+/// clock a millisecond later than the caller did, then gets to the store before it.
 #[derive(Debug, Default)]
 struct CountingStore {
     inner: MemoryStore,
     rotated: AtomicUsize,
     already_rotated: AtomicUsize,
+    rival: std::sync::Mutex<Option<ManualClock>>,
+}
+
+impl CountingStore {
+    fn let_a_rival_rotate_first(&self, clock: &ManualClock) {
+        *self.rival.lock().unwrap() = Some(clock.clone());
+    }
 }
 
 impl SessionStore for CountingStore {
@@ -396,6 +555,13 @@ impl RefreshTokenStore for CountingStore {
         replacement: &NewRefreshToken,
         at: DateTime<Utc>,
     ) -> jwt_core::Result<RotateOutcome> {
+        let rival = self.rival.lock().unwrap().take();
+        if let Some(clock) = rival {
+            clock.advance(TimeDelta::milliseconds(1));
+            let theirs = NewRefreshToken { jti: "rival".into(), ..replacement.clone() };
+            let outcome = self.inner.rotate(presented_jti, &theirs, clock.now()).await?;
+            assert_eq!(outcome, RotateOutcome::Rotated, "the rival wins");
+        }
         let outcome = self.inner.rotate(presented_jti, replacement, at).await?;
         match outcome {
             RotateOutcome::Rotated => self.rotated.fetch_add(1, Ordering::SeqCst),
@@ -409,6 +575,14 @@ impl RefreshTokenStore for CountingStore {
 
     async fn add_refresh_token(&self, token: &NewRefreshToken) -> jwt_core::Result<()> {
         self.inner.add_refresh_token(token).await
+    }
+
+    async fn refresh_token_state(
+        &self,
+        jti: &str,
+        session_id: &str,
+    ) -> jwt_core::Result<Option<RefreshTokenState>> {
+        self.inner.refresh_token_state(jti, session_id).await
     }
 }
 
@@ -509,5 +683,112 @@ async fn thirty_two_concurrent_rotations_of_one_token_retire_it_once() {
     }
     for pair in pairs.iter().chain(&next) {
         assert_access_revoked(&sessions, pair);
+    }
+}
+
+#[tokio::test]
+async fn zero_grace_reuse_is_reuse_when_the_loser_read_the_clock_before_the_winner() {
+    let store = CountingStore::default();
+    store.inner.put_user(subject("alice"));
+    let (sessions, clock) = sessions_over(store, policy(0));
+    let first = sessions.start(&subject("alice"), ClientInfo::default()).await.unwrap();
+    clock.advance(TimeDelta::seconds(1));
+    // This caller reads the clock, then a rival that read it 1 ms later rotates first.
+    sessions.store().let_a_rival_rotate_first(&clock);
+    match refresh(&sessions, &first).await {
+        Err(Error::RefreshReused(details)) => {
+            assert_eq!(details.rotated_at, at(T0 + 1) + TimeDelta::milliseconds(1));
+            assert_eq!(details.detected_at, details.rotated_at, "judged by the clock after");
+        }
+        other => panic!("expected RefreshReused, got {other:?}"),
+    }
+    let record = sessions.store().session(&first.session_id).await.unwrap().unwrap();
+    assert_eq!(record.revoke_reason, Some(RevokeReason::RefreshReuse));
+    assert_eq!(sessions.store().inner.refresh_token_count(), 2, "the first and the rival's");
+}
+
+#[tokio::test]
+async fn zero_grace_reuse_is_reuse_on_a_clock_behind_the_rotation() {
+    // Another instance, whose clock is 5 s behind, rotated the token first.
+    let (sessions, clock) = memory_sessions(policy(0));
+    let first = sessions.start(&subject("alice"), ClientInfo::default()).await.unwrap();
+    clock.set(at(T0 + 10));
+    let second = refresh(&sessions, &first).await.unwrap();
+    clock.set(at(T0 + 5));
+    match refresh(&sessions, &first).await {
+        Err(Error::RefreshReused(details)) => {
+            assert_eq!((details.rotated_at, details.detected_at), (at(T0 + 10), at(T0 + 5)));
+        }
+        other => panic!("expected RefreshReused, got {other:?}"),
+    }
+    assert_access_revoked(&sessions, &second);
+    assert_eq!(sessions.store().refresh_token_count(), 2, "the reuse recorded no new token");
+}
+
+#[tokio::test]
+async fn positive_grace_takes_a_clock_behind_the_rotation_as_within_it() {
+    let (sessions, clock) = memory_sessions(policy(10));
+    let first = sessions.start(&subject("alice"), ClientInfo::default()).await.unwrap();
+    clock.set(at(T0 + 10));
+    let second = refresh(&sessions, &first).await.unwrap();
+    clock.set(at(T0 + 9));
+    let raced = refresh(&sessions, &first).await.expect("within the grace");
+    assert_eq!(raced.session_id, first.session_id);
+    assert!(access_works(&sessions, &second) && access_works(&sessions, &raced));
+}
+
+/// One round of the zero-grace race: `tasks` concurrent refreshes of one fresh token. Exactly
+/// one gets a pair; every other is refused, at least one as reuse, and the session ends revoked
+/// for reuse, the winner's pair with it.
+async fn zero_grace_race_round<S: jwt_core::AuthStore + 'static>(
+    sessions: &Arc<Sessions<S>>,
+    tasks: usize,
+    round: usize,
+) {
+    let first = sessions.start(&subject("alice"), ClientInfo::default()).await.unwrap();
+    let barrier = Arc::new(tokio::sync::Barrier::new(tasks));
+    let racers: Vec<_> = (0..tasks)
+        .map(|i| {
+            let (sessions, barrier) = (sessions.clone(), barrier.clone());
+            let token = first.refresh_token.clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                sessions.refresh(token.expose(), client(&format!("10.0.0.{i}"))).await
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::with_capacity(tasks);
+    for racer in racers {
+        outcomes.push(racer.await.expect("no task panicked"));
+    }
+    let winners: Vec<&TokenPair> = outcomes.iter().filter_map(|o| o.as_ref().ok()).collect();
+    assert_eq!(winners.len(), 1, "round {round}: exactly one pair, got {outcomes:?}");
+    let reused = outcomes.iter().filter(|o| matches!(o, Err(Error::RefreshReused(_)))).count();
+    assert!(reused >= 1, "round {round}: {outcomes:?}");
+    for outcome in &outcomes {
+        assert!(
+            matches!(
+                outcome,
+                Ok(_) | Err(Error::RefreshReused(_) | Error::SessionRevoked | Error::Revoked)
+            ),
+            "round {round}: {outcome:?}"
+        );
+    }
+    let record = sessions.store().session(&first.session_id).await.unwrap().unwrap();
+    assert_eq!(record.revoke_reason, Some(RevokeReason::RefreshReuse), "round {round}");
+    assert_access_revoked(sessions, winners[0]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn with_zero_grace_concurrent_refreshes_give_one_pair_and_revoke_the_session() {
+    // The system clock, as in a server: each caller reads it whenever the scheduler lets it,
+    // so the one that wins the rotation has often read it after some that lose.
+    let store = Arc::new(MemoryStore::new());
+    store.put_user(subject("alice"));
+    let keys = KeySet::new(SigningKey::generate(Algorithm::EdDSA).unwrap());
+    let tokens = Arc::new(TokenService::new(TokenPolicy::new("jwt-auth", "api"), keys).unwrap());
+    let sessions = Arc::new(Sessions::new(tokens, store, policy(0)));
+    for round in 0..200 {
+        zero_grace_race_round(&sessions, 20, round).await;
     }
 }

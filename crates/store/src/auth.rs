@@ -4,8 +4,8 @@
 
 use chrono::{DateTime, Utc};
 use jwt_core::{
-    NewRefreshToken, NewSession, RefreshTokenStore, Result, Revocation, RevocationStore,
-    RevokeReason, RotateOutcome, SessionRecord, SessionStore, Subject,
+    NewRefreshToken, NewSession, RefreshTokenState, RefreshTokenStore, Result, Revocation,
+    RevocationStore, RevokeReason, RotateOutcome, SessionRecord, SessionStore, Subject,
 };
 
 use crate::rows::{RefreshTokenRow, Retirement, RevocationRow, SessionRow};
@@ -55,6 +55,20 @@ impl RefreshTokenStore for Store {
     async fn add_refresh_token(&self, token: &NewRefreshToken) -> Result<()> {
         let token = RefreshTokenRow::new(token);
         Ok(on_backend!(self, write, |conn| queries::add_refresh_token(conn, &token))?)
+    }
+
+    async fn refresh_token_state(
+        &self,
+        jti: &str,
+        session_id: &str,
+    ) -> Result<Option<RefreshTokenState>> {
+        let (jti, session_id) = (jti.to_owned(), session_id.to_owned());
+        let rotated_at =
+            on_backend!(self, read, |conn| queries::refresh_token(conn, &jti, &session_id))?;
+        Ok(rotated_at.map(|rotated_at| match rotated_at {
+            None => RefreshTokenState::Current,
+            Some(at) => RefreshTokenState::Retired { rotated_at: at.and_utc() },
+        }))
     }
 }
 

@@ -66,8 +66,36 @@ impl From<DieselError> for StoreError {
     }
 }
 
+/// An unreachable database is [`jwt_core::Error::Unavailable`] (worth retrying, HTTP 503);
+/// every other failure is [`jwt_core::Error::Storage`] (a fault, HTTP 500). Either keeps the
+/// store's error as its source.
 impl From<StoreError> for jwt_core::Error {
     fn from(err: StoreError) -> Self {
-        jwt_core::Error::storage(err)
+        match err {
+            StoreError::Unavailable(_) => jwt_core::Error::unavailable(err),
+            err => jwt_core::Error::storage(err),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_unreachable_database_is_unavailable_to_jwt_core() {
+        let down = StoreError::unavailable("connection refused");
+        assert!(matches!(jwt_core::Error::from(down), jwt_core::Error::Unavailable(_)));
+        for broken in [
+            StoreError::corrupt("sessions", "unknown reason `x`"),
+            StoreError::Query(DieselError::NotFound),
+            StoreError::Migration("a migration failed".into()),
+            StoreError::EmailTaken,
+        ] {
+            let converted = jwt_core::Error::from(broken);
+            assert!(matches!(converted, jwt_core::Error::Storage(_)), "{converted:?}");
+        }
+        let lost = StoreError::from(DieselError::BrokenTransactionManager);
+        assert!(matches!(jwt_core::Error::from(lost), jwt_core::Error::Unavailable(_)));
     }
 }

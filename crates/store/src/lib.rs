@@ -77,8 +77,10 @@ mod store;
 
 pub use email::{InvalidEmail, MAX_EMAIL_BYTES, normalize_email};
 pub use error::{BoxError, StoreError};
+// What `Store` answers to jwt-core's `RefreshTokenStore::refresh_token_state`.
+pub use jwt_core::RefreshTokenState;
 pub use model::{
     BackendKind, Credentials, EventKind, EventQuery, NewUser, PasswordHash, RecordedEvent,
-    RefreshTokenState, SecurityEvent, StoreOptions, UpdatedUser, User, UserPage, UserUpdate,
+    SecurityEvent, StoreOptions, UpdatedUser, User, UserPage, UserUpdate,
 };
 pub use store::Store;

@@ -72,20 +72,6 @@ pub struct Credentials {
     pub password_hash: PasswordHash,
 }
 
-/// Where one refresh token stands, looked up by its `jti` (see [`Store::refresh_token`]).
-///
-/// [`Store::refresh_token`]: crate::Store::refresh_token
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RefreshTokenState {
-    /// Not rotated yet: presenting it would rotate it.
-    Current,
-    /// Rotated (retired) at this time.
-    Retired {
-        /// When it was rotated.
-        rotated_at: DateTime<Utc>,
-    },
-}
-
 /// One page of users and how many there are in all.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserPage {

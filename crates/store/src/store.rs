@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use crate::error::StoreError;
 use crate::model::{
-    BackendKind, Credentials, EventQuery, NewUser, PasswordHash, RecordedEvent, RefreshTokenState,
-    SecurityEvent, StoreOptions, UpdatedUser, User, UserPage, UserUpdate,
+    BackendKind, Credentials, EventQuery, NewUser, PasswordHash, RecordedEvent, SecurityEvent,
+    StoreOptions, UpdatedUser, User, UserPage, UserUpdate,
 };
 use crate::rows::{EventRow, UserChanges, UserRow, db_time, roles_json};
 use crate::{postgres, sqlite};
@@ -189,23 +189,6 @@ impl Store {
             .into_iter()
             .map(|row| row.into_record())
             .collect()
-    }
-
-    /// Where refresh token `jti` of session `session_id` stands: current or retired, `None` if
-    /// the session has no such token (never issued, pruned, or of another session). A read
-    /// with no side effect, for introspection: only `rotate` retires a token.
-    pub async fn refresh_token(
-        &self,
-        jti: &str,
-        session_id: &str,
-    ) -> Result<Option<RefreshTokenState>, StoreError> {
-        let (jti, session_id) = (jti.to_owned(), session_id.to_owned());
-        let rotated_at =
-            on_backend!(self, read, |conn| queries::refresh_token(conn, &jti, &session_id))?;
-        Ok(rotated_at.map(|rotated_at| match rotated_at {
-            None => RefreshTokenState::Current,
-            Some(at) => RefreshTokenState::Retired { rotated_at: at.and_utc() },
-        }))
     }
 
     /// Appends an event to the audit trail.

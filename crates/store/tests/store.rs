@@ -11,7 +11,7 @@ use jwt_auth_store::{
     BackendKind, EventKind, EventQuery, RefreshTokenState, SecurityEvent, StoreError, UserUpdate,
 };
 use jwt_core::{
-    Algorithm, ClientInfo, Clock, Error, KeySet, ManualClock, RefreshTokenStore, Revocation,
+    Algorithm, ClientInfo, Error, KeySet, ManualClock, RefreshTokenStore, Revocation,
     RevocationStore, RevokeReason, RotateOutcome, SessionPolicy, SessionStore, Sessions,
     SigningKey, TokenPolicy, TokenService,
 };
@@ -33,6 +33,7 @@ backend_tests!(
     events_come_newest_first_and_filter,
     committed_data_survives_reopening,
     sessions_rules_run_end_to_end,
+    zero_grace_races_give_one_pair_and_revoke_the_session,
 );
 
 async fn migrations_are_idempotent_and_ping_answers(db: TestDb) {
@@ -200,7 +201,7 @@ async fn rotation_outcomes(db: TestDb) {
 
     // Looking a token up tells current from retired, and changes nothing.
     let state = |jti: &'static str, sid: &'static str| async move {
-        store.refresh_token(jti, sid).await.expect("look up")
+        store.refresh_token_state(jti, sid).await.expect("look up")
     };
     assert_eq!(state("s3-t0", "s3").await, Some(RefreshTokenState::Retired { rotated_at: at }));
     assert_eq!(state("s3-next", "s3").await, Some(RefreshTokenState::Current));
@@ -463,10 +464,17 @@ async fn sessions_rules_run_end_to_end(db: TestDb) {
     let raced = here.refresh(login.refresh_token.expose(), ClientInfo::default()).await;
     let raced = raced.expect("within grace");
     here.authenticate(raced.access_token.expose()).expect("the raced pair works");
+    let usable = |token: &str| {
+        let (here, token) = (&here, token.to_owned());
+        async move { here.introspect_refresh(&token).await.expect("introspect").is_some() }
+    };
+    assert!(usable(login.refresh_token.expose()).await, "retired within the grace");
+    assert!(usable(next.refresh_token.expose()).await, "current");
 
-    // Presented after the grace: reuse, and the whole session goes.
-    let synced_at = clock.now();
+    // Presented after the grace: reuse, and the whole session goes. Introspection only says so.
     clock.advance(TimeDelta::seconds(20));
+    assert!(!usable(login.refresh_token.expose()).await, "retired past the grace");
+    assert!(usable(next.refresh_token.expose()).await, "introspection revoked nothing");
     let reused = here.refresh(login.refresh_token.expose(), ClientInfo::default()).await;
     match reused {
         Err(Error::RefreshReused(details)) => {
@@ -482,7 +490,7 @@ async fn sessions_rules_run_end_to_end(db: TestDb) {
 
     // Another instance learns of it from the feed.
     elsewhere.authenticate(raced.access_token.expose()).expect("not yet synced");
-    assert!(elsewhere.sync_revocations(synced_at).await.expect("sync") >= 1);
+    assert!(elsewhere.revocation_follower().poll().await.expect("poll") >= 1);
     assert!(matches!(elsewhere.authenticate(raced.access_token.expose()), Err(Error::Revoked)));
 
     // Logout-all on a fresh session: its tokens stop working here at once.
@@ -490,4 +498,53 @@ async fn sessions_rules_run_end_to_end(db: TestDb) {
     let again = here.start(&subject, ClientInfo::default()).await.expect("login");
     here.end_all(&alice.id, RevokeReason::LogoutAll).await.expect("logout-all");
     assert!(matches!(here.authenticate(again.access_token.expose()), Err(Error::Revoked)));
+}
+
+/// 20 rounds of 20 concurrent refreshes of one fresh token with no reuse grace, on the system
+/// clock: each round exactly one caller gets a pair, the others are refused (at least one as
+/// reuse), and the session ends revoked for reuse.
+async fn zero_grace_races_give_one_pair_and_revoke_the_session(db: TestDb) {
+    const TASKS: usize = 20;
+    let alice = user(&db.store, "alice@example.com").await;
+    let keys = KeySet::new(SigningKey::generate(Algorithm::EdDSA).expect("a key"));
+    let tokens = TokenService::new(TokenPolicy::new("jwt-auth", "api"), keys).expect("tokens");
+    let store = Arc::new(db.store.clone());
+    let policy = SessionPolicy { reuse_grace: TimeDelta::zero(), ..SessionPolicy::default() };
+    let sessions = Arc::new(Sessions::new(Arc::new(tokens), Arc::clone(&store), policy));
+    let subject = store.active_subject(&alice.id).await.expect("subject").expect("active");
+    for round in 0..20 {
+        let first = sessions.start(&subject, ClientInfo::default()).await.expect("login");
+        let barrier = Arc::new(tokio::sync::Barrier::new(TASKS));
+        let racers: Vec<_> = (0..TASKS)
+            .map(|_| {
+                let (sessions, barrier) = (Arc::clone(&sessions), Arc::clone(&barrier));
+                let token = first.refresh_token.clone();
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    sessions.refresh(token.expose(), ClientInfo::default()).await
+                })
+            })
+            .collect();
+        let mut outcomes = Vec::with_capacity(TASKS);
+        for racer in racers {
+            outcomes.push(racer.await.expect("the caller finishes"));
+        }
+        let pairs = outcomes.iter().filter(|o| o.is_ok()).count();
+        assert_eq!(pairs, 1, "round {round}: {outcomes:?}");
+        assert!(
+            outcomes.iter().any(|o| matches!(o, Err(Error::RefreshReused(_)))),
+            "round {round}: {outcomes:?}"
+        );
+        for outcome in &outcomes {
+            assert!(
+                matches!(
+                    outcome,
+                    Ok(_) | Err(Error::RefreshReused(_) | Error::SessionRevoked | Error::Revoked)
+                ),
+                "round {round}: {outcome:?}"
+            );
+        }
+        let stored = store.session(&first.session_id).await.expect("session").expect("exists");
+        assert_eq!(stored.revoke_reason, Some(RevokeReason::RefreshReuse), "round {round}");
+    }
 }

@@ -3,8 +3,8 @@
 //! answered in RFC 6749 §5.2 bodies.
 
 use actix_web::{HttpResponse, web};
-use jwt_auth_store::{EventKind, RefreshTokenState};
-use jwt_core::{RefreshClaims, RevokeReason, SessionStore};
+use jwt_auth_store::EventKind;
+use jwt_core::RevokeReason;
 use serde::Serialize;
 
 use crate::audit::Audit;
@@ -121,27 +121,6 @@ impl Introspection {
     }
 }
 
-/// Whether presenting this (validly signed) refresh token would get a pair: its session is
-/// live, and the token is not rotated yet or was rotated within the reuse grace. After the
-/// grace, presenting it would revoke the session as reuse.
-async fn refresh_token_usable(state: &AppState, c: &RefreshClaims) -> Result<bool, ApiError> {
-    if state.sessions.revocations().is_revoked(&c.sid, &c.sub, c.iat) {
-        return Ok(false);
-    }
-    let now = state.now();
-    let session = state.store.session(&c.sid).await?;
-    if !session.is_some_and(|s| s.revoked_at.is_none() && s.expires_at > now) {
-        return Ok(false);
-    }
-    Ok(match state.store.refresh_token(&c.jti, &c.sid).await? {
-        Some(RefreshTokenState::Current) => true,
-        Some(RefreshTokenState::Retired { rotated_at }) => {
-            now - rotated_at < state.config.refresh_reuse_grace
-        }
-        None => false,
-    })
-}
-
 /// `POST /auth/introspect` (RFC 7662), for administrators.
 #[utoipa::path(post, path = "/auth/introspect", tag = "oauth", security(("bearer" = [])),
     request_body(content = TokenParam, content_type = "application/x-www-form-urlencoded"),
@@ -159,12 +138,14 @@ pub async fn introspect(
             roles: Some(c.roles),
             ..Introspection::active("access_token", c.sub, c.sid, c.jti, c.exp, c.iat)
         },
-        Err(_) => match state.tokens().verify_refresh(token.expose()) {
-            Ok(c) if refresh_token_usable(&state, &c).await? => {
-                Introspection::active("refresh_token", c.sub, c.sid, c.jti, c.exp, c.iat)
+        Err(_) => {
+            match state.sessions.introspect_refresh(token.expose()).await.map_err(ApiError::from)? {
+                Some(c) => {
+                    Introspection::active("refresh_token", c.sub, c.sid, c.jti, c.exp, c.iat)
+                }
+                None => Introspection::default(),
             }
-            _ => Introspection::default(),
-        },
+        }
     };
     let mut response = HttpResponse::Ok();
     no_store(&mut response);

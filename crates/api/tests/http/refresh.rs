@@ -159,6 +159,11 @@ async fn expired_tokens_are_refused_as_expired(db: TestDb) {
     app.me(&login.access).await.assert_token_refused("token_expired");
 
     let next = Pair::from_reply(&app.refresh(&login.refresh).await);
+    // A token whose own lifetime was shorter than the configured one (as under earlier
+    // settings) ends before its session: that is the token expiring, not the session.
+    let short = app.resign(&next.refresh, |_, claims| claims["exp"] = claims["iat"].clone());
+    app.advance(60);
+    app.refresh(&short).await.assert_token_refused("token_expired");
     app.advance(3600 + 31);
     app.refresh(&next.refresh).await.assert_token_refused("token_expired");
 }
