@@ -14,7 +14,7 @@ use std::process::Command;
 pub struct Cluster {
     /// `postgres://postgres@127.0.0.1:PORT/postgres`.
     pub url: String,
-    pub port: u16,
+    port: u16,
     bin: PathBuf,
     dir: tempfile::TempDir,
     running: bool,
