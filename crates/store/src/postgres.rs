@@ -192,16 +192,33 @@ impl Database {
 
 /// One connection attempt, bounded by `timeout`: TCP connect, start-up, authentication and
 /// diesel's session set-up together, so an unroutable host cannot hold a caller for the
-/// operating system's connect timeout (minutes).
+/// operating system's connect timeout (minutes). Connects through tokio-postgres itself
+/// rather than `AsyncConnection::establish`, which keeps only the top line of a connection
+/// error ("error connecting to server") and drops its cause ("Connection refused").
 async fn establish(url: String, timeout: Duration) -> ConnectionResult<Conn> {
-    match tokio::time::timeout(timeout, <Conn as diesel_async::AsyncConnection>::establish(&url))
-        .await
-    {
+    let attempt = async {
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .map_err(|e| ConnectionError::BadConnection(with_causes(&e)))?;
+        Conn::try_from_client_and_connection(client, connection).await
+    };
+    match tokio::time::timeout(timeout, attempt).await {
         Ok(connected) => connected,
         Err(_) => {
             Err(ConnectionError::BadConnection(format!("could not connect within {timeout:?}")))
         }
     }
+}
+
+/// `err` and its sources, one after the other.
+fn with_causes(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text = format!("{text}: {cause}");
+        source = cause.source();
+    }
+    text
 }
 
 /// Whether the database is known to be unreachable, shared by the clones of a [`Database`]
@@ -288,5 +305,43 @@ impl bb8::ErrorSink<PoolError> for OutageSink {
 
     fn boxed_clone(&self) -> Box<dyn bb8::ErrorSink<PoolError>> {
         Box::new(OutageSink(Arc::clone(&self.0)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_refused_connection_says_why() {
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+            listener.local_addr().expect("an address").port()
+        };
+        let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+        let started = Instant::now();
+        let Err(ConnectionError::BadConnection(why)) = establish(url, Duration::from_secs(5)).await
+        else {
+            panic!("nothing listens on port {port}")
+        };
+        assert!(started.elapsed() < Duration::from_secs(1), "refused at once");
+        let cause = why.strip_prefix("error connecting to server: ").unwrap_or_default();
+        assert!(!cause.is_empty(), "the cause is kept: {why}");
+    }
+
+    #[tokio::test]
+    async fn a_server_that_never_answers_is_given_up_on_in_time() {
+        // The kernel completes the TCP handshake; nothing ever answers the start-up message.
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+        let port = silent.local_addr().expect("an address").port();
+        let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+        let timeout = Duration::from_millis(200);
+        let started = Instant::now();
+        let Err(ConnectionError::BadConnection(why)) = establish(url, timeout).await else {
+            panic!("a silent server cannot be connected to")
+        };
+        assert!(why.contains("could not connect within"), "{why}");
+        let took = started.elapsed();
+        assert!(took >= timeout && took < timeout * 3, "gave up after {took:?}");
     }
 }
