@@ -48,7 +48,8 @@ macro_rules! on_backend {
                 Ok(mut pooled) => {
                     use $crate::postgres::queries;
                     let $conn = &mut *pooled;
-                    $call.await
+                    let result = $call.await;
+                    db.observe(&mut pooled, result)
                 }
                 Err(err) => Err(err),
             },

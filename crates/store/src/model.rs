@@ -238,8 +238,15 @@ pub struct StoreOptions {
     /// connection, see the crate documentation).
     pub max_connections: u32,
     /// How long a call waits for a free connection before [`StoreError::Unavailable`]
-    /// (SQLite writes queue for the one writer instead).
+    /// (SQLite writes queue for the one writer instead). PostgreSQL: a pool that is merely
+    /// busy makes calls wait this long; an unreachable database does not (see
+    /// `connect_timeout`).
     pub acquire_timeout: Duration,
+    /// PostgreSQL: how long one connection attempt may take (TCP connect, start-up and
+    /// authentication) before the database counts as unreachable. While it is, every call
+    /// fails at once with [`StoreError::Unavailable`] and a background task reconnects. Below
+    /// a second, so that the call which meets an unreachable host is answered within one.
+    pub connect_timeout: Duration,
     /// SQLite: how long a statement waits for another process's lock (`busy_timeout`).
     pub busy_timeout: Duration,
 }
@@ -249,6 +256,7 @@ impl Default for StoreOptions {
         Self {
             max_connections: 10,
             acquire_timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_millis(750),
             busy_timeout: Duration::from_secs(5),
         }
     }

@@ -1,18 +1,25 @@
 //! PostgreSQL: diesel-async over tokio-postgres (pure Rust, so no libpq is linked), pooled with
 //! bb8. Migrations run through diesel-async's `AsyncConnectionWrapper` on a blocking thread,
 //! under an advisory lock so that instances starting together apply them once.
+//! A database found unreachable is declared down: calls then fail at once, instead of each
+//! waiting on the pool, until a background probe connects again.
 
-use diesel::Connection;
+use std::fmt;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
 
-use diesel::QueryResult;
 use diesel::connection::SimpleConnection;
+use diesel::result::DatabaseErrorKind;
+use diesel::{Connection, ConnectionError, ConnectionResult, QueryResult};
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
-use diesel_async::pooled_connection::bb8::{Pool, PooledConnection};
+use diesel_async::pooled_connection::bb8::{Pool, PooledConnection, RunError};
 use diesel_async::pooled_connection::{
-    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+    AsyncDieselConnectionManager, ManagerConfig, PoolError, PoolableConnection, RecyclingMethod,
 };
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use tokio::sync::Notify;
 
 use crate::error::StoreError;
 use crate::model::StoreOptions;
@@ -55,30 +62,113 @@ const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postg
 /// Any constant will do, as long as nothing else in the database uses it.
 const MIGRATION_LOCK: i64 = 0x6a77_745f_6175_7468; // "jwt_auth"
 
+/// How often the background probe tries to connect while the database is down.
+const PROBE_EVERY: Duration = Duration::from_millis(250);
+
+/// What a call is told while the database is known to be down.
+const DOWN: &str = "the database is unreachable; reconnecting in the background";
+
 #[derive(Clone)]
 pub(crate) struct Database {
     pool: Pool<Conn>,
     url: String,
+    outage: Arc<Outage>,
+    acquire_timeout: Duration,
 }
 
 impl Database {
     /// A pool that connects on first use, so a server can start (and report "not ready")
     /// while the database is still down.
+    ///
+    /// Waiting and giving up are told apart: a call that finds every connection busy waits up
+    /// to `acquire_timeout` and is then refused, but the database is not declared down for
+    /// it (a pool that is merely busy is not an outage, and declaring one would refuse every
+    /// other call too). What declares it down is evidence that it cannot be reached: a
+    /// connection attempt that fails or takes longer than `connect_timeout` (reported to the
+    /// pool's error sink), or a query whose connection broke under it. Either wakes every call
+    /// waiting on the pool at once, so no call waits longer than one connection attempt for
+    /// an unreachable database, however long `acquire_timeout` is.
     pub fn connect(url: &str, options: &StoreOptions) -> Self {
-        let mut config = ManagerConfig::default();
-        // A broken connection is caught on return to the pool (closed socket, aborted
-        // transaction), so checking each one out with an extra `SELECT 1` buys little.
-        config.recycling_method = RecyclingMethod::Fast;
+        let outage = Arc::new(Outage {
+            down: AtomicBool::new(false),
+            went_down: Notify::new(),
+            url: url.to_owned(),
+            connect_timeout: options.connect_timeout,
+        });
+        let mut config = ManagerConfig::<Conn>::default();
+        // No `SELECT 1` on check-out: a connection that broke while idle in the pool (the
+        // server went away, or restarted) is known to be closed without a round trip, and is
+        // dropped here; one that breaks during a query is caught on return to the pool.
+        // `is_broken` is doc-hidden in diesel-async 0.9, but it is the very check its bb8
+        // glue makes on return (`has_broken`); only the moment differs.
+        config.recycling_method = RecyclingMethod::CustomFunction(Box::new(|conn| {
+            let checked = if PoolableConnection::is_broken(conn) {
+                Err(diesel::result::Error::DatabaseError(
+                    DatabaseErrorKind::ClosedConnection,
+                    Box::new("the pooled connection was closed while idle".to_owned()),
+                ))
+            } else {
+                Ok(())
+            };
+            Box::pin(std::future::ready(checked))
+        }));
+        let connect_timeout = options.connect_timeout;
+        config.custom_setup =
+            Box::new(move |url| Box::pin(establish(url.to_owned(), connect_timeout)));
         let manager = AsyncDieselConnectionManager::new_with_config(url, config);
         let pool = Pool::builder()
             .max_size(options.max_connections.max(1))
             .connection_timeout(options.acquire_timeout)
+            // The probe retries while the database is down; bb8's own retries would only
+            // keep failing attempts going in the background.
+            .retry_connection(false)
+            .error_sink(Box::new(OutageSink(Arc::clone(&outage))))
             .build_unchecked(manager);
-        Self { pool, url: url.to_owned() }
+        Self { pool, url: url.to_owned(), outage, acquire_timeout: options.acquire_timeout }
     }
 
+    /// A pooled connection; at once [`StoreError::Unavailable`] while the database is down.
     pub async fn connection(&self) -> Result<PooledConnection<'_, Conn>, StoreError> {
-        self.pool.get().await.map_err(StoreError::unavailable)
+        // Registered before the check, so that an outage declared in between still ends
+        // the wait below.
+        let went_down = self.outage.went_down.notified();
+        if self.outage.is_down() {
+            return Err(StoreError::unavailable(DOWN));
+        }
+        tokio::select! {
+            pooled = self.pool.get() => pooled.map_err(|e| match e {
+                RunError::User(e) => {
+                    self.outage.begin(&e);
+                    StoreError::unavailable(e)
+                }
+                RunError::TimedOut => StoreError::unavailable(format!(
+                    "no database connection was free within {:?}",
+                    self.acquire_timeout
+                )),
+            }),
+            () = went_down => Err(StoreError::unavailable(DOWN)),
+        }
+    }
+
+    /// Passes on the result of a query on `conn`, declaring the database down when the query
+    /// failed for want of it: a lost connection, or an error after which the connection is
+    /// closed (a server shutting down ends its sessions with a FATAL error of its own).
+    pub fn observe<T>(
+        &self,
+        conn: &mut Conn,
+        result: Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        match result {
+            Err(StoreError::Unavailable(e)) => {
+                self.outage.begin(&e);
+                Err(StoreError::Unavailable(e))
+            }
+            Err(StoreError::Query(e)) if PoolableConnection::is_broken(conn) => {
+                self.outage.begin(&e);
+                Err(StoreError::unavailable(e))
+            }
+            other => other,
+        }
     }
 
     pub async fn migrate(&self) -> Result<Vec<String>, StoreError> {
@@ -97,5 +187,161 @@ impl Database {
         })
         .await
         .map_err(StoreError::unavailable)?
+    }
+}
+
+/// One connection attempt, bounded by `timeout`: TCP connect, start-up, authentication and
+/// diesel's session set-up together, so an unroutable host cannot hold a caller for the
+/// operating system's connect timeout (minutes). Connects through tokio-postgres itself
+/// rather than `AsyncConnection::establish`, which keeps only the top line of a connection
+/// error ("error connecting to server") and drops its cause ("Connection refused").
+async fn establish(url: String, timeout: Duration) -> ConnectionResult<Conn> {
+    let attempt = async {
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .map_err(|e| ConnectionError::BadConnection(with_causes(&e)))?;
+        Conn::try_from_client_and_connection(client, connection).await
+    };
+    match tokio::time::timeout(timeout, attempt).await {
+        Ok(connected) => connected,
+        Err(_) => {
+            Err(ConnectionError::BadConnection(format!("could not connect within {timeout:?}")))
+        }
+    }
+}
+
+/// `err` and its sources, one after the other.
+fn with_causes(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text = format!("{text}: {cause}");
+        source = cause.source();
+    }
+    text
+}
+
+/// Whether the database is known to be unreachable, shared by the clones of a [`Database`]
+/// and the pool's error sink. Down starts with the first failure seen and ends when the probe
+/// connects again; each transition is logged once, however many calls meet the outage.
+struct Outage {
+    down: AtomicBool,
+    /// Wakes the calls waiting on the pool when the database is declared down.
+    went_down: Notify,
+    url: String,
+    connect_timeout: Duration,
+}
+
+impl Outage {
+    fn is_down(&self) -> bool {
+        self.down.load(Ordering::Acquire)
+    }
+
+    /// Declares the database down, unless it already is. The one caller that makes the
+    /// transition logs it, wakes the waiting calls and starts the probe; so there is exactly
+    /// one probe while the database is down, and none while it is up.
+    fn begin(self: &Arc<Self>, cause: &dyn fmt::Display) {
+        if self.down.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire).is_err() {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            // Nothing to probe from: stay up, and let the next call try for itself.
+            self.down.store(false, Ordering::Release);
+            return;
+        };
+        tracing::warn!(
+            error = %cause,
+            "PostgreSQL is unreachable; calls fail at once until a background probe reconnects"
+        );
+        self.went_down.notify_waiters();
+        runtime.spawn(probe(Arc::downgrade(self), self.url.clone(), self.connect_timeout));
+    }
+}
+
+/// Tries to connect at once and then every [`PROBE_EVERY`] until it succeeds, then declares
+/// the database up. The first attempt is immediate so that a false alarm (one connection
+/// closed by the server, a lost SYN) ends within one connection attempt. Stops early when the
+/// store is dropped.
+async fn probe(outage: Weak<Outage>, url: String, connect_timeout: Duration) {
+    let started = Instant::now();
+    loop {
+        let attempt = establish(url.clone(), connect_timeout).await;
+        let Some(outage) = outage.upgrade() else { return };
+        match attempt {
+            Ok(_connection) => {
+                outage.down.store(false, Ordering::Release);
+                tracing::info!(
+                    down_for_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                    "PostgreSQL is reachable again"
+                );
+                return;
+            }
+            Err(e) => tracing::debug!(error = %e, "PostgreSQL is still unreachable"),
+        }
+        drop(outage);
+        tokio::time::sleep(PROBE_EVERY).await;
+    }
+}
+
+/// Receives the pool's errors that belong to no call: failed connection attempts, which
+/// declare the database down, and pooled connections found closed at check-out, which the
+/// pool replaces by itself.
+struct OutageSink(Arc<Outage>);
+
+impl fmt::Debug for OutageSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Not the URL: it may hold a password.
+        f.debug_struct("OutageSink").field("down", &self.0.is_down()).finish()
+    }
+}
+
+impl bb8::ErrorSink<PoolError> for OutageSink {
+    fn sink(&self, error: PoolError) {
+        match error {
+            PoolError::ConnectionError(e) => self.0.begin(&e),
+            PoolError::QueryError(e) => tracing::debug!(error = %e, "dropped a closed connection"),
+        }
+    }
+
+    fn boxed_clone(&self) -> Box<dyn bb8::ErrorSink<PoolError>> {
+        Box::new(OutageSink(Arc::clone(&self.0)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_refused_connection_says_why() {
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+            listener.local_addr().expect("an address").port()
+        };
+        let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+        let started = Instant::now();
+        let Err(ConnectionError::BadConnection(why)) = establish(url, Duration::from_secs(5)).await
+        else {
+            panic!("nothing listens on port {port}")
+        };
+        assert!(started.elapsed() < Duration::from_secs(1), "refused at once");
+        let cause = why.strip_prefix("error connecting to server: ").unwrap_or_default();
+        assert!(!cause.is_empty(), "the cause is kept: {why}");
+    }
+
+    #[tokio::test]
+    async fn a_server_that_never_answers_is_given_up_on_in_time() {
+        // The kernel completes the TCP handshake; nothing ever answers the start-up message.
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+        let port = silent.local_addr().expect("an address").port();
+        let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+        let timeout = Duration::from_millis(200);
+        let started = Instant::now();
+        let Err(ConnectionError::BadConnection(why)) = establish(url, timeout).await else {
+            panic!("a silent server cannot be connected to")
+        };
+        assert!(why.contains("could not connect within"), "{why}");
+        let took = started.elapsed();
+        assert!(took >= timeout && took < timeout * 3, "gave up after {took:?}");
     }
 }

@@ -69,6 +69,11 @@ impl TestDb {
         };
         Some(Self { url, backend, guard })
     }
+
+    /// A PostgreSQL database at `url` that something else owns (a private cluster).
+    pub fn postgres_at(url: &str) -> Self {
+        Self { url: url.to_owned(), backend: Backend::Postgres, guard: Guard::Shared }
+    }
 }
 
 /// Runs each named `async fn(TestDb)` once on SQLite and once on PostgreSQL, as tests named

@@ -7,6 +7,7 @@
 
 #![allow(dead_code)] // each test binary uses its own part of this module
 
+pub mod cluster;
 pub mod pg;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};

@@ -1,0 +1,70 @@
+//! The server while its PostgreSQL is down (contract, "Errors" and "Revocation across
+//! instances"): endpoints that need the database answer 503 `unavailable` with `Retry-After`
+//! within a second, `/ready` says 503 as fast, and logins work again by themselves once the
+//! database is back. The database is a private cluster that the test stops and starts.
+
+#[path = "common/mod.rs"]
+mod common;
+
+#[path = "../../store/tests/common/cluster.rs"]
+mod cluster;
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+
+use cluster::Cluster;
+use common::{PASSWORD, Reply, TestApp, TestDb, send};
+
+/// The contract's bound on a 503 while the database is unreachable.
+const WITHIN: Duration = Duration::from_secs(1);
+
+/// Sends a request and returns the reply and how long it took.
+async fn timed(request: reqwest::RequestBuilder) -> (Reply, Duration) {
+    let started = Instant::now();
+    let reply = send(request).await;
+    (reply, started.elapsed())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_answers_503_at_once_while_postgres_is_down_and_200_when_it_is_back() {
+    let Some(mut cluster) = Cluster::for_test() else { return };
+    let app = TestApp::start(TestDb::postgres_at(&cluster.url)).await;
+    // Positive control.
+    app.register("alice@example.com").await;
+    app.login("alice@example.com").await;
+
+    cluster.stop();
+    let login = || {
+        app.post("/auth/login")
+            .json(&serde_json::json!({"username": "alice@example.com", "password": PASSWORD}))
+    };
+    let (reply, took) = timed(login()).await;
+    reply.assert_error(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+    assert!(reply.header("retry-after").is_some(), "503 without Retry-After: {:?}", reply.headers);
+    assert!(took < WITHIN, "the first login after the stop took {took:?}");
+    eprintln!("first login after the stop: 503 in {took:?}");
+    let (reply, took) = timed(login()).await;
+    reply.assert_error(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+    assert!(took < WITHIN, "the second login took {took:?}");
+    let (reply, took) = timed(app.get("/ready")).await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE, "{}", reply.text);
+    assert_eq!(reply.body["database"], false, "{}", reply.text);
+    assert!(took < WITHIN, "/ready took {took:?}");
+    eprintln!("/ready: 503 in {took:?}");
+
+    cluster.start();
+    let restarted = Instant::now();
+    loop {
+        let reply = send(login()).await;
+        if reply.status == StatusCode::OK {
+            break;
+        }
+        reply.assert_error(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+        assert!(restarted.elapsed() < Duration::from_secs(10), "no login 10 s after the restart");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!("logins work again {:?} after the restart", restarted.elapsed());
+    let reply = send(app.get("/ready")).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+}
