@@ -18,7 +18,7 @@ use crate::client::{client_info, client_ip};
 use crate::error::{ApiError, no_store};
 use crate::extract::{Admin, Authenticated, RawBody, RequireRole, bearer_token};
 use crate::metrics::OutcomeLabels;
-use crate::passwords::{MAX_PASSWORD_BYTES, MIN_PASSWORD_BYTES};
+use crate::passwords::{HashError, MAX_PASSWORD_BYTES, MIN_PASSWORD_BYTES};
 use crate::state::AppState;
 
 const REFRESH_COOKIE: &str = "refresh_token";
@@ -98,9 +98,12 @@ pub async fn register(
             "password must be at least {MIN_PASSWORD_BYTES} bytes"
         )));
     }
-    let hash = state.passwords.hash(password).await.map_err(|e| {
-        tracing::error!(error = %e, "password hashing failed");
-        ApiError::Internal
+    let hash = state.passwords.hash(password).await.map_err(|e| match e {
+        HashError::Busy => ApiError::Unavailable,
+        e => {
+            tracing::error!(error = %e, "password hashing failed");
+            ApiError::Internal
+        }
     })?;
     let new_user =
         NewUser { email, password_hash: PasswordHash::new(hash), roles: vec!["user".into()] };
@@ -159,9 +162,12 @@ async fn password_login(
     };
     state.metrics.hash_queue_depth.set(state.passwords.queue_depth() as i64);
     let phc = credentials.as_ref().map(|c| c.password_hash.expose().to_owned());
-    let matches = state.passwords.verify(password, phc).await.map_err(|e| {
-        tracing::error!(error = %e, "password verification failed");
-        ApiError::Internal
+    let matches = state.passwords.verify(password, phc).await.map_err(|e| match e {
+        HashError::Busy => ApiError::Unavailable,
+        e => {
+            tracing::error!(error = %e, "password verification failed");
+            ApiError::Internal
+        }
     })?;
     let user = match credentials {
         Some(c) if matches && !c.user.disabled => c.user,
