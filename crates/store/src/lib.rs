@@ -66,6 +66,7 @@ macro_rules! on_backend {
 }
 
 mod auth;
+mod email;
 mod error;
 mod model;
 mod postgres;
@@ -74,6 +75,7 @@ mod schema;
 mod sqlite;
 mod store;
 
+pub use email::{InvalidEmail, MAX_EMAIL_BYTES, normalize_email};
 pub use error::{BoxError, StoreError};
 pub use model::{
     BackendKind, Credentials, EventKind, EventQuery, NewUser, PasswordHash, RecordedEvent,
