@@ -79,6 +79,17 @@ impl From<jwt_core::Error> for ApiError {
     }
 }
 
+/// A hashing queue over its bound is a saturated server (503, retry shortly); any other
+/// hashing failure is a fault.
+impl From<crate::passwords::HashError> for ApiError {
+    fn from(err: crate::passwords::HashError) -> Self {
+        match err {
+            crate::passwords::HashError::Busy => ApiError::Unavailable,
+            other => ApiError::Internal(format!("password hashing: {other}")),
+        }
+    }
+}
+
 impl From<jwt_auth_store::StoreError> for ApiError {
     fn from(err: jwt_auth_store::StoreError) -> Self {
         use jwt_auth_store::StoreError as S;

@@ -44,11 +44,7 @@ pub async fn password_login(
     };
     state.metrics.hash_queue_depth.set(state.passwords.queue_depth() as i64);
     let phc = credentials.as_ref().map(|c| c.password_hash.expose().to_owned());
-    let matches = state
-        .passwords
-        .verify(password.expose_owned(), phc)
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let matches = state.passwords.verify(password.expose_owned(), phc).await?;
     let user = match credentials {
         Some(c) if matches && !c.user.disabled => c.user,
         other => {

@@ -1,14 +1,31 @@
-//! Password hashing with argon2id (OWASP parameters: m = 19 MiB, t = 2, p = 1) on a bounded
-//! pool of blocking threads, so a flood of logins queues here instead of stalling the Actix
-//! workers that serve authenticated requests.
+//! Password hashing with argon2id (OWASP parameters: m = 19 MiB, t = 2, p = 1) on a fixed set
+//! of dedicated threads, each reusing one argon2 working memory for all its hashes.
+//!
+//! Why not tokio's blocking pool: argon2 needs 19 MiB per hash. Allocated afresh on the threads
+//! of an elastic pool, those buffers stay on glibc's per-thread arenas once glibc has raised its
+//! mmap threshold (it does at the first free of one), and are never given back: the server grew
+//! by gigabytes under a login load. Here a thread allocates its working memory at its first job
+//! and keeps it, so hashing memory is bounded by threads × 19 MiB.
+//!
+//! How many threads: the server runs one per core (`available_parallelism`). Hashing is
+//! CPU-bound, so one per core already reaches the machine's argon2 throughput; more would only
+//! share the same cores and hold more memory. It also isolates: a login flood queues here and
+//! never takes more than these threads, while the Actix workers, which never hash, keep serving
+//! authenticated requests. The queue is bounded as well: with more than 64 jobs per thread
+//! waiting, [`Passwords::hash`] and [`Passwords::verify`] fail at once with [`HashError::Busy`]
+//! instead of making callers wait without end.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{Output, ParamsString, PasswordHash, Salt, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use password_hash::rand_core::OsRng;
-use tokio::sync::Semaphore;
+use subtle::ConstantTimeEq;
+use tokio::sync::oneshot;
+use zeroize::{Zeroize, Zeroizing};
 
 /// The longest password accepted, in bytes (the contract's limit); longer ones are refused
 /// before any hashing.
@@ -16,87 +33,296 @@ pub const MAX_PASSWORD_BYTES: usize = 1024;
 /// The shortest password accepted at registration, in bytes.
 pub const MIN_PASSWORD_BYTES: usize = 8;
 
-/// Hashes and verifies passwords, at most `permits` at a time.
+/// How many jobs may wait per hashing thread before callers are told [`HashError::Busy`]:
+/// 2 to 6 seconds of waiting at 30 to 100 ms a hash. Past that, a client is better told to
+/// come back than kept waiting.
+const QUEUED_JOBS_PER_THREAD: usize = 64;
+
+/// The most working memory a stored hash may ask for, in argon2 blocks of 1 KiB (256 MiB).
+/// Hashes made with more memory than today's parameters (older or imported settings) get a
+/// buffer of their own for that one verification, freed right after; this cap keeps a damaged
+/// or hostile row from asking for gigabytes.
+const MAX_STORED_HASH_BLOCKS: usize = 256 * 1024;
+
+/// A password job could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    /// Too many jobs are already waiting for a hashing thread; the caller should answer
+    /// "try again later" rather than queue.
+    #[error("too many password hashes are waiting; try again later")]
+    Busy,
+    /// The hashing threads are gone, or the one running this job panicked.
+    #[error("the password hashing threads have stopped")]
+    Stopped,
+    /// A hashing thread could not be started.
+    #[error("could not start a password hashing thread: {0}")]
+    Spawn(#[source] std::io::Error),
+    /// argon2 refused its input.
+    #[error("password hashing failed: {0}")]
+    Argon2(password_hash::Error),
+}
+
+impl From<password_hash::Error> for HashError {
+    fn from(e: password_hash::Error) -> Self {
+        HashError::Argon2(e)
+    }
+}
+
+/// Hashes and verifies passwords on a fixed set of threads; clones share them, and the
+/// threads end when the last clone is dropped.
 #[derive(Clone)]
 pub struct Passwords {
-    permits: Arc<Semaphore>,
+    pool: Arc<Pool>,
+}
+
+/// What the clones of [`Passwords`] share.
+struct Pool {
+    // Fields drop in declaration order: the queue closes before the threads are joined, so
+    // that they see it closed and return.
+    jobs: SyncSender<Job>,
+    /// Jobs in the queue, not yet taken by a thread.
     waiting: Arc<AtomicUsize>,
     /// Verified against when the user does not exist, so that an unknown email costs the same
     /// as a wrong password.
-    dummy_hash: Arc<str>,
+    dummy_hash: Box<str>,
+    threads: Threads,
 }
 
-fn argon2() -> Argon2<'static> {
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::default())
+/// The hashing threads, joined on drop. Each thread finishes at most the job it is running:
+/// jobs still queued then have no caller left (a caller holds a [`Passwords`] while it waits)
+/// and are skipped.
+struct Threads(Vec<JoinHandle<()>>);
+
+impl Drop for Threads {
+    fn drop(&mut self) {
+        for thread in self.0.drain(..) {
+            // A thread that panicked has nothing left to clean up.
+            let _ = thread.join();
+        }
+    }
 }
 
-fn hash_blocking(password: &[u8]) -> Result<String, argon2::password_hash::Error> {
-    let salt = SaltString::generate(&mut OsRng);
-    Ok(argon2().hash_password(password, &salt)?.to_string())
+/// One request to a hashing thread, with where to send the answer. The password is wiped when
+/// the job is dropped, whether it ran or not.
+enum Job {
+    Hash { password: Zeroizing<String>, answer: oneshot::Sender<Result<String, HashError>> },
+    Verify { password: Zeroizing<String>, phc: String, answer: oneshot::Sender<bool> },
 }
-
-fn verify_blocking(password: &[u8], phc: &str) -> bool {
-    // Parameters come from the stored PHC string, so hashes made with older settings verify.
-    PasswordHash::new(phc).is_ok_and(|hash| argon2().verify_password(password, &hash).is_ok())
-}
-
-/// A hashing job could not run (the pool is gone, or argon2 refused its input).
-#[derive(Debug, thiserror::Error)]
-#[error("password hashing failed: {0}")]
-pub struct HashError(String);
 
 impl Passwords {
-    /// A pool running at most `permits` hashes at once.
-    pub fn new(permits: usize) -> Result<Self, HashError> {
-        let dummy = hash_blocking(b"dummy password for unknown users")
-            .map_err(|e| HashError(e.to_string()))?;
-        Ok(Self {
-            permits: Arc::new(Semaphore::new(permits.max(1))),
+    /// Starts `threads` hashing threads (at least one), named `argon2-0`, `argon2-1`, …
+    pub fn new(threads: usize) -> Result<Self, HashError> {
+        Self::with_queue_bound(threads, threads.max(1) * QUEUED_JOBS_PER_THREAD)
+    }
+
+    /// Starts `threads` hashing threads with at most `bound` jobs waiting for them.
+    pub(crate) fn with_queue_bound(threads: usize, bound: usize) -> Result<Self, HashError> {
+        let (jobs, queue) = mpsc::sync_channel(bound);
+        // std's receiver has a single owner; the threads take turns at it.
+        let queue = Arc::new(Mutex::new(queue));
+        let mut pool = Pool {
+            jobs,
             waiting: Arc::new(AtomicUsize::new(0)),
-            dummy_hash: dummy.into(),
-        })
+            dummy_hash: dummy_hash()?.into(),
+            threads: Threads(Vec::with_capacity(threads.max(1))),
+        };
+        for n in 0..threads.max(1) {
+            let (queue, waiting) = (queue.clone(), pool.waiting.clone());
+            let thread = std::thread::Builder::new()
+                .name(format!("argon2-{n}"))
+                .spawn(move || work(&queue, &waiting))
+                .map_err(HashError::Spawn)?;
+            pool.threads.0.push(thread);
+        }
+        Ok(Self { pool: Arc::new(pool) })
     }
 
     /// How many hash jobs are waiting for a thread.
     pub fn queue_depth(&self) -> usize {
-        self.waiting.load(Ordering::Relaxed)
+        self.pool.waiting.load(Ordering::Relaxed)
     }
 
     /// The PHC string of a new argon2id hash of `password`.
     pub async fn hash(&self, password: String) -> Result<String, HashError> {
-        self.run(move || hash_blocking(password.as_bytes()).map_err(|e| HashError(e.to_string())))
-            .await?
+        let (answer, answered) = oneshot::channel();
+        self.submit(Job::Hash { password: Zeroizing::new(password), answer })?;
+        answered.await.map_err(|_| HashError::Stopped)?
     }
 
     /// Whether `password` matches `phc`; with `None` (unknown user) a dummy hash is verified
-    /// and the answer is `false`, in about the same time.
+    /// and the answer is `false`, in about the same time. A `phc` that does not parse, or that
+    /// asks for more memory than allowed, does not match.
     pub async fn verify(&self, password: String, phc: Option<String>) -> Result<bool, HashError> {
         let known = phc.is_some();
-        let phc = phc.unwrap_or_else(|| self.dummy_hash.to_string());
-        let matches = self.run(move || verify_blocking(password.as_bytes(), &phc)).await?;
+        let phc = phc.unwrap_or_else(|| self.pool.dummy_hash.to_string());
+        let (answer, answered) = oneshot::channel();
+        self.submit(Job::Verify { password: Zeroizing::new(password), phc, answer })?;
+        let matches = answered.await.map_err(|_| HashError::Stopped)?;
         Ok(known && matches)
     }
 
-    async fn run<T: Send + 'static>(
-        &self,
-        job: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, HashError> {
-        self.waiting.fetch_add(1, Ordering::Relaxed);
-        let permit = self.permits.clone().acquire_owned().await;
-        self.waiting.fetch_sub(1, Ordering::Relaxed);
-        let permit = permit.map_err(|_| HashError("the hashing pool is closed".into()))?;
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            job()
+    fn submit(&self, job: Job) -> Result<(), HashError> {
+        self.pool.waiting.fetch_add(1, Ordering::Relaxed);
+        self.pool.jobs.try_send(job).map_err(|e| {
+            self.pool.waiting.fetch_sub(1, Ordering::Relaxed);
+            match e {
+                TrySendError::Full(_) => HashError::Busy,
+                TrySendError::Disconnected(_) => HashError::Stopped,
+            }
         })
-        .await
-        .map_err(|e| HashError(e.to_string()))
+    }
+}
+
+/// A hashing thread: takes jobs until the queue is closed and empty.
+fn work(queue: &Mutex<Receiver<Job>>, waiting: &AtomicUsize) {
+    let mut memory = Memory::default();
+    loop {
+        // The lock is held only while waiting for the next job, not while hashing.
+        let next = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
+        let Ok(job) = next else { return };
+        waiting.fetch_sub(1, Ordering::Relaxed);
+        // A caller that has gone away (its client hung up) no longer needs the answer.
+        match job {
+            Job::Hash { password, answer } if !answer.is_closed() => {
+                let _ = answer.send(memory.hash(password.as_bytes()).map_err(HashError::from));
+            }
+            Job::Verify { password, phc, answer } if !answer.is_closed() => {
+                let _ = answer.send(memory.verify(password.as_bytes(), &phc));
+            }
+            Job::Hash { .. } | Job::Verify { .. } => {}
+        }
+    }
+}
+
+/// Today's hashing context: argon2id v1.3 with the default (OWASP) parameters.
+fn argon2id() -> Argon2<'static> {
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::DEFAULT)
+}
+
+/// A hash of nothing with today's parameters: verifying against it costs what a real
+/// verification costs, and no password matches it but by chance.
+fn dummy_hash() -> Result<String, password_hash::Error> {
+    phc_string(
+        &argon2id(),
+        SaltString::generate(&mut OsRng).as_salt(),
+        &[0; Params::DEFAULT_OUTPUT_LEN],
+    )
+}
+
+/// The PHC string of `output`, an argon2id v1.3 hash made with `argon2`'s parameters and `salt`.
+fn phc_string(
+    argon2: &Argon2<'_>,
+    salt: Salt<'_>,
+    output: &[u8],
+) -> Result<String, password_hash::Error> {
+    let hash = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(argon2.params())?,
+        salt: Some(salt),
+        hash: Some(Output::new(output)?),
+    };
+    Ok(hash.to_string())
+}
+
+/// One thread's argon2 working memory (19 MiB with today's parameters), allocated at its first
+/// job and reused by every later one.
+#[derive(Default)]
+struct Memory {
+    blocks: Vec<Block>,
+}
+
+impl Memory {
+    /// A new argon2id hash of `password` as a PHC string.
+    fn hash(&mut self, password: &[u8]) -> Result<String, password_hash::Error> {
+        let argon2 = argon2id();
+        let salt = SaltString::generate(&mut OsRng);
+        let mut salt_bytes = [0; Salt::MAX_LENGTH];
+        let salt_bytes = salt.as_salt().decode_b64(&mut salt_bytes)?;
+        let mut output = Zeroizing::new([0; Params::DEFAULT_OUTPUT_LEN]);
+        self.compute(&argon2, password, salt_bytes, &mut output[..])?;
+        phc_string(&argon2, salt.as_salt(), &output[..])
+    }
+
+    /// Whether `password` matches the PHC string `phc`, hashed with the algorithm, version and
+    /// parameters that `phc` names (so that hashes made with other settings still verify).
+    fn verify(&mut self, password: &[u8], phc: &str) -> bool {
+        self.matches(password, phc).unwrap_or(false)
+    }
+
+    fn matches(&mut self, password: &[u8], phc: &str) -> Result<bool, password_hash::Error> {
+        let hash = PasswordHash::new(phc)?;
+        let (Some(salt), Some(expected)) = (hash.salt, hash.hash) else { return Ok(false) };
+        let params = Params::try_from(&hash)?;
+        if params.block_count() > MAX_STORED_HASH_BLOCKS {
+            tracing::error!(
+                m_cost = params.m_cost(),
+                "a stored password hash asks for more memory than allowed; it never matches"
+            );
+            return Ok(false);
+        }
+        let version = hash.version.map(Version::try_from).transpose()?.unwrap_or_default();
+        let argon2 = Argon2::new(Algorithm::try_from(hash.algorithm)?, version, params);
+        let mut salt_bytes = [0; Salt::MAX_LENGTH];
+        let salt = salt.decode_b64(&mut salt_bytes)?;
+        let mut computed = Zeroizing::new([0; Output::MAX_LENGTH]);
+        let computed = &mut computed[..expected.len()];
+        self.compute(&argon2, password, salt, computed)?;
+        // Constant time: how much of a guess matched must not show in the timing.
+        Ok(computed.ct_eq(expected.as_bytes()).into())
+    }
+
+    /// Fills `output` with argon2's output for `password` and `salt`, in this thread's working
+    /// memory when it is large enough, then wipes the memory used.
+    fn compute(
+        &mut self,
+        argon2: &Argon2<'_>,
+        password: &[u8],
+        salt: &[u8],
+        output: &mut [u8],
+    ) -> Result<(), argon2::Error> {
+        let needed = argon2.params().block_count();
+        let mut own_buffer = Vec::new();
+        let blocks = if needed <= Params::DEFAULT.block_count() {
+            if self.blocks.is_empty() {
+                self.blocks = vec![Block::default(); Params::DEFAULT.block_count()];
+            }
+            &mut self.blocks[..needed]
+        } else {
+            // More than this thread keeps (a stored hash made with other settings, at most
+            // MAX_STORED_HASH_BLOCKS): a buffer for this one call, freed at its end, so that a
+            // thread holds more than its own memory only while it runs such a hash. An
+            // allocation that fails is an error, not an abort.
+            own_buffer.try_reserve_exact(needed).map_err(|_| argon2::Error::MemoryTooMuch)?;
+            own_buffer.resize(needed, Block::default());
+            &mut own_buffer[..]
+        };
+        let result = argon2.hash_password_into_with_memory(password, salt, output, &mut *blocks);
+        blocks.iter_mut().zeroize();
+        result
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+
     use super::*;
+
+    /// A PHC string made by argon2's own PHC API.
+    fn stock_hash(algorithm: Algorithm, params: Params, password: &str) -> String {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::new(algorithm, Version::V0x13, params)
+            .hash_password(password.as_bytes(), &salt)
+            .expect("a hash")
+            .to_string()
+    }
+
+    fn params(m_cost: u32, t_cost: u32, p_cost: u32) -> Params {
+        Params::new(m_cost, t_cost, p_cost, None).expect("valid parameters")
+    }
 
     #[tokio::test]
     async fn hashes_verify_and_unknown_users_never_match() {
@@ -107,5 +333,105 @@ mod tests {
         assert!(!passwords.verify("wrong horse".into(), Some(phc)).await.unwrap());
         assert!(!passwords.verify("dummy password for unknown users".into(), None).await.unwrap());
         assert!(!passwords.verify("x".into(), Some("not a phc string".into())).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn hashes_made_by_argon2s_phc_api_verify_whatever_their_settings() {
+        let passwords = Passwords::new(1).unwrap();
+        let stored = [
+            stock_hash(Algorithm::Argon2id, Params::DEFAULT, "correct horse"),
+            stock_hash(Algorithm::Argon2id, params(8192, 3, 1), "correct horse"),
+            stock_hash(Algorithm::Argon2id, params(4096, 1, 2), "correct horse"),
+            stock_hash(Algorithm::Argon2i, params(8192, 3, 1), "correct horse"),
+            stock_hash(Algorithm::Argon2d, Params::DEFAULT, "correct horse"),
+            // More memory than a thread keeps: verified in a buffer of its own.
+            stock_hash(Algorithm::Argon2id, params(32 * 1024, 1, 1), "correct horse"),
+        ];
+        for phc in stored {
+            assert!(
+                passwords.verify("correct horse".into(), Some(phc.clone())).await.unwrap(),
+                "{phc}"
+            );
+            assert!(
+                !passwords.verify("wrong horse".into(), Some(phc.clone())).await.unwrap(),
+                "{phc}"
+            );
+        }
+        let v10 = Argon2::new(Algorithm::Argon2id, Version::V0x10, params(8192, 2, 1))
+            .hash_password(b"correct horse", &SaltString::generate(&mut OsRng))
+            .unwrap()
+            .to_string();
+        assert!(v10.starts_with("$argon2id$v=16$"));
+        assert!(passwords.verify("correct horse".into(), Some(v10)).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn hashes_made_here_verify_with_argon2s_phc_api() {
+        let passwords = Passwords::new(1).unwrap();
+        for password in ["correct horse", "another one", "ünïcödé pässwörd"] {
+            let phc = passwords.hash(password.into()).await.unwrap();
+            let parsed = PasswordHash::new(&phc).unwrap();
+            assert!(Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok());
+            assert!(Argon2::default().verify_password(b"wrong horse", &parsed).is_err());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stored_hash_asking_for_too_much_memory_never_matches() {
+        let passwords = Passwords::new(1).unwrap();
+        // A genuine hash of the right password: only the cap keeps it from matching.
+        let m_cost = u32::try_from(MAX_STORED_HASH_BLOCKS + 1024).unwrap();
+        let phc = stock_hash(Algorithm::Argon2id, params(m_cost, 1, 1), "correct horse");
+        assert!(!passwords.verify("correct horse".into(), Some(phc)).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_answers_busy_at_once() {
+        let passwords = Passwords::with_queue_bound(1, 1).unwrap();
+        let phc = passwords.hash("correct horse".into()).await.unwrap();
+        // Submitted together: one runs, one waits, the others find the queue full.
+        let attempts = (0..8).map(|_| passwords.verify("correct horse".into(), Some(phc.clone())));
+        let answers = futures_util::future::join_all(attempts).await;
+        let matched = answers.iter().filter(|a| matches!(a, Ok(true))).count();
+        let busy = answers.iter().filter(|a| matches!(a, Err(HashError::Busy))).count();
+        assert!((1..=2).contains(&matched), "{answers:?}");
+        assert_eq!(matched + busy, 8, "{answers:?}");
+        assert_eq!(passwords.queue_depth(), 0);
+        assert!(passwords.verify("correct horse".into(), Some(phc)).await.unwrap(), "drained");
+    }
+
+    #[test]
+    fn threads_are_named_and_end_with_the_last_clone() {
+        let thread_names = || -> Vec<String> {
+            std::fs::read_dir("/proc/self/task")
+                .unwrap()
+                .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+                .map(|name| name.trim_end().to_owned())
+                .collect()
+        };
+        let passwords = Passwords::new(2).unwrap();
+        // A thread takes its name once it runs: give it a moment.
+        let named = (0..100).any(|_| {
+            let names = thread_names();
+            let found = ["argon2-0", "argon2-1"].iter().all(|n| names.iter().any(|m| m == n));
+            if !found {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            found
+        });
+        assert!(named, "threads named argon2-0 and argon2-1 in {:?}", thread_names());
+
+        let clone = passwords.clone();
+        drop(passwords);
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let phc = runtime.block_on(clone.hash("still running".into())).unwrap();
+        assert!(phc.starts_with("$argon2id$"));
+        // Dropping the last clone joins the threads: it returns once they have ended.
+        let (done, dropped) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            drop(clone);
+            let _ = done.send(());
+        });
+        dropped.recv_timeout(Duration::from_secs(10)).expect("the threads have ended");
     }
 }

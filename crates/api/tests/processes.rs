@@ -298,7 +298,7 @@ async fn sigterm_lets_an_in_flight_request_finish() {
     let dir = tempfile::tempdir().expect("a directory");
     let server = Server::start(dir.path(), &[]).await;
     let url = server.url("/auth/register");
-    // Registration hashes a password on the blocking pool: long enough to be in flight.
+    // Registration hashes a password on a hashing thread: long enough to be in flight.
     let in_flight = tokio::spawn(async move {
         client()
             .post(url)

@@ -27,11 +27,7 @@ pub async fn register(
     let RegisterBody { email, password } = body;
     let email = crate::email::checked(&email)?;
     check_password(&password, true).map_err(ApiError::InvalidField)?;
-    let hash = state
-        .passwords
-        .hash(password.expose_owned())
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let hash = state.passwords.hash(password.expose_owned()).await?;
     let new_user =
         NewUser { email, password_hash: PasswordHash::new(hash), roles: vec!["user".into()] };
     let user = state.store.create_user(&new_user, state.now()).await?;
