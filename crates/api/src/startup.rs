@@ -270,11 +270,22 @@ fn spawn_background_jobs(state: Arc<AppState>) {
 async fn sync_revocations(state: Arc<AppState>) {
     let follower = state.sessions.revocation_follower();
     let mut tick = tokio::time::interval(REVOCATION_SYNC_EVERY);
+    // Logged when the feed stops and when it resumes, not once a second while it is down.
+    let mut failing = false;
     loop {
         tick.tick().await;
         match follower.poll().await {
-            Ok(_) => state.revocations_loaded.store(true, Ordering::Release),
-            Err(e) => tracing::error!(error = %e, "could not load revocations"),
+            Ok(_) => {
+                if std::mem::take(&mut failing) {
+                    tracing::info!("revocation feed reachable again");
+                }
+                state.revocations_loaded.store(true, Ordering::Release);
+            }
+            Err(e) if !failing => {
+                failing = true;
+                tracing::error!(error = %e, "could not load revocations; retrying every second");
+            }
+            Err(_) => {}
         }
     }
 }
