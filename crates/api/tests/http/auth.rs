@@ -413,6 +413,7 @@ async fn cookie_mode_keeps_the_refresh_token_in_an_http_only_cookie(db: TestDb) 
         send(app.post("/auth/refresh").header("cookie", format!("refresh_token={cookie}"))).await;
     guarded.assert_error(StatusCode::FORBIDDEN, "csrf_required");
     assert!(guarded.set_cookies().is_empty());
+    app.assert_accepted(&access).await;
 
     let refreshed = send(
         app.post("/auth/refresh")
