@@ -220,6 +220,16 @@ fn run(command: &mut Command, stdin: Option<&str>) -> Output {
         assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "write stdin: {e}");
     }
     drop(input);
+    // A command that should fail but serves instead must fail the test, not hang it.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().expect("jwt-auth can be waited on").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let output = child.wait_with_output().expect("jwt-auth is reaped");
+            panic!("jwt-auth did not exit within 60 s; stderr: {}", stderr(&output));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
     child.wait_with_output().expect("jwt-auth exits")
 }
 
