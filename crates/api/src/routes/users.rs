@@ -15,6 +15,8 @@ use crate::state::AppState;
 
 /// The largest page of `GET /api/users`.
 const MAX_PAGE: u32 = 100;
+/// The largest offset of `GET /api/users`: the database counts rows in an `i64`.
+const MAX_OFFSET: u64 = i64::MAX as u64;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UserView {
@@ -76,7 +78,11 @@ pub async fn list(
     if limit == 0 || limit > MAX_PAGE {
         return Err(ApiError::InvalidField(format!("limit must be between 1 and {MAX_PAGE}")));
     }
-    let found = state.store.list_users(limit, page.offset.unwrap_or(0)).await?;
+    let offset = page.offset.unwrap_or(0);
+    if offset > MAX_OFFSET {
+        return Err(ApiError::InvalidField(format!("offset must be at most {MAX_OFFSET}")));
+    }
+    let found = state.store.list_users(limit, offset).await?;
     Ok(HttpResponse::Ok().json(UserList {
         users: found.users.into_iter().map(UserView::from).collect(),
         total: found.total,
