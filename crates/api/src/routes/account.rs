@@ -84,6 +84,17 @@ pub async fn logout(
     let (user_id, session_id) = match bearer {
         Ok(token) => {
             let claims = state.tokens().verify_access(token.expose())?;
+            // The bearer token names the session, but a body that was sent must still be one
+            // this endpoint reads: 400, 413, 415 and 422 hold with a bearer token too.
+            if let Err(
+                e @ (ApiError::MalformedBody(_)
+                | ApiError::PayloadTooLarge(_)
+                | ApiError::UnsupportedMediaType(_)
+                | ApiError::InvalidField(_)),
+            ) = presented
+            {
+                return Err(e);
+            }
             (claims.sub, claims.sid)
         }
         Err(ApiError::MissingToken) => {
