@@ -8,6 +8,7 @@ mod common;
 mod admin;
 mod auth;
 mod instances;
+mod openapi;
 mod refresh;
 mod service;
 mod tokens;
