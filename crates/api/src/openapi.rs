@@ -50,6 +50,27 @@ pub struct RefreshRequest {
     pub refresh_token: String,
 }
 
+/// A token pair from `/auth/token`.
+#[derive(IntoResponses)]
+#[response(status = 200, headers(
+    ("Cache-Control" = String, description = "`no-store`"),
+    ("Pragma" = String, description = "`no-cache`")))]
+pub struct TokenIssued(pub TokenPairBody);
+
+/// A token pair from `/auth/login` or `/auth/refresh`; in cookie mode (`?cookie=true`, or a
+/// refresh presented in the cookie) the refresh token is in the cookie instead of the body.
+#[derive(IntoResponses)]
+#[response(status = 200, headers(
+    ("Cache-Control" = String, description = "`no-store`"),
+    ("Pragma" = String, description = "`no-cache`"),
+    ("Set-Cookie" = String, description = "in cookie mode: `refresh_token`, `HttpOnly; SameSite=Strict; Path=/auth`")))]
+pub struct BrowserTokenIssued(pub TokenPairBody);
+
+/// `csrf_required`: the refresh cookie without `X-Requested-With`; nothing changes.
+#[derive(IntoResponses)]
+#[response(status = 403)]
+pub struct CsrfRequired(pub ErrorBody);
+
 /// The refusals of an endpoint that reads a JSON body, in the order they are checked.
 #[derive(IntoResponses)]
 pub enum JsonBodyRefusals {
@@ -147,6 +168,8 @@ impl Modify for OptionalLogoutBody {
         users::sessions, users::revoke, users::update, meta::health, meta::ready, meta::metrics,
         document,
     ),
+    // The bodies that only the response sets above name, which utoipa does not collect.
+    components(schemas(ErrorBody, OAuthErrorBody, TokenPairBody)),
     modifiers(&BearerAuth, &OptionalLogoutBody)
 )]
 pub struct ApiDoc;

@@ -10,8 +10,8 @@ use crate::error::ApiError;
 use crate::extract::{Authenticated, BearerToken, ClientContext, Json, PresentedRefreshToken};
 use crate::grants::{count_attempt, password_login, rotate};
 use crate::openapi::{
-    BearerRefused, ErrorBody, JsonBodyRefusals, RateLimited, RefreshRequest, TokenPairBody,
-    Unavailable,
+    BearerRefused, BrowserTokenIssued, CsrfRequired, ErrorBody, JsonBodyRefusals, RateLimited,
+    RefreshRequest, Unavailable,
 };
 use crate::routes::body::{CookieQuery, LoginBody, RegisterBody, UserBody, check_password};
 use crate::routes::pair::{clear_cookie, token_response};
@@ -50,10 +50,7 @@ pub async fn register(
 #[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginBody,
     params(("cookie" = Option<bool>, Query, description = "`true`: the refresh token is set as the cookie `refresh_token` (`HttpOnly; SameSite=Strict; Path=/auth`) instead of being in the body")),
     responses(
-        (status = 200, body = TokenPairBody, description = "a token pair", headers(
-            ("Cache-Control" = String, description = "`no-store`"),
-            ("Pragma" = String, description = "`no-cache`"),
-            ("Set-Cookie" = String, description = "with `?cookie=true`: the refresh token"))),
+        BrowserTokenIssued,
         (status = 401, body = ErrorBody, description = "`invalid_credentials`: an unknown user, a wrong password or a disabled account, alike",
             headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"jwt-auth\"`"))),
         JsonBodyRefusals, RateLimited, Unavailable,
@@ -80,14 +77,10 @@ pub async fn login(
     request_body(content = RefreshRequest, description = "the refresh token; in browser mode no body (see above)"),
     params(("cookie" = Option<bool>, Query, description = "`true`: the new refresh token is set as the cookie `refresh_token` instead of being in the body")),
     responses(
-        (status = 200, body = TokenPairBody, description = "a new token pair", headers(
-            ("Cache-Control" = String, description = "`no-store`"),
-            ("Pragma" = String, description = "`no-cache`"),
-            ("Set-Cookie" = String, description = "in browser mode or with `?cookie=true`: the new refresh token"))),
+        BrowserTokenIssued,
         (status = 401, body = ErrorBody, description = "`invalid_token`, `token_expired`, `token_revoked`, `refresh_token_reused` or `session_expired`",
             headers(("WWW-Authenticate" = String, description = "RFC 6750 §3, with `error` and `error_description`"))),
-        (status = 403, body = ErrorBody, description = "`csrf_required`: the refresh cookie without `X-Requested-With`; nothing changes"),
-        JsonBodyRefusals, Unavailable,
+        CsrfRequired, JsonBodyRefusals, Unavailable,
     ))]
 pub async fn refresh(
     state: web::Data<AppState>,
@@ -111,8 +104,7 @@ pub async fn refresh(
             headers(("Set-Cookie" = String, description = "removes the refresh cookie"))),
         (status = 401, body = ErrorBody, description = "`missing_token` with neither a bearer nor a refresh token; `invalid_token`, `token_expired` or `token_revoked` for a refused one",
             headers(("WWW-Authenticate" = String, description = "RFC 6750 §3: `Bearer realm=\"jwt-auth\"`, with `error` and `error_description` when a token was presented"))),
-        (status = 403, body = ErrorBody, description = "`csrf_required`: the refresh cookie without `X-Requested-With`; nothing changes"),
-        JsonBodyRefusals, Unavailable,
+        CsrfRequired, JsonBodyRefusals, Unavailable,
     ))]
 pub async fn logout(
     state: web::Data<AppState>,

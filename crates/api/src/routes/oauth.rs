@@ -12,7 +12,7 @@ use crate::error::{ApiError, OAuthError, no_store};
 use crate::extract::{Admin, ClientContext, RequireRole};
 use crate::grants::{count_attempt, password_login, rotate};
 use crate::openapi::{
-    BearerRefused, FormBodyRefusals, InsufficientRole, OAuthErrorBody, RateLimited, TokenPairBody,
+    BearerRefused, FormBodyRefusals, InsufficientRole, OAuthErrorBody, RateLimited, TokenIssued,
     Unavailable,
 };
 use crate::routes::body::{TokenForm, TokenParam, TokenRequest};
@@ -23,9 +23,7 @@ use crate::state::AppState;
 #[utoipa::path(post, path = "/auth/token", tag = "oauth",
     request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
     responses(
-        (status = 200, body = TokenPairBody, description = "a token pair", headers(
-            ("Cache-Control" = String, description = "`no-store`"),
-            ("Pragma" = String, description = "`no-cache`"))),
+        TokenIssued,
         (status = 400, body = OAuthErrorBody, description = "RFC 6749 §5.2: `invalid_request` (a malformed form, a missing parameter, a password over 1024 bytes), `invalid_grant` (wrong credentials, a refused refresh token) or `unsupported_grant_type`",
             headers(("Cache-Control" = String, description = "`no-store`"))),
         FormBodyRefusals, RateLimited, Unavailable,

@@ -84,9 +84,30 @@ async fn every_operation_lists_exactly_the_statuses_it_can_answer(db: TestDb) {
     assert_eq!(operations, STATUSES.len(), "an operation the table above does not know");
 }
 
+/// Every `$ref` below `value`.
+fn references(value: &Value, found: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::String(reference)) = map.get("$ref") {
+                found.push(reference.clone());
+            }
+            map.values().for_each(|v| references(v, found));
+        }
+        Value::Array(items) => items.iter().for_each(|v| references(v, found)),
+        _ => {}
+    }
+}
+
 async fn answers_name_their_headers_and_error_bodies(db: TestDb) {
     let app = TestApp::start(db).await;
     let doc = document(&app).await;
+    let mut found = Vec::new();
+    references(&doc, &mut found);
+    assert!(!found.is_empty());
+    for reference in found {
+        let name = reference.strip_prefix("#/components/schemas/").expect("a local schema");
+        assert!(doc["components"]["schemas"][name].is_object(), "{reference} does not resolve");
+    }
     let response = |method: &str, path: &str, status: u16| {
         operation(&doc, method, path)["responses"][status.to_string()].clone()
     };
