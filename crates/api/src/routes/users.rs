@@ -292,3 +292,26 @@ pub async fn update(
         .await;
     Ok(HttpResponse::Ok().json(UserView::from(updated.user)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_whitespace_is_exactly_what_role_names_refuse() {
+        let listed = |c: char| WHITESPACE.iter().any(|&(from, to)| (from..=to).contains(&c));
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            assert_eq!(listed(c), c.is_whitespace(), "U+{:04X}", u32::from(c));
+            if c.is_ascii() {
+                assert_eq!(
+                    valid_role(&format!("a{c}b")),
+                    !c.is_whitespace(),
+                    "U+{:04X}",
+                    u32::from(c)
+                );
+            }
+        }
+        assert!(valid_role(&"é".repeat(32)) && !valid_role(&"é".repeat(33)), "bytes, not chars");
+        assert!(!valid_role(""));
+    }
+}
