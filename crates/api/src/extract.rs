@@ -201,10 +201,14 @@ fn is_json(req: &HttpRequest) -> bool {
 
 /// Parses a JSON body in the contract's order: a body that is not exactly one JSON value
 /// (trailing characters included) is 400, checked before any field; a well-formed body with
-/// a missing or invalid field is 422.
+/// a missing or invalid field is 422, and so is one that is not an object, as every body of
+/// this API is (serde would otherwise read a struct from an array of its fields in order).
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice::<IgnoredAny>(body)
         .map_err(|e| ApiError::MalformedBody(format!("malformed JSON: {e}")))?;
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::InvalidField("the body must be a JSON object".into()));
+    }
     serde_json::from_slice(body).map_err(|e| ApiError::InvalidField(e.to_string()))
 }
 

@@ -9,13 +9,21 @@ use crate::audit::Audit;
 use crate::error::ApiError;
 use crate::extract::{Authenticated, BearerToken, ClientContext, Json, PresentedRefreshToken};
 use crate::grants::{count_attempt, password_login, rotate};
+use crate::openapi::{
+    BearerRefused, BrowserTokenIssued, CsrfRequired, ErrorBody, JsonBodyRefusals, RateLimited,
+    RefreshRequest, Unavailable,
+};
 use crate::routes::body::{CookieQuery, LoginBody, RegisterBody, UserBody, check_password};
 use crate::routes::pair::{clear_cookie, token_response};
 use crate::state::AppState;
 
 #[utoipa::path(post, path = "/auth/register", tag = "auth", request_body = RegisterBody,
-    responses((status = 201, body = UserBody), (status = 403, body = crate::openapi::ErrorBody, description = "registration_closed"),
-        (status = 409, body = crate::openapi::ErrorBody, description = "email_taken")))]
+    responses(
+        (status = 201, body = UserBody, description = "the new user, with the role `user`"),
+        (status = 403, body = ErrorBody, description = "`registration_closed`: registration is off (`ALLOW_REGISTRATION`)"),
+        (status = 409, body = ErrorBody, description = "`email_taken`: the email is registered already"),
+        JsonBodyRefusals, Unavailable,
+    ))]
 pub async fn register(
     state: web::Data<AppState>,
     client: ClientContext,
@@ -36,8 +44,13 @@ pub async fn register(
 }
 
 #[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginBody,
-    params(("cookie" = Option<bool>, Query, description = "put the refresh token in an HttpOnly cookie")),
-    responses((status = 200, body = crate::openapi::TokenPairBody), (status = 401, body = crate::openapi::ErrorBody, description = "invalid_credentials")))]
+    params(("cookie" = Option<bool>, Query, description = "`true`: the refresh token is set as the cookie `refresh_token` (`HttpOnly; SameSite=Strict; Path=/auth`) instead of being in the body")),
+    responses(
+        BrowserTokenIssued,
+        (status = 401, body = ErrorBody, description = "`invalid_credentials`: an unknown user, a wrong password or a disabled account, alike",
+            headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"jwt-auth\"`"))),
+        JsonBodyRefusals, RateLimited, Unavailable,
+    ))]
 pub async fn login(
     state: web::Data<AppState>,
     client: ClientContext,
@@ -49,12 +62,22 @@ pub async fn login(
     Ok(token_response(&state, &pair, query.cookie))
 }
 
+/// Rotates a refresh token: the answer is a new pair in the same session, and the token
+/// presented is retired (presented again within `REFRESH_REUSE_GRACE` it gets a fresh pair;
+/// later, the whole session is revoked).
+///
+/// Browser mode: no body at all, the refresh token in the cookie `refresh_token` and the
+/// header `X-Requested-With` (any value, a CSRF guard); the new refresh token is then set in
+/// the cookie again. Without a body and without the cookie: 400.
 #[utoipa::path(post, path = "/auth/refresh", tag = "auth",
-    request_body(content = crate::openapi::RefreshRequest, description = "or no body, with the refresh_token cookie and X-Requested-With"),
-    params(("cookie" = Option<bool>, Query, description = "put the new refresh token in an HttpOnly cookie")),
-    responses((status = 200, body = crate::openapi::TokenPairBody), (status = 401, body = crate::openapi::ErrorBody,
-        description = "invalid_token, token_expired, token_revoked, refresh_token_reused, session_expired"),
-        (status = 403, body = crate::openapi::ErrorBody, description = "csrf_required: the refresh cookie without X-Requested-With")))]
+    request_body(content = RefreshRequest, description = "the refresh token; in browser mode no body (see above)"),
+    params(("cookie" = Option<bool>, Query, description = "`true`: the new refresh token is set as the cookie `refresh_token` instead of being in the body")),
+    responses(
+        BrowserTokenIssued,
+        (status = 401, body = ErrorBody, description = "`invalid_token`, `token_expired`, `token_revoked`, `refresh_token_reused` or `session_expired`",
+            headers(("WWW-Authenticate" = String, description = "RFC 6750 §3, with `error` and `error_description`"))),
+        CsrfRequired, JsonBodyRefusals, Unavailable,
+    ))]
 pub async fn refresh(
     state: web::Data<AppState>,
     client: ClientContext,
@@ -65,10 +88,20 @@ pub async fn refresh(
     Ok(token_response(&state, &pair, query.cookie || presented.from_cookie))
 }
 
-#[utoipa::path(post, path = "/auth/logout", tag = "auth", security(("bearer" = [])),
-    request_body(content = crate::openapi::RefreshRequest, description = "without a bearer token: the refresh token, in the body or the cookie (with X-Requested-With)"),
-    responses((status = 204), (status = 401, body = crate::openapi::ErrorBody),
-        (status = 403, body = crate::openapi::ErrorBody, description = "csrf_required: the refresh cookie without X-Requested-With")))]
+/// Ends the caller's session: its access and refresh tokens all stop working. Idempotent.
+///
+/// The session is the bearer token's; without a bearer token, the refresh token's: in the
+/// body `{refresh_token}`, or in browser mode (no body) in the cookie `refresh_token` with the
+/// header `X-Requested-With`. A body that is sent must be a valid one, bearer token or not.
+#[utoipa::path(post, path = "/auth/logout", tag = "auth", security((), ("bearer" = [])),
+    request_body(content = RefreshRequest, description = "optional; without a bearer token and without the cookie, the refresh token of the session"),
+    responses(
+        (status = 204, description = "the session is ended (or was already)",
+            headers(("Set-Cookie" = String, description = "removes the refresh cookie"))),
+        (status = 401, body = ErrorBody, description = "`missing_token` with neither a bearer nor a refresh token; `invalid_token`, `token_expired` or `token_revoked` for a refused one",
+            headers(("WWW-Authenticate" = String, description = "RFC 6750 §3: `Bearer realm=\"jwt-auth\"`, with `error` and `error_description` when a token was presented"))),
+        CsrfRequired, JsonBodyRefusals, Unavailable,
+    ))]
 pub async fn logout(
     state: web::Data<AppState>,
     client: ClientContext,
@@ -80,6 +113,17 @@ pub async fn logout(
     let (user_id, session_id) = match bearer {
         Ok(token) => {
             let claims = state.tokens().verify_access(token.expose())?;
+            // The bearer token names the session, but a body that was sent must still be one
+            // this endpoint reads: 400, 413, 415 and 422 hold with a bearer token too.
+            if let Err(
+                e @ (ApiError::MalformedBody(_)
+                | ApiError::PayloadTooLarge(_)
+                | ApiError::UnsupportedMediaType(_)
+                | ApiError::InvalidField(_)),
+            ) = presented
+            {
+                return Err(e);
+            }
             (claims.sub, claims.sid)
         }
         Err(ApiError::MissingToken) => {
@@ -99,8 +143,13 @@ pub async fn logout(
     Ok(HttpResponse::NoContent().cookie(clear_cookie(&state)).finish())
 }
 
+/// Ends every session of the caller, and voids every token issued to the caller before now.
 #[utoipa::path(post, path = "/auth/logout-all", tag = "auth", security(("bearer" = [])),
-    responses((status = 204), (status = 401, body = crate::openapi::ErrorBody)))]
+    responses(
+        (status = 204, description = "every session is ended",
+            headers(("Set-Cookie" = String, description = "removes the refresh cookie"))),
+        BearerRefused, Unavailable,
+    ))]
 pub async fn logout_all(
     state: web::Data<AppState>,
     client: ClientContext,

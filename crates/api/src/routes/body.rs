@@ -7,11 +7,13 @@ use crate::passwords::{MAX_PASSWORD_BYTES, MIN_PASSWORD_BYTES};
 use crate::secret::SecretString;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"email": "alice@example.com", "password": "correct horse battery staple"}))]
 pub struct RegisterBody {
-    /// An email address (see the contract's rule), at most 254 bytes.
-    #[schema(format = "email", max_length = 254, min_length = 3)]
+    /// An email address: one `@`, a non-empty local part, a domain of at least two
+    /// dot-separated labels; no whitespace or control character; at most 254 bytes.
+    #[schema(format = "email", min_length = 5, max_length = 254)]
     pub email: String,
-    /// 8 to 1024 bytes.
+    /// 8 to 1024 bytes (UTF-8).
     #[schema(value_type = String, format = Password, min_length = 8, max_length = 1024)]
     pub password: SecretString,
 }
@@ -33,10 +35,11 @@ impl From<jwt_auth_store::User> for UserBody {
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"username": "alice@example.com", "password": "correct horse battery staple"}))]
 pub struct LoginBody {
     /// The email the account was registered with.
     pub username: String,
-    /// At most 1024 bytes.
+    /// At most 1024 bytes (UTF-8).
     #[schema(value_type = String, format = Password, max_length = 1024)]
     pub password: SecretString,
 }
@@ -48,22 +51,41 @@ pub struct CookieQuery {
     pub cookie: bool,
 }
 
-/// The form of `POST /auth/token`.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+/// The form of `POST /auth/token` as it is read: every field optional, so that what is
+/// missing gets RFC 6749's `invalid_request` rather than a generic refusal. The document
+/// shows [`TokenRequest`] instead.
+#[derive(Debug, Deserialize)]
 pub struct TokenForm {
     /// `password` or `refresh_token`.
     pub grant_type: Option<String>,
     pub username: Option<String>,
-    #[schema(value_type = Option<String>, format = Password)]
     pub password: Option<SecretString>,
-    #[schema(value_type = Option<String>)]
     pub refresh_token: Option<SecretString>,
 }
 
-/// The form of `POST /auth/revoke` and `POST /auth/introspect`.
+/// The form of `POST /auth/token` as the document shows it: one grant, with the fields that
+/// grant requires (a missing one is 400 `invalid_request`).
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(tag = "grant_type", rename_all = "snake_case")]
+pub enum TokenRequest {
+    /// The resource owner password grant (RFC 6749 §4.3).
+    Password {
+        /// The email the account was registered with.
+        username: String,
+        /// At most 1024 bytes (UTF-8).
+        #[schema(format = Password, max_length = 1024)]
+        password: String,
+    },
+    /// Refreshing (RFC 6749 §6): rotates the refresh token, as `POST /auth/refresh` does.
+    RefreshToken { refresh_token: String },
+}
+
+/// The form of `POST /auth/revoke` and `POST /auth/introspect`; a missing `token` is 400
+/// `invalid_request`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct TokenParam {
-    #[schema(value_type = Option<String>)]
+    /// An access or a refresh token.
+    #[schema(value_type = String, required = true)]
     pub token: Option<SecretString>,
 }
 

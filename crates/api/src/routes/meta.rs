@@ -7,7 +7,47 @@ use serde_json::json;
 
 use crate::state::AppState;
 
-#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "meta", responses((status = 200, description = "RFC 7517 JWK set")))]
+// The schemas of the JSON answers below, which the handlers write directly.
+
+/// An RFC 7517 JWK set; `keys` is empty for HS256.
+#[derive(utoipa::ToSchema)]
+pub struct JwkSet {
+    /// The public verification keys (RFC 7517 §4), each with `kid`, `kty`, `alg` and `use`.
+    pub keys: Vec<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// RFC 8414 authorization server metadata.
+#[derive(utoipa::ToSchema)]
+pub struct AuthorizationServerMetadata {
+    pub issuer: String,
+    pub token_endpoint: String,
+    pub revocation_endpoint: String,
+    pub introspection_endpoint: String,
+    pub jwks_uri: String,
+    pub grant_types_supported: Vec<String>,
+    pub response_types_supported: Vec<String>,
+    pub token_endpoint_auth_methods_supported: Vec<String>,
+    pub revocation_endpoint_auth_methods_supported: Vec<String>,
+    pub introspection_endpoint_auth_methods_supported: Vec<String>,
+}
+
+/// `{"status": "ok"}`.
+#[derive(utoipa::ToSchema)]
+pub struct Health {
+    #[schema(pattern = "^ok$")]
+    pub status: String,
+}
+
+/// Whether the database answers and the revocations are loaded.
+#[derive(utoipa::ToSchema)]
+pub struct Readiness {
+    pub database: bool,
+    pub revocations_loaded: bool,
+}
+
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "meta",
+    responses((status = 200, body = JwkSet, description = "the public verification keys",
+        headers(("Cache-Control" = String, description = "`public, max-age=60`")))))]
 pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((CACHE_CONTROL, "public, max-age=60"))
@@ -18,7 +58,9 @@ pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
 /// then that URL unless `JWT_ISSUER` says otherwise); without it, with the address the
 /// request came to. There is no authorization endpoint, so no response type is served:
 /// `response_types_supported`, which RFC 8414 requires, is `["none"]`.
-#[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "meta", responses((status = 200, description = "RFC 8414 metadata")))]
+#[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "meta",
+    responses((status = 200, body = AuthorizationServerMetadata, description = "RFC 8414 metadata",
+        headers(("Cache-Control" = String, description = "`public, max-age=60`")))))]
 pub async fn metadata(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let config = &state.config;
     let base = match &config.public_url {
@@ -39,12 +81,17 @@ pub async fn metadata(state: web::Data<AppState>, req: HttpRequest) -> HttpRespo
     }))
 }
 
-#[utoipa::path(get, path = "/health", tag = "meta", responses((status = 200, description = "the process is up")))]
+#[utoipa::path(get, path = "/health", tag = "meta",
+    responses((status = 200, body = Health, description = "the process is up")))]
 pub async fn health() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
-#[utoipa::path(get, path = "/ready", tag = "meta", responses((status = 200, description = "ready"), (status = 503, description = "database unreachable or revocations not loaded")))]
+#[utoipa::path(get, path = "/ready", tag = "meta",
+    responses(
+        (status = 200, body = Readiness, description = "ready to serve"),
+        (status = 503, body = Readiness, description = "the database is unreachable, or the revocations are not loaded yet"),
+    ))]
 pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
     let database = state.store.ping().await.is_ok();
     let revocations = state.is_ready();

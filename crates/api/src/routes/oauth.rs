@@ -11,15 +11,23 @@ use crate::audit::Audit;
 use crate::error::{ApiError, OAuthError, no_store};
 use crate::extract::{Admin, ClientContext, RequireRole};
 use crate::grants::{count_attempt, password_login, rotate};
-use crate::routes::body::{TokenForm, TokenParam};
+use crate::openapi::{
+    BearerRefused, FormBodyRefusals, InsufficientRole, OAuthErrorBody, RateLimited, TokenIssued,
+    Unavailable,
+};
+use crate::routes::body::{TokenForm, TokenParam, TokenRequest};
 use crate::routes::pair::token_response;
 use crate::state::AppState;
 
 /// `POST /auth/token`: the password and refresh-token grants of RFC 6749.
 #[utoipa::path(post, path = "/auth/token", tag = "oauth",
-    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = crate::openapi::TokenPairBody), (status = 400, body = crate::openapi::OAuthErrorBody,
-        description = "invalid_request, invalid_grant, unsupported_grant_type")))]
+    request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        TokenIssued,
+        (status = 400, body = OAuthErrorBody, description = "RFC 6749 §5.2: `invalid_request` (a malformed form, a missing parameter, a password over 1024 bytes), `invalid_grant` (wrong credentials, a refused refresh token) or `unsupported_grant_type`",
+            headers(("Cache-Control" = String, description = "`no-store`"))),
+        FormBodyRefusals, RateLimited, Unavailable,
+    ))]
 pub async fn token(
     state: web::Data<AppState>,
     client: ClientContext,
@@ -50,7 +58,13 @@ pub async fn token(
 /// whatever the token.
 #[utoipa::path(post, path = "/auth/revoke", tag = "oauth",
     request_body(content = TokenParam, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, description = "revoked, or the token was unknown or invalid"), (status = 400, body = crate::openapi::OAuthErrorBody)))]
+    responses(
+        (status = 200, description = "revoked, or the token was unknown or invalid",
+            headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 400, body = OAuthErrorBody, description = "`invalid_request`: a malformed form, or no `token`",
+            headers(("Cache-Control" = String, description = "`no-store`"))),
+        FormBodyRefusals, Unavailable,
+    ))]
 pub async fn revoke(
     state: web::Data<AppState>,
     client: ClientContext,
@@ -79,6 +93,7 @@ pub async fn revoke(
     Ok(response.finish())
 }
 
+/// RFC 7662 §2.2: `{active: false}` alone for a token that is not active.
 #[derive(Debug, Default, Serialize, utoipa::ToSchema)]
 pub struct Introspection {
     active: bool,
@@ -124,7 +139,13 @@ impl Introspection {
 /// `POST /auth/introspect` (RFC 7662), for administrators.
 #[utoipa::path(post, path = "/auth/introspect", tag = "oauth", security(("bearer" = [])),
     request_body(content = TokenParam, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, body = Introspection), (status = 400, body = crate::openapi::OAuthErrorBody)))]
+    responses(
+        (status = 200, body = Introspection, description = "what the token is, if it is active",
+            headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 400, body = OAuthErrorBody, description = "`invalid_request`: a malformed form, or no `token`",
+            headers(("Cache-Control" = String, description = "`no-store`"))),
+        FormBodyRefusals, BearerRefused, InsufficientRole, Unavailable,
+    ))]
 pub async fn introspect(
     state: web::Data<AppState>,
     _admin: RequireRole<Admin>,

@@ -10,11 +10,31 @@ use serde::{Deserialize, Serialize};
 use crate::audit::Audit;
 use crate::error::ApiError;
 use crate::extract::{Admin, Authenticated, ClientContext, Json, RequireRole};
+use crate::openapi::{BearerRefused, ErrorBody, InsufficientRole, JsonBodyRefusals, Unavailable};
 use crate::routes::body::UserBody;
 use crate::state::AppState;
 
 /// The largest page of `GET /api/users`.
 const MAX_PAGE: u32 = 100;
+/// The largest offset of `GET /api/users`: the database counts rows in an `i64`.
+const MAX_OFFSET: u64 = i64::MAX as u64;
+/// The longest role name, in bytes.
+const MAX_ROLE_BYTES: usize = 64;
+/// The characters a role name cannot hold: exactly those of `char::is_whitespace` (Unicode
+/// `White_Space`), spelled out so that every regular-expression engine reads the document's
+/// pattern alike.
+const WHITESPACE: &[(char, char)] = &[
+    ('\u{9}', '\u{d}'),
+    (' ', ' '),
+    ('\u{85}', '\u{85}'),
+    ('\u{a0}', '\u{a0}'),
+    ('\u{1680}', '\u{1680}'),
+    ('\u{2000}', '\u{200a}'),
+    ('\u{2028}', '\u{2029}'),
+    ('\u{202f}', '\u{202f}'),
+    ('\u{205f}', '\u{205f}'),
+    ('\u{3000}', '\u{3000}'),
+];
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UserView {
@@ -38,7 +58,11 @@ impl From<User> for UserView {
 }
 
 #[utoipa::path(get, path = "/api/me", tag = "users", security(("bearer" = [])),
-    responses((status = 200, body = UserBody), (status = 401, body = crate::openapi::ErrorBody)))]
+    responses(
+        (status = 200, body = UserBody, description = "the caller"),
+        (status = 404, body = ErrorBody, description = "`not_found`: the caller's account no longer exists"),
+        BearerRefused, Unavailable,
+    ))]
 pub async fn me(
     state: web::Data<AppState>,
     caller: Authenticated,
@@ -51,9 +75,14 @@ pub async fn me(
     Ok(HttpResponse::Ok().json(UserBody::from(user)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Page {
+    /// How many users, 1 to 100.
+    #[param(minimum = 1, maximum = 100, default = 20)]
     pub limit: Option<u32>,
+    /// How many users to skip, in the order of creation.
+    #[param(minimum = 0, maximum = 9223372036854775807_i64, default = 0)]
     pub offset: Option<u64>,
 }
 
@@ -64,9 +93,12 @@ pub struct UserList {
 }
 
 #[utoipa::path(get, path = "/api/users", tag = "admin", security(("bearer" = [])),
-    params(("limit" = Option<u32>, Query, description = "1 to 100, default 20"), ("offset" = Option<u64>, Query)),
-    responses((status = 200, body = UserList), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody),
-        (status = 422, body = crate::openapi::ErrorBody)))]
+    params(Page),
+    responses(
+        (status = 200, body = UserList, description = "a page of users, and how many there are"),
+        (status = 422, body = ErrorBody, description = "`invalid_field`: `limit` or `offset` out of range or not an integer"),
+        BearerRefused, InsufficientRole, Unavailable,
+    ))]
 pub async fn list(
     state: web::Data<AppState>,
     _admin: RequireRole<Admin>,
@@ -76,7 +108,11 @@ pub async fn list(
     if limit == 0 || limit > MAX_PAGE {
         return Err(ApiError::InvalidField(format!("limit must be between 1 and {MAX_PAGE}")));
     }
-    let found = state.store.list_users(limit, page.offset.unwrap_or(0)).await?;
+    let offset = page.offset.unwrap_or(0);
+    if offset > MAX_OFFSET {
+        return Err(ApiError::InvalidField(format!("offset must be at most {MAX_OFFSET}")));
+    }
+    let found = state.store.list_users(limit, offset).await?;
     Ok(HttpResponse::Ok().json(UserList {
         users: found.users.into_iter().map(UserView::from).collect(),
         total: found.total,
@@ -132,9 +168,12 @@ async fn existing_user(state: &AppState, id: &str) -> Result<User, ApiError> {
 
 /// Active sessions of a user, and recently revoked ones with the reason.
 #[utoipa::path(get, path = "/api/admin/users/{id}/sessions", tag = "admin", security(("bearer" = [])),
-    params(("id" = String, Path)),
-    responses((status = 200, body = SessionList), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody),
-        (status = 404, body = crate::openapi::ErrorBody)))]
+    params(("id" = String, Path, format = "uuid", description = "the user's id; anything that is not a UUID names no user (404)")),
+    responses(
+        (status = 200, body = SessionList, description = "the user's active sessions, and recently revoked ones"),
+        (status = 404, body = ErrorBody, description = "`not_found`: no such user"),
+        BearerRefused, InsufficientRole, Unavailable,
+    ))]
 pub async fn sessions(
     state: web::Data<AppState>,
     _admin: RequireRole<Admin>,
@@ -155,9 +194,12 @@ pub async fn sessions(
 }
 
 #[utoipa::path(post, path = "/api/admin/users/{id}/revoke", tag = "admin", security(("bearer" = [])),
-    params(("id" = String, Path)),
-    responses((status = 204), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody),
-        (status = 404, body = crate::openapi::ErrorBody)))]
+    params(("id" = String, Path, format = "uuid", description = "the user's id; anything that is not a UUID names no user (404)")),
+    responses(
+        (status = 204, description = "every session of the user is ended"),
+        (status = 404, body = ErrorBody, description = "`not_found`: no such user"),
+        BearerRefused, InsufficientRole, Unavailable,
+    ))]
 pub async fn revoke(
     state: web::Data<AppState>,
     admin: RequireRole<Admin>,
@@ -171,17 +213,52 @@ pub async fn revoke(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// What to change; an absent or `null` field is left as it is.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"roles": ["user", "auditor"], "disabled": false}))]
 pub struct PatchUser {
+    /// The user's new roles, replacing the old ones.
+    #[schema(schema_with = role_list)]
     pub roles: Option<Vec<String>>,
+    /// `true` shuts the user out and ends their sessions; `false` lets them in again.
     pub disabled: Option<bool>,
 }
 
+/// Whether `role` may be a role's name: 1 to 64 bytes, no whitespace.
+fn valid_role(role: &str) -> bool {
+    !role.is_empty() && role.len() <= MAX_ROLE_BYTES && !role.chars().any(char::is_whitespace)
+}
+
+/// The schema of `PatchUser::roles`: `null`, or names as [`valid_role`] takes them.
+fn role_list() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType, Type};
+    let class: String = WHITESPACE
+        .iter()
+        .map(|&(from, to)| {
+            let escape = |c: char| format!("\\u{:04X}", u32::from(c));
+            if from == to { escape(from) } else { format!("{}-{}", escape(from), escape(to)) }
+        })
+        .collect();
+    let role = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(MAX_ROLE_BYTES))
+        .pattern(Some(format!("^[^{class}]+$")))
+        .description(Some("1 to 64 bytes (UTF-8), no whitespace"));
+    ArrayBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
+        .items(role)
+        .build()
+}
+
 #[utoipa::path(patch, path = "/api/admin/users/{id}", tag = "admin", security(("bearer" = [])),
-    params(("id" = String, Path)), request_body = PatchUser,
-    responses((status = 200, body = UserView), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody),
-        (status = 404, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody)))]
+    params(("id" = String, Path, format = "uuid", description = "the user's id; anything that is not a UUID names no user (404)")), request_body = PatchUser,
+    responses(
+        (status = 200, body = UserView, description = "the user as updated"),
+        (status = 404, body = ErrorBody, description = "`not_found`: no such user"),
+        JsonBodyRefusals, BearerRefused, InsufficientRole, Unavailable,
+    ))]
 pub async fn update(
     state: web::Data<AppState>,
     admin: RequireRole<Admin>,
@@ -191,7 +268,7 @@ pub async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let PatchUser { roles, disabled } = body;
     if let Some(roles) = &roles
-        && roles.iter().any(|r| r.is_empty() || r.len() > 64 || r.chars().any(char::is_whitespace))
+        && !roles.iter().all(|r| valid_role(r))
     {
         return Err(ApiError::InvalidField(
             "roles must be non-empty words of at most 64 bytes".into(),
@@ -214,4 +291,27 @@ pub async fn update(
         )
         .await;
     Ok(HttpResponse::Ok().json(UserView::from(updated.user)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_whitespace_is_exactly_what_role_names_refuse() {
+        let listed = |c: char| WHITESPACE.iter().any(|&(from, to)| (from..=to).contains(&c));
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            assert_eq!(listed(c), c.is_whitespace(), "U+{:04X}", u32::from(c));
+            if c.is_ascii() {
+                assert_eq!(
+                    valid_role(&format!("a{c}b")),
+                    !c.is_whitespace(),
+                    "U+{:04X}",
+                    u32::from(c)
+                );
+            }
+        }
+        assert!(valid_role(&"é".repeat(32)) && !valid_role(&"é".repeat(33)), "bytes, not chars");
+        assert!(!valid_role(""));
+    }
 }

@@ -108,7 +108,7 @@ async fn admin_lists_users_and_their_active_sessions(db: TestDb) {
     assert!(!first_ids.contains(&&rest.body["users"][0]["id"]), "pages do not overlap");
     let max = call(&app, Method::GET, "/api/users?limit=100", token, None).await;
     assert_eq!(max.status, StatusCode::OK);
-    let far = call(&app, Method::GET, "/api/users?offset=18446744073709551615", token, None).await;
+    let far = call(&app, Method::GET, "/api/users?offset=9223372036854775807", token, None).await;
     assert_eq!(far.status, StatusCode::OK, "{}", far.text);
     assert_eq!(far.body["users"], json!([]));
     assert_eq!(far.body["total"], 3);
