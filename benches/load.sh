@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Load run against a real `jwt-auth serve` on 127.0.0.1: many concurrent authenticated
-# requests to GET /api/me, beside GET /health (no token, no JSON body to speak of) as the bare
-# HTTP stack's figure on the same machine in the same run. Needs wrk (apt-get install wrk).
+# requests to GET /api/me, beside two references measured on the same machine in the same run:
+# bare Actix-web's GET /verify (benches/src/bin/bare_verify.rs: jsonwebtoken's decode of the
+# same HS256 token, a small JSON reply) and the server's own GET /health (the HTTP stack
+# alone). Needs wrk (apt-get install wrk).
 #
-#   benches/load.sh                      # 1,000 connections, 10 s per endpoint
+#   benches/load.sh                      # 1,000 connections, 10 s per endpoint (3 endpoints)
 #   CONNECTIONS=2000 DURATION=20s benches/load.sh
 #   DATABASE_URL=postgres://root@127.0.0.1/test benches/load.sh
 #
@@ -24,24 +26,38 @@ if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((CONNECTIONS + 100)
 fi
 
 cargo build --release -p jwt-auth-api --bin jwt-auth --locked --quiet
+cargo build --release -p jwt-auth-benches --bin bare_verify --locked --quiet
 bin="${CARGO_TARGET_DIR:-target}/release/jwt-auth"
+bare_bin="${CARGO_TARGET_DIR:-target}/release/bare_verify"
+BARE_PORT="${BARE_PORT:-$((PORT + 1))}"
 
 work="$(mktemp -d)"
 server=""
+bare=""
 cleanup() {
   [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
+  [ -n "$bare" ] && kill "$bare" 2>/dev/null && wait "$bare" 2>/dev/null
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-export BIND_ADDRESS="127.0.0.1:$PORT" DATA_DIR="$work" LOGIN_RATE_LIMIT=0 RUST_LOG=warn
+# One HS256 secret for both, so the reference checks the very token /api/me gets.
+export JWT_SECRET="$(head -c 48 /dev/urandom | base64 | tr -d '\n')"
+export DATA_DIR="$work" LOGIN_RATE_LIMIT=0 RUST_LOG=warn
 export DATABASE_URL="${DATABASE_URL:-sqlite://$work/jwt-auth.db}"
-"$bin" serve >"$work/server.log" 2>&1 &
+BIND_ADDRESS="127.0.0.1:$PORT" "$bin" serve >"$work/server.log" 2>&1 &
 server=$!
+BIND_ADDRESS="127.0.0.1:$BARE_PORT" "$bare_bin" >"$work/bare.log" 2>&1 &
+bare=$!
 base="http://127.0.0.1:$PORT"
 for _ in $(seq 1 100); do
   curl -fsS "$base/ready" >/dev/null 2>&1 && break
   kill -0 "$server" 2>/dev/null || { cat "$work/server.log" >&2; exit 1; }
+  sleep 0.1
+done
+for _ in $(seq 1 100); do
+  curl -s -o /dev/null "http://127.0.0.1:$BARE_PORT/verify" && break
+  kill -0 "$bare" 2>/dev/null || { cat "$work/bare.log" >&2; exit 1; }
   sleep 0.1
 done
 
@@ -57,17 +73,20 @@ run() {
   echo "== $name: $CONNECTIONS connections, $THREADS threads, $DURATION"
   wrk --latency -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" "$@" | tee "$work/$name.txt"
 }
+run verify -H "Authorization: Bearer $token" "http://127.0.0.1:$BARE_PORT/verify"
 run health "$base/health"
 run me -H "Authorization: Bearer $token" "$base/api/me"
 
 rps() { awk '/^Requests\/sec/ {print $2}' "$work/$1.txt"; }
 errors() { awk '/Non-2xx|Socket errors/ {print}' "$work/$1.txt"; }
+ratio() { awk -v a="$(rps "$1")" -v b="$(rps "$2")" 'BEGIN {printf "%.2f", a / b}'; }
+p99() { awk '$1 == "99%" {print $2}' "$work/$1.txt"; }
 echo
-echo "GET /health  $(rps health) requests/s"
-echo "GET /api/me  $(rps me) requests/s  ($(awk -v a="$(rps me)" -v b="$(rps health)" \
-  'BEGIN {printf "%.2f", a / b}') of /health)"
-if [ -n "$(errors me)$(errors health)" ]; then
-  errors health; errors me
+echo "bare GET /verify  $(rps verify) requests/s  p99 $(p99 verify)"
+echo "GET /health       $(rps health) requests/s  p99 $(p99 health)"
+echo "GET /api/me       $(rps me) requests/s  p99 $(p99 me)  ($(ratio me verify)x bare /verify, $(ratio me health)x /health)"
+if [ -n "$(errors me)$(errors health)$(errors verify)" ]; then
+  errors verify; errors health; errors me
   echo "errors during the run" >&2
   exit 1
 fi
