@@ -33,7 +33,9 @@ async fn verify(req: HttpRequest, verifier: web::Data<Verifier>) -> HttpResponse
         .and_then(|value| value.strip_prefix("Bearer "));
     let Some(token) = token else { return HttpResponse::Unauthorized().finish() };
     match decode::<Claims>(token, &verifier.key, &verifier.validation) {
-        Ok(data) => HttpResponse::Ok().json(json!({"id": data.claims.sub, "roles": data.claims.roles})),
+        Ok(data) => {
+            HttpResponse::Ok().json(json!({"id": data.claims.sub, "roles": data.claims.roles}))
+        }
         Err(_) => HttpResponse::Unauthorized().finish(),
     }
 }
@@ -51,7 +53,8 @@ async fn main() -> std::io::Result<()> {
     let mut validation = Validation::new(Algorithm::HS256);
     validation.set_issuer(&[setting("JWT_ISSUER", "jwt-auth")]);
     validation.set_audience(&[setting("JWT_AUDIENCE", "api")]);
-    let verifier = web::Data::new(Verifier { key: DecodingKey::from_secret(secret.as_bytes()), validation });
+    let verifier =
+        web::Data::new(Verifier { key: DecodingKey::from_secret(secret.as_bytes()), validation });
     let bind = setting("BIND_ADDRESS", "127.0.0.1:18081");
     HttpServer::new(move || {
         App::new().app_data(verifier.clone()).route("/verify", web::get().to(verify))

@@ -14,6 +14,11 @@
 //! authenticated requests. The queue is bounded as well: with more than 64 jobs per thread
 //! waiting, [`Passwords::hash`] and [`Passwords::verify`] fail at once with [`HashError::Busy`]
 //! instead of making callers wait without end.
+//!
+//! The threads also run at a lower scheduling priority (nice 9 on Linux) than the threads that
+//! serve requests: with nothing else to do they take the whole core, but when a login flood
+//! and authenticated traffic compete for it, the kernel gives the request threads the larger
+//! share, so the flood slows logins rather than everyone.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
@@ -32,6 +37,24 @@ use zeroize::{Zeroize, Zeroizing};
 pub const MAX_PASSWORD_BYTES: usize = 1024;
 /// The shortest password accepted at registration, in bytes.
 pub const MIN_PASSWORD_BYTES: usize = 8;
+
+/// The hashing threads' priority on the crate's 0 (lowest) to 99 scale: on Linux, 25 is nice 9,
+/// about a tenth of a core's time against a request thread at nice 0 when both want it.
+const HASHING_PRIORITY: u8 = 25;
+
+/// Lowers the calling hashing thread's priority (see the module documentation). A system
+/// that refuses leaves it as it is: logins still work, only less politely.
+fn yield_to_request_threads() {
+    use thread_priority::{ThreadPriority, ThreadPriorityValue, set_current_thread_priority};
+    let lowered =
+        ThreadPriorityValue::try_from(HASHING_PRIORITY).map_err(|e| e.to_string()).and_then(|p| {
+            set_current_thread_priority(ThreadPriority::Crossplatform(p))
+                .map_err(|e| format!("{e:?}"))
+        });
+    if let Err(e) = lowered {
+        tracing::warn!(error = %e, "could not lower the priority of a password-hashing thread");
+    }
+}
 
 /// How many jobs may wait per hashing thread before callers are told [`HashError::Busy`]:
 /// 2 to 6 seconds of waiting at 30 to 100 ms a hash. Past that, a client is better told to
@@ -130,7 +153,10 @@ impl Passwords {
             let (queue, waiting) = (queue.clone(), pool.waiting.clone());
             let thread = std::thread::Builder::new()
                 .name(format!("argon2-{n}"))
-                .spawn(move || work(&queue, &waiting))
+                .spawn(move || {
+                    yield_to_request_threads();
+                    work(&queue, &waiting)
+                })
                 .map_err(HashError::Spawn)?;
             pool.threads.0.push(thread);
         }
@@ -398,6 +424,36 @@ mod tests {
         assert_eq!(matched + busy, 8, "{answers:?}");
         assert_eq!(passwords.queue_depth(), 0);
         assert!(passwords.verify("correct horse".into(), Some(phc)).await.unwrap(), "drained");
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn hashing_threads_run_at_a_lower_priority_than_request_threads() {
+        // The nice value is field 19 of /proc/self/task/TID/stat, counted after the `(comm)`.
+        let nice_of = |name: &str| -> Option<i64> {
+            std::fs::read_dir("/proc/self/task").ok()?.find_map(|task| {
+                let path = task.ok()?.path();
+                let comm = std::fs::read_to_string(path.join("comm")).ok()?;
+                if comm.trim_end() != name {
+                    return None;
+                }
+                let stat = std::fs::read_to_string(path.join("stat")).ok()?;
+                stat.rsplit_once(')')?.1.split_whitespace().nth(16)?.parse().ok()
+            })
+        };
+        let own = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+        let own: i64 =
+            own.rsplit_once(')').unwrap().1.split_whitespace().nth(16).unwrap().parse().unwrap();
+        let passwords = Passwords::new(1).unwrap();
+        let lowered = (0..100).find_map(|_| {
+            let nice = nice_of("argon2-0").filter(|nice| *nice > own);
+            if nice.is_none() {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            nice
+        });
+        assert_eq!(lowered, Some(9), "argon2-0 runs at nice 9 (this thread: {own})");
+        drop(passwords);
     }
 
     #[test]
