@@ -61,9 +61,25 @@ impl From<DieselError> for StoreError {
                 _,
             )
             | DieselError::BrokenTransactionManager => StoreError::Unavailable(Box::new(err)),
+            DieselError::DatabaseError(DatabaseErrorKind::Unknown, ref info)
+                if sqlite_cannot_write(info.message()) =>
+            {
+                StoreError::Unavailable(Box::new(err))
+            }
             err => StoreError::Query(err),
         }
     }
+}
+
+/// Whether SQLite refused a statement because of its file rather than the statement: a full
+/// disk (`SQLITE_FULL`), a read-only file or directory (`SQLITE_READONLY`), an I/O error
+/// (`SQLITE_IOERR`). diesel passes SQLite's own message for these, not its code, so the
+/// messages of `sqlite3_errstr` are matched. Such a failure is an outage to retry once space
+/// or permission returns (503), not a fault of the request; the transaction was rolled back.
+fn sqlite_cannot_write(message: &str) -> bool {
+    ["database or disk is full", "attempt to write a readonly database", "disk I/O error"]
+        .iter()
+        .any(|known| message.contains(known))
 }
 
 /// An unreachable database is [`jwt_core::Error::Unavailable`] (worth retrying, HTTP 503);

@@ -71,6 +71,11 @@ impl TestDb {
     }
 
     /// A PostgreSQL database at `url` that something else owns (a private cluster).
+    /// A SQLite file at `url` that someone else owns (cleans up).
+    pub fn sqlite_at(url: &str) -> Self {
+        Self { url: url.to_owned(), backend: Backend::Sqlite, guard: Guard::Shared }
+    }
+
     pub fn postgres_at(url: &str) -> Self {
         Self { url: url.to_owned(), backend: Backend::Postgres, guard: Guard::Shared }
     }
