@@ -59,6 +59,18 @@ pub(crate) async fn user_by_id(conn: &mut Conn, id: &str) -> Result<Option<UserR
     Ok(users::table.find(id).select(UserRow::as_select()).get_result(conn).await.optional()?)
 }
 
+/// The ids of users whose record changed at or after `since`.
+pub(crate) async fn users_changed_since(
+    conn: &mut Conn,
+    since: DateTime<Utc>,
+) -> Result<Vec<String>> {
+    Ok(users::table
+        .filter(users::updated_at.ge(db_time(since)))
+        .select(users::id)
+        .load(conn)
+        .await?)
+}
+
 pub(crate) async fn list_users(
     conn: &mut Conn,
     limit: i64,

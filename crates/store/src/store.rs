@@ -154,6 +154,16 @@ impl Store {
             .transpose()
     }
 
+    /// The ids of the users whose record (roles, disabled flag) changed at or after `since`,
+    /// by their `updated_at`: how an instance that caches users learns what to drop, whether
+    /// or not the change was pushed ([`Store::changes`]).
+    pub async fn users_changed_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<String>, StoreError> {
+        on_backend!(self, read, |conn| queries::users_changed_since(conn, since))
+    }
+
     /// A page of users, oldest first, and how many there are.
     pub async fn list_users(&self, limit: u32, offset: u64) -> Result<UserPage, StoreError> {
         let offset = i64::try_from(offset).unwrap_or(i64::MAX);
