@@ -14,7 +14,7 @@ use futures_util::FutureExt;
 use tracing::Instrument;
 
 use jwt_auth_store::{Change, Changes, NewUser, PasswordHash};
-use jwt_core::{Clock, SessionPolicy, Sessions, TokenPolicy, TokenService};
+use jwt_core::{Clock, REVOCATION_OVERLAP, SessionPolicy, Sessions, TokenPolicy, TokenService};
 use std::sync::atomic::AtomicBool;
 
 use crate::cli::CliError;
@@ -26,6 +26,7 @@ use crate::passwords::Passwords;
 use crate::rate_limit::LoginThrottle;
 use crate::routes::{account, meta, oauth, users};
 use crate::state::AppState;
+use crate::user_cache::UserCache;
 
 /// The largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -170,6 +171,7 @@ impl Application {
             passwords,
             throttle,
             metrics: Metrics::new(),
+            users: UserCache::default(),
             revocations_loaded: AtomicBool::new(false),
             feed_advanced: tokio::sync::watch::Sender::new(0),
             key_args: keys.clone(),
@@ -269,13 +271,15 @@ fn spawn_background_jobs(state: Arc<AppState>) {
     tokio::spawn(reload_keys(state));
 }
 
-/// Keeps the revocation set current with what other instances record: at once when the store
-/// pushes a change (PostgreSQL), and every [`REVOCATION_SYNC_EVERY`] whatever happens, which
-/// also catches up after a lost listening connection. Every successful read of the feed is
+/// Keeps the revocation set and the user cache current with what other instances record: at
+/// once when the store pushes a change (PostgreSQL), and every [`REVOCATION_SYNC_EVERY`]
+/// whatever happens, which also catches up after a lost listening connection. Every successful read of the feed is
 /// announced on `state.feed_advanced`, for whatever else follows the feed.
 async fn sync_revocations(state: Arc<AppState>) {
     let follower = state.sessions.revocation_follower();
     let mut changes = state.store.changes();
+    // Users changed since here are dropped from the cache; it starts empty, so from now on.
+    let mut users_since = state.now() - REVOCATION_OVERLAP;
     let mut tick = tokio::time::interval(REVOCATION_SYNC_EVERY);
     // Logged when the feed stops and when it resumes, not once a second while it is down.
     let mut failing = false;
@@ -287,6 +291,20 @@ async fn sync_revocations(state: Arc<AppState>) {
         // A burst of notifications is one read of the feed.
         if let Some(changes) = changes.as_mut() {
             pushed.extend(std::iter::from_fn(|| changes.try_next()));
+        }
+        for change in &pushed {
+            if let Change::User { id, .. } = change {
+                state.users.forget(id).await;
+            }
+        }
+        // Every user changed lately, pushed or not: covers a lost notification, and a load
+        // that read a record just before it changed.
+        let started = state.now();
+        if let Ok(changed) = state.store.users_changed_since(users_since).await {
+            for id in changed {
+                state.users.forget(&id).await;
+            }
+            users_since = started - REVOCATION_OVERLAP;
         }
         match follower.poll().await {
             Ok(_) => {

@@ -183,3 +183,36 @@ async fn postgres_revocation_lag_between_two_instances() {
         lags[lags.len() - 1]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_role_change_on_one_instance_is_seen_on_the_other_within_a_second() {
+    let Some((a, b)) = two_instances().await else { return };
+    let admin = a.admin().await;
+    a.register("alice@example.com").await;
+    let alice = a.login("alice@example.com").await;
+    // B caches alice as she is: the control.
+    let before = b.me(&alice.access).await;
+    assert_eq!(before.body["roles"], json!(["user"]), "{}", before.text);
+    let id = before.body["id"].as_str().expect("id").to_owned();
+
+    let patch = send(
+        a.http
+            .patch(a.url(&format!("/api/admin/users/{id}")))
+            .bearer_auth(&admin.access)
+            .json(&json!({"roles": ["user", "auditor"]})),
+    )
+    .await;
+    assert_eq!(patch.status, StatusCode::OK, "{}", patch.text);
+    let started = Instant::now();
+    loop {
+        let reply = b.me(&alice.access).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+        if reply.body["roles"] == json!(["user", "auditor"]) {
+            break;
+        }
+        assert_eq!(reply.body["roles"], json!(["user"]), "{}", reply.text);
+        assert!(started.elapsed() < Duration::from_secs(1), "B still has the old roles after 1 s");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    eprintln!("B saw the new roles {:?} after the change on A answered", started.elapsed());
+}
