@@ -297,15 +297,6 @@ async fn sync_revocations(state: Arc<AppState>) {
                 state.users.forget(id).await;
             }
         }
-        // Every user changed lately, pushed or not: covers a lost notification, and a load
-        // that read a record just before it changed.
-        let started = state.now();
-        if let Ok(changed) = state.store.users_changed_since(users_since).await {
-            for id in changed {
-                state.users.forget(&id).await;
-            }
-            users_since = started - REVOCATION_OVERLAP;
-        }
         match follower.poll().await {
             Ok(_) => {
                 if std::mem::take(&mut failing) {
@@ -320,6 +311,16 @@ async fn sync_revocations(state: Arc<AppState>) {
                 tracing::error!(error = %e, "could not load revocations; retrying every second");
             }
             Err(_) => {}
+        }
+        // After the revocations, which are the urgent part: every user changed lately, pushed
+        // or not. Covers a lost notification, and a load that read a record just before it
+        // changed.
+        let started = state.now();
+        if let Ok(changed) = state.store.users_changed_since(users_since).await {
+            for id in changed {
+                state.users.forget(&id).await;
+            }
+            users_since = started - REVOCATION_OVERLAP;
         }
     }
 }

@@ -20,9 +20,10 @@ async fn two_instances() -> Option<(TestApp, TestApp)> {
     Some((a, b))
 }
 
-/// Polls `app` until `access` is refused as revoked; fails if that takes over two seconds.
-async fn refused_within_two_seconds(app: &TestApp, access: &str) -> Duration {
-    refused_within(app, access, Duration::from_secs(2)).await
+/// Polls `app` until `access` is refused as revoked; fails if that takes over a second (the
+/// contract's bound).
+async fn refused_within_a_second(app: &TestApp, access: &str) -> Duration {
+    refused_within(app, access, Duration::from_secs(1)).await
 }
 
 /// Polls `app` until `access` is refused as revoked; fails if that takes longer than `bound`.
@@ -41,7 +42,7 @@ async fn refused_within(app: &TestApp, access: &str, bound: Duration) -> Duratio
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_revocations_reach_every_instance_within_two_seconds() {
+async fn postgres_revocations_reach_every_instance_within_a_second() {
     let Some((a, b)) = two_instances().await else { return };
     a.register("alice@example.com").await;
     let admin = a.admin().await;
@@ -52,14 +53,14 @@ async fn postgres_revocations_reach_every_instance_within_two_seconds() {
     b.assert_accepted(&first.access).await;
     let out = send(a.post("/auth/logout").bearer_auth(&first.access)).await;
     assert_eq!(out.status, StatusCode::NO_CONTENT);
-    refused_within_two_seconds(&b, &first.access).await;
+    refused_within_a_second(&b, &first.access).await;
     b.assert_accepted(&second.access).await;
 
     // A reuse detected on B: the session is revoked on A too.
     let rotated = Pair::from_reply(&a.refresh(&second.refresh).await);
     a.advance(11);
     b.refresh(&second.refresh).await.assert_token_refused("refresh_token_reused");
-    refused_within_two_seconds(&a, &rotated.access).await;
+    refused_within_a_second(&a, &rotated.access).await;
     a.refresh(&rotated.refresh).await.assert_token_refused("token_revoked");
 
     // An administrator's revocation on B, and a disabling on A.
@@ -68,7 +69,7 @@ async fn postgres_revocations_reach_every_instance_within_two_seconds() {
     let revoke =
         send(b.post(&format!("/api/admin/users/{id}/revoke")).bearer_auth(&admin.access)).await;
     assert_eq!(revoke.status, StatusCode::NO_CONTENT, "{}", revoke.text);
-    refused_within_two_seconds(&a, &third.access).await;
+    refused_within_a_second(&a, &third.access).await;
     let fourth = b.login("alice@example.com").await;
     let disable = send(
         a.http
@@ -78,7 +79,7 @@ async fn postgres_revocations_reach_every_instance_within_two_seconds() {
     )
     .await;
     assert_eq!(disable.status, StatusCode::OK, "{}", disable.text);
-    refused_within_two_seconds(&b, &fourth.access).await;
+    refused_within_a_second(&b, &fourth.access).await;
     b.assert_accepted(&admin.access).await;
 }
 
@@ -159,7 +160,7 @@ async fn postgres_revocation_lag_between_two_instances() {
     let Some((a, b)) = two_instances().await else { return };
     let id = a.create_user("alice@example.com", &["user"]).await;
     let alice = Subject { id, roles: vec!["user".into()], email: None };
-    let mut lags = Vec::with_capacity(LOGOUTS);
+    let (mut lags, mut answers) = (Vec::with_capacity(LOGOUTS), Vec::with_capacity(LOGOUTS));
     for _ in 0..LOGOUTS {
         let pair =
             a.state.sessions.start(&alice, ClientInfo::default()).await.expect("a session starts");
@@ -168,20 +169,20 @@ async fn postgres_revocation_lag_between_two_instances() {
         let started = Instant::now();
         let out = send(a.post("/auth/logout").bearer_auth(&access)).await;
         assert_eq!(out.status, StatusCode::NO_CONTENT);
+        answers.push(started.elapsed());
         while b.state.sessions.authenticate(&access).is_ok() {
             assert!(started.elapsed() < Duration::from_secs(5), "never refused on B");
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         lags.push(started.elapsed());
     }
-    lags.sort();
-    let at = |q: f64| lags[((lags.len() as f64 * q).ceil() as usize).clamp(1, lags.len()) - 1];
-    eprintln!(
-        "revocation lag A→B over {LOGOUTS} logouts: p50 {:?}, p99 {:?}, max {:?}",
-        at(0.50),
-        at(0.99),
-        lags[lags.len() - 1]
-    );
+    let quantiles = |mut all: Vec<Duration>| {
+        all.sort();
+        let at = |q: f64| all[((all.len() as f64 * q).ceil() as usize).clamp(1, all.len()) - 1];
+        format!("p50 {:?}, p99 {:?}, max {:?}", at(0.50), at(0.99), all[all.len() - 1])
+    };
+    eprintln!("revocation lag A→B over {LOGOUTS} logouts: {}", quantiles(lags));
+    eprintln!("of which the logout's answer on A: {}", quantiles(answers));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
