@@ -92,6 +92,13 @@ impl From<crate::passwords::HashError> for ApiError {
 
 impl From<jwt_auth_store::StoreError> for ApiError {
     fn from(err: jwt_auth_store::StoreError) -> Self {
+        ApiError::from(&err)
+    }
+}
+
+/// By reference too: a failed load that several requests waited on is shared between them.
+impl From<&jwt_auth_store::StoreError> for ApiError {
+    fn from(err: &jwt_auth_store::StoreError) -> Self {
         use jwt_auth_store::StoreError as S;
         match err {
             S::EmailTaken => ApiError::EmailTaken,

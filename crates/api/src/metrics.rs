@@ -1,5 +1,6 @@
 //! Prometheus metrics: requests and latency per route and status, logins, refreshes, reuse
-//! detections, revocations, and the password-hashing queue. Rendered by `GET /metrics`.
+//! detections, revocations, the password-hashing queue, and how long pushed revocations take
+//! to arrive. Rendered by `GET /metrics`.
 
 use std::sync::atomic::AtomicI64;
 
@@ -36,6 +37,7 @@ pub struct Metrics {
     pub reuse_detections: Counter,
     pub revocations: Counter,
     pub hash_queue_depth: Gauge<i64, AtomicI64>,
+    pub revocation_feed_lag: Histogram,
 }
 
 impl Default for Metrics {
@@ -57,6 +59,8 @@ impl Metrics {
         let reuse_detections = Counter::default();
         let revocations = Counter::default();
         let hash_queue_depth = Gauge::<i64, AtomicI64>::default();
+        // 1 ms to about 8 s.
+        let revocation_feed_lag = Histogram::new(exponential_buckets(0.001, 2.0, 14));
         registry.register("http_requests", "HTTP requests by route and status", requests.clone());
         registry.register(
             "http_request_duration_seconds",
@@ -76,6 +80,12 @@ impl Metrics {
             "Password hash jobs waiting for a thread",
             hash_queue_depth.clone(),
         );
+        registry.register(
+            "revocation_feed_lag_seconds",
+            "From a revocation's notification by the writing instance (database clock) to its \
+             application here (this host's clock), for revocations pushed by PostgreSQL",
+            revocation_feed_lag.clone(),
+        );
         Self {
             registry,
             requests,
@@ -85,6 +95,7 @@ impl Metrics {
             reuse_detections,
             revocations,
             hash_queue_depth,
+            revocation_feed_lag,
         }
     }
 

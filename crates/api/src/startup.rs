@@ -13,8 +13,8 @@ use actix_web::{App, HttpMessage, HttpRequest, HttpResponse, HttpServer, guard, 
 use futures_util::FutureExt;
 use tracing::Instrument;
 
-use jwt_auth_store::{NewUser, PasswordHash};
-use jwt_core::{Clock, SessionPolicy, Sessions, TokenPolicy, TokenService};
+use jwt_auth_store::{Change, Changes, NewUser, PasswordHash};
+use jwt_core::{Clock, REVOCATION_OVERLAP, SessionPolicy, Sessions, TokenPolicy, TokenService};
 use std::sync::atomic::AtomicBool;
 
 use crate::cli::CliError;
@@ -26,10 +26,12 @@ use crate::passwords::Passwords;
 use crate::rate_limit::LoginThrottle;
 use crate::routes::{account, meta, oauth, users};
 use crate::state::AppState;
+use crate::user_cache::UserCache;
 
 /// The largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
-/// How often revocations made by other instances are fetched.
+/// How often revocations made by other instances are fetched when nothing was pushed: all of
+/// them on SQLite, a catch-up on PostgreSQL, which pushes each as it commits.
 const REVOCATION_SYNC_EVERY: Duration = Duration::from_secs(1);
 
 /// Forms are read only by the OAuth endpoints, so their failures take the RFC 6749 body.
@@ -169,7 +171,9 @@ impl Application {
             passwords,
             throttle,
             metrics: Metrics::new(),
+            users: UserCache::default(),
             revocations_loaded: AtomicBool::new(false),
+            feed_advanced: tokio::sync::watch::Sender::new(0),
             key_args: keys.clone(),
         };
         ensure_admin(&state).await?;
@@ -261,31 +265,89 @@ fn run(state: web::Data<AppState>, listener: std::net::TcpListener) -> std::io::
 
 fn spawn_background_jobs(state: Arc<AppState>) {
     // Revocations made by other instances: loaded before the server reports ready, then
-    // refreshed every second.
+    // applied as they are pushed, and read again every second.
     tokio::spawn(sync_revocations(state.clone()));
     tokio::spawn(prune(state.clone()));
     tokio::spawn(reload_keys(state));
 }
 
+/// Keeps the revocation set and the user cache current with what other instances record: at
+/// once when the store pushes a change (PostgreSQL), and every [`REVOCATION_SYNC_EVERY`]
+/// whatever happens, which also catches up after a lost listening connection. Every successful read of the feed is
+/// announced on `state.feed_advanced`, for whatever else follows the feed.
 async fn sync_revocations(state: Arc<AppState>) {
     let follower = state.sessions.revocation_follower();
+    let mut changes = state.store.changes();
+    // Users changed since here are dropped from the cache; it starts empty, so from now on.
+    let mut users_since = state.now() - REVOCATION_OVERLAP;
     let mut tick = tokio::time::interval(REVOCATION_SYNC_EVERY);
     // Logged when the feed stops and when it resumes, not once a second while it is down.
     let mut failing = false;
     loop {
-        tick.tick().await;
+        let mut pushed = tokio::select! {
+            _ = tick.tick() => Vec::new(),
+            Some(change) = next_change(&mut changes) => vec![change],
+        };
+        // A burst of notifications is one read of the feed.
+        if let Some(changes) = changes.as_mut() {
+            pushed.extend(std::iter::from_fn(|| changes.try_next()));
+        }
+        for change in &pushed {
+            if let Change::User { id, .. } = change {
+                state.users.forget(id).await;
+            }
+        }
         match follower.poll().await {
             Ok(_) => {
                 if std::mem::take(&mut failing) {
                     tracing::info!("revocation feed reachable again");
                 }
                 state.revocations_loaded.store(true, Ordering::Release);
+                state.feed_advanced.send_modify(|n| *n = n.wrapping_add(1));
+                observe_lag(&state, &pushed);
             }
             Err(e) if !failing => {
                 failing = true;
                 tracing::error!(error = %e, "could not load revocations; retrying every second");
             }
             Err(_) => {}
+        }
+        // After the revocations, which are the urgent part: every user changed lately, pushed
+        // or not. Covers a lost notification, and a load that read a record just before it
+        // changed.
+        let started = state.now();
+        if let Ok(changed) = state.store.users_changed_since(users_since).await {
+            for id in changed {
+                state.users.forget(&id).await;
+            }
+            users_since = started - REVOCATION_OVERLAP;
+        }
+    }
+}
+
+/// The next pushed change; never, without a change feed (SQLite) or once it has ended.
+async fn next_change(changes: &mut Option<Changes>) -> Option<Change> {
+    match changes {
+        Some(feed) => match feed.next().await {
+            Some(change) => Some(change),
+            None => {
+                *changes = None;
+                std::future::pending().await
+            }
+        },
+        None => std::future::pending().await,
+    }
+}
+
+/// Records how long pushed revocations took from the writer's notification (the database's
+/// clock) to being applied here (this host's clock): telemetry for operators, so the wall
+/// clock, not the injected one, which tests move by hand.
+fn observe_lag(state: &AppState, pushed: &[Change]) {
+    let applied = chrono::Utc::now();
+    for change in pushed {
+        if let Change::Revocations { sent_at: Some(sent_at) } = change {
+            let lag = (applied - *sent_at).to_std().unwrap_or_default();
+            state.metrics.revocation_feed_lag.observe(lag.as_secs_f64());
         }
     }
 }

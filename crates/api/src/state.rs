@@ -1,5 +1,5 @@
 //! What every handler shares: configuration, the store, sessions (tokens + revocation set),
-//! the password pool, the login throttle and the metrics.
+//! the password pool, the login throttle, the metrics and the user cache.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,6 +12,7 @@ use crate::config::{Config, KeyArgs};
 use crate::metrics::Metrics;
 use crate::passwords::Passwords;
 use crate::rate_limit::LoginThrottle;
+use crate::user_cache::UserCache;
 
 /// The application state behind `web::Data`.
 pub struct AppState {
@@ -21,8 +22,13 @@ pub struct AppState {
     pub passwords: Passwords,
     pub throttle: LoginThrottle,
     pub metrics: Metrics,
+    /// The user records `GET /api/me` answers from.
+    pub users: UserCache,
     /// Set once the revocation set has been loaded from the store.
     pub revocations_loaded: AtomicBool,
+    /// Counts the reads of the revocation feed that succeeded (pushed or polled): whatever
+    /// streams the feed onwards waits on it rather than polling the database again.
+    pub feed_advanced: tokio::sync::watch::Sender<u64>,
     /// The key settings, to reload stored keys after a rotation.
     pub key_args: KeyArgs,
 }

@@ -1,7 +1,8 @@
 //! The server while its PostgreSQL is down (contract, "Errors" and "Revocation across
 //! instances"): endpoints that need the database answer 503 `unavailable` with `Retry-After`
 //! within a second, `/ready` says 503 as fast, and logins work again by themselves once the
-//! database is back. The database is a private cluster that the test stops and starts.
+//! database is back; `/api/me` answers from memory for the users it holds. The database is a
+//! private cluster that the test stops and starts.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -67,4 +68,27 @@ async fn login_answers_503_at_once_while_postgres_is_down_and_200_when_it_is_bac
     eprintln!("logins work again {:?} after the restart", restarted.elapsed());
     let reply = send(app.get("/ready")).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn me_answers_from_memory_while_postgres_is_down_and_503_for_a_user_it_never_loaded() {
+    let Some(mut cluster) = Cluster::for_test() else { return };
+    let app = TestApp::start(TestDb::postgres_at(&cluster.url)).await;
+    app.register("alice@example.com").await;
+    let alice = app.login("alice@example.com").await;
+    app.assert_accepted(&alice.access).await;
+    // Created in the store directly: this instance has never loaded her.
+    app.create_user("carol@example.com", &["user"]).await;
+    let carol = app.login("carol@example.com").await;
+
+    cluster.stop();
+    let (reply, took) = timed(app.get("/api/me").bearer_auth(&alice.access)).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(reply.body["email"], "alice@example.com");
+    eprintln!("/api/me of a cached user while down: 200 in {took:?}");
+    let (reply, took) = timed(app.get("/api/me").bearer_auth(&carol.access)).await;
+    reply.assert_error(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+    assert!(took < WITHIN, "/api/me of an uncached user took {took:?}");
+    eprintln!("/api/me of an uncached user while down: 503 in {took:?}");
+    cluster.start();
 }

@@ -1,7 +1,7 @@
 //! The `jwt-auth` binary as operators run it: started with no settings, stopped with SIGTERM
 //! and started again on the same data, refusing bad settings with one line, its commands
 //! (`migrate`, `user add`, `keys rotate|list`, `sessions revoke`), and two server processes
-//! on one PostgreSQL database honouring each other's revocations within two seconds.
+//! on one PostgreSQL database honouring each other's revocations within a second (the contract).
 
 #[path = "../../store/tests/common/pg.rs"]
 mod pg;
@@ -545,7 +545,7 @@ async fn two_instances_on_one_postgres_database_honour_each_others_revocations()
     let second = login(&b, "alice@example.com").await;
 
     logout(&a, access(&first)).await;
-    let took = refused_within(&b, access(&first), Duration::from_secs(2)).await;
+    let took = refused_within(&b, access(&first), Duration::from_secs(1)).await;
     eprintln!("a logout on A was refused on B after {took:?}");
     assert_eq!(me(&b, access(&second)).await.0, StatusCode::OK, "other sessions go on");
 
@@ -556,7 +556,47 @@ async fn two_instances_on_one_postgres_database_honour_each_others_revocations()
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body["error"], "refresh_token_reused");
     assert_eq!(me(&b, access(&rotated)).await.0, StatusCode::UNAUTHORIZED);
-    let took = refused_within(&a, access(&rotated), Duration::from_secs(2)).await;
+    let took = refused_within(&a, access(&rotated), Duration::from_secs(1)).await;
     eprintln!("a reuse detected on B was honoured on A after {took:?}");
+    drop((a, b));
+}
+
+/// The cross-instance revocation lag between two `jwt-auth serve` processes over 1,000
+/// logouts on A, each timed from the moment A answered the logout until B's `/api/me` refuses
+/// the token (asked again as soon as it answers). A measurement, not a test of a figure: run
+/// it with `CI=1 cargo test -p jwt-auth-api --test processes -- --ignored --nocapture lag`.
+#[tokio::test]
+#[ignore = "a measurement; run by hand"]
+async fn revocation_lag_between_two_processes() {
+    const LOGOUTS: usize = 1_000;
+    let Some(db) = pg::PgDatabase::for_test("jwt_api_test").await else { return };
+    let dir = tempfile::tempdir().expect("a directory");
+    let env = [("DATABASE_URL", db.url.as_str()), ("LOGIN_RATE_LIMIT", "0")];
+    let a = Server::start(dir.path(), &env).await;
+    let b = Server::start(dir.path(), &env).await;
+    register(&a, "alice@example.com").await;
+    let mut lags = Vec::with_capacity(LOGOUTS);
+    for _ in 0..LOGOUTS {
+        let pair = login(&a, "alice@example.com").await;
+        assert_eq!(me(&b, access(&pair)).await.0, StatusCode::OK, "accepted on B before");
+        logout(&a, access(&pair)).await;
+        let answered = Instant::now();
+        loop {
+            let (status, _) = me(&b, access(&pair)).await;
+            if status == StatusCode::UNAUTHORIZED {
+                break;
+            }
+            assert!(answered.elapsed() < Duration::from_secs(5), "never refused on B");
+        }
+        lags.push(answered.elapsed());
+    }
+    lags.sort();
+    let at = |q: f64| lags[((lags.len() as f64 * q).ceil() as usize).clamp(1, lags.len()) - 1];
+    eprintln!(
+        "revocation lag between two processes over {LOGOUTS} logouts: p50 {:?}, p99 {:?}, max {:?}",
+        at(0.50),
+        at(0.99),
+        lags[lags.len() - 1]
+    );
     drop((a, b));
 }

@@ -67,6 +67,7 @@ macro_rules! on_backend {
 }
 
 mod auth;
+mod changes;
 mod email;
 mod error;
 mod model;
@@ -76,6 +77,7 @@ mod schema;
 mod sqlite;
 mod store;
 
+pub use changes::{Change, Changes};
 pub use email::{InvalidEmail, MAX_EMAIL_BYTES, normalize_email};
 pub use error::{BoxError, StoreError};
 // What `Store` answers to jwt-core's `RefreshTokenStore::refresh_token_state`.

@@ -7,7 +7,7 @@
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
@@ -21,6 +21,7 @@ use diesel_async::pooled_connection::{
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use tokio::sync::Notify;
 
+use crate::changes::{self, Changes, Listener};
 use crate::error::StoreError;
 use crate::model::StoreOptions;
 
@@ -53,6 +54,27 @@ where
     tokio::join!(fa, fb, fc)
 }
 
+/// Notifies the change channel, to be delivered when the surrounding transaction commits:
+/// `KIND:MILLIS[:USER_ID]`, with the database's clock in milliseconds (see `changes.rs`).
+pub(crate) async fn notify_change(
+    conn: &mut Conn,
+    kind: &str,
+    user_id: Option<&str>,
+) -> QueryResult<()> {
+    use diesel::sql_types::Text;
+    use diesel_async::RunQueryDsl;
+    let suffix = user_id.map(|id| format!(":{id}")).unwrap_or_default();
+    diesel::sql_query(
+        "SELECT pg_notify($1, $2 || ':' || floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint || $3)",
+    )
+    .bind::<Text, _>(changes::CHANNEL)
+    .bind::<Text, _>(kind)
+    .bind::<Text, _>(suffix)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 #[path = "queries.rs"]
 #[allow(clippy::duplicate_mod)] // on purpose: the same queries, compiled for this backend
 pub(crate) mod queries;
@@ -74,6 +96,9 @@ pub(crate) struct Database {
     url: String,
     outage: Arc<Outage>,
     acquire_timeout: Duration,
+    connect_timeout: Duration,
+    /// The one listening connection, started by the first call to `changes`.
+    listener: Arc<OnceLock<Option<Arc<Listener>>>>,
 }
 
 impl Database {
@@ -124,7 +149,23 @@ impl Database {
             .retry_connection(false)
             .error_sink(Box::new(OutageSink(Arc::clone(&outage))))
             .build_unchecked(manager);
-        Self { pool, url: url.to_owned(), outage, acquire_timeout: options.acquire_timeout }
+        Self {
+            pool,
+            url: url.to_owned(),
+            outage,
+            acquire_timeout: options.acquire_timeout,
+            connect_timeout,
+            listener: Arc::new(OnceLock::new()),
+        }
+    }
+
+    /// The changes notified by every instance's writes, from one dedicated connection (not
+    /// the pool's) shared by every receiver. `None` outside a tokio runtime.
+    pub fn changes(&self) -> Option<Changes> {
+        self.listener
+            .get_or_init(|| Listener::start(&self.url, self.connect_timeout))
+            .as_ref()
+            .map(Listener::subscribe)
     }
 
     /// A pooled connection; at once [`StoreError::Unavailable`] while the database is down.

@@ -25,6 +25,11 @@ use crate::schema::{refresh_tokens, revocations, security_events, sessions, user
 
 type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// The kinds of change notified (see `changes.rs`): the revocation feed advanced, a user's
+/// record changed.
+const REVOCATIONS_CHANGED: &str = "r";
+const USER_CHANGED: &str = "u";
+
 pub(crate) async fn ping(conn: &mut Conn) -> Result<()> {
     diesel::select(1_i32.into_sql::<diesel::sql_types::Integer>()).get_result::<i32>(conn).await?;
     Ok(())
@@ -52,6 +57,18 @@ pub(crate) async fn user_by_email(conn: &mut Conn, email: &str) -> Result<Option
 
 pub(crate) async fn user_by_id(conn: &mut Conn, id: &str) -> Result<Option<UserRow>> {
     Ok(users::table.find(id).select(UserRow::as_select()).get_result(conn).await.optional()?)
+}
+
+/// The ids of users whose record changed at or after `since`.
+pub(crate) async fn users_changed_since(
+    conn: &mut Conn,
+    since: DateTime<Utc>,
+) -> Result<Vec<String>> {
+    Ok(users::table
+        .filter(users::updated_at.ge(db_time(since)))
+        .select(users::id)
+        .load(conn)
+        .await?)
 }
 
 pub(crate) async fn list_users(
@@ -89,6 +106,7 @@ pub(crate) async fn update_user(
         } else {
             Vec::new()
         };
+        super::notify_change(conn, USER_CHANGED, Some(id)).await?;
         let row = users::table.find(id).select(UserRow::as_select()).get_result(conn).await?;
         Ok(Some((row, revocations)))
     })
@@ -307,6 +325,7 @@ pub(crate) async fn revoke_session(
         let revocation =
             Revocation::Session { id: id.to_owned(), expires_at: expires_at.and_utc() };
         record_revocation(conn, &revocation, at).await?;
+        super::notify_change(conn, REVOCATIONS_CHANGED, None).await?;
         Ok(Some(revocation))
     })
     .await
@@ -341,6 +360,7 @@ async fn revoke_user(
         record_revocation(conn, revocation, at).await?;
     }
     void_user_tokens(conn, user_id, db_time(at)).await?;
+    super::notify_change(conn, REVOCATIONS_CHANGED, None).await?;
     Ok(revocations)
 }
 
@@ -369,6 +389,7 @@ pub(crate) async fn void_issued_before(
         if let Some(user_id) = user_id {
             void_user_tokens(conn, user_id, before).await?;
         }
+        super::notify_change(conn, REVOCATIONS_CHANGED, None).await?;
         Ok(revocation)
     })
     .await

@@ -42,6 +42,15 @@ macro_rules! write_transaction {
     };
 }
 
+/// Nothing to notify: one process writes a SQLite file, and applies its own writes itself.
+pub(crate) async fn notify_change(
+    _conn: &mut Conn,
+    _kind: &str,
+    _user_id: Option<&str>,
+) -> QueryResult<()> {
+    Ok(())
+}
+
 /// Executes three statements in turn (the PostgreSQL version pipelines them).
 pub(crate) async fn execute_pipelined<A, B, C, FA, FB, FC>(
     conn: &mut Conn,

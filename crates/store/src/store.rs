@@ -106,6 +106,18 @@ impl Store {
         }
     }
 
+    /// The changes that every instance's writes notify (revocations recorded, users changed),
+    /// pushed by PostgreSQL as they commit, from one dedicated connection that reconnects by
+    /// itself (after which a [`Change::Resync`](crate::Change::Resync) arrives). `None` on
+    /// SQLite, where one process writes and applies its own writes, and outside a tokio
+    /// runtime. The feeds stay the source of truth: keep polling them, less often.
+    pub fn changes(&self) -> Option<crate::Changes> {
+        match &self.backend {
+            Backend::Postgres(db) => db.changes(),
+            Backend::Sqlite(_) => None,
+        }
+    }
+
     /// Succeeds when the database answers a query: for readiness checks.
     pub async fn ping(&self) -> Result<(), StoreError> {
         on_backend!(self, read, |conn| queries::ping(conn))
@@ -140,6 +152,16 @@ impl Store {
         on_backend!(self, read, |conn| queries::user_by_id(conn, &id))?
             .map(UserRow::into_user)
             .transpose()
+    }
+
+    /// The ids of the users whose record (roles, disabled flag) changed at or after `since`,
+    /// by their `updated_at`: how an instance that caches users learns what to drop, whether
+    /// or not the change was pushed ([`Store::changes`]).
+    pub async fn users_changed_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<String>, StoreError> {
+        on_backend!(self, read, |conn| queries::users_changed_since(conn, since))
     }
 
     /// A page of users, oldest first, and how many there are.

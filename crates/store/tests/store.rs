@@ -24,6 +24,7 @@ backend_tests!(
     duplicate_email_is_taken_whatever_its_case,
     users_are_listed_with_their_total,
     update_changes_roles_and_disabling_revokes_sessions,
+    users_changed_since_names_the_updated_users_only,
     active_subject_is_none_for_missing_or_disabled_users,
     rotation_outcomes,
     concurrent_rotations_retire_a_token_once,
@@ -547,4 +548,22 @@ async fn zero_grace_races_give_one_pair_and_revoke_the_session(db: TestDb) {
         let stored = store.session(&first.session_id).await.expect("session").expect("exists");
         assert_eq!(stored.revoke_reason, Some(RevokeReason::RefreshReuse), "round {round}");
     }
+}
+
+async fn users_changed_since_names_the_updated_users_only(db: TestDb) {
+    let alice = user(&db.store, "alice@example.com").await;
+    let bob = user(&db.store, "bob@example.com").await;
+    // Positive control: created at t0, both are changed "since t0".
+    let mut both = db.store.users_changed_since(t0()).await.expect("changed");
+    both.sort();
+    let mut expected = vec![alice.id.clone(), bob.id.clone()];
+    expected.sort();
+    assert_eq!(both, expected);
+    assert!(db.store.users_changed_since(t0() + secs(1)).await.expect("changed").is_empty());
+
+    let update = UserUpdate { roles: Some(vec!["admin".into()]), disabled: None };
+    db.store.update_user(&bob.id, &update, t0() + secs(5)).await.expect("updated");
+    let changed = db.store.users_changed_since(t0() + secs(5)).await.expect("changed");
+    assert_eq!(changed, std::slice::from_ref(&bob.id));
+    assert!(db.store.users_changed_since(t0() + secs(6)).await.expect("changed").is_empty());
 }

@@ -39,6 +39,7 @@ pub async fn register(
     let new_user =
         NewUser { email, password_hash: PasswordHash::new(hash), roles: vec!["user".into()] };
     let user = state.store.create_user(&new_user, state.now()).await?;
+    state.users.put(user.clone()).await;
     state.audit(Audit::new(EventKind::UserCreated, &client.info).user(&user.id)).await;
     Ok(HttpResponse::Created().json(UserBody::from(user)))
 }

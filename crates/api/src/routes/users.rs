@@ -68,8 +68,8 @@ pub async fn me(
     caller: Authenticated,
 ) -> Result<HttpResponse, ApiError> {
     let user = state
-        .store
-        .user_by_id(&caller.claims.sub)
+        .users
+        .get(&state.store, &caller.claims.sub)
         .await?
         .ok_or_else(|| ApiError::NotFound("the user no longer exists".into()))?;
     Ok(HttpResponse::Ok().json(UserBody::from(user)))
@@ -208,6 +208,7 @@ pub async fn revoke(
 ) -> Result<HttpResponse, ApiError> {
     let user = existing_user(&state, &id).await?;
     state.sessions.end_all(&user.id, RevokeReason::Admin).await?;
+    state.users.forget(&user.id).await;
     let by = format!("by {}", admin.caller.claims.sub);
     state.audit(Audit::new(EventKind::AdminRevoke, &client.info).user(&user.id).detail(by)).await;
     Ok(HttpResponse::NoContent().finish())
@@ -280,6 +281,7 @@ pub async fn update(
         .update_user(user_id(&id)?, &update, state.now())
         .await?
         .ok_or_else(|| no_user(&id))?;
+    state.users.put(updated.user.clone()).await;
     if !updated.revocations.is_empty() {
         state.sessions.revocations().apply(&updated.revocations);
         state.metrics.revocations.inc();

@@ -195,6 +195,7 @@ async fn patch_changes_roles_and_disabling_shuts_the_user_out(db: TestDb) {
     let id = user_id(&app, &alice).await;
     let path = format!("/api/admin/users/{id}");
     let token = Some(admin.access.as_str());
+    assert_eq!(app.me(&alice.access).await.body["roles"], json!(["user"]));
 
     let promoted =
         call(&app, Method::PATCH, &path, token, Some(&json!({"roles": ["user", "admin"]}))).await;
@@ -202,6 +203,8 @@ async fn patch_changes_roles_and_disabling_shuts_the_user_out(db: TestDb) {
     assert_eq!(promoted.body["id"], id.as_str());
     assert_eq!(promoted.body["email"], "alice@example.com");
     assert_eq!(promoted.body["roles"], json!(["user", "admin"]));
+    // `/api/me` answers from the record, not the token: the new roles at once, here.
+    assert_eq!(app.me(&alice.access).await.body["roles"], json!(["user", "admin"]));
     let as_admin = app.login("alice@example.com").await;
     assert_eq!(decode(&as_admin.access).1["roles"], json!(["user", "admin"]));
     let list = call(&app, Method::GET, "/api/users", Some(&as_admin.access), None).await;

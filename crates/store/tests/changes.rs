@@ -1,0 +1,102 @@
+//! The pushed change feed: on PostgreSQL a write that adds to the revocation feed or changes a
+//! user is heard of, on commit, by another store on the same database; a rolled-back or
+//! unrelated write is not; listening resumes by itself after the server restarts. SQLite has
+//! nothing to listen on.
+
+mod common;
+
+use std::time::Duration;
+
+use jwt_auth_store::{Change, Changes, UserUpdate};
+use jwt_core::{RevocationStore, RevokeReason};
+
+use common::cluster::Cluster;
+use common::{Kind, TestDb, connect, secs, session, t0, user};
+
+/// Far more than a notification takes; only a bound, so that a lost one fails the test.
+const WITHIN: Duration = Duration::from_secs(5);
+
+/// The next change other than a resync, or `None` if none came within `wait`.
+async fn next_change(changes: &mut Changes, wait: Duration) -> Option<Change> {
+    tokio::time::timeout(wait, async {
+        loop {
+            match changes.next().await.expect("the listener runs") {
+                Change::Resync => continue,
+                other => return other,
+            }
+        }
+    })
+    .await
+    .ok()
+}
+
+/// Waits for the resync that says listening has started.
+async fn listening(changes: &mut Changes) {
+    let first = tokio::time::timeout(WITHIN, changes.next()).await.expect("listening in time");
+    assert_eq!(first, Some(Change::Resync));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_has_no_change_feed() {
+    let db = TestDb::open(Kind::Sqlite).await.expect("SQLite is always there");
+    assert!(db.store.changes().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_revocations_and_user_changes_are_pushed_to_other_stores() {
+    let Some(db) = TestDb::open(Kind::Postgres).await else { return };
+    let other = connect(&db.url).await;
+    let mut changes = other.changes().expect("PostgreSQL has a change feed");
+    listening(&mut changes).await;
+
+    // Writes that change neither feed notify nothing.
+    let alice = user(&db.store, "alice@example.com").await;
+    session(&db.store, "s1", &alice.id, t0(), secs(3600)).await;
+    assert_eq!(next_change(&mut changes, Duration::from_millis(300)).await, None);
+
+    // A logout is heard of, with the writer's time.
+    db.store.revoke_session("s1", RevokeReason::Logout, t0()).await.expect("revoked");
+    let heard = next_change(&mut changes, WITHIN).await;
+    assert!(matches!(heard, Some(Change::Revocations { sent_at: Some(_) })), "{heard:?}");
+
+    // A role change names the user.
+    let update = UserUpdate { roles: Some(vec!["admin".into()]), disabled: None };
+    db.store.update_user(&alice.id, &update, t0()).await.expect("updated").expect("alice");
+    let heard = next_change(&mut changes, WITHIN).await;
+    assert!(matches!(&heard, Some(Change::User { id, .. }) if *id == alice.id), "{heard:?}");
+
+    // An update of no user rolls back: nothing is heard.
+    let missing = db.store.update_user("nobody", &update, t0()).await.expect("no error");
+    assert!(missing.is_none());
+    assert_eq!(next_change(&mut changes, Duration::from_millis(300)).await, None);
+
+    // Disabling revokes too: both are heard of.
+    let disable = UserUpdate { roles: None, disabled: Some(true) };
+    db.store.update_user(&alice.id, &disable, t0()).await.expect("disabled");
+    let mut heard = vec![
+        next_change(&mut changes, WITHIN).await.expect("a change"),
+        next_change(&mut changes, WITHIN).await.expect("another change"),
+    ];
+    heard.sort_by_key(|c| matches!(c, Change::User { .. }));
+    assert!(matches!(heard[0], Change::Revocations { .. }), "{heard:?}");
+    assert!(matches!(&heard[1], Change::User { id, .. } if *id == alice.id), "{heard:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_listening_resumes_after_a_restart() {
+    let Some(mut cluster) = Cluster::for_test() else { return };
+    let store = connect(&cluster.url).await;
+    let mut changes = store.changes().expect("PostgreSQL has a change feed");
+    listening(&mut changes).await;
+    let alice = user(&store, "alice@example.com").await;
+
+    cluster.stop();
+    cluster.start();
+    // Listening again is announced with a resync, so that the follower catches up.
+    let resync = tokio::time::timeout(Duration::from_secs(15), changes.next()).await;
+    assert_eq!(resync.expect("listening again in time"), Some(Change::Resync));
+    let store = connect(&cluster.url).await;
+    store.revoke_user(&alice.id, RevokeReason::Admin, t0()).await.expect("revoked");
+    let heard = next_change(&mut changes, WITHIN).await;
+    assert!(matches!(heard, Some(Change::Revocations { .. })), "{heard:?}");
+}
