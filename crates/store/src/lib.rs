@@ -69,6 +69,7 @@ macro_rules! on_backend {
 mod auth;
 mod email;
 mod error;
+mod keys;
 mod model;
 mod postgres;
 mod rows;
@@ -78,6 +79,7 @@ mod store;
 
 pub use email::{InvalidEmail, MAX_EMAIL_BYTES, normalize_email};
 pub use error::{BoxError, StoreError};
+pub use keys::StoredSigningKey;
 // What `Store` answers to jwt-core's `RefreshTokenStore::refresh_token_state`.
 pub use jwt_core::RefreshTokenState;
 pub use model::{
