@@ -36,6 +36,8 @@ trap cleanup EXIT
 
 export BIND_ADDRESS="127.0.0.1:$PORT" DATA_DIR="$work" LOGIN_RATE_LIMIT=0 RUST_LOG=warn
 export DATABASE_URL="${DATABASE_URL:-sqlite://$work/jwt-auth.db}"
+# PostgreSQL keeps the signing keys in the database, encrypted under this key.
+export KEY_ENCRYPTION_KEY="${KEY_ENCRYPTION_KEY:-$(head -c 32 /dev/urandom | base64)}"
 "$bin" serve >"$work/server.log" 2>&1 &
 server=$!
 base="http://127.0.0.1:$PORT"

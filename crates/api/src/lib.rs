@@ -19,4 +19,5 @@ pub mod routes;
 pub mod secret;
 pub mod startup;
 pub mod state;
+pub mod stored_keys;
 pub mod telemetry;
