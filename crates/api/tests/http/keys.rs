@@ -187,7 +187,54 @@ async fn keys_retired_longer_ago_than_any_token_lives_are_pruned(db: TestDb) {
     assert_eq!(kids().await.len(), 1, "the signing key stays");
 }
 
+async fn key_files_are_imported_on_the_first_start_with_a_kek(db: TestDb) {
+    let store = Store::connect(&db.url).await.expect("the store");
+    store.migrate().await.expect("migrations");
+    let data_dir = tempfile::tempdir().expect("a data directory");
+    let dir = jwt_auth_api::keys::key_dir(data_dir.path());
+    let t0 = chrono::Utc::now() - chrono::TimeDelta::days(1);
+    let (old, new) = (
+        jwt_core::SigningKey::generate(Algorithm::EdDSA).expect("a key"),
+        jwt_core::SigningKey::generate(Algorithm::EdDSA).expect("a key"),
+    );
+    jwt_auth_api::keys::write_key(&dir, &old, t0).expect("written");
+    jwt_auth_api::keys::write_key(&dir, &new, t0 + chrono::TimeDelta::hours(1)).expect("written");
+    let now = chrono::Utc::now();
+    let imported = stored_keys::store_first_keys(
+        &store,
+        &kek(),
+        Algorithm::EdDSA,
+        false,
+        data_dir.path(),
+        now,
+    )
+    .await
+    .expect("imports");
+    assert_eq!(imported, 2, "both files, and no new key: one of them is EdDSA");
+    let again = stored_keys::store_first_keys(
+        &store,
+        &kek(),
+        Algorithm::EdDSA,
+        false,
+        data_dir.path(),
+        now,
+    )
+    .await
+    .expect("runs");
+    assert_eq!(again, 0, "only on the first start");
+    let stored = store.signing_keys().await.expect("keys");
+    let kids: Vec<_> = stored.iter().map(|k| k.kid.as_str()).collect();
+    assert_eq!(kids, [old.kid(), new.kid()]);
+    assert_eq!(stored[0].retired_at, Some(stored[1].created_at), "replaced by the next file");
+    let retention = chrono::TimeDelta::days(7);
+    let set = stored_keys::key_set(&stored, &kek(), None, Algorithm::EdDSA, retention, now)
+        .expect("a key set");
+    assert_eq!(set.active().expect("signs").kid(), new.kid());
+    assert!(set.find(old.kid()).is_some(), "the older file still verifies");
+}
+
 http_tests!(
+    key_files_are_imported_on_the_first_start_with_a_kek,
     stored_private_keys_are_sealed_and_open_only_with_their_kek,
     a_rotated_key_is_published_before_it_signs_and_old_tokens_keep_verifying,
     a_revoked_key_is_refused_by_every_instance_within_a_second,
