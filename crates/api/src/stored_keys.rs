@@ -364,8 +364,8 @@ pub struct Rotation {
     pub replaces: bool,
 }
 
-/// Stores a new key of `alg` (after importing the key files if the database holds none). It
-/// signs [`PUBLISH_AHEAD`] from `now`, once every instance publishes it and every cached JWK set
+/// Stores a new key of `alg` (after importing the key files if the database holds none), once
+/// `kek` has opened a stored key: the one every server holds. It signs [`PUBLISH_AHEAD`] from `now`, once every instance publishes it and every cached JWK set
 /// has it, or at once when `at_once` or when no key signs.
 pub async fn rotate(
     store: &Store,
@@ -380,6 +380,10 @@ pub async fn rotate(
     // Key files not yet imported become the history the new key follows.
     store_first_keys(store, kek, alg, true, data_dir, now).await?;
     let stored = store.signing_keys().await?;
+    // A key sealed under another KEK than the servers' would stop them when it activates.
+    if let Some(last) = stored.last() {
+        open(kek, last)?;
+    }
     let replaces = active_index(&stored, alg, now).is_some();
     let activates_at = if at_once || !replaces { now } else { now + PUBLISH_AHEAD };
     let record = record(kek, &key, now, activates_at)

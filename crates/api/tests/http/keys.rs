@@ -73,6 +73,25 @@ async fn stored_private_keys_are_sealed_and_open_only_with_their_kek(db: TestDb)
     let opened = kek().open(Algorithm::HS256, &row.kid, &row.sealed_private_key).expect("opens");
     assert_eq!(opened.secret(), Some(secret));
 
+    // A rotation under another KEK is refused before anything is stored.
+    let other = {
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::STANDARD.decode(OTHER_KEK).expect("base64");
+        jwt_core::KeyEncryptionKey::new(&bytes).expect("32 bytes")
+    };
+    let data_dir = app.settings().0.data_dir.clone();
+    let refused = stored_keys::rotate(
+        &store(&app).await,
+        &other,
+        Algorithm::HS256,
+        &data_dir,
+        true,
+        app.now(),
+    )
+    .await;
+    assert!(matches!(refused, Err(StoredKeyError::WrongKek { .. })), "{refused:?}");
+    assert_eq!(store(&app).await.signing_keys().await.expect("keys").len(), 1, "nothing stored");
+
     // Another instance given another KEK refuses to start, naming the setting.
     let (config, args) = app.settings();
     let mut args = args.clone();
