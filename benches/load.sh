@@ -45,6 +45,8 @@ trap cleanup EXIT
 export JWT_SECRET="$(head -c 48 /dev/urandom | base64 | tr -d '\n')"
 export DATA_DIR="$work" LOGIN_RATE_LIMIT=0 RUST_LOG=warn
 export DATABASE_URL="${DATABASE_URL:-sqlite://$work/jwt-auth.db}"
+# PostgreSQL keeps the signing keys in the database, encrypted under this key.
+export KEY_ENCRYPTION_KEY="${KEY_ENCRYPTION_KEY:-$(head -c 32 /dev/urandom | base64)}"
 BIND_ADDRESS="127.0.0.1:$PORT" "$bin" serve >"$work/server.log" 2>&1 &
 server=$!
 BIND_ADDRESS="127.0.0.1:$BARE_PORT" "$bare_bin" >"$work/bare.log" 2>&1 &

@@ -1,4 +1,4 @@
-//! The `jwt-auth` command line: `serve`, `migrate`, `user add`, `keys rotate|list` and
+//! The `jwt-auth` command line: `serve`, `migrate`, `user add`, `keys rotate|list|revoke` and
 //! `sessions revoke`. Each command parses its settings once, then runs.
 
 use std::io::Read;
@@ -13,6 +13,7 @@ use jwt_core::SystemClock;
 use crate::config::{ConfigError, KeyArgs, ServeArgs, StorageArgs, parse_algorithm};
 use crate::passwords::{MAX_PASSWORD_BYTES, MIN_PASSWORD_BYTES, Passwords};
 use crate::startup::Application;
+use crate::stored_keys::{self, KeySource};
 
 /// JWT authentication server.
 #[derive(Debug, Parser)]
@@ -59,15 +60,36 @@ pub enum UserCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// Make a new signing key active; tokens of the old key stay valid until they expire.
+    /// Make a new signing key. With the keys in the database (KEY_ENCRYPTION_KEY set), it is
+    /// published at once and signs 61 s later, once every cached JWK set (max-age 60 s) has
+    /// expired; the previous key signs until then. Tokens of the old key stay valid until
+    /// they expire.
     Rotate {
+        /// Sign with the new key at once (a compromised key): verifiers holding a cached JWK
+        /// set refuse the new tokens until they fetch it again.
+        #[arg(long)]
+        now: bool,
         #[command(flatten)]
         keys: KeyArgs,
         #[command(flatten)]
         storage: StorageArgs,
     },
-    /// List the stored keys.
+    /// List the stored keys: kid, algorithm, state (pending, active, retired, revoked),
+    /// created.
     List {
+        #[command(flatten)]
+        keys: KeyArgs,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// Revoke a stored key: every server refuses its tokens within a second and drops it from
+    /// the JWK set. The key that signs now cannot be revoked: rotate first (`--now` for a
+    /// compromised key).
+    Revoke {
+        /// The key id, as `keys list` shows it.
+        kid: String,
+        #[command(flatten)]
+        keys: KeyArgs,
         #[command(flatten)]
         storage: StorageArgs,
     },
@@ -100,6 +122,8 @@ pub enum CliError {
     Io(#[from] std::io::Error),
     #[error("{0}")]
     Usage(String),
+    #[error(transparent)]
+    Keys(#[from] crate::stored_keys::StoredKeyError),
 }
 
 pub fn run(cli: Cli) -> Result<(), CliError> {
@@ -115,8 +139,13 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             Command::User(UserCommand::Add { email, admin, storage, .. }) => {
                 add_user(&storage, email, admin).await
             }
-            Command::Keys(KeysCommand::Rotate { keys, storage }) => rotate_keys(&keys, &storage),
-            Command::Keys(KeysCommand::List { storage }) => list_keys(&storage),
+            Command::Keys(KeysCommand::Rotate { now, keys, storage }) => {
+                rotate_keys(&keys, &storage, now).await
+            }
+            Command::Keys(KeysCommand::List { keys, storage }) => list_keys(&keys, &storage).await,
+            Command::Keys(KeysCommand::Revoke { kid, keys, storage }) => {
+                revoke_key(&kid, &keys, &storage).await
+            }
             Command::Sessions(SessionsCommand::Revoke { issued_before, user, storage }) => {
                 let store = open_store(&storage).await?;
                 if let Some(id) = &user
@@ -187,34 +216,105 @@ async fn add_user(storage: &StorageArgs, email: String, admin: bool) -> Result<(
     Ok(())
 }
 
-fn rotate_keys(args: &KeyArgs, storage: &StorageArgs) -> Result<(), CliError> {
+/// Whether the keys live in the database: with a key-encryption key, or on PostgreSQL (whose
+/// servers refuse to start without one, unless a key is pinned).
+fn keys_in_database(args: &KeyArgs, storage: &StorageArgs) -> Result<bool, CliError> {
+    Ok(stored_keys::key_encryption_key(args)?.is_some()
+        || stored_keys::is_postgres(storage.database_url.expose()))
+}
+
+async fn rotate_keys(args: &KeyArgs, storage: &StorageArgs, at_once: bool) -> Result<(), CliError> {
     let alg = parse_algorithm(&args.algorithm)?;
     if args.secret.is_some() || args.private_key_file.is_some() {
         return Err(CliError::Usage(
             "JWT_SECRET or JWT_PRIVATE_KEY_FILE pins the signing key; unset it to rotate stored keys".into(),
         ));
     }
-    let key = jwt_core::SigningKey::generate(alg)?;
-    let path = crate::keys::write_key(&crate::keys::key_dir(&storage.data_dir), &key, Utc::now())?;
-    println!("new {alg} signing key {} in {}", key.kid(), path.display());
-    println!("running servers sharing this directory switch to it within seconds");
+    let kek = match stored_keys::key_source(args, storage.database_url.expose(), false)? {
+        KeySource::Database(kek) => kek,
+        KeySource::Directory => {
+            let key = jwt_core::SigningKey::generate(alg)?;
+            let now = Utc::now();
+            let path = crate::keys::write_key(&crate::keys::key_dir(&storage.data_dir), &key, now)?;
+            println!("new {alg} signing key {} in {}", key.kid(), path.display());
+            println!("running servers sharing this directory switch to it within seconds");
+            return Ok(());
+        }
+    };
+    let store = open_store(storage).await?;
+    let rotation =
+        stored_keys::rotate(&store, &kek, alg, &storage.data_dir, at_once, Utc::now()).await?;
+    if !rotation.replaces || at_once {
+        println!("new {alg} signing key {}: published and signing now", rotation.kid);
+        if rotation.replaces {
+            println!(
+                "verifiers holding a cached JWK set refuse its tokens until they fetch it again"
+            );
+        }
+    } else {
+        println!(
+            "new {alg} signing key {}: published now, signs from {} (once every cached JWK set \
+             has expired); the previous key signs until then",
+            rotation.kid,
+            rotation.activates_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        );
+    }
     Ok(())
 }
 
-fn list_keys(storage: &StorageArgs) -> Result<(), CliError> {
-    let stored = crate::keys::read_dir(&crate::keys::key_dir(&storage.data_dir))?;
-    if stored.is_empty() {
-        println!("no stored keys in {}", crate::keys::key_dir(&storage.data_dir).display());
+async fn list_keys(args: &KeyArgs, storage: &StorageArgs) -> Result<(), CliError> {
+    if !keys_in_database(args, storage)? {
+        let stored = crate::keys::read_dir(&crate::keys::key_dir(&storage.data_dir))?;
+        if stored.is_empty() {
+            println!("no stored keys in {}", crate::keys::key_dir(&storage.data_dir).display());
+        }
+        for key in stored {
+            println!(
+                "{}  {}  {}  {}",
+                key.key.kid(),
+                key.key.algorithm(),
+                key.created.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                key.path.display()
+            );
+        }
+        return Ok(());
     }
-    for key in stored {
+    let store = open_store(storage).await?;
+    let stored = store.signing_keys().await?;
+    if stored.is_empty() {
+        println!("no keys stored in the database yet");
+    }
+    let time = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    for (key, state) in stored.iter().zip(stored_keys::states(&stored, Utc::now())) {
         println!(
-            "{}  {}  {}  {}",
-            key.created.to_rfc3339(),
-            key.key.algorithm(),
-            key.key.kid(),
-            key.path.display()
+            "{}  {}  {}  created {}  signs from {}",
+            key.kid,
+            key.algorithm,
+            state,
+            time(key.created_at),
+            time(key.activates_at)
         );
     }
+    Ok(())
+}
+
+async fn revoke_key(kid: &str, args: &KeyArgs, storage: &StorageArgs) -> Result<(), CliError> {
+    if !keys_in_database(args, storage)? {
+        return Err(CliError::Config(ConfigError {
+            setting: "KEY_ENCRYPTION_KEY",
+            problem: "`keys revoke` works on keys stored in the database; set it (see \
+                      docs/operations.md, Keys) or delete the key file from DATA_DIR/keys/"
+                .into(),
+        }));
+    }
+    let store = open_store(storage).await?;
+    let pinned = args.secret.is_some() || args.private_key_file.is_some();
+    let revoked = stored_keys::revoke(&store, kid, pinned, Utc::now()).await?;
+    println!(
+        "revoked key {kid} (at {}): running servers refuse its tokens within a second and drop \
+         it from the JWK set",
+        revoked.revoked_at.map(|t| t.to_rfc3339()).unwrap_or_default()
+    );
     Ok(())
 }
 

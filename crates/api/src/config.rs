@@ -42,6 +42,17 @@ pub struct KeyArgs {
     /// PEM private key for RS256/ES256/EdDSA. Generated on first start when unset.
     #[arg(long = "jwt-private-key-file", env = "JWT_PRIVATE_KEY_FILE")]
     pub private_key_file: Option<PathBuf>,
+
+    /// Key-encryption key: 32 random bytes, base64 (`openssl rand -base64 32`). When set, the
+    /// signing keys live in the database, their private halves encrypted under it, shared by
+    /// every instance on it. Required with PostgreSQL unless JWT_SECRET or
+    /// JWT_PRIVATE_KEY_FILE pins the signing key.
+    #[arg(long = "key-encryption-key", env = "KEY_ENCRYPTION_KEY", hide_env_values = true)]
+    pub key_encryption_key: Option<SecretString>,
+
+    /// A file holding the key-encryption key (base64), instead of KEY_ENCRYPTION_KEY.
+    #[arg(long = "key-encryption-key-file", env = "KEY_ENCRYPTION_KEY_FILE")]
+    pub key_encryption_key_file: Option<PathBuf>,
 }
 
 /// The settings of `jwt-auth serve`.

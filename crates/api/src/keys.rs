@@ -186,7 +186,13 @@ mod tests {
     use crate::secret::SecretString;
 
     fn args() -> KeyArgs {
-        KeyArgs { algorithm: "EdDSA".into(), secret: None, private_key_file: None }
+        KeyArgs {
+            algorithm: "EdDSA".into(),
+            secret: None,
+            private_key_file: None,
+            key_encryption_key: None,
+            key_encryption_key_file: None,
+        }
     }
 
     #[test]
@@ -229,6 +235,8 @@ mod tests {
             algorithm: "HS256".into(),
             secret: Some(SecretString::new("short")),
             private_key_file: None,
+            key_encryption_key: None,
+            key_encryption_key_file: None,
         };
         let err = pinned_key(&args, Algorithm::HS256).unwrap_err();
         assert_eq!(err.setting, "JWT_SECRET");

@@ -19,5 +19,6 @@ pub mod routes;
 pub mod secret;
 pub mod startup;
 pub mod state;
+pub mod stored_keys;
 pub mod telemetry;
 pub mod user_cache;

@@ -26,6 +26,7 @@ use crate::passwords::Passwords;
 use crate::rate_limit::LoginThrottle;
 use crate::routes::{account, meta, oauth, users};
 use crate::state::AppState;
+use crate::stored_keys::{self, KeySource};
 use crate::user_cache::UserCache;
 
 /// The largest request body accepted.
@@ -124,6 +125,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// binary and the tests both build it here, then [`Application::run`] it.
 pub struct Application {
     state: web::Data<AppState>,
+    key_source: Arc<KeySource>,
 }
 
 impl Application {
@@ -133,6 +135,9 @@ impl Application {
         keys: &KeyArgs,
         clock: Arc<dyn Clock>,
     ) -> Result<Application, CliError> {
+        let pinned = crate::keys::pinned_key(keys, config.algorithm)?.is_some();
+        let key_source =
+            Arc::new(stored_keys::key_source(keys, config.database_url.expose(), pinned)?);
         let store = Arc::new(
             crate::cli::open_store(&StorageArgs {
                 database_url: config.database_url.clone(),
@@ -142,16 +147,14 @@ impl Application {
         );
         let retention =
             jwt_core::KeySet::retention(config.token_expiry, config.refresh_token_expiry);
-        let loaded =
-            crate::keys::load(keys, config.algorithm, &config.data_dir, retention, clock.now())?;
-        if let Some(path) = &loaded.generated {
-            tracing::info!(path = %path.display(), algorithm = %config.algorithm, "generated a new signing key and stored it (mode 0600)");
-        }
+        let key_set =
+            stored_keys::initial(&key_source, &store, keys, &config, retention, clock.now())
+                .await?;
         let mut policy = TokenPolicy::new(config.issuer.clone(), config.audience.clone());
         policy.access_ttl = config.token_expiry;
         policy.refresh_ttl = config.refresh_token_expiry;
         policy.include_email = config.token_include_email;
-        let tokens = Arc::new(TokenService::new(policy, loaded.keys)?.with_clock(clock.clone()));
+        let tokens = Arc::new(TokenService::new(policy, key_set)?.with_clock(clock.clone()));
         let sessions = Sessions::new(
             tokens,
             store.clone(),
@@ -177,7 +180,7 @@ impl Application {
             key_args: keys.clone(),
         };
         ensure_admin(&state).await?;
-        Ok(Application { state: web::Data::new(state) })
+        Ok(Application { state: web::Data::new(state), key_source })
     }
 
     /// The state every handler shares.
@@ -189,7 +192,7 @@ impl Application {
     /// background jobs; the returned server runs until stopped, then drains in-flight
     /// requests.
     pub fn run(self, listener: std::net::TcpListener) -> std::io::Result<Server> {
-        run(self.state, listener)
+        run(self.state, self.key_source, listener)
     }
 }
 
@@ -221,8 +224,12 @@ async fn ensure_admin(state: &AppState) -> Result<(), CliError> {
 
 /// Starts the HTTP server on an already bound listener (port 0 in tests) and the background
 /// jobs; the returned server runs until stopped, then drains in-flight requests.
-fn run(state: web::Data<AppState>, listener: std::net::TcpListener) -> std::io::Result<Server> {
-    spawn_background_jobs(state.clone().into_inner());
+fn run(
+    state: web::Data<AppState>,
+    key_source: Arc<KeySource>,
+    listener: std::net::TcpListener,
+) -> std::io::Result<Server> {
+    spawn_background_jobs(state.clone().into_inner(), key_source);
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
@@ -263,12 +270,12 @@ fn run(state: web::Data<AppState>, listener: std::net::TcpListener) -> std::io::
     Ok(server)
 }
 
-fn spawn_background_jobs(state: Arc<AppState>) {
+fn spawn_background_jobs(state: Arc<AppState>, key_source: Arc<KeySource>) {
     // Revocations made by other instances: loaded before the server reports ready, then
     // applied as they are pushed, and read again every second.
     tokio::spawn(sync_revocations(state.clone()));
     tokio::spawn(prune(state.clone()));
-    tokio::spawn(reload_keys(state));
+    tokio::spawn(reload_keys(state, key_source));
 }
 
 /// Keeps the revocation set and the user cache current with what other instances record: at
@@ -373,20 +380,45 @@ async fn prune(state: Arc<AppState>) {
         if total > 0 {
             tracing::info!(pruned = total, "pruned expired sessions and tokens");
         }
+        // A key retired (or revoked) longer ago than any token lives has no live token left.
+        let policy = state.tokens().policy();
+        let retention = jwt_core::KeySet::retention(policy.access_ttl, policy.refresh_ttl);
+        match state.store.prune_signing_keys(state.now() - retention).await {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!(pruned = n, "deleted signing keys whose tokens have all expired")
+            }
+            Err(e) => tracing::error!(error = %e, "pruning signing keys failed"),
+        }
         state.throttle.forget_stale();
     }
 }
 
-/// Picks up keys rotated by `jwt-auth keys rotate` (possibly on another instance sharing the
-/// data directory).
-async fn reload_keys(state: Arc<AppState>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(5));
+/// Picks up keys rotated or revoked by `jwt-auth keys` (possibly on another instance): from
+/// the database every second, or from the key directory every five seconds.
+async fn reload_keys(state: Arc<AppState>, source: Arc<KeySource>) {
+    let every = match *source {
+        KeySource::Database(_) => stored_keys::RELOAD_EVERY,
+        KeySource::Directory => Duration::from_secs(5),
+    };
+    let mut tick = tokio::time::interval(every);
     tick.tick().await;
+    let mut failing = false;
     loop {
         tick.tick().await;
         let current = state.tokens().keys();
-        match state.load_keys() {
+        let loaded = match &*source {
+            KeySource::Database(kek) => {
+                let policy = state.tokens().policy();
+                let retention = jwt_core::KeySet::retention(policy.access_ttl, policy.refresh_ttl);
+                let (args, alg) = (&state.key_args, state.config.algorithm);
+                stored_keys::load(&state.store, kek, args, alg, retention, state.now()).await
+            }
+            KeySource::Directory => state.load_keys().map_err(Into::into),
+        };
+        match loaded {
             Ok(keys) => {
+                failing = false;
                 let kids = |set: &jwt_core::KeySet| {
                     set.verifying_keys().iter().map(|k| k.kid().to_owned()).collect::<Vec<_>>()
                 };
@@ -400,7 +432,11 @@ async fn reload_keys(state: Arc<AppState>) {
                     state.tokens().replace_keys(keys);
                 }
             }
-            Err(e) => tracing::error!(error = %e, "could not reload signing keys"),
+            // Logged once until it works again, not every second while the database is down.
+            Err(e) if !std::mem::replace(&mut failing, true) => {
+                tracing::error!(error = %e, "could not reload signing keys")
+            }
+            Err(_) => {}
         }
     }
 }

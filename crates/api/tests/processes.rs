@@ -1,6 +1,6 @@
 //! The `jwt-auth` binary as operators run it: started with no settings, stopped with SIGTERM
 //! and started again on the same data, refusing bad settings with one line, its commands
-//! (`migrate`, `user add`, `keys rotate|list`, `sessions revoke`), and two server processes
+//! (`migrate`, `user add`, `keys rotate|list|revoke`, `sessions revoke`), and two server processes
 //! on one PostgreSQL database honouring each other's revocations within a second (the contract).
 
 #[path = "../../store/tests/common/pg.rs"]
@@ -18,6 +18,8 @@ use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_jwt-auth");
 const PASSWORD: &str = "correct horse battery staple";
+/// A key-encryption key (32 bytes, base64).
+const KEK: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 
 /// A `jwt-auth` command in `dir`, with no settings but those given (the environment of the
 /// test run is not inherited, so a developer's own `DATABASE_URL` cannot leak in).
@@ -344,7 +346,14 @@ fn bad_settings_stop_start_up_with_one_line_naming_the_setting() {
             &[("JWT_ALGORITHM", "ES256"), ("JWT_PRIVATE_KEY_FILE", "Cargo.toml")],
             "JWT_PRIVATE_KEY_FILE",
         ),
-        (&[("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")], "DATABASE_URL"),
+        (
+            &[("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none"), ("KEY_ENCRYPTION_KEY", KEK)],
+            "DATABASE_URL",
+        ),
+        // PostgreSQL keeps the keys in the database: a key-encryption key is required.
+        (&[("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")], "KEY_ENCRYPTION_KEY"),
+        (&[("KEY_ENCRYPTION_KEY", "c2hvcnQ=")], "KEY_ENCRYPTION_KEY"),
+        (&[("KEY_ENCRYPTION_KEY_FILE", "/nonexistent/kek")], "KEY_ENCRYPTION_KEY_FILE"),
         (&[("DATABASE_URL", "mysql://localhost/x")], "DATABASE_URL"),
         (&[("TOKEN_EXPIRY", "soon")], "TOKEN_EXPIRY"),
         (&[("SESSION_MAX_AGE", "0")], "SESSION_MAX_AGE"),
@@ -534,8 +543,12 @@ async fn me_id(server: &Server, token: &str) -> String {
 async fn two_instances_on_one_postgres_database_honour_each_others_revocations() {
     let Some(db) = pg::PgDatabase::for_test("jwt_api_test").await else { return };
     let dir = tempfile::tempdir().expect("a directory");
-    // Both instances read the keys of one data directory; any reuse revokes the session.
-    let env = [("DATABASE_URL", db.url.as_str()), ("REFRESH_REUSE_GRACE", "0")];
+    // Both instances share the keys of the database; any reuse revokes the session.
+    let env = [
+        ("DATABASE_URL", db.url.as_str()),
+        ("REFRESH_REUSE_GRACE", "0"),
+        ("KEY_ENCRYPTION_KEY", KEK),
+    ];
     let a = Server::start(dir.path(), &env).await;
     let b = Server::start(dir.path(), &env).await;
 
@@ -571,7 +584,8 @@ async fn revocation_lag_between_two_processes() {
     const LOGOUTS: usize = 1_000;
     let Some(db) = pg::PgDatabase::for_test("jwt_api_test").await else { return };
     let dir = tempfile::tempdir().expect("a directory");
-    let env = [("DATABASE_URL", db.url.as_str()), ("LOGIN_RATE_LIMIT", "0")];
+    let env =
+        [("DATABASE_URL", db.url.as_str()), ("LOGIN_RATE_LIMIT", "0"), ("KEY_ENCRYPTION_KEY", KEK)];
     let a = Server::start(dir.path(), &env).await;
     let b = Server::start(dir.path(), &env).await;
     register(&a, "alice@example.com").await;
@@ -599,4 +613,74 @@ async fn revocation_lag_between_two_processes() {
         lags[lags.len() - 1]
     );
     drop((a, b));
+}
+
+/// Exactly one non-empty line on stderr, naming `what`, and a failure exit.
+fn fails_with_one_line(output: &Output, what: &str) {
+    assert!(!output.status.success(), "succeeded: {}", stdout(output));
+    let err = stderr(output);
+    let lines: Vec<_> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line, got {err:?}");
+    assert!(lines[0].contains(what), "`{what}` is not in {:?}", lines[0]);
+}
+
+#[tokio::test]
+async fn keys_rotate_list_and_revoke_on_postgres_exit_codes_and_one_line_errors() {
+    let Some(db) = pg::PgDatabase::for_test("jwt_api_test").await else { return };
+    let dir = tempfile::tempdir().expect("a directory");
+    let env = [("DATABASE_URL", db.url.as_str()), ("KEY_ENCRYPTION_KEY", KEK)];
+    let keys = |args: &[&str], env: &[(&str, &str)]| {
+        run(jwt_auth(dir.path(), env).arg("keys").args(args), None)
+    };
+    let list = || {
+        let output = keys(&["list"], &env);
+        assert!(output.status.success(), "{}", stderr(&output));
+        stdout(&output)
+    };
+    let kid_in = |state: &str, listed: &str| -> String {
+        let line = listed.lines().find(|l| l.split_whitespace().nth(2) == Some(state));
+        let line = line.unwrap_or_else(|| panic!("no {state} key in {listed}"));
+        line.split_whitespace().next().expect("a kid").to_owned()
+    };
+
+    // Without the key-encryption key, rotating on PostgreSQL is refused, naming it.
+    let no_kek = [("DATABASE_URL", db.url.as_str())];
+    fails_with_one_line(&keys(&["rotate"], &no_kek), "KEY_ENCRYPTION_KEY");
+
+    let first = keys(&["rotate"], &env);
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert!(stdout(&first).contains("signing now"), "{}", stdout(&first));
+    let active = kid_in("active", &list());
+    let second = keys(&["rotate"], &env);
+    assert!(stdout(&second).contains("signs from"), "{}", stdout(&second));
+    let listed = list();
+    assert_eq!(listed.lines().count(), 2, "{listed}");
+    let pending = kid_in("pending", &listed);
+    assert_eq!(kid_in("active", &listed), active, "the old key signs until the new one activates");
+
+    fails_with_one_line(&keys(&["revoke", &active], &env), "rotate first");
+    fails_with_one_line(&keys(&["revoke", "no-such-kid"], &env), "no-such-kid");
+    assert_eq!(list(), listed, "nothing changed");
+
+    let revoked = keys(&["revoke", &pending], &env);
+    assert!(revoked.status.success(), "{}", stderr(&revoked));
+    assert_eq!(kid_in("revoked", &list()), pending);
+
+    // A server given another key-encryption key refuses to start with one line.
+    let other = [
+        ("DATABASE_URL", db.url.as_str()),
+        ("KEY_ENCRYPTION_KEY", "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA="),
+    ];
+    let mut serve = jwt_auth(dir.path(), &other);
+    serve.arg("serve").env("BIND_ADDRESS", "127.0.0.1:0");
+    fails_with_one_line(&run(&mut serve, None), "KEY_ENCRYPTION_KEY");
+}
+
+#[test]
+fn keys_revoke_on_sqlite_without_a_key_encryption_key_names_the_setting() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let db = format!("sqlite://{}", dir.path().join("db.sqlite").display());
+    let output =
+        run(jwt_auth(dir.path(), &[("DATABASE_URL", &db)]).args(["keys", "revoke", "x"]), None);
+    fails_with_one_line(&output, "KEY_ENCRYPTION_KEY");
 }

@@ -108,6 +108,13 @@ pub enum Error {
     /// A key could not be parsed or used.
     #[error("invalid key: {0}")]
     InvalidKey(String),
+    /// A stored private key did not decrypt: the key-encryption key is not the one it was
+    /// sealed with, or the record was changed.
+    #[error("stored key `{kid}` does not decrypt with this key-encryption key")]
+    SealedKey {
+        /// The key id of the record.
+        kid: String,
+    },
     /// The key set only verifies: it has no active signing key.
     #[error("the key set has no signing key")]
     NoSigningKey,

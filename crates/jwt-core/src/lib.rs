@@ -56,6 +56,7 @@ mod keys;
 mod memory;
 mod revocation;
 mod rsa;
+mod sealed;
 mod sessions;
 mod store;
 mod tokens;
@@ -68,6 +69,7 @@ pub use jsonwebtoken::jwk::{Jwk, JwkSet};
 pub use keys::{Algorithm, KeySet, MIN_SECRET_BYTES, Secret, SigningKey, VerifyingKey};
 pub use memory::MemoryStore;
 pub use revocation::RevocationSet;
+pub use sealed::{KEK_BYTES, KeyEncryptionKey};
 pub use sessions::{SessionPolicy, Sessions};
 pub use store::{
     AuthStore, ClientInfo, NewRefreshToken, NewSession, RefreshTokenState, RefreshTokenStore,

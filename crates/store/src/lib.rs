@@ -70,6 +70,7 @@ mod auth;
 mod changes;
 mod email;
 mod error;
+mod keys;
 mod model;
 mod postgres;
 mod rows;
@@ -80,6 +81,7 @@ mod store;
 pub use changes::{Change, Changes};
 pub use email::{InvalidEmail, MAX_EMAIL_BYTES, normalize_email};
 pub use error::{BoxError, StoreError};
+pub use keys::StoredSigningKey;
 // What `Store` answers to jwt-core's `RefreshTokenStore::refresh_token_state`.
 pub use jwt_core::RefreshTokenState;
 pub use model::{

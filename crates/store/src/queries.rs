@@ -16,12 +16,13 @@ use jwt_core::{Revocation, RevokeReason, RotateOutcome, Subject};
 
 use super::Conn;
 use crate::error::StoreError;
+use crate::keys::SigningKeyRow;
 use crate::model::EventQuery;
 use crate::rows::{
     EventRow, ISSUED_BEFORE, RefreshTokenRow, Retirement, RevocationRow, RotationSeen, SESSION,
     SessionRow, UserChanges, UserRow, already_rotated, db_time, email_key, parse_roles,
 };
-use crate::schema::{refresh_tokens, revocations, security_events, sessions, users};
+use crate::schema::{refresh_tokens, revocations, security_events, sessions, signing_keys, users};
 
 type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -475,4 +476,76 @@ async fn prune_feed(conn: &mut Conn, now: NaiveDateTime, batch: i64) -> Result<i
         .field(revocations::kind)
         .eq(SESSION)
         .and(expired.field(revocations::session_expires_at).le(now))))
+}
+
+pub(crate) async fn signing_keys(conn: &mut Conn) -> Result<Vec<SigningKeyRow>> {
+    Ok(signing_keys::table
+        .order((signing_keys::activates_at, signing_keys::created_at, signing_keys::kid))
+        .select(SigningKeyRow::as_select())
+        .load(conn)
+        .await?)
+}
+
+pub(crate) async fn add_first_signing_keys(
+    conn: &mut Conn,
+    rows: Vec<SigningKeyRow>,
+) -> Result<bool> {
+    write_transaction!(conn, async |conn| {
+        let stored: i64 = signing_keys::table.count().get_result(conn).await?;
+        if stored > 0 {
+            return Ok(false);
+        }
+        // One statement per row: SQLite has no DEFAULT keyword for diesel's batch insert.
+        for row in &rows {
+            diesel::insert_into(signing_keys::table).values(row).execute(conn).await?;
+        }
+        Ok(true)
+    })
+    .await
+}
+
+pub(crate) async fn rotate_signing_key(conn: &mut Conn, row: SigningKeyRow) -> Result<()> {
+    write_transaction!(conn, async |conn| {
+        diesel::update(
+            signing_keys::table
+                .filter(signing_keys::retired_at.is_null())
+                .filter(signing_keys::revoked_at.is_null()),
+        )
+        .set(signing_keys::retired_at.eq(row.activates_at()))
+        .execute(conn)
+        .await?;
+        diesel::insert_into(signing_keys::table).values(&row).execute(conn).await?;
+        Ok(())
+    })
+    .await
+}
+
+pub(crate) async fn revoke_signing_key(
+    conn: &mut Conn,
+    kid: String,
+    at: NaiveDateTime,
+) -> Result<Option<SigningKeyRow>> {
+    write_transaction!(conn, async |conn| {
+        diesel::update(signing_keys::table.find(&kid).filter(signing_keys::revoked_at.is_null()))
+            .set(signing_keys::revoked_at.eq(at))
+            .execute(conn)
+            .await?;
+        Ok(signing_keys::table
+            .find(&kid)
+            .select(SigningKeyRow::as_select())
+            .get_result(conn)
+            .await
+            .optional()?)
+    })
+    .await
+}
+
+pub(crate) async fn prune_signing_keys(conn: &mut Conn, cut_off: NaiveDateTime) -> Result<u64> {
+    let deleted = diesel::delete(
+        signing_keys::table
+            .filter(signing_keys::retired_at.lt(cut_off).or(signing_keys::revoked_at.lt(cut_off))),
+    )
+    .execute(conn)
+    .await?;
+    Ok(deleted as u64)
 }

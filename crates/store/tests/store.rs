@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use jwt_auth_store::{
-    BackendKind, EventKind, EventQuery, RefreshTokenState, SecurityEvent, StoreError, UserUpdate,
+    BackendKind, EventKind, EventQuery, RefreshTokenState, SecurityEvent, StoreError,
+    StoredSigningKey, UserUpdate,
 };
 use jwt_core::{
     Algorithm, ClientInfo, Error, KeySet, ManualClock, RefreshTokenStore, Revocation,
@@ -35,6 +36,7 @@ backend_tests!(
     committed_data_survives_reopening,
     sessions_rules_run_end_to_end,
     zero_grace_races_give_one_pair_and_revoke_the_session,
+    signing_keys_rotate_revoke_and_prune,
 );
 
 async fn migrations_are_idempotent_and_ping_answers(db: TestDb) {
@@ -566,4 +568,46 @@ async fn users_changed_since_names_the_updated_users_only(db: TestDb) {
     let changed = db.store.users_changed_since(t0() + secs(5)).await.expect("changed");
     assert_eq!(changed, std::slice::from_ref(&bob.id));
     assert!(db.store.users_changed_since(t0() + secs(6)).await.expect("changed").is_empty());
+}
+
+fn signing_key(kid: &str, activates_at: DateTime<Utc>) -> StoredSigningKey {
+    StoredSigningKey {
+        kid: kid.into(),
+        algorithm: "EdDSA".into(),
+        created_at: t0(),
+        activates_at,
+        retired_at: None,
+        revoked_at: None,
+        public_jwk: Some(r#"{"kty":"OKP"}"#.into()),
+        sealed_private_key: vec![1, 0, 255, 7],
+    }
+}
+
+async fn signing_keys_rotate_revoke_and_prune(db: TestDb) {
+    let store = &db.store;
+    assert!(store.signing_keys().await.expect("keys").is_empty());
+    let first = signing_key("first", t0());
+    assert!(store.add_first_signing_keys(std::slice::from_ref(&first)).await.expect("stored"));
+    let other = signing_key("other", t0());
+    assert!(!store.add_first_signing_keys(&[other]).await.expect("runs"), "only when empty");
+    assert_eq!(store.signing_keys().await.expect("keys"), [first], "read back as written");
+
+    let next = signing_key("next", t0() + secs(61));
+    store.rotate_signing_key(&next).await.expect("rotates");
+    let keys = store.signing_keys().await.expect("keys");
+    assert_eq!(keys.iter().map(|k| k.kid.as_str()).collect::<Vec<_>>(), ["first", "next"]);
+    assert_eq!(keys[0].retired_at, Some(next.activates_at), "replaced when the next one signs");
+    assert_eq!(keys[1].retired_at, None);
+
+    assert!(store.revoke_signing_key("nope", t0()).await.expect("runs").is_none());
+    let revoked = store.revoke_signing_key("next", t0() + secs(5)).await.expect("revokes");
+    assert_eq!(revoked.expect("known").revoked_at, Some(t0() + secs(5)));
+    let again = store.revoke_signing_key("next", t0() + secs(9)).await.expect("runs");
+    assert_eq!(again.expect("known").revoked_at, Some(t0() + secs(5)), "the first time stays");
+
+    // `first` retired at t0+61 s, `next` revoked at t0+5 s.
+    assert_eq!(store.prune_signing_keys(t0() + secs(5)).await.expect("prunes"), 0);
+    assert_eq!(store.prune_signing_keys(t0() + secs(6)).await.expect("prunes"), 1);
+    assert_eq!(store.prune_signing_keys(t0() + secs(62)).await.expect("prunes"), 1);
+    assert!(store.signing_keys().await.expect("keys").is_empty());
 }

@@ -178,6 +178,33 @@ impl TestApp {
         Self::launch(db, config, key, key_args, ManualClock::new(start), data_dir).await
     }
 
+    /// Starts a server whose signing keys live in the database, sealed under `kek` (base64),
+    /// with nothing pinned; `key` is the key it signs with at start.
+    pub async fn start_with_stored_keys(db: TestDb, alg: Algorithm, kek: &str) -> TestApp {
+        let data_dir = Arc::new(tempfile::tempdir().expect("a data directory"));
+        let mut config = default_config(&db.url, data_dir.path().to_owned());
+        config.algorithm = alg;
+        let key_args = KeyArgs {
+            algorithm: alg.as_str().into(),
+            secret: None,
+            private_key_file: None,
+            key_encryption_key: Some(kek.to_owned().into()),
+            key_encryption_key_file: None,
+        };
+        let now = Utc::now();
+        let start = now - TimeDelta::nanoseconds(now.timestamp_subsec_nanos().into());
+        let placeholder = SigningKey::generate(alg).expect("a key");
+        let clock = ManualClock::new(start);
+        let mut app = Self::launch(db, config, placeholder, key_args, clock, data_dir).await;
+        app.key = app.state.tokens().keys().active().expect("a signing key").clone();
+        app
+    }
+
+    /// The settings this instance was built with.
+    pub fn settings(&self) -> (&Config, &KeyArgs) {
+        (&self.config, &self.key_args)
+    }
+
     /// A second instance on the same database, keys, settings and clock, as behind a load
     /// balancer.
     pub async fn sibling(&self) -> TestApp {
@@ -334,7 +361,13 @@ impl TestApp {
 /// A fresh key of `alg`, pinned the way an operator pins one: `JWT_SECRET` for HS256, a PEM
 /// file for the others.
 fn pinned_key(alg: Algorithm, dir: &tempfile::TempDir) -> (SigningKey, KeyArgs) {
-    let mut args = KeyArgs { algorithm: alg.as_str().into(), secret: None, private_key_file: None };
+    let mut args = KeyArgs {
+        algorithm: alg.as_str().into(),
+        secret: None,
+        private_key_file: None,
+        key_encryption_key: None,
+        key_encryption_key_file: None,
+    };
     let key = if alg.is_symmetric() {
         let secret = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
         let key =

@@ -11,6 +11,7 @@ mod backoff;
 mod bodies;
 mod faults;
 mod instances;
+mod keys;
 mod openapi;
 mod race;
 mod refresh;

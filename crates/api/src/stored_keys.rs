@@ -1,0 +1,494 @@
+//! Signing keys kept in the database, shared by every instance on it. The private halves are
+//! sealed under the key-encryption key (`KEY_ENCRYPTION_KEY` or `KEY_ENCRYPTION_KEY_FILE`); a
+//! rotation publishes the new key a JWK-set cache lifetime before it signs; a revoked key is
+//! dropped by every instance at its next reload (every second).
+
+use std::fmt;
+use std::path::Path;
+
+use base64::Engine;
+use chrono::{DateTime, TimeDelta, Utc};
+use jwt_auth_store::{Store, StoredSigningKey};
+use jwt_core::{Algorithm, KeyEncryptionKey, KeySet, SigningKey, VerifyingKey};
+
+use crate::config::{ConfigError, KeyArgs};
+
+/// How long clients may cache `/.well-known/jwks.json` (its `Cache-Control: max-age`).
+pub const JWKS_MAX_AGE: TimeDelta = TimeDelta::seconds(60);
+/// How often every instance reloads the stored keys.
+pub const RELOAD_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+/// How far ahead of signing a rotated key is published: every instance has reloaded it and
+/// every cached JWK set has expired by then.
+/// (`JWKS_MAX_AGE` plus one reload.)
+pub const PUBLISH_AHEAD: TimeDelta = TimeDelta::seconds(61);
+
+fn problem(setting: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError { setting, problem: problem.into() }
+}
+
+/// Where the keys come from, decided once from the settings.
+pub enum KeySource {
+    /// `DATA_DIR/keys/`: SQLite without a key-encryption key (one process, zero configuration).
+    Directory,
+    /// The `signing_keys` table, private halves sealed under this key.
+    Database(KeyEncryptionKey),
+}
+
+impl fmt::Debug for KeySource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            KeySource::Directory => "Directory",
+            KeySource::Database(_) => "Database",
+        })
+    }
+}
+
+/// The key-encryption key of `KEY_ENCRYPTION_KEY` or `KEY_ENCRYPTION_KEY_FILE`, if one is set:
+/// 32 bytes, base64 (standard alphabet, padded or not).
+pub fn key_encryption_key(args: &KeyArgs) -> Result<Option<KeyEncryptionKey>, ConfigError> {
+    let (setting, text) = match (&args.key_encryption_key, &args.key_encryption_key_file) {
+        (Some(_), Some(_)) => {
+            return Err(problem(
+                "KEY_ENCRYPTION_KEY",
+                "set either KEY_ENCRYPTION_KEY or KEY_ENCRYPTION_KEY_FILE, not both",
+            ));
+        }
+        (Some(value), None) => {
+            ("KEY_ENCRYPTION_KEY", zeroize::Zeroizing::new(value.expose_owned()))
+        }
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                problem("KEY_ENCRYPTION_KEY_FILE", format!("cannot read {}: {e}", path.display()))
+            })?;
+            ("KEY_ENCRYPTION_KEY_FILE", zeroize::Zeroizing::new(text))
+        }
+        (None, None) => return Ok(None),
+    };
+    let trimmed = text.trim().trim_end_matches('=');
+    let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(trimmed)
+        .map(zeroize::Zeroizing::new)
+        .map_err(|_| problem(setting, "is not base64 (make one with `openssl rand -base64 32`)"))?;
+    KeyEncryptionKey::new(&bytes).map(Some).map_err(|_| {
+        problem(
+            setting,
+            format!(
+                "must be 32 bytes, base64-encoded, got {} bytes (make one with `openssl rand \
+                 -base64 32`)",
+                bytes.len()
+            ),
+        )
+    })
+}
+
+/// Keys live in the database when a key-encryption key is set; PostgreSQL (several instances)
+/// requires one unless `JWT_SECRET` / `JWT_PRIVATE_KEY_FILE` pins the signing key.
+pub fn key_source(
+    args: &KeyArgs,
+    database_url: &str,
+    pinned: bool,
+) -> Result<KeySource, ConfigError> {
+    match key_encryption_key(args)? {
+        Some(kek) => Ok(KeySource::Database(kek)),
+        None if is_postgres(database_url) && !pinned => Err(problem(
+            "KEY_ENCRYPTION_KEY",
+            "is required with PostgreSQL: signing keys are stored in the database, encrypted \
+             under it (32 random bytes, base64: `openssl rand -base64 32`; or \
+             KEY_ENCRYPTION_KEY_FILE)",
+        )),
+        None => Ok(KeySource::Directory),
+    }
+}
+
+pub fn is_postgres(database_url: &str) -> bool {
+    database_url.starts_with("postgres:") || database_url.starts_with("postgresql:")
+}
+
+/// What a stored key is doing at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyState {
+    /// Published (verifies, in the JWK set), not signing yet.
+    Pending,
+    /// Signs.
+    Active,
+    /// Replaced: verifies until its tokens have expired.
+    Retired,
+    /// Refused everywhere.
+    Revoked,
+}
+
+impl fmt::Display for KeyState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            KeyState::Pending => "pending",
+            KeyState::Active => "active",
+            KeyState::Retired => "retired",
+            KeyState::Revoked => "revoked",
+        })
+    }
+}
+
+/// The key of `alg` that signs at `now`: the last one activated that is neither revoked nor
+/// replaced (the replacement decides when two keys activate at the same instant); failing
+/// that, the last one activated that is not revoked (its replacement was revoked before it
+/// signed).
+fn active_index(stored: &[StoredSigningKey], alg: Algorithm, now: DateTime<Utc>) -> Option<usize> {
+    let usable = |k: &StoredSigningKey| {
+        k.algorithm == alg.as_str() && k.revoked_at.is_none() && k.activates_at <= now
+    };
+    stored
+        .iter()
+        .rposition(|k| usable(k) && k.retired_at.is_none_or(|at| at > now))
+        .or_else(|| stored.iter().rposition(usable))
+}
+
+/// The state of each stored key at `now` (in the store's order), for `keys list`.
+pub fn states(stored: &[StoredSigningKey], now: DateTime<Utc>) -> Vec<KeyState> {
+    let actives: Vec<usize> =
+        [Algorithm::HS256, Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA]
+            .into_iter()
+            .filter_map(|alg| active_index(stored, alg, now))
+            .collect();
+    stored
+        .iter()
+        .enumerate()
+        .map(|(i, k)| match () {
+            _ if k.revoked_at.is_some() => KeyState::Revoked,
+            _ if actives.contains(&i) => KeyState::Active,
+            _ if k.activates_at > now && k.retired_at.is_none_or(|at| at > now) => {
+                KeyState::Pending
+            }
+            _ => KeyState::Retired,
+        })
+        .collect()
+}
+
+/// A record for `key`, its private half sealed.
+pub fn record(
+    kek: &KeyEncryptionKey,
+    key: &SigningKey,
+    created_at: DateTime<Utc>,
+    activates_at: DateTime<Utc>,
+) -> Result<StoredSigningKey, jwt_core::Error> {
+    let public_jwk = match key.verifying_key().to_jwk() {
+        Some(jwk) => Some(
+            serde_json::to_string(jwk).map_err(|e| jwt_core::Error::InvalidKey(e.to_string()))?,
+        ),
+        None => None,
+    };
+    Ok(StoredSigningKey {
+        kid: key.kid().to_owned(),
+        algorithm: key.algorithm().as_str().to_owned(),
+        created_at,
+        activates_at,
+        retired_at: None,
+        revoked_at: None,
+        public_jwk,
+        sealed_private_key: kek.seal(key)?,
+    })
+}
+
+/// Why the stored keys could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum StoredKeyError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("{0}")]
+    Store(#[from] jwt_auth_store::StoreError),
+    #[error("stored key {kid}: {source}")]
+    Key { kid: String, source: jwt_core::Error },
+    #[error(
+        "KEY_ENCRYPTION_KEY: stored key {kid} does not decrypt with it; every instance needs the \
+         key-encryption key the keys were stored with"
+    )]
+    WrongKek { kid: String },
+    #[error("no stored {0} key may sign; run `jwt-auth keys rotate --now`")]
+    NoSigningKey(Algorithm),
+    #[error("no stored key has the kid `{0}`; nothing changed")]
+    UnknownKid(String),
+    #[error(
+        "key `{0}` signs now; rotate first (`jwt-auth keys rotate --now` for a compromised key), \
+         then revoke it; nothing changed"
+    )]
+    RevokingActiveKey(String),
+}
+
+fn open(kek: &KeyEncryptionKey, stored: &StoredSigningKey) -> Result<SigningKey, StoredKeyError> {
+    let alg: Algorithm = stored
+        .algorithm
+        .parse()
+        .map_err(|source| StoredKeyError::Key { kid: stored.kid.clone(), source })?;
+    kek.open(alg, &stored.kid, &stored.sealed_private_key).map_err(|source| match source {
+        jwt_core::Error::SealedKey { kid } => StoredKeyError::WrongKek { kid },
+        source => StoredKeyError::Key { kid: stored.kid.clone(), source },
+    })
+}
+
+fn verifying(
+    kek: &KeyEncryptionKey,
+    stored: &StoredSigningKey,
+) -> Result<VerifyingKey, StoredKeyError> {
+    match &stored.public_jwk {
+        Some(jwk) => {
+            let bad = |source| StoredKeyError::Key { kid: stored.kid.clone(), source };
+            let jwk: jwt_core::Jwk = serde_json::from_str(jwk)
+                .map_err(|e| bad(jwt_core::Error::InvalidKey(e.to_string())))?;
+            VerifyingKey::from_jwk(&jwk).map_err(bad)
+        }
+        // An HS256 secret verifies with itself.
+        None => Ok(open(kek, stored)?.verifying_key().clone()),
+    }
+}
+
+/// On a first start with a key-encryption key: stores the keys of `DATA_DIR/keys/` (each
+/// retired when the next one was made) and, unless a key is pinned, a new key of `alg` if
+/// none of the files is one; returns how many keys were stored. Nothing happens if the
+/// database holds any key already.
+pub async fn store_first_keys(
+    store: &Store,
+    kek: &KeyEncryptionKey,
+    alg: Algorithm,
+    pinned: bool,
+    data_dir: &Path,
+    now: DateTime<Utc>,
+) -> Result<usize, StoredKeyError> {
+    if !store.signing_keys().await?.is_empty() {
+        return Ok(0);
+    }
+    let files = crate::keys::read_dir(&crate::keys::key_dir(data_dir))?;
+    let mut first = Vec::new();
+    for file in &files {
+        let sealed = record(kek, &file.key, file.created, file.created)
+            .map_err(|source| StoredKeyError::Key { kid: file.key.kid().to_owned(), source })?;
+        first.push(sealed);
+    }
+    if !pinned && !files.iter().any(|f| f.key.algorithm() == alg) {
+        let key = SigningKey::generate(alg)
+            .map_err(|e| ConfigError { setting: "JWT_ALGORITHM", problem: e.to_string() })?;
+        // Nothing signs yet, so the first key may sign at once.
+        let sealed = record(kek, &key, now, now)
+            .map_err(|source| StoredKeyError::Key { kid: key.kid().to_owned(), source })?;
+        first.push(sealed);
+    }
+    // Each key was replaced when the next one was made.
+    let next_times: Vec<_> = first.iter().skip(1).map(|k| k.created_at).collect();
+    for (key, replaced) in first.iter_mut().zip(next_times) {
+        key.retired_at = Some(replaced);
+    }
+    let count = first.len();
+    Ok(if count > 0 && store.add_first_signing_keys(&first).await? { count } else { 0 })
+}
+
+/// The key set the stored keys make at `now`: the pinned key or the last activated key of
+/// `alg` signs; every other key that is not revoked verifies, a pending key from its creation
+/// (so it is published before it signs), a retired one for `retention` after it was replaced.
+pub fn key_set(
+    stored: &[StoredSigningKey],
+    kek: &KeyEncryptionKey,
+    pinned: Option<SigningKey>,
+    alg: Algorithm,
+    retention: TimeDelta,
+    now: DateTime<Utc>,
+) -> Result<KeySet, StoredKeyError> {
+    let active_at = if pinned.is_some() { None } else { active_index(stored, alg, now) };
+    let active = match (pinned, active_at) {
+        (Some(key), _) => key,
+        (None, Some(i)) => open(kek, &stored[i])?,
+        (None, None) => return Err(StoredKeyError::NoSigningKey(alg)),
+    };
+    let mut replaced = Vec::new();
+    for (i, key) in stored.iter().enumerate() {
+        if Some(i) == active_at || key.revoked_at.is_some() {
+            continue;
+        }
+        // Pending keys and keys no one marked as replaced are kept (replaced "later").
+        let replaced_at = match key.retired_at {
+            Some(at) => at,
+            None => key.activates_at.max(now),
+        };
+        replaced.push((verifying(kek, key)?, replaced_at));
+    }
+    Ok(KeySet::from_history(active, replaced, retention, now))
+}
+
+/// Loads the stored keys into a key set (see [`key_set`]).
+pub async fn load(
+    store: &Store,
+    kek: &KeyEncryptionKey,
+    args: &KeyArgs,
+    alg: Algorithm,
+    retention: TimeDelta,
+    now: DateTime<Utc>,
+) -> Result<KeySet, StoredKeyError> {
+    let pinned = crate::keys::pinned_key(args, alg)?;
+    let stored = store.signing_keys().await?;
+    key_set(&stored, kek, pinned, alg, retention, now)
+}
+
+/// The key source of the settings and the key set to start with. With the database: stores
+/// the first keys if there are none (see [`store_first_keys`]), then loads them.
+pub async fn initial(
+    source: &KeySource,
+    store: &Store,
+    args: &KeyArgs,
+    config: &crate::config::Config,
+    retention: TimeDelta,
+    now: DateTime<Utc>,
+) -> Result<KeySet, StoredKeyError> {
+    let alg = config.algorithm;
+    match source {
+        KeySource::Directory => {
+            let loaded = crate::keys::load(args, alg, &config.data_dir, retention, now)?;
+            if let Some(path) = &loaded.generated {
+                tracing::info!(path = %path.display(), algorithm = %alg, "generated a new signing key and stored it (mode 0600)");
+            }
+            Ok(loaded.keys)
+        }
+        KeySource::Database(kek) => {
+            let pinned = crate::keys::pinned_key(args, alg)?.is_some();
+            let stored = store_first_keys(store, kek, alg, pinned, &config.data_dir, now).await?;
+            if stored > 0 {
+                tracing::info!(keys = stored, algorithm = %alg, "stored the first signing keys in the database (the key files of DATA_DIR/keys/ and, if none was of JWT_ALGORITHM, a new one), encrypted under the key-encryption key");
+            }
+            load(store, kek, args, alg, retention, now).await
+        }
+    }
+}
+
+/// What [`rotate`] stored.
+#[derive(Debug)]
+pub struct Rotation {
+    pub kid: String,
+    pub activates_at: DateTime<Utc>,
+    /// Whether another key was signing (and signs until `activates_at`).
+    pub replaces: bool,
+}
+
+/// Stores a new key of `alg` (after importing the key files if the database holds none), once
+/// `kek` has opened a stored key: the one every server holds. It signs [`PUBLISH_AHEAD`] from `now`, once every instance publishes it and every cached JWK set
+/// has it, or at once when `at_once` or when no key signs.
+pub async fn rotate(
+    store: &Store,
+    kek: &KeyEncryptionKey,
+    alg: Algorithm,
+    data_dir: &Path,
+    at_once: bool,
+    now: DateTime<Utc>,
+) -> Result<Rotation, StoredKeyError> {
+    let key = SigningKey::generate(alg)
+        .map_err(|e| ConfigError { setting: "JWT_ALGORITHM", problem: e.to_string() })?;
+    // Key files not yet imported become the history the new key follows.
+    store_first_keys(store, kek, alg, true, data_dir, now).await?;
+    let stored = store.signing_keys().await?;
+    // A key sealed under another KEK than the servers' would stop them when it activates.
+    if let Some(last) = stored.last() {
+        open(kek, last)?;
+    }
+    let replaces = active_index(&stored, alg, now).is_some();
+    let activates_at = if at_once || !replaces { now } else { now + PUBLISH_AHEAD };
+    let record = record(kek, &key, now, activates_at)
+        .map_err(|source| StoredKeyError::Key { kid: key.kid().to_owned(), source })?;
+    store.rotate_signing_key(&record).await?;
+    Ok(Rotation { kid: record.kid, activates_at, replaces })
+}
+
+/// Revokes stored key `kid`; refused for the key that signs at `now` unless a key is
+/// `pinned` (which signs instead). Returns the record (already revoked keys are left as
+/// they are).
+pub async fn revoke(
+    store: &Store,
+    kid: &str,
+    pinned: bool,
+    now: DateTime<Utc>,
+) -> Result<StoredSigningKey, StoredKeyError> {
+    let stored = store.signing_keys().await?;
+    let Some(i) = stored.iter().position(|k| k.kid == kid) else {
+        return Err(StoredKeyError::UnknownKid(kid.to_owned()));
+    };
+    if !pinned && states(&stored, now)[i] == KeyState::Active {
+        return Err(StoredKeyError::RevokingActiveKey(kid.to_owned()));
+    }
+    if stored[i].revoked_at.is_some() {
+        return Ok(stored[i].clone());
+    }
+    store
+        .revoke_signing_key(kid, now)
+        .await?
+        .ok_or_else(|| StoredKeyError::UnknownKid(kid.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::SecretString;
+
+    fn stored(kid: &str, activates_at: DateTime<Utc>) -> StoredSigningKey {
+        StoredSigningKey {
+            kid: kid.into(),
+            algorithm: "EdDSA".into(),
+            created_at: activates_at,
+            activates_at,
+            retired_at: None,
+            revoked_at: None,
+            public_jwk: None,
+            sealed_private_key: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn states_follow_activation_replacement_and_revocation() {
+        let t = Utc::now();
+        let (mut a, b) = (stored("a", t), stored("b", t + PUBLISH_AHEAD));
+        a.retired_at = Some(b.activates_at);
+        let keys = [a, b];
+        use KeyState::*;
+        assert_eq!(states(&keys, t), [Active, Pending]);
+        assert_eq!(states(&keys, t + PUBLISH_AHEAD), [Retired, Active]);
+        let mut revoked = keys.clone();
+        revoked[1].revoked_at = Some(t);
+        assert_eq!(states(&revoked, t + PUBLISH_AHEAD), [Active, Revoked], "the old key signs on");
+    }
+
+    #[test]
+    fn a_replacement_made_in_the_same_instant_signs_whatever_the_kid_order() {
+        let t = Utc::now();
+        // `rotate --now` in the instant the first key was made: equal times, kids in either
+        // order; the replaced key is the one with `retired_at`.
+        for (old, new) in [("a", "b"), ("b", "a")] {
+            let mut first = stored(old, t);
+            first.retired_at = Some(t);
+            let mut keys = vec![first, stored(new, t)];
+            keys.sort_by(|x, y| x.kid.cmp(&y.kid));
+            let states = states(&keys, t);
+            let active = keys.iter().zip(states).find(|(_, s)| *s == KeyState::Active);
+            assert_eq!(active.map(|(k, _)| k.kid.as_str()), Some(new));
+        }
+    }
+
+    #[test]
+    fn postgres_without_a_kek_is_refused_naming_the_setting_unless_a_key_is_pinned() {
+        let args = KeyArgs {
+            algorithm: "EdDSA".into(),
+            secret: None,
+            private_key_file: None,
+            key_encryption_key: None,
+            key_encryption_key_file: None,
+        };
+        let err = key_source(&args, "postgres://db/auth", false).unwrap_err();
+        assert_eq!(err.setting, "KEY_ENCRYPTION_KEY");
+        assert!(matches!(key_source(&args, "postgres://db/auth", true), Ok(KeySource::Directory)));
+        assert!(matches!(key_source(&args, "sqlite://x.db", false), Ok(KeySource::Directory)));
+        let short =
+            KeyArgs { key_encryption_key: Some(SecretString::new("c2hvcnQ=")), ..args.clone() };
+        assert_eq!(
+            key_source(&short, "sqlite://x.db", false).unwrap_err().setting,
+            "KEY_ENCRYPTION_KEY"
+        );
+        let kek = STANDARD_NO_PAD_TEXT;
+        let good = KeyArgs { key_encryption_key: Some(SecretString::new(kek)), ..args };
+        assert!(matches!(key_source(&good, "sqlite://x.db", false), Ok(KeySource::Database(_))));
+        assert!(!format!("{good:?}").contains(kek), "the KEK never shows in Debug");
+    }
+
+    const STANDARD_NO_PAD_TEXT: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY";
+}

@@ -1,0 +1,261 @@
+//! Signing keys stored in the database under a key-encryption key: sealed at rest, refused
+//! with a wrong key-encryption key, rotated so that the new public key is published before it
+//! signs, and revoked so that every instance refuses its tokens within a second.
+
+use std::time::{Duration, Instant};
+
+use jwt_auth_api::stored_keys::{self, KeyState, StoredKeyError};
+use jwt_auth_store::Store;
+use jwt_core::Algorithm;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::common::{TestApp, TestDb, decode};
+use crate::http_tests;
+
+/// 32 bytes, base64.
+pub const KEK: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+const OTHER_KEK: &str = "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=";
+
+fn kek() -> jwt_core::KeyEncryptionKey {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(KEK).expect("base64");
+    jwt_core::KeyEncryptionKey::new(&bytes).expect("32 bytes")
+}
+
+async fn store(app: &TestApp) -> Store {
+    Store::connect(app.settings().0.database_url.expose()).await.expect("the store")
+}
+
+async fn jwks_kids(app: &TestApp) -> Vec<String> {
+    let jwks: Value =
+        app.get("/.well-known/jwks.json").send().await.expect("jwks").json().await.expect("json");
+    jwks["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .map(|k| k["kid"].as_str().expect("kid").to_owned())
+        .collect()
+}
+
+fn kid_of(token: &str) -> String {
+    decode(token).0["kid"].as_str().expect("a kid").to_owned()
+}
+
+/// Polls `check` every 25 ms until it holds; fails after `limit`. Returns how long it took.
+async fn within<F, Fut>(limit: Duration, what: &str, mut check: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = Instant::now();
+    loop {
+        if check().await {
+            return started.elapsed();
+        }
+        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+async fn stored_private_keys_are_sealed_and_open_only_with_their_kek(db: TestDb) {
+    let app = TestApp::start_with_stored_keys(db, Algorithm::HS256, KEK).await;
+    let rows = store(&app).await.signing_keys().await.expect("keys");
+    assert_eq!(rows.len(), 1, "the first key was generated and stored");
+    let row = &rows[0];
+    assert_eq!((row.kid.as_str(), row.algorithm.as_str()), (app.key.kid(), "HS256"));
+    let secret = app.key.secret().expect("an HS256 secret");
+    assert!(
+        !row.sealed_private_key.windows(secret.len()).any(|w| w == secret),
+        "the secret is stored in plain text"
+    );
+    assert!(row.public_jwk.is_none(), "an HS256 secret has no public half");
+    let opened = kek().open(Algorithm::HS256, &row.kid, &row.sealed_private_key).expect("opens");
+    assert_eq!(opened.secret(), Some(secret));
+
+    // A rotation under another KEK is refused before anything is stored.
+    let other = {
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::STANDARD.decode(OTHER_KEK).expect("base64");
+        jwt_core::KeyEncryptionKey::new(&bytes).expect("32 bytes")
+    };
+    let data_dir = app.settings().0.data_dir.clone();
+    let refused = stored_keys::rotate(
+        &store(&app).await,
+        &other,
+        Algorithm::HS256,
+        &data_dir,
+        true,
+        app.now(),
+    )
+    .await;
+    assert!(matches!(refused, Err(StoredKeyError::WrongKek { .. })), "{refused:?}");
+    assert_eq!(store(&app).await.signing_keys().await.expect("keys").len(), 1, "nothing stored");
+
+    // Another instance given another KEK refuses to start, naming the setting.
+    let (config, args) = app.settings();
+    let mut args = args.clone();
+    args.key_encryption_key = Some(OTHER_KEK.to_owned().into());
+    let clock = std::sync::Arc::new(app.clock.clone()) as std::sync::Arc<dyn jwt_core::Clock>;
+    let err = jwt_auth_api::startup::Application::build(config.clone(), &args, clock)
+        .await
+        .err()
+        .expect("a wrong key-encryption key is refused");
+    let line = err.to_string();
+    assert!(line.starts_with("KEY_ENCRYPTION_KEY:"), "{line}");
+    assert!(line.contains("does not decrypt") && !line.contains('\n'), "{line}");
+}
+
+async fn a_rotated_key_is_published_before_it_signs_and_old_tokens_keep_verifying(db: TestDb) {
+    let app = TestApp::start_with_stored_keys(db, Algorithm::EdDSA, KEK).await;
+    let sibling = app.sibling().await;
+    app.register("alice@example.com").await;
+    let old = app.login("alice@example.com").await;
+    let old_kid = kid_of(&old.access);
+    let data_dir = app.settings().0.data_dir.clone();
+    let rotation = stored_keys::rotate(
+        &store(&app).await,
+        &kek(),
+        Algorithm::EdDSA,
+        &data_dir,
+        false,
+        app.now(),
+    )
+    .await
+    .expect("rotates");
+    assert!(rotation.replaces);
+    assert_eq!((rotation.activates_at - app.now()).num_seconds(), 61);
+    for instance in [&app, &sibling] {
+        within(Duration::from_secs(2), "the new key in the JWK set", || async {
+            jwks_kids(instance).await.contains(&rotation.kid)
+        })
+        .await;
+        let pair = instance.login("alice@example.com").await;
+        assert_eq!(kid_of(&pair.access), old_kid, "the new key must not sign before it activates");
+    }
+    app.advance(61);
+    for instance in [&app, &sibling] {
+        within(Duration::from_secs(2), "signing with the new key", || async {
+            kid_of(&instance.login("alice@example.com").await.access) == rotation.kid
+        })
+        .await;
+        assert!(jwks_kids(instance).await.contains(&old_kid), "the old key is still published");
+        assert_eq!(instance.me(&old.access).await.status, StatusCode::OK, "old tokens verify");
+    }
+}
+
+async fn a_revoked_key_is_refused_by_every_instance_within_a_second(db: TestDb) {
+    let app = TestApp::start_with_stored_keys(db, Algorithm::ES256, KEK).await;
+    let sibling = app.sibling().await;
+    app.register("alice@example.com").await;
+    let old = app.login("alice@example.com").await;
+    let old_kid = kid_of(&old.access);
+    let store = store(&app).await;
+
+    // The key that signs cannot be revoked; nor can a key that does not exist.
+    let refused = stored_keys::revoke(&store, &old_kid, false, app.now()).await;
+    assert!(matches!(refused, Err(StoredKeyError::RevokingActiveKey(_))), "{refused:?}");
+    let unknown = stored_keys::revoke(&store, "no-such-kid", false, app.now()).await;
+    assert!(matches!(unknown, Err(StoredKeyError::UnknownKid(_))), "{unknown:?}");
+    assert!(store.signing_keys().await.expect("keys").iter().all(|k| k.revoked_at.is_none()));
+
+    // A compromised key: rotate at once, then revoke the old one.
+    let data_dir = app.settings().0.data_dir.clone();
+    let next = stored_keys::rotate(&store, &kek(), Algorithm::ES256, &data_dir, true, app.now())
+        .await
+        .expect("rotates");
+    assert_eq!(next.activates_at, app.now());
+    stored_keys::revoke(&store, &old_kid, false, app.now()).await.expect("revokes");
+    let listed = store.signing_keys().await.expect("keys");
+    let states = stored_keys::states(&listed, app.now());
+    let state = |kid: &str| states[listed.iter().position(|k| k.kid == kid).expect("listed")];
+    assert_eq!((state(&old_kid), state(&next.kid)), (KeyState::Revoked, KeyState::Active));
+
+    for instance in [&app, &sibling] {
+        let took = within(Duration::from_millis(1_500), "the revoked key refused", || async {
+            instance.me(&old.access).await.status == StatusCode::UNAUTHORIZED
+        })
+        .await;
+        eprintln!("tokens of a revoked key refused after {took:?}");
+        instance.me(&old.access).await.assert_token_refused("invalid_token");
+        assert!(!jwks_kids(instance).await.contains(&old_kid), "gone from the JWK set");
+        let fresh = instance.login("alice@example.com").await;
+        assert_eq!(kid_of(&fresh.access), next.kid);
+        assert_eq!(instance.me(&fresh.access).await.status, StatusCode::OK);
+    }
+}
+
+async fn keys_retired_longer_ago_than_any_token_lives_are_pruned(db: TestDb) {
+    let app = TestApp::start_with_stored_keys(db, Algorithm::EdDSA, KEK).await;
+    let store = store(&app).await;
+    let first = app.key.kid().to_owned();
+    let data_dir = app.settings().0.data_dir.clone();
+    stored_keys::rotate(&store, &kek(), Algorithm::EdDSA, &data_dir, true, app.now())
+        .await
+        .expect("rotates");
+    let policy = app.state.tokens().policy();
+    let retention = jwt_core::KeySet::retention(policy.access_ttl, policy.refresh_ttl);
+    let kids = || async {
+        store.signing_keys().await.expect("keys").into_iter().map(|k| k.kid).collect::<Vec<_>>()
+    };
+    assert_eq!(store.prune_signing_keys(app.now() - retention).await.expect("prunes"), 0);
+    assert!(kids().await.contains(&first), "its tokens may still be alive");
+    let later = app.now() + retention + chrono::TimeDelta::seconds(1);
+    assert_eq!(store.prune_signing_keys(later - retention).await.expect("prunes"), 1);
+    assert!(!kids().await.contains(&first));
+    assert_eq!(kids().await.len(), 1, "the signing key stays");
+}
+
+async fn key_files_are_imported_on_the_first_start_with_a_kek(db: TestDb) {
+    let store = Store::connect(&db.url).await.expect("the store");
+    store.migrate().await.expect("migrations");
+    let data_dir = tempfile::tempdir().expect("a data directory");
+    let dir = jwt_auth_api::keys::key_dir(data_dir.path());
+    let t0 = chrono::Utc::now() - chrono::TimeDelta::days(1);
+    let (old, new) = (
+        jwt_core::SigningKey::generate(Algorithm::EdDSA).expect("a key"),
+        jwt_core::SigningKey::generate(Algorithm::EdDSA).expect("a key"),
+    );
+    jwt_auth_api::keys::write_key(&dir, &old, t0).expect("written");
+    jwt_auth_api::keys::write_key(&dir, &new, t0 + chrono::TimeDelta::hours(1)).expect("written");
+    let now = chrono::Utc::now();
+    let imported = stored_keys::store_first_keys(
+        &store,
+        &kek(),
+        Algorithm::EdDSA,
+        false,
+        data_dir.path(),
+        now,
+    )
+    .await
+    .expect("imports");
+    assert_eq!(imported, 2, "both files, and no new key: one of them is EdDSA");
+    let again = stored_keys::store_first_keys(
+        &store,
+        &kek(),
+        Algorithm::EdDSA,
+        false,
+        data_dir.path(),
+        now,
+    )
+    .await
+    .expect("runs");
+    assert_eq!(again, 0, "only on the first start");
+    let stored = store.signing_keys().await.expect("keys");
+    let kids: Vec<_> = stored.iter().map(|k| k.kid.as_str()).collect();
+    assert_eq!(kids, [old.kid(), new.kid()]);
+    assert_eq!(stored[0].retired_at, Some(stored[1].created_at), "replaced by the next file");
+    let retention = chrono::TimeDelta::days(7);
+    let set = stored_keys::key_set(&stored, &kek(), None, Algorithm::EdDSA, retention, now)
+        .expect("a key set");
+    assert_eq!(set.active().expect("signs").kid(), new.kid());
+    assert!(set.find(old.kid()).is_some(), "the older file still verifies");
+}
+
+http_tests!(
+    key_files_are_imported_on_the_first_start_with_a_kek,
+    stored_private_keys_are_sealed_and_open_only_with_their_kek,
+    a_rotated_key_is_published_before_it_signs_and_old_tokens_keep_verifying,
+    a_revoked_key_is_refused_by_every_instance_within_a_second,
+    keys_retired_longer_ago_than_any_token_lives_are_pruned,
+);

@@ -1,0 +1,138 @@
+//! Signing keys shared by every instance on one database: the records as stored (the private
+//! key only sealed by the caller's key-encryption key, never in plain text), rotation, revocation
+//! and pruning. What a record means (pending, active, retired) is decided by the caller.
+
+use std::fmt;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+
+use crate::error::StoreError;
+use crate::rows::db_time;
+use crate::schema::signing_keys;
+use crate::store::Store;
+
+/// One signing key as stored.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredSigningKey {
+    /// The key id (`kid`).
+    pub kid: String,
+    /// `HS256`, `RS256`, `ES256` or `EdDSA`.
+    pub algorithm: String,
+    pub created_at: DateTime<Utc>,
+    /// When it may start signing; it is published (and verifies) from `created_at`.
+    pub activates_at: DateTime<Utc>,
+    /// When the next key replaced it.
+    pub retired_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// The public key as a JWK (JSON); `None` for an HS256 secret.
+    pub public_jwk: Option<String>,
+    /// The private key, encrypted by the caller; this crate never sees it in plain text.
+    pub sealed_private_key: Vec<u8>,
+}
+
+impl fmt::Debug for StoredSigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoredSigningKey")
+            .field("kid", &self.kid)
+            .field("algorithm", &self.algorithm)
+            .field("created_at", &self.created_at)
+            .field("activates_at", &self.activates_at)
+            .field("retired_at", &self.retired_at)
+            .field("revoked_at", &self.revoked_at)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = signing_keys)]
+pub(crate) struct SigningKeyRow {
+    kid: String,
+    algorithm: String,
+    created_at: NaiveDateTime,
+    activates_at: NaiveDateTime,
+    retired_at: Option<NaiveDateTime>,
+    revoked_at: Option<NaiveDateTime>,
+    public_jwk: Option<String>,
+    sealed_private_key: Vec<u8>,
+}
+
+impl SigningKeyRow {
+    pub(crate) fn activates_at(&self) -> NaiveDateTime {
+        self.activates_at
+    }
+}
+
+impl From<&StoredSigningKey> for SigningKeyRow {
+    fn from(key: &StoredSigningKey) -> Self {
+        Self {
+            kid: key.kid.clone(),
+            algorithm: key.algorithm.clone(),
+            created_at: db_time(key.created_at),
+            activates_at: db_time(key.activates_at),
+            retired_at: key.retired_at.map(db_time),
+            revoked_at: key.revoked_at.map(db_time),
+            public_jwk: key.public_jwk.clone(),
+            sealed_private_key: key.sealed_private_key.clone(),
+        }
+    }
+}
+
+impl From<SigningKeyRow> for StoredSigningKey {
+    fn from(row: SigningKeyRow) -> Self {
+        Self {
+            kid: row.kid,
+            algorithm: row.algorithm,
+            created_at: row.created_at.and_utc(),
+            activates_at: row.activates_at.and_utc(),
+            retired_at: row.retired_at.map(|t| t.and_utc()),
+            revoked_at: row.revoked_at.map(|t| t.and_utc()),
+            public_jwk: row.public_jwk,
+            sealed_private_key: row.sealed_private_key,
+        }
+    }
+}
+
+impl Store {
+    /// Every stored signing key, in the order they activate (oldest first).
+    pub async fn signing_keys(&self) -> Result<Vec<StoredSigningKey>, StoreError> {
+        let rows = on_backend!(self, read, |conn| queries::signing_keys(conn))?;
+        Ok(rows.into_iter().map(StoredSigningKey::from).collect())
+    }
+
+    /// Stores the keys of `first` only if no key is stored yet (a first start, or the import
+    /// of a key directory); returns whether they were stored.
+    pub async fn add_first_signing_keys(
+        &self,
+        first: &[StoredSigningKey],
+    ) -> Result<bool, StoreError> {
+        let rows: Vec<SigningKeyRow> = first.iter().map(SigningKeyRow::from).collect();
+        on_backend!(self, write, |conn| queries::add_first_signing_keys(conn, rows))
+    }
+
+    /// Stores `next` and marks every key it replaces (neither retired nor revoked) as retired
+    /// at `next.activates_at`, in one transaction.
+    pub async fn rotate_signing_key(&self, next: &StoredSigningKey) -> Result<(), StoreError> {
+        let row = SigningKeyRow::from(next);
+        on_backend!(self, write, |conn| queries::rotate_signing_key(conn, row))
+    }
+
+    /// Marks key `kid` revoked at `at` (an already revoked key keeps its first time); `None`
+    /// if no key has that id.
+    pub async fn revoke_signing_key(
+        &self,
+        kid: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<StoredSigningKey>, StoreError> {
+        let kid = kid.to_owned();
+        let row =
+            on_backend!(self, write, |conn| queries::revoke_signing_key(conn, kid, db_time(at)))?;
+        Ok(row.map(StoredSigningKey::from))
+    }
+
+    /// Deletes the keys retired or revoked before `cut_off` (no token they signed can still be
+    /// alive); returns how many went.
+    pub async fn prune_signing_keys(&self, cut_off: DateTime<Utc>) -> Result<u64, StoreError> {
+        on_backend!(self, write, |conn| queries::prune_signing_keys(conn, db_time(cut_off)))
+    }
+}
