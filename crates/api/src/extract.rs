@@ -81,6 +81,10 @@ pub struct Authenticated {
 fn authenticate(req: &HttpRequest) -> Result<Authenticated, ApiError> {
     let state = app_state(req);
     let token = bearer_token(req)?;
+    // Until the revocation set is loaded, a revoked token would pass: fail closed.
+    if !state.is_ready() {
+        return Err(ApiError::Unavailable);
+    }
     let claims = state.sessions.authenticate(token).map_err(|e| {
         // These come only after the signature was verified, so the claims are genuine and
         // name who the token was for; for any other refusal they would be the sender's say.

@@ -13,8 +13,11 @@ use actix_web::{App, HttpMessage, HttpRequest, HttpResponse, HttpServer, guard, 
 use futures_util::FutureExt;
 use tracing::Instrument;
 
-use jwt_auth_store::{Change, Changes, NewUser, PasswordHash};
-use jwt_core::{Clock, REVOCATION_OVERLAP, SessionPolicy, Sessions, TokenPolicy, TokenService};
+use jwt_auth_store::{Change, Changes, NewUser, PasswordHash, Store};
+use jwt_core::{
+    Clock, REVOCATION_OVERLAP, RevocationFollower, SessionPolicy, Sessions, TokenPolicy,
+    TokenService,
+};
 use std::sync::atomic::AtomicBool;
 
 use crate::cli::CliError;
@@ -126,6 +129,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 pub struct Application {
     state: web::Data<AppState>,
     key_source: Arc<KeySource>,
+    follower: RevocationFollower<Arc<Store>>,
 }
 
 impl Application {
@@ -180,7 +184,17 @@ impl Application {
             key_args: keys.clone(),
         };
         ensure_admin(&state).await?;
-        Ok(Application { state: web::Data::new(state), key_source })
+        // Revocations are loaded before the first request, so that a restarted instance
+        // never accepts a token revoked while it was down. Failing that (the database went
+        // away since the keys were read), token checks answer 503 until the feed loads.
+        let follower = state.sessions.revocation_follower();
+        match follower.poll().await {
+            Ok(_) => state.revocations_loaded.store(true, Ordering::Release),
+            Err(e) => {
+                tracing::error!(error = %e, "could not load revocations; retrying every second")
+            }
+        }
+        Ok(Application { state: web::Data::new(state), key_source, follower })
     }
 
     /// The state every handler shares.
@@ -192,7 +206,7 @@ impl Application {
     /// background jobs; the returned server runs until stopped, then drains in-flight
     /// requests.
     pub fn run(self, listener: std::net::TcpListener) -> std::io::Result<Server> {
-        run(self.state, self.key_source, listener)
+        run(self.state, self.key_source, self.follower, listener)
     }
 }
 
@@ -227,9 +241,10 @@ async fn ensure_admin(state: &AppState) -> Result<(), CliError> {
 fn run(
     state: web::Data<AppState>,
     key_source: Arc<KeySource>,
+    follower: RevocationFollower<Arc<Store>>,
     listener: std::net::TcpListener,
 ) -> std::io::Result<Server> {
-    spawn_background_jobs(state.clone().into_inner(), key_source);
+    spawn_background_jobs(state.clone().into_inner(), key_source, follower);
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
@@ -270,10 +285,14 @@ fn run(
     Ok(server)
 }
 
-fn spawn_background_jobs(state: Arc<AppState>, key_source: Arc<KeySource>) {
-    // Revocations made by other instances: loaded before the server reports ready, then
-    // applied as they are pushed, and read again every second.
-    tokio::spawn(sync_revocations(state.clone()));
+fn spawn_background_jobs(
+    state: Arc<AppState>,
+    key_source: Arc<KeySource>,
+    follower: RevocationFollower<Arc<Store>>,
+) {
+    // Revocations made by other instances: loaded before the server started (see
+    // `Application::build`), then applied as they are pushed, and read again every second.
+    tokio::spawn(sync_revocations(state.clone(), follower));
     tokio::spawn(prune(state.clone()));
     tokio::spawn(reload_keys(state, key_source));
 }
@@ -282,8 +301,7 @@ fn spawn_background_jobs(state: Arc<AppState>, key_source: Arc<KeySource>) {
 /// once when the store pushes a change (PostgreSQL), and every [`REVOCATION_SYNC_EVERY`]
 /// whatever happens, which also catches up after a lost listening connection. Every successful read of the feed is
 /// announced on `state.feed_advanced`, for whatever else follows the feed.
-async fn sync_revocations(state: Arc<AppState>) {
-    let follower = state.sessions.revocation_follower();
+async fn sync_revocations(state: Arc<AppState>, follower: RevocationFollower<Arc<Store>>) {
     let mut changes = state.store.changes();
     // Users changed since here are dropped from the cache; it starts empty, so from now on.
     let mut users_since = state.now() - REVOCATION_OVERLAP;
@@ -298,6 +316,10 @@ async fn sync_revocations(state: Arc<AppState>) {
         // A burst of notifications is one read of the feed.
         if let Some(changes) = changes.as_mut() {
             pushed.extend(std::iter::from_fn(|| changes.try_next()));
+        }
+        // Key changes are the key reloader's (see `reload_keys`).
+        if !pushed.is_empty() && pushed.iter().all(|c| matches!(c, Change::Keys { .. })) {
+            continue;
         }
         for change in &pushed {
             if let Change::User { id, .. } = change {
@@ -395,17 +417,26 @@ async fn prune(state: Arc<AppState>) {
 }
 
 /// Picks up keys rotated or revoked by `jwt-auth keys` (possibly on another instance): from
-/// the database every second, or from the key directory every five seconds.
+/// the database as soon as the change is pushed (PostgreSQL) and every second whatever
+/// happens, or from the key directory every five seconds.
 async fn reload_keys(state: Arc<AppState>, source: Arc<KeySource>) {
-    let every = match *source {
-        KeySource::Database(_) => stored_keys::RELOAD_EVERY,
-        KeySource::Directory => Duration::from_secs(5),
+    let (every, mut changes) = match *source {
+        KeySource::Database(_) => (stored_keys::RELOAD_EVERY, state.store.changes()),
+        KeySource::Directory => (Duration::from_secs(5), None),
     };
     let mut tick = tokio::time::interval(every);
     tick.tick().await;
     let mut failing = false;
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            Some(change) = next_change(&mut changes) => {
+                // Other changes are the revocation follower's; a resync may have missed keys.
+                if !matches!(change, Change::Keys { .. } | Change::Resync) {
+                    continue;
+                }
+            }
+        }
         let current = state.tokens().keys();
         let loaded = match &*source {
             KeySource::Database(kek) => {

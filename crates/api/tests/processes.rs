@@ -1,7 +1,8 @@
 //! The `jwt-auth` binary as operators run it: started with no settings, stopped with SIGTERM
 //! and started again on the same data, refusing bad settings with one line, its commands
-//! (`migrate`, `user add`, `keys rotate|list|revoke`, `sessions revoke`), and two server processes
-//! on one PostgreSQL database honouring each other's revocations within a second (the contract).
+//! (`migrate`, `user add`, `keys rotate|list|revoke`, `sessions revoke`), and two or three server
+//! processes on one PostgreSQL database sharing users, revocations and keys within a second (the
+//! contract), a restarted one included.
 
 #[path = "../../store/tests/common/pg.rs"]
 mod pg;
@@ -196,13 +197,18 @@ async fn logout(server: &Server, token: &str) {
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
 }
 
-/// Polls `/api/me` until `token` is refused; returns how long that took.
+/// Polls `/api/me` until `token` is refused as revoked; returns how long that took.
 async fn refused_within(server: &Server, token: &str, limit: Duration) -> Duration {
+    refused_as_within(server, token, "token_revoked", limit).await
+}
+
+/// Polls `/api/me` until `token` is refused with error `code`; returns how long that took.
+async fn refused_as_within(server: &Server, token: &str, code: &str, limit: Duration) -> Duration {
     let started = Instant::now();
     loop {
-        let (status, code) = me(server, token).await;
+        let (status, refused) = me(server, token).await;
         if status == StatusCode::UNAUTHORIZED {
-            assert_eq!(code.as_deref(), Some("token_revoked"));
+            assert_eq!(refused.as_deref(), Some(code));
             return started.elapsed();
         }
         assert_eq!(status, StatusCode::OK);
@@ -572,6 +578,196 @@ async fn two_instances_on_one_postgres_database_honour_each_others_revocations()
     let took = refused_within(&a, access(&rotated), Duration::from_secs(1)).await;
     eprintln!("a reuse detected on B was honoured on A after {took:?}");
     drop((a, b));
+}
+
+/// The `kid` in the header of `token`.
+fn kid_of(token: &str) -> String {
+    let (header, _) = jwt_core::dangerous::decode_unverified(token).expect("a JWT");
+    header["kid"].as_str().expect("a kid").to_owned()
+}
+
+fn sid_of(token: &str) -> String {
+    let (_, claims) = jwt_core::dangerous::decode_unverified(token).expect("a JWT");
+    claims["sid"].as_str().expect("a sid").to_owned()
+}
+
+/// Polls `GET /api/me` until `roles` are the user's; returns how long that took.
+async fn roles_within(server: &Server, token: &str, roles: &[&str], limit: Duration) -> Duration {
+    let started = Instant::now();
+    loop {
+        let response = client().get(server.url("/api/me")).bearer_auth(token).send().await;
+        let me: Value = response.expect("/api/me").json().await.expect("json");
+        if me["roles"] == json!(roles) {
+            return started.elapsed();
+        }
+        assert!(started.elapsed() < limit, "roles still {} after {limit:?}", me["roles"]);
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Polls `/.well-known/jwks.json` until it lists `kid`; returns how long that took.
+async fn published_within(server: &Server, kid: &str, limit: Duration) -> Duration {
+    let started = Instant::now();
+    loop {
+        let response = client().get(server.url("/.well-known/jwks.json")).send().await;
+        let jwks: Value = response.expect("the JWK set").json().await.expect("json");
+        let keys = jwks["keys"].as_array().expect("keys");
+        if keys.iter().any(|k| k["kid"] == kid) {
+            return started.elapsed();
+        }
+        assert!(started.elapsed() < limit, "{kid} not published after {limit:?}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Three `jwt-auth serve` processes on one PostgreSQL database, as behind a load balancer,
+/// with keys kept in the database: what one does, the others honour within the contract's
+/// second (pushed by PostgreSQL, with a poll every second behind it), and a restarted one
+/// starts with all of it.
+#[tokio::test]
+async fn three_instances_on_one_postgres_database_share_users_revocations_and_keys() {
+    const WITHIN: Duration = Duration::from_secs(1);
+    let Some(db) = pg::PgDatabase::for_test("jwt_api_test").await else { return };
+    let dir = tempfile::tempdir().expect("a directory");
+    let env = [
+        ("DATABASE_URL", db.url.as_str()),
+        ("KEY_ENCRYPTION_KEY", KEK),
+        ("JWT_ALGORITHM", "EdDSA"),
+        ("ADMIN_EMAIL", "admin@example.com"),
+        ("ADMIN_PASSWORD", PASSWORD),
+        ("LOGIN_RATE_LIMIT", "0"),
+        ("REFRESH_REUSE_GRACE", "2s"),
+    ];
+    let a = Server::start(dir.path(), &env).await;
+    let b = Server::start(dir.path(), &env).await;
+    let c = Server::start(dir.path(), &env).await;
+
+    // Login on A, /api/me on B and C.
+    register(&a, "alice@example.com").await;
+    let alice = login(&a, "alice@example.com").await;
+    for server in [&a, &b, &c] {
+        assert_eq!(me(server, access(&alice)).await.0, StatusCode::OK);
+    }
+    let id = me_id(&b, access(&alice)).await;
+
+    // A role change on A is seen on B and C (which have alice cached) within a second.
+    let admin = login(&a, "admin@example.com").await;
+    let changed = client()
+        .patch(a.url(&format!("/api/admin/users/{id}")))
+        .bearer_auth(access(&admin))
+        .json(&json!({"roles": ["user", "editor"]}))
+        .send()
+        .await
+        .expect("PATCH");
+    assert_eq!(changed.status(), StatusCode::OK);
+    for server in [&b, &c] {
+        let took = roles_within(server, access(&alice), &["user", "editor"], WITHIN).await;
+        eprintln!("a role change on A was seen on another instance after {took:?}");
+    }
+
+    // A logout on A is refused on B and C within a second; other sessions go on.
+    let other = login(&c, "alice@example.com").await;
+    logout(&a, access(&alice)).await;
+    for server in [&b, &c] {
+        let took = refused_within(server, access(&alice), WITHIN).await;
+        eprintln!("a logout on A was refused on another instance after {took:?}");
+        assert_eq!(me(server, access(&other)).await.0, StatusCode::OK);
+    }
+
+    // `keys rotate`: every instance publishes the new key within a second (it signs only
+    // a JWK-set lifetime later, so every verifier has it before any token does).
+    let keys = |args: &[&str]| {
+        let output = run(jwt_auth(dir.path(), &env).arg("keys").args(args), None);
+        assert!(output.status.success(), "keys {args:?}: {}", stderr(&output));
+        stdout(&output)
+    };
+    let before = login(&b, "alice@example.com").await;
+    let first_kid = kid_of(access(&before));
+    keys(&["rotate"]);
+    let listed = keys(&["list"]);
+    let pending = listed
+        .lines()
+        .find(|l| l.split_whitespace().nth(2) == Some("pending"))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no pending key in {listed}"))
+        .to_owned();
+    for server in [&a, &b, &c] {
+        let took = published_within(server, &pending, WITHIN).await;
+        eprintln!("a rotated key was published by an instance after {took:?}");
+    }
+    // `keys rotate --now` (a compromised key): a token signed with the new key on A verifies
+    // on B and C at once.
+    keys(&["rotate", "--now"]);
+    let started = Instant::now();
+    let rotated = loop {
+        let pair = login(&a, "alice@example.com").await;
+        if kid_of(access(&pair)) != first_kid {
+            break pair;
+        }
+        assert!(started.elapsed() < WITHIN, "A still signs with {first_kid} after {WITHIN:?}");
+    };
+    for server in [&b, &c] {
+        assert_eq!(me(server, access(&rotated)).await.0, StatusCode::OK, "verified at once");
+    }
+    // `keys revoke` of the old key: its tokens are refused everywhere within a second.
+    assert_eq!(me(&c, access(&before)).await.0, StatusCode::OK, "the old key verifies");
+    keys(&["revoke", &first_kid]);
+    for server in [&a, &b, &c] {
+        let took = refused_as_within(server, access(&before), "invalid_token", WITHIN).await;
+        eprintln!("a revoked key's token was refused by an instance after {took:?}");
+        assert_eq!(me(server, access(&rotated)).await.0, StatusCode::OK);
+    }
+
+    // 50 concurrent refreshes of one token, split across the instances: all within the
+    // grace, so every one gets a working pair of the same session, and the token was
+    // retired once: presented after the grace, it is reuse on any instance.
+    let pair = login(&a, "alice@example.com").await;
+    let servers = [&a, &b, &c];
+    let replies = futures_util::future::join_all(
+        (0..50).map(|i| refresh(servers[i % 3], refresh_token(&pair))),
+    )
+    .await;
+    for (i, (status, next)) in replies.iter().enumerate() {
+        assert_eq!(*status, StatusCode::OK, "refresh {i}: {next}");
+        assert_eq!(sid_of(access(next)), sid_of(access(&pair)));
+        let elsewhere = servers[(i + 1) % 3];
+        assert_eq!(me(elsewhere, access(next)).await.0, StatusCode::OK);
+        let (status, _) = refresh(elsewhere, refresh_token(next)).await;
+        assert_eq!(status, StatusCode::OK, "the pair of refresh {i} refreshes");
+    }
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    let (status, body) = refresh(&c, refresh_token(&pair)).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("refresh_token_reused"))
+    );
+
+    // B restarted loses nothing: what happened while it was down is honoured at its first
+    // answer, and tokens from before verify.
+    let (status, _) = b.terminate();
+    assert!(status.success());
+    let kept = login(&a, "alice@example.com").await;
+    let ended = login(&a, "alice@example.com").await;
+    logout(&c, access(&ended)).await;
+    // (The admin's first token was signed with the revoked key.)
+    let admin = login(&c, "admin@example.com").await;
+    let changed = client()
+        .patch(c.url(&format!("/api/admin/users/{id}")))
+        .bearer_auth(access(&admin))
+        .json(&json!({"roles": ["user"]}))
+        .send()
+        .await
+        .expect("PATCH");
+    assert_eq!(changed.status(), StatusCode::OK);
+    let b = Server::start(dir.path(), &env).await;
+    assert_eq!(
+        me(&b, access(&ended)).await,
+        (StatusCode::UNAUTHORIZED, Some("token_revoked".into()))
+    );
+    // At the first ask: a zero bound fails unless the first answer has them.
+    roles_within(&b, access(&kept), &["user"], Duration::ZERO).await;
+    assert_eq!(me(&b, access(&rotated)).await.0, StatusCode::OK);
+    drop((a, b, c));
 }
 
 /// The cross-instance revocation lag between two `jwt-auth serve` processes over 1,000

@@ -1,5 +1,5 @@
-//! The change feed PostgreSQL pushes: every write that adds to the revocation feed or changes a
-//! user also `NOTIFY`s one channel inside its transaction (so the notification goes out on
+//! The change feed PostgreSQL pushes: every write that adds to the revocation feed, changes a
+//! user or changes the signing keys also `NOTIFY`s one channel inside its transaction (so the notification goes out on
 //! commit, and never for a rollback), and each instance keeps one dedicated connection that
 //! `LISTEN`s on it, reconnecting by itself with backoff. SQLite has none: one process writes.
 //!
@@ -42,6 +42,12 @@ pub enum Change {
         /// The database's time at the `NOTIFY`.
         sent_at: Option<DateTime<Utc>>,
     },
+    /// The signing keys changed (a rotation, a revocation, the first keys stored): reload
+    /// them.
+    Keys {
+        /// The database's time at the `NOTIFY`.
+        sent_at: Option<DateTime<Utc>>,
+    },
     /// Notifications may have been missed (listening started or started again, or this
     /// receiver fell behind): read the feed, and drop whatever was cached from it.
     Resync,
@@ -56,6 +62,7 @@ impl Change {
         let sent_at = millis.and_then(|m| m.parse().ok()).and_then(DateTime::from_timestamp_millis);
         match (kind, rest) {
             (Some("r"), None) => Change::Revocations { sent_at },
+            (Some("k"), None) => Change::Keys { sent_at },
             (Some("u"), Some(id)) if !id.is_empty() => Change::User { id: id.to_owned(), sent_at },
             _ => Change::Resync,
         }
@@ -213,7 +220,8 @@ mod tests {
             Change::User { id: "a:b".into(), sent_at: at }
         );
         assert_eq!(Change::parse("r:x"), Change::Revocations { sent_at: None });
-        for other in ["", "u:1", "u:1:", "k:1", "r:1:extra"] {
+        assert_eq!(Change::parse("k:1700000000123"), Change::Keys { sent_at: at });
+        for other in ["", "u:1", "u:1:", "k:1:x", "r:1:extra", "x:1"] {
             assert_eq!(Change::parse(other), Change::Resync, "{other}");
         }
     }

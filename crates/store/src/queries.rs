@@ -30,6 +30,7 @@ type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// record changed.
 const REVOCATIONS_CHANGED: &str = "r";
 const USER_CHANGED: &str = "u";
+const KEYS_CHANGED: &str = "k";
 
 pub(crate) async fn ping(conn: &mut Conn) -> Result<()> {
     diesel::select(1_i32.into_sql::<diesel::sql_types::Integer>()).get_result::<i32>(conn).await?;
@@ -499,6 +500,7 @@ pub(crate) async fn add_first_signing_keys(
         for row in &rows {
             diesel::insert_into(signing_keys::table).values(row).execute(conn).await?;
         }
+        super::notify_change(conn, KEYS_CHANGED, None).await?;
         Ok(true)
     })
     .await
@@ -515,6 +517,7 @@ pub(crate) async fn rotate_signing_key(conn: &mut Conn, row: SigningKeyRow) -> R
         .execute(conn)
         .await?;
         diesel::insert_into(signing_keys::table).values(&row).execute(conn).await?;
+        super::notify_change(conn, KEYS_CHANGED, None).await?;
         Ok(())
     })
     .await
@@ -526,10 +529,15 @@ pub(crate) async fn revoke_signing_key(
     at: NaiveDateTime,
 ) -> Result<Option<SigningKeyRow>> {
     write_transaction!(conn, async |conn| {
-        diesel::update(signing_keys::table.find(&kid).filter(signing_keys::revoked_at.is_null()))
-            .set(signing_keys::revoked_at.eq(at))
-            .execute(conn)
-            .await?;
+        let revoked = diesel::update(
+            signing_keys::table.find(&kid).filter(signing_keys::revoked_at.is_null()),
+        )
+        .set(signing_keys::revoked_at.eq(at))
+        .execute(conn)
+        .await?;
+        if revoked > 0 {
+            super::notify_change(conn, KEYS_CHANGED, None).await?;
+        }
         Ok(signing_keys::table
             .find(&kid)
             .select(SigningKeyRow::as_select())

@@ -1,5 +1,5 @@
-//! The pushed change feed: on PostgreSQL a write that adds to the revocation feed or changes a
-//! user is heard of, on commit, by another store on the same database; a rolled-back or
+//! The pushed change feed: on PostgreSQL a write that adds to the revocation feed, changes a
+//! user or changes the signing keys is heard of, on commit, by another store on the same database; a rolled-back or
 //! unrelated write is not; listening resumes by itself after the server restarts. SQLite has
 //! nothing to listen on.
 
@@ -11,7 +11,7 @@ use jwt_auth_store::{Change, Changes, UserUpdate};
 use jwt_core::{RevocationStore, RevokeReason};
 
 use common::cluster::Cluster;
-use common::{Kind, TestDb, connect, secs, session, t0, user};
+use common::{Kind, TestDb, connect, secs, session, signing_key, t0, user};
 
 /// Far more than a notification takes; only a bound, so that a lost one fails the test.
 const WITHIN: Duration = Duration::from_secs(5);
@@ -80,6 +80,31 @@ async fn postgres_revocations_and_user_changes_are_pushed_to_other_stores() {
     heard.sort_by_key(|c| matches!(c, Change::User { .. }));
     assert!(matches!(heard[0], Change::Revocations { .. }), "{heard:?}");
     assert!(matches!(&heard[1], Change::User { id, .. } if *id == alice.id), "{heard:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_key_changes_are_pushed_to_other_stores() {
+    let Some(db) = TestDb::open(Kind::Postgres).await else { return };
+    let other = connect(&db.url).await;
+    let mut changes = other.changes().expect("PostgreSQL has a change feed");
+    listening(&mut changes).await;
+    let keys_changed =
+        |heard: &Option<Change>| matches!(heard, Some(Change::Keys { sent_at: Some(_) }));
+
+    // The first keys, a rotation and a revocation are each heard of.
+    assert!(db.store.add_first_signing_keys(&[signing_key("a", t0())]).await.expect("stored"));
+    assert!(keys_changed(&next_change(&mut changes, WITHIN).await));
+    db.store.rotate_signing_key(&signing_key("b", t0() + secs(60))).await.expect("rotated");
+    assert!(keys_changed(&next_change(&mut changes, WITHIN).await));
+    db.store.revoke_signing_key("a", t0()).await.expect("runs").expect("revoked");
+    assert!(keys_changed(&next_change(&mut changes, WITHIN).await));
+
+    // Writes that change no key are silent: first keys when some exist, a revocation of a
+    // revoked or unknown key.
+    assert!(!db.store.add_first_signing_keys(&[signing_key("c", t0())]).await.expect("runs"));
+    db.store.revoke_signing_key("a", t0()).await.expect("runs").expect("still there");
+    assert!(db.store.revoke_signing_key("nope", t0()).await.expect("runs").is_none());
+    assert_eq!(next_change(&mut changes, Duration::from_millis(300)).await, None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

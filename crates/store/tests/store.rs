@@ -8,8 +8,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use jwt_auth_store::{
-    BackendKind, EventKind, EventQuery, RefreshTokenState, SecurityEvent, StoreError,
-    StoredSigningKey, UserUpdate,
+    BackendKind, EventKind, EventQuery, RefreshTokenState, SecurityEvent, StoreError, UserUpdate,
 };
 use jwt_core::{
     Algorithm, ClientInfo, Error, KeySet, ManualClock, RefreshTokenStore, Revocation,
@@ -17,7 +16,7 @@ use jwt_core::{
     SigningKey, TokenPolicy, TokenService,
 };
 
-use common::{TestDb, client, secs, session, t0, token, user};
+use common::{TestDb, client, secs, session, signing_key, t0, token, user};
 
 backend_tests!(
     migrations_are_idempotent_and_ping_answers,
@@ -568,19 +567,6 @@ async fn users_changed_since_names_the_updated_users_only(db: TestDb) {
     let changed = db.store.users_changed_since(t0() + secs(5)).await.expect("changed");
     assert_eq!(changed, std::slice::from_ref(&bob.id));
     assert!(db.store.users_changed_since(t0() + secs(6)).await.expect("changed").is_empty());
-}
-
-fn signing_key(kid: &str, activates_at: DateTime<Utc>) -> StoredSigningKey {
-    StoredSigningKey {
-        kid: kid.into(),
-        algorithm: "EdDSA".into(),
-        created_at: t0(),
-        activates_at,
-        retired_at: None,
-        revoked_at: None,
-        public_jwk: Some(r#"{"kty":"OKP"}"#.into()),
-        sealed_private_key: vec![1, 0, 255, 7],
-    }
 }
 
 async fn signing_keys_rotate_revoke_and_prune(db: TestDb) {

@@ -175,7 +175,9 @@ impl TestApp {
         // Whole seconds, like the claims, so that tests can reason about `iat` and `exp`.
         let now = Utc::now();
         let start = now - TimeDelta::nanoseconds(now.timestamp_subsec_nanos().into());
-        Self::launch(db, config, key, key_args, ManualClock::new(start), data_dir).await
+        let app = Self::launch(db, config, key, key_args, ManualClock::new(start), data_dir).await;
+        app.wait_ready().await;
+        app
     }
 
     /// Starts a server whose signing keys live in the database, sealed under `kek` (base64),
@@ -196,6 +198,7 @@ impl TestApp {
         let placeholder = SigningKey::generate(alg).expect("a key");
         let clock = ManualClock::new(start);
         let mut app = Self::launch(db, config, placeholder, key_args, clock, data_dir).await;
+        app.wait_ready().await;
         app.key = app.state.tokens().keys().active().expect("a signing key").clone();
         app
     }
@@ -208,6 +211,13 @@ impl TestApp {
     /// A second instance on the same database, keys, settings and clock, as behind a load
     /// balancer.
     pub async fn sibling(&self) -> TestApp {
+        let app = self.sibling_unready().await;
+        app.wait_ready().await;
+        app
+    }
+
+    /// [`sibling`](Self::sibling), returned as soon as it listens, ready or not.
+    pub async fn sibling_unready(&self) -> TestApp {
         let db =
             TestDb { url: self.db.url.clone(), backend: self.db.backend, guard: Guard::Shared };
         let (config, key_args) = (self.config.clone(), self.key_args.clone());
@@ -241,9 +251,7 @@ impl TestApp {
             .user_agent("jwt-auth-tests/1")
             .build()
             .expect("a client");
-        let app = TestApp { addr, clock, state, key, http, handle, config, key_args, db, data_dir };
-        app.wait_ready().await;
-        app
+        TestApp { addr, clock, state, key, http, handle, config, key_args, db, data_dir }
     }
 
     pub fn backend(&self) -> Backend {
@@ -256,7 +264,7 @@ impl TestApp {
         self.db.guard = Guard::Dropped;
     }
 
-    async fn wait_ready(&self) {
+    pub async fn wait_ready(&self) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         loop {
             if let Ok(response) = self.http.get(self.url("/ready")).send().await

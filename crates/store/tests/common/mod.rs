@@ -11,7 +11,7 @@ pub mod cluster;
 pub mod pg;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
-use jwt_auth_store::{NewUser, PasswordHash, Store, User};
+use jwt_auth_store::{NewUser, PasswordHash, Store, StoredSigningKey, User};
 use jwt_core::{ClientInfo, NewRefreshToken, NewSession, SessionStore};
 
 #[derive(Debug, Clone, Copy)]
@@ -99,6 +99,21 @@ pub fn t0() -> DateTime<Utc> {
 
 pub fn secs(n: i64) -> TimeDelta {
     TimeDelta::seconds(n)
+}
+
+/// A stored signing key record (its contents are opaque to the store) activating at
+/// `activates_at`.
+pub fn signing_key(kid: &str, activates_at: DateTime<Utc>) -> StoredSigningKey {
+    StoredSigningKey {
+        kid: kid.into(),
+        algorithm: "EdDSA".into(),
+        created_at: t0(),
+        activates_at,
+        retired_at: None,
+        revoked_at: None,
+        public_jwk: Some(r#"{"kty":"OKP"}"#.into()),
+        sealed_private_key: vec![1, 0, 255, 7],
+    }
 }
 
 pub fn client(ip: &str) -> ClientInfo {
