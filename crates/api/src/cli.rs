@@ -88,6 +88,13 @@ pub enum KeysCommand {
     Revoke {
         /// The key id, as `keys list` shows it.
         kid: String,
+        /// The servers' access-token lifetime: with the refresh-token lifetime, how long the
+        /// key's entry in the revocation feed matters.
+        #[arg(long = "token-expiry", env = "TOKEN_EXPIRY", default_value = "30m")]
+        token_expiry: String,
+        /// The servers' refresh-token lifetime.
+        #[arg(long = "refresh-token-expiry", env = "REFRESH_TOKEN_EXPIRY", default_value = "7d")]
+        refresh_token_expiry: String,
         #[command(flatten)]
         keys: KeyArgs,
         #[command(flatten)]
@@ -143,8 +150,18 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                 rotate_keys(&keys, &storage, now).await
             }
             Command::Keys(KeysCommand::List { keys, storage }) => list_keys(&keys, &storage).await,
-            Command::Keys(KeysCommand::Revoke { kid, keys, storage }) => {
-                revoke_key(&kid, &keys, &storage).await
+            Command::Keys(KeysCommand::Revoke {
+                kid,
+                token_expiry,
+                refresh_token_expiry,
+                keys,
+                storage,
+            }) => {
+                let retention = jwt_core::KeySet::retention(
+                    crate::config::parse_duration("TOKEN_EXPIRY", &token_expiry)?,
+                    crate::config::parse_duration("REFRESH_TOKEN_EXPIRY", &refresh_token_expiry)?,
+                );
+                revoke_key(&kid, retention, &keys, &storage).await
             }
             Command::Sessions(SessionsCommand::Revoke { issued_before, user, storage }) => {
                 let store = open_store(&storage).await?;
@@ -298,7 +315,12 @@ async fn list_keys(args: &KeyArgs, storage: &StorageArgs) -> Result<(), CliError
     Ok(())
 }
 
-async fn revoke_key(kid: &str, args: &KeyArgs, storage: &StorageArgs) -> Result<(), CliError> {
+async fn revoke_key(
+    kid: &str,
+    retention: chrono::TimeDelta,
+    args: &KeyArgs,
+    storage: &StorageArgs,
+) -> Result<(), CliError> {
     if !keys_in_database(args, storage)? {
         return Err(CliError::Config(ConfigError {
             setting: "KEY_ENCRYPTION_KEY",
@@ -309,7 +331,7 @@ async fn revoke_key(kid: &str, args: &KeyArgs, storage: &StorageArgs) -> Result<
     }
     let store = open_store(storage).await?;
     let pinned = args.secret.is_some() || args.private_key_file.is_some();
-    let revoked = stored_keys::revoke(&store, kid, pinned, Utc::now()).await?;
+    let revoked = stored_keys::revoke(&store, kid, pinned, retention, Utc::now()).await?;
     println!(
         "revoked key {kid} (at {}): running servers refuse its tokens within a second and drop \
          it from the JWK set",

@@ -393,12 +393,14 @@ pub async fn rotate(
 }
 
 /// Revokes stored key `kid`; refused for the key that signs at `now` unless a key is
-/// `pinned` (which signs instead). Returns the record (already revoked keys are left as
-/// they are).
+/// `pinned` (which signs instead). Its entry in the revocation feed matters for `retention`
+/// (see [`KeySet::retention`]). Returns the record (already revoked keys are left as they
+/// are).
 pub async fn revoke(
     store: &Store,
     kid: &str,
     pinned: bool,
+    retention: TimeDelta,
     now: DateTime<Utc>,
 ) -> Result<StoredSigningKey, StoredKeyError> {
     let stored = store.signing_keys().await?;
@@ -412,7 +414,7 @@ pub async fn revoke(
         return Ok(stored[i].clone());
     }
     store
-        .revoke_signing_key(kid, now)
+        .revoke_signing_key(kid, now, now + retention)
         .await?
         .ok_or_else(|| StoredKeyError::UnknownKid(kid.to_owned()))
 }

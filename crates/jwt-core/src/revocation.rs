@@ -1,6 +1,7 @@
 //! The in-memory revocation set a server consults on every request without I/O: revoked
-//! session ids (kept until the session would have expired anyway) and "tokens issued before
-//! T are void" cut-offs per user and for everyone. The store feeds it.
+//! session ids (kept until the session would have expired anyway), "tokens issued before
+//! T are void" cut-offs per user and for everyone, and revoked signing keys. The store, or the
+//! revocation feed of the server for another service, feeds it.
 
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -9,7 +10,7 @@ use chrono::{DateTime, Utc};
 
 use crate::store::Revocation;
 
-/// Revoked sessions and issued-before cut-offs.
+/// Revoked sessions, issued-before cut-offs and revoked keys.
 ///
 /// ```
 /// use chrono::{TimeDelta, Utc};
@@ -34,6 +35,8 @@ struct Inner {
     users: HashMap<String, i64>,
     /// Tokens of anyone with `iat` before this are void.
     everyone: Option<i64>,
+    /// Key id → when its last token expires (seconds since the epoch).
+    keys: HashMap<String, i64>,
 }
 
 impl RevocationSet {
@@ -63,6 +66,9 @@ impl RevocationSet {
                     };
                     *slot = (*slot).max(before);
                 }
+                Revocation::Key { kid, expires_at } => {
+                    inner.keys.insert(kid.clone(), expires_at.timestamp());
+                }
             }
         }
     }
@@ -76,13 +82,32 @@ impl RevocationSet {
             || inner.users.get(sub).is_some_and(|&before| iat < before)
     }
 
-    /// Forgets sessions that have expired by `now`: their tokens fail on expiry anyway.
+    /// Whether signing key `kid` has been revoked: every token it signed is void.
+    ///
+    /// ```
+    /// use chrono::{TimeDelta, Utc};
+    /// use jwt_core::{Revocation, RevocationSet};
+    ///
+    /// let set = RevocationSet::new();
+    /// let expires_at = Utc::now() + TimeDelta::hours(1);
+    /// set.apply(&[Revocation::Key { kid: "k1".into(), expires_at }]);
+    /// assert!(set.is_key_revoked("k1"));
+    /// assert!(!set.is_key_revoked("k2"));
+    /// ```
+    pub fn is_key_revoked(&self, kid: &str) -> bool {
+        let inner = self.inner.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        !inner.keys.is_empty() && inner.keys.contains_key(kid)
+    }
+
+    /// Forgets sessions and keys whose tokens have all expired by `now`: they fail on expiry
+    /// anyway. Returns how many entries went.
     pub fn prune(&self, now: DateTime<Utc>) -> usize {
         let now = now.timestamp();
         let mut inner = self.inner.write().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let before = inner.sessions.len();
+        let before = inner.sessions.len() + inner.keys.len();
         inner.sessions.retain(|_, expires| *expires > now);
-        before - inner.sessions.len()
+        inner.keys.retain(|_, expires| *expires > now);
+        before - inner.sessions.len() - inner.keys.len()
     }
 
     /// How many revoked sessions the set holds.
@@ -112,6 +137,18 @@ mod tests {
         // A later, smaller cut-off never shrinks an earlier one.
         set.apply(&[Revocation::IssuedBefore { user_id: Some("u".into()), before: at(10) }]);
         assert!(set.is_revoked("s", "u", 99));
+    }
+
+    #[test]
+    fn revoked_keys_are_kept_until_their_tokens_expire() {
+        let set = RevocationSet::new();
+        set.apply(&[Revocation::Key { kid: "k".into(), expires_at: at(10) }]);
+        assert!(set.is_key_revoked("k"));
+        assert!(!set.is_key_revoked("other"));
+        assert!(!set.is_revoked("s", "u", 0), "a key says nothing of sessions");
+        assert_eq!(set.prune(at(9)), 0);
+        assert_eq!(set.prune(at(10)), 1);
+        assert!(!set.is_key_revoked("k"));
     }
 
     #[test]

@@ -122,11 +122,7 @@ impl<S: AuthStore> Sessions<S> {
         &self,
         access_token: &str,
     ) -> Result<AccessClaims<X>> {
-        let claims = self.tokens.verify_access_with::<X>(access_token)?;
-        if self.revocations.is_revoked(&claims.sid, &claims.sub, claims.iat) {
-            return Err(Error::Revoked);
-        }
-        Ok(claims)
+        self.tokens.verify_access_unrevoked_with::<X>(access_token, &self.revocations)
     }
 
     /// Rotates a refresh token: see the module documentation for the rules.

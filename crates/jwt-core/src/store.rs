@@ -190,6 +190,13 @@ pub enum Revocation {
         /// The cut-off.
         before: DateTime<Utc>,
     },
+    /// Every token signed with key `kid` is void (the key was revoked).
+    Key {
+        /// The key id.
+        kid: String,
+        /// When the last token the key signed has expired; the entry can be forgotten after.
+        expires_at: DateTime<Utc>,
+    },
 }
 
 /// Sessions and the users behind them.

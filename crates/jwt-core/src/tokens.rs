@@ -18,6 +18,7 @@ use crate::claims::{AccessClaims, Audience, NoExtra, RefreshClaims};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::keys::{Algorithm, KeySet, SigningKey, VerifyingKey};
+use crate::revocation::RevocationSet;
 
 /// Header `typ` of access tokens (RFC 9068).
 pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
@@ -457,7 +458,12 @@ impl TokenService {
     /// [`TokenService::verify_access`] for tokens that carry the caller's own claims `X`.
     pub fn verify_access_with<X: DeserializeOwned>(&self, token: &str) -> Result<AccessClaims<X>> {
         let payload = self.verify_signed(token, Kind::Access)?;
-        let claims = AccessClaims::<X>::from_json(&payload)?;
+        self.access_claims(&payload)
+    }
+
+    /// The claims of a verified access token's payload, checked: issuer, audience, times.
+    fn access_claims<X: DeserializeOwned>(&self, payload: &[u8]) -> Result<AccessClaims<X>> {
+        let claims = AccessClaims::<X>::from_json(payload)?;
         if claims.iss != self.policy.issuer {
             return Err(Error::InvalidIssuer);
         }
@@ -524,7 +530,70 @@ impl TokenService {
     }
 
     /// Everything up to and including the signature; returns the decoded payload.
+    /// [`TokenService::verify_access`], then the checks of `revocations`, without I/O: a
+    /// token signed with a revoked key is refused as [`Error::UnknownKey`], one of a revoked
+    /// session or issued before its subject's cut-off as [`Error::Revoked`]. What a server,
+    /// or another service that follows the server's revocation feed, runs on every request.
+    ///
+    /// ```
+    /// use chrono::{TimeDelta, Utc};
+    /// use jwt_core::{
+    ///     Algorithm, Error, KeySet, Revocation, RevocationSet, SigningKey, Subject, TokenPolicy,
+    ///     TokenService,
+    /// };
+    ///
+    /// let key = SigningKey::generate(Algorithm::EdDSA)?;
+    /// let kid = key.kid().to_owned();
+    /// let tokens = TokenService::new(TokenPolicy::new("https://auth.example", "api"), KeySet::new(key))?;
+    /// let alice = Subject { id: "alice".into(), roles: vec![], email: None };
+    /// let issued = tokens.issue_access(&alice, "s1", None)?;
+    /// let revocations = RevocationSet::new();
+    /// assert!(tokens.verify_access_unrevoked(issued.token.expose(), &revocations).is_ok());
+    ///
+    /// let expires_at = Utc::now() + TimeDelta::hours(1);
+    /// revocations.apply(&[Revocation::Session { id: "s1".into(), expires_at }]);
+    /// let refused = tokens.verify_access_unrevoked(issued.token.expose(), &revocations);
+    /// assert!(matches!(refused, Err(Error::Revoked)));
+    /// revocations.apply(&[Revocation::Key { kid, expires_at }]);
+    /// let refused = tokens.verify_access_unrevoked(issued.token.expose(), &revocations);
+    /// assert!(matches!(refused, Err(Error::UnknownKey)));
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn verify_access_unrevoked(
+        &self,
+        token: &str,
+        revocations: &RevocationSet,
+    ) -> Result<AccessClaims<NoExtra>> {
+        self.verify_access_unrevoked_with(token, revocations)
+    }
+
+    /// [`TokenService::verify_access_unrevoked`] for tokens that carry the caller's own claims.
+    pub fn verify_access_unrevoked_with<X: DeserializeOwned>(
+        &self,
+        token: &str,
+        revocations: &RevocationSet,
+    ) -> Result<AccessClaims<X>> {
+        let payload =
+            self.verify_signed_unless(token, Kind::Access, |kid| revocations.is_key_revoked(kid))?;
+        let claims = self.access_claims::<X>(&payload)?;
+        if revocations.is_revoked(&claims.sid, &claims.sub, claims.iat) {
+            return Err(Error::Revoked);
+        }
+        Ok(claims)
+    }
+
     fn verify_signed(&self, token: &str, kind: Kind) -> Result<Vec<u8>> {
+        self.verify_signed_unless(token, kind, |_| false)
+    }
+
+    /// Verifies the signature of `token` with the key its `kid` names, unless `revoked` says
+    /// that key is revoked.
+    fn verify_signed_unless(
+        &self,
+        token: &str,
+        kind: Kind,
+        revoked: impl Fn(&str) -> bool,
+    ) -> Result<Vec<u8>> {
         let compact = Compact::split(token, self.policy.max_token_bytes)?;
         let header_json = b64_decode(compact.header)?;
         let header = JoseHeader::parse(&header_json)?;
@@ -533,6 +602,9 @@ impl TokenService {
             return Err(Error::WrongTokenType);
         }
         let kid = header.kid.as_deref().ok_or(Error::MissingKeyId)?;
+        if revoked(kid) {
+            return Err(Error::UnknownKey);
+        }
         let keys = self.keys.load();
         let key = keys.find(kid).ok_or(Error::UnknownKey)?;
         compact.verify(key, alg)?;

@@ -117,16 +117,22 @@ impl Store {
         on_backend!(self, write, |conn| queries::rotate_signing_key(conn, row))
     }
 
-    /// Marks key `kid` revoked at `at` (an already revoked key keeps its first time); `None`
-    /// if no key has that id.
+    /// Marks key `kid` revoked at `at` (an already revoked key keeps its first time) and
+    /// records it in the revocation feed, where it matters until `tokens_expire_at` (when
+    /// every token the key signed has expired); `None` if no key has that id.
     pub async fn revoke_signing_key(
         &self,
         kid: &str,
         at: DateTime<Utc>,
+        tokens_expire_at: DateTime<Utc>,
     ) -> Result<Option<StoredSigningKey>, StoreError> {
         let kid = kid.to_owned();
-        let row =
-            on_backend!(self, write, |conn| queries::revoke_signing_key(conn, kid, db_time(at)))?;
+        let row = on_backend!(self, write, |conn| queries::revoke_signing_key(
+            conn,
+            kid,
+            at,
+            tokens_expire_at
+        ))?;
         Ok(row.map(StoredSigningKey::from))
     }
 

@@ -75,6 +75,22 @@ pub(crate) async fn notify_change(
     Ok(())
 }
 
+/// Serializes the transactions that write to the revocation feed, until they end: the
+/// identity column hands out ids in the order the lock is taken, so they commit in id order
+/// and a reader that follows the feed by id never skips an id committed late.
+pub(crate) async fn serialize_feed_writes(conn: &mut Conn) -> QueryResult<()> {
+    use diesel::sql_types::BigInt;
+    use diesel_async::RunQueryDsl;
+    diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+        .bind::<BigInt, _>(FEED_LOCK)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The advisory lock of [`serialize_feed_writes`]; nothing else in the database uses it.
+const FEED_LOCK: i64 = 0x6a77_745f_6665_6564; // "jwt_feed"
+
 #[path = "queries.rs"]
 #[allow(clippy::duplicate_mod)] // on purpose: the same queries, compiled for this backend
 pub(crate) mod queries;

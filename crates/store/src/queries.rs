@@ -19,8 +19,8 @@ use crate::error::StoreError;
 use crate::keys::SigningKeyRow;
 use crate::model::EventQuery;
 use crate::rows::{
-    EventRow, ISSUED_BEFORE, RefreshTokenRow, Retirement, RevocationRow, RotationSeen, SESSION,
-    SessionRow, UserChanges, UserRow, already_rotated, db_time, email_key, parse_roles,
+    EventRow, ISSUED_BEFORE, KEY, RefreshTokenRow, Retirement, RevocationRow, RotationSeen,
+    SESSION, SessionRow, UserChanges, UserRow, already_rotated, db_time, email_key, parse_roles,
 };
 use crate::schema::{refresh_tokens, revocations, security_events, sessions, signing_keys, users};
 
@@ -280,6 +280,8 @@ async fn record_revocation(
     revocation: &Revocation,
     at: DateTime<Utc>,
 ) -> Result<()> {
+    // Readers follow the feed by id: ids must become visible in the order they were given.
+    super::serialize_feed_writes(conn).await?;
     diesel::insert_into(revocations::table)
         .values(RevocationRow::new(revocation, at))
         .execute(conn)
@@ -414,6 +416,32 @@ pub(crate) async fn revocations_since(
         .await?)
 }
 
+/// The feed by position: the entries after id `after`, oldest first, that still matter at
+/// `now`.
+pub(crate) async fn revocation_feed(
+    conn: &mut Conn,
+    after: i64,
+    now: NaiveDateTime,
+) -> Result<Vec<(i64, RevocationRow)>> {
+    Ok(revocations::table
+        .filter(revocations::id.gt(after))
+        .filter(revocations::kind.eq(ISSUED_BEFORE).or(revocations::session_expires_at.gt(now)))
+        .order(revocations::id)
+        .select((revocations::id, RevocationRow::as_select()))
+        .load(conn)
+        .await?)
+}
+
+/// The id of the newest feed entry, 0 if there is none.
+pub(crate) async fn revocation_feed_head(conn: &mut Conn) -> Result<i64> {
+    use diesel::dsl::max;
+    Ok(revocations::table
+        .select(max(revocations::id))
+        .first::<Option<i64>>(conn)
+        .await?
+        .unwrap_or(0))
+}
+
 pub(crate) async fn record_event(conn: &mut Conn, event: &EventRow) -> Result<()> {
     diesel::insert_into(security_events::table).values(event).execute(conn).await?;
     Ok(())
@@ -475,7 +503,7 @@ async fn prune_sessions(conn: &mut Conn, now: NaiveDateTime, batch: i64) -> Resu
 async fn prune_feed(conn: &mut Conn, now: NaiveDateTime, batch: i64) -> Result<i64> {
     Ok(delete_batch!(conn, revocations.id, batch, |expired| expired
         .field(revocations::kind)
-        .eq(SESSION)
+        .eq_any([SESSION, KEY])
         .and(expired.field(revocations::session_expires_at).le(now))))
 }
 
@@ -526,17 +554,23 @@ pub(crate) async fn rotate_signing_key(conn: &mut Conn, row: SigningKeyRow) -> R
 pub(crate) async fn revoke_signing_key(
     conn: &mut Conn,
     kid: String,
-    at: NaiveDateTime,
+    at: DateTime<Utc>,
+    tokens_expire_at: DateTime<Utc>,
 ) -> Result<Option<SigningKeyRow>> {
     write_transaction!(conn, async |conn| {
+        let key_revocation = Revocation::Key { kid: kid.clone(), expires_at: tokens_expire_at };
+        let at_db = db_time(at);
         let revoked = diesel::update(
             signing_keys::table.find(&kid).filter(signing_keys::revoked_at.is_null()),
         )
-        .set(signing_keys::revoked_at.eq(at))
+        .set(signing_keys::revoked_at.eq(at_db))
         .execute(conn)
         .await?;
         if revoked > 0 {
+            // In the revocation feed too, for the services that verify with a cached JWK set.
+            record_revocation(conn, &key_revocation, at).await?;
             super::notify_change(conn, KEYS_CHANGED, None).await?;
+            super::notify_change(conn, REVOCATIONS_CHANGED, None).await?;
         }
         Ok(signing_keys::table
             .find(&kid)

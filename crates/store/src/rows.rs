@@ -30,6 +30,7 @@ pub(crate) fn email_key(email: &str) -> String {
 
 pub(crate) const SESSION: &str = "session";
 pub(crate) const ISSUED_BEFORE: &str = "issued_before";
+pub(crate) const KEY: &str = "key";
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = users)]
@@ -211,7 +212,9 @@ pub(crate) struct RevocationRow {
     pub session_id: Option<String>,
     pub user_id: Option<String>,
     pub cut_off: Option<NaiveDateTime>,
+    /// When the tokens a `session` or `key` entry voids have all expired.
     pub session_expires_at: Option<NaiveDateTime>,
+    pub key_id: Option<String>,
 }
 
 impl RevocationRow {
@@ -225,6 +228,7 @@ impl RevocationRow {
                 user_id: None,
                 cut_off: None,
                 session_expires_at: Some(db_time(*expires_at)),
+                key_id: None,
             },
             Revocation::IssuedBefore { user_id, before } => Self {
                 recorded_at,
@@ -233,17 +237,31 @@ impl RevocationRow {
                 user_id: user_id.clone(),
                 cut_off: Some(db_time(*before)),
                 session_expires_at: None,
+                key_id: None,
+            },
+            Revocation::Key { kid, expires_at } => Self {
+                recorded_at,
+                kind: KEY.to_owned(),
+                session_id: None,
+                user_id: None,
+                cut_off: None,
+                session_expires_at: Some(db_time(*expires_at)),
+                key_id: Some(kid.clone()),
             },
         }
     }
 
     pub fn into_revocation(self) -> Result<Revocation, StoreError> {
-        match (self.kind.as_str(), self.session_id, self.session_expires_at, self.cut_off) {
-            (SESSION, Some(id), Some(expires_at), _) => {
+        let expires_at = self.session_expires_at;
+        match (self.kind.as_str(), self.session_id, expires_at, self.cut_off, self.key_id) {
+            (SESSION, Some(id), Some(expires_at), _, _) => {
                 Ok(Revocation::Session { id, expires_at: utc(expires_at) })
             }
-            (ISSUED_BEFORE, _, _, Some(before)) => {
+            (ISSUED_BEFORE, _, _, Some(before), _) => {
                 Ok(Revocation::IssuedBefore { user_id: self.user_id, before: utc(before) })
+            }
+            (KEY, _, Some(expires_at), _, Some(kid)) => {
+                Ok(Revocation::Key { kid, expires_at: utc(expires_at) })
             }
             (kind, ..) => Err(StoreError::corrupt(
                 "revocations",

@@ -55,6 +55,7 @@ diesel::table! {
         user_id -> Nullable<Text>,
         cut_off -> Nullable<Timestamp>,
         session_expires_at -> Nullable<Timestamp>,
+        key_id -> Nullable<Text>,
     }
 }
 

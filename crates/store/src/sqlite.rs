@@ -71,6 +71,11 @@ where
     (a, b, c(conn).await)
 }
 
+/// Nothing to do: SQLite has one writer at a time, so feed ids commit in order.
+pub(crate) async fn serialize_feed_writes(_conn: &mut Conn) -> QueryResult<()> {
+    Ok(())
+}
+
 #[path = "queries.rs"]
 #[allow(clippy::duplicate_mod)] // on purpose: the same queries, compiled for this backend
 pub(crate) mod queries;

@@ -164,6 +164,25 @@ impl Store {
         on_backend!(self, read, |conn| queries::users_changed_since(conn, since))
     }
 
+    /// The revocation feed by position, for the services that follow it: the entries after
+    /// id `after` that still matter at `now` (see [`Revocation`](jwt_core::Revocation)),
+    /// oldest first, each with its id. Ids only grow, are never reused, and become visible in
+    /// their order, so a reader that resumes after the last id it saw misses nothing.
+    pub async fn revocation_feed(
+        &self,
+        after: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(i64, jwt_core::Revocation)>, StoreError> {
+        let now = crate::rows::db_time(now);
+        let rows = on_backend!(self, read, |conn| queries::revocation_feed(conn, after, now))?;
+        rows.into_iter().map(|(id, row)| Ok((id, row.into_revocation()?))).collect()
+    }
+
+    /// The id of the newest entry of the revocation feed (0 when it is empty).
+    pub async fn revocation_feed_head(&self) -> Result<i64, StoreError> {
+        on_backend!(self, read, |conn| queries::revocation_feed_head(conn))
+    }
+
     /// A page of users, oldest first, and how many there are.
     pub async fn list_users(&self, limit: u32, offset: u64) -> Result<UserPage, StoreError> {
         let offset = i64::try_from(offset).unwrap_or(i64::MAX);

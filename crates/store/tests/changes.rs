@@ -96,14 +96,27 @@ async fn postgres_key_changes_are_pushed_to_other_stores() {
     assert!(keys_changed(&next_change(&mut changes, WITHIN).await));
     db.store.rotate_signing_key(&signing_key("b", t0() + secs(60))).await.expect("rotated");
     assert!(keys_changed(&next_change(&mut changes, WITHIN).await));
-    db.store.revoke_signing_key("a", t0()).await.expect("runs").expect("revoked");
+    db.store
+        .revoke_signing_key("a", t0(), t0() + secs(3600))
+        .await
+        .expect("runs")
+        .expect("revoked");
+    // A revocation is also an entry of the revocation feed: both are heard of.
     assert!(keys_changed(&next_change(&mut changes, WITHIN).await));
+    let heard = next_change(&mut changes, WITHIN).await;
+    assert!(matches!(heard, Some(Change::Revocations { .. })), "{heard:?}");
 
     // Writes that change no key are silent: first keys when some exist, a revocation of a
     // revoked or unknown key.
     assert!(!db.store.add_first_signing_keys(&[signing_key("c", t0())]).await.expect("runs"));
-    db.store.revoke_signing_key("a", t0()).await.expect("runs").expect("still there");
-    assert!(db.store.revoke_signing_key("nope", t0()).await.expect("runs").is_none());
+    db.store
+        .revoke_signing_key("a", t0(), t0() + secs(3600))
+        .await
+        .expect("runs")
+        .expect("still there");
+    assert!(
+        db.store.revoke_signing_key("nope", t0(), t0() + secs(3600)).await.expect("runs").is_none()
+    );
     assert_eq!(next_change(&mut changes, Duration::from_millis(300)).await, None);
 }
 

@@ -29,6 +29,7 @@ backend_tests!(
     rotation_outcomes,
     concurrent_rotations_retire_a_token_once,
     revocation_feed_returns_what_revokes_recorded,
+    revocation_feed_by_position_resumes_after_a_cursor_and_never_reuses_an_id,
     pruning_deletes_expired_rows_in_bounded_batches,
     sessions_of_user_include_revoked_ones_with_reason,
     events_come_newest_first_and_filter,
@@ -118,7 +119,7 @@ async fn update_changes_roles_and_disabling_revokes_sessions(db: TestDb) {
         .iter()
         .filter_map(|r| match r {
             Revocation::Session { id, .. } => Some(id.as_str()),
-            Revocation::IssuedBefore { .. } => None,
+            Revocation::IssuedBefore { .. } | Revocation::Key { .. } => None,
         })
         .collect();
     revoked.sort_unstable();
@@ -569,6 +570,37 @@ async fn users_changed_since_names_the_updated_users_only(db: TestDb) {
     assert!(db.store.users_changed_since(t0() + secs(6)).await.expect("changed").is_empty());
 }
 
+async fn revocation_feed_by_position_resumes_after_a_cursor_and_never_reuses_an_id(db: TestDb) {
+    let store = &db.store;
+    assert_eq!(store.revocation_feed_head().await.expect("head"), 0);
+    let alice = user(store, "alice@example.com").await;
+    session(store, "short", &alice.id, t0(), secs(100)).await;
+    session(store, "long", &alice.id, t0(), secs(3600)).await;
+    store.revoke_session("short", RevokeReason::Logout, t0()).await.expect("revoked");
+    store.revoke_user(&alice.id, RevokeReason::Admin, t0() + secs(1)).await.expect("revoked");
+    let feed = store.revocation_feed(0, t0()).await.expect("feed");
+    let ids: Vec<i64> = feed.iter().map(|(id, _)| *id).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "oldest first: {ids:?}");
+    assert_eq!(feed.len(), 3, "short, then long and alice's cut-off: {feed:?}");
+    assert_eq!(store.revocation_feed_head().await.expect("head"), ids[2]);
+    let after_first = store.revocation_feed(ids[0], t0()).await.expect("feed");
+    assert_eq!(after_first, feed[1..]);
+    assert!(store.revocation_feed(ids[2], t0()).await.expect("feed").is_empty());
+
+    // What no longer matters is left out: `short` has ended by t0+100 s, a cut-off never.
+    let later = store.revocation_feed(0, t0() + secs(200)).await.expect("feed");
+    assert_eq!(later, feed[1..]);
+
+    // Pruned to nothing, the feed still hands out a newer id next.
+    let head = ids[2];
+    store.prune_expired(t0() + secs(4000), 100).await.expect("pruned");
+    session(store, "next", &alice.id, t0(), secs(9000)).await;
+    store.revoke_session("next", RevokeReason::Logout, t0() + secs(4001)).await.expect("revoked");
+    let next = store.revocation_feed(head, t0() + secs(4001)).await.expect("feed");
+    assert_eq!(next.len(), 1, "{next:?}");
+    assert!(next[0].0 > head);
+}
+
 async fn signing_keys_rotate_revoke_and_prune(db: TestDb) {
     let store = &db.store;
     assert!(store.signing_keys().await.expect("keys").is_empty());
@@ -585,11 +617,19 @@ async fn signing_keys_rotate_revoke_and_prune(db: TestDb) {
     assert_eq!(keys[0].retired_at, Some(next.activates_at), "replaced when the next one signs");
     assert_eq!(keys[1].retired_at, None);
 
-    assert!(store.revoke_signing_key("nope", t0()).await.expect("runs").is_none());
-    let revoked = store.revoke_signing_key("next", t0() + secs(5)).await.expect("revokes");
+    assert!(
+        store.revoke_signing_key("nope", t0(), t0() + secs(3600)).await.expect("runs").is_none()
+    );
+    let revoked =
+        store.revoke_signing_key("next", t0() + secs(5), t0() + secs(3600)).await.expect("revokes");
     assert_eq!(revoked.expect("known").revoked_at, Some(t0() + secs(5)));
-    let again = store.revoke_signing_key("next", t0() + secs(9)).await.expect("runs");
+    let again =
+        store.revoke_signing_key("next", t0() + secs(9), t0() + secs(3600)).await.expect("runs");
     assert_eq!(again.expect("known").revoked_at, Some(t0() + secs(5)), "the first time stays");
+    // In the revocation feed once, for the services that verify with a cached JWK set.
+    let feed: Vec<Revocation> =
+        store.revocation_feed(0, t0()).await.expect("feed").into_iter().map(|(_, r)| r).collect();
+    assert_eq!(feed, [Revocation::Key { kid: "next".into(), expires_at: t0() + secs(3600) }]);
 
     // `first` retired at t0+61 s, `next` revoked at t0+5 s.
     assert_eq!(store.prune_signing_keys(t0() + secs(5)).await.expect("prunes"), 0);

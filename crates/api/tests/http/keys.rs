@@ -16,6 +16,8 @@ use crate::http_tests;
 /// 32 bytes, base64.
 pub const KEK: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 const OTHER_KEK: &str = "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=";
+/// How long a revoked key's entry in the revocation feed matters, in these tests.
+const RETENTION: chrono::TimeDelta = chrono::TimeDelta::days(7);
 
 fn kek() -> jwt_core::KeyEncryptionKey {
     use base64::Engine;
@@ -153,9 +155,9 @@ async fn a_revoked_key_is_refused_by_every_instance_within_a_second(db: TestDb) 
     let store = store(&app).await;
 
     // The key that signs cannot be revoked; nor can a key that does not exist.
-    let refused = stored_keys::revoke(&store, &old_kid, false, app.now()).await;
+    let refused = stored_keys::revoke(&store, &old_kid, false, RETENTION, app.now()).await;
     assert!(matches!(refused, Err(StoredKeyError::RevokingActiveKey(_))), "{refused:?}");
-    let unknown = stored_keys::revoke(&store, "no-such-kid", false, app.now()).await;
+    let unknown = stored_keys::revoke(&store, "no-such-kid", false, RETENTION, app.now()).await;
     assert!(matches!(unknown, Err(StoredKeyError::UnknownKid(_))), "{unknown:?}");
     assert!(store.signing_keys().await.expect("keys").iter().all(|k| k.revoked_at.is_none()));
 
@@ -165,7 +167,7 @@ async fn a_revoked_key_is_refused_by_every_instance_within_a_second(db: TestDb) 
         .await
         .expect("rotates");
     assert_eq!(next.activates_at, app.now());
-    stored_keys::revoke(&store, &old_kid, false, app.now()).await.expect("revokes");
+    stored_keys::revoke(&store, &old_kid, false, RETENTION, app.now()).await.expect("revokes");
     let listed = store.signing_keys().await.expect("keys");
     let states = stored_keys::states(&listed, app.now());
     let state = |kid: &str| states[listed.iter().position(|k| k.kid == kid).expect("listed")];

@@ -1,0 +1,181 @@
+//! The wire format of the revocation feed a server publishes for other services that verify
+//! its tokens themselves (`GET /auth/revocations`): each [`FeedEvent`] says which tokens are
+//! void and until when that matters, and turns into the [`Revocation`] a [`RevocationSet`]
+//! applies.
+//!
+//! [`RevocationSet`]: crate::RevocationSet
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::store::Revocation;
+
+/// One event of the feed: `{"cursor", "kind", ..., "expires_at"}`, times as NumericDate
+/// (seconds since the epoch).
+///
+/// ```
+/// use jwt_core::{FeedChange, FeedEvent, Revocation};
+///
+/// let event: FeedEvent = serde_json::from_str(
+///     r#"{"cursor": "7", "kind": "session", "sid": "s1", "expires_at": 1900000000}"#,
+/// )?;
+/// assert_eq!(event.change, FeedChange::Session { sid: "s1".into() });
+/// assert!(matches!(event.revocation(), Some(Revocation::Session { id, .. }) if id == "s1"));
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeedEvent {
+    /// Where a reader that has applied this event resumes (`after=`, `Last-Event-ID`).
+    pub cursor: String,
+    /// What the event voids.
+    #[serde(flatten)]
+    pub change: FeedChange,
+    /// After this time every token the event voids has expired: it no longer matters.
+    pub expires_at: i64,
+}
+
+/// What a [`FeedEvent`] voids, by its `kind`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FeedChange {
+    /// Every token of session `sid`.
+    Session {
+        /// The session id (the tokens' `sid`).
+        sid: String,
+    },
+    /// Every token of user `sub` issued before `not_before` (a logout everywhere).
+    User {
+        /// The user id (the tokens' `sub`).
+        sub: String,
+        /// The cut-off, seconds since the epoch: tokens with an earlier `iat` are void.
+        not_before: i64,
+    },
+    /// Every token of anyone issued before `not_before`.
+    All {
+        /// The cut-off, seconds since the epoch.
+        not_before: i64,
+    },
+    /// Every token signed with key `kid`.
+    Key {
+        /// The key id (the tokens' `kid` header).
+        kid: String,
+    },
+    /// A kind this version does not know (a newer server): skipped, never an error.
+    #[serde(other)]
+    Unknown,
+}
+
+/// One page of the feed as JSON: the events after the cursor asked for, oldest first, and
+/// the cursor to ask with next (the last event's, or the one asked with when none is new).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeedPage {
+    /// The events, oldest first.
+    pub events: Vec<FeedEvent>,
+    /// Where to resume.
+    pub cursor: String,
+}
+
+impl FeedEvent {
+    /// The event for revocation `revocation`, recorded at `cursor`. A cut-off matters for
+    /// `token_lifetime` after it (the longest a token issued before it can live); a session or
+    /// a key for as long as the revocation says.
+    ///
+    /// ```
+    /// use chrono::{TimeDelta, TimeZone, Utc};
+    /// use jwt_core::{FeedChange, FeedEvent, Revocation};
+    ///
+    /// let before = Utc.timestamp_opt(1_900_000_000, 0).unwrap();
+    /// let logout_all = Revocation::IssuedBefore { user_id: Some("alice".into()), before };
+    /// let event = FeedEvent::from_revocation("8".into(), &logout_all, TimeDelta::minutes(30));
+    /// assert_eq!(event.change, FeedChange::User { sub: "alice".into(), not_before: 1_900_000_000 });
+    /// assert_eq!(event.expires_at, 1_900_000_000 + 1_800);
+    /// assert_eq!(event.revocation(), Some(logout_all));
+    /// ```
+    pub fn from_revocation(
+        cursor: String,
+        revocation: &Revocation,
+        token_lifetime: TimeDelta,
+    ) -> FeedEvent {
+        let (change, expires_at) = match revocation {
+            Revocation::Session { id, expires_at } => {
+                (FeedChange::Session { sid: id.clone() }, *expires_at)
+            }
+            Revocation::IssuedBefore { user_id, before } => {
+                let not_before = before.timestamp();
+                let change = match user_id {
+                    Some(sub) => FeedChange::User { sub: sub.clone(), not_before },
+                    None => FeedChange::All { not_before },
+                };
+                (change, *before + token_lifetime)
+            }
+            Revocation::Key { kid, expires_at } => {
+                (FeedChange::Key { kid: kid.clone() }, *expires_at)
+            }
+        };
+        FeedEvent { cursor, change, expires_at: expires_at.timestamp() }
+    }
+
+    /// The revocation to apply to a [`RevocationSet`](crate::RevocationSet); `None` for an
+    /// unknown kind or a time out of range.
+    pub fn revocation(&self) -> Option<Revocation> {
+        let at = |secs: i64| DateTime::<Utc>::from_timestamp(secs, 0);
+        Some(match &self.change {
+            FeedChange::Session { sid } => {
+                Revocation::Session { id: sid.clone(), expires_at: at(self.expires_at)? }
+            }
+            FeedChange::User { sub, not_before } => {
+                Revocation::IssuedBefore { user_id: Some(sub.clone()), before: at(*not_before)? }
+            }
+            FeedChange::All { not_before } => {
+                Revocation::IssuedBefore { user_id: None, before: at(*not_before)? }
+            }
+            FeedChange::Key { kid } => {
+                Revocation::Key { kid: kid.clone(), expires_at: at(self.expires_at)? }
+            }
+            FeedChange::Unknown => return None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn every_kind_round_trips_through_json_and_revocations() {
+        let t = Utc.timestamp_opt(1_900_000_000, 0).unwrap();
+        let ttl = TimeDelta::minutes(30);
+        for revocation in [
+            Revocation::Session { id: "s".into(), expires_at: t },
+            Revocation::IssuedBefore { user_id: Some("u".into()), before: t },
+            Revocation::IssuedBefore { user_id: None, before: t },
+            Revocation::Key { kid: "k".into(), expires_at: t },
+        ] {
+            let event = FeedEvent::from_revocation("1".into(), &revocation, ttl);
+            let json = serde_json::to_string(&event).unwrap();
+            let back: FeedEvent = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, event, "{json}");
+            assert_eq!(back.revocation(), Some(revocation), "{json}");
+        }
+        let all = FeedEvent::from_revocation(
+            "2".into(),
+            &Revocation::IssuedBefore { user_id: None, before: t },
+            ttl,
+        );
+        assert_eq!(
+            serde_json::to_value(&all).unwrap(),
+            serde_json::json!({"cursor": "2", "kind": "all", "not_before": 1_900_000_000i64, "expires_at": 1_900_001_800i64})
+        );
+    }
+
+    #[test]
+    fn an_unknown_kind_is_skipped_not_an_error() {
+        let event: FeedEvent = serde_json::from_str(
+            r#"{"cursor": "3", "kind": "tenant", "tenant": "t", "expires_at": 1}"#,
+        )
+        .unwrap();
+        assert_eq!(event.change, FeedChange::Unknown);
+        assert_eq!(event.revocation(), None);
+    }
+}
