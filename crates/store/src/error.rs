@@ -26,6 +26,9 @@ pub enum StoreError {
     /// Another user already has this email address, compared without regard to case.
     #[error("email address is already registered")]
     EmailTaken,
+    /// Another service client already has this name.
+    #[error("a client with this name exists already")]
+    NameTaken,
     /// The email breaks the rule of [`normalize_email`](crate::normalize_email).
     #[error(transparent)]
     InvalidEmail(#[from] crate::InvalidEmail),

@@ -68,6 +68,7 @@ macro_rules! on_backend {
 
 mod auth;
 mod changes;
+mod clients;
 mod email;
 mod error;
 mod keys;
@@ -79,6 +80,7 @@ mod sqlite;
 mod store;
 
 pub use changes::{Change, Changes};
+pub use clients::ServiceClient;
 pub use email::{InvalidEmail, MAX_EMAIL_BYTES, normalize_email};
 pub use error::{BoxError, StoreError};
 pub use keys::StoredSigningKey;

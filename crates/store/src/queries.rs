@@ -15,6 +15,7 @@ use diesel_async::RunQueryDsl;
 use jwt_core::{Revocation, RevokeReason, RotateOutcome, Subject};
 
 use super::Conn;
+use crate::clients::ClientRow;
 use crate::error::StoreError;
 use crate::keys::SigningKeyRow;
 use crate::model::EventQuery;
@@ -22,7 +23,9 @@ use crate::rows::{
     EventRow, ISSUED_BEFORE, KEY, RefreshTokenRow, Retirement, RevocationRow, RotationSeen,
     SESSION, SessionRow, UserChanges, UserRow, already_rotated, db_time, email_key, parse_roles,
 };
-use crate::schema::{refresh_tokens, revocations, security_events, sessions, signing_keys, users};
+use crate::schema::{
+    clients, refresh_tokens, revocations, security_events, sessions, signing_keys, users,
+};
 
 type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -590,4 +593,49 @@ pub(crate) async fn prune_signing_keys(conn: &mut Conn, cut_off: NaiveDateTime) 
     .execute(conn)
     .await?;
     Ok(deleted as u64)
+}
+
+pub(crate) async fn add_client(conn: &mut Conn, row: ClientRow) -> Result<()> {
+    match diesel::insert_into(clients::table).values(&row).execute(conn).await {
+        Ok(_) => Ok(()),
+        // The id is fresh: the one unique key that can clash is the name's.
+        Err(diesel::result::Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
+            Err(StoreError::NameTaken)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub(crate) async fn client(conn: &mut Conn, id: &str) -> Result<Option<ClientRow>> {
+    Ok(clients::table.find(id).select(ClientRow::as_select()).get_result(conn).await.optional()?)
+}
+
+pub(crate) async fn clients(conn: &mut Conn) -> Result<Vec<ClientRow>> {
+    Ok(clients::table
+        .order((clients::created_at, clients::id))
+        .select(ClientRow::as_select())
+        .load(conn)
+        .await?)
+}
+
+pub(crate) async fn remove_client(
+    conn: &mut Conn,
+    id: &str,
+    at: DateTime<Utc>,
+    tokens_expire_at: DateTime<Utc>,
+) -> Result<Option<(ClientRow, Revocation)>> {
+    write_transaction!(conn, async |conn| {
+        let removed: Option<ClientRow> = diesel::delete(clients::table.find(id))
+            .returning(ClientRow::as_returning())
+            .get_result(conn)
+            .await
+            .optional()?;
+        let Some(row) = removed else { return Ok(None) };
+        let revocation =
+            Revocation::Session { id: row.session_id().to_owned(), expires_at: tokens_expire_at };
+        record_revocation(conn, &revocation, at).await?;
+        super::notify_change(conn, REVOCATIONS_CHANGED, None).await?;
+        Ok(Some((row, revocation)))
+    })
+    .await
 }

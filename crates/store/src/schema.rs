@@ -88,7 +88,19 @@ diesel::table! {
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 
+diesel::table! {
+    clients (id) {
+        id -> Text,
+        name -> Text,
+        secret_digest -> Binary,
+        roles -> Text,
+        session_id -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
+    clients,
     users,
     sessions,
     refresh_tokens,

@@ -16,6 +16,8 @@ use jwt_core::{
     SigningKey, TokenPolicy, TokenService,
 };
 
+use jwt_auth_store::ServiceClient;
+
 use common::{TestDb, client, secs, session, signing_key, t0, token, user};
 
 backend_tests!(
@@ -37,6 +39,7 @@ backend_tests!(
     sessions_rules_run_end_to_end,
     zero_grace_races_give_one_pair_and_revoke_the_session,
     signing_keys_rotate_revoke_and_prune,
+    clients_are_added_listed_and_removed_with_their_session_revoked,
 );
 
 async fn migrations_are_idempotent_and_ping_answers(db: TestDb) {
@@ -636,4 +639,42 @@ async fn signing_keys_rotate_revoke_and_prune(db: TestDb) {
     assert_eq!(store.prune_signing_keys(t0() + secs(6)).await.expect("prunes"), 1);
     assert_eq!(store.prune_signing_keys(t0() + secs(62)).await.expect("prunes"), 1);
     assert!(store.signing_keys().await.expect("keys").is_empty());
+}
+
+fn service_client(id: &str, name: &str) -> ServiceClient {
+    ServiceClient {
+        id: id.into(),
+        name: name.into(),
+        secret_digest: vec![7; 32],
+        roles: vec!["service".into()],
+        session_id: format!("session-of-{id}"),
+        created_at: t0(),
+    }
+}
+
+async fn clients_are_added_listed_and_removed_with_their_session_revoked(db: TestDb) {
+    let store = &db.store;
+    let billing = service_client("c1", "billing");
+    store.add_client(&billing).await.expect("added");
+    store.add_client(&service_client("c2", "reports")).await.expect("added");
+    let taken = store.add_client(&service_client("c3", "billing")).await;
+    assert!(matches!(taken, Err(StoreError::NameTaken)), "{taken:?}");
+    assert_eq!(store.client("c1").await.expect("read"), Some(billing.clone()));
+    assert_eq!(store.client("c3").await.expect("read"), None);
+    let names: Vec<String> =
+        store.clients().await.expect("list").into_iter().map(|c| c.name).collect();
+    assert_eq!(names, ["billing", "reports"]);
+    assert!(!format!("{billing:?}").contains("[7, 7"), "no digest in Debug output");
+
+    let (removed, revocation) =
+        store.remove_client("c1", t0(), t0() + secs(1800)).await.expect("runs").expect("removed");
+    assert_eq!(removed, billing);
+    let expected =
+        Revocation::Session { id: "session-of-c1".into(), expires_at: t0() + secs(1800) };
+    assert_eq!(revocation, expected);
+    let feed: Vec<Revocation> =
+        store.revocation_feed(0, t0()).await.expect("feed").into_iter().map(|(_, r)| r).collect();
+    assert_eq!(feed, [expected]);
+    assert_eq!(store.client("c1").await.expect("read"), None);
+    assert!(store.remove_client("c1", t0(), t0()).await.expect("runs").is_none());
 }
