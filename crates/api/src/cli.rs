@@ -1,5 +1,5 @@
-//! The `jwt-auth` command line: `serve`, `migrate`, `user add`, `keys rotate|list|revoke` and
-//! `sessions revoke`. Each command parses its settings once, then runs.
+//! The `jwt-auth` command line: `serve`, `migrate`, `user add`, `keys rotate|list|revoke`,
+//! `clients add|list|remove` and `sessions revoke`. Each command parses its settings once, then runs.
 
 use std::io::Read;
 use std::net::TcpListener;
@@ -38,6 +38,42 @@ pub enum Command {
     /// Incident response on sessions.
     #[command(subcommand)]
     Sessions(SessionsCommand),
+    /// Manage service clients (OAuth client credentials).
+    #[command(subcommand)]
+    Clients(ClientsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientsCommand {
+    /// Register a service client; prints its client_id and client_secret once (only a
+    /// digest of the secret is stored).
+    Add {
+        /// A name for people, unique.
+        name: String,
+        /// A role of its tokens (repeat for several; `service` when none is given).
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        /// Print one JSON object instead of two lines.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// List the service clients: id, name, roles, created.
+    List {
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// Remove a service client: its tokens are refused everywhere within a second.
+    Remove {
+        /// The client id, as `clients list` shows it.
+        client_id: String,
+        /// The servers' access-token lifetime: how long the revocation matters.
+        #[arg(long = "token-expiry", env = "TOKEN_EXPIRY", default_value = "30m")]
+        token_expiry: String,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -163,6 +199,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                 );
                 revoke_key(&kid, retention, &keys, &storage).await
             }
+            Command::Clients(command) => clients(command).await,
             Command::Sessions(SessionsCommand::Revoke { issued_before, user, storage }) => {
                 let store = open_store(&storage).await?;
                 if let Some(id) = &user
@@ -190,6 +227,66 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             }
         }
     })
+}
+
+async fn clients(command: ClientsCommand) -> Result<(), CliError> {
+    match command {
+        ClientsCommand::Add { name, roles, json, storage } => {
+            let new =
+                crate::clients::new_client(&name, &roles, Utc::now()).map_err(CliError::Usage)?;
+            let store = open_store(&storage).await?;
+            store.add_client(&new.client).await.map_err(|e| match e {
+                jwt_auth_store::StoreError::NameTaken => {
+                    CliError::Usage(format!("a client named `{name}` exists already"))
+                }
+                e => e.into(),
+            })?;
+            let (id, secret) = (&new.client.id, new.secret.expose());
+            if json {
+                let printed = serde_json::json!({
+                    "client_id": id,
+                    "client_secret": secret,
+                    "name": new.client.name,
+                    "roles": new.client.roles,
+                });
+                println!("{printed}");
+            } else {
+                println!("client_id: {id}");
+                println!("client_secret: {secret}");
+            }
+            Ok(())
+        }
+        ClientsCommand::List { storage } => {
+            let store = open_store(&storage).await?;
+            for client in store.clients().await? {
+                println!(
+                    "{}  {}  {}  {}",
+                    client.id,
+                    client.name,
+                    client.roles.join(","),
+                    client.created_at.to_rfc3339()
+                );
+            }
+            Ok(())
+        }
+        ClientsCommand::Remove { client_id, token_expiry, storage } => {
+            let lifetime = crate::config::parse_duration("TOKEN_EXPIRY", &token_expiry)?;
+            let store = open_store(&storage).await?;
+            match crate::clients::remove(&store, &client_id, lifetime, Utc::now()).await? {
+                Some(client) => {
+                    println!(
+                        "removed client {} ({}): running servers refuse its tokens within a \
+                         second",
+                        client.id, client.name
+                    );
+                    Ok(())
+                }
+                None => Err(CliError::Usage(format!(
+                    "no client has the id `{client_id}`; nothing changed"
+                ))),
+            }
+        }
+    }
 }
 
 /// Opens the store and applies pending migrations.

@@ -248,8 +248,11 @@ pub enum OAuthError {
     #[error("{0}")]
     InvalidGrant(String),
     /// `unsupported_grant_type`.
-    #[error("the grant type is not supported; use password or refresh_token")]
+    #[error("the grant type is not supported; use password, refresh_token or client_credentials")]
     UnsupportedGrantType,
+    /// `invalid_client` (401, `WWW-Authenticate: Basic`): client authentication failed.
+    #[error("{0}")]
+    InvalidClient(String),
     /// Everything else.
     #[error(transparent)]
     Api(ApiError),
@@ -269,6 +272,7 @@ impl OAuthError {
             OAuthError::InvalidRequest { .. } => "invalid_request",
             OAuthError::InvalidGrant(_) => "invalid_grant",
             OAuthError::UnsupportedGrantType => "unsupported_grant_type",
+            OAuthError::InvalidClient(_) => "invalid_client",
             OAuthError::Api(e) => e.code(),
         }
     }
@@ -308,6 +312,7 @@ impl ResponseError for OAuthError {
             OAuthError::InvalidGrant(_) | OAuthError::UnsupportedGrantType => {
                 StatusCode::BAD_REQUEST
             }
+            OAuthError::InvalidClient(_) => StatusCode::UNAUTHORIZED,
             OAuthError::Api(e) => e.status_code(),
         }
     }
@@ -323,6 +328,10 @@ impl ResponseError for OAuthError {
         }
         let mut response = HttpResponse::build(self.status_code());
         no_store(&mut response);
+        if let OAuthError::InvalidClient(_) = self {
+            // RFC 6749 §5.2: the scheme the client should authenticate with.
+            response.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"jwt-auth\""));
+        }
         response.json(Body { error: self.code(), error_description: self.to_string() })
     }
 }

@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod cli;
 pub mod client;
+pub mod clients;
 pub mod config;
 pub mod email;
 pub mod error;

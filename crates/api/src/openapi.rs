@@ -23,7 +23,7 @@ pub struct ErrorBody {
 /// The error body of the OAuth endpoints (RFC 6749 §5.2).
 #[derive(Serialize, ToSchema)]
 pub struct OAuthErrorBody {
-    /// `invalid_request`, `invalid_grant` or `unsupported_grant_type`.
+    /// `invalid_request`, `invalid_grant`, `unsupported_grant_type` or `invalid_client`.
     pub error: String,
     /// Text for a person.
     pub error_description: String,
@@ -50,12 +50,38 @@ pub struct RefreshRequest {
     pub refresh_token: String,
 }
 
-/// A token pair from `/auth/token`.
+/// The token of a service client (client credentials grant): no refresh token.
+#[derive(Serialize, ToSchema)]
+pub struct ClientTokenBody {
+    pub access_token: String,
+    /// Always `Bearer`.
+    #[schema(pattern = "^Bearer$")]
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+}
+
+/// What `/auth/token` answers: a token pair, or a service client's token.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum TokenEndpointBody {
+    Pair(TokenPairBody),
+    Client(ClientTokenBody),
+}
+
+/// A token pair from `/auth/token`, or a client's token for the client credentials grant.
 #[derive(IntoResponses)]
 #[response(status = 200, headers(
     ("Cache-Control" = String, description = "`no-store`"),
     ("Pragma" = String, description = "`no-cache`")))]
-pub struct TokenIssued(pub TokenPairBody);
+pub struct TokenIssued(pub TokenEndpointBody);
+
+/// `invalid_client`: client authentication failed (client credentials grant).
+#[derive(IntoResponses)]
+#[response(status = 401, headers(
+    ("WWW-Authenticate" = String, description = "`Basic realm=\"jwt-auth\"`"),
+    ("Cache-Control" = String, description = "`no-store`")))]
+pub struct InvalidClient(pub OAuthErrorBody);
 
 /// A token pair from `/auth/login` or `/auth/refresh`; in cookie mode (`?cookie=true`, or a
 /// refresh presented in the cookie) the refresh token is in the cookie instead of the body.
@@ -169,7 +195,7 @@ impl Modify for OptionalLogoutBody {
         document,
     ),
     // The bodies that only the response sets above name, which utoipa does not collect.
-    components(schemas(ErrorBody, OAuthErrorBody, TokenPairBody)),
+    components(schemas(ErrorBody, OAuthErrorBody, TokenPairBody, ClientTokenBody, TokenEndpointBody)),
     modifiers(&BearerAuth, &OptionalLogoutBody)
 )]
 pub struct ApiDoc;

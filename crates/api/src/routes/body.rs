@@ -78,6 +78,9 @@ pub enum TokenRequest {
     },
     /// Refreshing (RFC 6749 §6): rotates the refresh token, as `POST /auth/refresh` does.
     RefreshToken { refresh_token: String },
+    /// A service client's own token (RFC 6749 §4.4), the client authenticated with HTTP
+    /// Basic (`client_id:client_secret`, each form-urlencoded, then base64).
+    ClientCredentials {},
 }
 
 /// The form of `POST /auth/revoke` and `POST /auth/introspect`; a missing `token` is 400

@@ -73,9 +73,9 @@ pub async fn metadata(state: web::Data<AppState>, req: HttpRequest) -> HttpRespo
         "revocation_endpoint": format!("{base}/auth/revoke"),
         "introspection_endpoint": format!("{base}/auth/introspect"),
         "jwks_uri": format!("{base}/.well-known/jwks.json"),
-        "grant_types_supported": ["password", "refresh_token"],
+        "grant_types_supported": ["password", "refresh_token", "client_credentials"],
         "response_types_supported": ["none"],
-        "token_endpoint_auth_methods_supported": ["none"],
+        "token_endpoint_auth_methods_supported": ["none", "client_secret_basic"],
         "revocation_endpoint_auth_methods_supported": ["none"],
         "introspection_endpoint_auth_methods_supported": ["bearer"],
     }))

@@ -1,41 +1,45 @@
-//! The OAuth endpoints: the token endpoint (RFC 6749: password and refresh-token grants),
+//! The OAuth endpoints: the token endpoint (RFC 6749: password, refresh-token and client
+//! credentials grants),
 //! revocation (RFC 7009) and introspection (RFC 7662). Their failures are [`OAuthError`]s,
 //! answered in RFC 6749 §5.2 bodies.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use jwt_auth_store::EventKind;
 use jwt_core::RevokeReason;
 use serde::Serialize;
 
 use crate::audit::Audit;
+use crate::clients;
 use crate::error::{ApiError, OAuthError, no_store};
 use crate::extract::{Admin, ClientContext, RequireRole};
 use crate::grants::{count_attempt, password_login, rotate};
 use crate::openapi::{
-    BearerRefused, FormBodyRefusals, InsufficientRole, OAuthErrorBody, RateLimited, TokenIssued,
-    Unavailable,
+    BearerRefused, FormBodyRefusals, InsufficientRole, InvalidClient, OAuthErrorBody, RateLimited,
+    TokenIssued, Unavailable,
 };
 use crate::routes::body::{TokenForm, TokenParam, TokenRequest};
 use crate::routes::pair::token_response;
 use crate::state::AppState;
 
-/// `POST /auth/token`: the password and refresh-token grants of RFC 6749.
+/// `POST /auth/token`: the password, refresh-token and client credentials grants of RFC 6749.
 #[utoipa::path(post, path = "/auth/token", tag = "oauth",
     request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
     responses(
         TokenIssued,
         (status = 400, body = OAuthErrorBody, description = "RFC 6749 §5.2: `invalid_request` (a malformed form, a missing parameter, a password over 1024 bytes), `invalid_grant` (wrong credentials, a refused refresh token) or `unsupported_grant_type`",
             headers(("Cache-Control" = String, description = "`no-store`"))),
-        FormBodyRefusals, RateLimited, Unavailable,
+        InvalidClient, FormBodyRefusals, RateLimited, Unavailable,
     ))]
 pub async fn token(
     state: web::Data<AppState>,
     client: ClientContext,
+    req: HttpRequest,
     form: web::Form<TokenForm>,
 ) -> Result<HttpResponse, OAuthError> {
     count_attempt(&state, &client)?;
     let TokenForm { grant_type, username, password, refresh_token } = form.into_inner();
     let pair = match grant_type.as_deref() {
+        Some("client_credentials") => return client_credentials(&state, &client, &req).await,
         None => return Err(OAuthError::invalid_request("grant_type is required")),
         Some("password") => {
             let (Some(username), Some(password)) = (username, password) else {
@@ -52,6 +56,37 @@ pub async fn token(
         Some(_) => return Err(OAuthError::UnsupportedGrantType),
     };
     Ok(token_response(&state, &pair, false))
+}
+
+/// The client credentials grant (RFC 6749 §4.4): HTTP Basic, then an access token alone.
+async fn client_credentials(
+    state: &AppState,
+    client: &ClientContext,
+    req: &HttpRequest,
+) -> Result<HttpResponse, OAuthError> {
+    let Some((id, secret)) = clients::basic_credentials(req)? else {
+        return Err(OAuthError::InvalidClient(
+            "client authentication is required (HTTP Basic)".into(),
+        ));
+    };
+    let service = clients::authenticate(state, client.ip, &id, &secret).await?;
+    let issued = clients::issue(state, &service)?;
+    let mut response = HttpResponse::Ok();
+    no_store(&mut response);
+    Ok(response.json(ClientToken {
+        access_token: issued.token.expose(),
+        token_type: "Bearer",
+        expires_in: (issued.expires_at - issued.issued_at).num_seconds(),
+    }))
+}
+
+/// The answer of the client credentials grant: an access token, no refresh token
+/// (`ClientTokenBody` in the document).
+#[derive(Serialize)]
+struct ClientToken<'a> {
+    access_token: &'a str,
+    token_type: &'static str,
+    expires_in: i64,
 }
 
 /// `POST /auth/revoke` (RFC 7009): ends the session of a valid access or refresh token; 200

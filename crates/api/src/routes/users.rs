@@ -227,7 +227,7 @@ pub struct PatchUser {
 }
 
 /// Whether `role` may be a role's name: 1 to 64 bytes, no whitespace.
-fn valid_role(role: &str) -> bool {
+pub(crate) fn valid_role(role: &str) -> bool {
     !role.is_empty() && role.len() <= MAX_ROLE_BYTES && !role.chars().any(char::is_whitespace)
 }
 

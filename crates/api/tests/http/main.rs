@@ -9,6 +9,7 @@ mod admin;
 mod auth;
 mod backoff;
 mod bodies;
+mod clients;
 mod faults;
 mod instances;
 mod keys;

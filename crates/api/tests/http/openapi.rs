@@ -46,7 +46,7 @@ fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
 const STATUSES: &[(&str, &str, &[u16])] = &[
     ("post", "/auth/register", &[201, 400, 403, 409, 413, 415, 422, 503]),
     ("post", "/auth/login", &[200, 400, 401, 413, 415, 422, 429, 503]),
-    ("post", "/auth/token", &[200, 400, 413, 415, 429, 503]),
+    ("post", "/auth/token", &[200, 400, 401, 413, 415, 429, 503]),
     ("post", "/auth/refresh", &[200, 400, 401, 403, 413, 415, 422, 503]),
     ("post", "/auth/logout", &[204, 400, 401, 403, 413, 415, 422, 503]),
     ("post", "/auth/logout-all", &[204, 401, 503]),
@@ -126,11 +126,13 @@ async fn answers_name_their_headers_and_error_bodies(db: TestDb) {
                 }
                 _ => {}
             }
-            // RFC 6749's body for what the OAuth endpoints refuse themselves; the JSON error
-            // format for the rest, the shared 401/403/429/503 of those endpoints included.
+            // RFC 6749's body for what the OAuth endpoints refuse themselves (the token
+            // endpoint's `invalid_client` included); the JSON error format for the rest, the
+            // shared 401/403/429/503 of those endpoints included.
             if (400..500).contains(status) || (*status == 503 && *path != "/ready") {
                 let oauth = ["/auth/token", "/auth/revoke", "/auth/introspect"].contains(path)
-                    && [400, 413, 415].contains(status);
+                    && [400, 413, 415].contains(status)
+                    || (*path == "/auth/token" && *status == 401);
                 let expected = if oauth { "OAuthErrorBody" } else { "ErrorBody" };
                 assert_eq!(
                     body_schema(&answer).as_deref(),
