@@ -26,6 +26,9 @@ pub enum ApiError {
     /// Authenticated, but without the role the endpoint needs.
     #[error("this endpoint requires the `{0}` role")]
     InsufficientRole(&'static str),
+    /// A revocation feed cursor this server does not know (any more): start again without.
+    #[error("this cursor is not known (any more); read the feed again without `after`")]
+    CursorExpired,
     /// Too many attempts from this client.
     #[error("too many attempts; retry in {retry_after} s")]
     RateLimited { retry_after: u64 },
@@ -134,6 +137,7 @@ impl ApiError {
             ApiError::InvalidCredentials => "invalid_credentials",
             ApiError::InsufficientRole(_) => "insufficient_role",
             ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::CursorExpired => "cursor_expired",
             ApiError::MalformedBody(_) | ApiError::MissingRefreshToken => "invalid_request",
             ApiError::CsrfRequired => "csrf_required",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
@@ -200,6 +204,7 @@ impl ResponseError for ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::EmailTaken => StatusCode::CONFLICT,
+            ApiError::CursorExpired => StatusCode::GONE,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }

@@ -10,6 +10,7 @@ pub mod config;
 pub mod email;
 pub mod error;
 pub mod extract;
+pub mod feed;
 pub mod grants;
 pub mod keys;
 pub mod metrics;

@@ -9,7 +9,7 @@ use serde::Serialize;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{IntoResponses, Modify, OpenApi, ToSchema};
 
-use crate::routes::{account, meta, oauth, users};
+use crate::routes::{account, meta, oauth, revocations, users};
 
 /// The error body of every non-OAuth endpoint.
 #[derive(Serialize, ToSchema)]
@@ -190,7 +190,7 @@ impl Modify for OptionalLogoutBody {
     info(title = "jwt-auth", description = "JWT authentication server"),
     paths(
         account::register, account::login, oauth::token, account::refresh, account::logout,
-        account::logout_all, oauth::revoke, oauth::introspect, meta::jwks, meta::metadata, users::me, users::list,
+        account::logout_all, oauth::revoke, oauth::introspect, revocations::feed, meta::jwks, meta::metadata, users::me, users::list,
         users::sessions, users::revoke, users::update, meta::health, meta::ready, meta::metrics,
         document,
     ),

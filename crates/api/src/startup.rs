@@ -13,11 +13,8 @@ use actix_web::{App, HttpMessage, HttpRequest, HttpResponse, HttpServer, guard, 
 use futures_util::FutureExt;
 use tracing::Instrument;
 
-use jwt_auth_store::{Change, Changes, NewUser, PasswordHash, Store};
-use jwt_core::{
-    Clock, REVOCATION_OVERLAP, RevocationFollower, SessionPolicy, Sessions, TokenPolicy,
-    TokenService,
-};
+use jwt_auth_store::{Change, Changes, NewUser, PasswordHash};
+use jwt_core::{Clock, REVOCATION_OVERLAP, SessionPolicy, Sessions, TokenPolicy, TokenService};
 use std::sync::atomic::AtomicBool;
 
 use crate::cli::CliError;
@@ -27,7 +24,7 @@ use crate::metrics::Metrics;
 use crate::metrics::RouteLabels;
 use crate::passwords::Passwords;
 use crate::rate_limit::LoginThrottle;
-use crate::routes::{account, meta, oauth, users};
+use crate::routes::{account, meta, oauth, revocations, users};
 use crate::state::AppState;
 use crate::stored_keys::{self, KeySource};
 use crate::user_cache::UserCache;
@@ -111,6 +108,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             get("/.well-known/oauth-authorization-server").route(get_or_head().to(meta::metadata)),
         )
+        .service(get("/auth/revocations").route(get_or_head().to(revocations::feed)))
         .service(get("/api/me").route(get_or_head().to(users::me)))
         .service(get("/api/users").route(get_or_head().to(users::list)))
         .service(get("/api/admin/users/{id}/sessions").route(get_or_head().to(users::sessions)))
@@ -129,7 +127,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 pub struct Application {
     state: web::Data<AppState>,
     key_source: Arc<KeySource>,
-    follower: RevocationFollower<Arc<Store>>,
 }
 
 impl Application {
@@ -180,21 +177,24 @@ impl Application {
             metrics: Metrics::new(),
             users: UserCache::default(),
             revocations_loaded: AtomicBool::new(false),
-            feed_advanced: tokio::sync::watch::Sender::new(0),
+            feed: Arc::default(),
             key_args: keys.clone(),
         };
         ensure_admin(&state).await?;
         // Revocations are loaded before the first request, so that a restarted instance
         // never accepts a token revoked while it was down. Failing that (the database went
         // away since the keys were read), token checks answer 503 until the feed loads.
-        let follower = state.sessions.revocation_follower();
-        match follower.poll().await {
+        let loaded = state
+            .feed
+            .advance(&state.store, state.sessions.revocations(), state.now(), feed_lifetime(&state))
+            .await;
+        match loaded {
             Ok(_) => state.revocations_loaded.store(true, Ordering::Release),
             Err(e) => {
                 tracing::error!(error = %e, "could not load revocations; retrying every second")
             }
         }
-        Ok(Application { state: web::Data::new(state), key_source, follower })
+        Ok(Application { state: web::Data::new(state), key_source })
     }
 
     /// The state every handler shares.
@@ -206,7 +206,7 @@ impl Application {
     /// background jobs; the returned server runs until stopped, then drains in-flight
     /// requests.
     pub fn run(self, listener: std::net::TcpListener) -> std::io::Result<Server> {
-        run(self.state, self.key_source, self.follower, listener)
+        run(self.state, self.key_source, listener)
     }
 }
 
@@ -241,10 +241,9 @@ async fn ensure_admin(state: &AppState) -> Result<(), CliError> {
 fn run(
     state: web::Data<AppState>,
     key_source: Arc<KeySource>,
-    follower: RevocationFollower<Arc<Store>>,
     listener: std::net::TcpListener,
 ) -> std::io::Result<Server> {
-    spawn_background_jobs(state.clone().into_inner(), key_source, follower);
+    spawn_background_jobs(state.clone().into_inner(), key_source);
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
@@ -285,23 +284,20 @@ fn run(
     Ok(server)
 }
 
-fn spawn_background_jobs(
-    state: Arc<AppState>,
-    key_source: Arc<KeySource>,
-    follower: RevocationFollower<Arc<Store>>,
-) {
+fn spawn_background_jobs(state: Arc<AppState>, key_source: Arc<KeySource>) {
     // Revocations made by other instances: loaded before the server started (see
     // `Application::build`), then applied as they are pushed, and read again every second.
-    tokio::spawn(sync_revocations(state.clone(), follower));
+    tokio::spawn(sync_revocations(state.clone()));
     tokio::spawn(prune(state.clone()));
     tokio::spawn(reload_keys(state, key_source));
 }
 
 /// Keeps the revocation set and the user cache current with what other instances record: at
 /// once when the store pushes a change (PostgreSQL), and every [`REVOCATION_SYNC_EVERY`]
-/// whatever happens, which also catches up after a lost listening connection. Every successful read of the feed is
-/// announced on `state.feed_advanced`, for whatever else follows the feed.
-async fn sync_revocations(state: Arc<AppState>, follower: RevocationFollower<Arc<Store>>) {
+/// whatever happens, which also catches up after a lost listening connection. The feed is
+/// read by position into `state.feed`, which applies it to the revocation set and wakes the
+/// streams of `GET /auth/revocations`: one read of the store for all of them.
+async fn sync_revocations(state: Arc<AppState>) {
     let mut changes = state.store.changes();
     // Users changed since here are dropped from the cache; it starts empty, so from now on.
     let mut users_since = state.now() - REVOCATION_OVERLAP;
@@ -326,13 +322,14 @@ async fn sync_revocations(state: Arc<AppState>, follower: RevocationFollower<Arc
                 state.users.forget(id).await;
             }
         }
-        match follower.poll().await {
+        let lifetime = feed_lifetime(&state);
+        let revocations = state.sessions.revocations();
+        match state.feed.advance(&state.store, revocations, state.now(), lifetime).await {
             Ok(_) => {
                 if std::mem::take(&mut failing) {
                     tracing::info!("revocation feed reachable again");
                 }
                 state.revocations_loaded.store(true, Ordering::Release);
-                state.feed_advanced.send_modify(|n| *n = n.wrapping_add(1));
                 observe_lag(&state, &pushed);
             }
             Err(e) if !failing => {
@@ -352,6 +349,13 @@ async fn sync_revocations(state: Arc<AppState>, follower: RevocationFollower<Arc
             users_since = started - REVOCATION_OVERLAP;
         }
     }
+}
+
+/// How long a revocation matters to a service that verifies access tokens: the longest an
+/// access token lives, with the clock leeway.
+pub fn feed_lifetime(state: &AppState) -> chrono::TimeDelta {
+    let policy = state.tokens().policy();
+    policy.access_ttl + policy.leeway
 }
 
 /// The next pushed change; never, without a change feed (SQLite) or once it has ended.

@@ -26,9 +26,9 @@ pub struct AppState {
     pub users: UserCache,
     /// Set once the revocation set has been loaded from the store.
     pub revocations_loaded: AtomicBool,
-    /// Counts the reads of the revocation feed that succeeded (pushed or polled): whatever
-    /// streams the feed onwards waits on it rather than polling the database again.
-    pub feed_advanced: tokio::sync::watch::Sender<u64>,
+    /// The revocation feed as this instance has read it: it feeds the revocation set, and
+    /// `GET /auth/revocations` serves other services from it.
+    pub feed: Arc<crate::feed::FeedLog>,
     /// The key settings, to reload stored keys after a rotation.
     pub key_args: KeyArgs,
 }

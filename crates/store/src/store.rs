@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use crate::error::StoreError;
 use crate::model::{
-    BackendKind, Credentials, EventQuery, NewUser, PasswordHash, RecordedEvent, SecurityEvent,
-    StoreOptions, UpdatedUser, User, UserPage, UserUpdate,
+    BackendKind, Credentials, EventQuery, FeedEntry, NewUser, PasswordHash, RecordedEvent,
+    SecurityEvent, StoreOptions, UpdatedUser, User, UserPage, UserUpdate,
 };
 use crate::rows::{EventRow, UserChanges, UserRow, db_time, roles_json};
 use crate::{postgres, sqlite};
@@ -172,10 +172,15 @@ impl Store {
         &self,
         after: i64,
         now: DateTime<Utc>,
-    ) -> Result<Vec<(i64, jwt_core::Revocation)>, StoreError> {
+    ) -> Result<Vec<FeedEntry>, StoreError> {
         let now = crate::rows::db_time(now);
         let rows = on_backend!(self, read, |conn| queries::revocation_feed(conn, after, now))?;
-        rows.into_iter().map(|(id, row)| Ok((id, row.into_revocation()?))).collect()
+        rows.into_iter()
+            .map(|(id, row)| {
+                let recorded_at = row.recorded_at.and_utc();
+                Ok(FeedEntry { id, recorded_at, revocation: row.into_revocation()? })
+            })
+            .collect()
     }
 
     /// The id of the newest entry of the revocation feed (0 when it is empty).

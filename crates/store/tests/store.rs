@@ -582,7 +582,8 @@ async fn revocation_feed_by_position_resumes_after_a_cursor_and_never_reuses_an_
     store.revoke_session("short", RevokeReason::Logout, t0()).await.expect("revoked");
     store.revoke_user(&alice.id, RevokeReason::Admin, t0() + secs(1)).await.expect("revoked");
     let feed = store.revocation_feed(0, t0()).await.expect("feed");
-    let ids: Vec<i64> = feed.iter().map(|(id, _)| *id).collect();
+    let ids: Vec<i64> = feed.iter().map(|e| e.id).collect();
+    assert_eq!(feed[0].recorded_at, t0());
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "oldest first: {ids:?}");
     assert_eq!(feed.len(), 3, "short, then long and alice's cut-off: {feed:?}");
     assert_eq!(store.revocation_feed_head().await.expect("head"), ids[2]);
@@ -601,7 +602,7 @@ async fn revocation_feed_by_position_resumes_after_a_cursor_and_never_reuses_an_
     store.revoke_session("next", RevokeReason::Logout, t0() + secs(4001)).await.expect("revoked");
     let next = store.revocation_feed(head, t0() + secs(4001)).await.expect("feed");
     assert_eq!(next.len(), 1, "{next:?}");
-    assert!(next[0].0 > head);
+    assert!(next[0].id > head);
 }
 
 async fn signing_keys_rotate_revoke_and_prune(db: TestDb) {
@@ -630,8 +631,13 @@ async fn signing_keys_rotate_revoke_and_prune(db: TestDb) {
         store.revoke_signing_key("next", t0() + secs(9), t0() + secs(3600)).await.expect("runs");
     assert_eq!(again.expect("known").revoked_at, Some(t0() + secs(5)), "the first time stays");
     // In the revocation feed once, for the services that verify with a cached JWK set.
-    let feed: Vec<Revocation> =
-        store.revocation_feed(0, t0()).await.expect("feed").into_iter().map(|(_, r)| r).collect();
+    let feed: Vec<Revocation> = store
+        .revocation_feed(0, t0())
+        .await
+        .expect("feed")
+        .into_iter()
+        .map(|e| e.revocation)
+        .collect();
     assert_eq!(feed, [Revocation::Key { kid: "next".into(), expires_at: t0() + secs(3600) }]);
 
     // `first` retired at t0+61 s, `next` revoked at t0+5 s.
@@ -672,8 +678,13 @@ async fn clients_are_added_listed_and_removed_with_their_session_revoked(db: Tes
     let expected =
         Revocation::Session { id: "session-of-c1".into(), expires_at: t0() + secs(1800) };
     assert_eq!(revocation, expected);
-    let feed: Vec<Revocation> =
-        store.revocation_feed(0, t0()).await.expect("feed").into_iter().map(|(_, r)| r).collect();
+    let feed: Vec<Revocation> = store
+        .revocation_feed(0, t0())
+        .await
+        .expect("feed")
+        .into_iter()
+        .map(|e| e.revocation)
+        .collect();
     assert_eq!(feed, [expected]);
     assert_eq!(store.client("c1").await.expect("read"), None);
     assert!(store.remove_client("c1", t0(), t0()).await.expect("runs").is_none());

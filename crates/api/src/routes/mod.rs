@@ -5,4 +5,5 @@ pub mod body;
 pub mod meta;
 pub mod oauth;
 pub mod pair;
+pub mod revocations;
 pub mod users;

@@ -11,6 +11,7 @@ mod backoff;
 mod bodies;
 mod clients;
 mod faults;
+mod feed;
 mod instances;
 mod keys;
 mod openapi;

@@ -237,6 +237,7 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("post", "/auth/logout-all"),
     ("post", "/auth/revoke"),
     ("post", "/auth/introspect"),
+    ("get", "/auth/revocations"),
     ("get", "/.well-known/jwks.json"),
     ("get", "/.well-known/oauth-authorization-server"),
     ("get", "/api/me"),
