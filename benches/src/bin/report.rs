@@ -1,16 +1,33 @@
 //! The load report: starts release builds of `jwt-auth serve` (SQLite, and PostgreSQL when
 //! `REPORT_POSTGRES_URL` names a database) and of the bare Actix-web reference `bare_verify`
-//! on 127.0.0.1, measures them with wrk, and writes `docs/performance.md` with the tables and
-//! SVG plots. Run it through `benches/report.sh`, which builds the binaries first. Every run is
-//! bounded in time and stays on 127.0.0.1; nothing here is typed by hand into the report.
+//! on 127.0.0.1, measures them with wrk, a small tokio + reqwest driver and the goose user flow
+//! (`flow`), and writes `docs/performance.md` with the tables and SVG plots. Run it through
+//! `benches/report.sh`, which builds the binaries first. Every run is bounded in time and stays
+//! on 127.0.0.1; nothing here is typed by hand into the report but the predecessor's two
+//! published figures, named as such.
 //!
-//! Measured, per backend:
+//! Measured, per backend, on a database of 100,000 users (one registered through HTTP, the
+//! other 99,999 inserted in one statement with its password hash; the time is reported):
 //! - `GET /api/me` beside bare `GET /verify` (the same HS256 token) at 100, 1,000 and 10,000
 //!   connections: requests per second, p99, errors;
 //! - logins per second at 32 connections against the argon2 ceiling (one verification timed
 //!   here with the server's parameters, times the cores);
 //! - `/api/me` p99 at 100 connections idle and during a wrong-password flood;
-//! - the server's peak RSS over the whole run.
+//! - refreshes per second and p99: 32 clients that log in once, then each chain refreshes
+//!   (presenting the token the previous refresh returned) for the measurement's duration;
+//! - the goose user flow: 10,000 users (`--flow-users`) started at 45 a second
+//!   (`--flow-rate`), each once through login, five `/api/me`, one refresh and logout; mean,
+//!   p99 and failures per request type beside the predecessor's published figures;
+//! - on PostgreSQL, the revocation lag between two instances: 200 logouts on A, each timed
+//!   from A's answer until B's `/api/me` refuses the token (SQLite is one process);
+//! - the server's peak RSS and its thread count (the most at once, and at the end), and bare
+//!   `/verify`'s peak RSS after its 10,000-connection run (the floor of Actix-web's own
+//!   per-connection buffers).
+//!
+//! A run takes about 6 minutes per backend with the defaults: the goose flow's 10,000 users ÷
+//! 45 a second ≈ 4 minutes, about 2 minutes of wrk and refresh chains at 8 s per measurement,
+//! seeding and the revocation lag well under a minute. With `--duration 2s --flow-users 200`
+//! it takes about half a minute per backend.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -18,15 +35,33 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use plotters::prelude::*;
+use serde::Deserialize;
+use serde_json::{Value, json};
 
 const LEVELS: [u32; 3] = [100, 1_000, 10_000];
 const PASSWORD: &str = "report load password";
+/// Users in the database while measuring: the report's own registered user and the seeded ones.
+const USERS: u64 = 100_000;
+/// The seeded accounts' addresses, numbered from 1 to `USERS - 1` (the flow's `FLOW_EMAIL`).
+const SEED_EMAIL: &str = "seed-{}@example.com";
+/// Clients chaining refreshes at once.
+const REFRESH_CLIENTS: usize = 32;
+/// Logouts timed between two PostgreSQL instances.
+const LAG_LOGOUTS: usize = 200;
+/// How long B may go on accepting a token logged out on A before the sample is given up.
+const LAG_LIMIT: Duration = Duration::from_secs(5);
+/// The published figures of the JWT migration this project descends from, for its user flow:
+/// the mean and p99 of its requests. They are the predecessor's, not measured here.
+const PREDECESSOR_MEAN_MS: f64 = 45.0;
+const PREDECESSOR_P99_MS: f64 = 120.0;
 
 struct Settings {
     bin_dir: PathBuf,
     out: PathBuf,
     duration: String,
     postgres: Option<String>,
+    flow_users: u32,
+    flow_rate: String,
 }
 
 /// One wrk run: requests per second, p99 in milliseconds, and the errors wrk reported.
@@ -37,19 +72,88 @@ struct Run {
     errors: String,
 }
 
+/// The users seeded before measuring: how many the database holds, and how long it took.
+struct Seeding {
+    users: u64,
+    seconds: f64,
+}
+
+/// Refresh chains: refreshes answered 200 per second over the window, their p99, the rest.
+#[derive(Default)]
+struct Refreshes {
+    count: usize,
+    rps: f64,
+    p99_ms: f64,
+    errors: usize,
+}
+
+/// The revocation lag between two instances, in milliseconds.
+struct Lag {
+    samples: usize,
+    p50_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+    /// Logouts that B still accepted after `LAG_LIMIT` (counted in the figures at that time).
+    given_up: usize,
+    /// Tokens B did not accept before the logout (no sample).
+    unaccepted: usize,
+}
+
+/// The summary `flow` writes (see flow.rs).
+#[derive(Deserialize, Default)]
+struct Flow {
+    users: u64,
+    duration_s: f64,
+    visits_failed: u64,
+    requests: Vec<FlowRequest>,
+    errors: Vec<FlowError>,
+}
+
+#[derive(Deserialize)]
+struct FlowRequest {
+    name: String,
+    count: u64,
+    mean_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+    failures: u64,
+}
+
+#[derive(Deserialize)]
+struct FlowError {
+    error: String,
+    count: u64,
+}
+
 struct Backend {
     name: &'static str,
+    seeding: Seeding,
     levels: Vec<(u32, Run, Run)>,
     logins: Run,
     ceiling: f64,
     idle_p99: f64,
     flood_p99: f64,
     flood_logins: f64,
+    refreshes: Refreshes,
+    flow: Flow,
+    lag: Option<Lag>,
     peak_rss_mb: f64,
+    /// The most threads the server ran at once (sampled every 100 ms), and at the end.
+    most_threads: u64,
+    threads_at_end: u64,
+    bare_peak_rss_mb: f64,
 }
+
+/// The processes this run started and has not stopped yet, stopped by `fail` (which exits
+/// without running their `Drop`).
+static CHILDREN: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
 
 fn fail(message: impl std::fmt::Display) -> ! {
     eprintln!("report: {message}");
+    let children = CHILDREN.lock().map(|c| c.clone()).unwrap_or_default();
+    for pid in children {
+        let _ = Command::new("kill").arg(pid.to_string()).status();
+    }
     std::process::exit(1)
 }
 
@@ -63,22 +167,67 @@ fn main() {
         out: PathBuf::from("docs"),
         duration: "8s".into(),
         postgres: std::env::var("REPORT_POSTGRES_URL").ok().filter(|u| !u.is_empty()),
+        flow_users: 10_000,
+        flow_rate: "45".into(),
     };
+    const USAGE: &str = "usage: report [--bin-dir DIR] [--out DIR] [--duration 8s] \
+                         [--flow-users 10000] [--flow-rate 45]";
     while let Some(arg) = args.next() {
         match (arg.as_str(), args.next()) {
             ("--bin-dir", Some(v)) => settings.bin_dir = v.into(),
             ("--out", Some(v)) => settings.out = v.into(),
             ("--duration", Some(v)) => settings.duration = v,
-            _ => fail("usage: report [--bin-dir DIR] [--out DIR] [--duration 8s]"),
+            ("--flow-users", Some(v)) => {
+                settings.flow_users =
+                    v.parse().ok().filter(|&n| n > 0).unwrap_or_else(|| fail(USAGE))
+            }
+            ("--flow-rate", Some(v)) => {
+                v.parse::<f64>().ok().filter(|&r| r > 0.0).unwrap_or_else(|| fail(USAGE));
+                settings.flow_rate = v;
+            }
+            _ => fail(USAGE),
         }
     }
+    seconds(&settings.duration).unwrap_or_else(|| fail(USAGE));
+    if let Some(url) = &settings.postgres
+        && !database_name(url).contains("report")
+    {
+        fail(format!(
+            "REPORT_POSTGRES_URL: the run empties its database, so its name must contain \
+             `report` (got `{}`)",
+            database_name(url)
+        ));
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| fail(format!("a tokio runtime: {e}")));
     let machine = machine();
     eprintln!("report: on {machine}");
-    let mut backends = vec![measure("SQLite", None, &settings)];
+    let mut backends = vec![measure("SQLite", None, &settings, &runtime)];
     if let Some(url) = settings.postgres.clone() {
-        backends.push(measure("PostgreSQL", Some(url), &settings));
+        backends.push(measure("PostgreSQL", Some(url), &settings, &runtime));
     }
-    write_report(&settings.out, &machine, &backends);
+    write_report(&settings.out, &machine, &settings, &backends);
+}
+
+/// A wrk duration (`8s`, `2m`, `1h`, or seconds) in seconds.
+fn seconds(duration: &str) -> Option<f64> {
+    let (number, factor) = match duration.char_indices().last()? {
+        (i, 's') => (&duration[..i], 1.0),
+        (i, 'm') => (&duration[..i], 60.0),
+        (i, 'h') => (&duration[..i], 3_600.0),
+        _ => (duration, 1.0),
+    };
+    number.parse::<f64>().ok().filter(|&n| n > 0.0).map(|n| n * factor)
+}
+
+/// The database a PostgreSQL URL names.
+fn database_name(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let path = rest.split_once('/').map_or("", |(_, path)| path);
+    path.split(['?', '#']).next().unwrap_or("")
 }
 
 /// What the report says of the machine: processor, cores, memory, kernel, load at the start.
@@ -113,6 +262,9 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Ok(mut children) = CHILDREN.lock() {
+            children.retain(|&pid| pid != self.child.id());
+        }
     }
 }
 
@@ -129,6 +281,9 @@ fn start(bin: &Path, envs: &[(&str, String)], port: u16, path: &str) -> Server {
         .stderr(Stdio::null())
         .spawn()
         .unwrap_or_else(|e| fail(format!("cannot start {}: {e}", bin.display())));
+    if let Ok(mut children) = CHILDREN.lock() {
+        children.push(child.id());
+    }
     let base = format!("http://127.0.0.1:{port}");
     let server = Server { child, base };
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -214,14 +369,34 @@ fn millis(latency: &str) -> f64 {
     number.parse::<f64>().unwrap_or(f64::NAN) * factor
 }
 
-/// The peak resident memory of a process, in MB.
-fn peak_rss_mb(pid: u32) -> f64 {
+/// A number of `/proc/PID/status`: the first word after `field`.
+fn proc_status(pid: u32, field: &str) -> Option<f64> {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
-        .map_or(f64::NAN, |kb| kb / 1_000.0)
+}
+
+/// Samples the thread count of a process every 100 ms until `stop` is set; returns the
+/// highest seen.
+fn sample_threads(
+    pid: u32,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<u64> {
+    std::thread::spawn(move || {
+        let mut most = 0;
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            most = most.max(proc_status(pid, "Threads:").unwrap_or(0.0) as u64);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        most
+    })
+}
+
+/// The peak resident memory of a process, in MB.
+fn peak_rss_mb(pid: u32) -> f64 {
+    proc_status(pid, "VmHWM:").map_or(f64::NAN, |kb| kb / 1_000.0)
 }
 
 /// Logins per second the machine's cores can verify: one argon2id verification with the
@@ -252,7 +427,12 @@ fn lua(dir: &Path, name: &str, body: &str) -> PathBuf {
     path
 }
 
-fn measure(name: &'static str, postgres: Option<String>, settings: &Settings) -> Backend {
+fn measure(
+    name: &'static str,
+    postgres: Option<String>,
+    settings: &Settings,
+    runtime: &tokio::runtime::Runtime,
+) -> Backend {
     eprintln!("report: {name}");
     let work = std::env::temp_dir().join(format!("jwt-auth-report-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&work);
@@ -260,22 +440,43 @@ fn measure(name: &'static str, postgres: Option<String>, settings: &Settings) ->
     let secret: String = (0..48)
         .map(|i| char::from(b'a' + ((i * 7 + std::process::id() as usize) % 26) as u8))
         .collect();
-    let database =
-        postgres.unwrap_or_else(|| format!("sqlite://{}", work.join("jwt-auth.db").display()));
-    let envs = [
-        ("DATABASE_URL", database),
+    if let Some(url) = &postgres {
+        runtime.block_on(empty_postgres(url));
+    }
+    let database = postgres
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", work.join("jwt-auth.db").display()));
+    let mut envs = vec![
+        ("DATABASE_URL", database.clone()),
         ("DATA_DIR", work.display().to_string()),
         ("JWT_SECRET", secret.clone()),
         ("LOGIN_RATE_LIMIT", "0".to_owned()),
         ("LOGIN_FAILURE_BACKOFF", "0".to_owned()),
         ("RUST_LOG", "warn".to_owned()),
     ];
+    if postgres.is_some() {
+        // Instances on one PostgreSQL database share their keys under this key; the HS256
+        // secret above still signs, so bare /verify checks the very same tokens.
+        envs.push(("KEY_ENCRYPTION_KEY", key_encryption_key()));
+    }
     let server = start(&settings.bin_dir.join("jwt-auth"), &envs, 18_280, "/ready");
+    let stop_sampling = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let threads = sample_threads(server.child.id(), stop_sampling.clone());
     let bare =
         start(&settings.bin_dir.join("bare_verify"), &[("JWT_SECRET", secret)], 18_281, "/verify");
     let email = format!("report-{}@example.com", std::process::id());
+
+    eprintln!("report: {name}: seeding {USERS} users");
+    let started = Instant::now();
     let user = format!(r#"{{"email":"{email}","password":"{PASSWORD}"}}"#);
     post_json(&format!("{}/auth/register", server.base), &user);
+    let users = runtime.block_on(seed(&database, &email));
+    let seeding = Seeding { users, seconds: started.elapsed().as_secs_f64() };
+    eprintln!("report: {name}: {users} users in the database after {:.1} s", seeding.seconds);
+    if users < USERS {
+        fail(format!("{name}: {users} users in the database, not {USERS}"));
+    }
+
     let login = format!(r#"{{"username":"{email}","password":"{PASSWORD}"}}"#);
     let pair = post_json(&format!("{}/auth/login", server.base), &login);
     let token = pair
@@ -294,6 +495,8 @@ fn measure(name: &'static str, postgres: Option<String>, settings: &Settings) ->
         let me = wrk(connections, duration, None, &bearer, &format!("{}/api/me", server.base));
         levels.push((connections, verify, me));
     }
+    // After its 10,000-connection run: what Actix-web's own per-connection buffers cost.
+    let bare_peak_rss_mb = peak_rss_mb(bare.child.id());
     drop(bare);
 
     eprintln!("report: {name}: logins");
@@ -314,22 +517,343 @@ fn measure(name: &'static str, postgres: Option<String>, settings: &Settings) ->
     let during = wrk(100, duration, None, &bearer, &format!("{}/api/me", server.base));
     let flood = flood.join().unwrap_or_default();
 
+    eprintln!("report: {name}: {REFRESH_CLIENTS} clients chaining refreshes");
+    let window = Duration::from_secs_f64(seconds(duration).unwrap_or(8.0));
+    let refreshes = runtime.block_on(refresh_chains(&server.base, window));
+
+    let flow = flow(settings, &server.base, &work, name);
+
+    let lag = postgres.is_some().then(|| {
+        eprintln!(
+            "report: {name}: revocation lag over {LAG_LOGOUTS} logouts between two instances"
+        );
+        let b = start(&settings.bin_dir.join("jwt-auth"), &envs, 18_282, "/ready");
+        let lag = runtime.block_on(revocation_lag(&server.base, &b.base, &email));
+        drop(b);
+        lag
+    });
+
     let peak_rss_mb = peak_rss_mb(server.child.id());
+    let threads_at_end = proc_status(server.child.id(), "Threads:").unwrap_or(0.0) as u64;
+    stop_sampling.store(true, std::sync::atomic::Ordering::Relaxed);
+    let most_threads = threads.join().unwrap_or(0);
     drop(server);
     let _ = std::fs::remove_dir_all(&work);
     Backend {
         name,
+        seeding,
         levels,
         logins,
         ceiling,
         idle_p99: idle.p99_ms,
         flood_p99: during.p99_ms,
         flood_logins: flood.rps,
+        refreshes,
+        flow,
+        lag,
         peak_rss_mb,
+        most_threads,
+        threads_at_end,
+        bare_peak_rss_mb,
     }
 }
 
-fn write_report(out: &Path, machine: &str, backends: &[Backend]) {
+/// 32 random bytes, base64: a key-encryption key for this run.
+fn key_encryption_key() -> String {
+    use base64::Engine as _;
+    let mut bytes = [0_u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
+        .unwrap_or_else(|e| fail(format!("/dev/urandom: {e}")));
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+async fn postgres_client(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| fail(format!("REPORT_POSTGRES_URL: {e}")));
+    tokio::spawn(connection);
+    client
+}
+
+/// Drops everything the last run left in the report's database (the server migrates again).
+async fn empty_postgres(url: &str) {
+    let client = postgres_client(url).await;
+    client
+        .batch_execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
+        .await
+        .unwrap_or_else(|e| fail(format!("emptying {}: {e}", database_name(url))));
+}
+
+/// Fills the database up to `USERS` users: copies of the registered user `email` (same
+/// password hash, roles and times) with a random UUID each and the addresses of
+/// `SEED_EMAIL`, in one statement. Returns how many users the database then holds.
+async fn seed(database: &str, email: &str) -> u64 {
+    let seeded = USERS - 1;
+    let columns = "id, email, email_key, password_hash, roles, disabled, tokens_valid_after, \
+                   created_at, updated_at";
+    let address = |n: &str| {
+        let (before, after) = SEED_EMAIL.split_once("{}").expect("a pattern with {}");
+        format!("'{before}' || {n} || '{after}'")
+    };
+    if database.starts_with("postgres") {
+        let client = postgres_client(database).await;
+        let insert = format!(
+            "INSERT INTO users ({columns}) SELECT gen_random_uuid()::text, {a}, {a}, \
+             u.password_hash, u.roles, u.disabled, NULL, u.created_at, u.updated_at \
+             FROM generate_series(1, {seeded}) AS n, users u WHERE u.email_key = $1",
+            a = address("n")
+        );
+        client.execute(&insert, &[&email]).await.unwrap_or_else(|e| fail(format!("seed: {e}")));
+        let row = client
+            .query_one("SELECT count(*) FROM users", &[])
+            .await
+            .unwrap_or_else(|e| fail(format!("seed: {e}")));
+        return row.get::<_, i64>(0) as u64;
+    }
+    let path = database.strip_prefix("sqlite://").unwrap_or(database).to_owned();
+    let email = email.to_owned();
+    let seed = move || {
+        use diesel::connection::SimpleConnection as _;
+        use diesel::{Connection as _, RunQueryDsl as _};
+        let mut conn = diesel::SqliteConnection::establish(&path)?;
+        conn.batch_execute("PRAGMA busy_timeout = 10000;")?;
+        // A version-4 UUID from random bytes, as the server makes them.
+        let uuid = "lower(hex(randomblob(4))) || '-' || lower(hex(randomblob(2))) || '-4' || \
+                    substr(lower(hex(randomblob(2))), 2) || '-' || \
+                    substr('89ab', 1 + abs(random()) % 4, 1) || \
+                    substr(lower(hex(randomblob(2))), 2) || '-' || lower(hex(randomblob(6)))";
+        let insert = format!(
+            "WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < \
+             {seeded}) INSERT INTO users ({columns}) SELECT {uuid}, {a}, {a}, u.password_hash, \
+             u.roles, u.disabled, NULL, u.created_at, u.updated_at FROM seq, users u \
+             WHERE u.email_key = ?",
+            a = address("n")
+        );
+        diesel::sql_query(insert).bind::<diesel::sql_types::Text, _>(&email).execute(&mut conn)?;
+        diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+            "(SELECT count(*) FROM users)",
+        ))
+        .get_result::<i64>(&mut conn)
+        .map_err(Box::<dyn std::error::Error + Send + Sync>::from)
+    };
+    tokio::task::spawn_blocking(seed)
+        .await
+        .unwrap_or_else(|e| fail(format!("seed: {e}")))
+        .unwrap_or_else(|e| fail(format!("seed: {e}"))) as u64
+}
+
+fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap_or_else(|e| fail(format!("an HTTP client: {e}")))
+}
+
+/// POSTs JSON, optionally with a bearer token: the status and the JSON answer (or null).
+async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    bearer: Option<&str>,
+    body: &Value,
+) -> Result<(u16, Value), reqwest::Error> {
+    let mut request = client.post(url).json(body);
+    if let Some(token) = bearer {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await?;
+    let status = response.status().as_u16();
+    let body = response.bytes().await?;
+    Ok((status, serde_json::from_slice(&body).unwrap_or(Value::Null)))
+}
+
+/// The access and refresh tokens of a token-pair answer.
+fn tokens(pair: &Value) -> Option<(String, String)> {
+    Some((pair["access_token"].as_str()?.to_owned(), pair["refresh_token"].as_str()?.to_owned()))
+}
+
+async fn login(client: &reqwest::Client, base: &str, email: &str) -> (String, String) {
+    let body = json!({"username": email, "password": PASSWORD});
+    match post(client, &format!("{base}/auth/login"), None, &body).await {
+        Ok((200, pair)) => tokens(&pair).unwrap_or_else(|| fail(format!("login: {pair}"))),
+        Ok((status, body)) => fail(format!("login of {email}: {status} {body}")),
+        Err(e) => fail(format!("login of {email}: {e}")),
+    }
+}
+
+fn seeded_email(n: usize) -> String {
+    SEED_EMAIL.replace("{}", &n.to_string())
+}
+
+/// `q` (0 to 1) of sorted samples: the smallest sample at or above that share of them.
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1]
+}
+
+/// `REFRESH_CLIENTS` clients (seeded accounts) log in, then, all at once, each chains
+/// refreshes for `window`: every refresh presents the refresh token the previous one
+/// returned. A refused refresh ends that client's chain and counts as an error.
+async fn refresh_chains(base: &str, window: Duration) -> Refreshes {
+    let client = http_client();
+    let start = std::sync::Arc::new(tokio::sync::Barrier::new(REFRESH_CLIENTS + 1));
+    let mut chains = tokio::task::JoinSet::new();
+    for n in 1..=REFRESH_CLIENTS {
+        let (client, start, base) = (client.clone(), start.clone(), base.to_owned());
+        chains.spawn(async move {
+            let (_, mut refresh) = login(&client, &base, &seeded_email(n)).await;
+            let url = format!("{base}/auth/refresh");
+            start.wait().await;
+            let deadline = Instant::now() + window;
+            let (mut times, mut errors) = (Vec::new(), 0);
+            while Instant::now() < deadline {
+                let sent = Instant::now();
+                let answer = post(&client, &url, None, &json!({"refresh_token": refresh})).await;
+                let next = match answer {
+                    Ok((200, pair)) => tokens(&pair),
+                    _ => None,
+                };
+                match next {
+                    Some((_, next)) => {
+                        times.push(sent.elapsed().as_secs_f64() * 1_000.0);
+                        refresh = next;
+                    }
+                    None => {
+                        errors += 1;
+                        break;
+                    }
+                }
+            }
+            (times, errors)
+        });
+    }
+    start.wait().await;
+    let started = Instant::now();
+    let mut result = Refreshes::default();
+    let mut times = Vec::new();
+    while let Some(chain) = chains.join_next().await {
+        let (chain_times, errors) = chain.unwrap_or_else(|e| fail(format!("a refresh chain: {e}")));
+        times.extend(chain_times);
+        result.errors += errors;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    times.sort_by(f64::total_cmp);
+    result.count = times.len();
+    result.rps = times.len() as f64 / elapsed;
+    result.p99_ms = quantile(&times, 0.99);
+    result
+}
+
+/// `LAG_LOGOUTS` times: log in on A, see the token accepted on B, log out on A, then ask B's
+/// `/api/me` again as soon as it answers until it refuses the token; the lag is the time from
+/// A's logout answer to B's refusal.
+async fn revocation_lag(a: &str, b: &str, email: &str) -> Lag {
+    let client = http_client();
+    // `/api/me` on B: the status, and whether a refusal says the token was revoked.
+    let me = |token: String| {
+        let client = client.clone();
+        let url = format!("{b}/api/me");
+        async move {
+            let response = match client.get(url).bearer_auth(token).send().await {
+                Ok(response) => response,
+                Err(e) => fail(format!("/api/me on B: {e}")),
+            };
+            let status = response.status().as_u16();
+            let body = response.bytes().await.unwrap_or_default();
+            let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            (status, body["error"] == "token_revoked")
+        }
+    };
+    let (mut lags, mut given_up, mut unaccepted) = (Vec::new(), 0, 0);
+    for _ in 0..LAG_LOGOUTS {
+        let (access, refresh) = login(&client, a, email).await;
+        if me(access.clone()).await.0 != 200 {
+            unaccepted += 1;
+            continue;
+        }
+        let body = json!({"refresh_token": refresh});
+        match post(&client, &format!("{a}/auth/logout"), Some(&access), &body).await {
+            Ok((204, _)) => {}
+            Ok((status, body)) => fail(format!("logout on A: {status} {body}")),
+            Err(e) => fail(format!("logout on A: {e}")),
+        }
+        let answered = Instant::now();
+        loop {
+            match me(access.clone()).await {
+                (401, true) => break,
+                (200, _) => {}
+                (status, _) => fail(format!("/api/me on B answered {status} after a logout on A")),
+            }
+            if answered.elapsed() > LAG_LIMIT {
+                given_up += 1;
+                break;
+            }
+        }
+        lags.push(answered.elapsed().as_secs_f64() * 1_000.0);
+    }
+    lags.sort_by(f64::total_cmp);
+    Lag {
+        samples: lags.len(),
+        p50_ms: quantile(&lags, 0.50),
+        p99_ms: quantile(&lags, 0.99),
+        max_ms: lags.last().copied().unwrap_or(f64::NAN),
+        given_up,
+        unaccepted,
+    }
+}
+
+/// Runs the goose user flow (`flow`) against the server and reads its summary.
+fn flow(settings: &Settings, base: &str, work: &Path, name: &str) -> Flow {
+    let rate: f64 = settings.flow_rate.parse().unwrap_or(45.0);
+    eprintln!(
+        "report: {name}: goose flow, {} users started at {} a second (about {:.0} s)",
+        settings.flow_users,
+        settings.flow_rate,
+        f64::from(settings.flow_users) / rate
+    );
+    let summary = work.join("flow.json");
+    let log = work.join("flow.log");
+    let output = std::fs::File::create(&log).unwrap_or_else(|e| fail(e));
+    let status = Command::new(settings.bin_dir.join("flow"))
+        .args(["--host", base, "--users", &settings.flow_users.to_string()])
+        .args(["--increase-rate", &settings.flow_rate, "--iterations", "1", "--no-telnet"])
+        .env("FLOW_SUMMARY", &summary)
+        .env("FLOW_EMAIL", SEED_EMAIL)
+        .env("FLOW_ACCOUNTS", (USERS - 1).to_string())
+        .env("FLOW_PASSWORD", PASSWORD)
+        .stdin(Stdio::null())
+        .stdout(output.try_clone().unwrap_or_else(|e| fail(e)))
+        .stderr(output)
+        .status()
+        .unwrap_or_else(|e| fail(format!("cannot start flow: {e}")));
+    let text = std::fs::read_to_string(&summary).unwrap_or_default();
+    match serde_json::from_str::<Flow>(&text) {
+        Ok(flow) if status.success() => flow,
+        _ => {
+            let log = std::fs::read_to_string(&log).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(30).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            fail(format!("flow failed ({status}):\n{}", tail.join("\n")))
+        }
+    }
+}
+
+/// A count with thousands separators: 100,000.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn write_report(out: &Path, machine: &str, settings: &Settings, backends: &[Backend]) {
     std::fs::create_dir_all(out.join("performance")).unwrap_or_else(|e| fail(e));
     let mut md = String::new();
     let _ = writeln!(md, "# Performance\n");
@@ -337,9 +861,26 @@ fn write_report(out: &Path, machine: &str, backends: &[Backend]) {
         md,
         "Generated by `benches/report.sh` on {machine}. Do not edit: run the command again.\n"
     );
-    let _ = writeln!(md, "Server, reference and wrk share the machine's cores, on 127.0.0.1.\n");
+    let _ = writeln!(
+        md,
+        "Server, reference, wrk and the report's own load drivers share the machine's cores, \
+         on 127.0.0.1. Each backend is measured with {} users in its database.\n",
+        thousands(USERS)
+    );
     for b in backends {
+        let slug = b.name.to_lowercase();
         let _ = writeln!(md, "## {}\n", b.name);
+        let _ = writeln!(md, "### Users in the database\n");
+        let _ = writeln!(md, "| measure | value |");
+        let _ = writeln!(md, "|---|---|");
+        let _ = writeln!(md, "| users while measuring | {} |", thousands(b.seeding.users));
+        let _ = writeln!(
+            md,
+            "| seeding time: one registration through HTTP, then {} rows inserted in one \
+             statement with its password hash | {:.1} s |\n",
+            thousands(USERS - 1),
+            b.seeding.seconds
+        );
         let _ = writeln!(md, "### `GET /api/me` beside bare Actix-web `GET /verify`\n");
         let _ = writeln!(
             md,
@@ -365,12 +906,8 @@ fn write_report(out: &Path, machine: &str, backends: &[Backend]) {
             );
         }
         let _ = writeln!(md);
-        let _ = writeln!(
-            md,
-            "![requests per second](performance/{}-throughput.svg)\n",
-            b.name.to_lowercase()
-        );
-        let _ = writeln!(md, "### Logins, flood isolation, memory\n");
+        let _ = writeln!(md, "![requests per second](performance/{slug}-throughput.svg)\n");
+        let _ = writeln!(md, "### Logins and flood isolation\n");
         let _ = writeln!(md, "| measure | value |");
         let _ = writeln!(md, "|---|---|");
         let _ = writeln!(md, "| logins/s at 32 connections | {:.1} |", b.logins.rps);
@@ -384,13 +921,195 @@ fn write_report(out: &Path, machine: &str, backends: &[Backend]) {
         );
         let _ = writeln!(md, "| flood ÷ idle p99 | {:.2} |", b.flood_p99 / b.idle_p99);
         let _ =
-            writeln!(md, "| failed logins/s answered during the flood | {:.1} |", b.flood_logins);
-        let _ = writeln!(md, "| server peak RSS over the run | {:.1} MB |\n", b.peak_rss_mb);
-        plot(&out.join(format!("performance/{}-throughput.svg", b.name.to_lowercase())), b);
+            writeln!(md, "| failed logins/s answered during the flood | {:.1} |\n", b.flood_logins);
+
+        let r = &b.refreshes;
+        let _ = writeln!(md, "### Refreshes\n");
+        let _ = writeln!(
+            md,
+            "Each client logs in once, then chains refreshes for {}: every refresh presents the \
+             refresh token the previous one returned. A refused refresh ends its client's chain \
+             and counts as an error.\n",
+            settings.duration
+        );
+        let _ = writeln!(md, "| clients | refreshes/s | p99 | refreshes | errors |");
+        let _ = writeln!(md, "|---|---|---|---|---|");
+        let _ = writeln!(
+            md,
+            "| {REFRESH_CLIENTS} | {:.0} | {:.1} ms | {} | {} |\n",
+            r.rps,
+            r.p99_ms,
+            thousands(r.count as u64),
+            r.errors
+        );
+
+        write_flow(&mut md, settings, &b.flow, &slug);
+        plot_flow(&out.join(format!("performance/{slug}-flow.svg")), b);
+
+        let _ = writeln!(md, "### Revocation lag between two instances\n");
+        match &b.lag {
+            Some(lag) => {
+                let _ = writeln!(
+                    md,
+                    "A second `jwt-auth serve` (B) on the same database and key-encryption key. \
+                     {LAG_LOGOUTS} times: log in on A, see the token accepted on B, log out on A, \
+                     then ask B's `/api/me` again as soon as it answers; the lag runs from A's \
+                     logout answer to B's 401 (PostgreSQL pushes the revocation with \
+                     LISTEN/NOTIFY, a poll every second is the fallback).\n"
+                );
+                let _ = writeln!(
+                    md,
+                    "| logouts timed | p50 | p99 | max | still accepted after {} s | not accepted \
+                     on B before |",
+                    LAG_LIMIT.as_secs()
+                );
+                let _ = writeln!(md, "|---|---|---|---|---|---|");
+                let _ = writeln!(
+                    md,
+                    "| {} | {:.1} ms | {:.1} ms | {:.1} ms | {} | {} |\n",
+                    lag.samples, lag.p50_ms, lag.p99_ms, lag.max_ms, lag.given_up, lag.unaccepted
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    md,
+                    "Not measured: SQLite is served by one process, and instances share no push \
+                     feed.\n"
+                );
+            }
+        }
+
+        let _ = writeln!(md, "### Memory and threads\n");
+        let _ = writeln!(md, "| measure | value |");
+        let _ = writeln!(md, "|---|---|");
+        let _ = writeln!(md, "| server peak RSS over the run | {:.1} MB |", b.peak_rss_mb);
+        let _ = writeln!(
+            md,
+            "| bare Actix-web /verify peak RSS after its 10,000-connection run (the floor that \
+             Actix-web's own per-connection buffers set) | {:.1} MB |",
+            b.bare_peak_rss_mb
+        );
+        let _ = writeln!(
+            md,
+            "| server threads: the most at once (sampled every 100 ms), at the end | {}, {} |\n",
+            b.most_threads, b.threads_at_end
+        );
+        plot(&out.join(format!("performance/{slug}-throughput.svg")), b);
     }
     let path = out.join("performance.md");
     std::fs::write(&path, md).unwrap_or_else(|e| fail(e));
     eprintln!("report: wrote {}", path.display());
+}
+
+fn write_flow(md: &mut String, settings: &Settings, flow: &Flow, slug: &str) {
+    let _ = writeln!(md, "### User flow (goose)\n");
+    let _ = writeln!(
+        md,
+        "{} simulated users started at {} a second (under the argon2 ceiling), each once \
+         through: login as one of the seeded users, five `GET /api/me`, one refresh, logout. \
+         One shared HTTP client without cookies; times to the answer's headers. The run took \
+         {:.0} s; visits that failed: {}.\n",
+        thousands(flow.users),
+        settings.flow_rate,
+        flow.duration_s,
+        flow.visits_failed
+    );
+    let _ = writeln!(md, "| request | requests | mean | p99 | max | failures |");
+    let _ = writeln!(md, "|---|---|---|---|---|---|");
+    for r in &flow.requests {
+        let name = if r.name == "all requests" { r.name.clone() } else { format!("`{}`", r.name) };
+        let _ = writeln!(
+            md,
+            "| {name} | {} | {:.1} ms | {:.1} ms | {:.1} ms | {} |",
+            thousands(r.count),
+            r.mean_ms,
+            r.p99_ms,
+            r.max_ms,
+            r.failures
+        );
+    }
+    let _ = writeln!(
+        md,
+        "| the predecessor's published figures (not measured here) | | {PREDECESSOR_MEAN_MS:.0} \
+         ms | {PREDECESSOR_P99_MS:.0} ms | | |\n"
+    );
+    if !flow.errors.is_empty() {
+        let _ = writeln!(md, "Errors, most frequent first:\n");
+        for e in &flow.errors {
+            let _ = writeln!(md, "- {} × {}", e.count, e.error.replace('|', "/"));
+        }
+        let _ = writeln!(md);
+    }
+    let _ = writeln!(md, "![user flow latency](performance/{slug}-flow.svg)\n");
+}
+
+/// The flow's mean and p99 per request type as bars, the predecessor's figures as lines.
+fn plot_flow(path: &Path, backend: &Backend) {
+    let requests = &backend.flow.requests;
+    let max = requests.iter().map(|r| r.p99_ms).fold(PREDECESSOR_P99_MS, f64::max) * 1.5;
+    let root = SVGBackend::new(path, (720, 360)).into_drawing_area();
+    let draw = || -> Result<(), Box<dyn std::error::Error>> {
+        root.fill(&WHITE)?;
+        let n = requests.len().max(1) as f64;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                format!("{}: user flow, mean and p99 by request", backend.name),
+                ("sans-serif", 18),
+            )
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(64)
+            .build_cartesian_2d(0.0..n, 0.0..max)?;
+        let labels: Vec<String> = requests.iter().map(|r| r.name.clone()).collect();
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(labels.len() * 2 + 1)
+            .x_label_formatter(&|x| {
+                let i = x.floor() as usize;
+                if (x - i as f64 - 0.5).abs() < 0.01 {
+                    labels.get(i).cloned().unwrap_or_default()
+                } else {
+                    String::new()
+                }
+            })
+            .y_desc("ms")
+            .draw()?;
+        for (series, color, offset) in [("mean", &BLUE, 0.15), ("p99", &RED, 0.5)] {
+            chart
+                .draw_series(requests.iter().enumerate().map(|(i, r)| {
+                    let value = if series == "mean" { r.mean_ms } else { r.p99_ms };
+                    let x = i as f64 + offset;
+                    Rectangle::new([(x, 0.0), (x + 0.35, value)], color.filled())
+                }))?
+                .label(series)
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled())
+                });
+        }
+        for (series, value, color) in [
+            ("predecessor's mean", PREDECESSOR_MEAN_MS, &CYAN),
+            ("predecessor's p99", PREDECESSOR_P99_MS, &MAGENTA),
+        ] {
+            chart
+                .draw_series(LineSeries::new([(0.0, value), (n, value)], color.stroke_width(2)))?
+                .label(series)
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
+                });
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .border_style(BLACK)
+            .background_style(WHITE)
+            .draw()?;
+        root.present()?;
+        Ok(())
+    };
+    if let Err(e) = draw() {
+        fail(format!("plot {}: {e}", path.display()));
+    }
 }
 
 fn plot(path: &Path, backend: &Backend) {
