@@ -770,6 +770,76 @@ async fn three_instances_on_one_postgres_database_share_users_revocations_and_ke
     drop((a, b, c));
 }
 
+/// `jwt-auth clients add|list|remove` as operators run them, against two servers on one
+/// PostgreSQL database: the secret is printed once and works for the client credentials grant
+/// on either instance; a taken name or an unknown id fails with one line; removing the client
+/// voids its tokens on both within a second.
+#[tokio::test]
+async fn clients_commands_and_their_tokens_across_two_instances() {
+    let Some(db) = pg::PgDatabase::for_test("jwt_api_test").await else { return };
+    let dir = tempfile::tempdir().expect("a directory");
+    let env = [("DATABASE_URL", db.url.as_str()), ("KEY_ENCRYPTION_KEY", KEK)];
+    let clients = |args: &[&str]| run(jwt_auth(dir.path(), &env).arg("clients").args(args), None);
+
+    let added = clients(&["add", "billing", "--role", "service", "--role", "admin"]);
+    assert!(added.status.success(), "{}", stderr(&added));
+    let printed = stdout(&added);
+    let line = |name: &str| {
+        printed
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+            .unwrap_or_else(|| panic!("no {name} in {printed}"))
+            .to_owned()
+    };
+    let (id, secret) = (line("client_id"), line("client_secret"));
+    let json = clients(&["add", "reports", "--json"]);
+    let reports: Value = serde_json::from_str(&stdout(&json)).expect("one JSON object");
+    assert_eq!(reports["roles"], json!(["service"]));
+    assert!(reports["client_secret"].as_str().is_some_and(|s| s.starts_with("jas_")));
+    fails_with_one_line(&clients(&["add", "billing"]), "billing");
+    fails_with_one_line(&clients(&["add", "x", "--role", "two words"]), "two words");
+    let listed = stdout(&clients(&["list"]));
+    assert_eq!(listed.lines().count(), 2, "{listed}");
+    assert!(listed.contains(&id) && listed.contains("service,admin"), "{listed}");
+    assert!(!listed.contains(&secret), "the secret is never shown again");
+
+    let a = Server::start(dir.path(), &env).await;
+    let b = Server::start(dir.path(), &env).await;
+    let token_on = |server: &Server| {
+        client()
+            .post(server.url("/auth/token"))
+            .basic_auth(&id, Some(&secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+    };
+    let reply: Value = token_on(&a).await.expect("token").json().await.expect("json");
+    let token = reply["access_token"].as_str().expect("a token").to_owned();
+    let users = |server: &Server| client().get(server.url("/api/users")).bearer_auth(&token).send();
+    for server in [&a, &b] {
+        assert_eq!(users(server).await.expect("users").status(), StatusCode::OK);
+    }
+
+    fails_with_one_line(&clients(&["remove", "no-such-client"]), "no-such-client");
+    let removed = clients(&["remove", &id]);
+    assert!(removed.status.success(), "{}", stderr(&removed));
+    for server in [&a, &b] {
+        let started = Instant::now();
+        loop {
+            let status = users(server).await.expect("users").status();
+            if status == StatusCode::UNAUTHORIZED {
+                break;
+            }
+            assert_eq!(status, StatusCode::OK);
+            assert!(started.elapsed() < Duration::from_secs(1), "still accepted after 1 s");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        eprintln!("a removed client's token was refused after {:?}", started.elapsed());
+        let refused = token_on(server).await.expect("token");
+        assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    }
+    drop((a, b));
+}
+
 /// The cross-instance revocation lag between two `jwt-auth serve` processes over 1,000
 /// logouts on A, each timed from the moment A answered the logout until B's `/api/me` refuses
 /// the token (asked again as soon as it answers). A measurement, not a test of a figure: run
