@@ -91,6 +91,18 @@ impl AppState {
             }
             other => tracing::info!(user_id, session_id, event = %other, "security event"),
         }
+        if matches!(
+            kind,
+            EventKind::RefreshReuseDetected
+                | EventKind::Logout
+                | EventKind::LogoutAll
+                | EventKind::TokenRevoked
+                | EventKind::AdminRevoke
+                | EventKind::TokensVoided
+        ) {
+            // Written already: the feed's readers hear of it now, not at the next poll.
+            self.feed_wake.notify_one();
+        }
         if kind == EventKind::Refresh {
             // Rotations are counted, not stored: one row per refresh would dwarf the trail.
             return;

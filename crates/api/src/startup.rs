@@ -178,6 +178,8 @@ impl Application {
             users: UserCache::default(),
             revocations_loaded: AtomicBool::new(false),
             feed: Arc::default(),
+            stopping: tokio::sync::watch::Sender::new(false),
+            feed_wake: tokio::sync::Notify::new(),
             key_args: keys.clone(),
         };
         ensure_admin(&state).await?;
@@ -244,6 +246,7 @@ fn run(
     listener: std::net::TcpListener,
 ) -> std::io::Result<Server> {
     spawn_background_jobs(state.clone().into_inner(), key_source);
+    let stopping = state.stopping.clone();
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
@@ -280,6 +283,11 @@ fn run(
     })
     .listen(listener)?
     .shutdown_timeout(30)
+    .shutdown_signal(async move {
+        stop_requested().await;
+        // The feed's streams end now; requests in flight get the graceful stop's 30 s.
+        stopping.send_replace(true);
+    })
     .run();
     Ok(server)
 }
@@ -307,6 +315,7 @@ async fn sync_revocations(state: Arc<AppState>) {
     loop {
         let mut pushed = tokio::select! {
             _ = tick.tick() => Vec::new(),
+            _ = state.feed_wake.notified() => Vec::new(),
             Some(change) = next_change(&mut changes) => vec![change],
         };
         // A burst of notifications is one read of the feed.
@@ -349,6 +358,25 @@ async fn sync_revocations(state: Arc<AppState>) {
             users_since = started - REVOCATION_OVERLAP;
         }
     }
+}
+
+/// SIGTERM or SIGINT (both stop gracefully). Without signal handling (not Unix, or the
+/// handler cannot be installed), never: the server is then stopped through its handle.
+async fn stop_requested() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let (Ok(mut term), Ok(mut int)) =
+            (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+        {
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM received; stopping gracefully"),
+                _ = int.recv() => tracing::info!("SIGINT received; stopping gracefully"),
+            }
+            return;
+        }
+    }
+    std::future::pending::<()>().await
 }
 
 /// How long a revocation matters to a service that verifies access tokens: the longest an

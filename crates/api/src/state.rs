@@ -29,6 +29,12 @@ pub struct AppState {
     /// The revocation feed as this instance has read it: it feeds the revocation set, and
     /// `GET /auth/revocations` serves other services from it.
     pub feed: Arc<crate::feed::FeedLog>,
+    /// Becomes `true` when the server is asked to stop: long-lived answers (the feed's
+    /// streams) end, so the graceful stop does not wait for them.
+    pub stopping: tokio::sync::watch::Sender<bool>,
+    /// Woken by this instance's own revocations, so that the feed is read at once (other
+    /// instances' arrive by the store's change feed, or the poll).
+    pub feed_wake: tokio::sync::Notify,
     /// The key settings, to reload stored keys after a rotation.
     pub key_args: KeyArgs,
 }

@@ -126,6 +126,7 @@ struct Stream {
     pending: std::collections::VecDeque<jwt_core::FeedEvent>,
     position: i64,
     heads: tokio::sync::watch::Receiver<i64>,
+    stopping: tokio::sync::watch::Receiver<bool>,
     /// The reader's token expires then (seconds since the epoch): the stream ends, and the
     /// reader comes back with a fresh one and `Last-Event-ID`.
     until: i64,
@@ -141,7 +142,9 @@ fn event_stream(
 ) -> impl futures_util::Stream<Item = Result<Bytes, actix_web::Error>> {
     let mut heads = state.feed.subscribe();
     heads.mark_unchanged();
+    let stopping = state.stopping.subscribe();
     let first = Stream {
+        stopping,
         state,
         _guard: guard,
         pending: backlog.into(),
@@ -164,7 +167,7 @@ fn event_stream(
                 return Some((Ok(Bytes::from(frame)), s));
             }
             let left = s.until - s.state.now().timestamp();
-            if left <= 0 {
+            if left <= 0 || *s.stopping.borrow() {
                 return None;
             }
             let expiry = Duration::from_secs(u64::try_from(left).unwrap_or(0));
@@ -183,6 +186,8 @@ fn event_stream(
                     return Some((Ok(Bytes::from_static(b": keep-alive\n\n")), s));
                 }
                 _ = tokio::time::sleep(expiry) => return None,
+                // The server stops: the reader reconnects (to another instance) and resumes.
+                _ = s.stopping.changed() => return None,
             }
         }
     })

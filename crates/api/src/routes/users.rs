@@ -285,6 +285,7 @@ pub async fn update(
     if !updated.revocations.is_empty() {
         state.sessions.revocations().apply(&updated.revocations);
         state.metrics.revocations.inc();
+        state.feed_wake.notify_one();
     }
     let detail = format!("by {}; disabled: {:?}", admin.caller.claims.sub, update.disabled);
     state
