@@ -28,7 +28,8 @@
 //! .await;
 //! let response = test::call_service(&app, test::TestRequest::get().uri("/me").to_request()).await;
 //! assert_eq!(response.status(), 401);
-//! assert_eq!(response.headers()["www-authenticate"], r#"Bearer realm="jwt-auth""#);
+//! let challenge = response.headers().get("www-authenticate").unwrap();
+//! assert_eq!(challenge, r#"Bearer realm="jwt-auth""#);
 //! # Ok::<(), jwt_auth_verifier::ConfigError>(()) }).unwrap();
 //! ```
 

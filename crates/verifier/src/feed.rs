@@ -232,12 +232,11 @@ impl Follower {
         if !parsed.token_type.eq_ignore_ascii_case("bearer") {
             return Err(FetchError::Body(format!("unexpected token_type `{}`", parsed.token_type)));
         }
-        // Renewed when three quarters of its life have passed, so that it never expires in use.
         let lifetime = Duration::from_secs(parsed.expires_in.max(1));
         tracing::debug!(?lifetime, "obtained a token for the revocation feed");
         Ok(Held {
             token: ServiceToken::new(parsed.access_token),
-            renew_at: requested_at + lifetime.mul_f64(0.75),
+            renew_at: requested_at + renew_after(lifetime),
         })
     }
 
@@ -373,5 +372,26 @@ impl Follower {
             }
         }
         opened("the server closed the stream".into())
+    }
+}
+
+/// When a token of `lifetime` is renewed: after three quarters of it, but at least two
+/// seconds before it ends (`iat` and `exp` are whole seconds, so a token may end up to a
+/// second sooner than `expires_in` says), and never before half of it.
+fn renew_after(lifetime: Duration) -> Duration {
+    let margin = lifetime.saturating_sub(Duration::from_secs(2));
+    lifetime.mul_f64(0.75).min(margin).max(lifetime / 2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_renewed_well_before_they_expire() {
+        let secs = Duration::from_secs;
+        assert_eq!(renew_after(secs(1800)), secs(1350));
+        assert_eq!(renew_after(secs(4)), secs(2));
+        assert_eq!(renew_after(secs(2)), secs(1));
     }
 }
