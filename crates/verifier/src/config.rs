@@ -13,7 +13,9 @@ use crate::secret::ClientSecret;
 pub enum KeySource {
     /// RFC 8414 discovery: the metadata at `{issuer}/.well-known/oauth-authorization-server`
     /// names the JWK set (`jwks_uri`) and the token endpoint. The metadata's `issuer` must equal
-    /// this one exactly, and tokens must carry it as `iss`.
+    /// this one exactly, and tokens must carry it as `iss`. (The metadata is read where the
+    /// `jwt-auth` server serves it, after the issuer URL; for an issuer URL with a path,
+    /// RFC 8414 §3.1 would put the well-known segment before the path.)
     Discovery {
         /// The issuer URL.
         issuer: String,
@@ -232,15 +234,24 @@ impl Timing {
     }
 }
 
+/// Which URLs the verifier fetches from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct UrlPolicy {
+    /// Plain http to hosts other than loopback.
+    pub(crate) allow_plain_http: bool,
+    /// Whether the HTTP client speaks TLS (feature `rustls`, or the application's own client).
+    pub(crate) tls: bool,
+}
+
 /// Checks that `url` is an absolute http(s) URL, and plain http only to a loopback host
-/// unless `allow_plain_http`: keys fetched over plain http across a network could be swapped
-/// by anyone on the path.
-pub(crate) fn check_url(what: &str, url: &str, allow_plain_http: bool) -> Result<Url, ConfigError> {
+/// unless allowed: keys fetched over plain http across a network could be swapped by anyone
+/// on the path.
+pub(crate) fn check_url(what: &str, url: &str, policy: UrlPolicy) -> Result<Url, ConfigError> {
     let parsed = Url::parse(url)
         .map_err(|e| ConfigError::new(format!("{what} `{url}` is not a URL: {e}")))?;
     match parsed.scheme() {
         "https" => {
-            if cfg!(not(feature = "rustls")) {
+            if !policy.tls {
                 return Err(ConfigError::new(format!(
                     "{what} `{url}` is https, but the `rustls` feature is off; enable it or \
                      give the builder an HTTP client with TLS"
@@ -255,7 +266,7 @@ pub(crate) fn check_url(what: &str, url: &str, allow_plain_http: bool) -> Result
                     .trim_end_matches(']')
                     .parse::<std::net::IpAddr>()
                     .is_ok_and(|ip| ip.is_loopback());
-            if !loopback && !allow_plain_http {
+            if !loopback && !policy.allow_plain_http {
                 return Err(ConfigError::new(format!(
                     "{what} `{url}` is plain http to a host that is not loopback; use https \
                      (or allow plain http explicitly)"
@@ -285,12 +296,17 @@ mod tests {
 
     #[test]
     fn plain_http_only_to_loopback() {
-        assert!(check_url("issuer", "http://127.0.0.1:8080", false).is_ok());
-        assert!(check_url("issuer", "http://[::1]:8080", false).is_ok());
-        assert!(check_url("issuer", "http://localhost:8080", false).is_ok());
-        assert!(check_url("issuer", "http://auth.example", false).is_err());
-        assert!(check_url("issuer", "http://auth.example", true).is_ok());
-        assert!(check_url("issuer", "ftp://auth.example", true).is_err());
-        assert!(check_url("issuer", "not a url", true).is_err());
+        let strict = UrlPolicy { allow_plain_http: false, tls: true };
+        let lax = UrlPolicy { allow_plain_http: true, tls: true };
+        assert!(check_url("issuer", "http://127.0.0.1:8080", strict).is_ok());
+        assert!(check_url("issuer", "http://[::1]:8080", strict).is_ok());
+        assert!(check_url("issuer", "http://localhost:8080", strict).is_ok());
+        assert!(check_url("issuer", "http://auth.example", strict).is_err());
+        assert!(check_url("issuer", "http://auth.example", lax).is_ok());
+        assert!(check_url("issuer", "ftp://auth.example", lax).is_err());
+        assert!(check_url("issuer", "not a url", lax).is_err());
+        assert!(check_url("issuer", "https://auth.example", strict).is_ok());
+        let no_tls = UrlPolicy { allow_plain_http: false, tls: false };
+        assert!(check_url("issuer", "https://auth.example", no_tls).is_err());
     }
 }

@@ -104,7 +104,7 @@ async fn discover(shared: &Shared, issuer: &Url, feed: &FeedOverrides) -> Result
             metadata.issuer
         )));
     }
-    let jwks_uri = check_url("jwks_uri", &metadata.jwks_uri, shared.allow_plain_http)
+    let jwks_uri = check_url("jwks_uri", &metadata.jwks_uri, shared.urls)
         .map_err(|e| FetchError::Body(e.to_string()))?;
     if let Some((token_override, feed_override)) = feed {
         let token_endpoint = token_override.clone().or(metadata.token_endpoint);
@@ -124,8 +124,7 @@ async fn discover(shared: &Shared, issuer: &Url, feed: &FeedOverrides) -> Result
             },
         };
         for url in [&token_endpoint, &revocations_url] {
-            check_url("feed URL", url, shared.allow_plain_http)
-                .map_err(|e| FetchError::Body(e.to_string()))?;
+            check_url("feed URL", url, shared.urls).map_err(|e| FetchError::Body(e.to_string()))?;
         }
         shared.endpoints.send_replace(Some(FeedEndpoints { token_endpoint, revocations_url }));
     }

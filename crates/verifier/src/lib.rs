@@ -18,9 +18,9 @@
 //!   keys and the feed's first state are loaded it fails closed ([`VerifyError::NotReady`]).
 //! - **State**: [`Verifier::status`] says whether keys are fresh or stale since when, whether
 //!   the feed is connected, and the last error, for readiness and health checks.
-//! - **Frameworks**: with feature `actix`, the extractors [`actix::Authenticated`] and
-//!   [`actix::RequireRole`]; with feature `axum`, [`axum::VerifierLayer`] and the extractors
-//!   [`axum::Authenticated`] and [`axum::RequireRole`]. Both answer refusals exactly as the
+//! - **Frameworks**: with feature `actix`, the extractors `actix::Authenticated` and
+//!   `actix::RequireRole`; with feature `axum`, `axum::VerifierLayer` and the extractors
+//!   `axum::Authenticated` and `axum::RequireRole`. Both answer refusals exactly as the
 //!   server does ([`AuthError`]): 401 with an RFC 6750 challenge and `{"error", "message"}`
 //!   (`missing_token`, `invalid_token`, `token_expired`, `token_revoked`), 403
 //!   `insufficient_role`, 503 `unavailable` before the verifier is ready.
@@ -88,7 +88,7 @@ pub use secret::ClientSecret;
 pub use status::{FeedState, FeedStatus, KeysStatus, Status};
 pub use verifier::{Verifier, VerifierBuilder};
 
-/// A role an endpoint can require ([`actix::RequireRole`], [`axum::RequireRole`]).
+/// A role an endpoint can require (`actix::RequireRole`, `axum::RequireRole`).
 ///
 /// ```
 /// use jwt_auth_verifier::Role;

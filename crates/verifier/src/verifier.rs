@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::{Notify, watch};
 use tokio::task::AbortHandle;
 
-use crate::config::{FeedConfig, KeySource, Timing, check_url};
+use crate::config::{FeedConfig, KeySource, Timing, UrlPolicy, check_url};
 use crate::error::{ConfigError, VerifyError};
 use crate::status::{FeedState, FeedStatus, KeysStatus, Status};
 
@@ -83,7 +83,7 @@ pub(crate) struct Shared {
     pub(crate) revocations: RevocationSet,
     pub(crate) timing: Timing,
     pub(crate) http: reqwest::Client,
-    pub(crate) allow_plain_http: bool,
+    pub(crate) urls: UrlPolicy,
     /// Keys and (when followed) the feed's first state are loaded.
     ready: AtomicBool,
     keys_loaded: AtomicBool,
@@ -280,6 +280,10 @@ impl VerifierBuilder {
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|_| ConfigError::new("the verifier must be started inside a Tokio runtime"))?;
         self.timing.validate()?;
+        let urls = UrlPolicy {
+            allow_plain_http: self.allow_plain_http,
+            tls: cfg!(feature = "rustls") || self.http.is_some(),
+        };
         let mut policy = TokenPolicy::new(self.source.issuer(), self.audience.clone());
         policy.leeway = chrono::TimeDelta::from_std(self.leeway)
             .map_err(|_| ConfigError::new("leeway out of range"))?;
@@ -288,11 +292,11 @@ impl VerifierBuilder {
             .map_err(|e| ConfigError::new(e.to_string()))?;
         let (keys, fetch) = match &self.source {
             KeySource::Discovery { issuer } => {
-                let url = check_url("issuer", issuer, self.allow_plain_http)?;
+                let url = check_url("issuer", issuer, urls)?;
                 (empty, Some(crate::keys::Fetch::Discovery(url)))
             }
             KeySource::Jwks { jwks_uri, .. } => {
-                let url = check_url("jwks_uri", jwks_uri, self.allow_plain_http)?;
+                let url = check_url("jwks_uri", jwks_uri, urls)?;
                 (empty, Some(crate::keys::Fetch::Jwks(url)))
             }
             KeySource::Hs256 { secret, .. } => {
@@ -315,7 +319,7 @@ impl VerifierBuilder {
                 return Err(ConfigError::new("the feed's client_id must not be empty"));
             }
             for url in [&feed.token_endpoint, &feed.revocations_url].into_iter().flatten() {
-                check_url("feed URL", url, self.allow_plain_http)?;
+                check_url("feed URL", url, urls)?;
             }
             match (&feed.token_endpoint, &feed.revocations_url) {
                 (Some(token_endpoint), Some(revocations_url)) => {
@@ -344,7 +348,7 @@ impl VerifierBuilder {
             revocations: RevocationSet::new(),
             timing: self.timing,
             http,
-            allow_plain_http: self.allow_plain_http,
+            urls,
             ready: AtomicBool::new(false),
             keys_loaded: AtomicBool::new(!fetches_keys),
             feed_synced: AtomicBool::new(self.feed.is_none()),
