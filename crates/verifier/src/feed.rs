@@ -23,6 +23,9 @@ use crate::secret::ServiceToken;
 use crate::status::FeedState;
 use crate::verifier::{FeedEndpoints, Shared};
 
+/// A stream open this long counts as working even if no event came.
+const STREAM_PROVEN_AFTER: Duration = Duration::from_secs(10);
+
 /// The most pages read in one go before the state counts as caught up.
 const MAX_PAGES_IN_A_ROW: usize = 1000;
 
@@ -330,7 +333,8 @@ impl Follower {
             _ => {}
         }
         self.shared.feed_state(FeedState::Streaming);
-        self.backoff.reset();
+        let opened_at = Instant::now();
+        let mut delivered = false;
 
         let idle = self.shared.timing.feed_idle_timeout;
         let shared = self.shared.clone();
@@ -351,12 +355,13 @@ impl Follower {
                 }
             });
         let mut events = Box::pin(chunks.eventsource());
-        let opened = |error: String| StreamEnd::Failed { error, opened: true };
-        while let Some(item) = events.next().await {
-            let event = match item {
-                Ok(event) => event,
-                Err(e) => return opened(e.to_string()),
+        let error = loop {
+            let event = match events.next().await {
+                Some(Ok(event)) => event,
+                Some(Err(e)) => break e.to_string(),
+                None => break "the server closed the stream".to_owned(),
             };
+            delivered = true;
             match serde_json::from_str::<FeedEvent>(&event.data) {
                 Ok(feed_event) => {
                     self.shared.apply_events(std::slice::from_ref(&feed_event));
@@ -370,8 +375,14 @@ impl Follower {
                     }
                 }
             }
+        };
+        // A stream that brought events or lasted counts as opened (its failure resets the
+        // backoff); one that a server closes at once, again and again, leads to polling.
+        let opened = delivered || opened_at.elapsed() >= STREAM_PROVEN_AFTER;
+        if opened {
+            self.backoff.reset();
         }
-        opened("the server closed the stream".into())
+        StreamEnd::Failed { error, opened }
     }
 }
 

@@ -316,6 +316,20 @@ async fn without_streaming_the_feed_is_polled() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_that_close_at_once_lead_to_polling() {
+    let issuer = Issuer::start(Algorithm::EdDSA).await;
+    issuer.state.streams_close_at_once.store(true, Ordering::SeqCst);
+    let verifier = discovered(&issuer, feed()).await;
+    eventually(10, "polling", || verifier.status().feed.state == FeedState::Polling).await;
+    let opens = Issuer::hits(&issuer.state.stream_opens);
+    assert!((3..=4).contains(&opens), "{opens} streams opened before polling");
+    let s1 = issuer.token("alice", "s1", &[]);
+    issuer.publish(FeedChange::Session { sid: "s1".into() });
+    eventually(10, "s1 revoked by polling", || verifier.verify(&s1).is_err()).await;
+    assert!(verifier.verify(&issuer.token("alice", "s2", &[])).is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streaming_is_tried_again_after_polling() {
     let issuer = Issuer::start(Algorithm::EdDSA).await;
     issuer.state.streams.store(false, Ordering::SeqCst);

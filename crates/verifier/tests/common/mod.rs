@@ -50,6 +50,8 @@ pub struct IssuerState {
     pub down: AtomicBool,
     /// Whether `Accept: text/event-stream` is honoured (else JSON is answered).
     pub streams: AtomicBool,
+    /// Streams are answered, then closed at once.
+    pub streams_close_at_once: AtomicBool,
     /// The metadata's `issuer`, when it should differ from the URL.
     pub metadata_issuer: Mutex<Option<String>>,
     events: Mutex<Vec<FeedEvent>>,
@@ -92,6 +94,7 @@ impl Issuer {
             jwks_max_age: AtomicU64::new(60),
             down: AtomicBool::new(false),
             streams: AtomicBool::new(true),
+            streams_close_at_once: AtomicBool::new(false),
             metadata_issuer: Mutex::new(None),
             events: Mutex::new(Vec::new()),
             forgotten_below: AtomicU64::new(0),
@@ -320,6 +323,9 @@ async fn revocations(
             state.events.lock().unwrap().iter().skip(after as usize).cloned().collect();
         let cursor = events.last().map_or(after.to_string(), |e| e.cursor.clone());
         return axum::Json(FeedPage { events, cursor }).into_response();
+    }
+    if state.streams_close_at_once.load(Ordering::SeqCst) {
+        return ([(header::CONTENT_TYPE, "text/event-stream")], "").into_response();
     }
     let generation = state.generation.load(Ordering::SeqCst);
     let stream = futures_util::stream::unfold(
