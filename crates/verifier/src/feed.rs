@@ -1,0 +1,408 @@
+//! The feed task: a token by client credentials, renewed before it expires; the feed's state
+//! in JSON first, then its changes streamed as Server-Sent Events (resumed with
+//! `Last-Event-ID`), or polled when streaming fails; a cursor the server no longer knows
+//! (410) starts over from the full state.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use eventsource_stream::Eventsource;
+use futures_util::StreamExt;
+use jwt_core::{FeedEvent, FeedPage};
+use reqwest::StatusCode;
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use serde::Deserialize;
+use tokio::time::{Instant, sleep};
+use zeroize::Zeroizing;
+
+use crate::config::FeedConfig;
+use crate::http::{Backoff, FetchError, MAX_BODY_BYTES, chain, read_ok};
+use crate::secret::ServiceToken;
+use crate::status::FeedState;
+use crate::verifier::{FeedEndpoints, Shared};
+
+/// A stream open this long counts as working even if no event came.
+const STREAM_PROVEN_AFTER: Duration = Duration::from_secs(10);
+
+/// The most pages read in one go before the state counts as caught up.
+const MAX_PAGES_IN_A_ROW: usize = 1000;
+
+/// The token and when to renew it.
+struct Held {
+    token: ServiceToken,
+    renew_at: Instant,
+}
+
+/// How a stream ended.
+enum StreamEnd {
+    /// 410: the cursor is no longer known.
+    CursorExpired,
+    /// 401: the token is no longer accepted.
+    Unauthorized,
+    /// The server does not stream (another content type, 404, 405, 406, 501).
+    NotSupported(String),
+    /// It broke, or could not be opened; `opened` says whether it had been.
+    Failed { error: String, opened: bool },
+}
+
+/// What a poll met.
+enum PollError {
+    CursorExpired,
+    Unauthorized,
+    Other(String),
+}
+
+impl From<FetchError> for PollError {
+    fn from(err: FetchError) -> Self {
+        match err {
+            FetchError::Status { status: 410, .. } => PollError::CursorExpired,
+            FetchError::Status { status: 401, .. } => PollError::Unauthorized,
+            other => PollError::Other(other.to_string()),
+        }
+    }
+}
+
+struct Follower {
+    shared: Arc<Shared>,
+    config: FeedConfig,
+    endpoints: FeedEndpoints,
+    held: Option<Held>,
+    /// Where to resume; `None` before the first state is loaded, or after a 410.
+    cursor: Option<String>,
+    backoff: Backoff,
+    stream_failures: u32,
+    /// Polling instead of streaming until then.
+    poll_until: Option<Instant>,
+}
+
+pub(crate) async fn run(shared: Arc<Shared>, config: FeedConfig) {
+    let mut endpoints = shared.endpoints.subscribe();
+    let endpoints = match endpoints.wait_for(Option::is_some).await {
+        Ok(found) => found.clone().expect("waited for Some"),
+        Err(_) => return,
+    };
+    let backoff = Backoff::new(&shared.timing);
+    let mut follower = Follower {
+        shared,
+        config,
+        endpoints,
+        held: None,
+        cursor: None,
+        backoff,
+        stream_failures: 0,
+        poll_until: None,
+    };
+    follower.follow().await;
+}
+
+impl Follower {
+    async fn follow(&mut self) {
+        loop {
+            let token = match self.token().await {
+                Ok(token) => token,
+                Err(e) => {
+                    self.failed(format!("client credentials: {e}")).await;
+                    continue;
+                }
+            };
+            if self.cursor.is_none() {
+                match self.catch_up(&token).await {
+                    Ok(()) => {
+                        self.shared.feed_synced();
+                        self.backoff.reset();
+                    }
+                    Err(e) => self.poll_failed(e).await,
+                }
+                continue;
+            }
+            let stream = self.config.streaming
+                && self.poll_until.is_none_or(|until| Instant::now() >= until);
+            if stream {
+                self.poll_until = None;
+                match self.stream(&token).await {
+                    StreamEnd::CursorExpired => self.cursor_expired(),
+                    StreamEnd::Unauthorized => self.unauthorized().await,
+                    StreamEnd::NotSupported(why) => {
+                        tracing::info!(%why, "the revocation feed does not stream here; polling");
+                        self.start_polling();
+                    }
+                    StreamEnd::Failed { error, opened } => {
+                        if opened {
+                            self.stream_failures = 0;
+                        } else {
+                            self.stream_failures += 1;
+                        }
+                        if self.stream_failures >= self.shared.timing.stream_failures_before_polling
+                        {
+                            self.start_polling();
+                        }
+                        self.failed(format!("revocation stream: {error}")).await;
+                    }
+                }
+            } else {
+                match self.catch_up(&token).await {
+                    Ok(()) => {
+                        self.backoff.reset();
+                        self.shared.feed_state(FeedState::Polling);
+                        sleep(self.shared.timing.feed_poll_interval).await;
+                    }
+                    Err(e) => self.poll_failed(e).await,
+                }
+            }
+        }
+    }
+
+    fn start_polling(&mut self) {
+        self.stream_failures = 0;
+        self.poll_until = Some(Instant::now() + self.shared.timing.polling_before_stream_retry);
+    }
+
+    fn cursor_expired(&mut self) {
+        tracing::info!("the revocation feed no longer knows our cursor; reloading its state");
+        self.cursor = None;
+    }
+
+    async fn unauthorized(&mut self) {
+        // Renewed once at once; if the new token is refused too, the backoff spaces the tries.
+        let fresh = self.held.take().is_some_and(|held| held.renew_at > Instant::now());
+        if fresh {
+            self.failed("the feed refused the verifier's token".into()).await;
+        }
+    }
+
+    async fn poll_failed(&mut self, err: PollError) {
+        match err {
+            PollError::CursorExpired => self.cursor_expired(),
+            PollError::Unauthorized => self.unauthorized().await,
+            PollError::Other(e) => self.failed(format!("revocation feed: {e}")).await,
+        }
+    }
+
+    async fn failed(&mut self, error: String) {
+        self.shared.feed_failed(error);
+        sleep(self.backoff.next_delay()).await;
+    }
+
+    /// The held token, or a new one when it is due for renewal.
+    async fn token(&mut self) -> Result<ServiceToken, FetchError> {
+        if let Some(held) = &self.held
+            && Instant::now() < held.renew_at
+        {
+            return Ok(held.token.clone());
+        }
+        let held = self.request_token().await?;
+        let token = held.token.clone();
+        self.held = Some(held);
+        Ok(token)
+    }
+
+    /// `POST token_endpoint` with `grant_type=client_credentials` and HTTP Basic client
+    /// authentication: id and secret each form-urlencoded, then base64 (RFC 6749 §2.3.1).
+    async fn request_token(&self) -> Result<Held, FetchError> {
+        #[derive(Deserialize)]
+        struct TokenResponse {
+            access_token: String,
+            token_type: String,
+            expires_in: u64,
+        }
+        let encode = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        let credentials = Zeroizing::new(format!(
+            "{}:{}",
+            encode(&self.config.client_id),
+            Zeroizing::new(encode(self.config.client_secret.expose())).as_str()
+        ));
+        let mut basic = HeaderValue::try_from(
+            Zeroizing::new(format!("Basic {}", STANDARD.encode(credentials.as_bytes()))).as_str(),
+        )
+        .map_err(|_| FetchError::Body("the client credentials do not fit a header".into()))?;
+        basic.set_sensitive(true);
+        let requested_at = Instant::now();
+        let response = self
+            .shared
+            .http
+            .post(&self.endpoints.token_endpoint)
+            .header(AUTHORIZATION, basic)
+            .header(ACCEPT, "application/json")
+            .form(&[("grant_type", "client_credentials")])
+            .timeout(self.shared.timing.request_timeout)
+            .send()
+            .await?;
+        let body = Zeroizing::new(read_ok(response, 64 * 1024).await?);
+        let parsed: TokenResponse = serde_json::from_slice(&body)
+            .map_err(|_| FetchError::Body("the token response is not RFC 6749 JSON".into()))?;
+        if !parsed.token_type.eq_ignore_ascii_case("bearer") {
+            return Err(FetchError::Body(format!("unexpected token_type `{}`", parsed.token_type)));
+        }
+        let lifetime = Duration::from_secs(parsed.expires_in.max(1));
+        tracing::debug!(?lifetime, "obtained a token for the revocation feed");
+        Ok(Held {
+            token: ServiceToken::new(parsed.access_token),
+            renew_at: requested_at + renew_after(lifetime),
+        })
+    }
+
+    fn bearer(token: &ServiceToken) -> Result<HeaderValue, String> {
+        let mut value = HeaderValue::try_from(format!("Bearer {}", token.expose()))
+            .map_err(|_| "the issuer's token does not fit a header".to_owned())?;
+        value.set_sensitive(true);
+        Ok(value)
+    }
+
+    /// Reads pages of the JSON form from the cursor (or the whole state without one) until
+    /// one brings nothing new.
+    async fn catch_up(&mut self, token: &ServiceToken) -> Result<(), PollError> {
+        for _ in 0..MAX_PAGES_IN_A_ROW {
+            let page = self.page(token).await?;
+            let caught_up = page.events.is_empty() || self.cursor.as_ref() == Some(&page.cursor);
+            self.shared.apply_events(&page.events);
+            self.shared.feed_seen(Some(&page.cursor));
+            self.cursor = Some(page.cursor);
+            if caught_up {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    async fn page(&self, token: &ServiceToken) -> Result<FeedPage, PollError> {
+        let mut request = self
+            .shared
+            .http
+            .get(&self.endpoints.revocations_url)
+            .header(AUTHORIZATION, Self::bearer(token).map_err(PollError::Other)?)
+            .header(ACCEPT, "application/json")
+            .timeout(self.shared.timing.request_timeout);
+        if let Some(cursor) = &self.cursor {
+            request = request.query(&[("after", cursor)]);
+        }
+        let response = request.send().await.map_err(FetchError::from)?;
+        let body = read_ok(response, MAX_BODY_BYTES).await?;
+        serde_json::from_slice(&body)
+            .map_err(|e| PollError::Other(format!("a feed page is not the expected JSON: {e}")))
+    }
+
+    /// Streams the feed from the cursor until the stream ends.
+    async fn stream(&mut self, token: &ServiceToken) -> StreamEnd {
+        let failed = |error: String| StreamEnd::Failed { error, opened: false };
+        let bearer = match Self::bearer(token) {
+            Ok(bearer) => bearer,
+            Err(e) => return failed(e),
+        };
+        let mut request = self
+            .shared
+            .http
+            .get(&self.endpoints.revocations_url)
+            .header(AUTHORIZATION, bearer)
+            .header(ACCEPT, "text/event-stream");
+        if let Some(cursor) = &self.cursor {
+            request = request.header("Last-Event-ID", cursor.as_str());
+        }
+        // No overall timeout: the stream is meant to last. The idle timeout below catches a
+        // connection that went silent.
+        let response =
+            match tokio::time::timeout(self.shared.timing.request_timeout, request.send()).await {
+                Ok(Ok(response)) => response,
+                Ok(Err(e)) => return failed(chain(&e)),
+                Err(_) => return failed("no answer in time".into()),
+            };
+        let status = response.status();
+        let is_event_stream =
+            response.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| {
+                v.trim_start().to_ascii_lowercase().starts_with("text/event-stream")
+            });
+        match status {
+            StatusCode::GONE => return StreamEnd::CursorExpired,
+            StatusCode::UNAUTHORIZED => return StreamEnd::Unauthorized,
+            StatusCode::NOT_FOUND
+            | StatusCode::METHOD_NOT_ALLOWED
+            | StatusCode::NOT_ACCEPTABLE
+            | StatusCode::NOT_IMPLEMENTED => {
+                return StreamEnd::NotSupported(format!("HTTP {}", status.as_u16()));
+            }
+            s if s.is_success() && !is_event_stream => {
+                return StreamEnd::NotSupported("the answer is not text/event-stream".into());
+            }
+            s if !s.is_success() => {
+                let code = read_ok(response, 64 * 1024).await.err();
+                return failed(
+                    code.map_or_else(|| format!("HTTP {}", s.as_u16()), |e| e.to_string()),
+                );
+            }
+            _ => {}
+        }
+        self.shared.feed_state(FeedState::Streaming);
+        let opened_at = Instant::now();
+        let mut delivered = false;
+
+        let idle = self.shared.timing.feed_idle_timeout;
+        let shared = self.shared.clone();
+        // Every chunk, keep-alive comments included, proves the connection alive.
+        let chunks =
+            futures_util::stream::unfold(Box::pin(response.bytes_stream()), move |mut bytes| {
+                let shared = shared.clone();
+                async move {
+                    match tokio::time::timeout(idle, bytes.next()).await {
+                        Ok(Some(Ok(chunk))) => {
+                            shared.feed_seen(None);
+                            Some((Ok(chunk), bytes))
+                        }
+                        Ok(Some(Err(e))) => Some((Err(chain(&e)), bytes)),
+                        Ok(None) => None,
+                        Err(_) => Some((Err(format!("nothing received for {idle:?}")), bytes)),
+                    }
+                }
+            });
+        let mut events = Box::pin(chunks.eventsource());
+        let error = loop {
+            let event = match events.next().await {
+                Some(Ok(event)) => event,
+                Some(Err(e)) => break e.to_string(),
+                None => break "the server closed the stream".to_owned(),
+            };
+            delivered = true;
+            match serde_json::from_str::<FeedEvent>(&event.data) {
+                Ok(feed_event) => {
+                    self.shared.apply_events(std::slice::from_ref(&feed_event));
+                    self.cursor = Some(feed_event.cursor);
+                }
+                Err(e) => {
+                    // Skipped, but resumed after: the server said the event is behind us.
+                    tracing::warn!(error = %e, "skipping a feed event that does not parse");
+                    if !event.id.is_empty() {
+                        self.cursor = Some(event.id);
+                    }
+                }
+            }
+        };
+        // A stream that brought events or lasted counts as opened (its failure resets the
+        // backoff); one that a server closes at once, again and again, leads to polling.
+        let opened = delivered || opened_at.elapsed() >= STREAM_PROVEN_AFTER;
+        if opened {
+            self.backoff.reset();
+        }
+        StreamEnd::Failed { error, opened }
+    }
+}
+
+/// When a token of `lifetime` is renewed: after three quarters of it, but at least two
+/// seconds before it ends (`iat` and `exp` are whole seconds, so a token may end up to a
+/// second sooner than `expires_in` says), and never before half of it.
+fn renew_after(lifetime: Duration) -> Duration {
+    let margin = lifetime.saturating_sub(Duration::from_secs(2));
+    lifetime.mul_f64(0.75).min(margin).max(lifetime / 2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_renewed_well_before_they_expire() {
+        let secs = Duration::from_secs;
+        assert_eq!(renew_after(secs(1800)), secs(1350));
+        assert_eq!(renew_after(secs(4)), secs(2));
+        assert_eq!(renew_after(secs(2)), secs(1));
+    }
+}

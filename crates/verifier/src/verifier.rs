@@ -1,0 +1,558 @@
+//! The [`Verifier`]: verification in memory on the request path, and the background tasks
+//! that keep its keys and revocations current.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use jwt_core::{
+    AccessClaims, JwkSet, KeySet, NoExtra, RevocationSet, SigningKey, TokenPolicy, TokenService,
+};
+use serde::de::DeserializeOwned;
+use tokio::sync::{Notify, watch};
+use tokio::task::AbortHandle;
+
+use crate::config::{FeedConfig, KeySource, Timing, UrlPolicy, check_url};
+use crate::error::{ConfigError, VerifyError};
+use crate::status::{FeedState, FeedStatus, KeysStatus, Status};
+
+/// Verifies `jwt-auth` access tokens in another service, without a request to the issuer per
+/// token.
+///
+/// [`Verifier::verify`] runs in memory: signature (with the key the token's `kid` selects,
+/// whose algorithm is the only one accepted), `typ`, `iss`, `aud`, times, and the revocation
+/// set (revoked sessions, per-user and global cut-offs, revoked keys). Background tasks on the
+/// Tokio runtime the verifier was started on keep the JWK set and the revocation set current;
+/// they stop when the last clone of the verifier is dropped.
+///
+/// Cloning is cheap (one `Arc`); share one verifier across the application.
+///
+/// ```no_run
+/// use jwt_auth_verifier::{ClientSecret, FeedConfig, KeySource, Verifier};
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let verifier = Verifier::builder(KeySource::discover("https://auth.example"), "orders-api")
+///     .feed(FeedConfig::new("orders", ClientSecret::new(std::env::var("FEED_SECRET")?)))
+///     .start()?;
+/// verifier.wait_ready(std::time::Duration::from_secs(30)).await;
+/// # let token = "";
+/// let claims = verifier.verify(token)?;
+/// println!("request from {}", claims.sub);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Verifier {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    tasks: Vec<AbortHandle>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier")
+            .field("policy", self.inner.shared.tokens.policy())
+            .field("ready", &self.inner.shared.is_ready())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where the feed's client gets its token and follows the feed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FeedEndpoints {
+    pub(crate) token_endpoint: String,
+    pub(crate) revocations_url: String,
+}
+
+/// What the request path and the background tasks share.
+pub(crate) struct Shared {
+    pub(crate) tokens: TokenService,
+    pub(crate) revocations: RevocationSet,
+    pub(crate) timing: Timing,
+    pub(crate) http: reqwest::Client,
+    pub(crate) urls: UrlPolicy,
+    /// Keys and (when followed) the feed's first state are loaded.
+    ready: AtomicBool,
+    keys_loaded: AtomicBool,
+    feed_synced: AtomicBool,
+    ready_changed: Notify,
+    /// A token named a `kid` the key set does not have.
+    pub(crate) unknown_kid: Notify,
+    /// Whether keys come from a JWK set (which an unknown `kid` refetches).
+    fetches_keys: bool,
+    pub(crate) endpoints: watch::Sender<Option<FeedEndpoints>>,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    keys_fetched_at: Option<DateTime<Utc>>,
+    keys_fresh_until: Option<DateTime<Utc>>,
+    keys_error: Option<(DateTime<Utc>, String)>,
+    feed_state: Option<FeedState>,
+    feed_since: Option<DateTime<Utc>>,
+    feed_cursor: Option<String>,
+    feed_last_seen: Option<DateTime<Utc>>,
+    feed_error: Option<(DateTime<Utc>, String)>,
+}
+
+impl Shared {
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    fn update_ready(&self) {
+        if self.keys_loaded.load(Ordering::Acquire)
+            && self.feed_synced.load(Ordering::Acquire)
+            && !self.ready.swap(true, Ordering::AcqRel)
+        {
+            tracing::info!("token verifier ready");
+            self.ready_changed.notify_waiters();
+        }
+    }
+
+    /// A fetched JWK set, fresh for `fresh_for`.
+    pub(crate) fn install_keys(&self, keys: KeySet, fresh_for: Duration) {
+        let now = Utc::now();
+        self.tokens.replace_keys(keys);
+        {
+            let mut state = self.state();
+            state.keys_fetched_at = Some(now);
+            state.keys_fresh_until = Some(
+                now + chrono::TimeDelta::from_std(fresh_for).unwrap_or(chrono::TimeDelta::MAX),
+            );
+            state.keys_error = None;
+        }
+        self.keys_loaded.store(true, Ordering::Release);
+        self.update_ready();
+    }
+
+    pub(crate) fn keys_failed(&self, error: String) {
+        tracing::warn!(%error, "fetching the issuer's keys failed; verifying with the keys held");
+        self.state().keys_error = Some((Utc::now(), error));
+    }
+
+    /// The feed's first state (or a restarted one) is applied.
+    pub(crate) fn feed_synced(&self) {
+        self.feed_synced.store(true, Ordering::Release);
+        self.update_ready();
+    }
+
+    pub(crate) fn feed_state(&self, feed_state: FeedState) {
+        let now = Utc::now();
+        let mut state = self.state();
+        if state.feed_state != Some(feed_state) {
+            state.feed_state = Some(feed_state);
+            state.feed_since = Some(now);
+        }
+        if matches!(feed_state, FeedState::Streaming | FeedState::Polling) {
+            state.feed_last_seen = Some(now);
+            state.feed_error = None;
+        }
+    }
+
+    pub(crate) fn feed_seen(&self, cursor: Option<&str>) {
+        let mut state = self.state();
+        state.feed_last_seen = Some(Utc::now());
+        if let Some(cursor) = cursor {
+            state.feed_cursor = Some(cursor.to_owned());
+        }
+    }
+
+    pub(crate) fn feed_failed(&self, error: String) {
+        tracing::warn!(%error, "following the revocation feed failed; retrying");
+        self.feed_state(FeedState::Disconnected);
+        self.state().feed_error = Some((Utc::now(), error));
+    }
+
+    /// Applies feed events to the revocation set; returns the cursor of the last one.
+    pub(crate) fn apply_events(&self, events: &[jwt_core::FeedEvent]) {
+        let revocations: Vec<_> = events.iter().filter_map(|e| e.revocation()).collect();
+        self.revocations.apply(&revocations);
+        if let Some(last) = events.last() {
+            self.feed_seen(Some(&last.cursor));
+        }
+    }
+
+    /// A token named a `kid` we lack: ask the key task for a refetch (it rate-limits), unless
+    /// the key is revoked (a refetch would not help) or keys are not fetched at all.
+    fn on_unknown_key(&self, token: &str) {
+        if !self.fetches_keys {
+            return;
+        }
+        let Some(kid) = header_kid(token) else { return };
+        if self.revocations.is_key_revoked(&kid) || self.tokens.keys().find(&kid).is_some() {
+            return;
+        }
+        self.unknown_kid.notify_one();
+    }
+}
+
+/// The `kid` of a token's header, read without verifying anything (only to decide whether
+/// to refetch the key set).
+fn header_kid(token: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Header {
+        kid: String,
+    }
+    let header = token.split('.').next()?;
+    let json = URL_SAFE_NO_PAD.decode(header).ok()?;
+    serde_json::from_slice::<Header>(&json).ok().map(|h| h.kid)
+}
+
+/// Configures and starts a [`Verifier`] ([`Verifier::builder`]).
+#[derive(Debug)]
+pub struct VerifierBuilder {
+    source: KeySource,
+    audience: String,
+    feed: Option<FeedConfig>,
+    timing: Timing,
+    http: Option<reqwest::Client>,
+    allow_plain_http: bool,
+    leeway: Duration,
+    max_token_bytes: usize,
+}
+
+impl VerifierBuilder {
+    /// Follows the issuer's revocation feed. Without a feed, a revoked token is accepted until
+    /// it expires; the verifier then becomes ready as soon as it has keys.
+    pub fn feed(mut self, feed: FeedConfig) -> Self {
+        self.feed = Some(feed);
+        self
+    }
+
+    /// Other timings than [`Timing::default`].
+    pub fn timing(mut self, timing: Timing) -> Self {
+        self.timing = timing;
+        self
+    }
+
+    /// An HTTP client of the application's own (proxies, extra root certificates). It should
+    /// not follow redirects.
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.http = Some(client);
+        self
+    }
+
+    /// Accepts plain http URLs to hosts other than loopback (default no: keys and
+    /// revocations over plain http across a network can be changed by anyone on the path).
+    pub fn allow_plain_http(mut self, allow: bool) -> Self {
+        self.allow_plain_http = allow;
+        self
+    }
+
+    /// Clock leeway for `exp`, `nbf` and `iat` (default 5 s, at most 30 s).
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+
+    /// Tokens longer than this are refused before decoding (default 8 KiB).
+    pub fn max_token_bytes(mut self, max: usize) -> Self {
+        self.max_token_bytes = max;
+        self
+    }
+
+    /// Checks the configuration and starts the background tasks on the current Tokio
+    /// runtime. Returns at once: until the keys (and the feed's first state) are loaded,
+    /// [`Verifier::verify`] fails closed with [`VerifyError::NotReady`]; see
+    /// [`Verifier::wait_ready`].
+    ///
+    /// Fails outside a Tokio runtime, and on a configuration that cannot work.
+    pub fn start(self) -> Result<Verifier, ConfigError> {
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|_| ConfigError::new("the verifier must be started inside a Tokio runtime"))?;
+        self.timing.validate()?;
+        let urls = UrlPolicy {
+            allow_plain_http: self.allow_plain_http,
+            tls: cfg!(feature = "rustls") || self.http.is_some(),
+        };
+        let mut policy = TokenPolicy::new(self.source.issuer(), self.audience.clone());
+        policy.leeway = chrono::TimeDelta::from_std(self.leeway)
+            .map_err(|_| ConfigError::new("leeway out of range"))?;
+        policy.max_token_bytes = self.max_token_bytes;
+        let empty = KeySet::from_jwks(&JwkSet { keys: vec![] })
+            .map_err(|e| ConfigError::new(e.to_string()))?;
+        let (keys, fetch) = match &self.source {
+            KeySource::Discovery { issuer } => {
+                let url = check_url("issuer", issuer, urls)?;
+                (empty, Some(crate::keys::Fetch::Discovery(url)))
+            }
+            KeySource::Jwks { jwks_uri, .. } => {
+                let url = check_url("jwks_uri", jwks_uri, urls)?;
+                (empty, Some(crate::keys::Fetch::Jwks(url)))
+            }
+            KeySource::Hs256 { secret, .. } => {
+                // A verify-only set: the signing half is dropped (and wiped) here.
+                let key = SigningKey::from_secret(secret.clone())
+                    .map_err(|e| ConfigError::new(e.to_string()))?;
+                let keys = empty
+                    .with_verifying_key(key.verifying_key().clone())
+                    .map_err(|e| ConfigError::new(e.to_string()))?;
+                (keys, None)
+            }
+        };
+        let tokens =
+            TokenService::new(policy, keys).map_err(|e| ConfigError::new(e.to_string()))?;
+
+        // The feed's endpoints: given, or (with discovery) found in the metadata later.
+        let mut given = None;
+        if let Some(feed) = &self.feed {
+            if feed.client_id.is_empty() {
+                return Err(ConfigError::new("the feed's client_id must not be empty"));
+            }
+            for url in [&feed.token_endpoint, &feed.revocations_url].into_iter().flatten() {
+                check_url("feed URL", url, urls)?;
+            }
+            match (&feed.token_endpoint, &feed.revocations_url) {
+                (Some(token_endpoint), Some(revocations_url)) => {
+                    given = Some(FeedEndpoints {
+                        token_endpoint: token_endpoint.clone(),
+                        revocations_url: revocations_url.clone(),
+                    });
+                }
+                _ if matches!(self.source, KeySource::Discovery { .. }) => {}
+                _ => {
+                    return Err(ConfigError::new(
+                        "without discovery, the feed needs its server_url (or token_endpoint \
+                         and revocations_url)",
+                    ));
+                }
+            }
+        }
+
+        let http = match self.http {
+            Some(client) => client,
+            None => crate::http::build_client(&self.timing)?,
+        };
+        let fetches_keys = fetch.is_some();
+        let shared = Arc::new(Shared {
+            tokens,
+            revocations: RevocationSet::new(),
+            timing: self.timing,
+            http,
+            urls,
+            ready: AtomicBool::new(false),
+            keys_loaded: AtomicBool::new(!fetches_keys),
+            feed_synced: AtomicBool::new(self.feed.is_none()),
+            ready_changed: Notify::new(),
+            unknown_kid: Notify::new(),
+            fetches_keys,
+            endpoints: watch::Sender::new(given),
+            state: Mutex::new(State {
+                feed_state: Some(match self.feed {
+                    Some(_) => FeedState::Connecting,
+                    None => FeedState::Disabled,
+                }),
+                ..State::default()
+            }),
+        });
+        shared.update_ready();
+
+        let mut tasks = Vec::new();
+        if let Some(fetch) = fetch {
+            let feed_overrides =
+                self.feed.as_ref().map(|f| (f.token_endpoint.clone(), f.revocations_url.clone()));
+            let task = crate::keys::run(shared.clone(), fetch, feed_overrides);
+            tasks.push(runtime.spawn(task).abort_handle());
+        }
+        if let Some(feed) = self.feed {
+            tasks.push(runtime.spawn(crate::feed::run(shared.clone(), feed)).abort_handle());
+            tasks.push(runtime.spawn(prune(shared.clone())).abort_handle());
+        }
+        Ok(Verifier { inner: Arc::new(Inner { shared, tasks }) })
+    }
+}
+
+/// Forgets revocations whose tokens have all expired.
+async fn prune(shared: Arc<Shared>) {
+    let mut every = tokio::time::interval(shared.timing.prune_interval);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let pruned = shared.revocations.prune(Utc::now());
+        if pruned > 0 {
+            tracing::debug!(pruned, "forgot expired revocations");
+        }
+    }
+}
+
+impl Verifier {
+    /// A builder for tokens of `audience` with keys from `source`.
+    pub fn builder(source: KeySource, audience: impl Into<String>) -> VerifierBuilder {
+        VerifierBuilder {
+            source,
+            audience: audience.into(),
+            feed: None,
+            timing: Timing::default(),
+            http: None,
+            allow_plain_http: false,
+            leeway: Duration::from_secs(5),
+            max_token_bytes: jwt_core::DEFAULT_MAX_TOKEN_BYTES,
+        }
+    }
+
+    /// Verifies an access token, in memory: no I/O, no lock held beyond the revocation set's
+    /// read lock.
+    ///
+    /// A token whose `kid` is unknown is refused ([`jwt_core::Error::UnknownKey`]) and asks the
+    /// background task to refetch the JWK set (at most once per
+    /// [`Timing::unknown_kid_refetch_interval`]), so a key the issuer just rotated in is
+    /// accepted on a later request. Before the verifier is ready:
+    /// [`VerifyError::NotReady`].
+    pub fn verify(&self, token: &str) -> Result<AccessClaims<NoExtra>, VerifyError> {
+        self.verify_with(token)
+    }
+
+    /// [`Verifier::verify`] for tokens that carry the issuer's extra claims `X`.
+    pub fn verify_with<X: DeserializeOwned>(
+        &self,
+        token: &str,
+    ) -> Result<AccessClaims<X>, VerifyError> {
+        let shared = &self.inner.shared;
+        if !shared.is_ready() {
+            return Err(VerifyError::NotReady);
+        }
+        match shared.tokens.verify_access_unrevoked_with(token, &shared.revocations) {
+            Ok(claims) => Ok(claims),
+            Err(jwt_core::Error::UnknownKey) => {
+                shared.on_unknown_key(token);
+                Err(VerifyError::Token(jwt_core::Error::UnknownKey))
+            }
+            Err(e) => Err(VerifyError::Token(e)),
+        }
+    }
+
+    /// Whether the verifier verifies (see [`Status::ready`]).
+    pub fn is_ready(&self) -> bool {
+        self.inner.shared.is_ready()
+    }
+
+    /// Waits until the verifier is ready, at most `timeout`; returns whether it is.
+    pub async fn wait_ready(&self, timeout: Duration) -> bool {
+        let shared = &self.inner.shared;
+        let wait = async {
+            loop {
+                let changed = shared.ready_changed.notified();
+                tokio::pin!(changed);
+                changed.as_mut().enable();
+                if shared.is_ready() {
+                    return;
+                }
+                changed.await;
+            }
+        };
+        tokio::time::timeout(timeout, wait).await.is_ok()
+    }
+
+    /// The verifier's state, for a readiness or health endpoint.
+    pub fn status(&self) -> Status {
+        let shared = &self.inner.shared;
+        let now = Utc::now();
+        let state = shared.state();
+        let stale_since = state.keys_fresh_until.filter(|until| *until < now);
+        let last_error = match (&state.keys_error, &state.feed_error) {
+            (Some(a), Some(b)) => Some(if a.0 >= b.0 { &a.1 } else { &b.1 }),
+            (Some(a), None) | (None, Some(a)) => Some(&a.1),
+            (None, None) => None,
+        };
+        Status {
+            ready: shared.is_ready(),
+            keys: KeysStatus {
+                count: shared.tokens.keys().verifying_keys().len(),
+                fetched_at: state.keys_fetched_at,
+                stale_since,
+            },
+            feed: FeedStatus {
+                state: state.feed_state.unwrap_or(FeedState::Disabled),
+                since: state.feed_since,
+                cursor: state.feed_cursor.clone(),
+                last_seen: state.feed_last_seen,
+            },
+            last_error: last_error.cloned(),
+        }
+    }
+
+    /// The revocation set the feed keeps current (the same type the issuer consults).
+    pub fn revocations(&self) -> &RevocationSet {
+        &self.inner.shared.revocations
+    }
+
+    /// The token policy: expected issuer and audience, leeway, size limit.
+    pub fn policy(&self) -> &TokenPolicy {
+        self.inner.shared.tokens.policy()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_kid_is_read_from_the_header_only() {
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"EdDSA","kid":"k1"}"#);
+        assert_eq!(header_kid(&format!("{header}.x.y")).as_deref(), Some("k1"));
+        assert_eq!(header_kid("not base64!.x.y"), None);
+        let no_kid = URL_SAFE_NO_PAD.encode(br#"{"alg":"EdDSA"}"#);
+        assert_eq!(header_kid(&format!("{no_kid}.x.y")), None);
+    }
+
+    #[tokio::test]
+    async fn hs256_without_a_feed_is_ready_at_once_and_never_fetches() {
+        let secret = jwt_core::Secret::generate();
+        let signer = TokenService::new(
+            TokenPolicy::new("https://auth.example", "api"),
+            KeySet::new(SigningKey::from_secret(secret.clone()).unwrap()),
+        )
+        .unwrap();
+        let verifier = Verifier::builder(KeySource::hs256("https://auth.example", secret), "api")
+            .start()
+            .unwrap();
+        assert!(verifier.wait_ready(Duration::from_secs(1)).await);
+        let alice = jwt_core::Subject { id: "alice".into(), roles: vec![], email: None };
+        let token = signer.issue_access(&alice, "s1", None).unwrap();
+        assert_eq!(verifier.verify(token.token.expose()).unwrap().sub, "alice");
+        let other = TokenService::new(
+            TokenPolicy::new("https://auth.example", "api"),
+            KeySet::new(SigningKey::generate(jwt_core::Algorithm::HS256).unwrap()),
+        )
+        .unwrap();
+        let forged = other.issue_access(&alice, "s1", None).unwrap();
+        assert!(matches!(
+            verifier.verify(forged.token.expose()),
+            Err(VerifyError::Token(jwt_core::Error::UnknownKey))
+        ));
+        assert_eq!(verifier.status().feed.state, FeedState::Disabled);
+        assert!(verifier.status().is_healthy());
+    }
+
+    #[tokio::test]
+    async fn a_feed_without_endpoints_is_refused_unless_discovered() {
+        let feed = FeedConfig::new("svc", crate::ClientSecret::new("s"));
+        let source = KeySource::hs256("iss", jwt_core::Secret::generate());
+        assert!(Verifier::builder(source, "api").feed(feed).start().is_err());
+    }
+
+    #[test]
+    fn starting_outside_a_runtime_is_an_error() {
+        let source = KeySource::hs256("iss", jwt_core::Secret::generate());
+        assert!(Verifier::builder(source, "api").start().is_err());
+    }
+}
