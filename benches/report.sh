@@ -31,6 +31,7 @@ if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt 10100 ]; then
 fi
 cargo build --release --locked --quiet -p jwt-auth-api --bin jwt-auth
 cargo build --release --locked --quiet -p jwt-auth-benches --bin bare_verify --bin report --bin flow
+cargo build --release --locked --quiet -p resource-server
 bin_dir="${CARGO_TARGET_DIR:-target}/release"
 "$bin_dir/report" --bin-dir "$bin_dir" --out docs --duration "${DURATION:-8s}" \
   --flow-users "${FLOW_USERS:-10000}" --flow-rate "${FLOW_RATE:-45}" "$@"

@@ -10,6 +10,8 @@
 //! other 99,999 inserted in one statement with its password hash; the time is reported):
 //! - `GET /api/me` beside bare `GET /verify` (the same HS256 token) at 100, 1,000 and 10,000
 //!   connections: requests per second, p99, errors;
+//! - the example resource server (`examples/resource-server`, built by report.sh) answering
+//!   `GET /stocks/acme` with the same token at 1,000 connections, beside bare `/verify`;
 //! - logins per second at 32 connections against the argon2 ceiling (one verification timed
 //!   here with the server's parameters, times the cores);
 //! - `/api/me` p99 at 100 connections idle and during a wrong-password flood;
@@ -142,6 +144,9 @@ struct Backend {
     most_threads: u64,
     threads_at_end: u64,
     bare_peak_rss_mb: f64,
+    /// At 1,000 connections: bare `/verify`, then the example resource server's protected
+    /// route (`examples/resource-server`, which verifies with `jwt-auth-verifier`).
+    resource: (Run, Run),
 }
 
 /// The processes this run started and has not stopped yet, stopped by `fail` (which exits
@@ -462,8 +467,12 @@ fn measure(
     let server = start(&settings.bin_dir.join("jwt-auth"), &envs, 18_280, "/ready");
     let stop_sampling = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let threads = sample_threads(server.child.id(), stop_sampling.clone());
-    let bare =
-        start(&settings.bin_dir.join("bare_verify"), &[("JWT_SECRET", secret)], 18_281, "/verify");
+    let bare = start(
+        &settings.bin_dir.join("bare_verify"),
+        &[("JWT_SECRET", secret.clone())],
+        18_281,
+        "/verify",
+    );
     let email = format!("report-{}@example.com", std::process::id());
 
     eprintln!("report: {name}: seeding {USERS} users");
@@ -495,6 +504,29 @@ fn measure(
         let me = wrk(connections, duration, None, &bearer, &format!("{}/api/me", server.base));
         levels.push((connections, verify, me));
     }
+
+    eprintln!("report: {name}: the example resource server beside bare /verify");
+    let resource = {
+        let added = Command::new(settings.bin_dir.join("jwt-auth"))
+            .args(["clients", "add", "report-resource-server", "--json"])
+            .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
+            .output()
+            .unwrap_or_else(|e| fail(format!("jwt-auth clients add: {e}")));
+        let client: Value = serde_json::from_slice(&added.stdout)
+            .unwrap_or_else(|_| fail(String::from_utf8_lossy(&added.stderr)));
+        let rs_envs = [
+            ("JWT_AUTH_URL", server.base.clone()),
+            ("JWT_ISSUER", "jwt-auth".to_owned()),
+            ("JWT_SECRET", secret.clone()),
+            ("CLIENT_ID", client["client_id"].as_str().unwrap_or_default().to_owned()),
+            ("CLIENT_SECRET", client["client_secret"].as_str().unwrap_or_default().to_owned()),
+        ];
+        let rs = start(&settings.bin_dir.join("resource-server"), &rs_envs, 18_283, "/ready");
+        let verify = wrk(1_000, duration, None, &bearer, &format!("{}/verify", bare.base));
+        let stocks = wrk(1_000, duration, None, &bearer, &format!("{}/stocks/acme", rs.base));
+        drop(rs);
+        (verify, stocks)
+    };
     // After its 10,000-connection run: what Actix-web's own per-connection buffers cost.
     let bare_peak_rss_mb = peak_rss_mb(bare.child.id());
     drop(bare);
@@ -555,6 +587,7 @@ fn measure(
         most_threads,
         threads_at_end,
         bare_peak_rss_mb,
+        resource,
     }
 }
 
@@ -907,6 +940,26 @@ fn write_report(out: &Path, machine: &str, settings: &Settings, backends: &[Back
         }
         let _ = writeln!(md);
         let _ = writeln!(md, "![requests per second](performance/{slug}-throughput.svg)\n");
+        let (verify, stocks) = &b.resource;
+        let _ = writeln!(
+            md,
+            "### The example resource server beside bare `GET /verify`\n\n\
+             `examples/resource-server` (actix-web, `jwt-auth-verifier` with this server's \
+             HS256 secret, following its revocation feed) answering `GET /stocks/acme` with \
+             the same token, at 1,000 connections, right after bare `/verify`.\n"
+        );
+        let _ = writeln!(md, "| bare /verify req/s | p99 | /stocks req/s | p99 | ratio | errors |");
+        let _ = writeln!(md, "|---|---|---|---|---|---|");
+        let _ = writeln!(
+            md,
+            "| {:.0} | {:.1} ms | {:.0} | {:.1} ms | {:.2}× | {} |\n",
+            verify.rps,
+            verify.p99_ms,
+            stocks.rps,
+            stocks.p99_ms,
+            stocks.rps / verify.rps,
+            format!("{}{}", verify.errors, stocks.errors).trim().replace('|', "/")
+        );
         let _ = writeln!(md, "### Logins and flood isolation\n");
         let _ = writeln!(md, "| measure | value |");
         let _ = writeln!(md, "|---|---|");

@@ -10,7 +10,8 @@
 //!
 //! Settings (environment): `JWT_AUTH_URL` (the issuer: its `PUBLIC_URL`), `JWT_AUDIENCE`
 //! (default `api`), `CLIENT_ID` and `CLIENT_SECRET` (from `jwt-auth clients add`),
-//! `BIND_ADDRESS` (default `127.0.0.1:8081`).
+//! `BIND_ADDRESS` (default `127.0.0.1:8081`). For an HS256 issuer, which publishes no key:
+//! `JWT_SECRET` (its secret) and `JWT_ISSUER` (its `iss`, default `JWT_AUTH_URL`).
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use jwt_auth_verifier::actix::{Authenticated, RequireRole};
@@ -50,16 +51,27 @@ fn setting(name: &str) -> String {
 
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
-    let issuer = setting("JWT_AUTH_URL");
+    let url = setting("JWT_AUTH_URL");
     let audience = std::env::var("JWT_AUDIENCE").unwrap_or_else(|_| "api".into());
-    let secret = ClientSecret::new(setting("CLIENT_SECRET"));
-    let verifier = Verifier::builder(KeySource::discover(issuer), audience)
-        .feed(FeedConfig::new(setting("CLIENT_ID"), secret))
-        .start()
-        .unwrap_or_else(|e| {
-            eprintln!("resource-server: {e}");
-            std::process::exit(2)
-        });
+    let feed = FeedConfig::new(setting("CLIENT_ID"), ClientSecret::new(setting("CLIENT_SECRET")))
+        .server_url(&url);
+    // An HS256 issuer publishes no key: the shared secret comes from here instead, and every
+    // holder of it can mint tokens (prefer an asymmetric JWT_ALGORITHM at the issuer).
+    let keys = match std::env::var("JWT_SECRET") {
+        Ok(secret) => {
+            let issuer = std::env::var("JWT_ISSUER").unwrap_or_else(|_| url.clone());
+            let secret = jwt_core::Secret::new(secret.into_bytes()).unwrap_or_else(|e| {
+                eprintln!("resource-server: JWT_SECRET: {e}");
+                std::process::exit(2)
+            });
+            KeySource::hs256(issuer, secret)
+        }
+        Err(_) => KeySource::discover(url.clone()),
+    };
+    let verifier = Verifier::builder(keys, audience).feed(feed).start().unwrap_or_else(|e| {
+        eprintln!("resource-server: {e}");
+        std::process::exit(2)
+    });
     let verifier = web::Data::new(verifier);
     let bind = std::env::var("BIND_ADDRESS").unwrap_or_else(|_| "127.0.0.1:8081".into());
     let server = HttpServer::new(move || {
