@@ -3,8 +3,10 @@
 //! T are void" cut-offs per user and for everyone, and revoked signing keys. The store, or the
 //! revocation feed of the server for another service, feeds it.
 
-use std::collections::HashMap;
 use std::sync::RwLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use foldhash::HashMap;
 
 use chrono::{DateTime, Utc};
 
@@ -25,6 +27,8 @@ use crate::store::Revocation;
 #[derive(Debug, Default)]
 pub struct RevocationSet {
     inner: RwLock<Inner>,
+    /// Whether any key is revoked: the common answer, no, without taking the lock.
+    any_key: AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -68,6 +72,7 @@ impl RevocationSet {
                 }
                 Revocation::Key { kid, expires_at } => {
                     inner.keys.insert(kid.clone(), expires_at.timestamp());
+                    self.any_key.store(true, Ordering::Release);
                 }
             }
         }
@@ -95,8 +100,11 @@ impl RevocationSet {
     /// assert!(!set.is_key_revoked("k2"));
     /// ```
     pub fn is_key_revoked(&self, kid: &str) -> bool {
+        if !self.any_key.load(Ordering::Acquire) {
+            return false;
+        }
         let inner = self.inner.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-        !inner.keys.is_empty() && inner.keys.contains_key(kid)
+        inner.keys.contains_key(kid)
     }
 
     /// Forgets sessions and keys whose tokens have all expired by `now`: they fail on expiry
@@ -107,6 +115,7 @@ impl RevocationSet {
         let before = inner.sessions.len() + inner.keys.len();
         inner.sessions.retain(|_, expires| *expires > now);
         inner.keys.retain(|_, expires| *expires > now);
+        self.any_key.store(!inner.keys.is_empty(), Ordering::Release);
         before - inner.sessions.len() - inner.keys.len()
     }
 
