@@ -123,17 +123,9 @@ struct Body<'a> {
 impl ApiError {
     /// The machine-readable code of the body.
     pub fn code(&self) -> &'static str {
-        use jwt_core::Error as E;
         match self {
             ApiError::MissingToken => "missing_token",
-            ApiError::Token(e) => match e {
-                E::Expired => "token_expired",
-                E::Revoked | E::SessionRevoked | E::InactiveSubject => "token_revoked",
-                E::RefreshReused(_) => "refresh_token_reused",
-                E::SessionExpired => "session_expired",
-                e if e.is_token_rejection() => "invalid_token",
-                _ => "internal_error",
-            },
+            ApiError::Token(e) => e.code(),
             ApiError::InvalidCredentials => "invalid_credentials",
             ApiError::InsufficientRole(_) => "insufficient_role",
             ApiError::RateLimited { .. } => "rate_limited",

@@ -183,9 +183,14 @@ impl Drop for StreamGuard {
     }
 }
 
-/// A cursor as given (`after=` or `Last-Event-ID`): a position, or not known.
+/// A cursor as given (`after=` or `Last-Event-ID`): a position, or none at all.
 pub fn parse_cursor(text: &str) -> Result<i64, CursorExpired> {
-    text.trim().parse::<i64>().ok().filter(|c| *c >= 0).ok_or(CursorExpired)
+    let text = text.trim();
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(CursorExpired);
+    }
+    // Digits past any position this feed can reach: ahead of it, so not known (410).
+    Ok(text.parse::<i64>().unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]
@@ -218,7 +223,8 @@ mod tests {
     fn cursors_are_non_negative_integers() {
         assert_eq!(parse_cursor("42"), Ok(42));
         assert_eq!(parse_cursor("0"), Ok(0));
-        for bad in ["", "-1", "x", "1.5", "99999999999999999999"] {
+        assert_eq!(parse_cursor("99999999999999999999"), Ok(i64::MAX), "ahead of any feed");
+        for bad in ["", "-1", "+1", "x", "1.5"] {
             assert_eq!(parse_cursor(bad), Err(CursorExpired), "{bad}");
         }
     }

@@ -159,6 +159,30 @@ impl Error {
         )
     }
 
+    /// The error code a server answers this refusal with (RFC 6750 §3 and the `jwt-auth`
+    /// HTTP contract): `token_expired`, `token_revoked`, `refresh_token_reused`,
+    /// `session_expired`, `invalid_token` for every other refused token, and
+    /// `internal_error` for what is no refusal ([`Error::is_token_rejection`] is false).
+    /// Every service that checks these tokens answers alike with it.
+    ///
+    /// ```
+    /// use jwt_core::Error;
+    /// assert_eq!(Error::Expired.code(), "token_expired");
+    /// assert_eq!(Error::Revoked.code(), "token_revoked");
+    /// assert_eq!(Error::UnknownKey.code(), "invalid_token");
+    /// assert_eq!(Error::NoSigningKey.code(), "internal_error");
+    /// ```
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Expired => "token_expired",
+            Error::Revoked | Error::SessionRevoked | Error::InactiveSubject => "token_revoked",
+            Error::RefreshReused(_) => "refresh_token_reused",
+            Error::SessionExpired => "session_expired",
+            e if e.is_token_rejection() => "invalid_token",
+            _ => "internal_error",
+        }
+    }
+
     /// Wraps a storage backend's error that is not about reaching it (see
     /// [`Error::unavailable`] for that).
     pub fn storage(err: impl std::error::Error + Send + Sync + 'static) -> Self {

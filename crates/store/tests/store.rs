@@ -631,13 +631,7 @@ async fn signing_keys_rotate_revoke_and_prune(db: TestDb) {
         store.revoke_signing_key("next", t0() + secs(9), t0() + secs(3600)).await.expect("runs");
     assert_eq!(again.expect("known").revoked_at, Some(t0() + secs(5)), "the first time stays");
     // In the revocation feed once, for the services that verify with a cached JWK set.
-    let feed: Vec<Revocation> = store
-        .revocation_feed(0, t0())
-        .await
-        .expect("feed")
-        .into_iter()
-        .map(|e| e.revocation)
-        .collect();
+    let feed = revocations_in_feed(store).await;
     assert_eq!(feed, [Revocation::Key { kid: "next".into(), expires_at: t0() + secs(3600) }]);
 
     // `first` retired at t0+61 s, `next` revoked at t0+5 s.
@@ -645,6 +639,12 @@ async fn signing_keys_rotate_revoke_and_prune(db: TestDb) {
     assert_eq!(store.prune_signing_keys(t0() + secs(6)).await.expect("prunes"), 1);
     assert_eq!(store.prune_signing_keys(t0() + secs(62)).await.expect("prunes"), 1);
     assert!(store.signing_keys().await.expect("keys").is_empty());
+}
+
+/// What the whole feed revokes, oldest first, as seen at `t0`.
+async fn revocations_in_feed(store: &jwt_auth_store::Store) -> Vec<Revocation> {
+    let feed = store.revocation_feed(0, t0()).await.expect("feed");
+    feed.into_iter().map(|e| e.revocation).collect()
 }
 
 fn service_client(id: &str, name: &str) -> ServiceClient {
@@ -678,13 +678,7 @@ async fn clients_are_added_listed_and_removed_with_their_session_revoked(db: Tes
     let expected =
         Revocation::Session { id: "session-of-c1".into(), expires_at: t0() + secs(1800) };
     assert_eq!(revocation, expected);
-    let feed: Vec<Revocation> = store
-        .revocation_feed(0, t0())
-        .await
-        .expect("feed")
-        .into_iter()
-        .map(|e| e.revocation)
-        .collect();
+    let feed = revocations_in_feed(store).await;
     assert_eq!(feed, [expected]);
     assert_eq!(store.client("c1").await.expect("read"), None);
     assert!(store.remove_client("c1", t0(), t0()).await.expect("runs").is_none());

@@ -114,17 +114,9 @@ impl AuthError {
 
     /// The machine-readable code of the body (`error`).
     pub fn code(&self) -> &'static str {
-        use jwt_core::Error as E;
         match self {
             AuthError::MissingToken => "missing_token",
-            AuthError::Token(e) => match e {
-                E::Expired => "token_expired",
-                E::Revoked | E::SessionRevoked | E::InactiveSubject => "token_revoked",
-                E::RefreshReused(_) => "refresh_token_reused",
-                E::SessionExpired => "session_expired",
-                e if e.is_token_rejection() => "invalid_token",
-                _ => "internal_error",
-            },
+            AuthError::Token(e) => e.code(),
             AuthError::InsufficientRole(_) => "insufficient_role",
             AuthError::Unavailable => "unavailable",
             AuthError::Internal(_) => "internal_error",

@@ -57,6 +57,8 @@ pub struct CursorGone(pub crate::openapi::ErrorBody);
                 (FeedPageBody = "application/json"),
                 (String = "text/event-stream"),
             )),
+        (status = 400, body = crate::openapi::ErrorBody, description = "`invalid_request`: `after` or `Last-Event-ID` is not a cursor (digits)"),
+        (status = 422, body = crate::openapi::ErrorBody, description = "`invalid_field`: a query string that does not parse (`after` twice)"),
         BearerRefused, InsufficientRole, CursorGone, RateLimited, Unavailable,
     ))]
 pub async fn feed(
@@ -78,7 +80,9 @@ pub async fn feed(
         .flatten()
         .and_then(|v| v.to_str().ok());
     let cursor = match last_event_id.or(query.after.as_deref()) {
-        Some(text) => Some(parse_cursor(text).map_err(|CursorExpired| ApiError::CursorExpired)?),
+        Some(text) => Some(parse_cursor(text).map_err(|CursorExpired| {
+            ApiError::MalformedBody("the cursor is not one this feed gives out (digits)".into())
+        })?),
         None => None,
     };
     let events = page(&state, cursor).await?;

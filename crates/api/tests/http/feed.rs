@@ -2,7 +2,8 @@
 //! for role `service` or `admin` only; JSON pages by cursor, every event that still matters
 //! without one; Server-Sent Events that deliver a revocation as it happens and resume with
 //! `Last-Event-ID`; a bound on streams per client; 410 `cursor_expired` for a cursor the
-//! server does not know, and for one behind events that no longer matter.
+//! server does not know, and for one behind events that no longer matter; 400 for one that is
+//! no cursor at all.
 
 use std::time::{Duration, Instant};
 
@@ -124,9 +125,11 @@ async fn unknown_and_dropped_cursors_are_gone(db: TestDb) {
     app.register("alice@example.com").await;
     let alice = app.login("alice@example.com").await;
     let start = feed(&app, &service, None).await.body["cursor"].as_str().unwrap().to_owned();
-    for unknown in ["999999999", "-1", "abc", ""] {
-        let gone = feed(&app, &service, Some(unknown)).await;
-        gone.assert_error(StatusCode::GONE, "cursor_expired");
+    let gone = feed(&app, &service, Some("999999999")).await;
+    gone.assert_error(StatusCode::GONE, "cursor_expired");
+    for malformed in ["-1", "abc", "", "1.5"] {
+        let refused = feed(&app, &service, Some(malformed)).await;
+        refused.assert_error(StatusCode::BAD_REQUEST, "invalid_request");
     }
     send(app.post("/auth/logout").bearer_auth(&alice.access)).await;
     let page = next_page(&app, &service, &start).await;

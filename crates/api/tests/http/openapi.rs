@@ -54,7 +54,7 @@ const STATUSES: &[(&str, &str, &[u16])] = &[
     ("post", "/auth/introspect", &[200, 400, 401, 403, 413, 415, 503]),
     ("get", "/.well-known/jwks.json", &[200]),
     ("get", "/.well-known/oauth-authorization-server", &[200]),
-    ("get", "/auth/revocations", &[200, 401, 403, 410, 429, 503]),
+    ("get", "/auth/revocations", &[200, 400, 401, 403, 410, 422, 429, 503]),
     ("get", "/api/me", &[200, 401, 404, 503]),
     ("get", "/api/users", &[200, 401, 403, 422, 503]),
     ("get", "/api/admin/users/{id}/sessions", &[200, 401, 403, 404, 503]),
