@@ -3,9 +3,10 @@
 //!
 //! - [`TokenService`] signs access tokens (`typ: at+jwt`, RFC 9068) and refresh tokens
 //!   (`typ: refresh+jwt`), and verifies them strictly: size first, then the header (no
-//!   `alg: none`, no `jku`/`x5u`/`jwk`/`x5c`, no `crit`, the right `typ`), then the key that
-//!   `kid` selects, whose algorithm must be the header's, then the signature, then `iss`, `aud`,
-//!   `exp`, `nbf`, `iat` and every required claim. Each failure is its own [`Error`] variant.
+//!   `alg: none`, no `jku`/`x5u`/`jwk`/`x5c`, no `crit`, no `cty`, the right `typ`), then the
+//!   key that `kid` selects, whose algorithm must be the header's, then the signature, then
+//!   `iss`, `aud`, `exp`, `nbf`, `iat` and every required claim. Each failure is its own
+//!   [`Error`] variant.
 //! - [`KeySet`] holds the active [`SigningKey`] and older verify-only keys, and publishes the
 //!   public ones as a JWK set (RFC 7517).
 //! - [`Sessions`] runs login, refresh rotation, logout and the per-request revocation check over

@@ -196,6 +196,10 @@ struct JoseHeader<'a> {
     jwk: bool,
     #[serde(default, deserialize_with = "present")]
     x5c: bool,
+    /// A content type: only a nested JWT (`cty: JWT`) would need one, and nesting is never
+    /// what this crate issues or accepts (RFC 8725 §2.8: explicit typing, no guessing).
+    #[serde(default, deserialize_with = "present")]
+    cty: bool,
 }
 
 /// A field that is there, whatever its value.
@@ -220,9 +224,13 @@ impl<'a> JoseHeader<'a> {
     /// Refuses headers that could redirect key selection or demand unknown processing, and
     /// returns the named algorithm if it is one we verify.
     fn algorithm(&self) -> Result<Algorithm> {
-        for (present, name) in
-            [(self.jku, "jku"), (self.x5u, "x5u"), (self.jwk, "jwk"), (self.x5c, "x5c")]
-        {
+        for (present, name) in [
+            (self.jku, "jku"),
+            (self.x5u, "x5u"),
+            (self.jwk, "jwk"),
+            (self.x5c, "x5c"),
+            (self.cty, "cty"),
+        ] {
             if present {
                 return Err(Error::ForbiddenHeader(name));
             }

@@ -6,6 +6,7 @@
 mod common;
 
 mod admin;
+mod attacks;
 mod auth;
 mod backoff;
 mod bodies;
