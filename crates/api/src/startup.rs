@@ -29,6 +29,11 @@ use crate::state::AppState;
 use crate::stored_keys::{self, KeySource};
 use crate::user_cache::UserCache;
 
+/// How long a client may take to send a request's headers.
+pub const CLIENT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long an idle keep-alive connection stays open.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(5);
+
 /// The largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// How often revocations made by other instances are fetched when nothing was pushed: all of
@@ -281,6 +286,12 @@ fn run(
             })
             .configure(configure)
     })
+    // A client has this long to send a request's headers (slowloris: 408, then closed), an
+    // idle keep-alive connection is closed after this long, and a closing client this long
+    // to finish.
+    .client_request_timeout(CLIENT_REQUEST_TIMEOUT)
+    .keep_alive(KEEP_ALIVE)
+    .client_disconnect_timeout(Duration::from_secs(1))
     .listen(listener)?
     .shutdown_timeout(30)
     .shutdown_signal(async move {

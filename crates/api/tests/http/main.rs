@@ -11,6 +11,7 @@ mod auth;
 mod backoff;
 mod bodies;
 mod clients;
+mod edge;
 mod faults;
 mod feed;
 mod instances;
