@@ -45,22 +45,8 @@ impl BearerToken {
 
 /// The bearer token of the request; `MissingToken` when there is none.
 fn bearer_token(req: &HttpRequest) -> Result<&str, ApiError> {
-    let value = req.headers().get(AUTHORIZATION).ok_or(ApiError::MissingToken)?.as_bytes();
-    let space = value.iter().position(|b| *b == b' ').ok_or(ApiError::MissingToken)?;
-    let (scheme, token) = (&value[..space], &value[space + 1..]);
-    if !scheme.eq_ignore_ascii_case(b"bearer") {
-        return Err(ApiError::MissingToken);
-    }
-    // A bearer token was presented: from here on, what is wrong with it is `invalid_token`.
-    let token = std::str::from_utf8(token)
-        .ok()
-        .filter(|token| token.is_ascii())
-        .ok_or(ApiError::Token(jwt_core::Error::Malformed("the bearer token is not ASCII")))?
-        .trim();
-    if token.is_empty() {
-        return Err(ApiError::Token(jwt_core::Error::Malformed("the bearer token is empty")));
-    }
-    Ok(token)
+    let header = req.headers().get(AUTHORIZATION).map(|v| v.as_bytes());
+    jwt_core::bearer_token(header).map_err(ApiError::Token)?.ok_or(ApiError::MissingToken)
 }
 
 impl FromRequest for BearerToken {

@@ -48,6 +48,7 @@
 //! whole workspace; see the README for which one and why.
 #![warn(missing_docs)]
 
+mod bearer;
 mod claims;
 mod clock;
 pub mod dangerous;
@@ -63,6 +64,7 @@ mod sessions;
 mod store;
 mod tokens;
 
+pub use bearer::bearer_token;
 pub use claims::{AccessClaims, Audience, NoExtra, RefreshClaims};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result, ReuseDetails};

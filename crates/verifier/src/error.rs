@@ -168,8 +168,8 @@ impl AuthError {
     }
 }
 
-/// The bearer token of an `Authorization` header value (RFC 6750 §2.1), parsed as the server
-/// parses it: the scheme case-insensitively; no header, or another scheme, is
+/// The bearer token of an `Authorization` header value (RFC 6750 §2.1), parsed by
+/// [`jwt_core::bearer_token`] as the server parses it: the scheme case-insensitively; no header, or another scheme, is
 /// [`AuthError::MissingToken`]; a bearer token that is empty or not ASCII is an invalid token.
 ///
 /// ```
@@ -181,22 +181,7 @@ impl AuthError {
 /// assert!(matches!(bearer_token(Some(b"Bearer  ")), Err(AuthError::Token(_))));
 /// ```
 pub fn bearer_token(authorization: Option<&[u8]>) -> Result<&str, AuthError> {
-    let value = authorization.ok_or(AuthError::MissingToken)?;
-    let space = value.iter().position(|b| *b == b' ').ok_or(AuthError::MissingToken)?;
-    let (scheme, token) = (&value[..space], &value[space + 1..]);
-    if !scheme.eq_ignore_ascii_case(b"bearer") {
-        return Err(AuthError::MissingToken);
-    }
-    // A bearer token was presented: from here on, what is wrong with it is `invalid_token`.
-    let token = std::str::from_utf8(token)
-        .ok()
-        .filter(|token| token.is_ascii())
-        .ok_or(AuthError::Token(jwt_core::Error::Malformed("the bearer token is not ASCII")))?
-        .trim();
-    if token.is_empty() {
-        return Err(AuthError::Token(jwt_core::Error::Malformed("the bearer token is empty")));
-    }
-    Ok(token)
+    jwt_core::bearer_token(authorization).map_err(AuthError::Token)?.ok_or(AuthError::MissingToken)
 }
 
 #[cfg(test)]
