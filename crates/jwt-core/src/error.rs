@@ -228,3 +228,39 @@ impl ReuseDetails {
 
 /// `Result` with [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_variant_has_its_code_and_only_token_problems_are_rejections() {
+        let reuse = || {
+            Error::RefreshReused(Box::new(ReuseDetails {
+                session_id: "s".into(),
+                user_id: "u".into(),
+                rotated_at: DateTime::UNIX_EPOCH,
+                detected_at: DateTime::UNIX_EPOCH,
+                rotated_by: ClientInfo::default(),
+            }))
+        };
+        let cases: Vec<(Error, &str, bool)> = vec![
+            (Error::Expired, "token_expired", true),
+            (Error::Revoked, "token_revoked", true),
+            (Error::SessionRevoked, "token_revoked", true),
+            (Error::InactiveSubject, "token_revoked", true),
+            (reuse(), "refresh_token_reused", true),
+            (Error::SessionExpired, "session_expired", true),
+            (Error::UnknownKey, "invalid_token", true),
+            (Error::InvalidSignature, "invalid_token", true),
+            (Error::NoSigningKey, "internal_error", false),
+            (Error::InvalidConfig("x".into()), "internal_error", false),
+            (Error::storage(std::io::Error::other("disk")), "internal_error", false),
+            (Error::unavailable(std::io::Error::other("down")), "internal_error", false),
+        ];
+        for (error, code, rejection) in cases {
+            assert_eq!(error.code(), code, "{error:?}");
+            assert_eq!(error.is_token_rejection(), rejection, "{error:?}");
+        }
+    }
+}

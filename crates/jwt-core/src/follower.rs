@@ -194,4 +194,24 @@ mod tests {
         assert!(set.is_revoked("s1", "alice", 1_700_000_000));
         assert_eq!((follower.is_loaded(), follower.since()), (false, None));
     }
+
+    #[tokio::test]
+    async fn the_overlap_reaches_back_by_its_length_and_never_forward() {
+        let now = at(1_700_000_000);
+        let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(now));
+        let follower = |overlap| {
+            RevocationFollower::new(
+                MemoryStore::new(),
+                Arc::new(RevocationSet::new()),
+                clock.clone(),
+            )
+            .with_overlap(overlap)
+        };
+        let wide = follower(TimeDelta::minutes(2));
+        wide.poll().await.unwrap();
+        assert_eq!(wide.since(), Some(now - TimeDelta::minutes(2)));
+        let negative = follower(TimeDelta::seconds(-5));
+        negative.poll().await.unwrap();
+        assert_eq!(negative.since(), Some(now), "a negative overlap counts as none");
+    }
 }

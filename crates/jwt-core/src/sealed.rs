@@ -131,4 +131,18 @@ mod tests {
         assert!(kek.open(Algorithm::ES256, key.kid(), &[]).is_err());
         assert_eq!(kek.open(Algorithm::ES256, key.kid(), &sealed).unwrap().kid(), key.kid());
     }
+
+    #[test]
+    fn a_sealed_key_of_another_version_or_cut_short_does_not_open() {
+        let kek = KeyEncryptionKey::new(&[1; 32]).unwrap();
+        let key = SigningKey::generate(Algorithm::HS256).unwrap();
+        let sealed = kek.seal(&key).unwrap();
+        assert!(kek.open(Algorithm::HS256, key.kid(), &sealed).is_ok(), "the control");
+        let mut other_version = sealed.clone();
+        other_version[0] ^= 0xff;
+        for bad in [&other_version[..], &sealed[..1 + NONCE_LEN - 1], &[][..]] {
+            let refused = kek.open(Algorithm::HS256, key.kid(), bad);
+            assert!(matches!(refused, Err(Error::SealedKey { .. })), "{refused:?}");
+        }
+    }
 }

@@ -368,3 +368,18 @@ impl<T: RevocationStore + ?Sized> RevocationStore for std::sync::Arc<T> {
         (**self).revocations_since(since)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn revoke_reasons_round_trip_through_their_stored_names() {
+        for reason in RevokeReason::ALL {
+            assert_eq!(reason.to_string(), reason.as_str());
+            assert_eq!(reason.as_str().parse::<RevokeReason>().unwrap(), reason);
+        }
+        assert!(matches!("Logout".parse::<RevokeReason>(), Err(Error::Storage(_))), "exact names");
+        assert!(matches!("".parse::<RevokeReason>(), Err(Error::Storage(_))));
+    }
+}

@@ -207,8 +207,13 @@ fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D:
     IgnoredAny::deserialize(deserializer).map(|_| true)
 }
 
-/// RFC 7515 and 7519 want JSON objects; serde would also read a struct from an array.
+/// RFC 7515 and 7519 want JSON objects; serde would also read a struct from an array. And
+/// JSON text is UTF-8 (RFC 8259 §8.1), which serde_json does not check in the members it
+/// skips.
 pub(crate) fn require_object(json: &[u8]) -> Result<&[u8]> {
+    if std::str::from_utf8(json).is_err() {
+        return Err(Error::Malformed("the JSON is not UTF-8"));
+    }
     match json.iter().find(|b| !b.is_ascii_whitespace()) {
         Some(b'{') => Ok(json),
         _ => Err(Error::Malformed("expected a JSON object")),
@@ -659,6 +664,48 @@ mod tests {
         assert!(!typ_matches("application/", "at+jwt"));
     }
 
+    /// Found by fuzzing (`fuzz/`, target `token_claims`): a header or claims with invalid
+    /// UTF-8 in a member that is not read verified, as serde_json skips such members unchecked.
+    #[test]
+    fn a_header_or_claims_that_is_not_utf8_is_refused() {
+        let key = SigningKey::generate(Algorithm::HS256).unwrap();
+        let tokens = TokenService::new(TokenPolicy::new("i", "a"), KeySet::new(key.clone()))
+            .unwrap()
+            .with_clock(Arc::new(crate::ManualClock::new(
+                DateTime::from_timestamp(1_000, 0).unwrap(),
+            )));
+        let sign = |header: &[u8], claims: &[u8]| {
+            let mut token = URL_SAFE_NO_PAD.encode(header);
+            token.push('.');
+            URL_SAFE_NO_PAD.encode_string(claims, &mut token);
+            let signature = jsonwebtoken::crypto::sign(
+                token.as_bytes(),
+                key.encoding_key(),
+                jsonwebtoken::Algorithm::HS256,
+            )
+            .unwrap();
+            format!("{token}.{signature}")
+        };
+        let header = |extra: &[u8]| {
+            let kid = key.kid();
+            [
+                format!(r#"{{"alg":"HS256","typ":"refresh+jwt","kid":"{kid}","x":""#).as_bytes(),
+                extra,
+                b"\"}",
+            ]
+            .concat()
+        };
+        let claims = |extra: &[u8]| {
+            let claims = r#"{"iss":"i","sub":"s","exp":2000,"iat":1000,"jti":"j","sid":"x","x":""#;
+            [claims.as_bytes(), extra, b"\"}"].concat()
+        };
+        assert!(tokens.verify_refresh(&sign(&header(b"ok"), &claims(b"ok"))).is_ok());
+        let bad_header = tokens.verify_refresh(&sign(&header(b"\xff"), &claims(b"ok")));
+        assert!(matches!(bad_header, Err(Error::Malformed(_))), "{bad_header:?}");
+        let bad_claims = tokens.verify_refresh(&sign(&header(b"ok"), &claims(b"\xff")));
+        assert!(matches!(bad_claims, Err(Error::InvalidClaims)), "{bad_claims:?}");
+    }
+
     #[test]
     fn policy_refuses_out_of_range_values() {
         let mut p = TokenPolicy::new("i", "a");
@@ -668,5 +715,35 @@ mod tests {
         p.access_ttl = TimeDelta::zero();
         assert!(p.validate().is_err());
         assert!(TokenPolicy::new("", "a").validate().is_err());
+    }
+
+    #[test]
+    fn policy_refuses_each_bound_and_accepts_its_edge() {
+        let edited = |edit: fn(&mut TokenPolicy)| {
+            let mut p = TokenPolicy::new("i", "a");
+            edit(&mut p);
+            p.validate()
+        };
+        assert!(edited(|_| {}).is_ok(), "the defaults");
+        assert!(TokenPolicy::new("i", "").validate().is_err(), "no audience");
+        assert!(edited(|p| p.refresh_ttl = TimeDelta::days(3651)).is_err());
+        assert!(edited(|p| p.refresh_ttl = TimeDelta::days(3650)).is_ok());
+        assert!(edited(|p| p.leeway = TimeDelta::seconds(-1)).is_err());
+        assert!(edited(|p| p.leeway = MAX_LEEWAY).is_ok());
+        assert!(edited(|p| p.max_token_bytes = 255).is_err());
+        assert!(edited(|p| p.max_token_bytes = 256).is_ok());
+    }
+
+    #[test]
+    fn tokens_and_the_service_debug_without_a_token() {
+        let keys = KeySet::new(SigningKey::generate(Algorithm::HS256).unwrap());
+        let service = TokenService::new(TokenPolicy::new("i", "a"), keys).unwrap();
+        let subject = Subject { id: "u".into(), roles: vec![], email: None };
+        let access = service.issue_access(&subject, "s", None).unwrap().token;
+        assert_eq!(format!("{access:?}"), "AccessToken([redacted])");
+        let refresh = service.issue_refresh("u", "s", None).unwrap().token;
+        assert_eq!(format!("{refresh:?}"), "RefreshToken([redacted])");
+        assert!(!format!("{service:?}").contains(access.expose()));
+        assert!(format!("{service:?}").starts_with("TokenService"));
     }
 }

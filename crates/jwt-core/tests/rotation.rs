@@ -522,6 +522,10 @@ struct CountingStore {
     rotated: AtomicUsize,
     already_rotated: AtomicUsize,
     rival: std::sync::Mutex<Option<ManualClock>>,
+    /// Revokes the session just before the next rotation, as another instance might.
+    revoke_before_rotating: std::sync::atomic::AtomicBool,
+    /// Answers every session read as if the database were down.
+    unavailable: std::sync::atomic::AtomicBool,
 }
 
 impl CountingStore {
@@ -540,6 +544,9 @@ impl SessionStore for CountingStore {
     }
 
     async fn session(&self, id: &str) -> jwt_core::Result<Option<SessionRecord>> {
+        if self.unavailable.load(Ordering::SeqCst) {
+            return Err(Error::unavailable(std::io::Error::other("the database is down")));
+        }
         self.inner.session(id).await
     }
 
@@ -555,6 +562,10 @@ impl RefreshTokenStore for CountingStore {
         replacement: &NewRefreshToken,
         at: DateTime<Utc>,
     ) -> jwt_core::Result<RotateOutcome> {
+        if self.revoke_before_rotating.swap(false, Ordering::SeqCst) {
+            let session = self.inner.session(&replacement.session_id).await?.unwrap();
+            self.inner.revoke_session(&session.id, RevokeReason::Logout, at).await?;
+        }
         let rival = self.rival.lock().unwrap().take();
         if let Some(clock) = rival {
             clock.advance(TimeDelta::milliseconds(1));
@@ -791,4 +802,119 @@ async fn with_zero_grace_concurrent_refreshes_give_one_pair_and_revoke_the_sessi
     for round in 0..200 {
         zero_grace_race_round(&sessions, 20, round).await;
     }
+}
+
+fn new_token(jti: &str, session_id: &str, parent: Option<&str>) -> NewRefreshToken {
+    NewRefreshToken {
+        jti: jti.into(),
+        session_id: session_id.into(),
+        parent_jti: parent.map(Into::into),
+        issued_at: at(T0),
+        expires_at: at(T0 + 3600),
+        client: ClientInfo::default(),
+    }
+}
+
+#[tokio::test]
+async fn the_memory_store_rotates_only_a_current_token_of_its_own_live_session() {
+    let store = MemoryStore::new();
+    for sid in ["s1", "s2"] {
+        let session = NewSession {
+            id: sid.into(),
+            user_id: "alice".into(),
+            created_at: at(T0),
+            expires_at: at(T0 + 3600),
+            client: ClientInfo::default(),
+        };
+        store.create_session(&session, &new_token(&format!("{sid}-a"), sid, None)).await.unwrap();
+    }
+    let next = new_token("s1-b", "s1", Some("s1-a"));
+    let rotate = |jti: &'static str, next: NewRefreshToken| {
+        let store = &store;
+        async move { store.rotate(jti, &next, at(T0 + 1)).await.unwrap() }
+    };
+    assert_eq!(rotate("nobody", next.clone()).await, RotateOutcome::NotFound);
+    let elsewhere = new_token("s2-b", "s2", Some("s1-a"));
+    assert_eq!(rotate("s1-a", elsewhere).await, RotateOutcome::NotFound, "not its session");
+    assert_eq!(rotate("s1-a", next.clone()).await, RotateOutcome::Rotated, "the control");
+    assert!(matches!(rotate("s1-a", next).await, RotateOutcome::AlreadyRotated { .. }));
+
+    store.revoke_session("s2", RevokeReason::Logout, at(T0 + 2)).await.unwrap();
+    let after_logout = new_token("s2-b", "s2", Some("s2-a"));
+    assert_eq!(rotate("s2-a", after_logout).await, RotateOutcome::SessionRevoked);
+}
+
+#[tokio::test]
+async fn a_refresh_token_the_store_never_issued_or_of_another_users_session_is_unknown() {
+    let (sessions, _clock) = memory_sessions(policy(10));
+    let pair = sessions.start(&subject("alice"), ClientInfo::default()).await.unwrap();
+    let sid = pair.session_id.clone();
+    let tokens = sessions.tokens();
+
+    // Validly signed for alice's live session, but with a jti the store has never seen.
+    let unissued = tokens.issue_refresh("alice", &sid, None).unwrap().token;
+    assert!(sessions.introspect_refresh(unissued.expose()).await.unwrap().is_none());
+    let refused = sessions.refresh(unissued.expose(), ClientInfo::default()).await;
+    assert!(matches!(refused, Err(Error::UnknownRefreshToken)), "{refused:?}");
+
+    // Validly signed, naming alice's session, for bob.
+    let borrowed = tokens.issue_refresh("bob", &sid, None).unwrap().token;
+    let refused = sessions.refresh(borrowed.expose(), ClientInfo::default()).await;
+    assert!(matches!(refused, Err(Error::UnknownRefreshToken)), "{refused:?}");
+
+    // The control: the token the session really issued.
+    assert!(sessions.refresh(pair.refresh_token.expose(), ClientInfo::default()).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_revocation_landing_between_the_checks_and_the_rotation_wins() {
+    let store = CountingStore::default();
+    store.inner.put_user(subject("alice"));
+    let (sessions, _clock) = sessions_over(store, policy(10));
+    let pair = sessions.start(&subject("alice"), ClientInfo::default()).await.unwrap();
+    let again = sessions.start(&subject("alice"), ClientInfo::default()).await.unwrap();
+    sessions.store().revoke_before_rotating.store(true, Ordering::SeqCst);
+    let refused = sessions.refresh(pair.refresh_token.expose(), ClientInfo::default()).await;
+    assert!(matches!(refused, Err(Error::SessionRevoked)), "{refused:?}");
+    assert!(sessions.refresh(again.refresh_token.expose(), ClientInfo::default()).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_failing_store_is_an_error_never_a_refusal_or_an_answer() {
+    let store = CountingStore::default();
+    store.inner.put_user(subject("alice"));
+    let (sessions, _clock) = sessions_over(store, policy(10));
+    let pair = sessions.start(&subject("alice"), ClientInfo::default()).await.unwrap();
+    assert!(sessions.introspect_refresh(pair.refresh_token.expose()).await.unwrap().is_some());
+    sessions.store().unavailable.store(true, Ordering::SeqCst);
+    let failed = sessions.introspect_refresh(pair.refresh_token.expose()).await;
+    assert!(matches!(failed, Err(Error::Unavailable(_))), "{failed:?}");
+    let failed = sessions.refresh(pair.refresh_token.expose(), ClientInfo::default()).await;
+    assert!(matches!(failed, Err(Error::Unavailable(_))), "{failed:?}");
+}
+
+#[tokio::test]
+async fn a_maximum_age_past_the_end_of_time_is_a_configuration_error() {
+    let endless = SessionPolicy { max_age: TimeDelta::MAX, ..policy(10) };
+    let (sessions, _clock) = memory_sessions(endless);
+    assert_eq!(sessions.policy().max_age, TimeDelta::MAX);
+    let started = sessions.start(&subject("alice"), ClientInfo::default()).await;
+    assert!(matches!(started, Err(Error::InvalidConfig(_))), "{started:?}");
+    let (sessions, _clock) = memory_sessions(policy(10));
+    assert!(sessions.start(&subject("alice"), ClientInfo::default()).await.is_ok(), "control");
+}
+
+#[tokio::test]
+async fn sessions_sharing_a_revocation_set_see_each_others_logouts() {
+    let (tokens, _clock) = token_service();
+    let store = Arc::new(MemoryStore::new());
+    store.put_user(subject("alice"));
+    let here = Sessions::new(tokens.clone(), store.clone(), policy(10));
+    let there =
+        Sessions::new(tokens, store, policy(10)).with_revocations(here.revocations().clone());
+    let pair = here.start(&subject("alice"), ClientInfo::default()).await.unwrap();
+    assert!(there.authenticate(pair.access_token.expose()).is_ok(), "the control");
+    here.end(&pair.session_id, RevokeReason::Logout).await.unwrap();
+    assert_eq!(there.revocations().revoked_sessions(), 1);
+    assert!(matches!(there.authenticate(pair.access_token.expose()), Err(Error::Revoked)));
 }
