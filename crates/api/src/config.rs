@@ -298,7 +298,9 @@ fn parse_public_url(value: &str) -> Result<String, ConfigError> {
     Ok(value.trim_end_matches('/').to_owned())
 }
 
-fn parse_cidrs(value: &str) -> Result<Vec<IpNet>, ConfigError> {
+/// `TRUSTED_PROXIES`: a comma-separated list of CIDRs or plain IPs (a host each), blanks
+/// skipped.
+pub fn parse_cidrs(value: &str) -> Result<Vec<IpNet>, ConfigError> {
     value
         .split(',')
         .map(str::trim)
