@@ -12,6 +12,7 @@ mod backoff;
 mod bodies;
 mod clients;
 mod edge;
+mod enumeration;
 mod faults;
 mod feed;
 mod instances;
