@@ -1,16 +1,22 @@
 //! Building and running the server: the routes (one `configure` function that the server and
-//! the tests both use), body limits and their errors, the per-request span and metrics, and
-//! the background jobs (revocation feed, pruning, throttle clean-up).
+//! the tests both use), body limits and their errors, the body deadline, the per-request span
+//! and metrics, and the background jobs (revocation feed, pruning, throttle clean-up).
 
+use std::cell::{Cell, RefCell};
+use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use actix_web::dev::{Server, Service};
+use actix_web::body::{BodySize, BoxBody, MessageBody};
+use actix_web::dev::{Payload, Server, Service, ServiceResponse};
+use actix_web::error::PayloadError;
 use actix_web::error::UrlencodedError;
 use actix_web::http::StatusCode;
 use actix_web::{App, HttpMessage, HttpRequest, HttpResponse, HttpServer, guard, web};
-use futures_util::FutureExt;
+use futures_util::{FutureExt, Stream, StreamExt};
 use tracing::Instrument;
 
 use jwt_auth_store::{Change, Changes, NewUser, PasswordHash};
@@ -29,10 +35,16 @@ use crate::state::AppState;
 use crate::stored_keys::{self, KeySource};
 use crate::user_cache::UserCache;
 
-/// How long a client may take to send a request's headers.
+/// How long a client may take to send the headers of a connection's first request. Actix-web
+/// times no later request head: a keep-alive connection that stops halfway through its second
+/// request's head is held until the client goes (see docs/network-edge.md).
 pub const CLIENT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long an idle keep-alive connection stays open.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(5);
+/// How long a client may take to send a request's body once its headers are in. Actix-web
+/// times the headers only: without this, a body that stops short of its `Content-Length` (or
+/// of its last chunk) holds the connection and the handler waiting on it for ever.
+pub const CLIENT_BODY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -93,6 +105,86 @@ fn get(path: &str) -> actix_web::Resource {
 /// The route of a `get` resource.
 fn get_or_head() -> actix_web::Route {
     web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
+}
+
+/// A request's body, shared by the handler, which reads it through [`RequestBody::reader`],
+/// and by the answer, which holds it until it is sent whole. Actix-web times the request head
+/// only, so this is what bounds a body that never finishes:
+/// - the reader ends with an error once [`CLIENT_BODY_TIMEOUT`] passes, and the answer is then
+///   408 whatever the handler made of that error;
+/// - a body still unfinished when its answer is sent makes actix-http close the connection
+///   (after at most the 1 s disconnect timeout). Had the handler dropped it, actix-http would
+///   instead read a chunked body to its end before the next request: for ever, if it never
+///   ends, and with no timer running.
+#[derive(Clone)]
+struct RequestBody {
+    payload: Rc<RefCell<Payload>>,
+    late: Rc<Cell<bool>>,
+}
+
+impl RequestBody {
+    fn new(payload: Payload) -> Self {
+        Self { payload: Rc::new(RefCell::new(payload)), late: Rc::default() }
+    }
+
+    /// The body as the handler reads it: ended with an error at `deadline`.
+    fn reader(&self, deadline: tokio::time::Instant) -> Payload {
+        let body = self.clone();
+        let mut timer = Box::pin(tokio::time::sleep_until(deadline));
+        let mut ended = false;
+        let stream = futures_util::stream::poll_fn(move |cx| {
+            if ended {
+                return Poll::Ready(None);
+            }
+            // The timer first: a body trickled a byte at a time is always ready when polled.
+            if timer.as_mut().poll(cx).is_ready() {
+                ended = true;
+                body.late.set(true);
+                let late = std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("the request body did not arrive within {CLIENT_BODY_TIMEOUT:?}"),
+                );
+                return Poll::Ready(Some(Err(PayloadError::Io(late))));
+            }
+            let next = body.payload.borrow_mut().poll_next_unpin(cx);
+            ended = matches!(next, Poll::Ready(None));
+            next
+        });
+        let stream: Pin<Box<dyn Stream<Item = _>>> = Box::pin(stream);
+        Payload::from(stream)
+    }
+
+    /// The handler's answer, or 408 if the body came too late; either holds the body.
+    fn answer<B: MessageBody + 'static>(self, response: ServiceResponse<B>) -> ServiceResponse {
+        let response = if self.late.get() {
+            let late = HttpResponse::build(StatusCode::REQUEST_TIMEOUT).force_close().finish();
+            response.into_response(late)
+        } else {
+            response.map_into_boxed_body()
+        };
+        response.map_body(|_, body| BoxBody::new(Holding { body, _request: self }))
+    }
+}
+
+/// An answer's body, holding its request's body until actix-http drops it, after its end.
+struct Holding {
+    body: BoxBody,
+    _request: RequestBody,
+}
+
+impl MessageBody for Holding {
+    type Error = <BoxBody as MessageBody>::Error;
+
+    fn size(&self) -> BodySize {
+        self.body.size()
+    }
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<Option<Result<web::Bytes, Self::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_next(cx)
+    }
 }
 
 /// Every route and extractor setting; the server and the tests both call it.
@@ -255,6 +347,24 @@ fn run(
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
+            // Inside the metrics below, so that they count the 408s of late bodies.
+            .wrap_fn(|mut req, srv| {
+                let body = match req.take_payload() {
+                    Payload::None => None,
+                    payload => {
+                        let body = RequestBody::new(payload);
+                        let deadline = tokio::time::Instant::now() + CLIENT_BODY_TIMEOUT;
+                        req.set_payload(body.reader(deadline));
+                        Some(body)
+                    }
+                };
+                srv.call(req).map(move |result| {
+                    result.map(|response| match body {
+                        Some(body) => body.answer(response),
+                        None => response.map_into_boxed_body(),
+                    })
+                })
+            })
             .wrap_fn(|req, srv| {
                 let started = Instant::now();
                 let request_id = uuid::Uuid::new_v4();
@@ -286,9 +396,9 @@ fn run(
             })
             .configure(configure)
     })
-    // A client has this long to send a request's headers (slowloris: 408, then closed), an
-    // idle keep-alive connection is closed after this long, and a closing client this long
-    // to finish.
+    // A client has this long to send its first request's headers (slowloris: 408, then
+    // closed), an idle keep-alive connection is closed after this long, and a closing client
+    // this long to finish. Bodies have their own deadline (`CLIENT_BODY_TIMEOUT`, above).
     .client_request_timeout(CLIENT_REQUEST_TIMEOUT)
     .keep_alive(KEEP_ALIVE)
     .client_disconnect_timeout(Duration::from_secs(1))
