@@ -107,18 +107,21 @@ impl Target {
     }
 
     fn check_accepted_access(&self, token: &str, claims: &AccessClaims) {
-        let (header, payload) = self.genuine_issued(token, ACCESS_TOKEN_TYPE);
-        assert_eq!(self.service.verify_access(token).ok().as_ref(), Some(claims), "re-verifies");
-        let text = |name| payload.get(name).and_then(Value::as_str);
-        let number = |name| payload.get(name).and_then(Value::as_i64);
-        assert_eq!(text("iss"), Some(claims.iss.as_str()));
-        assert_eq!(text("sub"), Some(claims.sub.as_str()));
-        assert_eq!(text("jti"), Some(claims.jti.as_str()));
-        assert_eq!(text("sid"), Some(claims.sid.as_str()));
-        assert_eq!(text("email"), claims.email.as_deref());
-        assert_eq!(number("exp"), Some(claims.exp));
-        assert_eq!(number("nbf"), Some(claims.nbf));
-        assert_eq!(number("iat"), Some(claims.iat));
+        let (header, payload) = self.check_accepted(
+            token,
+            ACCESS_TOKEN_TYPE,
+            claims,
+            self.service.verify_access(token).ok(),
+            [
+                ("iss", &claims.iss),
+                ("sub", &claims.sub),
+                ("jti", &claims.jti),
+                ("sid", &claims.sid),
+            ],
+            [("exp", claims.exp), ("iat", claims.iat)],
+        );
+        assert_eq!(payload.get("email").and_then(Value::as_str), claims.email.as_deref());
+        assert_eq!(payload.get("nbf").and_then(Value::as_i64), Some(claims.nbf));
         assert_eq!(payload.get("roles"), Some(&Value::from(claims.roles.clone())));
         let aud = match &claims.aud {
             Audience::One(one) => Value::from(one.as_str()),
@@ -142,17 +145,43 @@ impl Target {
     }
 
     fn check_accepted_refresh(&self, token: &str, claims: &RefreshClaims) {
-        let (_, payload) = self.genuine_issued(token, REFRESH_TOKEN_TYPE);
-        assert_eq!(self.service.verify_refresh(token).ok().as_ref(), Some(claims), "re-verifies");
-        let text = |name| payload.get(name).and_then(Value::as_str);
-        let number = |name| payload.get(name).and_then(Value::as_i64);
-        assert_eq!(text("iss"), Some(claims.iss.as_str()));
-        assert_eq!(text("sub"), Some(claims.sub.as_str()));
-        assert_eq!(text("jti"), Some(claims.jti.as_str()));
-        assert_eq!(text("sid"), Some(claims.sid.as_str()));
-        assert_eq!(number("exp"), Some(claims.exp));
-        assert_eq!(number("iat"), Some(claims.iat));
+        self.check_accepted(
+            token,
+            REFRESH_TOKEN_TYPE,
+            claims,
+            self.service.verify_refresh(token).ok(),
+            [
+                ("iss", &claims.iss),
+                ("sub", &claims.sub),
+                ("jti", &claims.jti),
+                ("sid", &claims.sid),
+            ],
+            [("exp", claims.exp), ("iat", claims.iat)],
+        );
         assert_times(claims.exp, None, claims.iat);
+    }
+
+    /// What both token types share once accepted as `typ`: [`Target::genuine_issued`], it
+    /// verifies again to the same claims (`reverified`), and the claims every token carries,
+    /// `strings` and `numbers`, are the signed payload's. Returns the header and the payload.
+    fn check_accepted<C: PartialEq + std::fmt::Debug>(
+        &self,
+        token: &str,
+        typ: &str,
+        claims: &C,
+        reverified: Option<C>,
+        strings: [(&str, &str); 4],
+        numbers: [(&str, i64); 2],
+    ) -> (Map<String, Value>, Map<String, Value>) {
+        let (header, payload) = self.genuine_issued(token, typ);
+        assert_eq!(reverified.as_ref(), Some(claims), "re-verifies");
+        for (name, value) in strings {
+            assert_eq!(payload.get(name).and_then(Value::as_str), Some(value), "{name}");
+        }
+        for (name, value) in numbers {
+            assert_eq!(payload.get(name).and_then(Value::as_i64), Some(value), "{name}");
+        }
+        (header, payload)
     }
 
     /// The oracle for a token the service accepted as `typ`: [`Target::genuine`] under the
