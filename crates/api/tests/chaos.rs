@@ -40,14 +40,15 @@ mod pg;
 #[path = "../../store/tests/common/cluster.rs"]
 mod cluster;
 
+#[path = "common/process.rs"]
+mod process;
+
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+
+use process::Server;
 use std::time::{Duration, Instant};
 
 use diesel::QueryableByName;
@@ -56,7 +57,6 @@ use futures_util::StreamExt;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_jwt-auth");
 const PASSWORD: &str = "correct horse battery staple";
 /// A key-encryption key (32 bytes, base64): on PostgreSQL the signing keys live in the
 /// database, sealed with it, so a restarted server signs and verifies with the same keys.
@@ -64,119 +64,6 @@ const KEK: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 /// The bound on every request: a hang fails the test with a timeout instead of stalling it.
 /// Far above anything a healthy server takes, even on a loaded machine.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-
-// ---------------------------------------------------------------------------------------------
-// The server process
-// ---------------------------------------------------------------------------------------------
-
-/// A `jwt-auth` command in `dir`, with no settings but those given (the environment of the
-/// test run is not inherited, so a developer's own `DATABASE_URL` cannot leak in).
-fn jwt_auth(dir: &Path, env: &[(&str, &str)]) -> Command {
-    let mut command = Command::new(BIN);
-    command.current_dir(dir).env_clear().envs(env.iter().copied());
-    if let Some(path) = std::env::var_os("PATH") {
-        command.env("PATH", path);
-    }
-    command
-}
-
-/// A running `jwt-auth serve`; killed when dropped.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-    log: Arc<Mutex<String>>,
-}
-
-impl Server {
-    /// Starts `jwt-auth serve` on an ephemeral port of 127.0.0.1 and waits until it is ready.
-    async fn start(dir: &Path, env: &[(&str, &str)]) -> Server {
-        let mut env = env.to_vec();
-        env.extend([("BIND_ADDRESS", "127.0.0.1:0"), ("LOG_FORMAT", "json")]);
-        let mut child = jwt_auth(dir, &env)
-            .arg("serve")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("jwt-auth starts");
-        let log = Arc::new(Mutex::new(String::new()));
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        let stdout = child.stdout.take().expect("stdout");
-        let stderr = child.stderr.take().expect("stderr");
-        for (stream, addr_tx) in [
-            (Box::new(stdout) as Box<dyn std::io::Read + Send>, Some(addr_tx)),
-            (Box::new(stderr), None),
-        ] {
-            let log = Arc::clone(&log);
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    if let Some(tx) = &addr_tx
-                        && let Ok(event) = serde_json::from_str::<Value>(&line)
-                        && event["message"] == "jwt-auth listening"
-                        && let Some(addr) = event["address"].as_str()
-                    {
-                        let _ = tx.send(addr.parse::<SocketAddr>().expect("an address"));
-                    }
-                    let mut log = log.lock().expect("log");
-                    log.push_str(&line);
-                    log.push('\n');
-                }
-            });
-        }
-        let addr = match addr_rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(addr) => addr,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("the server did not start; log:\n{}", log.lock().expect("log"));
-            }
-        };
-        let server = Server { child, addr, log };
-        server.wait_ready().await;
-        server
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().expect("log").clone()
-    }
-
-    async fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(response) = http().get(self.url("/ready")).send().await
-                && response.status() == StatusCode::OK
-            {
-                return;
-            }
-            assert!(Instant::now() < deadline, "not ready in 30 s; log:\n{}", self.log());
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// Whether the process is still the one that was started (it has not exited).
-    fn is_running(&mut self) -> bool {
-        self.child.try_wait().expect("the server can be waited on").is_none()
-    }
-
-    /// Kills the process with SIGKILL (what `Child::kill` sends on Unix, as `kill -KILL PID`
-    /// would): no signal handler runs, nothing is flushed or closed by the server itself.
-    /// Returns its log.
-    fn sigkill(mut self) -> String {
-        self.child.kill().expect("SIGKILL is sent");
-        let status = self.child.wait().expect("the server is reaped");
-        assert_eq!(status.signal(), Some(9), "the server died of SIGKILL: {status:?}");
-        self.log()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // HTTP

@@ -7,134 +7,22 @@
 #[path = "../../store/tests/common/pg.rs"]
 mod pg;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::{Arc, Mutex};
+#[path = "common/process.rs"]
+mod process;
+
+use std::io::Write;
+
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_jwt-auth");
+use process::{Server, jwt_auth};
+
 const PASSWORD: &str = "correct horse battery staple";
 /// A key-encryption key (32 bytes, base64).
 const KEK: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
-
-/// A `jwt-auth` command in `dir`, with no settings but those given (the environment of the
-/// test run is not inherited, so a developer's own `DATABASE_URL` cannot leak in).
-fn jwt_auth(dir: &Path, env: &[(&str, &str)]) -> Command {
-    let mut command = Command::new(BIN);
-    command.current_dir(dir).env_clear().envs(env.iter().copied());
-    if let Some(path) = std::env::var_os("PATH") {
-        command.env("PATH", path);
-    }
-    command
-}
-
-/// A running `jwt-auth serve`; killed when dropped.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-    log: Arc<Mutex<String>>,
-}
-
-impl Server {
-    /// Starts `jwt-auth serve` on an ephemeral port of 127.0.0.1 and waits until it is ready.
-    async fn start(dir: &Path, env: &[(&str, &str)]) -> Server {
-        let mut env = env.to_vec();
-        // No RUST_LOG: the default filter is part of what is tested.
-        env.extend([("BIND_ADDRESS", "127.0.0.1:0"), ("LOG_FORMAT", "json")]);
-        let mut child = jwt_auth(dir, &env)
-            .arg("serve")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("jwt-auth starts");
-        let log = Arc::new(Mutex::new(String::new()));
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        let stdout = child.stdout.take().expect("stdout");
-        let stderr = child.stderr.take().expect("stderr");
-        for (stream, addr_tx) in [
-            (Box::new(stdout) as Box<dyn std::io::Read + Send>, Some(addr_tx)),
-            (Box::new(stderr), None),
-        ] {
-            let log = Arc::clone(&log);
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    if let Some(tx) = &addr_tx
-                        && let Ok(event) = serde_json::from_str::<Value>(&line)
-                        && event["message"] == "jwt-auth listening"
-                        && let Some(addr) = event["address"].as_str()
-                    {
-                        let _ = tx.send(addr.parse::<SocketAddr>().expect("an address"));
-                    }
-                    let mut log = log.lock().expect("log");
-                    log.push_str(&line);
-                    log.push('\n');
-                }
-            });
-        }
-        let addr = match addr_rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(addr) => addr,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("the server did not start; log:\n{}", log.lock().expect("log"));
-            }
-        };
-        let server = Server { child, addr, log };
-        server.wait_ready().await;
-        server
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().expect("log").clone()
-    }
-
-    async fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(response) = reqwest::get(self.url("/ready")).await
-                && response.status() == StatusCode::OK
-            {
-                return;
-            }
-            assert!(Instant::now() < deadline, "not ready in 30 s; log:\n{}", self.log());
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// Sends SIGTERM and waits for the process to exit.
-    fn terminate(mut self) -> (ExitStatus, String) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                // Let the reader threads drain what the process wrote last.
-                std::thread::sleep(Duration::from_millis(100));
-                return (status, self.log());
-            }
-            assert!(Instant::now() < deadline, "no exit 30 s after SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn client() -> reqwest::Client {
     reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("a client")
