@@ -48,6 +48,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 
+use jwt_auth_benches::{Process, fail, machine, proc_status, quantile, thousands, track, untrack};
+
 const EMAIL: &str = "edge@example.com";
 const PASSWORD: &str = "edge report password";
 /// The legitimate load's connections.
@@ -93,18 +95,6 @@ struct Settings {
     out: PathBuf,
     duration: Duration,
     command: String,
-}
-
-/// The processes this run started and has not stopped yet, stopped by `fail`.
-static CHILDREN: Mutex<Vec<u32>> = Mutex::new(Vec::new());
-
-fn fail(message: impl std::fmt::Display) -> ! {
-    eprintln!("edge: {message}");
-    let children = CHILDREN.lock().map(|c| c.clone()).unwrap_or_default();
-    for pid in children {
-        let _ = Command::new("kill").arg(pid.to_string()).status();
-    }
-    std::process::exit(1)
 }
 
 fn main() {
@@ -166,22 +156,6 @@ fn main() {
     eprintln!("edge: wrote {}", settings.out.display());
 }
 
-/// What the report says of the machine: processor, cores, kernel, load at the start.
-fn machine() -> String {
-    let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
-    let cpu = read("/proc/cpuinfo")
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
-        })
-        .unwrap_or_else(|| "unknown processor".into());
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let kernel = read("/proc/sys/kernel/osrelease").trim().to_owned();
-    let load: Vec<String> =
-        read("/proc/loadavg").split_whitespace().take(3).map(str::to_owned).collect();
-    format!("{cpu}, {cores} cores, Linux {kernel}, load average {} at the start", load.join(" "))
-}
-
 /// The soft open-files limit of a process (`self` or a pid).
 fn open_files_limit(pid: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/limits"))
@@ -197,17 +171,8 @@ fn open_fds(pid: u32) -> u64 {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count() as u64)
 }
 
-/// A number of `/proc/PID/status`: the first word after `field`.
-fn proc_status(pid: u32, field: &str) -> Option<f64> {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
-}
-
 struct Server {
-    child: Child,
+    process: Process,
     addr: SocketAddr,
     log: PathBuf,
     work: PathBuf,
@@ -215,11 +180,7 @@ struct Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if let Ok(mut children) = CHILDREN.lock() {
-            children.retain(|&pid| pid != self.child.id());
-        }
+        self.process.stop();
         let _ = std::fs::remove_dir_all(&self.work);
     }
 }
@@ -244,23 +205,20 @@ fn start(bin_dir: &Path, port: u16, fds: Option<u64>) -> Server {
     let log = work.join("server.log");
     let out = std::fs::File::create(&log).unwrap_or_else(|e| fail(e));
     let err = out.try_clone().unwrap_or_else(|e| fail(e));
-    let child = command
-        .arg("serve")
-        .env("DATABASE_URL", format!("sqlite://{}", work.join("jwt-auth.db").display()))
-        .env("DATA_DIR", &work)
-        .env("JWT_SECRET", secret)
-        .env("LOGIN_RATE_LIMIT", "0")
-        .env("LOGIN_FAILURE_BACKOFF", "0")
-        .env("RUST_LOG", "warn")
-        .env("BIND_ADDRESS", format!("127.0.0.1:{port}"))
-        .stdout(out)
-        .stderr(err)
-        .spawn()
-        .unwrap_or_else(|e| fail(format!("cannot start {}: {e}", bin.display())));
-    if let Ok(mut children) = CHILDREN.lock() {
-        children.push(child.id());
-    }
-    let server = Server { child, addr: SocketAddr::from(([127, 0, 0, 1], port)), log, work };
+    let process = Process::spawn(
+        command
+            .arg("serve")
+            .env("DATABASE_URL", format!("sqlite://{}", work.join("jwt-auth.db").display()))
+            .env("DATA_DIR", &work)
+            .env("JWT_SECRET", secret)
+            .env("LOGIN_RATE_LIMIT", "0")
+            .env("LOGIN_FAILURE_BACKOFF", "0")
+            .env("RUST_LOG", "warn")
+            .env("BIND_ADDRESS", format!("127.0.0.1:{port}"))
+            .stdout(out)
+            .stderr(err),
+    );
+    let server = Server { process, addr: SocketAddr::from(([127, 0, 0, 1], port)), log, work };
     let deadline = Instant::now() + Duration::from_secs(30);
     while ready_status(server.addr) != Some(200) {
         if Instant::now() > deadline {
@@ -309,14 +267,6 @@ fn statuses(bytes: &[u8]) -> Vec<u16> {
     text.match_indices("HTTP/1.1 ")
         .filter_map(|(i, _)| text.get(i + 9..i + 12)?.parse().ok())
         .collect()
-}
-
-/// `q` (0 to 1) of sorted samples: the smallest sample at or above that share of them.
-fn quantile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1]
 }
 
 /// The legitimate load of one measurement: latencies in milliseconds, and the failures.
@@ -788,9 +738,7 @@ fn helpers(addr: SocketAddr, until: Instant, every: Option<Duration>) -> Tally {
                 .stdout(std::process::Stdio::piped())
                 .spawn()
                 .unwrap_or_else(|e| fail(format!("a helper: {e}")));
-            if let Ok(mut pids) = CHILDREN.lock() {
-                pids.push(child.id());
-            }
+            track(child.id());
             child
         })
         .collect();
@@ -798,9 +746,7 @@ fn helpers(addr: SocketAddr, until: Instant, every: Option<Duration>) -> Tally {
     for child in children {
         let pid = child.id();
         let output = child.wait_with_output().unwrap_or_else(|e| fail(format!("a helper: {e}")));
-        if let Ok(mut pids) = CHILDREN.lock() {
-            pids.retain(|&p| p != pid);
-        }
+        untrack(pid);
         let seen: Value = serde_json::from_slice(&output.stdout)
             .unwrap_or_else(|e| fail(format!("a helper's tally: {e}")));
         tally.add_json(&seen);
@@ -841,49 +787,41 @@ struct Measured {
     note: String,
 }
 
-/// Runs the load and the probe for `duration` once `ramp` has passed, beside `attack`, which
-/// is given the time to stop; then waits a second for the server to close what it left.
-async fn measure<F, Fut>(
-    name: &'static str,
+/// One server under measurement: its address, the load's token and each window's length.
+#[derive(Clone, Copy)]
+struct Bench<'a> {
     addr: SocketAddr,
-    token: &str,
+    token: &'a str,
     duration: Duration,
-    ramp: Duration,
-    attack: F,
-) -> (Measured, Option<Tally>)
-where
-    F: FnOnce(Instant) -> Fut,
-    Fut: std::future::Future<Output = Option<Tally>> + Send + 'static,
-{
-    eprintln!("edge: {name}");
-    let url = format!("http://{addr}/api/me");
-    let clients = warm(&url, token).await;
-    let from = Instant::now() + ramp;
-    let until = from + duration;
-    // The attack outlasts the window by the probe's time limit, so that every probe sent in
-    // the window is answered or given up while the attack still runs.
-    let attack = tokio::spawn(attack(until + REQUEST_LIMIT));
-    let (load, probe) =
-        tokio::join!(load(&clients, &url, token, from, until), probe(addr, token, from, until));
-    let tally = attack.await.unwrap_or_else(|e| fail(format!("{name}: {e}")));
-    drop(clients);
-    // The attack's connections are gone; the server's side closes them at once (or at the
-    // keep-alive timeout for those it was still answering).
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let measured = Measured { name, tally: None, load, probe, note: String::new() };
-    (measured, tally)
 }
 
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
+impl Bench<'_> {
+    /// Runs the load and the probe for `duration` once `ramp` has passed, beside `attack`,
+    /// which is given the time to stop; then waits a second for the server to close what it
+    /// left.
+    async fn measure<F, Fut>(self, name: &'static str, ramp: Duration, attack: F) -> Measured
+    where
+        F: FnOnce(Instant) -> Fut,
+        Fut: std::future::Future<Output = Option<Tally>> + Send + 'static,
+    {
+        let Bench { addr, token, duration } = self;
+        eprintln!("edge: {name}");
+        let url = format!("http://{addr}/api/me");
+        let clients = warm(&url, token).await;
+        let from = Instant::now() + ramp;
+        let until = from + duration;
+        // The attack outlasts the window by the probe's time limit, so that every probe sent
+        // in the window is answered or given up while the attack still runs.
+        let attack = tokio::spawn(attack(until + REQUEST_LIMIT));
+        let (load, probe) =
+            tokio::join!(load(&clients, &url, token, from, until), probe(addr, token, from, until));
+        let tally = attack.await.unwrap_or_else(|e| fail(format!("{name}: {e}")));
+        drop(clients);
+        // The attack's connections are gone; the server's side closes them at once (or at the
+        // keep-alive timeout for those it was still answering).
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        Measured { name, tally, load, probe, note: String::new() }
     }
-    out
 }
 
 /// What the attacker saw, in words: the statuses, then how the connections ended.
@@ -940,36 +878,28 @@ async fn run(settings: &Settings) -> String {
     let duration = settings.duration;
     let server = start(&settings.bin_dir, 18_380, None);
     let addr = server.addr;
-    let pid = server.child.id();
+    let pid = server.process.id();
     let token = login_token(addr).await;
     let idle_fds = open_fds(pid);
     let ramp = Duration::from_secs(1);
+    let bench = Bench { addr, token: &token, duration };
     let mut rows: Vec<Measured> = Vec::new();
 
-    let (mut m, _) =
-        measure("none (baseline)", addr, &token, duration, ramp, |_| async { None }).await;
+    let mut m = bench.measure("none (baseline)", ramp, |_| async { None }).await;
     let idle_rss = proc_status(pid, "VmRSS:").unwrap_or(f64::NAN) / 1_000.0;
     m.note = "the load alone".to_owned();
     rows.push(m);
 
-    let (mut m, tally) = measure(
-        "slowloris: 1,000 connections, a header line a second",
-        addr,
-        &token,
-        duration,
-        ramp,
-        |until| async move {
-            let open: Opener = Arc::new(|_| {
-                (b"GET /api/me HTTP/1.1\r\nHost: x\r\n".to_vec(), Some(b"X-a: b\r\n".to_vec()))
-            });
-            Some(hold(addr, HOLDERS, until, open).await)
-        },
-    )
-    .await;
-    m.tally = tally;
-    rows.push(m);
+    let slowloris = "slowloris: 1,000 connections, a header line a second";
+    let m = bench.measure(slowloris, ramp, |until| async move {
+        let open: Opener = Arc::new(|_| {
+            (b"GET /api/me HTTP/1.1\r\nHost: x\r\n".to_vec(), Some(b"X-a: b\r\n".to_vec()))
+        });
+        Some(hold(addr, HOLDERS, until, open).await)
+    });
+    rows.push(m.await);
 
-    let (mut m, tally) = measure(BODIES, addr, &token, duration, ramp, |until| async move {
+    let m = bench.measure(BODIES, ramp, |until| async move {
         let head = "POST /auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n";
         // Ten bytes of a body: of a thousand announced, or of one chunk.
         let ten = "{\"username";
@@ -979,40 +909,23 @@ async fn run(settings: &Settings) -> String {
         let open: Opener =
             Arc::new(move |i| (if i % 2 == 0 { short.clone() } else { chunked.clone() }, None));
         Some(hold(addr, HOLDERS, until, open).await)
-    })
-    .await;
-    m.tally = tally;
-    rows.push(m);
+    });
+    rows.push(m.await);
 
     let me = |extra: &str| {
         format!("GET /api/me HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n{extra}\r\n")
             .into_bytes()
     };
     let many = me(&"a: b\r\n".repeat(100_000));
-    let (mut m, tally) = measure(
-        "100,000 header fields (600 KB of head), 4 clients in a loop",
-        addr,
-        &token,
-        duration,
-        ramp,
-        |until| async move { Some(flood(addr, until, many).await) },
-    )
-    .await;
-    m.tally = tally;
-    rows.push(m);
-
     let long = me(&format!("X-Big: {}\r\n", "a".repeat(1 << 20)));
-    let (mut m, tally) = measure(
-        "a 1 MiB header line, 4 clients in a loop",
-        addr,
-        &token,
-        duration,
-        ramp,
-        |until| async move { Some(flood(addr, until, long).await) },
-    )
-    .await;
-    m.tally = tally;
-    rows.push(m);
+    for (name, request) in [
+        ("100,000 header fields (600 KB of head), 4 clients in a loop", many),
+        ("a 1 MiB header line, 4 clients in a loop", long),
+    ] {
+        let m = bench
+            .measure(name, ramp, |until| async move { Some(flood(addr, until, request).await) });
+        rows.push(m.await);
+    }
 
     let smuggled =
         format!("GET /api/me HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n");
@@ -1021,23 +934,22 @@ async fn run(settings: &Settings) -> String {
          Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n{smuggled}"
     )
     .into_bytes();
-    let (mut m, tally) = measure(CL_TE, addr, &token, duration, ramp, |until| async move {
-        Some(flood(addr, until, clte).await)
-    })
-    .await;
-    if let Some(tally) = &tally {
+    let mut m = bench
+        .measure(CL_TE, ramp, |until| async move { Some(flood(addr, until, clte).await) })
+        .await;
+    if let Some(tally) = &m.tally {
         let smuggled = tally.statuses.get(&200).copied().unwrap_or(0);
         m.note = format!("smuggled requests answered: {smuggled}");
     }
-    m.tally = tally;
     rows.push(m);
 
-    let (mut m, tally) = measure(SECOND_HEAD, addr, &token, duration, ramp, |until| async move {
-        Some(second_head(addr, HOLDERS, until).await)
-    })
-    .await;
+    let mut m =
+        bench
+            .measure(SECOND_HEAD, ramp, |until| async move {
+                Some(second_head(addr, HOLDERS, until).await)
+            })
+            .await;
     m.note = "actix-web's header timeout runs for a connection's first request only".to_owned();
-    m.tally = tally;
     rows.push(m);
 
     // 20,000 keep-alive connections, held by helper processes (each under its own
@@ -1061,10 +973,11 @@ async fn run(settings: &Settings) -> String {
             })
         };
         let refused_before = too_many_open_files(&server.log);
-        let (mut m, tally) = measure(name, addr, &token, duration, ramp, move |until| async move {
-            tokio::task::spawn_blocking(move || helpers(addr, until, every)).await.ok()
-        })
-        .await;
+        let mut m = bench
+            .measure(name, ramp, move |until| async move {
+                tokio::task::spawn_blocking(move || helpers(addr, until, every)).await.ok()
+            })
+            .await;
         sampling.store(false, Ordering::Relaxed);
         let most = sampler.join().unwrap_or(0);
         most_fds = most_fds.max(most);
@@ -1076,7 +989,6 @@ async fn run(settings: &Settings) -> String {
             thousands(fd_limit),
             thousands(too_many_open_files(&server.log) - refused_before)
         );
-        m.tally = tally;
         rows.push(m);
     }
     let peak_rss = proc_status(pid, "VmHWM:").unwrap_or(f64::NAN) / 1_000.0;
@@ -1085,24 +997,19 @@ async fn run(settings: &Settings) -> String {
     // Past the limit: a server allowed 1,024 descriptors, held by 2,000 keep-alive
     // connections that each send a request every 2 s.
     let limited = start(&settings.bin_dir, 18_381, Some(LIMITED_FDS));
-    let limited_pid = limited.child.id();
+    let limited_pid = limited.process.id();
     let limited_token = login_token(limited.addr).await;
     let limited_idle_fds = open_fds(limited_pid);
     let limited_addr = limited.addr;
-    let (mut m, tally) = measure(
-        PAST_LIMIT_NAME,
-        limited_addr,
-        &limited_token,
-        duration,
-        Duration::from_secs(2),
-        |until| async move {
+    let limited_bench = Bench { addr: limited_addr, token: &limited_token, duration };
+    let mut m = limited_bench
+        .measure(PAST_LIMIT_NAME, Duration::from_secs(2), |until| async move {
             let every = Some(Duration::from_secs(2));
             Some(keep_alive(limited_addr, PAST_LIMIT, until, every).await)
-        },
-    )
-    .await;
+        })
+        .await;
     let emfile = too_many_open_files(&limited.log);
-    if let Some(tally) = &tally {
+    if let Some(tally) = &m.tally {
         let mut first = tally.first_answer_after.clone();
         first.sort_by(f64::total_cmp);
         let prompt = first.iter().filter(|&&s| s < 1.0).count();
@@ -1118,7 +1025,6 @@ async fn run(settings: &Settings) -> String {
             thousands(limited_idle_fds)
         );
     }
-    m.tally = tally;
     rows.push(m);
     drop(limited);
 

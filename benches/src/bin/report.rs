@@ -33,12 +33,14 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use plotters::prelude::*;
 use serde::Deserialize;
 use serde_json::{Value, json};
+
+use jwt_auth_benches::{Process, fail, machine, proc_status, quantile, thousands};
 
 const LEVELS: [u32; 3] = [100, 1_000, 10_000];
 const PASSWORD: &str = "report load password";
@@ -149,19 +151,6 @@ struct Backend {
     resource: (Run, Run),
 }
 
-/// The processes this run started and has not stopped yet, stopped by `fail` (which exits
-/// without running their `Drop`).
-static CHILDREN: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
-
-fn fail(message: impl std::fmt::Display) -> ! {
-    eprintln!("report: {message}");
-    let children = CHILDREN.lock().map(|c| c.clone()).unwrap_or_default();
-    for pid in children {
-        let _ = Command::new("kill").arg(pid.to_string()).status();
-    }
-    std::process::exit(1)
-}
-
 fn main() {
     let mut args = std::env::args().skip(1);
     let mut settings = Settings {
@@ -235,42 +224,9 @@ fn database_name(url: &str) -> &str {
     path.split(['?', '#']).next().unwrap_or("")
 }
 
-/// What the report says of the machine: processor, cores, memory, kernel, load at the start.
-fn machine() -> String {
-    let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
-    let cpu = read("/proc/cpuinfo")
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
-        })
-        .unwrap_or_else(|| "unknown processor".into());
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let memory_kb: f64 = read("/proc/meminfo")
-        .lines()
-        .find_map(|l| l.strip_prefix("MemTotal:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0.0);
-    let kernel = read("/proc/sys/kernel/osrelease").trim().to_owned();
-    let load = read("/proc/loadavg").split_whitespace().next().unwrap_or("?").to_owned();
-    format!(
-        "{cpu}, {cores} cores, {:.0} GiB, Linux {kernel}, load average {load} at the start",
-        memory_kb / 1_048_576.0
-    )
-}
-
 struct Server {
-    child: Child,
+    process: Process,
     base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if let Ok(mut children) = CHILDREN.lock() {
-            children.retain(|&pid| pid != self.child.id());
-        }
-    }
 }
 
 fn start(bin: &Path, envs: &[(&str, String)], port: u16, path: &str) -> Server {
@@ -281,16 +237,9 @@ fn start(bin: &Path, envs: &[(&str, String)], port: u16, path: &str) -> Server {
     command
         .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
         .env("BIND_ADDRESS", format!("127.0.0.1:{port}"));
-    let child = command
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| fail(format!("cannot start {}: {e}", bin.display())));
-    if let Ok(mut children) = CHILDREN.lock() {
-        children.push(child.id());
-    }
+    let process = Process::spawn(command.stdout(Stdio::null()).stderr(Stdio::null()));
     let base = format!("http://127.0.0.1:{port}");
-    let server = Server { child, base };
+    let server = Server { process, base };
     let deadline = Instant::now() + Duration::from_secs(30);
     while curl(&["-s", "-o", "/dev/null", "-w", "%{http_code}", &format!("{}{path}", server.base)])
         == "000"
@@ -372,15 +321,6 @@ fn millis(latency: &str) -> f64 {
         (latency, 1.0)
     };
     number.parse::<f64>().unwrap_or(f64::NAN) * factor
-}
-
-/// A number of `/proc/PID/status`: the first word after `field`.
-fn proc_status(pid: u32, field: &str) -> Option<f64> {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
 }
 
 /// Samples the thread count of a process every 100 ms until `stop` is set; returns the
@@ -466,7 +406,7 @@ fn measure(
     }
     let server = start(&settings.bin_dir.join("jwt-auth"), &envs, 18_280, "/ready");
     let stop_sampling = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let threads = sample_threads(server.child.id(), stop_sampling.clone());
+    let threads = sample_threads(server.process.id(), stop_sampling.clone());
     let bare = start(
         &settings.bin_dir.join("bare_verify"),
         &[("JWT_SECRET", secret.clone())],
@@ -528,7 +468,7 @@ fn measure(
         (verify, stocks)
     };
     // After its 10,000-connection run: what Actix-web's own per-connection buffers cost.
-    let bare_peak_rss_mb = peak_rss_mb(bare.child.id());
+    let bare_peak_rss_mb = peak_rss_mb(bare.process.id());
     drop(bare);
 
     eprintln!("report: {name}: logins");
@@ -565,8 +505,8 @@ fn measure(
         lag
     });
 
-    let peak_rss_mb = peak_rss_mb(server.child.id());
-    let threads_at_end = proc_status(server.child.id(), "Threads:").unwrap_or(0.0) as u64;
+    let peak_rss_mb = peak_rss_mb(server.process.id());
+    let threads_at_end = proc_status(server.process.id(), "Threads:").unwrap_or(0.0) as u64;
     stop_sampling.store(true, std::sync::atomic::Ordering::Relaxed);
     let most_threads = threads.join().unwrap_or(0);
     drop(server);
@@ -718,14 +658,6 @@ fn seeded_email(n: usize) -> String {
     SEED_EMAIL.replace("{}", &n.to_string())
 }
 
-/// `q` (0 to 1) of sorted samples: the smallest sample at or above that share of them.
-fn quantile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1]
-}
-
 /// `REFRESH_CLIENTS` clients (seeded accounts) log in, then, all at once, each chains
 /// refreshes for `window`: every refresh presents the refresh token the previous one
 /// returned. A refused refresh ends that client's chain and counts as an error.
@@ -871,19 +803,6 @@ fn flow(settings: &Settings, base: &str, work: &Path, name: &str) -> Flow {
             fail(format!("flow failed ({status}):\n{}", tail.join("\n")))
         }
     }
-}
-
-/// A count with thousands separators: 100,000.
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 fn write_report(out: &Path, machine: &str, settings: &Settings, backends: &[Backend]) {
