@@ -29,6 +29,13 @@ enum Json {
     /// JSON by RFC 8259's grammar, with a `\u` escape of a lone surrogate, which no Rust
     /// string holds: whether it is refused, and how, depends on the field it is in.
     LoneSurrogate,
+    /// JSON by RFC 8259's grammar, with a number beyond the range of an `f64` (`1e400`), which
+    /// `Value` cannot hold (§6 lets a parser limit the range): well-formed, so never 400;
+    /// `object` tells whether it is an object, which may parse (the number in a field that is
+    /// ignored) or be refused as 422.
+    OutOfRange {
+        object: bool,
+    },
     /// One JSON value, not an object.
     NotObject,
     Object(Map<String, Value>),
@@ -43,6 +50,16 @@ fn as_json(body: &[u8]) -> Json {
         Ok(Value::Object(object)) => Json::Object(object),
         Ok(_) => Json::NotObject,
         // serde_json's words for a `\u` escape of a surrogate that is not half of a pair.
+        // Out of range, and the rest well-formed (serde's `IgnoredAny` reads the grammar
+        // without making numbers).
+        Err(e)
+            if e.to_string().starts_with("number out of range")
+                && serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok() =>
+        {
+            Json::OutOfRange {
+                object: body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{'),
+            }
+        }
         Err(e)
             if ["surrogate", "end of hex escape", "code point"]
                 .iter()
@@ -62,14 +79,16 @@ fn parse<'j, T: DeserializeOwned>(
 ) -> Option<(T, Option<&'j Map<String, Value>>)> {
     match (parse_json::<T>(body), json) {
         (Ok(parsed), Json::Object(object)) => Some((parsed, Some(object))),
-        (Ok(parsed), Json::LoneSurrogate) => Some((parsed, None)),
+        (Ok(parsed), Json::LoneSurrogate | Json::OutOfRange { object: true }) => {
+            Some((parsed, None))
+        }
         (Ok(_), json) => panic!("parsed a body whose JSON is {json:?}"),
         (Err(e @ ApiError::MalformedBody(_)), Json::Invalid | Json::LoneSurrogate) => {
             refused(&e, StatusCode::BAD_REQUEST)
         }
         (
             Err(e @ ApiError::InvalidField(_)),
-            Json::NotObject | Json::Object(_) | Json::LoneSurrogate,
+            Json::NotObject | Json::Object(_) | Json::LoneSurrogate | Json::OutOfRange { .. },
         ) => refused(&e, StatusCode::UNPROCESSABLE_ENTITY),
         (Err(e), json) => panic!("refused as {e:?} a body whose JSON is {json:?}"),
     }
