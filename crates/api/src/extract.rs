@@ -302,4 +302,20 @@ mod tests {
         let valid = parse_json::<Login>("{\"username\":\"\u{e9}\"}".as_bytes()).expect("UTF-8");
         assert_eq!(valid.username, "\u{e9}");
     }
+
+    /// Found by fuzzing (`bodies`): a number beyond an f64's range is well-formed JSON (RFC
+    /// 8259 §6 leaves the range to the parser), so it is never 400: 422 where it is the body
+    /// or in a field that is read, and ignored in a field that is not.
+    #[test]
+    fn a_number_beyond_f64_is_well_formed_json() {
+        let whole = b"2e355555555555555555555555555555555555555";
+        assert!(matches!(parse_json::<Login>(whole), Err(ApiError::InvalidField(_))));
+        let read = b"{\"username\":1e400}";
+        assert!(matches!(parse_json::<Login>(read), Err(ApiError::InvalidField(_))));
+        let ignored = parse_json::<Login>(b"{\"username\":\"alice\",\"x\":-1e400}");
+        assert_eq!(ignored.expect("accepted").username, "alice");
+        // Still 400 when the rest is malformed.
+        let malformed = b"{\"username\":\"alice\",\"x\":1e400";
+        assert!(matches!(parse_json::<Login>(malformed), Err(ApiError::MalformedBody(_))));
+    }
 }

@@ -2,7 +2,7 @@
 //! `/auth/refresh`) and the OAuth token endpoint (`/auth/token`): the password grant, with its
 //! throttles and constant-cost failure, and the refresh grant (rotation), with its audit.
 
-use jwt_auth_store::EventKind;
+use jwt_auth_store::{EventKind, PasswordHash};
 use jwt_core::{Error as CoreError, Subject, TokenPair};
 
 use crate::audit::Audit;
@@ -44,7 +44,7 @@ pub async fn password_login(
     };
     state.metrics.hash_queue_depth.set(state.passwords.queue_depth() as i64);
     let phc = credentials.as_ref().map(|c| c.password_hash.expose().to_owned());
-    let matches = state.passwords.verify(password.expose_owned(), phc).await?;
+    let matches = state.passwords.verify(password.expose_owned(), phc.clone()).await?;
     let user = match credentials {
         Some(c) if matches && !c.user.disabled => c.user,
         other => {
@@ -59,6 +59,11 @@ pub async fn password_login(
         }
     };
     throttle.succeeded(username, client.ip);
+    if let Some(stored) = phc
+        && !crate::passwords::is_current(&stored)
+    {
+        upgrade_hash(state, &user.id, stored, &password).await;
+    }
     let subject = Subject { id: user.id.clone(), roles: user.roles, email: Some(user.email) };
     let pair = state.sessions.start(&subject, client.info.clone()).await?;
     state
@@ -69,6 +74,26 @@ pub async fn password_login(
         )
         .await;
     Ok(pair)
+}
+
+/// Replaces a stored hash made by another system, or with older parameters, with today's
+/// argon2id hash of the password a login has just proved. A failure is logged and the login
+/// stands: the old hash still works, and the next login tries again.
+async fn upgrade_hash(state: &AppState, user_id: &str, stored: String, password: &SecretString) {
+    let new = match state.passwords.hash(password.expose_owned()).await {
+        Ok(new) => new,
+        Err(e) => {
+            tracing::warn!(user = user_id, error = %e, "could not upgrade a password hash");
+            return;
+        }
+    };
+    let (stored, new) = (PasswordHash::new(stored), PasswordHash::new(new));
+    match state.store.replace_password_hash(user_id, &stored, &new).await {
+        Ok(true) => tracing::info!(user = user_id, "password hash upgraded to argon2id"),
+        // The password was changed meanwhile: that hash stays.
+        Ok(false) => {}
+        Err(e) => tracing::warn!(user = user_id, error = %e, "could not upgrade a password hash"),
+    }
 }
 
 /// The refresh grant: rotates the token and audits what happened.

@@ -15,15 +15,23 @@
 //! waiting, [`Passwords::hash`] and [`Passwords::verify`] fail at once with [`HashError::Busy`]
 //! instead of making callers wait without end.
 //!
+//! Hashes imported from other systems (bcrypt, scrypt, PBKDF2: [`crate::legacy_hash`]) are
+//! verified on the same threads. Where one costs less than today's argon2id, the answer is held
+//! back until it has taken as long as an argon2id verification takes here (a running average of
+//! the real ones), so that a cheap imported hash does not tell its account apart from an
+//! unknown email; one that costs more takes its own time (docs/migrating-users.md). The first
+//! successful login replaces such a hash ([`is_current`] tells which need it).
+//!
 //! The threads also run at a lower scheduling priority (nice 9 on Linux) than the threads that
 //! serve requests: with nothing else to do they take the whole core, but when a login flood
 //! and authenticated traffic compete for it, the kernel gives the request threads the larger
 //! share, so the flood slows logins rather than everyone.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use argon2::password_hash::{Output, ParamsString, PasswordHash, Salt, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -31,6 +39,8 @@ use password_hash::rand_core::OsRng;
 use subtle::ConstantTimeEq;
 use tokio::sync::oneshot;
 use zeroize::{Zeroize, Zeroizing};
+
+use crate::legacy_hash::LegacyHash;
 
 /// The longest password accepted, in bytes (the contract's limit); longer ones are refused
 /// before any hashing.
@@ -60,6 +70,16 @@ fn yield_to_request_threads() {
 /// 2 to 6 seconds of waiting at 30 to 100 ms a hash. Past that, a client is better told to
 /// come back than kept waiting.
 const QUEUED_JOBS_PER_THREAD: usize = 64;
+
+/// The start of every hash made with today's algorithm and parameters: a stored hash without
+/// it is replaced at the user's next successful login.
+const CURRENT_PREFIX: &str = "$argon2id$v=19$m=19456,t=2,p=1$";
+
+/// Whether `stored` was made with today's algorithm and parameters (argon2id, m = 19 MiB,
+/// t = 2, p = 1); if not, the next successful login replaces it.
+pub fn is_current(stored: &str) -> bool {
+    stored.starts_with(CURRENT_PREFIX)
+}
 
 /// The most working memory a stored hash may ask for, in argon2 blocks of 1 KiB (256 MiB).
 /// Hashes made with more memory than today's parameters (older or imported settings) get a
@@ -107,8 +127,35 @@ struct Pool {
     waiting: Arc<AtomicUsize>,
     /// Verified against when the user does not exist, so that an unknown email costs the same
     /// as a wrong password.
-    dummy_hash: Box<str>,
+    dummy_hash: Arc<str>,
+    /// How long a verification of today's parameters takes here.
+    reference: Arc<Reference>,
     threads: Threads,
+}
+
+/// How long verifying a hash of today's parameters takes on these threads: a running average
+/// (weight 1/8 for each new one), in nanoseconds; 0 until the first.
+#[derive(Default)]
+struct Reference(AtomicU64);
+
+impl Reference {
+    fn record(&self, took: Duration) {
+        let took = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        let _ = self.0.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| {
+            Some(if old == 0 { took } else { old - old / 8 + took / 8 })
+        });
+    }
+
+    fn get(&self) -> Option<Duration> {
+        Some(self.0.load(Ordering::Relaxed)).filter(|n| *n > 0).map(Duration::from_nanos)
+    }
+}
+
+/// What a verification found, and how long to hold the answer back (see the module
+/// documentation): zero but for a cheap imported hash.
+struct Verified {
+    matches: bool,
+    hold: Duration,
 }
 
 /// The hashing threads, joined on drop. Each thread finishes at most the job it is running:
@@ -129,7 +176,7 @@ impl Drop for Threads {
 /// the job is dropped, whether it ran or not.
 enum Job {
     Hash { password: Zeroizing<String>, answer: oneshot::Sender<Result<String, HashError>> },
-    Verify { password: Zeroizing<String>, phc: String, answer: oneshot::Sender<bool> },
+    Verify { password: Zeroizing<String>, phc: String, answer: oneshot::Sender<Verified> },
 }
 
 impl Passwords {
@@ -147,20 +194,29 @@ impl Passwords {
             jobs,
             waiting: Arc::new(AtomicUsize::new(0)),
             dummy_hash: dummy_hash()?.into(),
+            reference: Arc::new(Reference::default()),
             threads: Threads(Vec::with_capacity(threads.max(1))),
         };
         for n in 0..threads.max(1) {
             let (queue, waiting) = (queue.clone(), pool.waiting.clone());
+            let shared =
+                Shared { dummy: pool.dummy_hash.clone(), reference: pool.reference.clone() };
             let thread = std::thread::Builder::new()
                 .name(format!("argon2-{n}"))
                 .spawn(move || {
                     yield_to_request_threads();
-                    work(&queue, &waiting)
+                    work(&queue, &waiting, &shared)
                 })
                 .map_err(HashError::Spawn)?;
             pool.threads.0.push(thread);
         }
         Ok(Self { pool: Arc::new(pool) })
+    }
+
+    /// How long verifying a hash of today's parameters takes on these threads (a running
+    /// average), once one has run: what a cheap imported hash is held back to.
+    pub fn reference(&self) -> Option<Duration> {
+        self.pool.reference.get()
     }
 
     /// How many hash jobs are waiting for a thread.
@@ -175,16 +231,21 @@ impl Passwords {
         answered.await.map_err(|_| HashError::Stopped)?
     }
 
-    /// Whether `password` matches `phc`; with `None` (unknown user) a dummy hash is verified
-    /// and the answer is `false`, in about the same time. A `phc` that does not parse, or that
-    /// asks for more memory than allowed, does not match.
+    /// Whether `password` matches the stored hash `phc`: an argon2 PHC string, or a hash
+    /// imported from another system ([`crate::legacy_hash`]). With `None` (unknown user) a
+    /// dummy hash is verified and the answer is `false`, in about the same time. A hash that
+    /// does not parse, or that asks for more than the caps allow, does not match (at the cost
+    /// of the dummy verification).
     pub async fn verify(&self, password: String, phc: Option<String>) -> Result<bool, HashError> {
         let known = phc.is_some();
         let phc = phc.unwrap_or_else(|| self.pool.dummy_hash.to_string());
         let (answer, answered) = oneshot::channel();
         self.submit(Job::Verify { password: Zeroizing::new(password), phc, answer })?;
-        let matches = answered.await.map_err(|_| HashError::Stopped)?;
-        Ok(known && matches)
+        let verified = answered.await.map_err(|_| HashError::Stopped)?;
+        if !verified.hold.is_zero() {
+            tokio::time::sleep(verified.hold).await;
+        }
+        Ok(known && verified.matches)
     }
 
     fn submit(&self, job: Job) -> Result<(), HashError> {
@@ -199,8 +260,14 @@ impl Passwords {
     }
 }
 
+/// What every hashing thread reads: the dummy hash and the reference timing.
+struct Shared {
+    dummy: Arc<str>,
+    reference: Arc<Reference>,
+}
+
 /// A hashing thread: takes jobs until the queue is closed and empty.
-fn work(queue: &Mutex<Receiver<Job>>, waiting: &AtomicUsize) {
+fn work(queue: &Mutex<Receiver<Job>>, waiting: &AtomicUsize, shared: &Shared) {
     let mut memory = Memory::default();
     loop {
         // The lock is held only while waiting for the next job, not while hashing.
@@ -213,11 +280,39 @@ fn work(queue: &Mutex<Receiver<Job>>, waiting: &AtomicUsize) {
                 let _ = answer.send(memory.hash(password.as_bytes()).map_err(HashError::from));
             }
             Job::Verify { password, phc, answer } if !answer.is_closed() => {
-                let _ = answer.send(memory.verify(password.as_bytes(), &phc));
+                let _ = answer.send(verify_stored(&mut memory, password.as_bytes(), &phc, shared));
             }
             Job::Hash { .. } | Job::Verify { .. } => {}
         }
     }
+}
+
+/// Verifies `password` against a stored hash of any form the server takes, on a hashing
+/// thread: argon2 in `memory`, an imported hash with its own KDF (then held back to the
+/// reference, see the module documentation), anything else at the cost of the dummy hash.
+fn verify_stored(memory: &mut Memory, password: &[u8], stored: &str, shared: &Shared) -> Verified {
+    let started = Instant::now();
+    if stored.starts_with("$argon2") {
+        let matches = memory.verify(password, stored);
+        if is_current(stored) {
+            shared.reference.record(started.elapsed());
+        }
+        return Verified { matches, hold: Duration::ZERO };
+    }
+    let legacy = LegacyHash::parse(stored);
+    let matches = legacy.as_ref().is_ok_and(|hash| hash.verify(password));
+    if let Err(e) = &legacy {
+        tracing::error!(reason = %e, "a stored password hash is of no form the server takes; it never matches");
+    }
+    let Some(reference) = shared.reference.get().filter(|_| legacy.is_ok()) else {
+        // No reference yet, or a hash that does not parse: pay for an argon2id verification
+        // (which also gives the reference its first value).
+        let dummy = Instant::now();
+        memory.verify(password, &shared.dummy);
+        shared.reference.record(dummy.elapsed());
+        return Verified { matches, hold: Duration::ZERO };
+    };
+    Verified { matches, hold: reference.saturating_sub(started.elapsed()) }
 }
 
 /// Today's hashing context: argon2id v1.3 with the default (OWASP) parameters.
@@ -331,8 +426,6 @@ impl Memory {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 
     use super::*;
@@ -400,6 +493,73 @@ mod tests {
             assert!(Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok());
             assert!(Argon2::default().verify_password(b"wrong horse", &parsed).is_err());
         }
+    }
+
+    /// A Django PBKDF2 hash of "correct horse battery staple" with 1,000 iterations: well
+    /// under a millisecond to verify, against tens of milliseconds for argon2id.
+    const CHEAP: &str =
+        "pbkdf2_sha256$1000$SmqvCwiiIuZEwi9peYPCFK$DMcDwdtsLSM4GZ6dHoZ1zDkeaPlhgvbjxPmy3sdoEEg=";
+
+    #[tokio::test]
+    async fn a_cheap_imported_hash_is_answered_no_sooner_than_an_argon2id_verification() {
+        let passwords = Passwords::new(1).unwrap();
+        assert_eq!(passwords.reference(), None);
+        // No reference yet: the first pays for an argon2id verification as well, which
+        // gives the reference its first value.
+        let started = Instant::now();
+        assert!(
+            passwords
+                .verify("correct horse battery staple".into(), Some(CHEAP.into()))
+                .await
+                .unwrap()
+        );
+        let reference = passwords.reference().expect("recorded");
+        assert!(started.elapsed() >= reference);
+        // Then every answer, right or wrong, is held back to the reference (which only
+        // argon2id verifications of today's parameters move).
+        for password in ["correct horse battery staple", "wrong horse battery staple"] {
+            let started = Instant::now();
+            let matched = passwords.verify(password.into(), Some(CHEAP.into())).await.unwrap();
+            assert_eq!(matched, password.starts_with("correct"));
+            assert_eq!(passwords.reference(), Some(reference));
+            assert!(started.elapsed() >= reference, "{:?} < {reference:?}", started.elapsed());
+        }
+        // An unknown user's dummy verification moves the reference.
+        assert!(!passwords.verify("x".into(), None).await.unwrap());
+        assert!(passwords.reference().is_some());
+    }
+
+    #[tokio::test]
+    async fn only_todays_argon2id_hashes_are_current() {
+        let passwords = Passwords::new(1).unwrap();
+        assert!(is_current(&passwords.hash("correct horse".into()).await.unwrap()));
+        assert!(!is_current(&stock_hash(Algorithm::Argon2id, params(8192, 3, 1), "correct horse")));
+        assert!(!is_current(&stock_hash(Algorithm::Argon2i, Params::DEFAULT, "correct horse")));
+        assert!(!is_current(CHEAP));
+        assert!(!is_current("$2b$04$9QDUPpAk3.61ygHPnbnlaeo.BtX3tqfJuIZ0noKv0E8g6CbHkcxxi"));
+    }
+
+    #[tokio::test]
+    async fn a_stored_hash_of_no_known_form_never_matches() {
+        let passwords = Passwords::new(1).unwrap();
+        for stored in [
+            "",
+            "correct horse",
+            "md5$salt$0123",
+            "$2b$17$9QDUPpAk3.61ygHPnbnlaeo.BtX3tqfJuIZ0noKv0E8g6CbHkcxxi",
+        ] {
+            assert!(
+                !passwords.verify("correct horse".into(), Some(stored.into())).await.unwrap(),
+                "{stored}"
+            );
+        }
+        // Positive control.
+        assert!(
+            passwords
+                .verify("correct horse battery staple".into(), Some(CHEAP.into()))
+                .await
+                .unwrap()
+        );
     }
 
     #[tokio::test]

@@ -12,6 +12,7 @@ mod process;
 
 use std::io::Write;
 
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -837,4 +838,107 @@ fn keys_revoke_on_sqlite_without_a_key_encryption_key_names_the_setting() {
     let output =
         run(jwt_auth(dir.path(), &[("DATABASE_URL", &db)]).args(["keys", "revoke", "x"]), None);
     fails_with_one_line(&output, "KEY_ENCRYPTION_KEY");
+}
+
+/// `jwt-auth user import` on the database at `env`: a bad file changes nothing and names its
+/// line; a good file creates every user, each logging in over HTTP with the password its
+/// hash was made from (made by Django, passlib, Werkzeug, bcrypt and argon2-cffi, see
+/// `scripts/legacy-hash-vectors.py`); importing it again skips them all.
+async fn user_import(dir: &Path, env: &[(&str, &str)]) {
+    #[derive(serde::Deserialize)]
+    struct Vector {
+        family: String,
+        password: String,
+        hash: String,
+    }
+    let vectors: Vec<Vector> = include_str!("fixtures/legacy-hashes.jsonl")
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a vector"))
+        .collect();
+    let email = |i: usize| format!("imported-{i}@example.com");
+    let lines: Vec<String> = vectors
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            json!({"email": email(i), "password_hash": v.hash, "roles": ["user", "migrated"]})
+                .to_string()
+        })
+        .collect();
+    let import = |file: &Path, json: bool| {
+        let mut command = jwt_auth(dir, env);
+        command.args(["user", "import"]).arg(file);
+        if json {
+            command.arg("--json");
+        }
+        run(&mut command, None)
+    };
+
+    // A bad line anywhere fails the whole file, naming the line; nothing is imported.
+    let bad_file = dir.join("bad.jsonl");
+    let mut bad = lines.clone();
+    bad.insert(
+        5,
+        json!({"email": "x@example.com", "password_hash": "md5$salt$0123456789abcdef"}).to_string(),
+    );
+    std::fs::write(&bad_file, bad.join("\n")).expect("written");
+    let output = import(&bad_file, false);
+    fails_with_one_line(&output, "line 6: password_hash");
+    assert!(stderr(&output).contains("nothing was imported"), "{}", stderr(&output));
+    assert!(!stderr(&output).contains("0123456789abcdef"), "the hash is not echoed");
+    let output = import(&dir.join("missing.jsonl"), false);
+    fails_with_one_line(&output, "missing.jsonl");
+
+    let good_file = dir.join("users.jsonl");
+    std::fs::write(&good_file, lines.join("\n") + "\n").expect("written");
+    let output = import(&good_file, true);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report: Value = serde_json::from_str(stdout(&output).trim()).expect("one JSON object");
+    assert_eq!(report["created"], vectors.len(), "{report}");
+    assert_eq!(report["skipped"], 0, "{report}");
+    assert_eq!(report["families"]["bcrypt"], 6, "{report}");
+
+    let output = import(&good_file, false);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let said = stdout(&output);
+    assert_eq!(said.lines().count(), 1, "{said}");
+    assert!(said.contains(&format!("created 0 users, skipped {}", vectors.len())), "{said}");
+
+    // Nothing of the refused file was imported, and every imported user logs in (from one
+    // address: without the per-address login quota).
+    let mut serve_env = env.to_vec();
+    serve_env.push(("LOGIN_RATE_LIMIT", "0"));
+    let server = Server::start(dir, &serve_env).await;
+    let reply = client()
+        .post(server.url("/auth/login"))
+        .json(&json!({"username": "x@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(reply.status(), StatusCode::UNAUTHORIZED);
+    for (i, v) in vectors.iter().enumerate() {
+        let reply = client()
+            .post(server.url("/auth/login"))
+            .json(&json!({"username": email(i), "password": v.password}))
+            .send()
+            .await
+            .expect("login");
+        assert_eq!(reply.status(), StatusCode::OK, "{}", v.family);
+        let pair: Value = reply.json().await.expect("a pair");
+        let (_, claims) = jwt_core::dangerous::decode_unverified(access(&pair)).expect("a JWS");
+        assert_eq!(claims["roles"], json!(["user", "migrated"]), "{}", v.family);
+    }
+}
+
+#[tokio::test]
+async fn user_import_on_sqlite() {
+    let dir = tempfile::tempdir().expect("a directory");
+    user_import(dir.path(), &[]).await;
+}
+
+#[tokio::test]
+async fn user_import_on_postgres() {
+    let Some(db) = pg::PgDatabase::for_test("jwt_api_test").await else { return };
+    let dir = tempfile::tempdir().expect("a directory");
+    user_import(dir.path(), &[("DATABASE_URL", db.url.as_str()), ("KEY_ENCRYPTION_KEY", KEK)])
+        .await;
 }

@@ -38,10 +38,20 @@ impl fmt::Debug for PasswordHash {
 pub struct NewUser {
     /// The email address, kept as written; unique without regard to case.
     pub email: String,
-    /// The argon2id hash of the password.
+    /// The hash of the password: an argon2id PHC string, or, for users imported from
+    /// another system, that system's hash (the server checks its form).
     pub password_hash: PasswordHash,
     /// The roles.
     pub roles: Vec<String>,
+}
+
+/// What [`Store::import_users`](crate::Store::import_users) did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Imported {
+    /// How many users it created.
+    pub created: u64,
+    /// The emails (normalized) it skipped because a user with that email exists already.
+    pub skipped: Vec<String>,
 }
 
 /// A user as stored, without the password hash.

@@ -51,6 +51,40 @@ pub(crate) async fn create_user(conn: &mut Conn, row: UserRow) -> Result<UserRow
     }
 }
 
+/// Inserts `rows` in one transaction, skipping those whose email exists already; returns the
+/// skipped rows' emails.
+pub(crate) async fn import_users(conn: &mut Conn, rows: Vec<UserRow>) -> Result<Vec<String>> {
+    write_transaction!(conn, async |conn| {
+        let mut skipped = Vec::new();
+        for row in &rows {
+            let inserted = diesel::insert_into(users::table)
+                .values(row)
+                .on_conflict_do_nothing()
+                .execute(conn)
+                .await?;
+            if inserted == 0 {
+                skipped.push(row.email.clone());
+            }
+        }
+        Ok(skipped)
+    })
+    .await
+}
+
+/// Replaces the password hash of user `id` if it is still `current`; whether it did.
+pub(crate) async fn replace_password_hash(
+    conn: &mut Conn,
+    id: &str,
+    current: &str,
+    new: &str,
+) -> Result<bool> {
+    let updated = diesel::update(users::table.find(id).filter(users::password_hash.eq(current)))
+        .set(users::password_hash.eq(new))
+        .execute(conn)
+        .await?;
+    Ok(updated == 1)
+}
+
 pub(crate) async fn user_by_email(conn: &mut Conn, email: &str) -> Result<Option<UserRow>> {
     Ok(users::table
         .filter(users::email_key.eq(email_key(email)))

@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use crate::error::StoreError;
 use crate::model::{
-    BackendKind, Credentials, EventQuery, FeedEntry, NewUser, PasswordHash, RecordedEvent,
-    SecurityEvent, StoreOptions, UpdatedUser, User, UserPage, UserUpdate,
+    BackendKind, Credentials, EventQuery, FeedEntry, Imported, NewUser, PasswordHash,
+    RecordedEvent, SecurityEvent, StoreOptions, UpdatedUser, User, UserPage, UserUpdate,
 };
 use crate::rows::{EventRow, UserChanges, UserRow, db_time, roles_json};
 use crate::{postgres, sqlite};
@@ -132,6 +132,42 @@ impl Store {
         let email = crate::normalize_email(&user.email)?;
         let row = UserRow::new(id, &email, user.password_hash.expose(), &user.roles, at);
         on_backend!(self, write, |conn| queries::create_user(conn, row))?.into_user()
+    }
+
+    /// Creates `users`, each with a new UUID, in one transaction: all of them, or none if the
+    /// call fails. A user whose email exists already (without regard to case) is skipped, not
+    /// an error. Every email must pass [`normalize_email`](crate::normalize_email)
+    /// ([`StoreError::InvalidEmail`], and nothing is created); two users of `users` with the
+    /// same email are the caller's to refuse (the second would be skipped).
+    pub async fn import_users(
+        &self,
+        users: &[NewUser],
+        at: DateTime<Utc>,
+    ) -> Result<Imported, StoreError> {
+        let rows = users
+            .iter()
+            .map(|user| {
+                let email = crate::normalize_email(&user.email)?;
+                let id = Uuid::new_v4().to_string();
+                Ok(UserRow::new(id, &email, user.password_hash.expose(), &user.roles, at))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let total = rows.len() as u64;
+        let skipped = on_backend!(self, write, |conn| queries::import_users(conn, rows))?;
+        Ok(Imported { created: total - skipped.len() as u64, skipped })
+    }
+
+    /// Replaces the password hash of user `id` by `new`, if it is still `current` (a password
+    /// changed meanwhile is kept); whether it did. Used to upgrade a hash at login.
+    pub async fn replace_password_hash(
+        &self,
+        id: &str,
+        current: &PasswordHash,
+        new: &PasswordHash,
+    ) -> Result<bool, StoreError> {
+        let (id, current, new) =
+            (id.to_owned(), current.expose().to_owned(), new.expose().to_owned());
+        on_backend!(self, write, |conn| queries::replace_password_hash(conn, &id, &current, &new))
     }
 
     /// The user with this email (compared without regard to case) and the password hash,

@@ -24,6 +24,9 @@ backend_tests!(
     migrations_are_idempotent_and_ping_answers,
     users_are_created_and_found_without_regard_to_case,
     duplicate_email_is_taken_whatever_its_case,
+    imports_create_the_new_users_and_skip_existing_emails_in_one_transaction,
+    an_invalid_email_fails_the_whole_import,
+    a_password_hash_is_replaced_only_while_it_is_the_one_read,
     users_are_listed_with_their_total,
     update_changes_roles_and_disabling_revokes_sessions,
     users_changed_since_names_the_updated_users_only,
@@ -80,6 +83,77 @@ async fn duplicate_email_is_taken_whatever_its_case(db: TestDb) {
     let err = db.store.create_user(&again, t0()).await.expect_err("the email is taken");
     assert!(matches!(err, StoreError::EmailTaken), "{err:?}");
     assert_eq!(db.store.list_users(10, 0).await.expect("list").total, 1);
+}
+
+fn imported(email: &str, hash: &str, roles: &[&str]) -> jwt_auth_store::NewUser {
+    jwt_auth_store::NewUser {
+        email: email.into(),
+        password_hash: jwt_auth_store::PasswordHash::new(hash),
+        roles: roles.iter().map(|r| r.to_string()).collect(),
+    }
+}
+
+async fn imports_create_the_new_users_and_skip_existing_emails_in_one_transaction(db: TestDb) {
+    user(&db.store, "Alice@Example.com").await;
+    let batch = [
+        imported("ann@example.com", "$2b$04$first", &["user"]),
+        imported("ALICE@example.com", "$2b$04$second", &["admin"]),
+        imported("bob@example.com", "pbkdf2_sha256$1000$salt$third", &[]),
+    ];
+    let done = db.store.import_users(&batch, t0()).await.expect("imported");
+    assert_eq!(done.created, 2);
+    assert_eq!(done.skipped, ["ALICE@example.com"]);
+    assert_eq!(db.store.list_users(10, 0).await.expect("list").total, 3);
+
+    let ann = db.store.user_by_email("ann@example.com").await.expect("query").expect("ann");
+    assert_eq!(ann.password_hash.expose(), "$2b$04$first");
+    assert_eq!(ann.user.roles, ["user"]);
+    assert_eq!(ann.user.created_at, t0());
+    let bob = db.store.user_by_email("bob@example.com").await.expect("query").expect("bob");
+    assert!(bob.user.roles.is_empty());
+    // The existing user is untouched: neither its hash nor its roles.
+    let alice = db.store.user_by_email("alice@example.com").await.expect("query").expect("alice");
+    assert!(alice.password_hash.expose().starts_with("$argon2id$"));
+    assert_eq!(alice.user.roles, ["user"]);
+
+    // Importing the same file again creates nothing.
+    let again = db.store.import_users(&batch, t0()).await.expect("imported");
+    assert_eq!(again.created, 0);
+    assert_eq!(again.skipped.len(), 3);
+}
+
+async fn an_invalid_email_fails_the_whole_import(db: TestDb) {
+    let batch = [
+        imported("ann@example.com", "$2b$04$first", &["user"]),
+        imported("not an email", "$2b$04$second", &["user"]),
+    ];
+    let err = db.store.import_users(&batch, t0()).await.expect_err("refused");
+    assert!(matches!(err, StoreError::InvalidEmail(_)), "{err:?}");
+    assert_eq!(db.store.list_users(10, 0).await.expect("list").total, 0, "nothing imported");
+    // Positive control: the valid line alone.
+    let done = db.store.import_users(&batch[..1], t0()).await.expect("imported");
+    assert_eq!(done.created, 1);
+}
+
+async fn a_password_hash_is_replaced_only_while_it_is_the_one_read(db: TestDb) {
+    let batch = [imported("ann@example.com", "$2b$04$old", &["user"])];
+    db.store.import_users(&batch, t0()).await.expect("imported");
+    let ann = db.store.user_by_email("ann@example.com").await.expect("query").expect("ann");
+    let hash = jwt_auth_store::PasswordHash::new;
+    let (old, other, new) = (hash("$2b$04$old"), hash("$2b$04$other"), hash("$argon2id$new"));
+    let store = &db.store;
+
+    // A stale `current` (the password changed since it was read) replaces nothing.
+    assert!(!store.replace_password_hash(&ann.user.id, &other, &new).await.expect("query"));
+    let read = db.store.user_by_email("ann@example.com").await.expect("query").expect("ann");
+    assert_eq!(read.password_hash.expose(), "$2b$04$old");
+
+    assert!(store.replace_password_hash(&ann.user.id, &old, &new).await.expect("query"));
+    let read = db.store.user_by_email("ann@example.com").await.expect("query").expect("ann");
+    assert_eq!(read.password_hash.expose(), "$argon2id$new");
+    assert_eq!(read.user.updated_at, ann.user.updated_at, "the record's version is unchanged");
+
+    assert!(!store.replace_password_hash("no-such-id", &new, &old).await.expect("query"));
 }
 
 async fn users_are_listed_with_their_total(db: TestDb) {

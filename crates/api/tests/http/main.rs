@@ -15,6 +15,7 @@ mod edge;
 mod enumeration;
 mod faults;
 mod feed;
+mod imported;
 mod instances;
 mod keys;
 mod openapi;
