@@ -1,12 +1,14 @@
 //! The `jwt-auth` command line: `serve`, `migrate`, `user add|import`, `keys rotate|list|revoke`,
-//! `clients add|list|remove` and `sessions revoke`. Each command parses its settings once, then runs.
+//! `clients add|list|remove`, `sessions revoke`, and `completions` and `man`, generated from the
+//! same definitions. Each command parses its settings once, then runs; each that changes data
+//! says what it did in one line.
 
 use std::io::Read;
 use std::net::TcpListener;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use jwt_auth_store::{NewUser, PasswordHash, Store, StoreOptions};
 use jwt_core::SystemClock;
 
@@ -41,6 +43,19 @@ pub enum Command {
     /// Manage service clients (OAuth client credentials).
     #[command(subcommand)]
     Clients(ClientsCommand),
+    /// Print a completion script for SHELL to standard output, e.g.
+    /// `jwt-auth completions bash > /etc/bash_completion.d/jwt-auth`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) to standard output (`jwt-auth man | man -l -`), or with
+    /// `--dir` write one page per command into DIR (jwt-auth.1, jwt-auth-serve.1, …).
+    Man {
+        /// The directory to write the pages into (created if missing).
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -61,6 +76,9 @@ pub enum ClientsCommand {
     },
     /// List the service clients: id, name, roles, created.
     List {
+        /// Print a JSON array of objects instead of lines.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         storage: StorageArgs,
     },
@@ -127,6 +145,9 @@ pub enum KeysCommand {
     /// List the stored keys: kid, algorithm, state (pending, active, retired, revoked),
     /// created.
     List {
+        /// Print a JSON array of objects instead of lines.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         keys: KeyArgs,
         #[command(flatten)]
@@ -184,6 +205,29 @@ pub enum CliError {
 }
 
 pub fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "jwt-auth", &mut std::io::stdout());
+            return Ok(());
+        }
+        Command::Man { dir: None } => {
+            return match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {
+                // `jwt-auth man | head`: the reader has what it wanted.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                done => Ok(done?),
+            };
+        }
+        Command::Man { dir: Some(dir) } => {
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| CliError::Usage(format!("--dir {}: {e}", dir.display())))?;
+            clap_mangen::generate_to(Cli::command(), &dir)
+                .map_err(|e| CliError::Usage(format!("--dir {}: {e}", dir.display())))?;
+            let pages = std::fs::read_dir(&dir)?.count();
+            println!("wrote {pages} manual pages into {}", dir.display());
+            return Ok(());
+        }
+        _ => {}
+    }
     let runtime = actix_web::rt::System::new();
     runtime.block_on(async move {
         match cli.command {
@@ -202,7 +246,9 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             Command::Keys(KeysCommand::Rotate { now, keys, storage }) => {
                 rotate_keys(&keys, &storage, now).await
             }
-            Command::Keys(KeysCommand::List { keys, storage }) => list_keys(&keys, &storage).await,
+            Command::Keys(KeysCommand::List { json, keys, storage }) => {
+                list_keys(&keys, &storage, json).await
+            }
             Command::Keys(KeysCommand::Revoke {
                 kid,
                 token_expiry,
@@ -217,6 +263,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                 revoke_key(&kid, retention, &keys, &storage).await
             }
             Command::Clients(command) => clients(command).await,
+            Command::Completions { .. } | Command::Man { .. } => unreachable!("handled above"),
             Command::Sessions(SessionsCommand::Revoke { issued_before, user, storage }) => {
                 let store = open_store(&storage).await?;
                 if let Some(id) = &user
@@ -273,9 +320,25 @@ async fn clients(command: ClientsCommand) -> Result<(), CliError> {
             }
             Ok(())
         }
-        ClientsCommand::List { storage } => {
+        ClientsCommand::List { json, storage } => {
             let store = open_store(&storage).await?;
-            for client in store.clients().await? {
+            let clients = store.clients().await?;
+            if json {
+                let listed: Vec<_> = clients
+                    .iter()
+                    .map(|c| {
+                        serde_json::json!({
+                            "client_id": c.id,
+                            "name": c.name,
+                            "roles": c.roles,
+                            "created": c.created_at.to_rfc3339(),
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::Value::from(listed));
+                return Ok(());
+            }
+            for client in clients {
                 println!(
                     "{}  {}  {}  {}",
                     client.id,
@@ -406,8 +469,12 @@ async fn rotate_keys(args: &KeyArgs, storage: &StorageArgs, at_once: bool) -> Re
             let key = jwt_core::SigningKey::generate(alg)?;
             let now = Utc::now();
             let path = crate::keys::write_key(&crate::keys::key_dir(&storage.data_dir), &key, now)?;
-            println!("new {alg} signing key {} in {}", key.kid(), path.display());
-            println!("running servers sharing this directory switch to it within seconds");
+            println!(
+                "new {alg} signing key {} in {}; running servers sharing this directory switch \
+                 to it within seconds",
+                key.kid(),
+                path.display()
+            );
             return Ok(());
         }
     };
@@ -415,12 +482,12 @@ async fn rotate_keys(args: &KeyArgs, storage: &StorageArgs, at_once: bool) -> Re
     let rotation =
         stored_keys::rotate(&store, &kek, alg, &storage.data_dir, at_once, Utc::now()).await?;
     if !rotation.replaces || at_once {
-        println!("new {alg} signing key {}: published and signing now", rotation.kid);
-        if rotation.replaces {
-            println!(
-                "verifiers holding a cached JWK set refuse its tokens until they fetch it again"
-            );
-        }
+        let caveat = if rotation.replaces {
+            "; verifiers holding a cached JWK set refuse its tokens until they fetch it again"
+        } else {
+            ""
+        };
+        println!("new {alg} signing key {}: published and signing now{caveat}", rotation.kid);
     } else {
         println!(
             "new {alg} signing key {}: published now, signs from {} (once every cached JWK set \
@@ -432,18 +499,38 @@ async fn rotate_keys(args: &KeyArgs, storage: &StorageArgs, at_once: bool) -> Re
     Ok(())
 }
 
-async fn list_keys(args: &KeyArgs, storage: &StorageArgs) -> Result<(), CliError> {
+async fn list_keys(args: &KeyArgs, storage: &StorageArgs, json: bool) -> Result<(), CliError> {
+    let time = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let print_json =
+        |listed: Vec<serde_json::Value>| println!("{}", serde_json::Value::from(listed));
     if !keys_in_database(args, storage)? {
-        let stored = crate::keys::read_dir(&crate::keys::key_dir(&storage.data_dir))?;
+        let dir = crate::keys::key_dir(&storage.data_dir);
+        let stored = crate::keys::read_dir(&dir)?;
+        if json {
+            print_json(
+                stored
+                    .iter()
+                    .map(|key| {
+                        serde_json::json!({
+                            "kid": key.key.kid(),
+                            "algorithm": key.key.algorithm().as_str(),
+                            "created": time(key.created),
+                            "path": key.path.display().to_string(),
+                        })
+                    })
+                    .collect(),
+            );
+            return Ok(());
+        }
         if stored.is_empty() {
-            println!("no stored keys in {}", crate::keys::key_dir(&storage.data_dir).display());
+            println!("no stored keys in {}", dir.display());
         }
         for key in stored {
             println!(
                 "{}  {}  {}  {}",
                 key.key.kid(),
                 key.key.algorithm(),
-                key.created.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                time(key.created),
                 key.path.display()
             );
         }
@@ -451,11 +538,29 @@ async fn list_keys(args: &KeyArgs, storage: &StorageArgs) -> Result<(), CliError
     }
     let store = open_store(storage).await?;
     let stored = store.signing_keys().await?;
+    let states = stored_keys::states(&stored, Utc::now());
+    if json {
+        print_json(
+            stored
+                .iter()
+                .zip(states)
+                .map(|(key, state)| {
+                    serde_json::json!({
+                        "kid": key.kid,
+                        "algorithm": key.algorithm,
+                        "state": state.to_string(),
+                        "created": time(key.created_at),
+                        "signs_from": time(key.activates_at),
+                    })
+                })
+                .collect(),
+        );
+        return Ok(());
+    }
     if stored.is_empty() {
         println!("no keys stored in the database yet");
     }
-    let time = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    for (key, state) in stored.iter().zip(stored_keys::states(&stored, Utc::now())) {
+    for (key, state) in stored.iter().zip(states) {
         println!(
             "{}  {}  {}  created {}  signs from {}",
             key.kid,

@@ -942,3 +942,102 @@ async fn user_import_on_postgres() {
     user_import(dir.path(), &[("DATABASE_URL", db.url.as_str()), ("KEY_ENCRYPTION_KEY", KEK)])
         .await;
 }
+
+#[test]
+fn completions_and_manual_pages_come_from_the_command_definitions() {
+    use clap::CommandFactory;
+    let dir = tempfile::tempdir().expect("a directory");
+    for shell in ["bash", "zsh", "fish"] {
+        let output = run(jwt_auth(dir.path(), &[]).args(["completions", shell]), None);
+        assert!(output.status.success(), "{shell}: {}", stderr(&output));
+        let script = stdout(&output);
+        for word in ["serve", "import", "rotate", "revoke", "json"] {
+            assert!(script.contains(word), "{shell} completion without `{word}`");
+        }
+    }
+    let output = run(jwt_auth(dir.path(), &[]).args(["completions", "tcsh"]), None);
+    assert!(!output.status.success(), "an unknown shell is refused");
+    assert!(stderr(&output).contains("possible values: bash"), "{}", stderr(&output));
+
+    let output = run(jwt_auth(dir.path(), &[]).arg("man"), None);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let page = stdout(&output);
+    assert!(page.contains(".TH jwt-auth 1"), "a roff page: {}", &page[..page.len().min(300)]);
+
+    // One page per command, named after its path: every command the definitions hold.
+    let pages = dir.path().join("man");
+    let output = run(jwt_auth(dir.path(), &[]).args(["man", "--dir"]).arg(&pages), None);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output).lines().count(), 1, "{}", stdout(&output));
+    fn names(command: &clap::Command, prefix: &str, into: &mut Vec<String>) {
+        let name = format!("{prefix}{}", command.get_name());
+        into.push(format!("{name}.1"));
+        for sub in command.get_subcommands().filter(|s| s.get_name() != "help") {
+            names(sub, &format!("{name}-"), into);
+        }
+    }
+    let mut expected = Vec::new();
+    names(&jwt_auth_api::cli::Cli::command(), "", &mut expected);
+    let mut written: Vec<String> = std::fs::read_dir(&pages)
+        .expect("the pages")
+        .map(|e| e.expect("an entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    expected.sort();
+    written.sort();
+    assert_eq!(written, expected);
+    assert!(written.contains(&"jwt-auth-user-import.1".to_owned()));
+}
+
+/// Every command that changes data says what it did in one line of standard output (and
+/// `clients add`, the contract's two lines, or one JSON object with `--json`); the listing
+/// commands give JSON with `--json`.
+#[tokio::test]
+async fn each_command_that_changes_data_says_what_it_did_in_one_line() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let env = [("KEY_ENCRYPTION_KEY", KEK)];
+    let cli = |args: &[&str], stdin: Option<&str>| {
+        let output = run(jwt_auth(dir.path(), &env).args(args), stdin);
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+        stdout(&output)
+    };
+    let one_line = |args: &[&str], stdin: Option<&str>| {
+        let said = cli(args, stdin);
+        assert_eq!(said.lines().count(), 1, "{args:?} said {said:?}");
+        said
+    };
+    one_line(&["migrate"], None);
+    one_line(&["user", "add", "--email", "ann@example.com", "--password-stdin"], Some(PASSWORD));
+    let file = dir.path().join("users.jsonl");
+    std::fs::write(
+        &file,
+        r#"{"email":"bob@example.com","password_hash":"$2b$04$9QDUPpAk3.61ygHPnbnlaeo.BtX3tqfJuIZ0noKv0E8g6CbHkcxxi"}"#,
+    )
+    .expect("written");
+    one_line(&["user", "import", file.to_str().expect("UTF-8")], None);
+    one_line(&["keys", "rotate"], None);
+    one_line(&["keys", "rotate", "--now"], None);
+    let keys: Value = serde_json::from_str(&cli(&["keys", "list", "--json"], None)).expect("JSON");
+    let keys = keys.as_array().expect("an array");
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    for key in keys {
+        for member in ["kid", "algorithm", "state", "created", "signs_from"] {
+            assert!(key[member].is_string(), "{member} in {key}");
+        }
+    }
+    let retired = keys.iter().find(|k| k["state"] == "retired").expect("a retired key");
+    one_line(&["keys", "revoke", retired["kid"].as_str().expect("a kid")], None);
+    one_line(&["sessions", "revoke", "--issued-before", "2030-01-01T00:00:00Z"], None);
+
+    let added = cli(&["clients", "add", "billing"], None);
+    assert_eq!(added.lines().count(), 2, "the contract's two lines: {added}");
+    let added: Value =
+        serde_json::from_str(&one_line(&["clients", "add", "reports", "--json"], None))
+            .expect("JSON");
+    let listed: Value =
+        serde_json::from_str(&cli(&["clients", "list", "--json"], None)).expect("JSON");
+    let listed = listed.as_array().expect("an array");
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert!(listed.iter().any(|c| c["client_id"] == added["client_id"] && c["name"] == "reports"));
+    assert!(listed.iter().all(|c| c.get("client_secret").is_none()), "no secret is listed");
+    one_line(&["clients", "remove", added["client_id"].as_str().expect("an id")], None);
+}
