@@ -9,7 +9,7 @@ use serde::Serialize;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{IntoResponses, Modify, OpenApi, ToSchema};
 
-use crate::routes::{account, meta, oauth, revocations, users};
+use crate::routes::{account, docs, meta, oauth, revocations, users};
 
 /// The error body of every non-OAuth endpoint.
 #[derive(Serialize, ToSchema)]
@@ -192,7 +192,7 @@ impl Modify for OptionalLogoutBody {
         account::register, account::login, oauth::token, account::refresh, account::logout,
         account::logout_all, oauth::revoke, oauth::introspect, revocations::feed, meta::jwks, meta::metadata, users::me, users::list,
         users::sessions, users::revoke, users::update, meta::health, meta::ready, meta::metrics,
-        document,
+        document, docs::page,
     ),
     // The bodies that only the response sets above name, which utoipa does not collect.
     components(schemas(ErrorBody, OAuthErrorBody, TokenPairBody, ClientTokenBody, TokenEndpointBody)),

@@ -30,7 +30,7 @@ use crate::metrics::Metrics;
 use crate::metrics::RouteLabels;
 use crate::passwords::Passwords;
 use crate::rate_limit::LoginThrottle;
-use crate::routes::{account, meta, oauth, revocations, users};
+use crate::routes::{account, docs, meta, oauth, revocations, users};
 use crate::state::AppState;
 use crate::stored_keys::{self, KeySource};
 use crate::user_cache::UserCache;
@@ -215,6 +215,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(get("/ready").route(get_or_head().to(meta::ready)))
         .service(get("/metrics").route(get_or_head().to(meta::metrics)))
         .service(get("/openapi.json").route(get_or_head().to(crate::openapi::document)))
+        .service(get("/docs").route(get_or_head().to(docs::page)))
+        .service(get("/docs/{file}").route(get_or_head().to(docs::asset)))
         .default_service(web::to(not_found));
 }
 

@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod body;
+pub mod docs;
 pub mod meta;
 pub mod oauth;
 pub mod pair;

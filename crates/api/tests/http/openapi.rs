@@ -64,6 +64,7 @@ const STATUSES: &[(&str, &str, &[u16])] = &[
     ("get", "/ready", &[200, 503]),
     ("get", "/metrics", &[200]),
     ("get", "/openapi.json", &[200]),
+    ("get", "/docs", &[200]),
 ];
 
 async fn every_operation_lists_exactly_the_statuses_it_can_answer(db: TestDb) {

@@ -249,6 +249,7 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("get", "/ready"),
     ("get", "/metrics"),
     ("get", "/openapi.json"),
+    ("get", "/docs"),
 ];
 
 async fn openapi_documents_every_endpoint_of_the_contract(db: TestDb) {
