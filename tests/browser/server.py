@@ -10,6 +10,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -29,7 +30,7 @@ def free_port() -> int:
 class Server:
     """`jwt-auth serve` on 127.0.0.1 with an admin account; stopped by `stop()`."""
 
-    def __init__(self, binary: str | None = None):
+    def __init__(self, binary: str | None = None, env: dict[str, str] | None = None):
         self.binary = binary or os.environ["JWT_AUTH_BIN"]
         self.dir = Path(tempfile.mkdtemp(prefix="jwt-auth-browser-"))
         self.port = free_port()
@@ -46,6 +47,7 @@ class Server:
             "COOKIE_SECURE": "false",
             "LOGIN_RATE_LIMIT": "0",
             "LOG_FORMAT": "json",
+            **(env or {}),
         }
         self.log = open(self.dir / "server.log", "w")
         self.process = subprocess.Popen([self.binary, "serve"], env=env, cwd=self.dir,
@@ -68,6 +70,16 @@ class Server:
     def json(self, path: str):
         with urllib.request.urlopen(f"{self.url}{path}", timeout=10) as answer:
             return json.load(answer)
+
+    def post(self, path: str, body: dict):
+        """POSTs `body` as JSON; the status and the JSON answer."""
+        request = urllib.request.Request(f"{self.url}{path}", data=json.dumps(body).encode(),
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                return answer.status, json.load(answer)
+        except urllib.error.HTTPError as error:
+            return error.code, json.load(error)
 
     def stop(self) -> None:
         self.process.terminate()

@@ -43,6 +43,27 @@ pub enum Command {
     /// Manage service clients (OAuth client credentials).
     #[command(subcommand)]
     Clients(ClientsCommand),
+    /// Read the security-event trail, newest first: logins and failures, refreshes, reuse
+    /// detections, logouts, revocations and administrators' changes, with address and user
+    /// agent.
+    Events {
+        /// Only this user's events (a user id).
+        #[arg(long)]
+        user: Option<String>,
+        /// Only events of this kind (login_succeeded, login_failed, refresh,
+        /// refresh_reuse_detected, logout, logout_all, admin_revoke, user_created,
+        /// user_updated, token_revoked, tokens_voided).
+        #[arg(long)]
+        kind: Option<String>,
+        /// At most this many (1 to 10000).
+        #[arg(long, default_value = "50")]
+        limit: u32,
+        /// Print one JSON object a line instead of columns.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
     /// Print a completion script for SHELL to standard output, e.g.
     /// `jwt-auth completions bash > /etc/bash_completion.d/jwt-auth`.
     Completions {
@@ -263,6 +284,9 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                 revoke_key(&kid, retention, &keys, &storage).await
             }
             Command::Clients(command) => clients(command).await,
+            Command::Events { user, kind, limit, json, storage } => {
+                events(&storage, user, kind.as_deref(), limit, json).await
+            }
             Command::Completions { .. } | Command::Man { .. } => unreachable!("handled above"),
             Command::Sessions(SessionsCommand::Revoke { issued_before, user, storage }) => {
                 let store = open_store(&storage).await?;
@@ -369,6 +393,65 @@ async fn clients(command: ClientsCommand) -> Result<(), CliError> {
     }
 }
 
+async fn events(
+    storage: &StorageArgs,
+    user: Option<String>,
+    kind: Option<&str>,
+    limit: u32,
+    json: bool,
+) -> Result<(), CliError> {
+    let kind = kind.map(|k| k.parse::<jwt_auth_store::EventKind>()).transpose().map_err(|_| {
+        CliError::Usage(format!("--kind `{}`: no such kind of event", kind.unwrap_or_default()))
+    })?;
+    if !(1..=10_000).contains(&limit) {
+        return Err(CliError::Usage("--limit must be 1 to 10000".into()));
+    }
+    let store = open_store(storage).await?;
+    let query = jwt_auth_store::EventQuery { user_id: user, kind, limit };
+    for recorded in store.events(&query).await? {
+        let e = &recorded.event;
+        let at = e.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        if json {
+            let line = serde_json::json!({
+                "id": recorded.id,
+                "at": at,
+                "kind": e.kind.as_str(),
+                "user_id": e.user_id,
+                "session_id": e.session_id,
+                "ip": e.client.ip,
+                "user_agent": e.client.user_agent,
+                "detail": e.detail,
+            });
+            println!("{line}");
+        } else {
+            let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+            println!(
+                "{at}  {}  user={}  session={}  ip={}  ua={:?}{}",
+                e.kind.as_str(),
+                dash(&e.user_id),
+                dash(&e.session_id),
+                dash(&e.client.ip),
+                e.client.user_agent.as_deref().unwrap_or("-"),
+                e.detail.as_ref().map(|d| format!("  {d}")).unwrap_or_default()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Records in the security-event trail that a command created users.
+async fn record(store: &Store, user_id: Option<&str>, detail: String) -> Result<(), CliError> {
+    let event = jwt_auth_store::SecurityEvent {
+        kind: jwt_auth_store::EventKind::UserCreated,
+        at: Utc::now(),
+        user_id: user_id.map(str::to_owned),
+        session_id: None,
+        client: jwt_core::ClientInfo::default(),
+        detail: Some(detail),
+    };
+    Ok(store.record_event(&event).await?)
+}
+
 /// Opens the store and applies pending migrations.
 pub(crate) async fn open_store(storage: &StorageArgs) -> Result<Store, CliError> {
     // Connections are made lazily: an unreachable database shows at the first migration.
@@ -406,6 +489,7 @@ async fn add_user(storage: &StorageArgs, email: String, admin: bool) -> Result<(
     let user = store
         .create_user(&NewUser { email, password_hash: PasswordHash::new(hash), roles }, Utc::now())
         .await?;
+    record(&store, Some(&user.id), "jwt-auth user add".into()).await?;
     println!("created user {} <{}> with roles {:?}", user.id, user.email, user.roles);
     Ok(())
 }
@@ -428,6 +512,9 @@ async fn import_users(
     let store = open_store(storage).await?;
     let imported = store.import_users(&batch.users, Utc::now()).await?;
     let skipped = imported.skipped.len();
+    let detail =
+        format!("jwt-auth user import {name}: created {}, skipped {skipped}", imported.created);
+    record(&store, None, detail).await?;
     if json {
         let printed = serde_json::json!({
             "created": imported.created,

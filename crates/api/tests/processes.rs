@@ -1040,4 +1040,13 @@ async fn each_command_that_changes_data_says_what_it_did_in_one_line() {
     assert!(listed.iter().any(|c| c["client_id"] == added["client_id"] && c["name"] == "reports"));
     assert!(listed.iter().all(|c| c.get("client_secret").is_none()), "no secret is listed");
     one_line(&["clients", "remove", added["client_id"].as_str().expect("an id")], None);
+
+    // The trail of what the commands did: `user add` and `user import` created users.
+    let trail = cli(&["events", "--kind", "user_created", "--json"], None);
+    let events: Vec<Value> =
+        trail.lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect();
+    assert!(!events.is_empty(), "{trail}");
+    assert!(events.iter().all(|e| e["kind"] == "user_created" && e["at"].is_string()), "{trail}");
+    let output = run(jwt_auth(dir.path(), &env).args(["events", "--kind", "nope"]), None);
+    fails_with_one_line(&output, "--kind `nope`");
 }

@@ -1,0 +1,305 @@
+//! The documentation, held to what the code does:
+//!
+//! - The examples run. Every ```` ```sh ```` block of the pages in [`RUNNABLE`] runs, page by
+//!   page, in one `bash` session against a fresh `jwt-auth serve` (this build, in a temporary
+//!   directory, with `jwt-auth` on the `PATH` for the CLI examples). A comment line right
+//!   after a command (`# {"id":"…"}`) is output that command must print: each such line must
+//!   match a line of the output, in order, `…` standing for any text. A comment after a blank
+//!   line is only a comment. `http://127.0.0.1:8080` in a page is the server's address.
+//! - The getting-started page starts with the README's two commands, to the letter.
+//! - The configuration reference's table is clap's own definitions, rendered
+//!   (`UPDATE_DOCS=1` rewrites it when a setting changes).
+
+#[path = "common/process.rs"]
+mod process;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use clap::CommandFactory;
+use process::Server;
+
+/// The pages whose `sh` blocks run, each against its own server.
+const RUNNABLE: &[&str] = &["docs/getting-started.md", "docs/api.md", "docs/admin-guide.md"];
+
+/// The settings of the server the examples run against, and of the commands they run: an
+/// administrator and keys in the database, as the pages say.
+const EXAMPLE_ENV: &[(&str, &str)] = &[
+    ("KEY_ENCRYPTION_KEY", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="),
+    ("ADMIN_EMAIL", "admin@example.com"),
+    ("ADMIN_PASSWORD", "correct horse battery staple"),
+    ("COOKIE_SECURE", "false"),
+];
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn read(page: &str) -> String {
+    std::fs::read_to_string(workspace().join(page)).unwrap_or_else(|e| panic!("{page}: {e}"))
+}
+
+/// The fenced blocks of `page` whose info string is `lang`, in order.
+fn blocks(page: &str, lang: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    // Outside a block: `None`; inside one of another language: `Some(None)`.
+    let mut current: Option<Option<String>> = None;
+    for line in page.lines() {
+        let fence = line.trim_start().starts_with("```");
+        match (&mut current, fence) {
+            (None, true) => {
+                let wanted = line.trim_start().trim_start_matches('`').trim() == lang;
+                current = Some(wanted.then(String::new));
+            }
+            (None, false) => {}
+            (Some(block), true) => {
+                found.extend(block.take());
+                current = None;
+            }
+            (Some(Some(text)), false) => {
+                text.push_str(line);
+                text.push('\n');
+            }
+            (Some(None), false) => {}
+        }
+    }
+    found
+}
+
+/// One command (or several lines of commands) and the output lines it must print.
+#[derive(Debug, Default)]
+struct Step {
+    commands: Vec<String>,
+    expected: Vec<String>,
+}
+
+/// The steps of a block: commands, each followed by its expected output.
+fn steps(block: &str) -> Vec<Step> {
+    let mut steps = vec![Step::default()];
+    // Whether the line before was a command or expected output (then a comment is output).
+    let mut after_command = false;
+    for line in block.lines() {
+        let trimmed = line.trim_start();
+        if let Some(output) = trimmed.strip_prefix('#') {
+            if after_command {
+                let output = output.strip_prefix(' ').unwrap_or(output);
+                steps.last_mut().expect("a step").expected.push(output.to_owned());
+            }
+            continue;
+        }
+        if trimmed.is_empty() {
+            after_command = false;
+            continue;
+        }
+        let last = steps.last_mut().expect("a step");
+        if !last.expected.is_empty() {
+            steps.push(Step::default());
+        }
+        steps.last_mut().expect("a step").commands.push(line.to_owned());
+        after_command = !line.ends_with('\\');
+    }
+    steps.retain(|s| !s.commands.is_empty());
+    steps
+}
+
+/// Whether `line` matches `pattern`, where `…` stands for any text.
+fn matches(pattern: &str, line: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('…').collect();
+    let mut rest = line.trim_end();
+    let last = parts.len() - 1;
+    for (i, part) in parts.iter().enumerate() {
+        if i == 0 {
+            let Some(after) = rest.strip_prefix(part) else { return false };
+            rest = after;
+        } else if i == last {
+            return rest.ends_with(part);
+        } else {
+            let Some(at) = rest.find(part) else { return false };
+            rest = &rest[at + part.len()..];
+        }
+    }
+    rest.is_empty()
+}
+
+/// The expected lines missing from `output` (each must match a line after the previous).
+fn unmatched(expected: &[String], output: &str) -> Vec<String> {
+    let mut lines = output.lines();
+    let mut missing = Vec::new();
+    for pattern in expected {
+        if !lines.by_ref().any(|line| matches(pattern, line)) {
+            missing.push(pattern.clone());
+            lines = "".lines();
+        }
+    }
+    missing
+}
+
+/// Runs every `sh` block of `page` against a fresh server; returns the failures.
+async fn run_page(page: &str) -> Vec<String> {
+    let text = read(page);
+    let steps: Vec<Step> = blocks(&text, "sh").iter().flat_map(|b| steps(b)).collect();
+    assert!(!steps.is_empty(), "{page} has no sh block");
+    let dir = tempfile::tempdir().expect("a directory");
+    let server = Server::start(dir.path(), EXAMPLE_ENV).await;
+    let base = format!("http://{}", server.addr);
+    let outputs = dir.path().join("outputs");
+    std::fs::create_dir(&outputs).expect("a directory");
+    let mut script = String::from("set -uo pipefail\n");
+    for (i, step) in steps.iter().enumerate() {
+        let commands = step.commands.join("\n").replace("http://127.0.0.1:8080", &base);
+        script.push_str(&format!("{{\n{commands}\n}} > {}/{i} 2>&1\n", outputs.display()));
+    }
+    let bin_dir = Path::new(process::BIN).parent().expect("the binary's directory");
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    let mut env: Vec<(&str, &str)> = vec![("PATH", &path), ("HOME", "/nonexistent")];
+    env.extend_from_slice(EXAMPLE_ENV);
+    let ran = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .current_dir(dir.path())
+        .env_clear()
+        .envs(env)
+        .output()
+        .expect("bash runs");
+    let mut failures = Vec::new();
+    for (i, step) in steps.iter().enumerate() {
+        let output = std::fs::read_to_string(outputs.join(i.to_string())).unwrap_or_default();
+        let expected: Vec<String> =
+            step.expected.iter().map(|e| e.replace("http://127.0.0.1:8080", &base)).collect();
+        let missing = unmatched(&expected, &output);
+        if !missing.is_empty() {
+            failures.push(format!(
+                "{page}: step {i}:\n  $ {}\n  expected {missing:?}\n  got:\n{}",
+                step.commands.join("\n    "),
+                output.lines().map(|l| format!("    | {l}")).collect::<Vec<_>>().join("\n")
+            ));
+        }
+    }
+    if !ran.status.success() && failures.is_empty() {
+        failures.push(format!("{page}: bash failed: {}", String::from_utf8_lossy(&ran.stderr)));
+    }
+    drop(server);
+    failures
+}
+
+#[tokio::test]
+async fn the_documented_examples_print_what_the_pages_say() {
+    let mut failures = Vec::new();
+    for page in RUNNABLE {
+        failures.extend(run_page(page).await);
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn the_example_checker_tells_a_wrong_output_apart() {
+    // The controls: a step's expectations, and what does and does not satisfy them.
+    let parsed =
+        steps("# a comment\ncurl -s x \\\n  -d y\n# {\"id\":\"…\",\"ok\":true}\n\necho 2\n# 2\n");
+    assert_eq!(parsed.len(), 2, "{parsed:?}");
+    assert_eq!(parsed[0].commands, ["curl -s x \\", "  -d y"]);
+    assert_eq!(parsed[0].expected, ["{\"id\":\"…\",\"ok\":true}"]);
+    assert!(unmatched(&parsed[0].expected, "{\"id\":\"42\",\"ok\":true}\n").is_empty());
+    assert!(!unmatched(&parsed[0].expected, "{\"id\":\"42\",\"ok\":false}\n").is_empty());
+    assert!(!unmatched(&parsed[1].expected, "20\n").is_empty());
+    assert!(matches("HTTP/1.1 401 …", "HTTP/1.1 401 Unauthorized"));
+    assert!(!matches("HTTP/1.1 401 …", "HTTP/1.1 200 OK"));
+    // Out of order is a miss.
+    let expected = ["b".to_owned(), "a".to_owned()];
+    assert!(!unmatched(&expected, "a\nb\n").is_empty());
+}
+
+#[test]
+fn getting_started_begins_with_the_readmes_two_commands() {
+    let readme = blocks(&read("README.md"), "sh");
+    let page = blocks(&read("docs/getting-started.md"), "sh");
+    let first = readme.first().expect("the README's first block");
+    assert_eq!(first.lines().filter(|l| !l.trim().is_empty()).count(), 2, "{first}");
+    assert_eq!(page.first(), Some(first), "docs/getting-started.md starts elsewhere");
+}
+
+/// A table row for every environment variable the command line reads: the variable, its
+/// flag, its default and the commands that read it, with clap's help as its meaning.
+fn settings_table() -> String {
+    struct Setting {
+        flag: String,
+        default: String,
+        help: String,
+        commands: Vec<String>,
+    }
+    fn walk(command: &clap::Command, path: &str, found: &mut BTreeMap<String, Setting>) {
+        for arg in command.get_arguments() {
+            let Some(env) = arg.get_env() else { continue };
+            let env = env.to_string_lossy().into_owned();
+            let setting = found.entry(env).or_insert_with(|| Setting {
+                flag: format!("`--{}`", arg.get_long().unwrap_or_default()),
+                default: match arg.get_default_values() {
+                    [] => "unset".into(),
+                    [one] if one.is_empty() => "empty".into(),
+                    values => values
+                        .iter()
+                        .map(|v| format!("`{}`", v.to_string_lossy()))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                },
+                help: arg
+                    .get_long_help()
+                    .or(arg.get_help())
+                    .map(|h| h.to_string().split_whitespace().collect::<Vec<_>>().join(" "))
+                    .unwrap_or_default()
+                    .replace('|', "\\|"),
+                commands: Vec::new(),
+            });
+            setting.commands.push(format!("`{path}`"));
+        }
+        for sub in command.get_subcommands() {
+            let sub_path = if path.is_empty() {
+                sub.get_name().to_owned()
+            } else {
+                format!("{path} {}", sub.get_name())
+            };
+            walk(sub, &sub_path, found);
+        }
+    }
+    let mut found = BTreeMap::new();
+    walk(&jwt_auth_api::cli::Cli::command(), "", &mut found);
+    let mut table =
+        String::from("| variable | flag | default | read by | meaning |\n|---|---|---|---|---|\n");
+    for (env, s) in found {
+        table.push_str(&format!(
+            "| `{env}` | {} | {} | {} | {} |\n",
+            s.flag,
+            s.default,
+            s.commands.join(", "),
+            s.help
+        ));
+    }
+    table
+}
+
+const BEGIN: &str = "<!-- settings: generated from the command line's definitions -->\n";
+const END: &str = "<!-- settings: end -->";
+
+#[test]
+fn the_configuration_reference_is_the_command_lines_own_definitions() {
+    let path = workspace().join("docs/configuration.md");
+    let page = std::fs::read_to_string(&path).expect("docs/configuration.md");
+    let start = page.find(BEGIN).expect("the generated section's start") + BEGIN.len();
+    let end = page[start..].find(END).expect("the generated section's end") + start;
+    let table = settings_table();
+    if std::env::var_os("UPDATE_DOCS").is_some() {
+        let updated = format!("{}{table}{}", &page[..start], &page[end..]);
+        std::fs::write(&path, updated).expect("docs/configuration.md is written");
+        return;
+    }
+    assert!(
+        page[start..end] == table,
+        "docs/configuration.md is not the command line's definitions; regenerate it with \
+         `UPDATE_DOCS=1 cargo nextest run -p jwt-auth-api --test doc_pages configuration`"
+    );
+    // Every setting of the serve command is there (the contract's table among them).
+    for env in ["BIND_ADDRESS", "DATABASE_URL", "JWT_ALGORITHM", "TOKEN_EXPIRY", "LOG_FORMAT"] {
+        assert!(table.contains(&format!("| `{env}` |")), "{env}");
+    }
+}
