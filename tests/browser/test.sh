@@ -16,19 +16,9 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
     exit 2
   fi
 fi
-if [ -z "${JWT_AUTH_BIN:-}" ]; then
-  (cd "$repo" && cargo build --locked --quiet -p jwt-auth-api --bin jwt-auth)
-  export JWT_AUTH_BIN="${CARGO_TARGET_DIR:-$repo/target}/debug/jwt-auth"
-fi
-python="$(command -v python3.11 || command -v python3)"
-venv="${XDG_CACHE_HOME:-$HOME/.cache}/jwt-auth/browser-venv"
-stamp="$venv/requirements.txt"
-if ! cmp -s "$here/requirements.txt" "$stamp" 2>/dev/null; then
-  rm -rf "$venv"
-  "$python" -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/requirements.txt"
-  cp "$here/requirements.txt" "$stamp"
-fi
+. "$repo/scripts/python-env.sh"
+jwt_auth_bin "$repo"
+python_venv browser-venv "$here/requirements.txt"
 cd "$here"
 if [ -n "${BROWSER_SCRIPT:-}" ]; then
   exec "$venv/bin/python" "$BROWSER_SCRIPT" "$@"

@@ -1,0 +1,34 @@
+# Sourced by the scripts that run Python tests against a real `jwt-auth serve`
+# (examples/fastapi-resource-server/test.sh, tests/browser/test.sh).
+#
+#   jwt_auth_bin REPO             builds the debug binary unless JWT_AUTH_BIN names one, and
+#                                 exports JWT_AUTH_BIN
+#   python_venv NAME REQUIREMENTS a virtualenv in ${XDG_CACHE_HOME:-~/.cache}/jwt-auth/NAME with
+#                                 the pinned REQUIREMENTS, made again when they change; sets
+#                                 $venv to it. Needs Python 3.11 or later.
+
+jwt_auth_bin() {
+  if [ -z "${JWT_AUTH_BIN:-}" ]; then
+    (cd "$1" && cargo build --locked --quiet -p jwt-auth-api --bin jwt-auth)
+    export JWT_AUTH_BIN="${CARGO_TARGET_DIR:-$1/target}/debug/jwt-auth"
+  fi
+}
+
+python_venv() {
+  local python stamp
+  python="$(command -v python3.11 || command -v python3)"
+  venv="${XDG_CACHE_HOME:-$HOME/.cache}/jwt-auth/$1"
+  stamp="$venv/requirements.txt"
+  if ! cmp -s "$2" "$stamp" 2>/dev/null; then
+    rm -rf "$venv"
+    mkdir -p "$(dirname "$venv")"
+    if ! "$python" -m venv "$venv" 2>/dev/null; then
+      # Debian's own python3 needs python3-venv for ensurepip.
+      rm -rf "$venv"
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+      "$python" -m venv "$venv"
+    fi
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$2"
+    cp "$2" "$stamp"
+  fi
+}
