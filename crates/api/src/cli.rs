@@ -50,9 +50,9 @@ pub enum Command {
         /// Only this user's events (a user id).
         #[arg(long)]
         user: Option<String>,
-        /// Only events of this kind (login_succeeded, login_failed, refresh,
-        /// refresh_reuse_detected, logout, logout_all, admin_revoke, user_created,
-        /// user_updated, token_revoked, tokens_voided).
+        /// Only events of this kind (login_succeeded, login_failed, refresh_reuse_detected,
+        /// logout, logout_all, admin_revoke, user_created, user_updated, token_revoked,
+        /// tokens_voided, key_rotated, key_revoked).
         #[arg(long)]
         kind: Option<String>,
         /// At most this many (1 to 10000).
@@ -439,10 +439,15 @@ async fn events(
     Ok(())
 }
 
-/// Records in the security-event trail that a command created users.
-async fn record(store: &Store, user_id: Option<&str>, detail: String) -> Result<(), CliError> {
+/// Records in the security-event trail what a command did.
+async fn record(
+    store: &Store,
+    kind: jwt_auth_store::EventKind,
+    user_id: Option<&str>,
+    detail: String,
+) -> Result<(), CliError> {
     let event = jwt_auth_store::SecurityEvent {
-        kind: jwt_auth_store::EventKind::UserCreated,
+        kind,
         at: Utc::now(),
         user_id: user_id.map(str::to_owned),
         session_id: None,
@@ -489,7 +494,8 @@ async fn add_user(storage: &StorageArgs, email: String, admin: bool) -> Result<(
     let user = store
         .create_user(&NewUser { email, password_hash: PasswordHash::new(hash), roles }, Utc::now())
         .await?;
-    record(&store, Some(&user.id), "jwt-auth user add".into()).await?;
+    let created = jwt_auth_store::EventKind::UserCreated;
+    record(&store, created, Some(&user.id), "jwt-auth user add".into()).await?;
     println!("created user {} <{}> with roles {:?}", user.id, user.email, user.roles);
     Ok(())
 }
@@ -514,7 +520,7 @@ async fn import_users(
     let skipped = imported.skipped.len();
     let detail =
         format!("jwt-auth user import {name}: created {}, skipped {skipped}", imported.created);
-    record(&store, None, detail).await?;
+    record(&store, jwt_auth_store::EventKind::UserCreated, None, detail).await?;
     if json {
         let printed = serde_json::json!({
             "created": imported.created,
@@ -568,6 +574,8 @@ async fn rotate_keys(args: &KeyArgs, storage: &StorageArgs, at_once: bool) -> Re
     let store = open_store(storage).await?;
     let rotation =
         stored_keys::rotate(&store, &kek, alg, &storage.data_dir, at_once, Utc::now()).await?;
+    let detail = format!("key {} rotated by jwt-auth keys rotate", rotation.kid);
+    record(&store, jwt_auth_store::EventKind::KeyRotated, None, detail).await?;
     if !rotation.replaces || at_once {
         let caveat = if rotation.replaces {
             "; verifiers holding a cached JWK set refuse its tokens until they fetch it again"
@@ -677,6 +685,8 @@ async fn revoke_key(
     let store = open_store(storage).await?;
     let pinned = args.secret.is_some() || args.private_key_file.is_some();
     let revoked = stored_keys::revoke(&store, kid, pinned, retention, Utc::now()).await?;
+    let detail = format!("key {kid} revoked by jwt-auth keys revoke");
+    record(&store, jwt_auth_store::EventKind::KeyRevoked, None, detail).await?;
     println!(
         "revoked key {kid} (at {}): running servers refuse its tokens within a second and drop \
          it from the JWK set",

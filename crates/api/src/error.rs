@@ -63,6 +63,10 @@ pub enum ApiError {
     /// The email is already registered.
     #[error("this email is already registered")]
     EmailTaken,
+    /// The request cannot be carried out in the resource's present state (the key that signs
+    /// cannot be revoked; pinned keys cannot be rotated); the text says why and what to do.
+    #[error("{0}")]
+    Conflict(String),
     /// The database cannot be reached (or the server is saturated): retry shortly.
     #[error("the service is temporarily unavailable")]
     Unavailable,
@@ -139,6 +143,7 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::RegistrationClosed => "registration_closed",
             ApiError::EmailTaken => "email_taken",
+            ApiError::Conflict(_) => "conflict",
             ApiError::Unavailable => "unavailable",
             ApiError::Internal(_) => "internal_error",
         }
@@ -195,7 +200,7 @@ impl ResponseError for ApiError {
             ApiError::InvalidField(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::EmailTaken => StatusCode::CONFLICT,
+            ApiError::EmailTaken | ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::CursorExpired => StatusCode::GONE,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }

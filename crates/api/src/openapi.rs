@@ -9,7 +9,7 @@ use serde::Serialize;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{IntoResponses, Modify, OpenApi, ToSchema};
 
-use crate::routes::{account, docs, meta, oauth, revocations, users};
+use crate::routes::{account, admin, docs, meta, oauth, revocations, users};
 
 /// The error body of every non-OAuth endpoint.
 #[derive(Serialize, ToSchema)]
@@ -191,7 +191,8 @@ impl Modify for OptionalLogoutBody {
     paths(
         account::register, account::login, oauth::token, account::refresh, account::logout,
         account::logout_all, oauth::revoke, oauth::introspect, revocations::feed, meta::jwks, meta::metadata, users::me, users::list,
-        users::sessions, users::revoke, users::update, meta::health, meta::ready, meta::metrics,
+        users::get, users::sessions, users::revoke, users::update, admin::revoke_session, admin::keys,
+        admin::rotate, admin::revoke_key, admin::events, meta::health, meta::ready, meta::metrics,
         document, docs::page,
     ),
     // The bodies that only the response sets above name, which utoipa does not collect.

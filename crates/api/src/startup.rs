@@ -30,7 +30,7 @@ use crate::metrics::Metrics;
 use crate::metrics::RouteLabels;
 use crate::passwords::Passwords;
 use crate::rate_limit::LoginThrottle;
-use crate::routes::{account, docs, meta, oauth, revocations, users};
+use crate::routes::{account, admin, console, docs, meta, oauth, revocations, users};
 use crate::state::AppState;
 use crate::stored_keys::{self, KeySource};
 use crate::user_cache::UserCache;
@@ -91,10 +91,6 @@ fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
 
 fn post(path: &str) -> actix_web::Resource {
     resource(path, "POST")
-}
-
-fn patch(path: &str) -> actix_web::Resource {
-    resource(path, "PATCH")
 }
 
 /// A resource that takes GET and HEAD (RFC 9110 §9.3.2: the same answer without its body).
@@ -210,13 +206,27 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(get("/api/users").route(get_or_head().to(users::list)))
         .service(get("/api/admin/users/{id}/sessions").route(get_or_head().to(users::sessions)))
         .service(post("/api/admin/users/{id}/revoke").route(web::post().to(users::revoke)))
-        .service(patch("/api/admin/users/{id}").route(web::patch().to(users::update)))
+        .service(
+            resource("/api/admin/users/{id}", "GET, HEAD, PATCH")
+                .route(get_or_head().to(users::get))
+                .route(web::patch().to(users::update)),
+        )
+        .service(
+            post("/api/admin/users/{id}/sessions/{session_id}/revoke")
+                .route(web::post().to(admin::revoke_session)),
+        )
+        .service(get("/api/admin/keys").route(get_or_head().to(admin::keys)))
+        .service(post("/api/admin/keys/rotate").route(web::post().to(admin::rotate)))
+        .service(post("/api/admin/keys/{kid}/revoke").route(web::post().to(admin::revoke_key)))
+        .service(get("/api/admin/events").route(get_or_head().to(admin::events)))
         .service(get("/health").route(get_or_head().to(meta::health)))
         .service(get("/ready").route(get_or_head().to(meta::ready)))
         .service(get("/metrics").route(get_or_head().to(meta::metrics)))
         .service(get("/openapi.json").route(get_or_head().to(crate::openapi::document)))
         .service(get("/docs").route(get_or_head().to(docs::page)))
         .service(get("/docs/{file}").route(get_or_head().to(docs::asset)))
+        .service(get("/console").route(get_or_head().to(console::page)))
+        .service(get("/console/{file}").route(get_or_head().to(console::asset)))
         .default_service(web::to(not_found));
 }
 
@@ -280,6 +290,9 @@ impl Application {
             stopping: tokio::sync::watch::Sender::new(false),
             feed_wake: tokio::sync::Notify::new(),
             key_args: keys.clone(),
+            key_source: key_source.clone(),
+            keys_pinned: pinned,
+            key_reload: tokio::sync::Notify::new(),
         };
         ensure_admin(&state).await?;
         // Revocations are loaded before the first request, so that a restarted instance
@@ -585,6 +598,7 @@ async fn reload_keys(state: Arc<AppState>, source: Arc<KeySource>) {
     loop {
         tokio::select! {
             _ = tick.tick() => {}
+            _ = state.key_reload.notified() => {}
             Some(change) = next_change(&mut changes) => {
                 // Other changes are the revocation follower's; a resync may have missed keys.
                 if !matches!(change, Change::Keys { .. } | Change::Resync) {
@@ -592,32 +606,8 @@ async fn reload_keys(state: Arc<AppState>, source: Arc<KeySource>) {
                 }
             }
         }
-        let current = state.tokens().keys();
-        let loaded = match &*source {
-            KeySource::Database(kek) => {
-                let policy = state.tokens().policy();
-                let retention = jwt_core::KeySet::retention(policy.access_ttl, policy.refresh_ttl);
-                let (args, alg) = (&state.key_args, state.config.algorithm);
-                stored_keys::load(&state.store, kek, args, alg, retention, state.now()).await
-            }
-            KeySource::Directory => state.load_keys().map_err(Into::into),
-        };
-        match loaded {
-            Ok(keys) => {
-                failing = false;
-                let kids = |set: &jwt_core::KeySet| {
-                    set.verifying_keys().iter().map(|k| k.kid().to_owned()).collect::<Vec<_>>()
-                };
-                let changed = kids(&keys) != kids(&current)
-                    || keys.active().map(|k| k.kid()) != current.active().map(|k| k.kid());
-                if changed {
-                    tracing::info!(
-                        active = keys.active().map(|k| k.kid()).unwrap_or("-"),
-                        "signing keys changed; reloaded"
-                    );
-                    state.tokens().replace_keys(keys);
-                }
-            }
+        match reload_keys_now(&state).await {
+            Ok(()) => failing = false,
             // Logged once until it works again, not every second while the database is down.
             Err(e) if !std::mem::replace(&mut failing, true) => {
                 tracing::error!(error = %e, "could not reload signing keys")
@@ -625,4 +615,33 @@ async fn reload_keys(state: Arc<AppState>, source: Arc<KeySource>) {
             Err(_) => {}
         }
     }
+}
+
+/// Loads the signing keys from where they live and, if they changed, swaps them in: the
+/// background reloader's step, and what an administrator's rotation or revocation runs at
+/// once so that its answer already holds on this instance.
+pub async fn reload_keys_now(state: &AppState) -> Result<(), stored_keys::StoredKeyError> {
+    let current = state.tokens().keys();
+    let keys = match &*state.key_source {
+        KeySource::Database(kek) => {
+            let policy = state.tokens().policy();
+            let retention = jwt_core::KeySet::retention(policy.access_ttl, policy.refresh_ttl);
+            let (args, alg) = (&state.key_args, state.config.algorithm);
+            stored_keys::load(&state.store, kek, args, alg, retention, state.now()).await?
+        }
+        KeySource::Directory => state.load_keys()?,
+    };
+    let kids = |set: &jwt_core::KeySet| {
+        set.verifying_keys().iter().map(|k| k.kid().to_owned()).collect::<Vec<_>>()
+    };
+    let changed = kids(&keys) != kids(&current)
+        || keys.active().map(|k| k.kid()) != current.active().map(|k| k.kid());
+    if changed {
+        tracing::info!(
+            active = keys.active().map(|k| k.kid()).unwrap_or("-"),
+            "signing keys changed; reloaded"
+        );
+        state.tokens().replace_keys(keys);
+    }
+    Ok(())
 }

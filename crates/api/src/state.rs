@@ -37,6 +37,12 @@ pub struct AppState {
     pub feed_wake: tokio::sync::Notify,
     /// The key settings, to reload stored keys after a rotation.
     pub key_args: KeyArgs,
+    /// Where the signing keys live (the database, or `DATA_DIR/keys/`).
+    pub key_source: Arc<crate::stored_keys::KeySource>,
+    /// Whether `JWT_SECRET` or `JWT_PRIVATE_KEY_FILE` pins the signing key.
+    pub keys_pinned: bool,
+    /// Woken by this instance's own key changes, so that it reloads its keys at once.
+    pub key_reload: tokio::sync::Notify,
 }
 
 impl AppState {

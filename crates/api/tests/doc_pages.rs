@@ -303,3 +303,29 @@ fn the_configuration_reference_is_the_command_lines_own_definitions() {
         assert!(table.contains(&format!("| `{env}` |")), "{env}");
     }
 }
+
+#[tokio::test]
+async fn the_api_reference_has_a_section_for_every_operation() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let server = Server::start(dir.path(), &[]).await;
+    let document: serde_json::Value = reqwest::get(server.url("/openapi.json"))
+        .await
+        .expect("the document")
+        .json()
+        .await
+        .expect("JSON");
+    let page = read("docs/api.md");
+    let headings: Vec<&str> = page.lines().filter(|l| l.starts_with("### ")).collect();
+    let mut missing = Vec::new();
+    let paths = document["paths"].as_object().expect("paths");
+    for (path, item) in paths {
+        for method in item.as_object().expect("a path item").keys() {
+            let operation = format!("`{} {path}`", method.to_uppercase());
+            if !headings.iter().any(|h| h.contains(&operation)) {
+                missing.push(operation);
+            }
+        }
+    }
+    assert!(paths.len() >= 25, "{}", paths.len());
+    assert!(missing.is_empty(), "docs/api.md has no section for {missing:?}");
+}

@@ -136,10 +136,14 @@ pub enum EventKind {
     TokenRevoked,
     /// An operator voided tokens issued before a time.
     TokensVoided,
+    /// An administrator made a new signing key.
+    KeyRotated,
+    /// An administrator revoked a signing key.
+    KeyRevoked,
 }
 
 impl EventKind {
-    const ALL: [EventKind; 11] = [
+    const ALL: [EventKind; 13] = [
         EventKind::LoginSucceeded,
         EventKind::LoginFailed,
         EventKind::Refresh,
@@ -151,6 +155,8 @@ impl EventKind {
         EventKind::UserUpdated,
         EventKind::TokenRevoked,
         EventKind::TokensVoided,
+        EventKind::KeyRotated,
+        EventKind::KeyRevoked,
     ];
 
     /// The stable name stored in the database.
@@ -167,6 +173,8 @@ impl EventKind {
             EventKind::UserUpdated => "user_updated",
             EventKind::TokenRevoked => "token_revoked",
             EventKind::TokensVoided => "tokens_voided",
+            EventKind::KeyRotated => "key_rotated",
+            EventKind::KeyRevoked => "key_revoked",
         }
     }
 }

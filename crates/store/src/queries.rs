@@ -112,11 +112,30 @@ pub(crate) async fn users_changed_since(
 
 pub(crate) async fn list_users(
     conn: &mut Conn,
+    email_contains: Option<&str>,
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<UserRow>, i64)> {
-    let total = users::table.count().get_result(conn).await?;
-    let rows = users::table
+    // `LIKE` on the lower-cased key, its own wildcards escaped: a substring, case aside.
+    let pattern = email_contains.map(|part| {
+        let escaped: String = email_key(part)
+            .chars()
+            .flat_map(|c| match c {
+                '\\' | '%' | '_' => vec!['\\', c],
+                c => vec![c],
+            })
+            .collect();
+        format!("%{escaped}%")
+    });
+    let matching = || {
+        let mut query = users::table.into_boxed();
+        if let Some(pattern) = &pattern {
+            query = query.filter(users::email_key.like(pattern.clone()).escape('\\'));
+        }
+        query
+    };
+    let total = matching().count().get_result(conn).await?;
+    let rows = matching()
         .order((users::created_at, users::id))
         .limit(limit)
         .offset(offset)

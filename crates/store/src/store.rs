@@ -226,9 +226,25 @@ impl Store {
 
     /// A page of users, oldest first, and how many there are.
     pub async fn list_users(&self, limit: u32, offset: u64) -> Result<UserPage, StoreError> {
+        self.search_users(None, limit, offset).await
+    }
+
+    /// Like [`Store::list_users`], of the users whose email contains `email_contains`
+    /// (without regard to case; `None`: every user), with their total.
+    pub async fn search_users(
+        &self,
+        email_contains: Option<&str>,
+        limit: u32,
+        offset: u64,
+    ) -> Result<UserPage, StoreError> {
         let offset = i64::try_from(offset).unwrap_or(i64::MAX);
-        let (rows, total) =
-            on_backend!(self, read, |conn| queries::list_users(conn, limit.into(), offset))?;
+        let part = email_contains.map(str::to_owned);
+        let (rows, total) = on_backend!(self, read, |conn| queries::list_users(
+            conn,
+            part.as_deref(),
+            limit.into(),
+            offset
+        ))?;
         Ok(UserPage {
             users: rows.into_iter().map(UserRow::into_user).collect::<Result<_, _>>()?,
             total: u64::try_from(total).unwrap_or_default(),

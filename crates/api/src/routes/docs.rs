@@ -7,7 +7,8 @@
 //! else), no framing.
 
 use actix_web::HttpResponse;
-use actix_web::http::header::{self, HeaderValue};
+
+use crate::routes::pages::{self, Asset};
 
 /// The page's policy: this origin only, no inline script, no framing.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
@@ -15,56 +16,37 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'
      connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
      frame-ancestors 'none'";
 
-/// The embedded files: path under `/docs/`, media type, contents.
-const ASSETS: [(&str, &str, &[u8]); 3] = [
-    (
-        "swagger-ui-bundle.js",
-        "text/javascript; charset=utf-8",
-        include_bytes!("../../assets/swagger-ui/swagger-ui-bundle.js"),
-    ),
-    (
-        "swagger-ui.css",
-        "text/css; charset=utf-8",
-        include_bytes!("../../assets/swagger-ui/swagger-ui.css"),
-    ),
-    ("init.js", "text/javascript; charset=utf-8", include_bytes!("../../assets/docs/init.js")),
+/// The embedded files, under `/docs/`.
+const ASSETS: [Asset; 3] = [
+    Asset {
+        name: "swagger-ui-bundle.js",
+        media: "text/javascript; charset=utf-8",
+        bytes: include_bytes!("../../assets/swagger-ui/swagger-ui-bundle.js"),
+    },
+    Asset {
+        name: "swagger-ui.css",
+        media: "text/css; charset=utf-8",
+        bytes: include_bytes!("../../assets/swagger-ui/swagger-ui.css"),
+    },
+    Asset {
+        name: "init.js",
+        media: "text/javascript; charset=utf-8",
+        bytes: include_bytes!("../../assets/docs/init.js"),
+    },
 ];
 
 const PAGE: &str = include_str!("../../assets/docs/index.html");
-
-fn secured(mut response: HttpResponse, cache: &'static str) -> HttpResponse {
-    let headers = response.headers_mut();
-    let mut set = |name, value: &'static str| {
-        headers.insert(name, HeaderValue::from_static(value));
-    };
-    set(header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY);
-    set(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
-    set(header::X_FRAME_OPTIONS, "DENY");
-    set(header::REFERRER_POLICY, "no-referrer");
-    set(header::CACHE_CONTROL, cache);
-    response
-}
 
 #[utoipa::path(get, path = "/docs", tag = "meta",
     responses((status = 200, content_type = "text/html",
         description = "a browsable API reference rendered from `/openapi.json` (Swagger UI, embedded); it loads nothing from another host")))]
 pub async fn page() -> HttpResponse {
-    let page = HttpResponse::Ok().content_type("text/html; charset=utf-8").body(PAGE);
-    secured(page, "no-cache")
+    pages::page(PAGE, CONTENT_SECURITY_POLICY, "no-cache")
 }
 
 /// `GET /docs/{file}`: the page's scripts and styles; 404 for any other name.
 pub async fn asset(file: actix_web::web::Path<String>) -> HttpResponse {
-    match ASSETS.iter().find(|(name, _, _)| *name == file.as_str()) {
-        Some((_, media, bytes)) => {
-            let asset = HttpResponse::Ok().content_type(*media).body(*bytes);
-            secured(asset, "public, max-age=3600")
-        }
-        None => {
-            let missing = crate::error::ApiError::NotFound("no such file".into());
-            actix_web::ResponseError::error_response(&missing)
-        }
-    }
+    pages::asset(&ASSETS, &file, CONTENT_SECURITY_POLICY, "public, max-age=3600")
 }
 
 #[cfg(test)]

@@ -84,6 +84,10 @@ pub struct Page {
     /// How many users to skip, in the order of creation.
     #[param(minimum = 0, maximum = 9223372036854775807_i64, default = 0)]
     pub offset: Option<u64>,
+    /// Only the users whose email contains this text, without regard to case (at most 254
+    /// bytes).
+    #[param(max_length = 254, example = "example.com")]
+    pub email: Option<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -112,8 +116,12 @@ pub async fn list(
     if offset > MAX_OFFSET {
         return Err(ApiError::InvalidField(format!("offset must be at most {MAX_OFFSET}")));
     }
-    let found = state.store.list_users(limit, offset).await?;
-    Ok(HttpResponse::Ok().json(UserList {
+    let email = page.email.as_deref().filter(|e| !e.is_empty());
+    if email.is_some_and(|e| e.len() > jwt_auth_store::MAX_EMAIL_BYTES) {
+        return Err(ApiError::InvalidField("email must be at most 254 bytes".into()));
+    }
+    let found = state.store.search_users(email, limit, offset).await?;
+    Ok(no_store(HttpResponse::Ok()).json(UserList {
         users: found.users.into_iter().map(UserView::from).collect(),
         total: found.total,
     }))
@@ -162,8 +170,32 @@ fn user_id(id: &str) -> Result<&str, ApiError> {
     uuid::Uuid::parse_str(id).map(|_| id).map_err(|_| no_user(id))
 }
 
+/// An answer of admin data, which no browser or proxy cache keeps.
+pub(crate) fn no_store(
+    mut response: actix_web::HttpResponseBuilder,
+) -> actix_web::HttpResponseBuilder {
+    response.insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"));
+    response
+}
+
 async fn existing_user(state: &AppState, id: &str) -> Result<User, ApiError> {
     state.store.user_by_id(user_id(id)?).await?.ok_or_else(|| no_user(id))
+}
+
+#[utoipa::path(get, path = "/api/admin/users/{id}", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path, format = "uuid", description = "the user's id; anything that is not a UUID names no user (404)")),
+    responses(
+        (status = 200, body = UserView, description = "the user"),
+        (status = 404, body = ErrorBody, description = "`not_found`: no such user"),
+        BearerRefused, InsufficientRole, Unavailable,
+    ))]
+pub async fn get(
+    state: web::Data<AppState>,
+    _admin: RequireRole<Admin>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let user = existing_user(&state, &id).await?;
+    Ok(no_store(HttpResponse::Ok()).json(UserView::from(user)))
 }
 
 /// Active sessions of a user, and recently revoked ones with the reason.
@@ -187,7 +219,7 @@ pub async fn sessions(
         .await?
         .into_iter()
         .partition(|s| s.revoked_at.is_none());
-    Ok(HttpResponse::Ok().json(SessionList {
+    Ok(no_store(HttpResponse::Ok()).json(SessionList {
         sessions: active.into_iter().map(SessionView::from).collect(),
         revoked: revoked.into_iter().map(SessionView::from).collect(),
     }))
@@ -293,7 +325,7 @@ pub async fn update(
             Audit::new(EventKind::UserUpdated, &client.info).user(&updated.user.id).detail(detail),
         )
         .await;
-    Ok(HttpResponse::Ok().json(UserView::from(updated.user)))
+    Ok(no_store(HttpResponse::Ok()).json(UserView::from(updated.user)))
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ mod auth;
 mod backoff;
 mod bodies;
 mod clients;
+mod console_api;
 mod docs;
 mod edge;
 mod enumeration;

@@ -65,6 +65,12 @@ const STATUSES: &[(&str, &str, &[u16])] = &[
     ("get", "/metrics", &[200]),
     ("get", "/openapi.json", &[200]),
     ("get", "/docs", &[200]),
+    ("get", "/api/admin/users/{id}", &[200, 401, 403, 404, 503]),
+    ("post", "/api/admin/users/{id}/sessions/{session_id}/revoke", &[204, 401, 403, 404, 503]),
+    ("get", "/api/admin/keys", &[200, 401, 403, 503]),
+    ("post", "/api/admin/keys/rotate", &[200, 401, 403, 409, 422, 503]),
+    ("post", "/api/admin/keys/{kid}/revoke", &[200, 401, 403, 404, 409, 503]),
+    ("get", "/api/admin/events", &[200, 401, 403, 422, 503]),
 ];
 
 async fn every_operation_lists_exactly_the_statuses_it_can_answer(db: TestDb) {

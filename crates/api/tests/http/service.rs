@@ -250,6 +250,13 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("get", "/metrics"),
     ("get", "/openapi.json"),
     ("get", "/docs"),
+    // Beyond the contract's table: the administrators' API behind the console.
+    ("get", "/api/admin/users/{id}"),
+    ("post", "/api/admin/users/{id}/sessions/{session_id}/revoke"),
+    ("get", "/api/admin/keys"),
+    ("post", "/api/admin/keys/rotate"),
+    ("post", "/api/admin/keys/{kid}/revoke"),
+    ("get", "/api/admin/events"),
 ];
 
 async fn openapi_documents_every_endpoint_of_the_contract(db: TestDb) {
@@ -363,7 +370,7 @@ async fn unknown_paths_wrong_methods_and_bad_bodies_get_json_errors(db: TestDb) 
         (Method::POST, "/api/me", "GET, HEAD"),
         (Method::POST, "/health", "GET, HEAD"),
         (Method::GET, "/auth/token", "POST"),
-        (Method::DELETE, "/api/admin/users/x", "PATCH"),
+        (Method::DELETE, "/api/admin/users/x", "GET, HEAD, PATCH"),
         (Method::POST, "/.well-known/jwks.json", "GET, HEAD"),
     ] {
         let reply = send(app.http.request(method.clone(), app.url(path))).await;

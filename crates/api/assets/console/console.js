@@ -1,0 +1,371 @@
+// The jwt-auth operator console: plain DOM, no framework, no inline script (the page's
+// Content-Security-Policy forbids it). The access token lives in this closure only, never in
+// web storage; the refresh token is the HttpOnly cookie of cookie mode, sent to /auth alone,
+// and every refresh carries X-Requested-With (the server's CSRF guard). Every value shown is
+// set as text, never parsed as HTML.
+"use strict";
+
+(() => {
+  const PAGE = 20;
+  let accessToken = null;
+  let me = null;
+  let offset = 0;
+  let emailFilter = "";
+
+  const $ = (id) => document.getElementById(id);
+
+  // ---- HTTP -------------------------------------------------------------------------------
+
+  async function refresh() {
+    const answer = await fetch("/auth/refresh?cookie=true", {
+      method: "POST",
+      headers: { "X-Requested-With": "console" },
+    });
+    if (!answer.ok) return false;
+    accessToken = (await answer.json()).access_token;
+    return true;
+  }
+
+  // Calls the API with the access token; on 401, refreshes once and tries again.
+  async function api(path, options = {}) {
+    const call = () => fetch(path, {
+      ...options,
+      headers: { ...(options.headers || {}), Authorization: `Bearer ${accessToken}` },
+    });
+    let answer = await call();
+    if (answer.status === 401 && await refresh()) answer = await call();
+    if (answer.status === 401) {
+      signedOut("Your session has ended; sign in again.");
+      throw new Error("signed out");
+    }
+    return answer;
+  }
+
+  async function json(path, options) {
+    const answer = await api(path, options);
+    const body = answer.status === 204 ? null : await answer.json();
+    if (!answer.ok) throw new Error(body && body.message ? body.message : `HTTP ${answer.status}`);
+    return body;
+  }
+
+  // ---- Page plumbing ----------------------------------------------------------------------
+
+  function notice(text, isError = false) {
+    const box = $("notice");
+    box.textContent = text;
+    box.classList.toggle("error", isError);
+    box.hidden = !text;
+  }
+
+  function cell(row, text, className) {
+    const td = document.createElement("td");
+    td.textContent = text == null ? "" : String(text);
+    if (className) td.className = className;
+    row.appendChild(td);
+    return td;
+  }
+
+  // An event handler whose failure is shown, not lost.
+  function guarded(action) {
+    return (...args) => action(...args).catch((error) => {
+      if (error.message !== "signed out") notice(error.message, true);
+    });
+  }
+
+  function when(iso) {
+    return iso ? new Date(iso).toLocaleString() : "";
+  }
+
+  function age(iso) {
+    const seconds = Math.max(0, (Date.now() - new Date(iso).getTime()) / 1000);
+    if (seconds < 120) return `${Math.round(seconds)} s`;
+    if (seconds < 7200) return `${Math.round(seconds / 60)} min`;
+    if (seconds < 172800) return `${Math.round(seconds / 3600)} h`;
+    return `${Math.round(seconds / 86400)} days`;
+  }
+
+  // A modal confirmation naming what the action does; resolves to true on Confirm.
+  function confirmAction(text) {
+    const dialog = $("confirm");
+    $("confirm-text").textContent = text;
+    return new Promise((resolve) => {
+      dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true });
+      dialog.showModal();
+    });
+  }
+
+  function show(id) {
+    for (const section of document.querySelectorAll("section")) section.hidden = section.id !== id;
+    for (const link of document.querySelectorAll("nav a")) {
+      link.classList.toggle("current", id.startsWith(link.dataset.view));
+    }
+  }
+
+  function signedOut(message) {
+    accessToken = null;
+    me = null;
+    $("nav").hidden = true;
+    show("signin");
+    if (message) notice(message, true);
+  }
+
+  async function signedIn() {
+    me = await json("/api/me");
+    if (!me.roles.includes("admin")) {
+      // Not an administrator: end the session this sign-in made, and say so.
+      await fetch("/auth/logout", { method: "POST", headers: { "X-Requested-With": "console" } });
+      accessToken = null;
+      show("signin");
+      const error = $("signin-error");
+      error.textContent = `${me.email} is not an administrator: the console is for accounts with the admin role.`;
+      error.hidden = false;
+      me = null;
+      return;
+    }
+    $("signin-error").hidden = true;
+    $("whoami").textContent = me.email;
+    $("nav").hidden = false;
+    route();
+  }
+
+  // ---- Views ------------------------------------------------------------------------------
+
+  async function users() {
+    show("users");
+    const query = new URLSearchParams({ limit: PAGE, offset });
+    if (emailFilter) query.set("email", emailFilter);
+    const page = await json(`/api/users?${query}`);
+    const rows = $("user-rows");
+    rows.replaceChildren();
+    for (const user of page.users) {
+      const row = document.createElement("tr");
+      row.className = "link";
+      row.dataset.id = user.id;
+      cell(row, user.email);
+      cell(row, user.roles.join(", "));
+      cell(row, user.disabled ? "disabled" : "");
+      cell(row, when(user.created_at));
+      row.addEventListener("click", () => { location.hash = `#user/${user.id}`; });
+      rows.appendChild(row);
+    }
+    const last = Math.min(offset + page.users.length, page.total);
+    $("page-info").textContent = page.total ? `${offset + 1}–${last} of ${page.total}` : "no users";
+    $("prev-page").disabled = offset === 0;
+    $("next-page").disabled = last >= page.total;
+  }
+
+  async function user(id) {
+    show("user");
+    const found = await json(`/api/admin/users/${encodeURIComponent(id)}`);
+    $("user-email").textContent = found.email;
+    $("user-id").textContent = found.id;
+    $("user-created").textContent = when(found.created_at);
+    $("user-status").textContent = found.disabled ? "disabled" : "active";
+    $("roles-input").value = found.roles.join(", ");
+    const toggle = $("toggle-disabled");
+    toggle.textContent = found.disabled ? "Enable account" : "Disable account";
+    toggle.className = found.disabled ? "" : "danger";
+    toggle.onclick = guarded(async () => {
+      const disabling = !found.disabled;
+      const text = disabling
+        ? `Disable ${found.email}? Every session ends now and their logins fail until the account is enabled again.`
+        : `Enable ${found.email}? They can log in again.`;
+      if (!await confirmAction(text)) return;
+      await json(`/api/admin/users/${encodeURIComponent(id)}`, {
+        method: "PATCH",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ disabled: disabling }),
+      });
+      notice(`${found.email} is ${disabling ? "disabled" : "enabled"}.`);
+      await user(id);
+    });
+    $("roles-form").onsubmit = guarded(async (event) => {
+      event.preventDefault();
+      const roles = $("roles-input").value.split(",").map((r) => r.trim()).filter(Boolean);
+      if (!await confirmAction(`Give ${found.email} the roles: ${roles.join(", ") || "(none)"}? New tokens carry them; tokens already issued keep the old ones until they expire.`)) return;
+      await json(`/api/admin/users/${encodeURIComponent(id)}`, {
+        method: "PATCH",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ roles }),
+      });
+      notice(`${found.email} now has the roles: ${roles.join(", ") || "(none)"}.`);
+      await user(id);
+    });
+    $("revoke-all").onclick = guarded(async () => {
+      if (!await confirmAction(`Revoke every session of ${found.email}? All their tokens are refused within a second, everywhere; they can log in again.`)) return;
+      await json(`/api/admin/users/${encodeURIComponent(id)}/revoke`, { method: "POST" });
+      notice(`Every session of ${found.email} is revoked.`);
+      await user(id);
+    });
+    const sessions = await json(`/api/admin/users/${encodeURIComponent(id)}/sessions`);
+    const rows = $("session-rows");
+    rows.replaceChildren();
+    for (const session of sessions.sessions) {
+      const row = document.createElement("tr");
+      row.dataset.session = session.id;
+      cell(row, when(session.created_at));
+      cell(row, when(session.last_used_at));
+      cell(row, when(session.expires_at));
+      cell(row, session.ip);
+      cell(row, session.user_agent);
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "danger revoke-session";
+      button.textContent = "Revoke";
+      button.onclick = guarded(async () => {
+        if (!await confirmAction(`Revoke this session of ${found.email} (${session.user_agent || "unknown client"}, ${session.ip || "unknown address"})? Its tokens are refused within a second.`)) return;
+        await json(`/api/admin/users/${encodeURIComponent(id)}/sessions/${encodeURIComponent(session.id)}/revoke`, { method: "POST" });
+        notice("The session is revoked.");
+        await user(id);
+      });
+      cell(row, "").appendChild(button);
+      rows.appendChild(row);
+    }
+    const revoked = $("revoked-rows");
+    revoked.replaceChildren();
+    for (const session of sessions.revoked) {
+      const row = document.createElement("tr");
+      row.dataset.session = session.id;
+      cell(row, when(session.created_at));
+      cell(row, when(session.revoked_at));
+      cell(row, session.revoke_reason);
+      cell(row, session.ip);
+      cell(row, session.user_agent);
+      revoked.appendChild(row);
+    }
+  }
+
+  async function keys() {
+    show("keys");
+    const list = await json("/api/admin/keys");
+    const where = {
+      database: "Keys live in the database, sealed under KEY_ENCRYPTION_KEY: rotate and revoke here.",
+      directory: "Keys live in DATA_DIR/keys/: rotate here; to revoke one, delete its file (or set KEY_ENCRYPTION_KEY).",
+      pinned: "The signing key is pinned by JWT_SECRET or JWT_PRIVATE_KEY_FILE: rotate it by redeploying.",
+    };
+    $("key-source").textContent = where[list.source] || list.source;
+    $("rotate").disabled = $("rotate-now").disabled = list.source === "pinned";
+    const rows = $("key-rows");
+    rows.replaceChildren();
+    for (const key of list.keys) {
+      const row = document.createElement("tr");
+      row.dataset.kid = key.kid;
+      cell(row, key.kid, "mono");
+      cell(row, key.algorithm);
+      cell(row, key.state, `state-${key.state}`);
+      cell(row, age(key.created_at));
+      const actions = cell(row, "");
+      if (list.source === "database" && (key.state === "retired" || key.state === "pending")) {
+        const button = document.createElement("button");
+        button.type = "button";
+        button.className = "danger revoke-key";
+        button.textContent = "Revoke";
+        button.onclick = guarded(async () => {
+          if (!await confirmAction(`Revoke key ${key.kid}? Every token it signed is refused by every instance and every service within a second: users holding them (you too, if this session's tokens are among them) must log in again, and services must fetch new tokens.`)) return;
+          await json(`/api/admin/keys/${encodeURIComponent(key.kid)}/revoke`, { method: "POST" });
+          notice(`Key ${key.kid} is revoked.`);
+          await keys();
+        });
+        actions.appendChild(button);
+      }
+      rows.appendChild(row);
+    }
+  }
+
+  async function rotate(now) {
+    const text = now
+      ? "Rotate now? The new key signs at once; verifiers holding a cached JWK set refuse its tokens until they fetch it again. Use it for a compromised key, then revoke the old one."
+      : "Rotate? The new key is published now and signs in 61 seconds, once every cached JWK set has it; tokens of the old key stay valid until they expire.";
+    if (!await confirmAction(text)) return;
+    const rotated = await json(`/api/admin/keys/rotate?now=${now}`, { method: "POST" });
+    // Our own tokens move to the new key, so that revoking the old one does not sign us out.
+    if (now) await refresh();
+    notice(`New key ${rotated.kid}: signs from ${when(rotated.activates_at)}.`);
+    await keys();
+  }
+
+  async function events() {
+    show("events");
+    const query = new URLSearchParams({ limit: 100 });
+    const filterUser = $("event-user").value.trim();
+    const filterKind = $("event-kind").value;
+    if (filterUser) query.set("user", filterUser);
+    if (filterKind) query.set("kind", filterKind);
+    const list = await json(`/api/admin/events?${query}`);
+    const rows = $("event-rows");
+    rows.replaceChildren();
+    for (const event of list.events) {
+      const row = document.createElement("tr");
+      row.dataset.kind = event.kind;
+      cell(row, when(event.at));
+      cell(row, event.kind);
+      cell(row, event.user_id, "mono");
+      cell(row, event.session_id, "mono");
+      cell(row, event.ip);
+      cell(row, event.user_agent);
+      cell(row, event.detail);
+      rows.appendChild(row);
+    }
+  }
+
+  async function route() {
+    if (!me) return;
+    const [view, id] = location.hash.slice(1).split("/");
+    try {
+      if (view === "user" && id) await user(id);
+      else if (view === "keys") await keys();
+      else if (view === "events") await events();
+      else await users();
+    } catch (error) {
+      if (error.message !== "signed out") notice(error.message, true);
+    }
+  }
+
+  // ---- Wiring -----------------------------------------------------------------------------
+
+  document.addEventListener("DOMContentLoaded", async () => {
+    $("signin-form").addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const form = new FormData(event.target);
+      const answer = await fetch("/auth/login?cookie=true", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ username: form.get("username"), password: form.get("password") }),
+      });
+      const body = await answer.json();
+      if (!answer.ok) {
+        const error = $("signin-error");
+        error.textContent = body.message || `Sign-in failed (${answer.status}).`;
+        error.hidden = false;
+        return;
+      }
+      accessToken = body.access_token;
+      event.target.reset();
+      notice("");
+      await signedIn();
+    });
+    $("signout").addEventListener("click", async () => {
+      await fetch("/auth/logout", { method: "POST", headers: { "X-Requested-With": "console" } });
+      signedOut("");
+      notice("Signed out.");
+    });
+    $("user-search").addEventListener("submit", (event) => {
+      event.preventDefault();
+      emailFilter = new FormData(event.target).get("email").trim();
+      offset = 0;
+      location.hash === "#users" ? route() : (location.hash = "#users");
+    });
+    $("prev-page").addEventListener("click", () => { offset = Math.max(0, offset - PAGE); route(); });
+    $("next-page").addEventListener("click", () => { offset += PAGE; route(); });
+    $("rotate").addEventListener("click", () => rotate(false).catch((e) => notice(e.message, true)));
+    $("rotate-now").addEventListener("click", () => rotate(true).catch((e) => notice(e.message, true)));
+    $("event-filter").addEventListener("submit", (event) => {
+      event.preventDefault();
+      events().catch((e) => notice(e.message, true));
+    });
+    window.addEventListener("hashchange", () => { notice(""); route(); });
+    // A reload keeps the session: the refresh cookie gets a new access token.
+    if (await refresh()) await signedIn();
+    else signedOut("");
+  });
+})();
