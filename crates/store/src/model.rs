@@ -143,7 +143,8 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    const ALL: [EventKind; 13] = [
+    /// Every kind, in the order they are listed to operators.
+    pub const ALL: [EventKind; 13] = [
         EventKind::LoginSucceeded,
         EventKind::LoginFailed,
         EventKind::Refresh,

@@ -237,6 +237,10 @@ impl Store {
         limit: u32,
         offset: u64,
     ) -> Result<UserPage, StoreError> {
+        // No stored email holds a NUL (PostgreSQL's text cannot): no query that would fail.
+        if email_contains.is_some_and(|part| part.contains('\0')) {
+            return Ok(UserPage { users: Vec::new(), total: 0 });
+        }
         let offset = i64::try_from(offset).unwrap_or(i64::MAX);
         let part = email_contains.map(str::to_owned);
         let (rows, total) = on_backend!(self, read, |conn| queries::list_users(

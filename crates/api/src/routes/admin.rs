@@ -283,11 +283,21 @@ pub struct EventFilter {
     /// Only this user's events (a user id).
     pub user: Option<String>,
     /// Only events of this kind.
-    #[param(example = "refresh_reuse_detected")]
+    #[param(schema_with = event_kinds)]
     pub kind: Option<String>,
     /// At most this many, newest first.
     #[param(minimum = 1, maximum = 1000, default = 100)]
     pub limit: Option<u32>,
+}
+
+/// The schema of `EventFilter::kind`: one of the kinds the trail records.
+fn event_kinds() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+    ObjectBuilder::new()
+        .schema_type(SchemaType::Type(Type::String))
+        .enum_values(Some(EventKind::ALL.iter().map(|kind| kind.as_str())))
+        .examples(["refresh_reuse_detected"])
+        .build()
 }
 
 /// A recorded security event.

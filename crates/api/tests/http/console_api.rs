@@ -119,6 +119,8 @@ async fn users_are_found_by_a_part_of_their_email_taken_literally(db: TestDb) {
     assert_eq!(both, ["Carol.A_B@Example.org", "a_b@example.com"]);
     assert_eq!(found(&app, token, "A_B@EXAMPLE.COM").await, ["a_b@example.com"]);
     assert!(found(&app, token, "%").await.is_empty());
+    // A NUL, which no stored email holds (PostgreSQL's text cannot): nothing, not a fault.
+    assert!(found(&app, token, "a\0b").await.is_empty());
     assert!(found(&app, token, "\\").await.is_empty());
     // The control: a part every user's email has, and no filter at all.
     assert_eq!(found(&app, token, "@").await.len(), 4);
