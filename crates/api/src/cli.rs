@@ -306,6 +306,12 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                     Some(id) => format!("user {id}"),
                     None => "every user".to_owned(),
                 };
+                let detail = format!(
+                    "tokens of {whom} issued before {} voided by jwt-auth sessions revoke",
+                    issued_before.to_rfc3339()
+                );
+                let voided = jwt_auth_store::EventKind::TokensVoided;
+                record(&store, voided, user.as_deref(), detail).await?;
                 println!(
                     "voided every token issued to {whom} before {}; running servers refuse \
                      them within seconds",

@@ -1047,6 +1047,11 @@ async fn each_command_that_changes_data_says_what_it_did_in_one_line() {
         trail.lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect();
     assert!(!events.is_empty(), "{trail}");
     assert!(events.iter().all(|e| e["kind"] == "user_created" && e["at"].is_string()), "{trail}");
+    // And `sessions revoke`, `keys rotate` and `keys revoke` left their trace.
+    for kind in ["tokens_voided", "key_rotated", "key_revoked"] {
+        let trail = cli(&["events", "--kind", kind, "--json"], None);
+        assert!(trail.lines().count() >= 1, "no {kind} event: {trail}");
+    }
     let output = run(jwt_auth(dir.path(), &env).args(["events", "--kind", "nope"]), None);
     fails_with_one_line(&output, "--kind `nope`");
 }

@@ -319,7 +319,14 @@ pub async fn update(
         state.metrics.revocations.inc();
         state.feed_wake.notify_one();
     }
-    let detail = format!("by {}; disabled: {:?}", admin.caller.claims.sub, update.disabled);
+    let mut changes = Vec::new();
+    if let Some(roles) = &update.roles {
+        changes.push(format!("roles: {}", roles.join(",")));
+    }
+    if let Some(disabled) = update.disabled {
+        changes.push(if disabled { "disabled" } else { "enabled" }.to_owned());
+    }
+    let detail = format!("by {}; {}", admin.caller.claims.sub, changes.join("; "));
     state
         .audit(
             Audit::new(EventKind::UserUpdated, &client.info).user(&updated.user.id).detail(detail),
