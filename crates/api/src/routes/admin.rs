@@ -3,7 +3,6 @@
 //! does, here over HTTP), and the security-event trail. Every answer carries
 //! `Cache-Control: no-store`: admin data is not kept by browsers or proxies.
 
-use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use jwt_auth_store::{EventKind, EventQuery};
@@ -14,16 +13,12 @@ use crate::audit::Audit;
 use crate::error::ApiError;
 use crate::extract::{Admin, ClientContext, RequireRole};
 use crate::openapi::{BearerRefused, ErrorBody, InsufficientRole, Unavailable};
+use crate::routes::no_store;
 use crate::state::AppState;
 use crate::stored_keys::{self, KeySource, StoredKeyError};
 
 /// The most events one call returns.
 const MAX_EVENTS: u32 = 1_000;
-
-/// A JSON answer that no cache keeps.
-fn private(body: impl Serialize) -> HttpResponse {
-    HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(body)
-}
 
 #[utoipa::path(post, path = "/api/admin/users/{id}/sessions/{session_id}/revoke", tag = "admin",
     security(("bearer" = [])),
@@ -56,7 +51,7 @@ pub async fn revoke_session(
     let audit =
         Audit::new(EventKind::AdminRevoke, &client.info).user(&user_id).session(&session.id);
     state.audit(audit.detail(by)).await;
-    Ok(HttpResponse::NoContent().insert_header((header::CACHE_CONTROL, "no-store")).finish())
+    Ok(no_store(HttpResponse::NoContent()).finish())
 }
 
 /// A signing key, without its private half.
@@ -97,7 +92,7 @@ pub async fn keys(
 ) -> Result<HttpResponse, ApiError> {
     let now = state.now();
     let active = state.tokens().keys().active().map(|k| k.kid().to_owned());
-    let (source, keys) = match (&*state.key_source, state.keys_pinned) {
+    let (source, mut keys) = match (&*state.key_source, state.keys_pinned) {
         (KeySource::Database(_), false) => {
             let stored = state.store.signing_keys().await?;
             let states = stored_keys::states(&stored, now);
@@ -142,9 +137,8 @@ pub async fn keys(
             (if pinned { "pinned" } else { "directory" }, keys)
         }
     };
-    let mut keys = keys;
     keys.sort_by_key(|k| k.created_at);
-    Ok(private(KeyList { source, keys }))
+    Ok(no_store(HttpResponse::Ok()).json(KeyList { source, keys }))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -211,7 +205,7 @@ pub async fn rotate(
     reload(&state).await;
     let detail = format!("key {} rotated by {}", rotated.kid, admin.caller.claims.sub);
     state.audit(Audit::new(EventKind::KeyRotated, &client.info).detail(detail)).await;
-    Ok(private(rotated))
+    Ok(no_store(HttpResponse::Ok()).json(rotated))
 }
 
 /// What a revocation did.
@@ -252,7 +246,8 @@ pub async fn revoke_key(
     state.feed_wake.notify_one();
     let detail = format!("key {} revoked by {}", revoked.kid, admin.caller.claims.sub);
     state.audit(Audit::new(EventKind::KeyRevoked, &client.info).detail(detail)).await;
-    Ok(private(RevokedKey { kid: revoked.kid, revoked_at: revoked.revoked_at }))
+    Ok(no_store(HttpResponse::Ok())
+        .json(RevokedKey { kid: revoked.kid, revoked_at: revoked.revoked_at }))
 }
 
 /// Reloads this instance's keys now, so that the answer holds here at once (other instances
@@ -365,5 +360,5 @@ pub async fn events(
             }
         })
         .collect();
-    Ok(private(EventList { events }))
+    Ok(no_store(HttpResponse::Ok()).json(EventList { events }))
 }

@@ -11,3 +11,11 @@ pub mod pages;
 pub mod pair;
 pub mod revocations;
 pub mod users;
+
+/// An answer of admin data, which no browser or proxy cache keeps.
+pub(crate) fn no_store(
+    mut response: actix_web::HttpResponseBuilder,
+) -> actix_web::HttpResponseBuilder {
+    response.insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"));
+    response
+}

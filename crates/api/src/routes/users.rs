@@ -12,6 +12,7 @@ use crate::error::ApiError;
 use crate::extract::{Admin, Authenticated, ClientContext, Json, RequireRole};
 use crate::openapi::{BearerRefused, ErrorBody, InsufficientRole, JsonBodyRefusals, Unavailable};
 use crate::routes::body::UserBody;
+use crate::routes::no_store;
 use crate::state::AppState;
 
 /// The largest page of `GET /api/users`.
@@ -168,14 +169,6 @@ fn no_user(id: &str) -> ApiError {
 /// database, which may refuse it (PostgreSQL text cannot hold a NUL).
 fn user_id(id: &str) -> Result<&str, ApiError> {
     uuid::Uuid::parse_str(id).map(|_| id).map_err(|_| no_user(id))
-}
-
-/// An answer of admin data, which no browser or proxy cache keeps.
-pub(crate) fn no_store(
-    mut response: actix_web::HttpResponseBuilder,
-) -> actix_web::HttpResponseBuilder {
-    response.insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"));
-    response
 }
 
 async fn existing_user(state: &AppState, id: &str) -> Result<User, ApiError> {
