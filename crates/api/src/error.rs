@@ -42,6 +42,9 @@ pub enum ApiError {
     /// The refresh cookie came without `X-Requested-With` (a CSRF guard).
     #[error("the refresh cookie is accepted only with the X-Requested-With header")]
     CsrfRequired,
+    /// The body did not arrive in time (the connection is closed after the answer).
+    #[error("the request body did not arrive within {0} s")]
+    BodyTimeout(u64),
     /// The body is over the size limit.
     #[error("the request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
@@ -134,6 +137,7 @@ impl ApiError {
             ApiError::InsufficientRole(_) => "insufficient_role",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::CursorExpired => "cursor_expired",
+            ApiError::BodyTimeout(_) => "request_timeout",
             ApiError::MalformedBody(_) | ApiError::MissingRefreshToken => "invalid_request",
             ApiError::CsrfRequired => "csrf_required",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
@@ -202,6 +206,7 @@ impl ResponseError for ApiError {
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::EmailTaken | ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::CursorExpired => StatusCode::GONE,
+            ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }

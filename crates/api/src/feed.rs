@@ -183,7 +183,8 @@ impl Drop for StreamGuard {
     }
 }
 
-/// A cursor as given (`after=` or `Last-Event-ID`): a position, or none at all.
+/// A cursor as given (`after=` or `Last-Event-ID`): a position this feed may have given out.
+/// Anything else is a cursor it does not recognise, refused as an expired one is.
 pub fn parse_cursor(text: &str) -> Result<i64, CursorExpired> {
     let text = text.trim();
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {

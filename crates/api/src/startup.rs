@@ -153,7 +153,10 @@ impl RequestBody {
     /// The handler's answer, or 408 if the body came too late; either holds the body.
     fn answer<B: MessageBody + 'static>(self, response: ServiceResponse<B>) -> ServiceResponse {
         let response = if self.late.get() {
-            let late = HttpResponse::build(StatusCode::REQUEST_TIMEOUT).force_close().finish();
+            let mut late = actix_web::ResponseError::error_response(
+                &crate::error::ApiError::BodyTimeout(CLIENT_BODY_TIMEOUT.as_secs()),
+            );
+            late.head_mut().set_connection_type(actix_web::http::ConnectionType::Close);
             response.into_response(late)
         } else {
             response.map_into_boxed_body()

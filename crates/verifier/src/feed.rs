@@ -37,7 +37,7 @@ struct Held {
 
 /// How a stream ended.
 enum StreamEnd {
-    /// 410: the cursor is no longer known.
+    /// 410 (or, from a server before contract v3, 400): the cursor is not known.
     CursorExpired,
     /// 401: the token is no longer accepted.
     Unauthorized,
@@ -278,7 +278,12 @@ impl Follower {
             request = request.query(&[("after", cursor)]);
         }
         let response = request.send().await.map_err(FetchError::from)?;
-        let body = read_ok(response, MAX_BODY_BYTES).await?;
+        let body = read_ok(response, MAX_BODY_BYTES).await.map_err(|e| match e {
+            FetchError::Status { status: 400, .. } if self.cursor.is_some() => {
+                PollError::CursorExpired
+            }
+            other => other.into(),
+        })?;
         serde_json::from_slice(&body)
             .map_err(|e| PollError::Other(format!("a feed page is not the expected JSON: {e}")))
     }
@@ -314,6 +319,9 @@ impl Follower {
             });
         match status {
             StatusCode::GONE => return StreamEnd::CursorExpired,
+            // Servers before contract v3 refused a cursor they could not read with 400: the
+            // cursor is as unknown as an expired one, and only starting again recovers.
+            StatusCode::BAD_REQUEST if self.cursor.is_some() => return StreamEnd::CursorExpired,
             StatusCode::UNAUTHORIZED => return StreamEnd::Unauthorized,
             StatusCode::NOT_FOUND
             | StatusCode::METHOD_NOT_ALLOWED

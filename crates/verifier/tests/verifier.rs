@@ -301,6 +301,34 @@ async fn a_forgotten_cursor_starts_over_from_the_full_state() {
     assert!(verifier.verify(&issuer.token("alice", "s3", &[])).is_ok());
 }
 
+/// A server before contract v3 refused a cursor it did not recognise with 400, not 410: the
+/// verifier starts over there too, on the stream and on the JSON form alike, instead of
+/// retrying the same cursor for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cursor_refused_with_400_by_an_older_server_starts_over_too() {
+    for streaming in [true, false] {
+        let issuer = Issuer::start(Algorithm::EdDSA).await;
+        issuer.state.streams.store(streaming, Ordering::SeqCst);
+        issuer.state.refuses_cursors_with_400.store(true, Ordering::SeqCst);
+        issuer.publish(FeedChange::Session { sid: "s0".into() });
+        let verifier = discovered(&issuer, feed()).await;
+        eventually(10, "s0 applied", || verifier.revocations().is_revoked("s0", "u", 0)).await;
+        assert_eq!(Issuer::hits(&issuer.state.gone_answers), 0, "the control: no refusal yet");
+
+        issuer.forget_cursors();
+        issuer.cut_streams();
+        eventually(10, "400, then the full state again", || {
+            Issuer::hits(&issuer.state.gone_answers) >= 1
+                && Issuer::hits(&issuer.state.feed_json_from_scratch) >= 2
+        })
+        .await;
+        let s1 = issuer.token("alice", "s1", &[]);
+        assert!(verifier.verify(&s1).is_ok());
+        issuer.publish(FeedChange::Session { sid: "s1".into() });
+        eventually(10, "s1 revoked after starting over", || verifier.verify(&s1).is_err()).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_streaming_the_feed_is_polled() {
     let issuer = Issuer::start(Algorithm::EdDSA).await;

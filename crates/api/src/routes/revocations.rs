@@ -27,8 +27,7 @@ const READERS: [&str; 2] = ["service", "admin"];
 #[into_params(parameter_in = Query)]
 pub struct FeedQuery {
     /// The cursor of the last event applied: only later events are returned. Without it,
-    /// every event that still matters.
-    #[param(pattern = "^[0-9]+$")]
+    /// every event that still matters. Opaque: a cursor the feed does not recognise gets 410.
     pub after: Option<String>,
 }
 
@@ -57,7 +56,6 @@ pub struct CursorGone(pub crate::openapi::ErrorBody);
                 (FeedPageBody = "application/json"),
                 (String = "text/event-stream"),
             )),
-        (status = 400, body = crate::openapi::ErrorBody, description = "`invalid_request`: `after` or `Last-Event-ID` is not a cursor (digits)"),
         (status = 422, body = crate::openapi::ErrorBody, description = "`invalid_field`: a query string that does not parse (`after` twice)"),
         BearerRefused, InsufficientRole, CursorGone, RateLimited, Unavailable,
     ))]
@@ -79,10 +77,10 @@ pub async fn feed(
         .then(|| req.headers().get("last-event-id"))
         .flatten()
         .and_then(|v| v.to_str().ok());
+    // Cursors are opaque: one this feed never gave out (malformed, from an older format) is
+    // as unknown as an expired one, and the reader starts again without it.
     let cursor = match last_event_id.or(query.after.as_deref()) {
-        Some(text) => Some(parse_cursor(text).map_err(|CursorExpired| {
-            ApiError::MalformedBody("the cursor is not one this feed gives out (digits)".into())
-        })?),
+        Some(text) => Some(parse_cursor(text).map_err(|CursorExpired| ApiError::CursorExpired)?),
         None => None,
     };
     let events = page(&state, cursor).await?;

@@ -308,6 +308,18 @@ async fn a_body_that_never_finishes_is_cut_and_others_are_served(db: TestDb) {
     assert!(unread.after < PROMPT + Duration::from_secs(1), "closed after {:?}", unread.after);
     // The 408 says the connection is closed, as it is: the rest of the body is never read.
     assert!(trickled.text().to_ascii_lowercase().contains("connection: close"));
+    // And it carries the JSON error body every other error has.
+    for (what, outcome) in
+        stalled.iter().map(|(what, o)| (*what, o)).chain([("trickled", &trickled)])
+    {
+        let text = outcome.text();
+        let body = text.split("\r\n\r\n").nth(1).unwrap_or_default();
+        let error: serde_json::Value = serde_json::from_str(body)
+            .unwrap_or_else(|e| panic!("{what}: the 408's body is not JSON ({e}): {text}"));
+        assert_eq!(error["error"], "request_timeout", "{what}: {text}");
+        assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()), "{what}: {text}");
+        assert!(text.to_ascii_lowercase().contains("content-type: application/json"), "{text}");
+    }
     assert!(controls >= 10, "only {controls} legitimate requests while the bodies stalled");
     served(&app, &token).await;
     eprintln!(

@@ -2,8 +2,8 @@
 //! for role `service` or `admin` only; JSON pages by cursor, every event that still matters
 //! without one; Server-Sent Events that deliver a revocation as it happens and resume with
 //! `Last-Event-ID`; a bound on streams per client; 410 `cursor_expired` for a cursor the
-//! server does not know, and for one behind events that no longer matter; 400 for one that is
-//! no cursor at all.
+//! server does not know (never issued, malformed or from another format), and for one behind
+//! events that no longer matter.
 
 use std::time::{Duration, Instant};
 
@@ -127,10 +127,15 @@ async fn unknown_and_dropped_cursors_are_gone(db: TestDb) {
     let start = feed(&app, &service, None).await.body["cursor"].as_str().unwrap().to_owned();
     let gone = feed(&app, &service, Some("999999999")).await;
     gone.assert_error(StatusCode::GONE, "cursor_expired");
-    for malformed in ["-1", "abc", "", "1.5"] {
-        let refused = feed(&app, &service, Some(malformed)).await;
-        refused.assert_error(StatusCode::BAD_REQUEST, "invalid_request");
+    // Cursors are opaque: one that was never issued, malformed or from another format, is as
+    // unknown as an expired one, so that a reader holding it starts again instead of failing
+    // for ever.
+    for unknown in ["-1", "bogus", "", "1.5", "v1:17", "99999999999999999999"] {
+        let refused = feed(&app, &service, Some(unknown)).await;
+        refused.assert_error(StatusCode::GONE, "cursor_expired");
     }
+    let served = feed(&app, &service, Some(&start)).await;
+    assert_eq!(served.status, StatusCode::OK, "the control: a cursor it gave out");
     send(app.post("/auth/logout").bearer_auth(&alice.access)).await;
     let page = next_page(&app, &service, &start).await;
     assert_eq!(page.body["events"].as_array().unwrap().len(), 1);
@@ -226,6 +231,20 @@ async fn a_stream_delivers_revocations_as_they_happen_and_resumes_after_the_last
     send(app.post("/auth/logout").bearer_auth(&third.access)).await;
     let (_, event) = resumed.next(Duration::from_secs(2)).await.expect("the live one");
     assert_eq!(event["sid"], sid(&third.access).as_str());
+    drop(resumed);
+
+    // A `Last-Event-ID` the feed never gave out is refused as the JSON form refuses it, beside
+    // the resumed stream above as its control.
+    for unknown in ["bogus", "-1", "999999999"] {
+        let refused = send(
+            app.get("/auth/revocations")
+                .bearer_auth(&service)
+                .header("accept", "text/event-stream")
+                .header("last-event-id", unknown),
+        )
+        .await;
+        refused.assert_error(StatusCode::GONE, "cursor_expired");
+    }
 }
 
 async fn streams_are_bounded_per_client(db: TestDb) {

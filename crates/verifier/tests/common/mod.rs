@@ -57,6 +57,8 @@ pub struct IssuerState {
     events: Mutex<Vec<FeedEvent>>,
     /// Cursors below this are forgotten: 410.
     pub forgotten_below: AtomicU64,
+    /// Answers a forgotten cursor as a server before contract v3 did: 400 `invalid_request`.
+    pub refuses_cursors_with_400: AtomicBool,
     /// Open streams end when this changes.
     pub generation: AtomicU64,
     pub metadata_hits: AtomicUsize,
@@ -98,6 +100,7 @@ impl Issuer {
             metadata_issuer: Mutex::new(None),
             events: Mutex::new(Vec::new()),
             forgotten_below: AtomicU64::new(0),
+            refuses_cursors_with_400: AtomicBool::new(false),
             generation: AtomicU64::new(0),
             metadata_hits: AtomicUsize::new(0),
             jwks_hits: AtomicUsize::new(0),
@@ -315,6 +318,9 @@ async fn revocations(
         Some(Ok(n)) if n >= state.forgotten_below.load(Ordering::SeqCst) => n,
         Some(_) => {
             state.gone_answers.fetch_add(1, Ordering::SeqCst);
+            if state.refuses_cursors_with_400.load(Ordering::SeqCst) {
+                return error(StatusCode::BAD_REQUEST, "invalid_request");
+            }
             return error(StatusCode::GONE, "cursor_expired");
         }
     };
