@@ -9,11 +9,11 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use clap::{CommandFactory, Parser, Subcommand};
-use jwt_auth_store::{NewUser, PasswordHash, Store, StoreOptions};
+use jwt_auth_store::{ExistingEmails, NewUser, PasswordHash, Store, StoreError, StoreOptions};
 use jwt_core::SystemClock;
 
 use crate::config::{ConfigError, KeyArgs, ServeArgs, StorageArgs, parse_algorithm};
-use crate::passwords::{MAX_PASSWORD_BYTES, MIN_PASSWORD_BYTES, Passwords};
+use crate::passwords::{MAX_PASSWORD_BYTES, Passwords, check_new_password};
 use crate::startup::Application;
 use crate::stored_keys::{self, KeySource};
 
@@ -134,11 +134,16 @@ pub enum UserCommand {
     /// Create users from FILE (`-` for standard input): one JSON object a line,
     /// `{"email", "password_hash", "roles"?}`, the hash made by another system (argon2, bcrypt,
     /// scrypt, PBKDF2, Django, passlib and Werkzeug forms; see docs/migrating-users.md). All or
-    /// nothing: a bad line fails the import with its number. Users whose email exists are
-    /// skipped. Each hash is replaced by an argon2id hash at the user's first login.
+    /// nothing: a bad line fails the import with its number, and so does an email that is
+    /// registered already, unless --skip-existing. Each hash is replaced by an argon2id hash at
+    /// the user's first login.
     Import {
         /// The JSON-lines file, or `-` for standard input.
         file: std::path::PathBuf,
+        /// Skip (and count) the users whose email is registered already, instead of failing
+        /// the import.
+        #[arg(long)]
+        skip_existing: bool,
         /// Print one JSON object instead of a line.
         #[arg(long)]
         json: bool,
@@ -261,8 +266,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             Command::User(UserCommand::Add { email, admin, storage, .. }) => {
                 add_user(&storage, email, admin).await
             }
-            Command::User(UserCommand::Import { file, json, storage }) => {
-                import_users(&storage, &file, json).await
+            Command::User(UserCommand::Import { file, skip_existing, json, storage }) => {
+                import_users(&storage, &file, skip_existing, json).await
             }
             Command::Keys(KeysCommand::Rotate { now, keys, storage }) => {
                 rotate_keys(&keys, &storage, now).await
@@ -485,11 +490,7 @@ async fn add_user(storage: &StorageArgs, email: String, admin: bool) -> Result<(
     let mut password = String::new();
     std::io::stdin().take(MAX_PASSWORD_BYTES as u64 + 2).read_to_string(&mut password)?;
     let password = password.trim_end_matches(['\r', '\n']).to_owned();
-    if !(MIN_PASSWORD_BYTES..=MAX_PASSWORD_BYTES).contains(&password.len()) {
-        return Err(CliError::Usage(format!(
-            "the password must be {MIN_PASSWORD_BYTES} to {MAX_PASSWORD_BYTES} bytes"
-        )));
-    }
+    check_new_password(&password).map_err(|e| CliError::Usage(format!("the {e}")))?;
     let store = open_store(storage).await?;
     let hash = Passwords::new(1)
         .map_err(|e| CliError::Usage(e.to_string()))?
@@ -509,6 +510,7 @@ async fn add_user(storage: &StorageArgs, email: String, admin: bool) -> Result<(
 async fn import_users(
     storage: &StorageArgs,
     file: &std::path::Path,
+    skip_existing: bool,
     json: bool,
 ) -> Result<(), CliError> {
     let name = file.display();
@@ -522,7 +524,18 @@ async fn import_users(
     let batch = crate::import::parse(&text)
         .map_err(|e| CliError::Usage(format!("{name}: {e}; nothing was imported")))?;
     let store = open_store(storage).await?;
-    let imported = store.import_users(&batch.users, Utc::now()).await?;
+    let existing = if skip_existing { ExistingEmails::Skip } else { ExistingEmails::Refuse };
+    let imported = match store.import_users(&batch.users, Utc::now(), existing).await {
+        Err(StoreError::ImportedEmailTaken { index }) => {
+            let line = batch.lines.get(index).copied().unwrap_or_default();
+            let email = batch.users.get(index).map_or("", |u| u.email.as_str());
+            return Err(CliError::Usage(format!(
+                "{name}: line {line}: email `{email}` is registered already (--skip-existing \
+                 skips such lines); nothing was imported"
+            )));
+        }
+        other => other?,
+    };
     let skipped = imported.skipped.len();
     let detail =
         format!("jwt-auth user import {name}: created {}, skipped {skipped}", imported.created);

@@ -48,7 +48,7 @@ pub fn new_client(name: &str, roles: &[String], now: DateTime<Utc>) -> Result<Ne
         ));
     }
     if let Some(bad) = roles.iter().find(|r| !crate::routes::users::valid_role(r)) {
-        return Err(format!("`{bad}` is not a role name (1 to 64 bytes, no whitespace)"));
+        return Err(format!("`{bad}` is not a role name (1 to 64 characters, no whitespace)"));
     }
     let roles = if roles.is_empty() { vec![DEFAULT_ROLE.to_owned()] } else { roles.to_vec() };
     let mut bytes = zeroize::Zeroizing::new([0u8; 32]);

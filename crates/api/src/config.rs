@@ -380,6 +380,29 @@ mod tests {
     }
 
     #[test]
+    fn the_admin_password_follows_the_rule_of_registration() {
+        use clap::Parser;
+        let validate = |password: &str| {
+            let cli = crate::cli::Cli::try_parse_from([
+                "jwt-auth",
+                "serve",
+                "--admin-email",
+                "root@example.com",
+                "--admin-password",
+                password,
+            ])
+            .expect("parses");
+            let crate::cli::Command::Serve(args) = &cli.command else { panic!("serve") };
+            args.validate().map(|_| ()).map_err(|e| e.setting)
+        };
+        // 8 to 256 characters, whatever their bytes.
+        assert_eq!(validate(&"é".repeat(8)), Ok(()));
+        assert_eq!(validate(&"😀".repeat(256)), Ok(()));
+        assert_eq!(validate(&"é".repeat(7)), Err("ADMIN_PASSWORD"));
+        assert_eq!(validate(&"x".repeat(257)), Err("ADMIN_PASSWORD"));
+    }
+
+    #[test]
     fn proxies_take_cidrs_and_plain_ips() {
         let nets = parse_cidrs("10.0.0.0/8, 127.0.0.1 ,::1").unwrap();
         assert_eq!(nets.len(), 3);

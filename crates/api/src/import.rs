@@ -29,6 +29,8 @@ struct Line {
 pub struct Batch {
     /// The users, their hashes in the form they are stored in.
     pub users: Vec<NewUser>,
+    /// The line (numbered from 1) of each user of `users`.
+    pub lines: Vec<usize>,
     /// How many users each hash family has (`bcrypt`, `django-pbkdf2_sha256`, …).
     pub families: BTreeMap<&'static str, u64>,
 }
@@ -45,9 +47,10 @@ pub enum ImportError {
 
 /// Checks every line of `text`: each non-blank line one JSON object with a valid `email`, a
 /// `password_hash` of a form the server takes ([`legacy_hash::import_form`]) and optional
-/// `roles` (1 to 64 bytes each, no whitespace); no email twice (without regard to case).
+/// `roles` (1 to 64 characters each, no whitespace); no email twice (without regard to case).
 pub fn parse(text: &[u8]) -> Result<Batch, ImportError> {
     let mut users = Vec::new();
+    let mut lines = Vec::new();
     let mut families = BTreeMap::new();
     let mut seen: HashMap<String, usize> = HashMap::new();
     for (index, raw) in text.split(|&b| b == b'\n').enumerate() {
@@ -73,7 +76,7 @@ pub fn parse(text: &[u8]) -> Result<Batch, ImportError> {
             Some(roles) => {
                 if let Some(role) = roles.iter().find(|r| !valid_role(r)) {
                     return Err(bad(format!(
-                        "roles: `{role}` is not 1 to 64 bytes without whitespace"
+                        "roles: `{role}` is not 1 to 64 characters without whitespace"
                     )));
                 }
                 roles
@@ -81,11 +84,12 @@ pub fn parse(text: &[u8]) -> Result<Batch, ImportError> {
         };
         *families.entry(family).or_insert(0) += 1;
         users.push(NewUser { email, password_hash: PasswordHash::new(hash), roles });
+        lines.push(line);
     }
     if users.is_empty() {
         return Err(ImportError::Empty);
     }
-    Ok(Batch { users, families })
+    Ok(Batch { users, lines, families })
 }
 
 /// What went wrong in a line's JSON, without quoting it.
@@ -133,6 +137,7 @@ mod tests {
         let batch = parse(text.as_bytes()).unwrap();
         let emails: Vec<_> = batch.users.iter().map(|u| u.email.as_str()).collect();
         assert_eq!(emails, ["ann@example.com", "Bob@Example.com", "cy@example.com"]);
+        assert_eq!(batch.lines, [1, 3, 4], "the blank line is counted, not kept");
         assert_eq!(batch.users[0].roles, ["user"]);
         assert_eq!(batch.users[1].roles, ["user", "admin"]);
         assert_eq!(batch.users[2].password_hash.expose(), ARGON2);

@@ -42,11 +42,36 @@ use zeroize::{Zeroize, Zeroizing};
 
 use crate::legacy_hash::LegacyHash;
 
-/// The longest password accepted, in bytes (the contract's limit); longer ones are refused
-/// before any hashing.
+/// The longest password a login takes, in bytes (the contract's limit); longer ones are
+/// refused before any hashing.
 pub const MAX_PASSWORD_BYTES: usize = 1024;
-/// The shortest password accepted at registration, in bytes.
-pub const MIN_PASSWORD_BYTES: usize = 8;
+/// The shortest new password, in Unicode code points (as JSON Schema's `minLength` counts).
+pub const MIN_NEW_PASSWORD_CHARS: usize = 8;
+/// The longest new password, in Unicode code points (as JSON Schema's `maxLength` counts); at
+/// most four bytes each, so a new password always fits a login's [`MAX_PASSWORD_BYTES`].
+pub const MAX_NEW_PASSWORD_CHARS: usize = 256;
+
+/// Whether `password` may be a new password (registration, `user add`, `ADMIN_PASSWORD`): 8 to
+/// 256 characters, counted in Unicode code points, so that the OpenAPI document's `minLength`
+/// and `maxLength` state the rule exactly.
+pub fn check_new_password(password: &str) -> Result<(), String> {
+    // Bounded before counting: a megabyte is refused without walking it.
+    let chars = password.chars().take(MAX_NEW_PASSWORD_CHARS + 1).count();
+    if !(MIN_NEW_PASSWORD_CHARS..=MAX_NEW_PASSWORD_CHARS).contains(&chars) {
+        return Err(format!(
+            "password must be {MIN_NEW_PASSWORD_CHARS} to {MAX_NEW_PASSWORD_CHARS} characters"
+        ));
+    }
+    Ok(())
+}
+
+/// Whether a login may spend a hash on `password`: any password up to [`MAX_PASSWORD_BYTES`].
+pub fn check_login_password(password: &str) -> Result<(), String> {
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(format!("password must be at most {MAX_PASSWORD_BYTES} bytes"));
+    }
+    Ok(())
+}
 
 /// The hashing threads' priority on the crate's 0 (lowest) to 99 scale: on Linux, 25 is nice 9,
 /// about a tenth of a core's time against a request thread at nice 0 when both want it.

@@ -309,6 +309,12 @@ async fn commands_migrate_add_users_rotate_keys_and_void_sessions() {
     assert_eq!(stderr(&output).lines().count(), 1, "{}", stderr(&output));
     let output = add("short@example.com", false, "short");
     assert!(!output.status.success(), "a short password is refused");
+    assert!(stderr(&output).contains("8 to 256 characters"), "{}", stderr(&output));
+    // Counted in characters as at registration: 7 `é` (14 bytes) are too few, 8 are enough.
+    let output = add("seven@example.com", false, &"é".repeat(7));
+    assert!(!output.status.success(), "seven characters are refused");
+    let output = add("eight@example.com", false, &"é".repeat(8));
+    assert!(output.status.success(), "{}", stderr(&output));
     for bad in ["dots@example..com", "rlo\u{202E}@example.com"] {
         let output = add(bad, false, PASSWORD);
         assert!(!output.status.success(), "{bad}: a bad email is refused");
@@ -843,7 +849,8 @@ fn keys_revoke_on_sqlite_without_a_key_encryption_key_names_the_setting() {
 /// `jwt-auth user import` on the database at `env`: a bad file changes nothing and names its
 /// line; a good file creates every user, each logging in over HTTP with the password its
 /// hash was made from (made by Django, passlib, Werkzeug, bcrypt and argon2-cffi, see
-/// `scripts/legacy-hash-vectors.py`); importing it again skips them all.
+/// `scripts/legacy-hash-vectors.py`); importing it again fails on the first existing email,
+/// naming its line, unless `--skip-existing`, which skips and counts them all.
 async fn user_import(dir: &Path, env: &[(&str, &str)]) {
     #[derive(serde::Deserialize)]
     struct Vector {
@@ -864,14 +871,12 @@ async fn user_import(dir: &Path, env: &[(&str, &str)]) {
                 .to_string()
         })
         .collect();
-    let import = |file: &Path, json: bool| {
+    let import_with = |file: &Path, flags: &[&str]| {
         let mut command = jwt_auth(dir, env);
-        command.args(["user", "import"]).arg(file);
-        if json {
-            command.arg("--json");
-        }
+        command.args(["user", "import"]).arg(file).args(flags);
         run(&mut command, None)
     };
+    let import = |file: &Path, json: bool| import_with(file, if json { &["--json"] } else { &[] });
 
     // A bad line anywhere fails the whole file, naming the line; nothing is imported.
     let bad_file = dir.join("bad.jsonl");
@@ -897,11 +902,28 @@ async fn user_import(dir: &Path, env: &[(&str, &str)]) {
     assert_eq!(report["skipped"], 0, "{report}");
     assert_eq!(report["families"]["bcrypt"], 6, "{report}");
 
+    // Again: the first line's email is registered now, so the file fails as a whole, naming
+    // that line, unless the existing emails are to be skipped.
     let output = import(&good_file, false);
+    fails_with_one_line(&output, "line 1: email `imported-0@example.com` is registered already");
+    assert!(stderr(&output).contains("nothing was imported"), "{}", stderr(&output));
+    let mut extended = lines.clone();
+    extended
+        .push(json!({"email": "late@example.com", "password_hash": vectors[0].hash}).to_string());
+    let extended_file = dir.join("extended.jsonl");
+    std::fs::write(&extended_file, extended.join("\n")).expect("written");
+    let output = import(&extended_file, false);
+    fails_with_one_line(&output, "line 1: email");
+    let output = import_with(&extended_file, &["--skip-existing"]);
     assert!(output.status.success(), "{}", stderr(&output));
     let said = stdout(&output);
     assert_eq!(said.lines().count(), 1, "{said}");
-    assert!(said.contains(&format!("created 0 users, skipped {}", vectors.len())), "{said}");
+    assert!(said.contains(&format!("created 1 users, skipped {}", vectors.len())), "{said}");
+    let output = import_with(&extended_file, &["--skip-existing", "--json"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report: Value = serde_json::from_str(stdout(&output).trim()).expect("one JSON object");
+    assert_eq!(report["created"], 0, "{report}");
+    assert_eq!(report["skipped"], vectors.len() + 1, "{report}");
 
     // Nothing of the refused file was imported, and every imported user logs in (from one
     // address: without the per-address login quota).

@@ -26,6 +26,13 @@ pub enum StoreError {
     /// Another user already has this email address, compared without regard to case.
     #[error("email address is already registered")]
     EmailTaken,
+    /// The user at `index` of an imported batch has an email that is registered already
+    /// (compared without regard to case); nothing was imported.
+    #[error("the email of the batch's user {index} is already registered")]
+    ImportedEmailTaken {
+        /// The position of that user in the batch, from 0.
+        index: usize,
+    },
     /// Another service client already has this name.
     #[error("a client with this name exists already")]
     NameTaken,

@@ -87,7 +87,8 @@ pub use keys::StoredSigningKey;
 // What `Store` answers to jwt-core's `RefreshTokenStore::refresh_token_state`.
 pub use jwt_core::RefreshTokenState;
 pub use model::{
-    BackendKind, Credentials, EventKind, EventQuery, FeedEntry, Imported, NewUser, PasswordHash,
-    RecordedEvent, SecurityEvent, StoreOptions, UpdatedUser, User, UserPage, UserUpdate,
+    BackendKind, Credentials, EventKind, EventQuery, ExistingEmails, FeedEntry, Imported, NewUser,
+    PasswordHash, RecordedEvent, SecurityEvent, StoreOptions, UpdatedUser, User, UserPage,
+    UserUpdate,
 };
 pub use store::Store;

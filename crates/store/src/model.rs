@@ -45,6 +45,17 @@ pub struct NewUser {
     pub roles: Vec<String>,
 }
 
+/// What [`Store::import_users`](crate::Store::import_users) does with a user whose email is
+/// registered already (compared without regard to case).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExistingEmails {
+    /// Fail the whole import with [`StoreError::ImportedEmailTaken`](crate::StoreError):
+    /// importing over an existing account never happens silently.
+    Refuse,
+    /// Skip such users, and name them in [`Imported::skipped`].
+    Skip,
+}
+
 /// What [`Store::import_users`](crate::Store::import_users) did.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Imported {

@@ -18,7 +18,7 @@ use super::Conn;
 use crate::clients::ClientRow;
 use crate::error::StoreError;
 use crate::keys::SigningKeyRow;
-use crate::model::EventQuery;
+use crate::model::{EventQuery, ExistingEmails};
 use crate::rows::{
     EventRow, ISSUED_BEFORE, KEY, RefreshTokenRow, Retirement, RevocationRow, RotationSeen,
     SESSION, SessionRow, UserChanges, UserRow, already_rotated, db_time, email_key, parse_roles,
@@ -53,16 +53,24 @@ pub(crate) async fn create_user(conn: &mut Conn, row: UserRow) -> Result<UserRow
 
 /// Inserts `rows` in one transaction, skipping those whose email exists already; returns the
 /// skipped rows' emails.
-pub(crate) async fn import_users(conn: &mut Conn, rows: Vec<UserRow>) -> Result<Vec<String>> {
+pub(crate) async fn import_users(
+    conn: &mut Conn,
+    rows: Vec<UserRow>,
+    existing: ExistingEmails,
+) -> Result<Vec<String>> {
     write_transaction!(conn, async |conn| {
         let mut skipped = Vec::new();
-        for row in &rows {
+        for (index, row) in rows.iter().enumerate() {
             let inserted = diesel::insert_into(users::table)
                 .values(row)
                 .on_conflict_do_nothing()
                 .execute(conn)
                 .await?;
             if inserted == 0 {
+                if existing == ExistingEmails::Refuse {
+                    // Rolls the whole batch back.
+                    return Err(StoreError::ImportedEmailTaken { index });
+                }
                 skipped.push(row.email.clone());
             }
         }

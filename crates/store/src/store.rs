@@ -10,8 +10,9 @@ use uuid::Uuid;
 
 use crate::error::StoreError;
 use crate::model::{
-    BackendKind, Credentials, EventQuery, FeedEntry, Imported, NewUser, PasswordHash,
-    RecordedEvent, SecurityEvent, StoreOptions, UpdatedUser, User, UserPage, UserUpdate,
+    BackendKind, Credentials, EventQuery, ExistingEmails, FeedEntry, Imported, NewUser,
+    PasswordHash, RecordedEvent, SecurityEvent, StoreOptions, UpdatedUser, User, UserPage,
+    UserUpdate,
 };
 use crate::rows::{EventRow, UserChanges, UserRow, db_time, roles_json};
 use crate::{postgres, sqlite};
@@ -135,14 +136,16 @@ impl Store {
     }
 
     /// Creates `users`, each with a new UUID, in one transaction: all of them, or none if the
-    /// call fails. A user whose email exists already (without regard to case) is skipped, not
-    /// an error. Every email must pass [`normalize_email`](crate::normalize_email)
+    /// call fails. A user whose email exists already (without regard to case) fails the call
+    /// ([`StoreError::ImportedEmailTaken`], naming its position) or is skipped, as `existing`
+    /// says. Every email must pass [`normalize_email`](crate::normalize_email)
     /// ([`StoreError::InvalidEmail`], and nothing is created); two users of `users` with the
     /// same email are the caller's to refuse (the second would be skipped).
     pub async fn import_users(
         &self,
         users: &[NewUser],
         at: DateTime<Utc>,
+        existing: ExistingEmails,
     ) -> Result<Imported, StoreError> {
         let rows = users
             .iter()
@@ -153,7 +156,7 @@ impl Store {
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
         let total = rows.len() as u64;
-        let skipped = on_backend!(self, write, |conn| queries::import_users(conn, rows))?;
+        let skipped = on_backend!(self, write, |conn| queries::import_users(conn, rows, existing))?;
         Ok(Imported { created: total - skipped.len() as u64, skipped })
     }
 

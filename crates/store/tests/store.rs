@@ -24,7 +24,7 @@ backend_tests!(
     migrations_are_idempotent_and_ping_answers,
     users_are_created_and_found_without_regard_to_case,
     duplicate_email_is_taken_whatever_its_case,
-    imports_create_the_new_users_and_skip_existing_emails_in_one_transaction,
+    imports_refuse_existing_emails_unless_told_to_skip_them_in_one_transaction,
     an_invalid_email_fails_the_whole_import,
     a_password_hash_is_replaced_only_while_it_is_the_one_read,
     users_are_listed_with_their_total,
@@ -85,6 +85,8 @@ async fn duplicate_email_is_taken_whatever_its_case(db: TestDb) {
     assert_eq!(db.store.list_users(10, 0).await.expect("list").total, 1);
 }
 
+use jwt_auth_store::ExistingEmails::{Refuse, Skip};
+
 fn imported(email: &str, hash: &str, roles: &[&str]) -> jwt_auth_store::NewUser {
     jwt_auth_store::NewUser {
         email: email.into(),
@@ -93,14 +95,20 @@ fn imported(email: &str, hash: &str, roles: &[&str]) -> jwt_auth_store::NewUser 
     }
 }
 
-async fn imports_create_the_new_users_and_skip_existing_emails_in_one_transaction(db: TestDb) {
+async fn imports_refuse_existing_emails_unless_told_to_skip_them_in_one_transaction(db: TestDb) {
     user(&db.store, "Alice@Example.com").await;
     let batch = [
         imported("ann@example.com", "$2b$04$first", &["user"]),
         imported("ALICE@example.com", "$2b$04$second", &["admin"]),
         imported("bob@example.com", "pbkdf2_sha256$1000$salt$third", &[]),
     ];
-    let done = db.store.import_users(&batch, t0()).await.expect("imported");
+    // By default an existing email fails the whole import, naming its place in the batch.
+    let err = db.store.import_users(&batch, t0(), Refuse).await.expect_err("refused");
+    assert!(matches!(err, StoreError::ImportedEmailTaken { index: 1 }), "{err:?}");
+    assert_eq!(db.store.list_users(10, 0).await.expect("list").total, 1, "nothing imported");
+    assert!(db.store.user_by_email("ann@example.com").await.expect("query").is_none());
+
+    let done = db.store.import_users(&batch, t0(), Skip).await.expect("imported");
     assert_eq!(done.created, 2);
     assert_eq!(done.skipped, ["ALICE@example.com"]);
     assert_eq!(db.store.list_users(10, 0).await.expect("list").total, 3);
@@ -117,7 +125,7 @@ async fn imports_create_the_new_users_and_skip_existing_emails_in_one_transactio
     assert_eq!(alice.user.roles, ["user"]);
 
     // Importing the same file again creates nothing.
-    let again = db.store.import_users(&batch, t0()).await.expect("imported");
+    let again = db.store.import_users(&batch, t0(), Skip).await.expect("imported");
     assert_eq!(again.created, 0);
     assert_eq!(again.skipped.len(), 3);
 }
@@ -127,17 +135,17 @@ async fn an_invalid_email_fails_the_whole_import(db: TestDb) {
         imported("ann@example.com", "$2b$04$first", &["user"]),
         imported("not an email", "$2b$04$second", &["user"]),
     ];
-    let err = db.store.import_users(&batch, t0()).await.expect_err("refused");
+    let err = db.store.import_users(&batch, t0(), Refuse).await.expect_err("refused");
     assert!(matches!(err, StoreError::InvalidEmail(_)), "{err:?}");
     assert_eq!(db.store.list_users(10, 0).await.expect("list").total, 0, "nothing imported");
     // Positive control: the valid line alone.
-    let done = db.store.import_users(&batch[..1], t0()).await.expect("imported");
+    let done = db.store.import_users(&batch[..1], t0(), Refuse).await.expect("imported");
     assert_eq!(done.created, 1);
 }
 
 async fn a_password_hash_is_replaced_only_while_it_is_the_one_read(db: TestDb) {
     let batch = [imported("ann@example.com", "$2b$04$old", &["user"])];
-    db.store.import_users(&batch, t0()).await.expect("imported");
+    db.store.import_users(&batch, t0(), Refuse).await.expect("imported");
     let ann = db.store.user_by_email("ann@example.com").await.expect("query").expect("ann");
     let hash = jwt_auth_store::PasswordHash::new;
     let (old, other, new) = (hash("$2b$04$old"), hash("$2b$04$other"), hash("$argon2id$new"));

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::passwords::{MAX_PASSWORD_BYTES, MIN_PASSWORD_BYTES};
+use crate::passwords::{check_login_password, check_new_password};
 use crate::secret::SecretString;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -13,8 +13,8 @@ pub struct RegisterBody {
     /// dot-separated labels; no whitespace or control character; at most 254 bytes.
     #[schema(format = "email", min_length = 5, max_length = 254)]
     pub email: String,
-    /// 8 to 1024 bytes (UTF-8).
-    #[schema(value_type = String, format = Password, min_length = 8, max_length = 1024)]
+    /// 8 to 256 characters (Unicode code points).
+    #[schema(value_type = String, format = Password, min_length = 8, max_length = 256)]
     pub password: SecretString,
 }
 
@@ -92,14 +92,12 @@ pub struct TokenParam {
     pub token: Option<SecretString>,
 }
 
-/// Whether a password's length is acceptable: at login only the upper bound (so that no
-/// hashing is spent on a megabyte), at registration both.
+/// Whether a password's length is acceptable: at login only the upper bound in bytes (so that
+/// no hashing is spent on a megabyte), at registration 8 to 256 characters.
 pub fn check_password(password: &SecretString, registering: bool) -> Result<(), String> {
-    if password.len() > MAX_PASSWORD_BYTES {
-        return Err(format!("password must be at most {MAX_PASSWORD_BYTES} bytes"));
+    if registering {
+        check_new_password(password.expose())
+    } else {
+        check_login_password(password.expose())
     }
-    if registering && password.len() < MIN_PASSWORD_BYTES {
-        return Err(format!("password must be at least {MIN_PASSWORD_BYTES} bytes"));
-    }
-    Ok(())
 }

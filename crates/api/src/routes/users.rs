@@ -19,8 +19,9 @@ use crate::state::AppState;
 const MAX_PAGE: u32 = 100;
 /// The largest offset of `GET /api/users`: the database counts rows in an `i64`.
 const MAX_OFFSET: u64 = i64::MAX as u64;
-/// The longest role name, in bytes.
-const MAX_ROLE_BYTES: usize = 64;
+/// The longest role name, in characters (Unicode code points, as JSON Schema's `maxLength`
+/// counts them, so that the document states the rule exactly).
+const MAX_ROLE_CHARS: usize = 64;
 /// The characters a role name cannot hold: exactly those of `char::is_whitespace` (Unicode
 /// `White_Space`), spelled out so that every regular-expression engine reads the document's
 /// pattern alike.
@@ -251,9 +252,11 @@ pub struct PatchUser {
     pub disabled: Option<bool>,
 }
 
-/// Whether `role` may be a role's name: 1 to 64 bytes, no whitespace.
+/// Whether `role` may be a role's name: 1 to 64 characters, no whitespace.
 pub(crate) fn valid_role(role: &str) -> bool {
-    !role.is_empty() && role.len() <= MAX_ROLE_BYTES && !role.chars().any(char::is_whitespace)
+    !role.is_empty()
+        && role.chars().take(MAX_ROLE_CHARS + 1).count() <= MAX_ROLE_CHARS
+        && !role.chars().any(char::is_whitespace)
 }
 
 /// The schema of `PatchUser::roles`: `null`, or names as [`valid_role`] takes them.
@@ -269,9 +272,9 @@ fn role_list() -> utoipa::openapi::schema::Array {
     let role = ObjectBuilder::new()
         .schema_type(Type::String)
         .min_length(Some(1))
-        .max_length(Some(MAX_ROLE_BYTES))
+        .max_length(Some(MAX_ROLE_CHARS))
         .pattern(Some(format!("^[^{class}]+$")))
-        .description(Some("1 to 64 bytes (UTF-8), no whitespace"));
+        .description(Some("1 to 64 characters (Unicode code points), no whitespace"));
     ArrayBuilder::new()
         .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
         .items(role)
@@ -297,7 +300,7 @@ pub async fn update(
         && !roles.iter().all(|r| valid_role(r))
     {
         return Err(ApiError::InvalidField(
-            "roles must be non-empty words of at most 64 bytes".into(),
+            "roles must be non-empty words of at most 64 characters".into(),
         ));
     }
     let update = UserUpdate { roles, disabled };
@@ -346,7 +349,8 @@ mod tests {
                 );
             }
         }
-        assert!(valid_role(&"é".repeat(32)) && !valid_role(&"é".repeat(33)), "bytes, not chars");
+        assert!(valid_role(&"é".repeat(64)) && !valid_role(&"é".repeat(65)), "chars, not bytes");
+        assert!(valid_role(&"😀".repeat(64)) && !valid_role(&"😀".repeat(65)));
         assert!(!valid_role(""));
     }
 }

@@ -49,7 +49,12 @@ async fn stored_hash(app: &TestApp, email: &str) -> String {
 
 async fn import(app: &TestApp, file: &str) {
     let batch = jwt_auth_api::import::parse(file.as_bytes()).expect("the fixture imports");
-    let done = app.state.store.import_users(&batch.users, app.now()).await.expect("imported");
+    let done = app
+        .state
+        .store
+        .import_users(&batch.users, app.now(), jwt_auth_store::ExistingEmails::Refuse)
+        .await
+        .expect("imported");
     assert_eq!(done.created as usize, batch.users.len());
 }
 
