@@ -32,6 +32,12 @@ pub enum ApiError {
     /// Too many attempts from this client.
     #[error("too many attempts; retry in {retry_after} s")]
     RateLimited { retry_after: u64 },
+    /// A client holds as many revocation streams open as it may (429 `rate_limited`).
+    #[error(
+        "this client has {limit} revocation streams open, the most it may; close one, or retry \
+         in {retry_after} s"
+    )]
+    TooManyStreams { limit: usize, retry_after: u64 },
     /// The body is not what the endpoint reads (not exactly one JSON value, a broken form);
     /// the text says what is wrong.
     #[error("{0}")]
@@ -135,7 +141,7 @@ impl ApiError {
             ApiError::Token(e) => e.code(),
             ApiError::InvalidCredentials => "invalid_credentials",
             ApiError::InsufficientRole(_) => "insufficient_role",
-            ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::RateLimited { .. } | ApiError::TooManyStreams { .. } => "rate_limited",
             ApiError::CursorExpired => "cursor_expired",
             ApiError::BodyTimeout(_) => "request_timeout",
             ApiError::MalformedBody(_) | ApiError::MissingRefreshToken => "invalid_request",
@@ -197,7 +203,9 @@ impl ResponseError for ApiError {
             ApiError::Token(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::InsufficientRole(_) | ApiError::RegistrationClosed => StatusCode::FORBIDDEN,
             ApiError::CsrfRequired => StatusCode::FORBIDDEN,
-            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RateLimited { .. } | ApiError::TooManyStreams { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ApiError::MalformedBody(_) | ApiError::MissingRefreshToken => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -227,7 +235,8 @@ impl ApiError {
             _ if self.status_code() == StatusCode::UNAUTHORIZED => {
                 response.insert_header((header::WWW_AUTHENTICATE, self.www_authenticate()));
             }
-            ApiError::RateLimited { retry_after } => {
+            ApiError::RateLimited { retry_after }
+            | ApiError::TooManyStreams { retry_after, .. } => {
                 response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
             }
             ApiError::Unavailable => {

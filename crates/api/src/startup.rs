@@ -14,7 +14,7 @@ use actix_web::body::{BodySize, BoxBody, MessageBody};
 use actix_web::dev::{Payload, Server, Service, ServiceResponse};
 use actix_web::error::PayloadError;
 use actix_web::error::UrlencodedError;
-use actix_web::http::StatusCode;
+use actix_web::http::{StatusCode, header};
 use actix_web::{App, HttpMessage, HttpRequest, HttpResponse, HttpServer, guard, web};
 use futures_util::{FutureExt, Stream, StreamExt};
 use tracing::Instrument;
@@ -101,6 +101,14 @@ fn get(path: &str) -> actix_web::Resource {
 /// The route of a `get` resource.
 fn get_or_head() -> actix_web::Route {
     web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
+}
+
+/// A permanent redirect to `path`, the canonical spelling of a page's address (`/docs/` is
+/// `/docs`), so that a typed or linked trailing slash finds the page instead of a JSON 404.
+fn moved_to(path: &'static str) -> actix_web::Route {
+    get_or_head().to(move || async move {
+        HttpResponse::PermanentRedirect().insert_header((header::LOCATION, path)).finish()
+    })
 }
 
 /// A request's body, shared by the handler, which reads it through [`RequestBody::reader`],
@@ -227,8 +235,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(get("/metrics").route(get_or_head().to(meta::metrics)))
         .service(get("/openapi.json").route(get_or_head().to(crate::openapi::document)))
         .service(get("/docs").route(get_or_head().to(docs::page)))
+        .service(get("/docs/").route(moved_to("/docs")))
         .service(get("/docs/{file}").route(get_or_head().to(docs::asset)))
         .service(get("/console").route(get_or_head().to(console::page)))
+        .service(get("/console/").route(moved_to("/console")))
         .service(get("/console/{file}").route(get_or_head().to(console::asset)))
         .default_service(web::to(not_found));
 }

@@ -2,6 +2,8 @@
 //! the shape (`pretty` for people, `json` for machines). Log lines never carry a token, a
 //! password or a secret: those types do not print their content.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
@@ -17,6 +19,9 @@ pub fn init(format: LogFormat) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    // Colours only for a person at a terminal (and then not with NO_COLOR): a log redirected to
+    // a file or collected by a supervisor gets plain text, not escape codes.
+    let builder = if std::io::stdout().is_terminal() { builder } else { builder.with_ansi(false) };
     let _ = match format {
         LogFormat::Pretty => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),

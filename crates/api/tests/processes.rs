@@ -10,8 +10,7 @@ mod pg;
 #[path = "common/process.rs"]
 mod process;
 
-use std::io::Write;
-
+use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -19,7 +18,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use process::{Server, jwt_auth};
+use process::{BIN, Server, jwt_auth};
 
 const PASSWORD: &str = "correct horse battery staple";
 /// A key-encryption key (32 bytes, base64).
@@ -147,10 +146,15 @@ async fn starts_with_no_settings_and_keeps_its_data_and_key_across_a_restart() {
     assert_eq!(keys.len(), 1, "one generated key");
     #[cfg(unix)]
     {
+        // The key, and the database that holds password hashes, its WAL and shared memory
+        // files too: the owner's alone.
         use std::os::unix::fs::PermissionsExt;
         let key = keys[0].as_ref().expect("entry").path();
-        let mode = std::fs::metadata(&key).expect("metadata").permissions().mode();
-        assert_eq!(mode & 0o777, 0o600, "{}", key.display());
+        let db = |suffix: &str| dir.path().join(format!("jwt-auth.db{suffix}"));
+        for file in [key, db(""), db("-wal"), db("-shm")] {
+            let mode = std::fs::metadata(&file).expect("metadata").permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{}", file.display());
+        }
     }
     assert!(server.log().contains("generated a new signing key"), "{}", server.log());
 
@@ -198,6 +202,48 @@ async fn starts_with_no_settings_and_keeps_its_data_and_key_across_a_restart() {
     let (status, pair) = refresh(&server, refresh_token(&kept)).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(me(&server, access(&pair)).await.0, StatusCode::OK);
+}
+
+/// The first lines `command` prints, up to the one that says the server listens; then it is
+/// killed.
+fn lines_until_listening(command: &mut Command) -> String {
+    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut seen = String::new();
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            seen.push_str(&line);
+            seen.push('\n');
+            if line.contains("listening") {
+                break;
+            }
+        }
+        let _ = tx.send(seen);
+    });
+    let seen = rx.recv_timeout(Duration::from_secs(60));
+    let _ = child.kill();
+    let _ = child.wait();
+    seen.expect("the server said it listens")
+}
+
+#[test]
+fn the_log_is_coloured_only_on_a_terminal() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let env = [("BIND_ADDRESS", "127.0.0.1:0"), ("LOG_FORMAT", "pretty")];
+    // Redirected (to a pipe here, to a file or a supervisor in production): plain text.
+    let piped = lines_until_listening(jwt_auth(dir.path(), &env).arg("serve"));
+    assert!(piped.contains("INFO"), "{piped}");
+    assert!(!piped.contains('\u{1b}'), "escape codes in a redirected log: {piped:?}");
+    // The control: on a terminal (a pseudo-terminal made by script(1)), colours.
+    let mut script = Command::new("script");
+    script.current_dir(dir.path()).env_clear().envs(env);
+    if let Some(path) = std::env::var_os("PATH") {
+        script.env("PATH", path);
+    }
+    script.args(["-qfec", &format!("exec {BIN} serve"), "/dev/null"]);
+    let coloured = lines_until_listening(&mut script);
+    assert!(coloured.contains('\u{1b}'), "no colour on a terminal: {coloured:?}");
 }
 
 #[tokio::test]
@@ -250,6 +296,11 @@ fn bad_settings_stop_start_up_with_one_line_naming_the_setting() {
         (&[("KEY_ENCRYPTION_KEY", "c2hvcnQ=")], "KEY_ENCRYPTION_KEY"),
         (&[("KEY_ENCRYPTION_KEY_FILE", "/nonexistent/kek")], "KEY_ENCRYPTION_KEY_FILE"),
         (&[("DATABASE_URL", "mysql://localhost/x")], "DATABASE_URL"),
+        // A SQLite file in a directory that does not exist: the path is named.
+        (
+            &[("DATABASE_URL", "sqlite:///nonexistent/dir/jwt-auth.db")],
+            "/nonexistent/dir/jwt-auth.db",
+        ),
         (&[("TOKEN_EXPIRY", "soon")], "TOKEN_EXPIRY"),
         (&[("SESSION_MAX_AGE", "0")], "SESSION_MAX_AGE"),
         (&[("TRUSTED_PROXIES", "10.0.0.0/33")], "TRUSTED_PROXIES"),

@@ -128,6 +128,25 @@ where
 /// The future of one store call on one connection.
 pub(crate) type Job<'c, R> = Pin<Box<dyn Future<Output = Result<R, StoreError>> + 'c>>;
 
+/// Creates the database file if it is missing, readable and writable by its owner alone: it
+/// holds password hashes and sealed signing keys, and SQLite would create it with the process's
+/// umask (0644, as a rule). SQLite gives its `-wal` and `-shm` files the mode of the database
+/// file. An existing file keeps the mode its operator gave it. A file that cannot be created
+/// (a missing directory, no permission) is named.
+fn create_private(path: &str) -> Result<(), StoreError> {
+    let mut file = std::fs::OpenOptions::new();
+    file.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut file, 0o600);
+    match file.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => {
+            Err(StoreError::unavailable(format!("cannot create the SQLite file `{path}`: {e}")))
+        }
+    }
+}
+
 #[derive(Clone)]
 pub(crate) struct Database {
     writer: Writer,
@@ -136,6 +155,7 @@ pub(crate) struct Database {
 
 impl Database {
     pub async fn open(path: String, options: &StoreOptions) -> Result<Self, StoreError> {
+        create_private(&path)?;
         let busy_ms = options.busy_timeout.as_millis();
         // busy_timeout first, so that switching to WAL waits for another process's lock.
         let pragmas = format!(

@@ -90,10 +90,10 @@ pub async fn feed(
         response.insert_header((CACHE_CONTROL, "no-store"));
         return Ok(response.json(jwt_core::FeedPage { events, cursor: cursor.to_string() }));
     }
-    let guard = state
-        .feed
-        .open_stream(&caller.claims.sub)
-        .ok_or(ApiError::RateLimited { retry_after: HEARTBEAT.as_secs() })?;
+    let guard = state.feed.open_stream(&caller.claims.sub).ok_or(ApiError::TooManyStreams {
+        limit: crate::feed::MAX_STREAMS_PER_CLIENT,
+        retry_after: HEARTBEAT.as_secs(),
+    })?;
     let (backlog, position) = events;
     let until = caller.claims.exp;
     Ok(HttpResponse::Ok()

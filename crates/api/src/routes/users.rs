@@ -69,11 +69,16 @@ pub async fn me(
     state: web::Data<AppState>,
     caller: Authenticated,
 ) -> Result<HttpResponse, ApiError> {
-    let user = state
-        .users
-        .get(&state.store, &caller.claims.sub)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("the user no longer exists".into()))?;
+    let Some(user) = state.users.get(&state.store, &caller.claims.sub).await? else {
+        // Only on a miss: a service client's token is valid, but names no user.
+        let why = if state.store.client(&caller.claims.sub).await?.is_some() {
+            "this token is a service client's (client credentials): service clients have no \
+             user record"
+        } else {
+            "the user no longer exists"
+        };
+        return Err(ApiError::NotFound(why.into()));
+    };
     Ok(HttpResponse::Ok().json(UserBody::from(user)))
 }
 

@@ -66,6 +66,17 @@ async fn a_client_gets_a_token_of_its_own_with_basic_authentication(db: TestDb) 
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
     let (_, claims) = decode(reply.body["access_token"].as_str().expect("a token"));
     assert_eq!(claims["roles"], serde_json::json!(["reports"]));
+
+    // A client's token is good, but names no user: `/api/me` says so rather than that a user
+    // is gone. The control: a user's token there.
+    let token = reply.body["access_token"].as_str().expect("a token");
+    let me = send(app.get("/api/me").bearer_auth(token)).await;
+    me.assert_error(StatusCode::NOT_FOUND, "not_found");
+    let message = me.body["message"].as_str().unwrap_or_default();
+    assert!(message.contains("service clients have no user record"), "{message}");
+    app.register("ann@example.com").await;
+    let ann = app.login("ann@example.com").await;
+    assert_eq!(send(app.get("/api/me").bearer_auth(&ann.access)).await.status, StatusCode::OK);
 }
 
 async fn bad_client_authentication_is_invalid_client_with_a_basic_challenge(db: TestDb) {

@@ -7,7 +7,34 @@ use reqwest::StatusCode;
 use crate::common::{TestApp, TestDb, send};
 use crate::http_tests;
 
-http_tests!(the_docs_page_and_its_files_are_served_from_the_binary_with_a_strict_policy);
+http_tests!(
+    the_docs_page_and_its_files_are_served_from_the_binary_with_a_strict_policy,
+    a_trailing_slash_on_the_pages_redirects_to_them,
+);
+
+/// `/docs/` and `/console/`, typed or linked with a trailing slash, lead to the page rather
+/// than to a JSON 404; other paths below them stay 404.
+async fn a_trailing_slash_on_the_pages_redirects_to_them(db: TestDb) {
+    let app = TestApp::start(db).await;
+    let manual = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("a client");
+    for page in ["/docs", "/console"] {
+        let moved = send(manual.get(app.url(&format!("{page}/")))).await;
+        assert_eq!(moved.status, StatusCode::PERMANENT_REDIRECT, "{page}/: {}", moved.text);
+        assert_eq!(moved.header("location"), Some(page), "{page}/");
+        // Followed, as a browser does: the page itself.
+        let followed = send(app.get(&format!("{page}/"))).await;
+        assert_eq!(followed.status, StatusCode::OK, "{page}/");
+        assert_eq!(followed.header("content-type"), Some("text/html; charset=utf-8"));
+        // The control: the page without the slash answers at once, and a path below it that
+        // names no file is still a 404.
+        assert_eq!(send(manual.get(app.url(page))).await.status, StatusCode::OK, "{page}");
+        let below = send(manual.get(app.url(&format!("{page}//")))).await;
+        assert_ne!(below.status, StatusCode::OK, "{page}//");
+    }
+}
 
 async fn the_docs_page_and_its_files_are_served_from_the_binary_with_a_strict_policy(db: TestDb) {
     let app = TestApp::start(db).await;

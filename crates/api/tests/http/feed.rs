@@ -261,6 +261,9 @@ async fn streams_are_bounded_per_client(db: TestDb) {
     .await;
     refused.assert_error(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
     assert!(refused.header("retry-after").is_some());
+    // It names the bound on streams, not a throttle on attempts.
+    let message = refused.body["message"].as_str().unwrap_or_default();
+    assert!(message.contains("4 revocation streams open, the most it may"), "{message}");
     // Another client is not affected, nor the JSON form.
     drop(Events::open(&app, &other, None).await);
     assert_eq!(feed(&app, &service, None).await.status, StatusCode::OK);
