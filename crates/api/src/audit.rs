@@ -103,7 +103,7 @@ impl AppState {
             // Written already: the feed's readers hear of it now, not at the next poll.
             self.feed_wake.notify_one();
         }
-        if kind == EventKind::Refresh {
+        if !kind.is_recorded() {
             // Rotations are counted, not stored: one row per refresh would dwarf the trail.
             return;
         }

@@ -414,6 +414,11 @@ async fn events(
     let kind = kind.map(|k| k.parse::<jwt_auth_store::EventKind>()).transpose().map_err(|_| {
         CliError::Usage(format!("--kind `{}`: no such kind of event", kind.unwrap_or_default()))
     })?;
+    if let Some(kind) = kind.filter(|k| !k.is_recorded()) {
+        return Err(CliError::Usage(format!(
+            "--kind `{kind}`: such events are counted (GET /metrics), never stored in the trail"
+        )));
+    }
     if !(1..=10_000).contains(&limit) {
         return Err(CliError::Usage("--limit must be 1 to 10000".into()));
     }

@@ -29,7 +29,6 @@ const EXAMPLE_ENV: &[(&str, &str)] = &[
     ("KEY_ENCRYPTION_KEY", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="),
     ("ADMIN_EMAIL", "admin@example.com"),
     ("ADMIN_PASSWORD", "correct horse battery staple"),
-    ("COOKIE_SECURE", "false"),
 ];
 
 fn workspace() -> PathBuf {

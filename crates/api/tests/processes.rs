@@ -1127,4 +1127,8 @@ async fn each_command_that_changes_data_says_what_it_did_in_one_line() {
     }
     let output = run(jwt_auth(dir.path(), &env).args(["events", "--kind", "nope"]), None);
     fails_with_one_line(&output, "--kind `nope`");
+    // Refreshes are counted, never stored: asking the trail for them is refused, not answered
+    // with nothing.
+    let output = run(jwt_auth(dir.path(), &env).args(["events", "--kind", "refresh"]), None);
+    fails_with_one_line(&output, "counted (GET /metrics), never stored");
 }

@@ -171,6 +171,12 @@ impl EventKind {
         EventKind::KeyRevoked,
     ];
 
+    /// Whether events of this kind are written to the trail. Refreshes are not: they are
+    /// counted (a metric), since a row per rotation would dwarf everything else.
+    pub fn is_recorded(self) -> bool {
+        self != EventKind::Refresh
+    }
+
     /// The stable name stored in the database.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -290,7 +290,9 @@ fn event_kinds() -> utoipa::openapi::schema::Object {
     use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
     ObjectBuilder::new()
         .schema_type(SchemaType::Type(Type::String))
-        .enum_values(Some(EventKind::ALL.iter().map(|kind| kind.as_str())))
+        .enum_values(Some(
+            EventKind::ALL.iter().filter(|kind| kind.is_recorded()).map(|kind| kind.as_str()),
+        ))
         .examples(["refresh_reuse_detected"])
         .build()
 }
@@ -321,7 +323,7 @@ pub struct EventList {
     params(EventFilter),
     responses(
         (status = 200, body = EventList, description = "the security-event trail, newest first"),
-        (status = 422, body = ErrorBody, description = "`invalid_field`: an unknown kind, or `limit` out of range"),
+        (status = 422, body = ErrorBody, description = "`invalid_field`: an unknown kind (or `refresh`, which is counted, never recorded), or `limit` out of range"),
         BearerRefused, InsufficientRole, Unavailable,
     ))]
 pub async fn events(
@@ -332,8 +334,9 @@ pub async fn events(
     let EventFilter { user, kind, limit } = filter.into_inner();
     let kind = kind
         .map(|k| {
-            k.parse::<EventKind>()
-                .map_err(|_| ApiError::InvalidField(format!("no kind of event is called `{k}`")))
+            k.parse::<EventKind>().ok().filter(|kind| kind.is_recorded()).ok_or_else(|| {
+                ApiError::InvalidField(format!("no recorded kind of event is called `{k}`"))
+            })
         })
         .transpose()?;
     let limit = limit.unwrap_or(100);

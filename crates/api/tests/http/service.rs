@@ -133,6 +133,37 @@ async fn health_ready_and_authorization_server_metadata(db: TestDb) {
     assert_eq!(jwks.status, StatusCode::OK);
     assert!(jwks.body["keys"].is_array());
 
+    // The operators' guide says what the metadata says, every grant type and every client
+    // authentication method by name, and none it does not list.
+    let guide =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/operations.md"))
+            .expect("docs/operations.md");
+    let start = guide.find("The metadata says what the server does").expect("the paragraph");
+    let paragraph = &guide[start..start + guide[start..].find("\n\n").unwrap_or(0)];
+    let listed = |member: &str| -> Vec<String> {
+        meta.body[member]
+            .as_array()
+            .expect(member)
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect()
+    };
+    for member in [
+        "grant_types_supported",
+        "response_types_supported",
+        "token_endpoint_auth_methods_supported",
+        "revocation_endpoint_auth_methods_supported",
+        "introspection_endpoint_auth_methods_supported",
+    ] {
+        for value in listed(member) {
+            assert!(paragraph.contains(&format!("`{value}`")), "{member} {value}: {paragraph}");
+        }
+    }
+    for grant in ["password", "refresh_token", "client_credentials", "authorization_code"] {
+        let named = paragraph.contains(&format!("`{grant}`"));
+        assert_eq!(named, listed("grant_types_supported").contains(&grant.to_owned()), "{grant}");
+    }
+
     // A client cannot make the metadata point elsewhere with forwarding headers ...
     let spoofed = send(
         app.get("/.well-known/oauth-authorization-server")
