@@ -119,6 +119,7 @@ pub enum ClientsCommand {
 pub enum UserCommand {
     /// Create a user; the password is read from standard input.
     Add {
+        /// The user's email address, which is also the name they log in with.
         #[arg(long)]
         email: String,
         /// Read the password from standard input (required: passwords never go on the
@@ -201,16 +202,33 @@ pub enum KeysCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum SessionsCommand {
-    /// Void every token issued before TIME (RFC 3339, e.g. 2026-11-23T10:00:00Z), for one
-    /// user or for everyone. Running servers honour it within seconds.
+    /// Void every token issued before TIME, for one user or for everyone. Running servers
+    /// honour it within seconds; the users log in again.
     Revoke {
-        #[arg(long = "issued-before")]
+        /// Void the tokens issued before this time: RFC 3339 (2026-11-23T10:00:00Z) or a date
+        /// (2026-11-23, midnight UTC); not later than now.
+        #[arg(long = "issued-before", value_name = "TIME", value_parser = parse_cut_off)]
         issued_before: DateTime<Utc>,
-        #[arg(long)]
+        /// Only this user's tokens (a user id); without it, everyone's.
+        #[arg(long, value_name = "ID")]
         user: Option<String>,
         #[command(flatten)]
         storage: StorageArgs,
     },
+}
+
+/// `--issued-before`: an RFC 3339 time, or a date (midnight UTC).
+fn parse_cut_off(text: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(time) = DateTime::parse_from_rfc3339(text) {
+        return Ok(time.with_timezone(&Utc));
+    }
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|date| date.and_hms_opt(0, 0, 0))
+        .map(|midnight| midnight.and_utc())
+        .ok_or_else(|| {
+            "expected an RFC 3339 time (2026-11-23T10:00:00Z) or a date (2026-11-23)".to_owned()
+        })
 }
 
 /// Any failure of a command, printed as one line.
@@ -294,6 +312,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             }
             Command::Completions { .. } | Command::Man { .. } => unreachable!("handled above"),
             Command::Sessions(SessionsCommand::Revoke { issued_before, user, storage }) => {
+                jwt_core::check_cut_off(issued_before, Utc::now())
+                    .map_err(|e| CliError::Usage(format!("--issued-before {e}")))?;
                 let store = open_store(&storage).await?;
                 if let Some(id) = &user
                     && store.user_by_id(id).await?.is_none()

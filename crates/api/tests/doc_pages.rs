@@ -328,3 +328,33 @@ async fn the_api_reference_has_a_section_for_every_operation() {
     assert!(paths.len() >= 25, "{}", paths.len());
     assert!(missing.is_empty(), "docs/api.md has no section for {missing:?}");
 }
+
+/// Every command and every flag says what it is for in `--help` (and so in the manual pages
+/// and the configuration reference, which come from the same definitions).
+#[test]
+fn every_command_and_flag_has_help() {
+    fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+        let path = format!("{path} {}", command.get_name());
+        if command.get_about().is_none_or(|about| about.to_string().trim().is_empty()) {
+            missing.push(format!("{path}: no description"));
+        }
+        for arg in command.get_arguments() {
+            let id = arg.get_id().as_str();
+            if ["help", "version"].contains(&id) {
+                continue;
+            }
+            if arg.get_help().is_none_or(|help| help.to_string().trim().is_empty()) {
+                missing.push(format!("{path} --{}: no help", arg.get_long().unwrap_or(id)));
+            }
+        }
+        for sub in command.get_subcommands() {
+            walk(sub, &path, missing);
+        }
+    }
+    let mut missing = Vec::new();
+    let command = jwt_auth_api::cli::Cli::command();
+    for sub in command.get_subcommands() {
+        walk(sub, "jwt-auth", &mut missing);
+    }
+    assert!(missing.is_empty(), "{}", missing.join("\n"));
+}

@@ -1099,7 +1099,27 @@ async fn each_command_that_changes_data_says_what_it_did_in_one_line() {
     }
     let retired = keys.iter().find(|k| k["state"] == "retired").expect("a retired key");
     one_line(&["keys", "revoke", retired["kid"].as_str().expect("a kid")], None);
-    one_line(&["sessions", "revoke", "--issued-before", "2030-01-01T00:00:00Z"], None);
+    let now = chrono::Utc::now().to_rfc3339();
+    one_line(&["sessions", "revoke", "--issued-before", &now], None);
+    // A bare date is a time too (midnight UTC).
+    one_line(&["sessions", "revoke", "--issued-before", "2026-01-01"], None);
+    // A time in the future would void every token issued until then as soon as it is issued,
+    // a lock-out no login ends: refused, with nothing recorded. So is what is no time at all,
+    // with the forms that are.
+    let output = run(
+        jwt_auth(dir.path(), &env).args(["sessions", "revoke", "--issued-before", "2030-01-01"]),
+        None,
+    );
+    fails_with_one_line(&output, "is in the future");
+    for bad in ["2030-01-01 00:00", "yesterday", ""] {
+        let output = run(
+            jwt_auth(dir.path(), &env).args(["sessions", "revoke", "--issued-before", bad]),
+            None,
+        );
+        assert!(!output.status.success(), "{bad}");
+        let err = stderr(&output);
+        assert!(err.contains("RFC 3339 time (2026-11-23T10:00:00Z) or a date"), "{bad}: {err}");
+    }
 
     let added = cli(&["clients", "add", "billing"], None);
     assert_eq!(added.lines().count(), 2, "the contract's two lines: {added}");

@@ -130,6 +130,15 @@ pub enum Error {
     /// A configuration value is out of range.
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),
+    /// A cut-off ("every token issued before T is void") later than now and the clock leeway:
+    /// every token issued until T would be void as soon as it is issued, a lock-out nothing
+    /// ends before T. See [`check_cut_off`](crate::check_cut_off).
+    #[error(
+        "{} is in the future: tokens issued until then would be refused as soon as they are \
+         issued; give a time no later than now",
+        .0.to_rfc3339()
+    )]
+    CutOffInFuture(chrono::DateTime<chrono::Utc>),
     /// The storage backend cannot be reached (no connection, a connection that broke, a pool
     /// that gave none in time). Trying again later may succeed; a server answers "unavailable"
     /// (HTTP 503).

@@ -73,7 +73,7 @@ pub use follower::{REVOCATION_OVERLAP, RevocationFollower};
 pub use jsonwebtoken::jwk::{Jwk, JwkSet};
 pub use keys::{Algorithm, KeySet, MIN_SECRET_BYTES, Secret, SigningKey, VerifyingKey};
 pub use memory::MemoryStore;
-pub use revocation::RevocationSet;
+pub use revocation::{RevocationSet, check_cut_off};
 pub use sealed::{KEK_BYTES, KeyEncryptionKey};
 pub use sessions::{SessionPolicy, Sessions};
 pub use store::{

@@ -10,7 +10,31 @@ use foldhash::HashMap;
 
 use chrono::{DateTime, Utc};
 
+use crate::Error;
 use crate::store::Revocation;
+use crate::tokens::MAX_LEEWAY;
+
+/// Checks a cut-off before it is recorded ("every token issued before `before` is void"): it
+/// may not be later than `now` plus the clock leeway ([`MAX_LEEWAY`]). A later one would void
+/// every token issued until then as soon as it is issued: a lock-out that no login ends.
+///
+/// ```
+/// use chrono::{TimeDelta, Utc};
+/// use jwt_core::{Error, check_cut_off};
+///
+/// let now = Utc::now();
+/// assert!(check_cut_off(now, now).is_ok());
+/// assert!(check_cut_off(now - TimeDelta::days(1), now).is_ok());
+/// assert!(check_cut_off(now + TimeDelta::seconds(10), now).is_ok(), "within the leeway");
+/// let future = now + TimeDelta::days(1);
+/// assert!(matches!(check_cut_off(future, now), Err(Error::CutOffInFuture(t)) if t == future));
+/// ```
+pub fn check_cut_off(before: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), Error> {
+    if before > now + MAX_LEEWAY {
+        return Err(Error::CutOffInFuture(before));
+    }
+    Ok(())
+}
 
 /// Revoked sessions, issued-before cut-offs and revoked keys.
 ///
