@@ -52,7 +52,7 @@ pub enum Command {
         user: Option<String>,
         /// Only events of this kind (login_succeeded, login_failed, refresh_reuse_detected,
         /// logout, logout_all, admin_revoke, user_created, user_updated, token_revoked,
-        /// tokens_voided, key_rotated, key_revoked).
+        /// tokens_voided, key_rotated, key_revoked, users_imported).
         #[arg(long)]
         kind: Option<String>,
         /// At most this many (1 to 10000).
@@ -105,8 +105,9 @@ pub enum ClientsCommand {
     },
     /// Remove a service client: its tokens are refused everywhere within a second.
     Remove {
-        /// The client id, as `clients list` shows it.
-        client_id: String,
+        /// The client's id, as `clients list` shows it, or its name (names are unique).
+        #[arg(value_name = "CLIENT")]
+        client: String,
         /// The servers' access-token lifetime: how long the revocation matters.
         #[arg(long = "token-expiry", env = "TOKEN_EXPIRY", default_value = "30m")]
         token_expiry: String,
@@ -404,10 +405,15 @@ async fn clients(command: ClientsCommand) -> Result<(), CliError> {
             }
             Ok(())
         }
-        ClientsCommand::Remove { client_id, token_expiry, storage } => {
+        ClientsCommand::Remove { client, token_expiry, storage } => {
             let lifetime = crate::config::parse_duration("TOKEN_EXPIRY", &token_expiry)?;
             let store = open_store(&storage).await?;
-            match crate::clients::remove(&store, &client_id, lifetime, Utc::now()).await? {
+            let Some(named) = crate::clients::named(&store, &client).await? else {
+                return Err(CliError::Usage(format!(
+                    "no client has the id or the name `{client}`; nothing changed"
+                )));
+            };
+            match crate::clients::remove(&store, &named.id, lifetime, Utc::now()).await? {
                 Some(client) => {
                     println!(
                         "removed client {} ({}): running servers refuse its tokens within a \
@@ -416,8 +422,10 @@ async fn clients(command: ClientsCommand) -> Result<(), CliError> {
                     );
                     Ok(())
                 }
+                // Removed meanwhile by someone else.
                 None => Err(CliError::Usage(format!(
-                    "no client has the id `{client_id}`; nothing changed"
+                    "no client has the id `{}` any more; nothing changed",
+                    named.id
                 ))),
             }
         }
@@ -562,20 +570,24 @@ async fn import_users(
         other => other?,
     };
     let skipped = imported.skipped.len();
-    let detail =
-        format!("jwt-auth user import {name}: created {}, skipped {skipped}", imported.created);
-    record(&store, jwt_auth_store::EventKind::UserCreated, None, detail).await?;
+    let families = batch.families_created(&imported.skipped);
+    let detail = format!(
+        "jwt-auth user import {name}: created {} users, skipped {skipped} whose email exists \
+         already",
+        imported.created
+    );
+    record(&store, jwt_auth_store::EventKind::UsersImported, None, detail).await?;
     if json {
         let printed = serde_json::json!({
             "created": imported.created,
             "skipped": skipped,
             "skipped_emails": imported.skipped,
-            "families": batch.families,
+            "families": families,
         });
         println!("{printed}");
     } else {
         let families: Vec<String> =
-            batch.families.iter().map(|(family, n)| format!("{family} {n}")).collect();
+            families.iter().map(|(family, n)| format!("{family} {n}")).collect();
         println!(
             "imported {name}: created {} users, skipped {skipped} whose email exists already \
              (hashes: {}); each hash becomes argon2id at the user's first login",

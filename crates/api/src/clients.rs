@@ -142,6 +142,15 @@ pub fn issue(
         .map_err(|e| OAuthError::Api(e.into()))
 }
 
+/// The client that `id_or_name` names: the one with that id, or else the one with that name
+/// (names are unique); `None` if there is neither.
+pub async fn named(store: &Store, id_or_name: &str) -> Result<Option<ServiceClient>, StoreError> {
+    if let Some(client) = store.client(id_or_name).await? {
+        return Ok(Some(client));
+    }
+    Ok(store.clients().await?.into_iter().find(|client| client.name == id_or_name))
+}
+
 /// Removes a client; `None` if there is none with that id. Its tokens, which live
 /// `token_lifetime` at most, are refused everywhere once the revocation is read.
 pub async fn remove(

@@ -31,8 +31,29 @@ pub struct Batch {
     pub users: Vec<NewUser>,
     /// The line (numbered from 1) of each user of `users`.
     pub lines: Vec<usize>,
-    /// How many users each hash family has (`bcrypt`, `django-pbkdf2_sha256`, …).
-    pub families: BTreeMap<&'static str, u64>,
+    /// The hash family of each user of `users` (`bcrypt`, `django-pbkdf2_sha256`, …).
+    pub families: Vec<&'static str>,
+}
+
+impl Batch {
+    /// How many users each hash family has, leaving out those whose (normalized) email is in
+    /// `skipped`: what an import created, not what the file held.
+    pub fn families_created(&self, skipped: &[String]) -> BTreeMap<&'static str, u64> {
+        let key = |email: &str| {
+            jwt_auth_store::normalize_email(email)
+                .unwrap_or_else(|_| email.to_owned())
+                .to_lowercase()
+        };
+        let skipped: std::collections::HashSet<String> =
+            skipped.iter().map(|email| key(email)).collect();
+        let mut counts = BTreeMap::new();
+        for (user, family) in self.users.iter().zip(&self.families) {
+            if !skipped.contains(&key(&user.email)) {
+                *counts.entry(*family).or_insert(0) += 1;
+            }
+        }
+        counts
+    }
 }
 
 /// Why a file cannot be imported: the first bad line (numbered from 1) and what is wrong
@@ -51,7 +72,7 @@ pub enum ImportError {
 pub fn parse(text: &[u8]) -> Result<Batch, ImportError> {
     let mut users = Vec::new();
     let mut lines = Vec::new();
-    let mut families = BTreeMap::new();
+    let mut families = Vec::new();
     let mut seen: HashMap<String, usize> = HashMap::new();
     for (index, raw) in text.split(|&b| b == b'\n').enumerate() {
         let line = index + 1;
@@ -82,7 +103,7 @@ pub fn parse(text: &[u8]) -> Result<Batch, ImportError> {
                 roles
             }
         };
-        *families.entry(family).or_insert(0) += 1;
+        families.push(family);
         users.push(NewUser { email, password_hash: PasswordHash::new(hash), roles });
         lines.push(line);
     }
@@ -141,8 +162,12 @@ mod tests {
         assert_eq!(batch.users[0].roles, ["user"]);
         assert_eq!(batch.users[1].roles, ["user", "admin"]);
         assert_eq!(batch.users[2].password_hash.expose(), ARGON2);
-        let families: Vec<_> = batch.families.into_iter().collect();
+        let families: Vec<_> = batch.families_created(&[]).into_iter().collect();
         assert_eq!(families, [("bcrypt", 1), ("django-argon2", 1), ("django-pbkdf2_sha256", 1)]);
+        // What an import skipped is not counted: compared as the store normalizes emails.
+        let families: Vec<_> =
+            batch.families_created(&["bob@example.com".into()]).into_iter().collect();
+        assert_eq!(families, [("bcrypt", 1), ("django-argon2", 1)]);
     }
 
     #[test]

@@ -1087,6 +1087,14 @@ async fn each_command_that_changes_data_says_what_it_did_in_one_line() {
     )
     .expect("written");
     one_line(&["user", "import", file.to_str().expect("UTF-8")], None);
+    // Again, skipping: nothing created, and the hash families count only what was created.
+    let report: Value = serde_json::from_str(&one_line(
+        &["user", "import", file.to_str().expect("UTF-8"), "--skip-existing", "--json"],
+        None,
+    ))
+    .expect("JSON");
+    assert_eq!((report["created"].as_u64(), report["skipped"].as_u64()), (Some(0), Some(1)));
+    assert_eq!(report["families"], json!({}), "{report}");
     one_line(&["keys", "rotate"], None);
     one_line(&["keys", "rotate", "--now"], None);
     let keys: Value = serde_json::from_str(&cli(&["keys", "list", "--json"], None)).expect("JSON");
@@ -1133,13 +1141,30 @@ async fn each_command_that_changes_data_says_what_it_did_in_one_line() {
     assert!(listed.iter().any(|c| c["client_id"] == added["client_id"] && c["name"] == "reports"));
     assert!(listed.iter().all(|c| c.get("client_secret").is_none()), "no secret is listed");
     one_line(&["clients", "remove", added["client_id"].as_str().expect("an id")], None);
+    // By its name too (names are unique); a name or an id that names no client is refused
+    // with one line, and changes nothing.
+    let output = run(jwt_auth(dir.path(), &env).args(["clients", "remove", "no-such"]), None);
+    fails_with_one_line(&output, "no client has the id or the name `no-such`");
+    assert!(one_line(&["clients", "remove", "billing"], None).contains("(billing)"));
+    let listed: Value =
+        serde_json::from_str(&cli(&["clients", "list", "--json"], None)).expect("JSON");
+    assert_eq!(listed.as_array().map(Vec::len), Some(0), "{listed}");
 
-    // The trail of what the commands did: `user add` and `user import` created users.
+    // The trail of what the commands did: `user add` created a user, and each `user import`
+    // left one event with its honest counts (the second created nobody).
     let trail = cli(&["events", "--kind", "user_created", "--json"], None);
     let events: Vec<Value> =
         trail.lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect();
-    assert!(!events.is_empty(), "{trail}");
+    assert_eq!(events.len(), 1, "{trail}");
     assert!(events.iter().all(|e| e["kind"] == "user_created" && e["at"].is_string()), "{trail}");
+    let trail = cli(&["events", "--kind", "users_imported", "--json"], None);
+    let imports: Vec<String> = trail
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("a JSON line")["detail"].to_string())
+        .collect();
+    assert_eq!(imports.len(), 2, "{trail}");
+    assert!(imports[0].contains("created 0 users, skipped 1"), "newest first: {imports:?}");
+    assert!(imports[1].contains("created 1 users, skipped 0"), "{imports:?}");
     // And `sessions revoke`, `keys rotate` and `keys revoke` left their trace.
     for kind in ["tokens_voided", "key_rotated", "key_revoked"] {
         let trail = cli(&["events", "--kind", kind, "--json"], None);

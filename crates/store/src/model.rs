@@ -151,11 +151,13 @@ pub enum EventKind {
     KeyRotated,
     /// An administrator revoked a signing key.
     KeyRevoked,
+    /// An operator imported users (`jwt-auth user import`); the detail has the counts.
+    UsersImported,
 }
 
 impl EventKind {
     /// Every kind, in the order they are listed to operators.
-    pub const ALL: [EventKind; 13] = [
+    pub const ALL: [EventKind; 14] = [
         EventKind::LoginSucceeded,
         EventKind::LoginFailed,
         EventKind::Refresh,
@@ -169,6 +171,7 @@ impl EventKind {
         EventKind::TokensVoided,
         EventKind::KeyRotated,
         EventKind::KeyRevoked,
+        EventKind::UsersImported,
     ];
 
     /// Whether events of this kind are written to the trail. Refreshes are not: they are
@@ -193,6 +196,7 @@ impl EventKind {
             EventKind::TokensVoided => "tokens_voided",
             EventKind::KeyRotated => "key_rotated",
             EventKind::KeyRevoked => "key_revoked",
+            EventKind::UsersImported => "users_imported",
         }
     }
 }

@@ -304,7 +304,7 @@ pub struct EventView {
     at: DateTime<Utc>,
     /// `login_succeeded`, `login_failed`, `refresh_reuse_detected`, `logout`, `logout_all`,
     /// `admin_revoke`, `user_created`, `user_updated`, `token_revoked`, `tokens_voided`,
-    /// `key_rotated` or `key_revoked`.
+    /// `key_rotated`, `key_revoked` or `users_imported`.
     kind: &'static str,
     user_id: Option<String>,
     session_id: Option<String>,
