@@ -1,11 +1,14 @@
 //! The documentation, held to what the code does:
 //!
-//! - The examples run. Every ```` ```sh ```` block of the pages in [`RUNNABLE`] runs, page by
+//! - The examples run. Every ```` ```sh ```` block of the pages in [`RUNNABLE`] runs (but one
+//!   marked `<!-- not run: REASON -->` on the line before its fence), page by
 //!   page, in one `bash` session against a fresh `jwt-auth serve` (this build, in a temporary
 //!   directory, with `jwt-auth` on the `PATH` for the CLI examples). A comment line right
 //!   after a command (`# {"id":"…"}`) is output that command must print: each such line must
 //!   match a line of the output, in order, `…` standing for any text. A comment after a blank
 //!   line is only a comment. `http://127.0.0.1:8080` in a page is the server's address.
+//! - No shell or Rust block anywhere in the docs and READMEs is left untested by accident: each
+//!   runs here, compiles as a doctest ([`DOCTESTED`]), or says why not with that marker.
 //! - The getting-started page starts with the README's two commands, to the letter.
 //! - The configuration reference's table is clap's own definitions, rendered
 //!   (`UPDATE_DOCS=1` rewrites it when a setting changes).
@@ -23,6 +26,87 @@ use process::Server;
 /// The pages whose `sh` blocks run, each against its own server.
 const RUNNABLE: &[&str] = &["docs/getting-started.md", "docs/api.md", "docs/admin-guide.md"];
 
+/// The pages whose Rust blocks compile as doctests (`cargo test --doc`), and the crate that
+/// includes each: a block marked `ignore` there is not compiled, so it needs a reason too.
+const DOCTESTED: &[(&str, &str)] = &[("README.md", "crates/jwt-core/src/lib.rs")];
+
+/// The languages of shell and Rust blocks, the ones that must run or say why not.
+fn is_code(lang: &str) -> bool {
+    let first = lang.split([',', ' ']).next().unwrap_or_default();
+    ["sh", "bash", "shell", "console", "zsh", "rust"].contains(&first)
+}
+
+/// The blocks of `text` (page `page`) that neither run nor say why not, as `page:line`.
+fn unaccounted(page: &str, text: &str) -> Vec<String> {
+    fenced(text)
+        .into_iter()
+        .filter(|b| is_code(&b.lang))
+        .filter(|b| match &b.not_run {
+            Some(reason) => reason.is_empty(),
+            None => {
+                let runs = b.lang == "sh" && RUNNABLE.contains(&page);
+                let compiles = b.lang == "rust" && DOCTESTED.iter().any(|(p, _)| *p == page);
+                !(runs || compiles)
+            }
+        })
+        .map(|b| format!("{page}:{} ```{}", b.line, b.lang))
+        .collect()
+}
+
+/// The Markdown pages a reader copies commands from: the README, docs/, and the crates' and
+/// examples' READMEs.
+fn pages() -> Vec<String> {
+    let mut pages = vec!["README.md".to_owned()];
+    for dir in ["docs", "crates", "examples"] {
+        let Ok(entries) = std::fs::read_dir(workspace().join(dir)) else { continue };
+        for entry in entries.map_while(Result::ok) {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if dir == "docs" && name.ends_with(".md") {
+                pages.push(format!("docs/{name}"));
+            } else if dir != "docs" && entry.path().join("README.md").is_file() {
+                pages.push(format!("{dir}/{name}/README.md"));
+            }
+        }
+    }
+    pages.sort();
+    pages
+}
+
+#[test]
+fn every_shell_and_rust_block_runs_or_says_why_not() {
+    let missing: Vec<String> =
+        pages().iter().flat_map(|page| unaccounted(page, &read(page))).collect();
+    assert!(
+        missing.is_empty(),
+        "these blocks neither run nor carry `<!-- not run: REASON -->` on the line before:\n{}",
+        missing.join("\n")
+    );
+    // Each crate that compiles a page's Rust blocks does include that page.
+    for (page, krate) in DOCTESTED {
+        let source = read(krate);
+        assert!(source.contains(&format!("include_str!(\"../../../{page}\")")), "{krate} {page}");
+    }
+}
+
+#[test]
+fn a_block_that_neither_runs_nor_says_why_is_caught() {
+    let page = "docs/elsewhere.md";
+    let unmarked = "Text.\n\n```sh\ncurl x\n```\n\n```rust,ignore\nlet x = 1;\n```\n";
+    assert_eq!(
+        unaccounted(page, unmarked),
+        ["docs/elsewhere.md:3 ```sh", "docs/elsewhere.md:7 ```rust,ignore"]
+    );
+    let empty_reason = "<!-- not run: -->\n```sh\ncurl x\n```\n";
+    assert_eq!(unaccounted(page, empty_reason).len(), 1);
+    // The controls: a reason, a block of another language, a runnable page's sh block.
+    let marked = "<!-- not run: needs a file of your own -->\n```sh\ncurl x\n```\n";
+    assert!(unaccounted(page, marked).is_empty());
+    assert!(unaccounted(page, "```toml\nx = 1\n```\n").is_empty());
+    assert!(unaccounted("docs/api.md", "```sh\ncurl x\n```\n").is_empty());
+    assert!(unaccounted("README.md", "```rust\nlet x = 1;\n```\n").is_empty());
+    assert_eq!(unaccounted("README.md", "```rust,ignore\nlet x = 1;\n```\n").len(), 1);
+}
+
 /// The settings of the server the examples run against, and of the commands they run: an
 /// administrator and keys in the database, as the pages say.
 const EXAMPLE_ENV: &[(&str, &str)] = &[
@@ -39,31 +123,52 @@ fn read(page: &str) -> String {
     std::fs::read_to_string(workspace().join(page)).unwrap_or_else(|e| panic!("{page}: {e}"))
 }
 
-/// The fenced blocks of `page` whose info string is `lang`, in order.
-fn blocks(page: &str, lang: &str) -> Vec<String> {
+/// A fenced block of a page: its info string, its text, the line of its opening fence, and the
+/// reason given in a `<!-- not run: REASON -->` comment on the line before it, if any.
+#[derive(Debug)]
+struct Fenced {
+    lang: String,
+    text: String,
+    line: usize,
+    not_run: Option<String>,
+}
+
+/// Every fenced block of `page`, in order.
+fn fenced(page: &str) -> Vec<Fenced> {
     let mut found = Vec::new();
-    // Outside a block: `None`; inside one of another language: `Some(None)`.
-    let mut current: Option<Option<String>> = None;
-    for line in page.lines() {
+    let mut current: Option<Fenced> = None;
+    let mut previous = "";
+    for (index, line) in page.lines().enumerate() {
         let fence = line.trim_start().starts_with("```");
         match (&mut current, fence) {
             (None, true) => {
-                let wanted = line.trim_start().trim_start_matches('`').trim() == lang;
-                current = Some(wanted.then(String::new));
+                let not_run = previous
+                    .trim()
+                    .strip_prefix("<!-- not run:")
+                    .and_then(|rest| rest.strip_suffix("-->"))
+                    .map(|reason| reason.trim().to_owned());
+                current = Some(Fenced {
+                    lang: line.trim_start().trim_start_matches('`').trim().to_owned(),
+                    text: String::new(),
+                    line: index + 1,
+                    not_run,
+                });
             }
             (None, false) => {}
-            (Some(block), true) => {
-                found.extend(block.take());
-                current = None;
+            (Some(_), true) => found.extend(current.take()),
+            (Some(block), false) => {
+                block.text.push_str(line);
+                block.text.push('\n');
             }
-            (Some(Some(text)), false) => {
-                text.push_str(line);
-                text.push('\n');
-            }
-            (Some(None), false) => {}
         }
+        previous = line;
     }
     found
+}
+
+/// The fenced blocks of `page` whose info string is `lang`, in order.
+fn blocks(page: &str, lang: &str) -> Vec<String> {
+    fenced(page).into_iter().filter(|b| b.lang == lang).map(|b| b.text).collect()
 }
 
 /// One command (or several lines of commands) and the output lines it must print.
@@ -137,7 +242,11 @@ fn unmatched(expected: &[String], output: &str) -> Vec<String> {
 /// Runs every `sh` block of `page` against a fresh server; returns the failures.
 async fn run_page(page: &str) -> Vec<String> {
     let text = read(page);
-    let steps: Vec<Step> = blocks(&text, "sh").iter().flat_map(|b| steps(b)).collect();
+    let steps: Vec<Step> = fenced(&text)
+        .iter()
+        .filter(|b| b.lang == "sh" && b.not_run.is_none())
+        .flat_map(|b| steps(&b.text))
+        .collect();
     assert!(!steps.is_empty(), "{page} has no sh block");
     let dir = tempfile::tempdir().expect("a directory");
     let server = Server::start(dir.path(), EXAMPLE_ENV).await;

@@ -64,6 +64,11 @@ mod sessions;
 mod store;
 mod tokens;
 
+/// The README's Rust example, compiled as a doctest so that it cannot fall behind the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeExample;
+
 pub use bearer::bearer_token;
 pub use claims::{AccessClaims, Audience, NoExtra, RefreshClaims};
 pub use clock::{Clock, ManualClock, SystemClock};
