@@ -3,7 +3,7 @@
 //! same definitions. Each command parses its settings once, then runs; each that changes data
 //! says what it did in one line.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::sync::Arc;
 
@@ -130,6 +130,57 @@ pub enum UserCommand {
         /// Give the user the `admin` role.
         #[arg(long)]
         admin: bool,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// Set a user's password, read from standard input, and end every session of theirs:
+    /// their tokens are refused everywhere within seconds, and they log in with the new one.
+    SetPassword {
+        /// The user: an id, or the email they log in with.
+        user: String,
+        /// Read the password from standard input (required: passwords never go on the
+        /// command line).
+        #[arg(long = "password-stdin", required = true)]
+        password_stdin: bool,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// Disable a user: their sessions end, and their logins fail as a wrong password does.
+    Disable {
+        /// The user: an id, or the email they log in with.
+        user: String,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// Enable a disabled user again: they can log in.
+    Enable {
+        /// The user: an id, or the email they log in with.
+        user: String,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// Delete a user: every session and token of theirs is revoked everywhere within seconds,
+    /// then the account is gone (the security-event trail keeps what it recorded).
+    Delete {
+        /// The user: an id, or the email they log in with.
+        user: String,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
+    /// List users, oldest first: id, email, roles, disabled, created.
+    List {
+        /// Only the users whose email contains this text, without regard to case.
+        #[arg(long)]
+        email: Option<String>,
+        /// At most this many (1 to 1000).
+        #[arg(long, default_value = "100")]
+        limit: u32,
+        /// Skip this many first.
+        #[arg(long, default_value = "0")]
+        offset: u64,
+        /// Print one JSON object a line instead.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         storage: StorageArgs,
     },
@@ -287,6 +338,21 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             }
             Command::User(UserCommand::Import { file, skip_existing, json, storage }) => {
                 import_users(&storage, &file, skip_existing, json).await
+            }
+            Command::User(UserCommand::SetPassword { user, storage, .. }) => {
+                set_password(&storage, &user).await
+            }
+            Command::User(UserCommand::Disable { user, storage }) => {
+                set_disabled(&storage, &user, true).await
+            }
+            Command::User(UserCommand::Enable { user, storage }) => {
+                set_disabled(&storage, &user, false).await
+            }
+            Command::User(UserCommand::Delete { user, storage }) => {
+                delete_user(&storage, &user).await
+            }
+            Command::User(UserCommand::List { email, limit, offset, json, storage }) => {
+                list_users(&storage, email.as_deref(), limit, offset, json).await
             }
             Command::Keys(KeysCommand::Rotate { now, keys, storage }) => {
                 rotate_keys(&keys, &storage, now).await
@@ -517,26 +583,147 @@ pub(crate) async fn open_store(storage: &StorageArgs) -> Result<Store, CliError>
     Ok(store)
 }
 
-async fn add_user(storage: &StorageArgs, email: String, admin: bool) -> Result<(), CliError> {
-    let email = crate::email::checked(&email)
-        .map_err(|e| CliError::Usage(format!("--email `{email}`: {e}")))?;
+/// A new password from standard input (its last line break left out), checked.
+fn read_new_password() -> Result<String, CliError> {
     let mut password = String::new();
     std::io::stdin().take(MAX_PASSWORD_BYTES as u64 + 2).read_to_string(&mut password)?;
     let password = password.trim_end_matches(['\r', '\n']).to_owned();
     check_new_password(&password).map_err(|e| CliError::Usage(format!("the {e}")))?;
-    let store = open_store(storage).await?;
+    Ok(password)
+}
+
+/// The argon2id hash of a new password.
+async fn hash_new_password(password: String) -> Result<PasswordHash, CliError> {
     let hash = Passwords::new(1)
         .map_err(|e| CliError::Usage(e.to_string()))?
         .hash(password)
         .await
         .map_err(|e| CliError::Usage(e.to_string()))?;
+    Ok(PasswordHash::new(hash))
+}
+
+async fn add_user(storage: &StorageArgs, email: String, admin: bool) -> Result<(), CliError> {
+    let email = crate::email::checked(&email)
+        .map_err(|e| CliError::Usage(format!("--email `{email}`: {e}")))?;
+    let password = read_new_password()?;
+    let store = open_store(storage).await?;
+    let hash = hash_new_password(password).await?;
     let roles = if admin { vec!["user".into(), "admin".into()] } else { vec!["user".into()] };
-    let user = store
-        .create_user(&NewUser { email, password_hash: PasswordHash::new(hash), roles }, Utc::now())
-        .await?;
+    let user =
+        store.create_user(&NewUser { email, password_hash: hash, roles }, Utc::now()).await?;
     let created = jwt_auth_store::EventKind::UserCreated;
     record(&store, created, Some(&user.id), "jwt-auth user add".into()).await?;
     println!("created user {} <{}> with roles {:?}", user.id, user.email, user.roles);
+    Ok(())
+}
+
+/// The user that `id_or_email` names, or a one-line refusal.
+async fn find_user(store: &Store, id_or_email: &str) -> Result<jwt_auth_store::User, CliError> {
+    crate::accounts::find(store, id_or_email)
+        .await?
+        .ok_or_else(|| CliError::Usage(format!("no user has the id or the email `{id_or_email}`")))
+}
+
+async fn set_password(storage: &StorageArgs, who: &str) -> Result<(), CliError> {
+    let password = read_new_password()?;
+    let store = open_store(storage).await?;
+    let user = find_user(&store, who).await?;
+    let hash = hash_new_password(password).await?;
+    let updated = store
+        .set_password(&user.id, &hash, Utc::now())
+        .await?
+        .ok_or_else(|| CliError::Usage(format!("user {} was deleted meanwhile", user.id)))?;
+    let detail = "password set by jwt-auth user set-password; every session ended".to_owned();
+    record(&store, jwt_auth_store::EventKind::UserUpdated, Some(&user.id), detail).await?;
+    println!(
+        "set the password of user {} <{}> and ended every session of theirs; running servers \
+         refuse their tokens within seconds",
+        updated.user.id, updated.user.email
+    );
+    Ok(())
+}
+
+async fn set_disabled(storage: &StorageArgs, who: &str, disabled: bool) -> Result<(), CliError> {
+    let store = open_store(storage).await?;
+    let user = find_user(&store, who).await?;
+    let update = jwt_auth_store::UserUpdate { roles: None, disabled: Some(disabled) };
+    let updated = store
+        .update_user(&user.id, &update, Utc::now())
+        .await?
+        .ok_or_else(|| CliError::Usage(format!("user {} was deleted meanwhile", user.id)))?;
+    let (word, command) = if disabled { ("disabled", "disable") } else { ("enabled", "enable") };
+    let detail = format!("{word} by jwt-auth user {command}");
+    record(&store, jwt_auth_store::EventKind::UserUpdated, Some(&user.id), detail).await?;
+    if disabled {
+        println!(
+            "disabled user {} <{}>: every session ended, and running servers refuse their \
+             tokens within seconds",
+            updated.user.id, updated.user.email
+        );
+    } else {
+        println!(
+            "enabled user {} <{}>: they can log in again",
+            updated.user.id, updated.user.email
+        );
+    }
+    Ok(())
+}
+
+async fn delete_user(storage: &StorageArgs, who: &str) -> Result<(), CliError> {
+    let store = open_store(storage).await?;
+    let user = find_user(&store, who).await?;
+    let deleted = store
+        .delete_user(&user.id, Utc::now())
+        .await?
+        .ok_or_else(|| CliError::Usage(format!("user {} was deleted meanwhile", user.id)))?;
+    let detail = format!("<{}> deleted by jwt-auth user delete", deleted.user.email);
+    record(&store, jwt_auth_store::EventKind::UserDeleted, Some(&user.id), detail).await?;
+    println!(
+        "deleted user {} <{}>: every session and token of theirs is revoked, and running \
+         servers refuse their tokens within seconds",
+        deleted.user.id, deleted.user.email
+    );
+    Ok(())
+}
+
+async fn list_users(
+    storage: &StorageArgs,
+    email: Option<&str>,
+    limit: u32,
+    offset: u64,
+    json: bool,
+) -> Result<(), CliError> {
+    if !(1..=1000).contains(&limit) {
+        return Err(CliError::Usage("--limit must be 1 to 1000".into()));
+    }
+    let store = open_store(storage).await?;
+    let page = store.search_users(email, limit, offset).await?;
+    let mut out = std::io::stdout().lock();
+    for user in &page.users {
+        let line = if json {
+            serde_json::json!({
+                "id": user.id,
+                "email": user.email,
+                "roles": user.roles,
+                "disabled": user.disabled,
+                "created_at": user.created_at.to_rfc3339(),
+            })
+            .to_string()
+        } else {
+            let state = if user.disabled { "disabled" } else { "enabled" };
+            format!(
+                "{}  {}  {}  {state}  {}",
+                user.id,
+                user.email,
+                user.roles.join(","),
+                user.created_at.to_rfc3339()
+            )
+        };
+        writeln!(out, "{line}")?;
+    }
+    if !json {
+        writeln!(out, "{} of {} users", page.users.len(), page.total)?;
+    }
     Ok(())
 }
 

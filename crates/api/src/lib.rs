@@ -2,6 +2,7 @@
 //! configuration and its command line. Thin glue: the rules live in `jwt-core`, the data in
 //! `jwt-auth-store`.
 
+pub mod accounts;
 pub mod audit;
 pub mod cli;
 pub mod client;

@@ -897,6 +897,144 @@ fn keys_revoke_on_sqlite_without_a_key_encryption_key_names_the_setting() {
     fails_with_one_line(&output, "KEY_ENCRYPTION_KEY");
 }
 
+/// The login status of `email` with `password`.
+async fn login_status(server: &Server, email: &str, password: &str) -> StatusCode {
+    client()
+        .post(server.url("/auth/login"))
+        .json(&json!({"username": email, "password": password}))
+        .send()
+        .await
+        .expect("login")
+        .status()
+}
+
+/// `jwt-auth user set-password|disable|enable|delete|list` on the database at `env`, beside a
+/// running server: each says what it did in one line and records a security event; the
+/// server refuses the user's tokens within seconds, and another user is never touched.
+async fn user_commands(dir: &Path, env: &[(&str, &str)]) {
+    let mut serve_env = env.to_vec();
+    serve_env.push(("LOGIN_RATE_LIMIT", "0"));
+    let server = Server::start(dir, &serve_env).await;
+    let cli = |args: &[&str], stdin: Option<&str>| {
+        let output = run(jwt_auth(dir, env).args(args), stdin);
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+        stdout(&output)
+    };
+    register(&server, "ann@example.com").await;
+    register(&server, "bob@example.com").await;
+    let bob = login(&server, "bob@example.com").await;
+    let ann = login(&server, "ann@example.com").await;
+    let ann_id = me_id(&server, access(&ann)).await;
+
+    let listed = cli(&["user", "list", "--json"], None);
+    let users: Vec<Value> =
+        listed.lines().map(|l| serde_json::from_str(l).expect("JSON")).collect();
+    assert_eq!(users.len(), 2, "{listed}");
+    assert!(users.iter().any(|u| u["id"] == ann_id.as_str() && u["disabled"] == false));
+    let found = cli(&["user", "list", "--email", "ANN@"], None);
+    assert!(found.contains("ann@example.com") && !found.contains("bob@"), "{found}");
+    assert!(found.trim_end().ends_with("1 of 1 users"), "{found}");
+
+    // A new password ends her sessions; the old one no longer logs in, the new one does.
+    let said = cli(
+        &["user", "set-password", "ann@example.com", "--password-stdin"],
+        Some("a whole new secret\n"),
+    );
+    assert_eq!(said.lines().count(), 1, "{said}");
+    assert!(said.contains(&ann_id), "{said}");
+    refused_within(&server, access(&ann), Duration::from_secs(5)).await;
+    assert_eq!(login_status(&server, "ann@example.com", PASSWORD).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        login_status(&server, "ann@example.com", "a whole new secret").await,
+        StatusCode::OK
+    );
+    let output = run(
+        jwt_auth(dir, env).args(["user", "set-password", "ann@example.com", "--password-stdin"]),
+        Some("short\n"),
+    );
+    fails_with_one_line(&output, "8 to 256 characters");
+
+    // Disabled by id: her new session ends and logins fail; enabled: she logs in again.
+    let again = login_with(&server, "ann@example.com", "a whole new secret").await;
+    assert!(cli(&["user", "disable", &ann_id], None).contains("disabled user"));
+    refused_within(&server, access(&again), Duration::from_secs(5)).await;
+    assert_eq!(
+        login_status(&server, "ann@example.com", "a whole new secret").await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert!(cli(&["user", "enable", "ann@example.com"], None).contains("enabled user"));
+    let last = login_with(&server, "ann@example.com", "a whole new secret").await;
+
+    // Deleted: her tokens are refused, she cannot log in, and the list no longer has her.
+    let said = cli(&["user", "delete", "ann@example.com"], None);
+    assert_eq!(said.lines().count(), 1, "{said}");
+    // `/api/me` may say she is gone (404) before the server has read the revocation (a
+    // command on SQLite is another process, read within a second); then her token is refused.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match me(&server, access(&last)).await {
+            (StatusCode::UNAUTHORIZED, code) => {
+                assert_eq!(code.as_deref(), Some("token_revoked"));
+                break;
+            }
+            (status, _) => assert!([StatusCode::OK, StatusCode::NOT_FOUND].contains(&status)),
+        }
+        assert!(Instant::now() < deadline, "the deleted user's token is still accepted");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(
+        login_status(&server, "ann@example.com", "a whole new secret").await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert!(!cli(&["user", "list"], None).contains("ann@example.com"));
+    for (args, what) in [
+        (&["user", "delete", "ann@example.com"][..], "no user has the id or the email"),
+        (&["user", "disable", "no-such-id"][..], "no user has the id or the email"),
+        (&["user", "list", "--limit", "0"][..], "--limit"),
+    ] {
+        fails_with_one_line(&run(jwt_auth(dir, env).args(args), None), what);
+    }
+
+    // The control: bob was never touched.
+    assert_eq!(me(&server, access(&bob)).await.0, StatusCode::OK);
+    // And the trail has each change.
+    let trail = cli(&["events", "--user", &ann_id, "--json"], None);
+    let kinds: Vec<String> = trail
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).expect("JSON")["kind"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(kinds.iter().filter(|k| *k == "user_updated").count(), 3, "{kinds:?}");
+    assert_eq!(kinds.first().map(String::as_str), Some("user_deleted"), "{kinds:?}");
+}
+
+/// Logs in with `password`; returns the token pair.
+async fn login_with(server: &Server, email: &str, password: &str) -> Value {
+    let response = client()
+        .post(server.url("/auth/login"))
+        .json(&json!({"username": email, "password": password}))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(response.status(), StatusCode::OK, "login of {email}");
+    response.json().await.expect("a token pair")
+}
+
+#[tokio::test]
+async fn user_commands_on_sqlite() {
+    let dir = tempfile::tempdir().expect("a directory");
+    user_commands(dir.path(), &[]).await;
+}
+
+#[tokio::test]
+async fn user_commands_on_postgres() {
+    let Some(db) = pg::PgDatabase::for_test("jwt_api_test").await else { return };
+    let dir = tempfile::tempdir().expect("a directory");
+    user_commands(dir.path(), &[("DATABASE_URL", db.url.as_str()), ("KEY_ENCRYPTION_KEY", KEK)])
+        .await;
+}
+
 /// `jwt-auth user import` on the database at `env`: a bad file changes nothing and names its
 /// line; a good file creates every user, each logging in over HTTP with the password its
 /// hash was made from (made by Django, passlib, Werkzeug, bcrypt and argon2-cffi, see

@@ -153,11 +153,13 @@ pub enum EventKind {
     KeyRevoked,
     /// An operator imported users (`jwt-auth user import`); the detail has the counts.
     UsersImported,
+    /// An operator deleted a user, revoking everything of theirs.
+    UserDeleted,
 }
 
 impl EventKind {
     /// Every kind, in the order they are listed to operators.
-    pub const ALL: [EventKind; 14] = [
+    pub const ALL: [EventKind; 15] = [
         EventKind::LoginSucceeded,
         EventKind::LoginFailed,
         EventKind::Refresh,
@@ -172,6 +174,7 @@ impl EventKind {
         EventKind::KeyRotated,
         EventKind::KeyRevoked,
         EventKind::UsersImported,
+        EventKind::UserDeleted,
     ];
 
     /// Whether events of this kind are written to the trail. Refreshes are not: they are
@@ -197,6 +200,7 @@ impl EventKind {
             EventKind::KeyRotated => "key_rotated",
             EventKind::KeyRevoked => "key_revoked",
             EventKind::UsersImported => "users_imported",
+            EventKind::UserDeleted => "user_deleted",
         }
     }
 }

@@ -179,6 +179,51 @@ pub(crate) async fn update_user(
     .await
 }
 
+/// Sets user `id`'s password hash and ends every session of theirs, in one transaction.
+pub(crate) async fn set_password_hash(
+    conn: &mut Conn,
+    id: &str,
+    hash: &str,
+    at: DateTime<Utc>,
+) -> Result<Option<(UserRow, Vec<Revocation>)>> {
+    write_transaction!(conn, async |conn| {
+        let updated = diesel::update(users::table.find(id))
+            .set((users::password_hash.eq(hash), users::updated_at.eq(db_time(at))))
+            .execute(conn)
+            .await?;
+        if updated == 0 {
+            return Ok(None);
+        }
+        let revocations = revoke_user(conn, id, RevokeReason::Admin, at).await?;
+        super::notify_change(conn, USER_CHANGED, Some(id)).await?;
+        let row = users::table.find(id).select(UserRow::as_select()).get_result(conn).await?;
+        Ok(Some((row, revocations)))
+    })
+    .await
+}
+
+/// Deletes user `id` (its sessions and refresh tokens with it), after revoking every session
+/// and voiding every token issued to them, in one transaction: the revocations stay in the
+/// feed, which has no reference to the user's row.
+pub(crate) async fn delete_user(
+    conn: &mut Conn,
+    id: &str,
+    at: DateTime<Utc>,
+) -> Result<Option<(UserRow, Vec<Revocation>)>> {
+    write_transaction!(conn, async |conn| {
+        let Some(row) =
+            users::table.find(id).select(UserRow::as_select()).get_result(conn).await.optional()?
+        else {
+            return Ok(None);
+        };
+        let revocations = revoke_user(conn, id, RevokeReason::Admin, at).await?;
+        diesel::delete(users::table.find(id)).execute(conn).await?;
+        super::notify_change(conn, USER_CHANGED, Some(id)).await?;
+        Ok(Some((row, revocations)))
+    })
+    .await
+}
+
 pub(crate) async fn active_subject(conn: &mut Conn, user_id: &str) -> Result<Option<Subject>> {
     let found: Option<(String, String, String)> = users::table
         .find(user_id)

@@ -282,6 +282,40 @@ impl Store {
             .transpose()
     }
 
+    /// Sets user `id`'s password hash to `hash` and ends every session of theirs (every token
+    /// issued to them before `at` is void), in one transaction: what an operator does for an
+    /// account whose password leaked. `None` if there is no such user.
+    pub async fn set_password(
+        &self,
+        id: &str,
+        hash: &PasswordHash,
+        at: DateTime<Utc>,
+    ) -> Result<Option<UpdatedUser>, StoreError> {
+        let (id, hash) = (id.to_owned(), hash.expose().to_owned());
+        let updated =
+            on_backend!(self, write, |conn| queries::set_password_hash(conn, &id, &hash, at))?;
+        updated
+            .map(|(row, revocations)| Ok(UpdatedUser { user: row.into_user()?, revocations }))
+            .transpose()
+    }
+
+    /// Deletes user `id` with their sessions and refresh tokens, after revoking every session
+    /// and voiding every token issued to them before `at`, in one transaction; the revocations
+    /// stay in the feed, so that every instance refuses their tokens. Returns the user as they
+    /// were, and the revocations; `None` if there is no such user. The audit trail keeps what
+    /// it recorded of them.
+    pub async fn delete_user(
+        &self,
+        id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<UpdatedUser>, StoreError> {
+        let id = id.to_owned();
+        let deleted = on_backend!(self, write, |conn| queries::delete_user(conn, &id, at))?;
+        deleted
+            .map(|(row, revocations)| Ok(UpdatedUser { user: row.into_user()?, revocations }))
+            .transpose()
+    }
+
     /// A user's sessions that have not expired by `now`, newest first: the live ones and the
     /// revoked ones with their reason (filter on `revoked_at` for the active ones).
     pub async fn sessions_of_user(

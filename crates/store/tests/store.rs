@@ -29,6 +29,8 @@ backend_tests!(
     a_password_hash_is_replaced_only_while_it_is_the_one_read,
     users_are_listed_with_their_total,
     update_changes_roles_and_disabling_revokes_sessions,
+    setting_a_password_ends_every_session_of_the_user,
+    deleting_a_user_keeps_the_revocations_that_void_their_tokens,
     users_changed_since_names_the_updated_users_only,
     active_subject_is_none_for_missing_or_disabled_users,
     rotation_outcomes,
@@ -635,6 +637,59 @@ async fn zero_grace_races_give_one_pair_and_revoke_the_session(db: TestDb) {
         let stored = store.session(&first.session_id).await.expect("session").expect("exists");
         assert_eq!(stored.revoke_reason, Some(RevokeReason::RefreshReuse), "round {round}");
     }
+}
+
+async fn setting_a_password_ends_every_session_of_the_user(db: TestDb) {
+    let alice = user(&db.store, "alice@example.com").await;
+    let bob = user(&db.store, "bob@example.com").await;
+    session(&db.store, "a1", &alice.id, t0(), TimeDelta::days(30)).await;
+    session(&db.store, "b1", &bob.id, t0(), TimeDelta::days(30)).await;
+    let at = t0() + secs(60);
+    let hash = jwt_auth_store::PasswordHash::new("$argon2id$new");
+    let set = db.store.set_password(&alice.id, &hash, at).await.expect("set").expect("alice");
+    assert_eq!(set.user.updated_at, at);
+    assert_eq!(set.user.tokens_valid_after, Some(at));
+    assert!(
+        set.revocations
+            .contains(&Revocation::IssuedBefore { user_id: Some(alice.id.clone()), before: at })
+    );
+    let read = db.store.user_by_email("alice@example.com").await.expect("read").expect("alice");
+    assert_eq!(read.password_hash.expose(), "$argon2id$new");
+    let a1 = db.store.session("a1").await.expect("session").expect("a1");
+    assert_eq!(a1.revoked_at, Some(at));
+    // The control: another user's session and password are untouched.
+    let b1 = db.store.session("b1").await.expect("session").expect("b1");
+    assert_eq!(b1.revoked_at, None);
+    let bob_read = db.store.user_by_email("bob@example.com").await.expect("read").expect("bob");
+    assert_ne!(bob_read.password_hash.expose(), "$argon2id$new");
+    assert_eq!(db.store.set_password("no-such-id", &hash, at).await.expect("set"), None);
+}
+
+async fn deleting_a_user_keeps_the_revocations_that_void_their_tokens(db: TestDb) {
+    let alice = user(&db.store, "alice@example.com").await;
+    let bob = user(&db.store, "bob@example.com").await;
+    session(&db.store, "a1", &alice.id, t0(), TimeDelta::days(30)).await;
+    session(&db.store, "b1", &bob.id, t0(), TimeDelta::days(30)).await;
+    let head = db.store.revocation_feed_head().await.expect("head");
+    let at = t0() + secs(60);
+    let deleted = db.store.delete_user(&alice.id, at).await.expect("delete").expect("alice");
+    assert_eq!(deleted.user.email, "alice@example.com");
+    assert!(db.store.user_by_id(&alice.id).await.expect("read").is_none());
+    assert!(db.store.session("a1").await.expect("read").is_none(), "her sessions went too");
+    // What voids her tokens outlives her row, in the feed every instance reads.
+    let feed = db.store.revocation_feed(head, at).await.expect("feed");
+    let revoked: Vec<&Revocation> = feed.iter().map(|entry| &entry.revocation).collect();
+    assert!(
+        revoked
+            .contains(&&Revocation::IssuedBefore { user_id: Some(alice.id.clone()), before: at }),
+        "{revoked:?}"
+    );
+    assert!(revoked.iter().any(|r| matches!(r, Revocation::Session { id, .. } if id == "a1")));
+    // The email is free again; the control: bob and his session are as they were.
+    user(&db.store, "alice@example.com").await;
+    assert!(db.store.user_by_id(&bob.id).await.expect("read").is_some());
+    assert_eq!(db.store.session("b1").await.expect("read").expect("b1").revoked_at, None);
+    assert_eq!(db.store.delete_user(&alice.id, at).await.expect("delete"), None, "once");
 }
 
 async fn users_changed_since_names_the_updated_users_only(db: TestDb) {
