@@ -141,7 +141,7 @@ impl Target {
         let revoked = RevocationSet::new();
         revoked.apply(&[Revocation::Key { kid, expires_at: far }]);
         let refused = self.service.verify_access_unrevoked(token, &revoked);
-        assert!(matches!(refused, Err(Error::UnknownKey)), "revoked key: {refused:?}");
+        assert!(matches!(refused, Err(Error::KeyRevoked)), "revoked key: {refused:?}");
     }
 
     fn check_accepted_refresh(&self, token: &str, claims: &RefreshClaims) {

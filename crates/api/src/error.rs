@@ -138,7 +138,7 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::MissingToken => "missing_token",
-            ApiError::Token(e) => e.code(),
+            ApiError::Token(e) => e.http_code(),
             ApiError::InvalidCredentials => "invalid_credentials",
             ApiError::InsufficientRole(_) => "insufficient_role",
             ApiError::RateLimited { .. } | ApiError::TooManyStreams { .. } => "rate_limited",

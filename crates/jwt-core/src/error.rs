@@ -46,6 +46,11 @@ pub enum Error {
     /// No verification key has the header's `kid`.
     #[error("token key id is unknown")]
     UnknownKey,
+    /// The key the header's `kid` names was revoked: every token it signed is void. Told
+    /// apart from [`Error::UnknownKey`] so that a log or a client sees why, though the HTTP
+    /// answer is the same (see [`Error::http_code`]).
+    #[error("token was signed with a revoked key")]
+    KeyRevoked,
     /// The header carries a parameter that could point the verifier at another key
     /// (`jku`, `x5u`, `jwk`, `x5c`).
     #[error("token header parameter `{0}` is not accepted")]
@@ -168,16 +173,18 @@ impl Error {
         )
     }
 
-    /// The error code a server answers this refusal with (RFC 6750 §3 and the `jwt-auth`
-    /// HTTP contract): `token_expired`, `token_revoked`, `refresh_token_reused`,
-    /// `session_expired`, `invalid_token` for every other refused token, and
-    /// `internal_error` for what is no refusal ([`Error::is_token_rejection`] is false).
-    /// Every service that checks these tokens answers alike with it.
+    /// A stable, machine-readable code for this error, for logs, metrics and callers that
+    /// tell refusals apart: `token_expired`, `token_revoked`, `key_revoked`,
+    /// `refresh_token_reused`, `session_expired`, `invalid_token` for every other refused
+    /// token, and `internal_error` for what is no refusal ([`Error::is_token_rejection`] is
+    /// false). A server answers [`Error::http_code`], which is the same except for
+    /// `key_revoked`.
     ///
     /// ```
     /// use jwt_core::Error;
     /// assert_eq!(Error::Expired.code(), "token_expired");
     /// assert_eq!(Error::Revoked.code(), "token_revoked");
+    /// assert_eq!(Error::KeyRevoked.code(), "key_revoked");
     /// assert_eq!(Error::UnknownKey.code(), "invalid_token");
     /// assert_eq!(Error::NoSigningKey.code(), "internal_error");
     /// ```
@@ -185,10 +192,31 @@ impl Error {
         match self {
             Error::Expired => "token_expired",
             Error::Revoked | Error::SessionRevoked | Error::InactiveSubject => "token_revoked",
+            Error::KeyRevoked => "key_revoked",
             Error::RefreshReused(_) => "refresh_token_reused",
             Error::SessionExpired => "session_expired",
             e if e.is_token_rejection() => "invalid_token",
             _ => "internal_error",
+        }
+    }
+
+    /// The `error` code of the body a server answers this refusal with (the `jwt-auth` HTTP
+    /// contract, whose 401s all carry RFC 6750's `error="invalid_token"` in their challenge):
+    /// [`Error::code`], except that a token of a revoked key is answered `invalid_token`, as
+    /// the contract has no code of its own for it; the message says which. Every service
+    /// that checks these tokens answers alike with it.
+    ///
+    /// ```
+    /// use jwt_core::Error;
+    /// assert_eq!(Error::KeyRevoked.http_code(), "invalid_token");
+    /// assert_eq!(Error::KeyRevoked.to_string(), "token was signed with a revoked key");
+    /// assert_eq!(Error::Expired.http_code(), "token_expired");
+    /// assert_eq!(Error::NoSigningKey.http_code(), "internal_error");
+    /// ```
+    pub fn http_code(&self) -> &'static str {
+        match self {
+            Error::KeyRevoked => "invalid_token",
+            other => other.code(),
         }
     }
 
@@ -255,6 +283,7 @@ mod tests {
         };
         let cases: Vec<(Error, &str, bool)> = vec![
             (Error::Expired, "token_expired", true),
+            (Error::KeyRevoked, "key_revoked", true),
             (Error::Revoked, "token_revoked", true),
             (Error::SessionRevoked, "token_revoked", true),
             (Error::InactiveSubject, "token_revoked", true),
@@ -270,6 +299,10 @@ mod tests {
         for (error, code, rejection) in cases {
             assert_eq!(error.code(), code, "{error:?}");
             assert_eq!(error.is_token_rejection(), rejection, "{error:?}");
+            // The HTTP answer is the code, but for a revoked key, which the contract answers
+            // as any other refused token.
+            let http = if code == "key_revoked" { "invalid_token" } else { code };
+            assert_eq!(error.http_code(), http, "{error:?}");
         }
     }
 }

@@ -544,7 +544,7 @@ impl TokenService {
 
     /// Everything up to and including the signature; returns the decoded payload.
     /// [`TokenService::verify_access`], then the checks of `revocations`, without I/O: a
-    /// token signed with a revoked key is refused as [`Error::UnknownKey`], one of a revoked
+    /// token signed with a revoked key is refused as [`Error::KeyRevoked`], one of a revoked
     /// session or issued before its subject's cut-off as [`Error::Revoked`]. What a server,
     /// or another service that follows the server's revocation feed, runs on every request.
     ///
@@ -569,7 +569,7 @@ impl TokenService {
     /// assert!(matches!(refused, Err(Error::Revoked)));
     /// revocations.apply(&[Revocation::Key { kid, expires_at }]);
     /// let refused = tokens.verify_access_unrevoked(issued.token.expose(), &revocations);
-    /// assert!(matches!(refused, Err(Error::UnknownKey)));
+    /// assert!(matches!(refused, Err(Error::KeyRevoked)));
     /// # Ok::<(), Error>(())
     /// ```
     pub fn verify_access_unrevoked(
@@ -616,7 +616,7 @@ impl TokenService {
         }
         let kid = header.kid.as_deref().ok_or(Error::MissingKeyId)?;
         if revoked(kid) {
-            return Err(Error::UnknownKey);
+            return Err(Error::KeyRevoked);
         }
         let keys = self.keys.load();
         let key = keys.find(kid).ok_or(Error::UnknownKey)?;

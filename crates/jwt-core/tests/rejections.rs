@@ -430,6 +430,39 @@ fn token_of_another_key_set_with_the_same_alg_is_an_unknown_key() {
     }
 }
 
+/// A token whose key was revoked says so ([`Error::KeyRevoked`], code `key_revoked`), not
+/// "unknown key id": the key may well still be in the verifier's key set. A key that is not
+/// in the set at all stays an unknown key; a key that is neither revoked nor missing verifies.
+#[test]
+fn a_revoked_key_is_told_apart_from_an_unknown_one() {
+    use jwt_core::{Revocation, RevocationSet};
+    for alg in [Algorithm::HS256, Algorithm::EdDSA] {
+        let fx = Fixture::with_key(SigningKey::generate(alg).unwrap());
+        let token = fx.tokens.issue_access(&user(), "session-1", None).unwrap();
+        let revocations = RevocationSet::new();
+        let verify = || fx.tokens.verify_access_unrevoked(token.token.expose(), &revocations);
+        assert!(verify().is_ok(), "the control: the key is not revoked");
+
+        let expires_at = fx.clock.now() + TimeDelta::hours(1);
+        revocations.apply(&[Revocation::Key { kid: "another-kid".into(), expires_at }]);
+        assert!(verify().is_ok(), "another key's revocation changes nothing");
+        revocations.apply(&[Revocation::Key { kid: fx.kid().to_owned(), expires_at }]);
+        let refused = verify().unwrap_err();
+        assert!(matches!(refused, Error::KeyRevoked), "{refused:?}");
+        assert_eq!(refused.code(), "key_revoked");
+        assert_eq!(refused.http_code(), "invalid_token");
+        assert!(refused.is_token_rejection());
+        assert_eq!(refused.to_string(), "token was signed with a revoked key");
+
+        // A stranger's key is unknown, revoked or not.
+        let stranger = Fixture::with_key(SigningKey::generate(alg).unwrap());
+        let foreign = stranger.tokens.issue_access(&user(), "session-1", None).unwrap();
+        let refused = fx.tokens.verify_access_unrevoked(foreign.token.expose(), &revocations);
+        assert_rejects!(refused, Error::UnknownKey);
+        assert_eq!(Error::UnknownKey.code(), "invalid_token");
+    }
+}
+
 #[test]
 fn known_kid_with_a_signature_by_another_key_is_an_invalid_signature() {
     // HS256 forged by hand with another secret and the victim's kid.

@@ -116,7 +116,7 @@ impl AuthError {
     pub fn code(&self) -> &'static str {
         match self {
             AuthError::MissingToken => "missing_token",
-            AuthError::Token(e) => e.code(),
+            AuthError::Token(e) => e.http_code(),
             AuthError::InsufficientRole(_) => "insufficient_role",
             AuthError::Unavailable => "unavailable",
             AuthError::Internal(_) => "internal_error",
@@ -195,6 +195,8 @@ mod tests {
             (AuthError::Token(jwt_core::Error::Expired), 401, "token_expired"),
             (AuthError::Token(jwt_core::Error::Revoked), 401, "token_revoked"),
             (AuthError::Token(jwt_core::Error::UnknownKey), 401, "invalid_token"),
+            // Its own reason in jwt-core (`key_revoked`), answered as the server answers it.
+            (AuthError::Token(jwt_core::Error::KeyRevoked), 401, "invalid_token"),
             (AuthError::InsufficientRole("admin"), 403, "insufficient_role"),
             (AuthError::Unavailable, 503, "unavailable"),
             (AuthError::Internal("no verifier"), 500, "internal_error"),
@@ -218,6 +220,20 @@ mod tests {
             body,
             serde_json::json!({"error": "insufficient_role", "message": "this endpoint requires the `admin` role"})
         );
+    }
+
+    #[test]
+    fn a_revoked_key_says_so_in_the_message_and_the_challenge() {
+        let revoked = AuthError::Token(jwt_core::Error::KeyRevoked);
+        assert_eq!(revoked.message(), "token was signed with a revoked key");
+        assert_eq!(
+            revoked.www_authenticate().as_deref(),
+            Some(
+                r#"Bearer realm="jwt-auth", error="invalid_token", error_description="token was signed with a revoked key""#
+            )
+        );
+        let unknown = AuthError::Token(jwt_core::Error::UnknownKey);
+        assert_eq!(unknown.message(), "token key id is unknown");
     }
 
     #[test]
