@@ -161,20 +161,29 @@ pub struct Timing {
     /// A token naming an unknown `kid` triggers a refetch of the JWK set at most once per
     /// this interval (default 10 s), so a flood of made-up key ids cannot hammer the issuer.
     pub unknown_kid_refetch_interval: Duration,
-    /// The first wait after a failed fetch or a broken feed connection; it doubles with each
-    /// failure in a row (default 1 s).
+    /// The first wait after a failed fetch of the keys; it doubles with each failure in a
+    /// row (default 1 s). Also the first wait before streaming the feed is tried again.
     pub retry_initial: Duration,
-    /// The longest wait between retries (default 30 s).
+    /// The longest wait between attempts to fetch the keys (default 30 s), and between
+    /// attempts to reach the feed when the issuer refuses the verifier's credentials (a
+    /// configuration to fix, not an outage to ride out).
     pub retry_max: Duration,
-    /// How often the JSON form of the feed is polled when not streaming (default 5 s).
+    /// How often the JSON form of the feed is polled while it is not streamed, and the longest
+    /// wait before the next attempt after the issuer could not be reached (default 500 ms):
+    /// while the stream is down, a revocation is still applied within this interval of the
+    /// issuer answering again.
     pub feed_poll_interval: Duration,
     /// A stream that sends nothing, not even its keep-alive comment (sent at least every 15 s),
     /// for this long is considered dead and reopened (default 45 s).
     pub feed_idle_timeout: Duration,
-    /// After this many failed attempts in a row to stream, the verifier polls instead
-    /// (default 3).
+    /// No longer used: the verifier polls from the first failed attempt to open the stream,
+    /// and tries the stream again with the backoff of
+    /// [`Timing::polling_before_stream_retry`].
+    #[deprecated(note = "the feed is polled from the first failed attempt to stream")]
     pub stream_failures_before_polling: u32,
-    /// How long it then polls before it tries streaming again (default 5 minutes).
+    /// The longest wait between attempts to open the stream while the feed is polled instead
+    /// (default 5 s): the waits start at [`Timing::retry_initial`] and double up to this. A
+    /// poll that succeeds after the issuer could not be reached tries the stream at once.
     pub polling_before_stream_retry: Duration,
     /// How often revocations whose tokens have all expired are forgotten (default 60 s).
     pub prune_interval: Duration,
@@ -182,6 +191,7 @@ pub struct Timing {
     pub request_timeout: Duration,
 }
 
+#[allow(deprecated)] // `stream_failures_before_polling` is still set, for whoever reads it.
 impl Default for Timing {
     fn default() -> Self {
         Self {
@@ -191,10 +201,10 @@ impl Default for Timing {
             unknown_kid_refetch_interval: Duration::from_secs(10),
             retry_initial: Duration::from_secs(1),
             retry_max: Duration::from_secs(30),
-            feed_poll_interval: Duration::from_secs(5),
+            feed_poll_interval: Duration::from_millis(500),
             feed_idle_timeout: Duration::from_secs(45),
             stream_failures_before_polling: 3,
-            polling_before_stream_retry: Duration::from_secs(300),
+            polling_before_stream_retry: Duration::from_secs(5),
             prune_interval: Duration::from_secs(60),
             request_timeout: Duration::from_secs(10),
         }
@@ -209,6 +219,7 @@ impl Timing {
             ("retry_initial", self.retry_initial),
             ("feed_poll_interval", self.feed_poll_interval),
             ("feed_idle_timeout", self.feed_idle_timeout),
+            ("polling_before_stream_retry", self.polling_before_stream_retry),
             ("prune_interval", self.prune_interval),
             ("request_timeout", self.request_timeout),
         ];

@@ -64,6 +64,15 @@ impl From<FetchError> for PollError {
     }
 }
 
+/// Whether a failed token request means the issuer could not be reached (an outage to ride
+/// out at the polling pace), rather than a refusal to fix (spaced by the long backoff).
+fn unreachable(err: &FetchError) -> bool {
+    match err {
+        FetchError::Transport(_) | FetchError::Body(_) => true,
+        FetchError::Status { status, .. } => *status >= 500 || *status == 429,
+    }
+}
+
 struct Follower {
     shared: Arc<Shared>,
     config: FeedConfig,
@@ -71,10 +80,15 @@ struct Follower {
     held: Option<Held>,
     /// Where to resume; `None` before the first state is loaded, or after a 410.
     cursor: Option<String>,
+    /// Spaces the attempts after a refusal (credentials the issuer does not take).
     backoff: Backoff,
-    stream_failures: u32,
+    /// Spaces the attempts to open the stream again while the feed is polled: from
+    /// `retry_initial`, doubling, up to `polling_before_stream_retry`.
+    stream_backoff: Backoff,
     /// Polling instead of streaming until then.
     poll_until: Option<Instant>,
+    /// The last attempt could not reach the issuer: the next success streams again at once.
+    was_unreachable: bool,
 }
 
 pub(crate) async fn run(shared: Arc<Shared>, config: FeedConfig) {
@@ -84,6 +98,8 @@ pub(crate) async fn run(shared: Arc<Shared>, config: FeedConfig) {
         Err(_) => return,
     };
     let backoff = Backoff::new(&shared.timing);
+    let stream_backoff =
+        Backoff::between(shared.timing.retry_initial, shared.timing.polling_before_stream_retry);
     let mut follower = Follower {
         shared,
         config,
@@ -91,8 +107,9 @@ pub(crate) async fn run(shared: Arc<Shared>, config: FeedConfig) {
         held: None,
         cursor: None,
         backoff,
-        stream_failures: 0,
+        stream_backoff,
         poll_until: None,
+        was_unreachable: false,
     };
     follower.follow().await;
 }
@@ -102,6 +119,10 @@ impl Follower {
         loop {
             let token = match self.token().await {
                 Ok(token) => token,
+                Err(e) if unreachable(&e) => {
+                    self.outage(format!("client credentials: {e}")).await;
+                    continue;
+                }
                 Err(e) => {
                     self.failed(format!("client credentials: {e}")).await;
                     continue;
@@ -111,7 +132,7 @@ impl Follower {
                 match self.catch_up(&token).await {
                     Ok(()) => {
                         self.shared.feed_synced();
-                        self.backoff.reset();
+                        self.reached();
                     }
                     Err(e) => self.poll_failed(e).await,
                 }
@@ -126,25 +147,26 @@ impl Follower {
                     StreamEnd::Unauthorized => self.unauthorized().await,
                     StreamEnd::NotSupported(why) => {
                         tracing::info!(%why, "the revocation feed does not stream here; polling");
-                        self.start_polling();
+                        self.poll_until =
+                            Some(Instant::now() + self.shared.timing.polling_before_stream_retry);
                     }
                     StreamEnd::Failed { error, opened } => {
+                        // Polled from the first failure, at the polling pace; the stream is
+                        // tried again with a backoff capped at a few seconds. A stream that
+                        // had opened is tried again at once.
                         if opened {
-                            self.stream_failures = 0;
+                            self.stream_backoff.reset();
                         } else {
-                            self.stream_failures += 1;
+                            self.poll_until =
+                                Some(Instant::now() + self.stream_backoff.next_delay());
                         }
-                        if self.stream_failures >= self.shared.timing.stream_failures_before_polling
-                        {
-                            self.start_polling();
-                        }
-                        self.failed(format!("revocation stream: {error}")).await;
+                        self.outage(format!("revocation stream: {error}")).await;
                     }
                 }
             } else {
                 match self.catch_up(&token).await {
                     Ok(()) => {
-                        self.backoff.reset();
+                        self.reached();
                         self.shared.feed_state(FeedState::Polling);
                         sleep(self.shared.timing.feed_poll_interval).await;
                     }
@@ -154,9 +176,14 @@ impl Follower {
         }
     }
 
-    fn start_polling(&mut self) {
-        self.stream_failures = 0;
-        self.poll_until = Some(Instant::now() + self.shared.timing.polling_before_stream_retry);
+    /// The issuer answered: the refusal backoff starts over, and after an outage the stream
+    /// is tried again at once.
+    fn reached(&mut self) {
+        self.backoff.reset();
+        if std::mem::take(&mut self.was_unreachable) {
+            self.poll_until = None;
+            self.stream_backoff.reset();
+        }
     }
 
     fn cursor_expired(&mut self) {
@@ -176,13 +203,22 @@ impl Follower {
         match err {
             PollError::CursorExpired => self.cursor_expired(),
             PollError::Unauthorized => self.unauthorized().await,
-            PollError::Other(e) => self.failed(format!("revocation feed: {e}")).await,
+            PollError::Other(e) => self.outage(format!("revocation feed: {e}")).await,
         }
     }
 
+    /// A refusal to fix (credentials): the attempts are spaced by the long backoff.
     async fn failed(&mut self, error: String) {
         self.shared.feed_failed(error);
         sleep(self.backoff.next_delay()).await;
+    }
+
+    /// The issuer could not be reached: tried again at the polling pace, so that a revocation
+    /// is applied within that interval of the issuer answering again.
+    async fn outage(&mut self, error: String) {
+        self.shared.feed_failed(error);
+        self.was_unreachable = true;
+        sleep(self.shared.timing.feed_poll_interval).await;
     }
 
     /// The held token, or a new one when it is due for renewal.

@@ -144,7 +144,12 @@ pub(crate) struct Backoff {
 
 impl Backoff {
     pub(crate) fn new(timing: &Timing) -> Self {
-        Self { initial: timing.retry_initial, max: timing.retry_max, next: timing.retry_initial }
+        Self::between(timing.retry_initial, timing.retry_max)
+    }
+
+    /// Waits from `initial`, doubling, up to `max`.
+    pub(crate) fn between(initial: Duration, max: Duration) -> Self {
+        Self { initial, max, next: initial }
     }
 
     /// The wait before the next attempt.
