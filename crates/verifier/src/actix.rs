@@ -54,6 +54,13 @@ pub struct Authenticated {
 
 fn authenticate(req: &HttpRequest) -> Result<Authenticated, AuthError> {
     let Some(verifier) = req.app_data::<web::Data<Verifier>>() else {
+        // A mistake in the app's set-up, not the caller's: said loudly, with the route.
+        tracing::error!(
+            method = %req.method(),
+            path = %req.path(),
+            "this route takes an Authenticated or a RequireRole, but no web::Data<Verifier> is \
+             registered: add .app_data(web::Data::new(verifier)) to the App"
+        );
         return Err(AuthError::Internal("no web::Data<Verifier> registered with the app"));
     };
     let token = bearer_token(req.headers().get(AUTHORIZATION).map(HeaderValue::as_bytes))?;

@@ -104,6 +104,15 @@ pub struct Authenticated {
 
 fn authenticate(parts: &Parts) -> Result<Authenticated, AuthError> {
     let Some(verifier) = parts.extensions.get::<Verifier>() else {
+        // A mistake in the app's set-up, not the caller's: said once per request, loudly,
+        // with the route, so that it is found at the first request rather than in a 500.
+        tracing::error!(
+            method = %parts.method,
+            path = %parts.uri.path(),
+            "this route takes an Authenticated or a RequireRole, but no VerifierLayer is in \
+             front of it: add .layer(VerifierLayer::new(verifier)) to the router (after the \
+             routes it protects)"
+        );
         return Err(AuthError::Internal("no VerifierLayer in front of this route"));
     };
     let token = bearer_token(parts.headers.get(AUTHORIZATION).map(HeaderValue::as_bytes))?;

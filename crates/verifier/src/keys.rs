@@ -100,7 +100,9 @@ async fn discover(shared: &Shared, issuer: &Url, feed: &FeedOverrides) -> Result
     let expected = shared.tokens.policy().issuer.as_str();
     if metadata.issuer != expected {
         return Err(FetchError::Body(format!(
-            "the metadata names issuer `{}`, expected `{expected}`",
+            "the metadata names issuer `{}`, expected `{expected}`: the issuer must be the URL \
+             its services reach it at (set PUBLIC_URL on the jwt-auth server, which makes it \
+             the issuer, and discover with that URL)",
             metadata.issuer
         )));
     }

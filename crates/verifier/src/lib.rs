@@ -86,7 +86,7 @@ pub use error::{AuthError, ConfigError, VerifyError, bearer_token};
 pub use jwt_core::{AccessClaims, Audience, NoExtra};
 pub use secret::ClientSecret;
 pub use status::{FeedState, FeedStatus, KeysStatus, Status};
-pub use verifier::{Verifier, VerifierBuilder};
+pub use verifier::{NotReady, Verifier, VerifierBuilder};
 
 /// A role an endpoint can require (`actix::RequireRole`, `axum::RequireRole`).
 ///

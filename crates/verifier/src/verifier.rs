@@ -89,6 +89,8 @@ pub(crate) struct Shared {
     keys_loaded: AtomicBool,
     feed_synced: AtomicBool,
     ready_changed: Notify,
+    /// Whether a failure before readiness was logged at ERROR already (it is, once).
+    not_ready_logged: AtomicBool,
     /// A token named a `kid` the key set does not have.
     pub(crate) unknown_kid: Notify,
     /// Whether keys come from a JWK set (which an unknown `kid` refetches).
@@ -144,7 +146,16 @@ impl Shared {
         self.update_ready();
     }
 
+    /// Logs at ERROR, once, why the verifier is not ready yet: until it is, every request is
+    /// refused (503), and this is the one line that says why.
+    fn not_ready_because(&self, error: &str) {
+        if !self.is_ready() && !self.not_ready_logged.swap(true, Ordering::AcqRel) {
+            tracing::error!(%error, "the token verifier is not ready, and refuses every request until it is");
+        }
+    }
+
     pub(crate) fn keys_failed(&self, error: String) {
+        self.not_ready_because(&error);
         tracing::warn!(%error, "fetching the issuer's keys failed; verifying with the keys held");
         self.state().keys_error = Some((Utc::now(), error));
     }
@@ -177,6 +188,7 @@ impl Shared {
     }
 
     pub(crate) fn feed_failed(&self, error: String) {
+        self.not_ready_because(&error);
         tracing::warn!(%error, "following the revocation feed failed; retrying");
         self.feed_state(FeedState::Disconnected);
         self.state().feed_error = Some((Utc::now(), error));
@@ -352,6 +364,7 @@ impl VerifierBuilder {
             ready: AtomicBool::new(false),
             keys_loaded: AtomicBool::new(!fetches_keys),
             feed_synced: AtomicBool::new(self.feed.is_none()),
+            not_ready_logged: AtomicBool::new(false),
             ready_changed: Notify::new(),
             unknown_kid: Notify::new(),
             fetches_keys,
@@ -445,7 +458,38 @@ impl Verifier {
         self.inner.shared.is_ready()
     }
 
-    /// Waits until the verifier is ready, at most `timeout`; returns whether it is.
+    /// Waits until the verifier is ready, at most `timeout`; if it is not by then, says why
+    /// (the last failure: an issuer that does not answer, metadata naming another issuer,
+    /// credentials the feed refuses). Call it at start-up, and stop there on an error: a
+    /// verifier that is not ready refuses every request.
+    ///
+    /// ```no_run
+    /// # async fn run() {
+    /// use std::time::Duration;
+    /// use jwt_auth_verifier::{KeySource, Verifier};
+    ///
+    /// let verifier = Verifier::builder(KeySource::discover("https://auth.example.com"), "api")
+    ///     .start()
+    ///     .expect("valid settings");
+    /// if let Err(not_ready) = verifier.ready(Duration::from_secs(10)).await {
+    ///     eprintln!("{not_ready}");
+    ///     std::process::exit(1);
+    /// }
+    /// # }
+    /// ```
+    pub async fn ready(&self, timeout: Duration) -> Result<(), NotReady> {
+        if self.wait_ready(timeout).await {
+            return Ok(());
+        }
+        let reason = self.status().last_error.unwrap_or_else(|| {
+            "no answer from the issuer yet (its keys or the revocation feed are still loading)"
+                .to_owned()
+        });
+        Err(NotReady { waited: timeout, reason })
+    }
+
+    /// Waits until the verifier is ready, at most `timeout`; returns whether it is. See
+    /// [`Verifier::ready`], which also says why not.
     pub async fn wait_ready(&self, timeout: Duration) -> bool {
         let shared = &self.inner.shared;
         let wait = async {
@@ -555,4 +599,14 @@ mod tests {
         let source = KeySource::hs256("iss", jwt_core::Secret::generate());
         assert!(Verifier::builder(source, "api").start().is_err());
     }
+}
+
+/// Why a verifier is not ready ([`Verifier::ready`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the token verifier is not ready after {waited:?}: {reason}")]
+pub struct NotReady {
+    /// How long it was waited for.
+    pub waited: Duration,
+    /// The last failure, or what it still waits for.
+    pub reason: String,
 }

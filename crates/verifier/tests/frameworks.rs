@@ -325,3 +325,59 @@ mod with_axum {
         );
     }
 }
+
+/// A log sink for one test.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A route that takes `Authenticated` without the `VerifierLayer` in front of it answers 500,
+/// and says so at ERROR with the route, so that the mistake shows at the first request; the
+/// control: the same route behind the layer.
+#[tokio::test(flavor = "current_thread")]
+async fn a_route_outside_the_verifier_layer_is_named_in_an_error_line() {
+    use axum::routing::get;
+    use jwt_auth_verifier::axum::{Authenticated, VerifierLayer};
+    use tower::ServiceExt;
+
+    async fn me(caller: Authenticated) -> String {
+        caller.claims.sub
+    }
+    let captured = Captured::default();
+    let sink = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || sink.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::ERROR)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let fixture = fixture();
+    let request = |token: &str| {
+        axum::http::Request::get("/stocks/ACME")
+            .header("authorization", format!("Bearer {token}"))
+            .body(axum::body::Body::empty())
+            .unwrap()
+    };
+    let bare: axum::Router = axum::Router::new().route("/stocks/{symbol}", get(me));
+    let response = bare.oneshot(request(&fixture.user)).await.unwrap();
+    assert_eq!(response.status(), 500);
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(log.contains("ERROR") && log.contains("no VerifierLayer"), "{log}");
+    assert!(log.contains("path=/stocks/ACME") && log.contains("method=GET"), "{log}");
+
+    let layered: axum::Router = axum::Router::new()
+        .route("/stocks/{symbol}", get(me))
+        .layer(VerifierLayer::new(fixture.verifier.clone()));
+    let response = layered.oneshot(request(&fixture.user)).await.unwrap();
+    assert_eq!(response.status(), 200);
+}

@@ -499,3 +499,29 @@ async fn revocations_are_applied_within_a_second_during_and_after_an_issuer_outa
     );
     assert!(at(0.99) <= Duration::from_secs(1), "{lags:?}");
 }
+
+/// A verifier that can never become ready says why: `ready` returns the reason (here the
+/// server's default issuer `jwt-auth`, which is not the URL the verifier discovers with, and
+/// the setting that fixes it), where a correctly set up one is ready.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_says_why_a_verifier_is_not_ready() {
+    let issuer = Issuer::start(Algorithm::EdDSA).await;
+    *issuer.state.metadata_issuer.lock().unwrap() = Some("jwt-auth".into());
+    let verifier = Verifier::builder(KeySource::discover(&issuer.url), AUDIENCE)
+        .timing(timing())
+        .start()
+        .unwrap();
+    let not_ready = verifier.ready(Duration::from_secs(2)).await.expect_err("never ready");
+    let said = not_ready.to_string();
+    assert!(said.contains("the metadata names issuer `jwt-auth`"), "{said}");
+    assert!(said.contains("PUBLIC_URL"), "{said}");
+    assert!(!verifier.is_ready());
+
+    // The control: the metadata names the URL discovered with.
+    *issuer.state.metadata_issuer.lock().unwrap() = None;
+    let verifier = Verifier::builder(KeySource::discover(&issuer.url), AUDIENCE)
+        .timing(timing())
+        .start()
+        .unwrap();
+    verifier.ready(Duration::from_secs(10)).await.expect("ready");
+}
