@@ -14,7 +14,7 @@ use actix_web::ResponseError;
 use actix_web::http::StatusCode;
 use jwt_auth_api::error::ApiError;
 use jwt_auth_api::extract::parse_json;
-use jwt_auth_api::passwords::{MAX_PASSWORD_BYTES, MIN_PASSWORD_BYTES};
+use jwt_auth_api::passwords::{MAX_NEW_PASSWORD_CHARS, MAX_PASSWORD_BYTES, MIN_NEW_PASSWORD_CHARS};
 use jwt_auth_api::routes::body::{LoginBody, RegisterBody, check_password};
 use jwt_auth_api::routes::users::PatchUser;
 use libfuzzer_sys::fuzz_target;
@@ -107,8 +107,17 @@ fn text<'a>(object: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
 fn check_password_bounds(password: &str, registering: bool) {
     let secret = jwt_auth_api::secret::SecretString::new(password);
     let len = password.len();
-    let fits = len <= MAX_PASSWORD_BYTES && (!registering || len >= MIN_PASSWORD_BYTES);
-    assert_eq!(check_password(&secret, registering).is_ok(), fits, "{len} bytes");
+    let chars = password.chars().count();
+    let fits = if registering {
+        (MIN_NEW_PASSWORD_CHARS..=MAX_NEW_PASSWORD_CHARS).contains(&chars)
+    } else {
+        len <= MAX_PASSWORD_BYTES
+    };
+    assert_eq!(
+        check_password(&secret, registering).is_ok(),
+        fits,
+        "{len} bytes, {chars} characters"
+    );
 }
 
 fuzz_target!(|body: &[u8]| {
