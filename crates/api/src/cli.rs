@@ -14,6 +14,7 @@ use jwt_core::SystemClock;
 
 use crate::config::{ConfigError, KeyArgs, ServeArgs, StorageArgs, parse_algorithm};
 use crate::passwords::{MAX_PASSWORD_BYTES, Passwords, check_new_password};
+use crate::secret::DatabaseUrl;
 use crate::startup::Application;
 use crate::stored_keys::{self, KeySource};
 
@@ -207,6 +208,26 @@ pub enum UserCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
+    /// Re-seal every stored private key under a new key-encryption key, in one transaction
+    /// (the keys themselves, their kids and their tokens do not change). Needs the current
+    /// key-encryption key (KEY_ENCRYPTION_KEY, with KEY_ENCRYPTION_KEY_PREVIOUS if a rekey
+    /// was left half done). Running instances keep the keys they hold; give them
+    /// KEY_ENCRYPTION_KEY=<new> and KEY_ENCRYPTION_KEY_PREVIOUS=<old> at their next restart,
+    /// then drop the previous one.
+    #[command(group(clap::ArgGroup::new("new_kek").required(true).args(["new_key_encryption_key_file", "new_key_encryption_key_stdin"])))]
+    Rekey {
+        /// A file holding the new key-encryption key (base64, 32 bytes: `openssl rand -base64
+        /// 32`).
+        #[arg(long = "new-key-encryption-key-file", value_name = "FILE")]
+        new_key_encryption_key_file: Option<std::path::PathBuf>,
+        /// Read the new key-encryption key (base64) from standard input instead.
+        #[arg(long = "new-key-encryption-key-stdin")]
+        new_key_encryption_key_stdin: bool,
+        #[command(flatten)]
+        keys: KeyArgs,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
     /// Make a new signing key. With the keys in the database (KEY_ENCRYPTION_KEY set), it is
     /// published at once and signs 61 s later, once every cached JWK set (max-age 60 s) has
     /// expired; the previous key signs until then. Tokens of the old key stay valid until
@@ -288,6 +309,9 @@ fn parse_cut_off(text: &str) -> Result<DateTime<Utc>, String> {
 pub enum CliError {
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The database could not be reached (in time): worth retrying, where a bad setting is not.
+    #[error(transparent)]
+    Unreachable(ConfigError),
     #[error("{0}")]
     Store(#[from] jwt_auth_store::StoreError),
     #[error("{0}")]
@@ -298,6 +322,22 @@ pub enum CliError {
     Usage(String),
     #[error(transparent)]
     Keys(#[from] crate::stored_keys::StoredKeyError),
+}
+
+impl CliError {
+    /// Whether the error is the database being out of reach (refused or reset connections, no
+    /// answer within the connect timeout), which time may mend; a bad setting, a refusal by
+    /// the server (a wrong password) or a fault in the data will not be.
+    pub fn is_unreachable(&self) -> bool {
+        use jwt_auth_store::StoreError::Unavailable;
+        matches!(
+            self,
+            CliError::Unreachable(_)
+                | CliError::Store(Unavailable(_))
+                | CliError::Keys(crate::stored_keys::StoredKeyError::Store(Unavailable(_)))
+                | CliError::Core(jwt_core::Error::Unavailable(_))
+        )
+    }
 }
 
 pub fn run(cli: Cli) -> Result<(), CliError> {
@@ -357,6 +397,12 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             Command::Keys(KeysCommand::Rotate { now, keys, storage }) => {
                 rotate_keys(&keys, &storage, now).await
             }
+            Command::Keys(KeysCommand::Rekey {
+                new_key_encryption_key_file,
+                new_key_encryption_key_stdin: _,
+                keys,
+                storage,
+            }) => rekey(new_key_encryption_key_file.as_deref(), &keys, &storage).await,
             Command::Keys(KeysCommand::List { json, keys, storage }) => {
                 list_keys(&keys, &storage, json).await
             }
@@ -569,16 +615,26 @@ async fn record(
 
 /// Opens the store and applies pending migrations.
 pub(crate) async fn open_store(storage: &StorageArgs) -> Result<Store, CliError> {
+    open_store_with(&storage.database_url, storage.store_options()?).await
+}
+
+/// [`open_store`] with the settings already read. A database that cannot be reached within
+/// the connect timeout is [`CliError::Unreachable`], one line naming the server.
+pub(crate) async fn open_store_with(
+    database_url: &DatabaseUrl,
+    options: StoreOptions,
+) -> Result<Store, CliError> {
     // Connections are made lazily: an unreachable database shows at the first migration.
     let unreachable = |e: jwt_auth_store::StoreError| match e {
-        jwt_auth_store::StoreError::InvalidUrl(_) | jwt_auth_store::StoreError::Unavailable(_) => {
+        jwt_auth_store::StoreError::Unavailable(_) => {
+            CliError::Unreachable(ConfigError { setting: "DATABASE_URL", problem: e.to_string() })
+        }
+        jwt_auth_store::StoreError::InvalidUrl(_) | jwt_auth_store::StoreError::Refused(_) => {
             CliError::Config(ConfigError { setting: "DATABASE_URL", problem: e.to_string() })
         }
         other => other.into(),
     };
-    let store = Store::connect_with(storage.database_url.expose(), StoreOptions::default())
-        .await
-        .map_err(unreachable)?;
+    let store = Store::connect_with(database_url.expose(), options).await.map_err(unreachable)?;
     store.migrate().await.map_err(unreachable)?;
     Ok(store)
 }
@@ -837,6 +893,53 @@ async fn rotate_keys(args: &KeyArgs, storage: &StorageArgs, at_once: bool) -> Re
     Ok(())
 }
 
+/// `keys rekey`: every stored key re-sealed under the new key-encryption key, in one
+/// transaction.
+async fn rekey(
+    new_file: Option<&std::path::Path>,
+    args: &KeyArgs,
+    storage: &StorageArgs,
+) -> Result<(), CliError> {
+    let (setting, text) = match new_file {
+        Some(path) => (
+            "--new-key-encryption-key-file",
+            zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
+                CliError::Usage(format!("--new-key-encryption-key-file {}: {e}", path.display()))
+            })?),
+        ),
+        None => {
+            let mut text = zeroize::Zeroizing::new(String::new());
+            std::io::stdin().take(4096).read_to_string(&mut text)?;
+            ("--new-key-encryption-key-stdin", text)
+        }
+    };
+    let new = stored_keys::parse_kek(setting, &text)?;
+    let Some(current) = stored_keys::key_encryption_key(args)? else {
+        return Err(CliError::Config(ConfigError {
+            setting: "KEY_ENCRYPTION_KEY",
+            problem: "`keys rekey` needs the key-encryption key the stored keys are sealed under \
+                      now (KEY_ENCRYPTION_KEY or KEY_ENCRYPTION_KEY_FILE)"
+                .into(),
+        }));
+    };
+    let store = open_store(storage).await?;
+    let stored = store.signing_keys().await?;
+    if stored.is_empty() {
+        return Err(CliError::Usage(
+            "no signing keys are stored in the database; nothing to re-seal".into(),
+        ));
+    }
+    let resealed = stored_keys::reseal(&stored, &current, &new)?;
+    store.reseal_signing_keys(&resealed).await?;
+    println!(
+        "re-sealed {} signing keys under the new key-encryption key; give every instance \
+         KEY_ENCRYPTION_KEY=<new> (and KEY_ENCRYPTION_KEY_PREVIOUS=<old> until all have \
+         restarted)",
+        resealed.len()
+    );
+    Ok(())
+}
+
 async fn list_keys(args: &KeyArgs, storage: &StorageArgs, json: bool) -> Result<(), CliError> {
     let time = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let print_json =
@@ -947,13 +1050,83 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
             problem: format!("cannot listen on {}: {e}", config.bind),
         })
     })?;
-    let app = Application::build(config, &args.keys, Arc::new(SystemClock)).await?;
+    let address = listener.local_addr()?;
+    let app = match Application::build(config.clone(), &args.keys, Arc::new(SystemClock)).await {
+        Ok(app) => app,
+        // A SQLite file that cannot be opened will not mend by waiting: only a PostgreSQL
+        // server that is down (or still starting) is waited for.
+        Err(e)
+            if e.is_unreachable()
+                && backend_of(&config) == jwt_auth_store::BackendKind::Postgres =>
+        {
+            // Start anyway, so that an orchestrator needs no start-up order: /health answers,
+            // /ready says 503, and the rest 503 with a JSON error, until the database answers.
+            tracing::error!(error = %e, "the database is unreachable; serving /health and a 503 /ready while retrying");
+            let starting = crate::startup::starting(listener.try_clone()?)?;
+            tracing::info!(address = %address, database = %format!("{:?}", backend_of(&config)), algorithm = %config.algorithm, "jwt-auth listening");
+            let built = tokio::select! {
+                built = build_with_retries(&config, &args.keys) => built,
+                _ = crate::startup::stop_requested() => None,
+            };
+            // In-flight answers finish first; connections arriving meanwhile wait in the
+            // listening socket's queue for the real server.
+            starting.stop(true).await;
+            match built {
+                Some(built) => built?,
+                None => {
+                    tracing::info!("jwt-auth stopped before the database answered");
+                    return Ok(());
+                }
+            }
+        }
+        Err(e) => return Err(e),
+    };
     let state = app.state();
-    tracing::info!(address = %listener.local_addr()?, database = %format!("{:?}", state.store.backend()), algorithm = %state.config.algorithm, "jwt-auth listening");
+    tracing::info!(address = %address, database = %format!("{:?}", state.store.backend()), algorithm = %state.config.algorithm, "jwt-auth listening");
     let server = app.run(listener)?;
     server.await?;
     tracing::info!("jwt-auth stopped");
     Ok(())
+}
+
+/// The backend `config` names, for the log line.
+fn backend_of(config: &crate::config::Config) -> jwt_auth_store::BackendKind {
+    if stored_keys::is_postgres(config.database_url.expose()) {
+        jwt_auth_store::BackendKind::Postgres
+    } else {
+        jwt_auth_store::BackendKind::Sqlite
+    }
+}
+
+/// Builds the application again and again while the database is unreachable, waiting 250 ms
+/// after the first failure and doubling up to 10 s, with a tenth of jitter so that instances
+/// restarted together do not knock in step. `Some` of the first answer that is not "the
+/// database is unreachable": the application, or an error that retrying would not mend.
+async fn build_with_retries(
+    config: &crate::config::Config,
+    keys: &KeyArgs,
+) -> Option<Result<Application, CliError>> {
+    const FIRST: std::time::Duration = std::time::Duration::from_millis(250);
+    const MOST: std::time::Duration = std::time::Duration::from_secs(10);
+    let mut wait = FIRST;
+    let mut attempts = 1u32;
+    loop {
+        let random = (uuid::Uuid::new_v4().as_u128() & 0xffff) as f64 / 65_536.0;
+        let jitter = wait.mul_f64(random / 10.0);
+        tokio::time::sleep(wait + jitter).await;
+        attempts += 1;
+        match Application::build(config.clone(), keys, Arc::new(SystemClock)).await {
+            Err(e) if e.is_unreachable() => {
+                tracing::warn!(error = %e, attempts, next_in_ms = (wait * 2).min(MOST).as_millis() as u64, "the database is still unreachable");
+                wait = (wait * 2).min(MOST);
+            }
+            Ok(app) => {
+                tracing::info!(attempts, "the database answered; serving");
+                return Some(Ok(app));
+            }
+            Err(e) => return Some(Err(e)),
+        }
+    }
 }
 
 /// How many connections the kernel may queue before the server accepts them. `std` listens

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use chrono::TimeDelta;
 use clap::{Args, ValueEnum};
 use ipnet::IpNet;
+use jwt_auth_store::StoreOptions;
 use jwt_core::Algorithm;
 
 use crate::secret::{DatabaseUrl, SecretString};
@@ -26,6 +27,30 @@ pub struct StorageArgs {
     /// Directory for generated keys (the HS256 secret or the private key), kept with mode 0600.
     #[arg(long = "data-dir", env = "DATA_DIR", default_value = ".")]
     pub data_dir: PathBuf,
+
+    /// How long one attempt to connect to PostgreSQL may take (TCP connect, start-up and
+    /// authentication) before the database counts as unreachable: a command then fails with
+    /// one line naming the server, and `serve` answers /ready with 503 while it retries.
+    #[arg(
+        long = "database-connect-timeout",
+        env = "DATABASE_CONNECT_TIMEOUT",
+        default_value = "5s"
+    )]
+    pub database_connect_timeout: String,
+}
+
+impl StorageArgs {
+    /// The store's connection settings: the defaults, with `DATABASE_CONNECT_TIMEOUT` (one
+    /// second to ten minutes).
+    pub fn store_options(&self) -> Result<StoreOptions, ConfigError> {
+        const SETTING: &str = "DATABASE_CONNECT_TIMEOUT";
+        let timeout = positive(SETTING, &self.database_connect_timeout)?;
+        if timeout > TimeDelta::minutes(10) {
+            return Err(invalid(SETTING, "must be at most 10m"));
+        }
+        let connect_timeout = timeout.to_std().map_err(|_| invalid(SETTING, "is out of range"))?;
+        Ok(StoreOptions { connect_timeout, ..StoreOptions::default() })
+    }
 }
 
 /// Signing-key settings; shared by `serve` and `keys`.
@@ -53,6 +78,21 @@ pub struct KeyArgs {
     /// A file holding the key-encryption key (base64), instead of KEY_ENCRYPTION_KEY.
     #[arg(long = "key-encryption-key-file", env = "KEY_ENCRYPTION_KEY_FILE")]
     pub key_encryption_key_file: Option<PathBuf>,
+
+    /// The key-encryption key the stored keys were sealed under before KEY_ENCRYPTION_KEY,
+    /// while they are re-sealed (`jwt-auth keys rekey`): stored keys open under either, new
+    /// ones are sealed under KEY_ENCRYPTION_KEY only. Drop it once every instance has the new
+    /// one and the keys are re-sealed.
+    #[arg(
+        long = "key-encryption-key-previous",
+        env = "KEY_ENCRYPTION_KEY_PREVIOUS",
+        hide_env_values = true
+    )]
+    pub key_encryption_key_previous: Option<SecretString>,
+
+    /// A file holding the previous key-encryption key, instead of KEY_ENCRYPTION_KEY_PREVIOUS.
+    #[arg(long = "key-encryption-key-previous-file", env = "KEY_ENCRYPTION_KEY_PREVIOUS_FILE")]
+    pub key_encryption_key_previous_file: Option<PathBuf>,
 }
 
 /// The settings of `jwt-auth serve`.
@@ -164,6 +204,8 @@ pub struct Config {
     pub bind: SocketAddr,
     pub database_url: DatabaseUrl,
     pub data_dir: PathBuf,
+    /// The store's connection settings (`DATABASE_CONNECT_TIMEOUT`).
+    pub store_options: StoreOptions,
     pub algorithm: Algorithm,
     pub issuer: String,
     pub audience: String,
@@ -224,6 +266,7 @@ impl ServeArgs {
             bind,
             database_url: self.storage.database_url.clone(),
             data_dir: self.storage.data_dir.clone(),
+            store_options: self.storage.store_options()?,
             algorithm,
             issuer,
             audience: self.audience.clone(),

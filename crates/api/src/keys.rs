@@ -192,6 +192,8 @@ mod tests {
             private_key_file: None,
             key_encryption_key: None,
             key_encryption_key_file: None,
+            key_encryption_key_previous: None,
+            key_encryption_key_previous_file: None,
         }
     }
 
@@ -237,6 +239,8 @@ mod tests {
             private_key_file: None,
             key_encryption_key: None,
             key_encryption_key_file: None,
+            key_encryption_key_previous: None,
+            key_encryption_key_previous_file: None,
         };
         let err = pinned_key(&args, Algorithm::HS256).unwrap_err();
         assert_eq!(err.setting, "JWT_SECRET");

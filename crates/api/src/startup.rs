@@ -24,7 +24,7 @@ use jwt_core::{Clock, REVOCATION_OVERLAP, SessionPolicy, Sessions, TokenPolicy, 
 use std::sync::atomic::AtomicBool;
 
 use crate::cli::CliError;
-use crate::config::{Config, KeyArgs, StorageArgs};
+use crate::config::{Config, KeyArgs};
 use crate::error::{ApiError, OAuthError};
 use crate::metrics::Metrics;
 use crate::metrics::RouteLabels;
@@ -262,11 +262,7 @@ impl Application {
         let key_source =
             Arc::new(stored_keys::key_source(keys, config.database_url.expose(), pinned)?);
         let store = Arc::new(
-            crate::cli::open_store(&StorageArgs {
-                database_url: config.database_url.clone(),
-                data_dir: config.data_dir.clone(),
-            })
-            .await?,
+            crate::cli::open_store_with(&config.database_url, config.store_options.clone()).await?,
         );
         let retention =
             jwt_core::KeySet::retention(config.token_expiry, config.refresh_token_expiry);
@@ -441,6 +437,37 @@ fn run(
     Ok(server)
 }
 
+/// The server that answers while `serve` waits for an unreachable database: `/health` 200,
+/// `/ready` 503 (nothing is loaded), and every other request 503 `unavailable` with
+/// `Retry-After`, so that clients and orchestrators see a starting instance rather than a
+/// refused connection. Stopped through the returned handle once the real server can start on
+/// the same socket; signals are the caller's to watch.
+pub(crate) fn starting(
+    listener: std::net::TcpListener,
+) -> std::io::Result<actix_web::dev::ServerHandle> {
+    let server = HttpServer::new(|| {
+        App::new()
+            .service(get("/health").route(get_or_head().to(meta::health)))
+            .service(get("/ready").route(get_or_head().to(|| async {
+                HttpResponse::ServiceUnavailable()
+                    .json(serde_json::json!({ "database": false, "revocations_loaded": false }))
+            })))
+            .default_service(actix_web::web::to(|| async {
+                actix_web::ResponseError::error_response(&ApiError::Unavailable)
+            }))
+    })
+    .workers(1)
+    .disable_signals()
+    .client_request_timeout(CLIENT_REQUEST_TIMEOUT)
+    .keep_alive(KEEP_ALIVE)
+    .listen(listener)?
+    .shutdown_timeout(5)
+    .run();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+    Ok(handle)
+}
+
 fn spawn_background_jobs(state: Arc<AppState>, key_source: Arc<KeySource>) {
     // Revocations made by other instances: loaded before the server started (see
     // `Application::build`), then applied as they are pushed, and read again every second.
@@ -511,7 +538,7 @@ async fn sync_revocations(state: Arc<AppState>) {
 
 /// SIGTERM or SIGINT (both stop gracefully). Without signal handling (not Unix, or the
 /// handler cannot be installed), never: the server is then stopped through its handle.
-async fn stop_requested() {
+pub(crate) async fn stop_requested() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

@@ -44,32 +44,60 @@ impl fmt::Debug for KeySource {
 }
 
 /// The key-encryption key of `KEY_ENCRYPTION_KEY` or `KEY_ENCRYPTION_KEY_FILE`, if one is set:
-/// 32 bytes, base64 (standard alphabet, padded or not).
+/// 32 bytes, base64 (standard alphabet, padded or not); with the one of
+/// `KEY_ENCRYPTION_KEY_PREVIOUS(_FILE)` as its previous, if that is set too.
 pub fn key_encryption_key(args: &KeyArgs) -> Result<Option<KeyEncryptionKey>, ConfigError> {
-    let (setting, text) = match (&args.key_encryption_key, &args.key_encryption_key_file) {
+    let current = read_kek(
+        ("KEY_ENCRYPTION_KEY", &args.key_encryption_key),
+        ("KEY_ENCRYPTION_KEY_FILE", &args.key_encryption_key_file),
+    )?;
+    let previous = read_kek(
+        ("KEY_ENCRYPTION_KEY_PREVIOUS", &args.key_encryption_key_previous),
+        ("KEY_ENCRYPTION_KEY_PREVIOUS_FILE", &args.key_encryption_key_previous_file),
+    )?;
+    match (current, previous) {
+        (Some(current), Some(previous)) => Ok(Some(current.with_previous(previous))),
+        (None, Some(_)) => Err(problem(
+            "KEY_ENCRYPTION_KEY_PREVIOUS",
+            "is only used with KEY_ENCRYPTION_KEY (or KEY_ENCRYPTION_KEY_FILE), the key new keys are \
+             sealed under",
+        )),
+        (current, None) => Ok(current),
+    }
+}
+
+/// A key-encryption key from a value setting or a file setting (not both), if either is set.
+fn read_kek(
+    (value_setting, value): (&'static str, &Option<crate::secret::SecretString>),
+    (file_setting, file): (&'static str, &Option<std::path::PathBuf>),
+) -> Result<Option<KeyEncryptionKey>, ConfigError> {
+    let (setting, text) = match (value, file) {
         (Some(_), Some(_)) => {
             return Err(problem(
-                "KEY_ENCRYPTION_KEY",
-                "set either KEY_ENCRYPTION_KEY or KEY_ENCRYPTION_KEY_FILE, not both",
+                value_setting,
+                format!("set either {value_setting} or {file_setting}, not both"),
             ));
         }
-        (Some(value), None) => {
-            ("KEY_ENCRYPTION_KEY", zeroize::Zeroizing::new(value.expose_owned()))
-        }
+        (Some(value), None) => (value_setting, zeroize::Zeroizing::new(value.expose_owned())),
         (None, Some(path)) => {
             let text = std::fs::read_to_string(path).map_err(|e| {
-                problem("KEY_ENCRYPTION_KEY_FILE", format!("cannot read {}: {e}", path.display()))
+                problem(file_setting, format!("cannot read {}: {e}", path.display()))
             })?;
-            ("KEY_ENCRYPTION_KEY_FILE", zeroize::Zeroizing::new(text))
+            (file_setting, zeroize::Zeroizing::new(text))
         }
         (None, None) => return Ok(None),
     };
+    parse_kek(setting, &text).map(Some)
+}
+
+/// A key-encryption key from its base64 text; errors name `setting`.
+pub fn parse_kek(setting: &'static str, text: &str) -> Result<KeyEncryptionKey, ConfigError> {
     let trimmed = text.trim().trim_end_matches('=');
     let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
         .decode(trimmed)
         .map(zeroize::Zeroizing::new)
         .map_err(|_| problem(setting, "is not base64 (make one with `openssl rand -base64 32`)"))?;
-    KeyEncryptionKey::new(&bytes).map(Some).map_err(|_| {
+    KeyEncryptionKey::new(&bytes).map_err(|_| {
         problem(
             setting,
             format!(
@@ -79,6 +107,30 @@ pub fn key_encryption_key(args: &KeyArgs) -> Result<Option<KeyEncryptionKey>, Co
             ),
         )
     })
+}
+
+/// Every stored key opened under `current` (or its previous KEK) and sealed again under `new`,
+/// ready for [`Store::reseal_signing_keys`]. A key that opens under neither fails the whole set, naming
+/// it.
+pub fn reseal(
+    stored: &[StoredSigningKey],
+    current: &KeyEncryptionKey,
+    new: &KeyEncryptionKey,
+) -> Result<Vec<jwt_auth_store::ResealedKey>, StoredKeyError> {
+    stored
+        .iter()
+        .map(|key| {
+            let opened = open(current, key)?;
+            let resealed = new
+                .seal(&opened)
+                .map_err(|source| StoredKeyError::Key { kid: key.kid.clone(), source })?;
+            Ok(jwt_auth_store::ResealedKey {
+                kid: key.kid.clone(),
+                sealed_before: key.sealed_private_key.clone(),
+                sealed_now: resealed,
+            })
+        })
+        .collect()
 }
 
 /// Keys live in the database when a key-encryption key is set; PostgreSQL (several instances)
@@ -475,6 +527,8 @@ mod tests {
             private_key_file: None,
             key_encryption_key: None,
             key_encryption_key_file: None,
+            key_encryption_key_previous: None,
+            key_encryption_key_previous_file: None,
         };
         let err = key_source(&args, "postgres://db/auth", false).unwrap_err();
         assert_eq!(err.setting, "KEY_ENCRYPTION_KEY");

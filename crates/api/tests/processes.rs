@@ -7,10 +7,13 @@
 #[path = "../../store/tests/common/pg.rs"]
 mod pg;
 
+#[path = "../../store/tests/common/cluster.rs"]
+mod cluster;
+
 #[path = "common/process.rs"]
 mod process;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -116,17 +119,38 @@ fn run(command: &mut Command, stdin: Option<&str>) -> Output {
         assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "write stdin: {e}");
     }
     drop(input);
+    // Read both pipes while the command runs: an output over the pipe's buffer (64 KiB; the
+    // bash completion script is past it) would otherwise block the command forever.
+    let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                pipe.read_to_end(&mut bytes).expect("read the command's output");
+            }
+            bytes
+        })
+    };
+    let out = drain(child.stdout.take().map(|p| Box::new(p) as Box<dyn std::io::Read + Send>));
+    let err = drain(child.stderr.take().map(|p| Box::new(p) as Box<dyn std::io::Read + Send>));
     // A command that should fail but serves instead must fail the test, not hang it.
     let deadline = Instant::now() + Duration::from_secs(60);
-    while child.try_wait().expect("jwt-auth can be waited on").is_none() {
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("jwt-auth can be waited on") {
+            break status;
+        }
         if Instant::now() > deadline {
             let _ = child.kill();
-            let output = child.wait_with_output().expect("jwt-auth is reaped");
-            panic!("jwt-auth did not exit within 60 s; stderr: {}", stderr(&output));
+            let _ = child.wait();
+            let stderr = String::from_utf8_lossy(&err.join().expect("stderr")).into_owned();
+            panic!("jwt-auth did not exit within 60 s; stderr: {stderr}");
         }
         std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: out.join().expect("the stdout reader"),
+        stderr: err.join().expect("the stderr reader"),
     }
-    child.wait_with_output().expect("jwt-auth exits")
 }
 
 fn stdout(output: &Output) -> String {
@@ -287,10 +311,8 @@ fn bad_settings_stop_start_up_with_one_line_naming_the_setting() {
             &[("JWT_ALGORITHM", "ES256"), ("JWT_PRIVATE_KEY_FILE", "Cargo.toml")],
             "JWT_PRIVATE_KEY_FILE",
         ),
-        (
-            &[("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none"), ("KEY_ENCRYPTION_KEY", KEK)],
-            "DATABASE_URL",
-        ),
+        (&[("DATABASE_CONNECT_TIMEOUT", "0")], "DATABASE_CONNECT_TIMEOUT"),
+        (&[("DATABASE_CONNECT_TIMEOUT", "1h")], "DATABASE_CONNECT_TIMEOUT"),
         // PostgreSQL keeps the keys in the database: a key-encryption key is required.
         (&[("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")], "KEY_ENCRYPTION_KEY"),
         (&[("KEY_ENCRYPTION_KEY", "c2hvcnQ=")], "KEY_ENCRYPTION_KEY"),
@@ -331,6 +353,115 @@ fn bad_settings_stop_start_up_with_one_line_naming_the_setting() {
         assert_eq!(lines.len(), 1, "{setting}: one line, got {err:?}");
         assert!(lines[0].contains(setting), "{setting} is not named in {:?}", lines[0]);
     }
+}
+
+/// Runs `command`, and checks that it failed with one line holding each of `expected`;
+/// returns how long it took.
+fn fails_with_one_line_naming(command: &mut Command, expected: &[&str]) -> Duration {
+    let started = Instant::now();
+    let output = run(command, None);
+    let took = started.elapsed();
+    assert!(!output.status.success(), "succeeded: {}", stdout(&output));
+    let err = stderr(&output);
+    let lines: Vec<_> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line, got {err:?}");
+    for part in expected {
+        assert!(lines[0].contains(part), "{part:?} is not in {:?}", lines[0]);
+    }
+    took
+}
+
+/// A PostgreSQL server that accepts connections and never answers (the kernel completes the
+/// handshake; nothing reads): every command gives up within DATABASE_CONNECT_TIMEOUT (5 s
+/// unless set) with one line naming the server, where it used to wait for ever.
+#[test]
+fn commands_give_up_on_a_server_that_never_answers_within_the_connect_timeout() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let server = silent.local_addr().expect("an address").to_string();
+    let url = format!("postgres://postgres@{server}/auth");
+    let dir = tempfile::tempdir().expect("a directory");
+    let env = [("DATABASE_URL", url.as_str()), ("DATABASE_CONNECT_TIMEOUT", "1s")];
+    let revoke = ["sessions", "revoke", "--issued-before", "2026-01-01"];
+    for args in [&["migrate"][..], &["user", "list"], &revoke, &["clients", "list"]] {
+        let took = fails_with_one_line_naming(
+            jwt_auth(dir.path(), &env).args(args),
+            &["DATABASE_URL", &server, "did not answer within 1s"],
+        );
+        assert!(took >= Duration::from_secs(1), "{args:?} gave up after {took:?}");
+        assert!(took < Duration::from_secs(4), "{args:?} gave up after {took:?}");
+    }
+    // The default bound.
+    let took = fails_with_one_line_naming(
+        jwt_auth(dir.path(), &[("DATABASE_URL", url.as_str())]).arg("migrate"),
+        &[&server, "did not answer within 5s"],
+    );
+    eprintln!("`jwt-auth migrate` against a server that never answers failed after {took:?}");
+    assert!((Duration::from_secs(5)..Duration::from_secs(8)).contains(&took), "{took:?}");
+    drop(silent);
+}
+
+/// `serve` started while its PostgreSQL server is down (a private cluster, stopped): it
+/// listens at once, /health answers 200, /ready 503 and every other route 503 with a JSON
+/// error and Retry-After, and once the server is started it becomes ready by itself and
+/// works. Beside it: a command fails at once with one line naming the server, and a server
+/// that answers and refuses (an unknown role) stops `serve` with one line instead of retries.
+#[tokio::test]
+async fn serve_starts_while_postgres_is_down_and_becomes_ready_when_it_answers() {
+    let Some(mut cluster) = cluster::Cluster::for_test() else { return };
+    let dir = tempfile::tempdir().expect("a directory");
+    let server = cluster.url.split('@').nth(1).and_then(|r| r.split('/').next()).expect("host");
+    let server = server.to_owned();
+
+    // Up, but refusing this role: not worth retrying.
+    let unknown_role = cluster.url.replace("postgres://postgres@", "postgres://nobody@");
+    let env = [("DATABASE_URL", unknown_role.as_str()), ("KEY_ENCRYPTION_KEY", KEK)];
+    let mut serve = jwt_auth(dir.path(), &env);
+    serve.args(["serve", "--bind", "127.0.0.1:0"]);
+    fails_with_one_line_naming(&mut serve, &["DATABASE_URL", &server, "refused", "nobody"]);
+
+    cluster.stop();
+    let env = [
+        ("DATABASE_URL", cluster.url.as_str()),
+        ("KEY_ENCRYPTION_KEY", KEK),
+        ("JWT_ALGORITHM", "EdDSA"),
+    ];
+    let took = fails_with_one_line_naming(
+        jwt_auth(dir.path(), &env).arg("migrate"),
+        &["DATABASE_URL", &server, "refused"],
+    );
+    assert!(took < Duration::from_secs(3), "a refused connection fails at once: {took:?}");
+
+    let app = Server::listening(dir.path(), &env);
+    let health = client().get(app.url("/health")).send().await.expect("GET /health");
+    assert_eq!(health.status(), StatusCode::OK);
+    let ready = client().get(app.url("/ready")).send().await.expect("GET /ready");
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = ready.json().await.expect("JSON");
+    assert_eq!(body["database"], false, "{body}");
+    let login = client()
+        .post(app.url("/auth/login"))
+        .json(&json!({"username": "alice@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .expect("POST /auth/login");
+    assert_eq!(login.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(login.headers().contains_key("retry-after"));
+    let body: Value = login.json().await.expect("a JSON error");
+    assert_eq!(body["error"], "unavailable", "{body}");
+
+    // Some retries later, the database comes up: the instance gets ready by itself.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    cluster.start();
+    let came_up = Instant::now();
+    app.wait_ready().await;
+    eprintln!("ready {:?} after the database came up", came_up.elapsed());
+    register(&app, "alice@example.com").await;
+    let pair = login_with(&app, "alice@example.com", PASSWORD).await;
+    assert_eq!(me(&app, access(&pair)).await.0, StatusCode::OK);
+    let log = app.log();
+    assert!(log.contains("the database is unreachable"), "{log}");
+    assert!(log.contains("the database answered"), "{log}");
+    assert!(!log.contains(KEK), "the key-encryption key is never logged");
 }
 
 #[tokio::test]
@@ -388,23 +519,7 @@ async fn commands_migrate_add_users_rotate_keys_and_void_sessions() {
 
     // keys: one generated key, then a rotation that the running server picks up while it
     // keeps accepting tokens of the old key.
-    let kids = || async {
-        let jwks: Value = reqwest::get(server.url("/.well-known/jwks.json"))
-            .await
-            .expect("jwks")
-            .json()
-            .await
-            .expect("a JWK set");
-        let mut kids: Vec<String> = jwks["keys"]
-            .as_array()
-            .expect("keys")
-            .iter()
-            .map(|k| k["kid"].as_str().expect("kid").to_owned())
-            .collect();
-        kids.sort();
-        kids
-    };
-    let before = kids().await;
+    let before = published_kids(&server).await;
     assert_eq!(before.len(), 1);
     let listed = run(jwt_auth(dir.path(), &env).args(["keys", "list"]), None);
     assert!(stdout(&listed).contains(&before[0]), "{}", stdout(&listed));
@@ -414,7 +529,7 @@ async fn commands_migrate_add_users_rotate_keys_and_void_sessions() {
     assert_eq!(listed.lines().count(), 2, "{listed}");
     let deadline = Instant::now() + Duration::from_secs(15);
     let after = loop {
-        let after = kids().await;
+        let after = published_kids(&server).await;
         if after.len() == 2 {
             break after;
         }
@@ -714,6 +829,168 @@ async fn three_instances_on_one_postgres_database_share_users_revocations_and_ke
     roles_within(&b, access(&kept), &["user"], Duration::ZERO).await;
     assert_eq!(me(&b, access(&rotated)).await.0, StatusCode::OK);
     drop((a, b, c));
+}
+
+/// The kids `server` publishes, sorted.
+async fn published_kids(server: &Server) -> Vec<String> {
+    let jwks: Value = client()
+        .get(server.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .expect("GET jwks")
+        .json()
+        .await
+        .expect("a JWK set");
+    let mut kids: Vec<String> = jwks["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .map(|k| k["kid"].as_str().expect("a kid").to_owned())
+        .collect();
+    kids.sort();
+    kids
+}
+
+/// Four instances started at once on one empty PostgreSQL database, each with its own data
+/// directory (so each would make a key of its own): exactly one first key is stored, every
+/// instance signs with it and publishes it alone, and a token from one verifies on all.
+#[tokio::test]
+async fn instances_started_together_on_an_empty_database_store_one_first_key() {
+    const INSTANCES: usize = 4;
+    let Some(db) = pg::PgDatabase::for_test("jwt_api_test").await else { return };
+    let dirs: Vec<_> = (0..INSTANCES).map(|_| tempfile::tempdir().expect("a directory")).collect();
+    let env = [
+        ("DATABASE_URL", db.url.as_str()),
+        ("KEY_ENCRYPTION_KEY", KEK),
+        ("JWT_ALGORITHM", "EdDSA"),
+        ("LOGIN_RATE_LIMIT", "0"),
+    ];
+    let servers =
+        futures_util::future::join_all(dirs.iter().map(|dir| Server::start(dir.path(), &env)))
+            .await;
+
+    let listed = run(jwt_auth(dirs[0].path(), &env).args(["keys", "list", "--json"]), None);
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    let listed: Value = serde_json::from_str(&stdout(&listed)).expect("JSON");
+    let kids: Vec<&str> = listed
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|k| k["kid"].as_str().expect("a kid"))
+        .collect();
+    assert_eq!(kids.len(), 1, "one stored key: {listed}");
+    for server in &servers {
+        assert_eq!(published_kids(server).await, [kids[0]], "{listed}");
+    }
+    register(&servers[0], "alice@example.com").await;
+    for (i, server) in servers.iter().enumerate() {
+        let pair = login(server, "alice@example.com").await;
+        assert_eq!(kid_of(access(&pair)), kids[0], "instance {i} signs with the stored key");
+        for other in &servers {
+            assert_eq!(me(other, access(&pair)).await.0, StatusCode::OK);
+        }
+    }
+}
+
+/// Another key-encryption key than [`KEK`] (32 bytes, base64).
+const NEW_KEK: &str = "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=";
+
+/// `keys rekey` under two running instances on one PostgreSQL database: both keep signing and
+/// verifying throughout (a rolling restart onto the new KEK with the old one as previous, then
+/// the re-seal, then a restart with only the new one), and after it nothing is lost: the same
+/// keys sign, tokens from before verify. Beside it: after the re-seal an instance given only
+/// the old KEK refuses to start naming the setting, a rekey without the current KEK is
+/// refused, and one with a malformed new KEK changes nothing.
+#[tokio::test]
+async fn keys_rekey_under_two_running_instances_loses_nothing() {
+    let Some(db) = pg::PgDatabase::for_test("jwt_api_test").await else { return };
+    let dir = tempfile::tempdir().expect("a directory");
+    let old_env = [
+        ("DATABASE_URL", db.url.as_str()),
+        ("KEY_ENCRYPTION_KEY", KEK),
+        ("JWT_ALGORITHM", "EdDSA"),
+        ("LOGIN_RATE_LIMIT", "0"),
+    ];
+    let both_env = [
+        ("DATABASE_URL", db.url.as_str()),
+        ("KEY_ENCRYPTION_KEY", NEW_KEK),
+        ("KEY_ENCRYPTION_KEY_PREVIOUS", KEK),
+        ("JWT_ALGORITHM", "EdDSA"),
+        ("LOGIN_RATE_LIMIT", "0"),
+    ];
+    let new_env = [
+        ("DATABASE_URL", db.url.as_str()),
+        ("KEY_ENCRYPTION_KEY", NEW_KEK),
+        ("JWT_ALGORITHM", "EdDSA"),
+        ("LOGIN_RATE_LIMIT", "0"),
+    ];
+    let works = |a: &Server, b: &Server, what: &str| {
+        let (a, b, what) = (a.url(""), b.url(""), what.to_owned());
+        async move {
+            for (from, to) in [(&a, &b), (&b, &a)] {
+                let login: Value = client()
+                    .post(format!("{from}/auth/login"))
+                    .json(&json!({"username": "alice@example.com", "password": PASSWORD}))
+                    .send()
+                    .await
+                    .expect("login")
+                    .json()
+                    .await
+                    .expect("JSON");
+                let token =
+                    login["access_token"].as_str().unwrap_or_else(|| panic!("{what}: {login}"));
+                let me = client().get(format!("{to}/api/me")).bearer_auth(token).send().await;
+                assert_eq!(me.expect("me").status(), StatusCode::OK, "{what}");
+            }
+        }
+    };
+    let a = Server::start(dir.path(), &old_env).await;
+    let b = Server::start(dir.path(), &old_env).await;
+    register(&a, "alice@example.com").await;
+    let before = login(&a, "alice@example.com").await;
+    let kid = kid_of(access(&before));
+    works(&a, &b, "before").await;
+
+    // Refused, changing nothing: no current KEK; a new KEK that is not 32 bytes of base64.
+    let new_kek_file = dir.path().join("new-kek");
+    std::fs::write(&new_kek_file, format!("{NEW_KEK}\n")).expect("write");
+    let rekey = |env: &[(&str, &str)], args: &[&str], stdin: Option<&str>| {
+        run(jwt_auth(dir.path(), env).args(["keys", "rekey"]).args(args), stdin)
+    };
+    let file_arg = ["--new-key-encryption-key-file", new_kek_file.to_str().expect("utf-8")];
+    let no_kek = [("DATABASE_URL", db.url.as_str())];
+    fails_with_one_line(&rekey(&no_kek, &file_arg, None), "KEY_ENCRYPTION_KEY");
+    let bad = rekey(&old_env, &["--new-key-encryption-key-stdin"], Some("c2hvcnQ="));
+    fails_with_one_line(&bad, "--new-key-encryption-key-stdin");
+
+    // Rolling restart onto the new KEK, the old one as previous: B opens the old-sealed keys.
+    b.terminate();
+    let b = Server::start(dir.path(), &both_env).await;
+    works(&a, &b, "B on both KEKs, keys still under the old").await;
+
+    let resealed = rekey(&old_env, &file_arg, None);
+    assert!(resealed.status.success(), "{}", stderr(&resealed));
+    assert!(stdout(&resealed).starts_with("re-sealed 1 signing keys"), "{}", stdout(&resealed));
+    works(&a, &b, "A on the old KEK (keys in memory), B on both, after the re-seal").await;
+
+    // Only the old KEK can no longer start; the new one alone can.
+    let mut serve_old = jwt_auth(dir.path(), &old_env);
+    serve_old.args(["serve", "--bind", "127.0.0.1:0"]);
+    fails_with_one_line(&run(&mut serve_old, None), "KEY_ENCRYPTION_KEY");
+    a.terminate();
+    b.terminate();
+    let a = Server::start(dir.path(), &new_env).await;
+    let b = Server::start(dir.path(), &new_env).await;
+    works(&a, &b, "both on the new KEK alone").await;
+    assert_eq!(me(&b, access(&before)).await.0, StatusCode::OK, "a token from before verifies");
+    let after = login(&b, "alice@example.com").await;
+    assert_eq!(kid_of(access(&after)), kid, "the same key signs");
+    // The re-seal read back through `keys list` under the new KEK alone.
+    let listed = run(jwt_auth(dir.path(), &new_env).args(["keys", "list"]), None);
+    assert!(stdout(&listed).contains(&kid), "{}", stdout(&listed));
+    // A second rekey from stdin, back to the first KEK, works the same way.
+    let back = rekey(&new_env, &["--new-key-encryption-key-stdin"], Some(KEK));
+    assert!(back.status.success(), "{}", stderr(&back));
 }
 
 /// `jwt-auth clients add|list|remove` as operators run them, against two servers on one

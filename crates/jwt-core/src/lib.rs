@@ -82,8 +82,9 @@ pub use revocation::{RevocationSet, check_cut_off};
 pub use sealed::{KEK_BYTES, KeyEncryptionKey};
 pub use sessions::{SessionPolicy, Sessions};
 pub use store::{
-    AuthStore, ClientInfo, NewRefreshToken, NewSession, RefreshTokenState, RefreshTokenStore,
-    Revocation, RevocationStore, RevokeReason, RotateOutcome, SessionRecord, SessionStore,
+    AuthStore, ClientInfo, GraceOutcome, NewRefreshToken, NewSession, RefreshTokenState,
+    RefreshTokenStore, Revocation, RevocationStore, RevokeReason, RotateOutcome, SessionRecord,
+    SessionStore,
 };
 pub use tokens::{
     ACCESS_TOKEN_TYPE, AccessToken, DEFAULT_MAX_TOKEN_BYTES, Issued, MAX_LEEWAY,

@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 
 use crate::error::Result;
 use crate::store::{
-    ClientInfo, NewRefreshToken, NewSession, RefreshTokenState, RefreshTokenStore, Revocation,
-    RevocationStore, RevokeReason, RotateOutcome, SessionRecord, SessionStore,
+    ClientInfo, GraceOutcome, NewRefreshToken, NewSession, RefreshTokenState, RefreshTokenStore,
+    Revocation, RevocationStore, RevokeReason, RotateOutcome, SessionRecord, SessionStore,
 };
 use crate::tokens::Subject;
 
@@ -153,9 +153,16 @@ impl RefreshTokenStore for MemoryStore {
         Ok(RotateOutcome::Rotated)
     }
 
-    async fn add_refresh_token(&self, token: &NewRefreshToken) -> Result<()> {
-        self.lock().insert_token(token);
-        Ok(())
+    async fn add_refresh_token(&self, token: &NewRefreshToken) -> Result<GraceOutcome> {
+        let mut state = self.lock();
+        match state.sessions.get_mut(&token.session_id) {
+            Some(session) if session.revoked_at.is_none() => {
+                session.last_used_at = token.issued_at;
+            }
+            _ => return Ok(GraceOutcome::SessionRevoked),
+        }
+        state.insert_token(token);
+        Ok(GraceOutcome::Recorded)
     }
 
     async fn refresh_token_state(

@@ -34,6 +34,8 @@ pub const KEK_BYTES: usize = 32;
 /// ```
 pub struct KeyEncryptionKey {
     key: RandomizedNonceKey,
+    /// The KEK the keys were sealed under before this one, while they are being re-sealed.
+    previous: Option<Box<KeyEncryptionKey>>,
 }
 
 impl KeyEncryptionKey {
@@ -47,7 +49,40 @@ impl KeyEncryptionKey {
         }
         let key = RandomizedNonceKey::new(&AES_256_GCM, bytes)
             .map_err(|_| Error::InvalidKey("AES-256-GCM refused the key".into()))?;
-        Ok(Self { key })
+        Ok(Self { key, previous: None })
+    }
+
+    /// This KEK, also opening keys sealed under `previous`: for changing the KEK without
+    /// stopping. [`KeyEncryptionKey::open`] tries this KEK first, then `previous` (and its own
+    /// previous, if it has one); [`KeyEncryptionKey::seal`] only ever uses this one. So
+    /// instances given both can read every key while the stored keys are re-sealed, and once
+    /// all of them are, `previous` can go.
+    ///
+    /// ```
+    /// use jwt_core::{Algorithm, KeyEncryptionKey, SigningKey};
+    /// let old = KeyEncryptionKey::new(&[1u8; 32])?;
+    /// let key = SigningKey::generate(Algorithm::EdDSA)?;
+    /// let sealed_before = old.seal(&key)?;
+    ///
+    /// let new = KeyEncryptionKey::new(&[2u8; 32])?.with_previous(KeyEncryptionKey::new(&[1u8; 32])?);
+    /// // Keys sealed under the old KEK still open; what is sealed now is under the new one.
+    /// let opened = new.open(Algorithm::EdDSA, key.kid(), &sealed_before)?;
+    /// let resealed = new.seal(&opened)?;
+    /// assert!(old.open(Algorithm::EdDSA, key.kid(), &resealed).is_err());
+    /// let only_new = KeyEncryptionKey::new(&[2u8; 32])?;
+    /// assert_eq!(only_new.open(Algorithm::EdDSA, key.kid(), &resealed)?.kid(), key.kid());
+    /// assert!(only_new.open(Algorithm::EdDSA, key.kid(), &sealed_before).is_err());
+    /// # Ok::<(), jwt_core::Error>(())
+    /// ```
+    pub fn with_previous(mut self, previous: KeyEncryptionKey) -> Self {
+        self.previous = Some(Box::new(previous));
+        self
+    }
+
+    /// Whether `sealed` opens under this KEK itself, not under a previous one: a key that
+    /// still needs re-sealing does not.
+    pub fn opens_without_previous(&self, alg: Algorithm, kid: &str, sealed: &[u8]) -> bool {
+        self.open_own(alg, kid, sealed).is_ok()
     }
 
     /// Encrypts `key`'s private material (the secret for HS256, its PEM otherwise) under a
@@ -72,6 +107,13 @@ impl KeyEncryptionKey {
     /// [`Error::SealedKey`] if it does not open: another KEK, another `kid` or algorithm, or a
     /// changed byte.
     pub fn open(&self, alg: Algorithm, kid: &str, sealed: &[u8]) -> Result<SigningKey> {
+        match (self.open_own(alg, kid, sealed), &self.previous) {
+            (Err(Error::SealedKey { .. }), Some(previous)) => previous.open(alg, kid, sealed),
+            (opened, _) => opened,
+        }
+    }
+
+    fn open_own(&self, alg: Algorithm, kid: &str, sealed: &[u8]) -> Result<SigningKey> {
         let refused = || Error::SealedKey { kid: kid.to_owned() };
         let (&version, rest) = sealed.split_first().ok_or_else(refused)?;
         if version != SEALED_VERSION || rest.len() < NONCE_LEN {
@@ -99,7 +141,10 @@ fn aad(alg: Algorithm, kid: &str) -> Vec<u8> {
 
 impl fmt::Debug for KeyEncryptionKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("KeyEncryptionKey([redacted])")
+        match &self.previous {
+            None => f.write_str("KeyEncryptionKey([redacted])"),
+            Some(previous) => write!(f, "KeyEncryptionKey([redacted], previous: {previous:?})"),
+        }
     }
 }
 
@@ -130,6 +175,27 @@ mod tests {
         assert!(kek.open(Algorithm::ES256, key.kid(), &changed).is_err());
         assert!(kek.open(Algorithm::ES256, key.kid(), &[]).is_err());
         assert_eq!(kek.open(Algorithm::ES256, key.kid(), &sealed).unwrap().kid(), key.kid());
+    }
+
+    #[test]
+    fn a_previous_kek_opens_but_never_seals() {
+        let key = SigningKey::generate(Algorithm::HS256).unwrap();
+        let old = KeyEncryptionKey::new(&[1; 32]).unwrap();
+        let sealed = old.seal(&key).unwrap();
+        let new = KeyEncryptionKey::new(&[2; 32]).unwrap();
+        assert!(new.open(Algorithm::HS256, key.kid(), &sealed).is_err(), "the control");
+        let both = KeyEncryptionKey::new(&[2; 32]).unwrap().with_previous(old);
+        assert_eq!(both.open(Algorithm::HS256, key.kid(), &sealed).unwrap().kid(), key.kid());
+        assert!(!both.opens_without_previous(Algorithm::HS256, key.kid(), &sealed));
+        let resealed = both.seal(&key).unwrap();
+        assert!(new.open(Algorithm::HS256, key.kid(), &resealed).is_ok());
+        assert!(both.opens_without_previous(Algorithm::HS256, key.kid(), &resealed));
+        // Another kid is refused whichever KEK is tried.
+        assert!(both.open(Algorithm::HS256, "another", &sealed).is_err());
+        assert_eq!(
+            format!("{both:?}"),
+            "KeyEncryptionKey([redacted], previous: KeyEncryptionKey([redacted]))"
+        );
     }
 
     #[test]

@@ -16,8 +16,8 @@ use crate::error::{Error, Result, ReuseDetails};
 use crate::follower::RevocationFollower;
 use crate::revocation::RevocationSet;
 use crate::store::{
-    AuthStore, ClientInfo, NewRefreshToken, NewSession, RefreshTokenState, RevokeReason,
-    RotateOutcome, SessionRecord,
+    AuthStore, ClientInfo, GraceOutcome, NewRefreshToken, NewSession, RefreshTokenState,
+    RevokeReason, RotateOutcome, SessionRecord,
 };
 use crate::tokens::{Subject, TokenPair, TokenService};
 
@@ -148,8 +148,12 @@ impl<S: AuthStore> Sessions<S> {
                 // rotation it lost to. Judge the reuse by the clock as it is now.
                 let seen_at = self.now();
                 if within_grace(rotated_at, seen_at, self.policy.reuse_grace) {
-                    self.store.add_refresh_token(&replacement).await?;
-                    return Ok(pair);
+                    // Recorded only if the session is still live at that moment, in one step
+                    // with the check: a reuse after the grace that revoked it meanwhile wins.
+                    return match self.store.add_refresh_token(&replacement).await? {
+                        GraceOutcome::Recorded => Ok(pair),
+                        GraceOutcome::SessionRevoked => Err(Error::SessionRevoked),
+                    };
                 }
                 self.revoke(&session.id, RevokeReason::RefreshReuse).await?;
                 Err(Error::RefreshReused(Box::new(ReuseDetails {

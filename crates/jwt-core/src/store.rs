@@ -95,6 +95,16 @@ pub enum RotateOutcome {
     NotFound,
 }
 
+/// What [`RefreshTokenStore::add_refresh_token`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GraceOutcome {
+    /// The session was live: the token is recorded and the session's last use updated.
+    Recorded,
+    /// The session is revoked (or gone); nothing was changed, and the pair must not be handed
+    /// out.
+    SessionRevoked,
+}
+
 /// Where one refresh token stands, as [`RefreshTokenStore::refresh_token_state`] finds it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RefreshTokenState {
@@ -230,10 +240,19 @@ pub trait RefreshTokenStore: Send + Sync {
         at: DateTime<Utc>,
     ) -> impl Future<Output = Result<RotateOutcome>> + Send;
 
-    /// Records a further token in a session without retiring any: the grace path, where a
-    /// client that lost the race (or the response) gets a pair of its own.
-    fn add_refresh_token(&self, token: &NewRefreshToken)
-    -> impl Future<Output = Result<()>> + Send;
+    /// Atomically: if the token's session exists and is not revoked, record a further token in
+    /// it without retiring any, and update the session's last use to the token's issue time;
+    /// otherwise change nothing and
+    /// say so. The grace path, where a client that lost the race (or the response) gets a pair
+    /// of its own.
+    ///
+    /// The check and the record are one step, so a revocation committed first is always seen:
+    /// no token is ever added to a session after its revocation, and a pair whose token was
+    /// recorded was issued in a live session.
+    fn add_refresh_token(
+        &self,
+        token: &NewRefreshToken,
+    ) -> impl Future<Output = Result<GraceOutcome>> + Send;
 
     /// Where token `jti` of session `session_id` stands: current or retired; `None` if the
     /// session has no such token (never issued, pruned, or of another session). A read with
@@ -320,7 +339,7 @@ impl<T: RefreshTokenStore + ?Sized> RefreshTokenStore for std::sync::Arc<T> {
     fn add_refresh_token(
         &self,
         token: &NewRefreshToken,
-    ) -> impl Future<Output = Result<()>> + Send {
+    ) -> impl Future<Output = Result<GraceOutcome>> + Send {
         (**self).add_refresh_token(token)
     }
 

@@ -8,10 +8,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use jwt_core::{
-    Algorithm, ClientInfo, Clock, Error, KeySet, ManualClock, MemoryStore, NewRefreshToken,
-    NewSession, RefreshTokenState, RefreshTokenStore, Revocation, RevocationStore, RevokeReason,
-    RotateOutcome, SessionPolicy, SessionRecord, SessionStore, Sessions, SigningKey, Subject,
-    TokenPair, TokenPolicy, TokenService,
+    Algorithm, ClientInfo, Clock, Error, GraceOutcome, KeySet, ManualClock, MemoryStore,
+    NewRefreshToken, NewSession, RefreshTokenState, RefreshTokenStore, Revocation, RevocationStore,
+    RevokeReason, RotateOutcome, SessionPolicy, SessionRecord, SessionStore, Sessions, SigningKey,
+    Subject, TokenPair, TokenPolicy, TokenService,
 };
 
 const T0: i64 = 1_700_000_000;
@@ -584,7 +584,7 @@ impl RefreshTokenStore for CountingStore {
         Ok(outcome)
     }
 
-    async fn add_refresh_token(&self, token: &NewRefreshToken) -> jwt_core::Result<()> {
+    async fn add_refresh_token(&self, token: &NewRefreshToken) -> jwt_core::Result<GraceOutcome> {
         self.inner.add_refresh_token(token).await
     }
 

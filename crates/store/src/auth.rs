@@ -4,8 +4,8 @@
 
 use chrono::{DateTime, Utc};
 use jwt_core::{
-    NewRefreshToken, NewSession, RefreshTokenState, RefreshTokenStore, Result, Revocation,
-    RevocationStore, RevokeReason, RotateOutcome, SessionRecord, SessionStore, Subject,
+    GraceOutcome, NewRefreshToken, NewSession, RefreshTokenState, RefreshTokenStore, Result,
+    Revocation, RevocationStore, RevokeReason, RotateOutcome, SessionRecord, SessionStore, Subject,
 };
 
 use crate::rows::{RefreshTokenRow, Retirement, RevocationRow, SessionRow};
@@ -52,9 +52,10 @@ impl RefreshTokenStore for Store {
         ))?)
     }
 
-    async fn add_refresh_token(&self, token: &NewRefreshToken) -> Result<()> {
+    async fn add_refresh_token(&self, token: &NewRefreshToken) -> Result<GraceOutcome> {
+        let at = token.issued_at;
         let token = RefreshTokenRow::new(token);
-        Ok(on_backend!(self, write, |conn| queries::add_refresh_token(conn, &token))?)
+        Ok(on_backend!(self, write, |conn| queries::add_refresh_token(conn, &token, at))?)
     }
 
     async fn refresh_token_state(

@@ -20,6 +20,16 @@ pub enum StoreError {
     /// pool in time, or the connection broke.
     #[error("database unavailable: {0}")]
     Unavailable(#[source] BoxError),
+    /// The database server answered and refused this client: a wrong password or user, or no
+    /// such database. Retrying will not mend it. The message names the server as `host:port`.
+    #[error("database refused the connection: {0}")]
+    Refused(String),
+    /// The signing keys changed (one was added, revoked or re-sealed) while they were being
+    /// re-sealed; nothing was changed, and running it again will do.
+    #[error(
+        "the signing keys changed while they were being re-sealed; nothing changed, run it again"
+    )]
+    KeysChanged,
     /// Applying the migrations failed.
     #[error("database migration failed: {0}")]
     Migration(#[source] BoxError),

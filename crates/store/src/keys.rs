@@ -93,6 +93,23 @@ impl From<SigningKeyRow> for StoredSigningKey {
     }
 }
 
+/// One stored private key sealed anew, for [`Store::reseal_signing_keys`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct ResealedKey {
+    /// The key's id.
+    pub kid: String,
+    /// Its sealed private key as read from the store.
+    pub sealed_before: Vec<u8>,
+    /// The same private key sealed under the new key-encryption key.
+    pub sealed_now: Vec<u8>,
+}
+
+impl fmt::Debug for ResealedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResealedKey").field("kid", &self.kid).finish_non_exhaustive()
+    }
+}
+
 impl Store {
     /// Every stored signing key, in the order they activate (oldest first).
     pub async fn signing_keys(&self) -> Result<Vec<StoredSigningKey>, StoreError> {
@@ -108,6 +125,16 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let rows: Vec<SigningKeyRow> = first.iter().map(SigningKeyRow::from).collect();
         on_backend!(self, write, |conn| queries::add_first_signing_keys(conn, rows))
+    }
+
+    /// Re-seals every stored private key (a new key-encryption key): `resealed` holds one
+    /// [`ResealedKey`] for each stored key. One
+    /// transaction, serialized with every other key write: either every key is replaced, or,
+    /// if the keys changed since they were read (a key added, or re-sealed by someone else),
+    /// none is and the answer is [`StoreError::KeysChanged`].
+    pub async fn reseal_signing_keys(&self, resealed: &[ResealedKey]) -> Result<(), StoreError> {
+        let resealed = resealed.to_vec();
+        on_backend!(self, write, |conn| queries::reseal_signing_keys(conn, resealed))
     }
 
     /// Stores `next` and marks every key it replaces (neither retired nor revoked) as retired

@@ -83,7 +83,7 @@ pub use changes::{Change, Changes};
 pub use clients::ServiceClient;
 pub use email::{InvalidEmail, MAX_EMAIL_BYTES, normalize_email};
 pub use error::{BoxError, StoreError};
-pub use keys::StoredSigningKey;
+pub use keys::{ResealedKey, StoredSigningKey};
 // What `Store` answers to jwt-core's `RefreshTokenStore::refresh_token_state`.
 pub use jwt_core::RefreshTokenState;
 pub use model::{

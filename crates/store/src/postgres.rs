@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use diesel::result::DatabaseErrorKind;
-use diesel::{Connection, ConnectionError, ConnectionResult, QueryResult};
+use diesel::{ConnectionError, ConnectionResult, QueryResult};
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_async::pooled_connection::bb8::{Pool, PooledConnection, RunError};
 use diesel_async::pooled_connection::{
@@ -79,10 +79,22 @@ pub(crate) async fn notify_change(
 /// identity column hands out ids in the order the lock is taken, so they commit in id order
 /// and a reader that follows the feed by id never skips an id committed late.
 pub(crate) async fn serialize_feed_writes(conn: &mut Conn) -> QueryResult<()> {
+    advisory_xact_lock(conn, FEED_LOCK).await
+}
+
+/// Serializes the transactions that write signing keys, until they end, across every instance
+/// on the database: of instances that start together on an empty key table exactly one stores
+/// the first keys (the others then find them), and two rotations never leave two active keys
+/// (at READ COMMITTED a rotation would not see the key another one just added).
+pub(crate) async fn serialize_key_writes(conn: &mut Conn) -> QueryResult<()> {
+    advisory_xact_lock(conn, KEYS_LOCK).await
+}
+
+async fn advisory_xact_lock(conn: &mut Conn, lock: i64) -> QueryResult<()> {
     use diesel::sql_types::BigInt;
     use diesel_async::RunQueryDsl;
     diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
-        .bind::<BigInt, _>(FEED_LOCK)
+        .bind::<BigInt, _>(lock)
         .execute(conn)
         .await?;
     Ok(())
@@ -90,6 +102,8 @@ pub(crate) async fn serialize_feed_writes(conn: &mut Conn) -> QueryResult<()> {
 
 /// The advisory lock of [`serialize_feed_writes`]; nothing else in the database uses it.
 const FEED_LOCK: i64 = 0x6a77_745f_6665_6564; // "jwt_feed"
+/// The advisory lock of [`serialize_key_writes`]; nothing else in the database uses it.
+const KEYS_LOCK: i64 = 0x6a77_745f_6b65_7973; // "jwt_keys"
 
 #[path = "queries.rs"]
 #[allow(clippy::duplicate_mod)] // on purpose: the same queries, compiled for this backend
@@ -229,10 +243,11 @@ impl Database {
     }
 
     pub async fn migrate(&self) -> Result<Vec<String>, StoreError> {
-        let url = self.url.clone();
+        // Connected here, bounded by the connect timeout (the blocking wrapper's own connect
+        // has no bound, and a server that accepts and never answers would hold it for ever).
+        let conn = connect_once(&self.url, self.connect_timeout).await?;
         tokio::task::spawn_blocking(move || {
-            let mut conn =
-                AsyncConnectionWrapper::<Conn>::establish(&url).map_err(StoreError::unavailable)?;
+            let mut conn = AsyncConnectionWrapper::<Conn>::from(conn);
             conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))?;
             let applied = conn
                 .run_pending_migrations(MIGRATIONS)
@@ -249,21 +264,91 @@ impl Database {
 
 /// One connection attempt, bounded by `timeout`: TCP connect, start-up, authentication and
 /// diesel's session set-up together, so an unroutable host cannot hold a caller for the
-/// operating system's connect timeout (minutes). Connects through tokio-postgres itself
-/// rather than `AsyncConnection::establish`, which keeps only the top line of a connection
-/// error ("error connecting to server") and drops its cause ("Connection refused").
-async fn establish(url: String, timeout: Duration) -> ConnectionResult<Conn> {
+/// operating system's connect timeout (minutes), nor a server that accepts and never answers
+/// for ever. Connects through tokio-postgres itself rather than `AsyncConnection::establish`,
+/// which keeps only the top line of a connection error ("error connecting to server") and
+/// drops its cause ("Connection refused").
+///
+/// Every error names the server as `host:port` (never the URL, which may hold a password): a
+/// server that answered and refused (a wrong password, no such database) is
+/// [`StoreError::Refused`], which retrying will not mend; anything else (refused or reset
+/// connections, no answer in time, a server starting up) is [`StoreError::Unavailable`].
+pub(crate) async fn connect_once(url: &str, timeout: Duration) -> Result<Conn, StoreError> {
+    let server = server_of(url);
     let attempt = async {
-        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
             .await
-            .map_err(|e| ConnectionError::BadConnection(with_causes(&e)))?;
-        Conn::try_from_client_and_connection(client, connection).await
+            .map_err(|e| match e.code() {
+                Some(code) if refusal(code.code()) => StoreError::Refused(format!(
+                    "PostgreSQL at {server} refused the connection: {}",
+                    with_causes(&e)
+                )),
+                _ => StoreError::unavailable(format!(
+                    "could not connect to PostgreSQL at {server}: {}",
+                    with_causes(&e)
+                )),
+            })?;
+        Conn::try_from_client_and_connection(client, connection).await.map_err(|e| {
+            StoreError::unavailable(format!("could not set up a session on {server}: {e}"))
+        })
     };
     match tokio::time::timeout(timeout, attempt).await {
         Ok(connected) => connected,
-        Err(_) => {
-            Err(ConnectionError::BadConnection(format!("could not connect within {timeout:?}")))
+        Err(_) => Err(StoreError::unavailable(format!(
+            "PostgreSQL at {server} did not answer within {} (DATABASE_CONNECT_TIMEOUT)",
+            humantime_secs(timeout)
+        ))),
+    }
+}
+
+/// Whether SQLSTATE `code` says the server refused this client for good: invalid
+/// authorization (class 28) or no such database (3D000). "The database system is starting
+/// up" (57P03) and "too many connections" (53300) pass with time, so they are not.
+fn refusal(code: &str) -> bool {
+    code.starts_with("28") || code == "3D000"
+}
+
+/// `12s`, `1.5s`, `750ms`: a timeout as an operator wrote it.
+fn humantime_secs(timeout: Duration) -> String {
+    if timeout.subsec_millis() == 0 {
+        format!("{}s", timeout.as_secs())
+    } else if timeout < Duration::from_secs(1) {
+        format!("{}ms", timeout.as_millis())
+    } else {
+        format!("{:.1}s", timeout.as_secs_f64())
+    }
+}
+
+/// The server a `postgres://` URL names, as `host:port` (the first, if it lists several), for
+/// messages: never the URL itself, which may hold a password.
+pub(crate) fn server_of(url: &str) -> String {
+    let Ok(config) = url.parse::<tokio_postgres::Config>() else {
+        return "the configured server".to_owned();
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(host)) if host.contains(':') => {
+            format!("[{host}]:{port}")
         }
+        Some(tokio_postgres::config::Host::Tcp(host)) => format!("{host}:{port}"),
+        Some(tokio_postgres::config::Host::Unix(dir)) => {
+            format!("{}/.s.PGSQL.{port}", dir.display())
+        }
+        None => format!("localhost:{port}"),
+    }
+}
+
+/// The pool's connection attempts: [`connect_once`], in the pool's error type.
+async fn establish(url: String, timeout: Duration) -> ConnectionResult<Conn> {
+    connect_once(&url, timeout).await.map_err(|e| ConnectionError::BadConnection(source_text(&e)))
+}
+
+/// What an error of [`connect_once`] says, without the variant's prefix.
+fn source_text(err: &StoreError) -> String {
+    match err {
+        StoreError::Unavailable(cause) => cause.to_string(),
+        StoreError::Refused(text) => text.clone(),
+        other => other.to_string(),
     }
 }
 
@@ -382,8 +467,21 @@ mod tests {
             panic!("nothing listens on port {port}")
         };
         assert!(started.elapsed() < Duration::from_secs(1), "refused at once");
-        let cause = why.strip_prefix("error connecting to server: ").unwrap_or_default();
-        assert!(!cause.is_empty(), "the cause is kept: {why}");
+        let server = format!("could not connect to PostgreSQL at 127.0.0.1:{port}: ");
+        let cause = why.strip_prefix(&server).unwrap_or_default();
+        assert!(cause.to_lowercase().contains("refused"), "the server and the cause: {why}");
+    }
+
+    #[test]
+    fn the_server_is_named_by_host_and_port_never_with_the_password() {
+        for (url, named) in [
+            ("postgres://app:s3cret@db.internal:6432/auth", "db.internal:6432"),
+            ("postgres://app:s3cret@127.0.0.1/auth", "127.0.0.1:5432"),
+            ("postgresql://[::1]:5433/auth?password=s3cret", "[::1]:5433"),
+            ("not a url s3cret", "the configured server"),
+        ] {
+            assert_eq!(server_of(url), named, "{url}");
+        }
     }
 
     #[tokio::test]
@@ -397,8 +495,20 @@ mod tests {
         let Err(ConnectionError::BadConnection(why)) = establish(url, timeout).await else {
             panic!("a silent server cannot be connected to")
         };
-        assert!(why.contains("could not connect within"), "{why}");
+        let expected = format!("PostgreSQL at 127.0.0.1:{port} did not answer within 200ms");
+        assert!(why.starts_with(&expected), "{why}");
         let took = started.elapsed();
         assert!(took >= timeout && took < timeout * 3, "gave up after {took:?}");
+
+        // Migrations connect with the same bound (they used to wait for ever), and say so.
+        let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+        let options = StoreOptions { connect_timeout: timeout, ..StoreOptions::default() };
+        let started = Instant::now();
+        let migrated = Database::connect(&url, &options).migrate().await;
+        let took = started.elapsed();
+        let Err(StoreError::Unavailable(why)) = migrated else { panic!("{migrated:?}") };
+        assert!(why.to_string().starts_with(&expected), "{why}");
+        assert!(took >= timeout && took < timeout * 3, "gave up after {took:?}");
+        drop(silent);
     }
 }

@@ -12,7 +12,7 @@ use diesel::prelude::*;
 use diesel::result::DatabaseErrorKind;
 // Shadows the glob-imported sync `RunQueryDsl` of diesel's prelude.
 use diesel_async::RunQueryDsl;
-use jwt_core::{Revocation, RevokeReason, RotateOutcome, Subject};
+use jwt_core::{GraceOutcome, Revocation, RevokeReason, RotateOutcome, Subject};
 
 use super::Conn;
 use crate::clients::ClientRow;
@@ -379,9 +379,31 @@ pub(crate) async fn refresh_token(
         .optional()?)
 }
 
-pub(crate) async fn add_refresh_token(conn: &mut Conn, token: &RefreshTokenRow) -> Result<()> {
-    diesel::insert_into(refresh_tokens::table).values(token).execute(conn).await?;
-    Ok(())
+/// Records a further token in a live session (the grace path), or changes nothing.
+///
+/// One transaction: first mark the session used, only if it is not revoked (which, as in
+/// [`rotate`], locks the session row until the commit, so a concurrent revocation either
+/// committed before and is seen here, or waits and comes after the token is recorded); then
+/// insert the token. SQLite's write transactions are serial anyway.
+pub(crate) async fn add_refresh_token(
+    conn: &mut Conn,
+    token: &RefreshTokenRow,
+    at: DateTime<Utc>,
+) -> Result<GraceOutcome> {
+    write_transaction!(conn, async |conn| {
+        let touched = diesel::update(
+            sessions::table.find(&token.session_id).filter(sessions::revoked_at.is_null()),
+        )
+        .set(sessions::last_used_at.eq(db_time(at)))
+        .execute(conn)
+        .await?;
+        if touched == 0 {
+            return Ok(GraceOutcome::SessionRevoked);
+        }
+        diesel::insert_into(refresh_tokens::table).values(token).execute(conn).await?;
+        Ok(GraceOutcome::Recorded)
+    })
+    .await
 }
 
 async fn record_revocation(
@@ -629,6 +651,8 @@ pub(crate) async fn add_first_signing_keys(
     rows: Vec<SigningKeyRow>,
 ) -> Result<bool> {
     write_transaction!(conn, async |conn| {
+        // Single winner across instances: the count below is read under the lock.
+        super::serialize_key_writes(conn).await?;
         let stored: i64 = signing_keys::table.count().get_result(conn).await?;
         if stored > 0 {
             return Ok(false);
@@ -643,8 +667,39 @@ pub(crate) async fn add_first_signing_keys(
     .await
 }
 
+/// Replaces the sealed private key of each [`ResealedKey`](crate::keys::ResealedKey), in one transaction under the
+/// key lock, or changes nothing: every stored key must be listed, each still holding what it held when read.
+pub(crate) async fn reseal_signing_keys(
+    conn: &mut Conn,
+    resealed: Vec<crate::keys::ResealedKey>,
+) -> Result<()> {
+    write_transaction!(conn, async |conn| {
+        super::serialize_key_writes(conn).await?;
+        let stored: i64 = signing_keys::table.count().get_result(conn).await?;
+        if stored != resealed.len() as i64 {
+            return Err(StoreError::KeysChanged);
+        }
+        for key in &resealed {
+            let changed = diesel::update(
+                signing_keys::table
+                    .find(&key.kid)
+                    .filter(signing_keys::sealed_private_key.eq(&key.sealed_before)),
+            )
+            .set(signing_keys::sealed_private_key.eq(&key.sealed_now))
+            .execute(conn)
+            .await?;
+            if changed != 1 {
+                return Err(StoreError::KeysChanged);
+            }
+        }
+        Ok(())
+    })
+    .await
+}
+
 pub(crate) async fn rotate_signing_key(conn: &mut Conn, row: SigningKeyRow) -> Result<()> {
     write_transaction!(conn, async |conn| {
+        super::serialize_key_writes(conn).await?;
         diesel::update(
             signing_keys::table
                 .filter(signing_keys::retired_at.is_null())
@@ -667,6 +722,7 @@ pub(crate) async fn revoke_signing_key(
     tokens_expire_at: DateTime<Utc>,
 ) -> Result<Option<SigningKeyRow>> {
     write_transaction!(conn, async |conn| {
+        super::serialize_key_writes(conn).await?;
         let key_revocation = Revocation::Key { kid: kid.clone(), expires_at: tokens_expire_at };
         let at_db = db_time(at);
         let revoked = diesel::update(

@@ -76,6 +76,11 @@ pub(crate) async fn serialize_feed_writes(_conn: &mut Conn) -> QueryResult<()> {
     Ok(())
 }
 
+/// Nothing to do: SQLite's write transactions are immediate, so key writes are serial.
+pub(crate) async fn serialize_key_writes(_conn: &mut Conn) -> QueryResult<()> {
+    Ok(())
+}
+
 #[path = "queries.rs"]
 #[allow(clippy::duplicate_mod)] // on purpose: the same queries, compiled for this backend
 pub(crate) mod queries;

@@ -11,7 +11,7 @@ use jwt_auth_store::{
     BackendKind, EventKind, EventQuery, RefreshTokenState, SecurityEvent, StoreError, UserUpdate,
 };
 use jwt_core::{
-    Algorithm, ClientInfo, Error, KeySet, ManualClock, RefreshTokenStore, Revocation,
+    Algorithm, ClientInfo, Error, GraceOutcome, KeySet, ManualClock, RefreshTokenStore, Revocation,
     RevocationStore, RevokeReason, RotateOutcome, SessionPolicy, SessionStore, Sessions,
     SigningKey, TokenPolicy, TokenService,
 };
@@ -43,7 +43,12 @@ backend_tests!(
     committed_data_survives_reopening,
     sessions_rules_run_end_to_end,
     zero_grace_races_give_one_pair_and_revoke_the_session,
+    a_grace_refresh_that_checked_before_a_reuse_revoked_the_session_gets_no_pair,
+    grace_refreshes_racing_a_reuse_after_the_grace_hand_out_only_recorded_pairs,
     signing_keys_rotate_revoke_and_prune,
+    instances_storing_first_keys_at_once_store_one_set,
+    concurrent_rotations_leave_one_active_key,
+    resealing_replaces_every_sealed_key_at_once_or_none,
     clients_are_added_listed_and_removed_with_their_session_revoked,
 );
 
@@ -271,9 +276,15 @@ async fn rotation_outcomes(db: TestDb) {
     let probe = store.rotate("t1", &token("probe", "s1", None, later), later).await;
     assert_eq!(probe.expect("rotate"), RotateOutcome::SessionRevoked);
 
-    // The grace path records a further token without retiring any.
+    // The grace path records a further token without retiring any, in a live session only.
+    let added = store.add_refresh_token(&token("ghost", "s1", Some("t1"), later)).await;
+    assert_eq!(added.expect("add"), GraceOutcome::SessionRevoked, "s1 is revoked");
+    assert_eq!(store.refresh_token_state("ghost", "s1").await.expect("look up"), None);
     session(&db.store, "s2", &alice.id, t0(), TimeDelta::days(30)).await;
-    store.add_refresh_token(&token("extra", "s2", Some("s2-t0"), at)).await.expect("add");
+    let added = store.add_refresh_token(&token("extra", "s2", Some("s2-t0"), at)).await;
+    assert_eq!(added.expect("add"), GraceOutcome::Recorded);
+    let touched = store.session("s2").await.expect("read").expect("exists");
+    assert_eq!(touched.last_used_at, at, "the grace path marks the session used");
     let extra = store.rotate("extra", &token("extra-next", "s2", None, at), at).await;
     assert_eq!(extra.expect("rotate"), RotateOutcome::Rotated);
     let first = store.rotate("s2-t0", &token("s2-next", "s2", None, at), at).await;
@@ -819,4 +830,345 @@ async fn clients_are_added_listed_and_removed_with_their_session_revoked(db: Tes
     assert_eq!(feed, [expected]);
     assert_eq!(store.client("c1").await.expect("read"), None);
     assert!(store.remove_client("c1", t0(), t0()).await.expect("runs").is_none());
+}
+
+/// Two instances' views of one store: the same keys, each on its own clock, so that one is
+/// inside the reuse grace while the other is past it.
+fn two_clocks_on_one_store<S: jwt_core::AuthStore>(
+    store: impl Fn() -> S,
+) -> (Sessions<S>, ManualClock, Sessions<S>, ManualClock) {
+    let keys = KeySet::new(SigningKey::generate(Algorithm::EdDSA).expect("a key"));
+    let policy = SessionPolicy { reuse_grace: TimeDelta::seconds(10), ..SessionPolicy::default() };
+    let start = Utc::now();
+    let side = |keys: KeySet| {
+        let clock = ManualClock::new(start);
+        let tokens = TokenService::new(TokenPolicy::new("jwt-auth", "api"), keys).expect("tokens");
+        let tokens = Arc::new(tokens.with_clock(Arc::new(clock.clone())));
+        (Sessions::new(tokens, store(), policy), clock)
+    };
+    let (grace, grace_clock) = side(keys.clone());
+    let (reuse, reuse_clock) = side(keys);
+    (grace, grace_clock, reuse, reuse_clock)
+}
+
+/// The store, with the grace path held at its store step until the test lets it go: the
+/// interleaving where a grace-path refresh has checked its session, a reuse after the grace
+/// then revokes that session, and only then does the grace path record its token.
+#[derive(Clone)]
+struct HeldGrace {
+    inner: Arc<jwt_auth_store::Store>,
+    reached: Arc<tokio::sync::Notify>,
+    release: Arc<tokio::sync::Notify>,
+}
+
+impl SessionStore for HeldGrace {
+    async fn create_session(
+        &self,
+        session: &jwt_core::NewSession,
+        first: &jwt_core::NewRefreshToken,
+    ) -> jwt_core::Result<()> {
+        self.inner.create_session(session, first).await
+    }
+    async fn session(&self, id: &str) -> jwt_core::Result<Option<jwt_core::SessionRecord>> {
+        self.inner.session(id).await
+    }
+    async fn active_subject(&self, user_id: &str) -> jwt_core::Result<Option<jwt_core::Subject>> {
+        self.inner.active_subject(user_id).await
+    }
+}
+
+impl RefreshTokenStore for HeldGrace {
+    async fn rotate(
+        &self,
+        presented: &str,
+        replacement: &jwt_core::NewRefreshToken,
+        at: DateTime<Utc>,
+    ) -> jwt_core::Result<RotateOutcome> {
+        self.inner.rotate(presented, replacement, at).await
+    }
+    async fn add_refresh_token(
+        &self,
+        token: &jwt_core::NewRefreshToken,
+    ) -> jwt_core::Result<GraceOutcome> {
+        self.reached.notify_one();
+        self.release.notified().await;
+        self.inner.add_refresh_token(token).await
+    }
+    async fn refresh_token_state(
+        &self,
+        jti: &str,
+        session_id: &str,
+    ) -> jwt_core::Result<Option<RefreshTokenState>> {
+        self.inner.refresh_token_state(jti, session_id).await
+    }
+}
+
+impl RevocationStore for HeldGrace {
+    async fn revoke_session(
+        &self,
+        id: &str,
+        reason: RevokeReason,
+        at: DateTime<Utc>,
+    ) -> jwt_core::Result<Option<Revocation>> {
+        self.inner.revoke_session(id, reason, at).await
+    }
+    async fn revoke_user(
+        &self,
+        user_id: &str,
+        reason: RevokeReason,
+        at: DateTime<Utc>,
+    ) -> jwt_core::Result<Vec<Revocation>> {
+        self.inner.revoke_user(user_id, reason, at).await
+    }
+    async fn void_issued_before(
+        &self,
+        user_id: Option<&str>,
+        before: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> jwt_core::Result<Revocation> {
+        self.inner.void_issued_before(user_id, before, at).await
+    }
+    async fn revocations_since(&self, since: DateTime<Utc>) -> jwt_core::Result<Vec<Revocation>> {
+        self.inner.revocations_since(since).await
+    }
+}
+
+/// The interleaving that used to hand out a pair of a revoked session: the grace path has
+/// found its session live, then a reuse after the grace revokes it, then the grace path
+/// reaches the store. The store's check is part of recording the token, so the grace path is
+/// refused. Beside it, the same grace refresh with nothing in between gets its pair.
+async fn a_grace_refresh_that_checked_before_a_reuse_revoked_the_session_gets_no_pair(db: TestDb) {
+    let alice = user(&db.store, "alice@example.com").await;
+    let held = HeldGrace {
+        inner: Arc::new(db.store.clone()),
+        reached: Arc::new(tokio::sync::Notify::new()),
+        release: Arc::new(tokio::sync::Notify::new()),
+    };
+    let (grace, grace_clock, reuse, reuse_clock) = two_clocks_on_one_store(|| held.clone());
+    let grace = Arc::new(grace);
+    let subject = held.inner.active_subject(&alice.id).await.expect("read").expect("active");
+
+    for revoked_in_between in [false, true] {
+        let login = grace.start(&subject, ClientInfo::default()).await.expect("login");
+        grace_clock.advance(secs(1));
+        reuse_clock.set(jwt_core::Clock::now(&grace_clock));
+        grace.refresh(login.refresh_token.expose(), ClientInfo::default()).await.expect("rotate");
+        grace_clock.advance(secs(2));
+        reuse_clock.advance(secs(60));
+
+        let racing = {
+            let (grace, token) = (Arc::clone(&grace), login.refresh_token.clone());
+            tokio::spawn(async move { grace.refresh(token.expose(), ClientInfo::default()).await })
+        };
+        held.reached.notified().await;
+        if revoked_in_between {
+            let reused = reuse.refresh(login.refresh_token.expose(), ClientInfo::default()).await;
+            assert!(matches!(reused, Err(Error::RefreshReused(_))), "{reused:?}");
+        }
+        held.release.notify_one();
+        let outcome = racing.await.expect("the grace refresh finishes");
+        if revoked_in_between {
+            assert!(matches!(outcome, Err(Error::SessionRevoked)), "{outcome:?}");
+        } else {
+            let pair = outcome.expect("a grace pair in a live session");
+            grace.authenticate(pair.access_token.expose()).expect("its access token works");
+            let claims = grace.tokens().verify_refresh(pair.refresh_token.expose()).expect("ok");
+            let state = held.inner.refresh_token_state(&claims.jti, &claims.sid).await;
+            assert_eq!(state.expect("read"), Some(RefreshTokenState::Current));
+        }
+    }
+}
+
+/// Rounds of 16 grace-path refreshes (an instance whose clock is inside the grace) racing one
+/// reuse of the same retired token past the grace (another instance's clock), on the system's
+/// scheduling. In every round the reuse revokes the session, every pair handed out has its
+/// refresh token recorded in the store (current), no refresh that started after the reuse
+/// answered got a pair, and after the round the grace path is closed.
+async fn grace_refreshes_racing_a_reuse_after_the_grace_hand_out_only_recorded_pairs(db: TestDb) {
+    const ROUNDS: usize = 20;
+    const RACERS: usize = 16;
+    let alice = user(&db.store, "alice@example.com").await;
+    let store = Arc::new(db.store.clone());
+    let (grace, grace_clock, reuse, reuse_clock) = two_clocks_on_one_store(|| Arc::clone(&store));
+    let (grace, reuse) = (Arc::new(grace), Arc::new(reuse));
+    let subject = store.active_subject(&alice.id).await.expect("read").expect("active");
+    let (mut handed_out, mut refused) = (0, 0);
+    for round in 0..ROUNDS {
+        let login = grace.start(&subject, ClientInfo::default()).await.expect("login");
+        grace_clock.advance(secs(1));
+        reuse_clock.set(jwt_core::Clock::now(&grace_clock));
+        grace.refresh(login.refresh_token.expose(), ClientInfo::default()).await.expect("rotate");
+        grace_clock.advance(secs(2));
+        reuse_clock.advance(secs(60));
+
+        let barrier = Arc::new(tokio::sync::Barrier::new(RACERS + 1));
+        let reused_at = Arc::new(std::sync::OnceLock::<std::time::Instant>::new());
+        let racers: Vec<_> = (0..RACERS)
+            .map(|i| {
+                let (grace, barrier) = (Arc::clone(&grace), Arc::clone(&barrier));
+                let token = login.refresh_token.clone();
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    // Staggered, so that some start before the reuse and some after.
+                    tokio::time::sleep(std::time::Duration::from_micros(300 * i as u64)).await;
+                    let started = std::time::Instant::now();
+                    (started, grace.refresh(token.expose(), ClientInfo::default()).await)
+                })
+            })
+            .collect();
+        let reuser = {
+            let (reuse, barrier, reused_at) =
+                (Arc::clone(&reuse), Arc::clone(&barrier), Arc::clone(&reused_at));
+            let token = login.refresh_token.clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                let outcome = reuse.refresh(token.expose(), ClientInfo::default()).await;
+                reused_at.set(std::time::Instant::now()).expect("set once");
+                outcome
+            })
+        };
+        let reused = reuser.await.expect("the reuse finishes");
+        assert!(matches!(reused, Err(Error::RefreshReused(_))), "round {round}: {reused:?}");
+        let reused_at = *reused_at.get().expect("set");
+        for racer in racers {
+            let (started, outcome) = racer.await.expect("the racer finishes");
+            match outcome {
+                Ok(pair) => {
+                    assert!(started < reused_at, "round {round}: a pair after the revocation");
+                    let claims =
+                        grace.tokens().verify_refresh(pair.refresh_token.expose()).expect("ok");
+                    let state = store.refresh_token_state(&claims.jti, &claims.sid).await;
+                    assert_eq!(
+                        state.expect("read"),
+                        Some(RefreshTokenState::Current),
+                        "round {round}: the pair's refresh token is recorded"
+                    );
+                    handed_out += 1;
+                }
+                Err(Error::SessionRevoked | Error::Revoked) => refused += 1,
+                Err(other) => panic!("round {round}: {other:?}"),
+            }
+        }
+        let stored = store.session(&login.session_id).await.expect("read").expect("exists");
+        assert_eq!(stored.revoke_reason, Some(RevokeReason::RefreshReuse), "round {round}");
+        // After the reuse answered, the grace path is closed for good.
+        let late = grace.refresh(login.refresh_token.expose(), ClientInfo::default()).await;
+        assert!(matches!(late, Err(Error::SessionRevoked | Error::Revoked)), "{late:?}");
+    }
+    println!(
+        "{ROUNDS} rounds of {RACERS} grace refreshes against one reuse: {handed_out} pairs \
+         handed out before the revocation, {refused} refused"
+    );
+}
+
+/// Eight instances (each its own store and connection pool) that find the key table empty at
+/// once each try to store their own first keys: exactly one set is stored, and the others are
+/// told so. Twenty rounds, on a fresh table each.
+async fn instances_storing_first_keys_at_once_store_one_set(db: TestDb) {
+    const INSTANCES: usize = 8;
+    let instances: Vec<_> = {
+        let mut opened = Vec::new();
+        for _ in 0..INSTANCES {
+            opened.push(Arc::new(common::connect(&db.url).await));
+        }
+        opened
+    };
+    for round in 0..20 {
+        let barrier = Arc::new(tokio::sync::Barrier::new(INSTANCES));
+        let tries: Vec<_> = instances
+            .iter()
+            .enumerate()
+            .map(|(i, store)| {
+                let (store, barrier) = (Arc::clone(store), Arc::clone(&barrier));
+                tokio::spawn(async move {
+                    let mine = [
+                        signing_key(&format!("r{round}-i{i}-a"), t0()),
+                        signing_key(&format!("r{round}-i{i}-b"), t0() + secs(60)),
+                    ];
+                    barrier.wait().await;
+                    (i, store.add_first_signing_keys(&mine).await.expect("runs"))
+                })
+            })
+            .collect();
+        let mut winners = Vec::new();
+        for attempt in tries {
+            let (i, stored) = attempt.await.expect("finishes");
+            if stored {
+                winners.push(i);
+            }
+        }
+        assert_eq!(winners.len(), 1, "round {round}: {winners:?} stored first keys");
+        let kids: Vec<_> =
+            db.store.signing_keys().await.expect("keys").into_iter().map(|k| k.kid).collect();
+        let w = winners[0];
+        assert_eq!(kids, [format!("r{round}-i{w}-a"), format!("r{round}-i{w}-b")], "round {round}");
+        for kid in kids {
+            db.store.revoke_signing_key(&kid, t0(), t0()).await.expect("revoke");
+        }
+        db.store.prune_signing_keys(t0() + secs(1)).await.expect("prune");
+        assert!(db.store.signing_keys().await.expect("keys").is_empty(), "round {round}");
+    }
+}
+
+/// Rotations run at once from several instances never leave two keys that sign: each retires
+/// whatever was active when it ran, so exactly one key is neither retired nor revoked.
+async fn concurrent_rotations_leave_one_active_key(db: TestDb) {
+    const INSTANCES: usize = 8;
+    let mut instances = Vec::new();
+    for _ in 0..INSTANCES {
+        instances.push(Arc::new(common::connect(&db.url).await));
+    }
+    assert!(db.store.add_first_signing_keys(&[signing_key("k0", t0())]).await.expect("stored"));
+    for round in 0..10 {
+        let barrier = Arc::new(tokio::sync::Barrier::new(INSTANCES));
+        let rotations: Vec<_> = instances
+            .iter()
+            .enumerate()
+            .map(|(i, store)| {
+                let (store, barrier) = (Arc::clone(store), Arc::clone(&barrier));
+                tokio::spawn(async move {
+                    let at = t0() + secs(10 * (round + 1)) + TimeDelta::milliseconds(i as i64);
+                    let next = signing_key(&format!("r{round}-i{i}"), at);
+                    barrier.wait().await;
+                    store.rotate_signing_key(&next).await.expect("rotates");
+                })
+            })
+            .collect();
+        for rotation in rotations {
+            rotation.await.expect("finishes");
+        }
+        let keys = db.store.signing_keys().await.expect("keys");
+        let active: Vec<_> = keys
+            .iter()
+            .filter(|k| k.retired_at.is_none() && k.revoked_at.is_none())
+            .map(|k| k.kid.as_str())
+            .collect();
+        assert_eq!(active.len(), 1, "round {round}: {active:?}");
+    }
+}
+
+/// Re-sealing replaces every stored key's sealed private key in one step, and only if the keys
+/// are still as read: a list that misses a key, or holds a sealed key that changed since, is
+/// refused and changes nothing.
+async fn resealing_replaces_every_sealed_key_at_once_or_none(db: TestDb) {
+    use jwt_auth_store::ResealedKey;
+    let store = &db.store;
+    let (a, b) = (signing_key("a", t0()), signing_key("b", t0() + secs(60)));
+    assert!(store.add_first_signing_keys(&[a.clone(), b.clone()]).await.expect("stored"));
+    let resealed = |key: &jwt_auth_store::StoredSigningKey, now: &[u8]| ResealedKey {
+        kid: key.kid.clone(),
+        sealed_before: key.sealed_private_key.clone(),
+        sealed_now: now.to_vec(),
+    };
+    let stale = ResealedKey { sealed_before: vec![9, 9], ..resealed(&b, &[2]) };
+    for refused in [vec![resealed(&a, &[1])], vec![resealed(&a, &[1]), stale]] {
+        let outcome = store.reseal_signing_keys(&refused).await;
+        assert!(matches!(outcome, Err(StoreError::KeysChanged)), "{outcome:?}");
+        assert_eq!(store.signing_keys().await.expect("keys"), [a.clone(), b.clone()]);
+    }
+    store.reseal_signing_keys(&[resealed(&a, &[1]), resealed(&b, &[2])]).await.expect("resealed");
+    let keys = store.signing_keys().await.expect("keys");
+    let sealed: Vec<_> = keys.iter().map(|k| k.sealed_private_key.clone()).collect();
+    assert_eq!(sealed, [vec![1], vec![2]]);
+    assert_eq!(keys[0], jwt_auth_store::StoredSigningKey { sealed_private_key: vec![1], ..a });
 }

@@ -117,6 +117,7 @@ pub fn default_config(database_url: &str, data_dir: PathBuf) -> Config {
         bind: SocketAddr::from(([127, 0, 0, 1], 0)),
         database_url: jwt_auth_api::secret::DatabaseUrl::new(database_url),
         data_dir,
+        store_options: jwt_auth_store::StoreOptions::default(),
         algorithm: Algorithm::HS256,
         issuer: "jwt-auth".into(),
         audience: "api".into(),
@@ -192,6 +193,8 @@ impl TestApp {
             private_key_file: None,
             key_encryption_key: Some(kek.to_owned().into()),
             key_encryption_key_file: None,
+            key_encryption_key_previous: None,
+            key_encryption_key_previous_file: None,
         };
         let now = Utc::now();
         let start = now - TimeDelta::nanoseconds(now.timestamp_subsec_nanos().into());
@@ -375,6 +378,8 @@ fn pinned_key(alg: Algorithm, dir: &tempfile::TempDir) -> (SigningKey, KeyArgs) 
         private_key_file: None,
         key_encryption_key: None,
         key_encryption_key_file: None,
+        key_encryption_key_previous: None,
+        key_encryption_key_previous_file: None,
     };
     let key = if alg.is_symmetric() {
         let secret = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());

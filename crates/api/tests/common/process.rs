@@ -39,6 +39,15 @@ pub struct Server {
 impl Server {
     /// Starts `jwt-auth serve` on an ephemeral port of 127.0.0.1 and waits until it is ready.
     pub async fn start(dir: &Path, env: &[(&str, &str)]) -> Server {
+        let server = Self::listening(dir, env);
+        server.wait_ready().await;
+        server
+    }
+
+    /// Starts `jwt-auth serve` on an ephemeral port of 127.0.0.1 and waits until it listens
+    /// (ready or not).
+    #[allow(dead_code)] // not every test binary starts a server that cannot be ready
+    pub fn listening(dir: &Path, env: &[(&str, &str)]) -> Server {
         let mut env = env.to_vec();
         // No RUST_LOG: the default filter is part of what is tested.
         env.extend([("BIND_ADDRESS", "127.0.0.1:0"), ("LOG_FORMAT", "json")]);
@@ -79,9 +88,7 @@ impl Server {
                 panic!("the server did not start; log:\n{}", log.lock().expect("log"));
             }
         };
-        let server = Server { child, addr, log };
-        server.wait_ready().await;
-        server
+        Server { child, addr, log }
     }
 
     /// The URL of `path` on this server.
