@@ -228,7 +228,8 @@ pub enum KeysCommand {
         #[command(flatten)]
         storage: StorageArgs,
     },
-    /// Make a new signing key. With the keys in the database (KEY_ENCRYPTION_KEY set), it is
+    /// Make a new signing key, of the deployment's algorithm (the newest stored key's) unless
+    /// --algorithm changes it. With the keys in the database (KEY_ENCRYPTION_KEY set), it is
     /// published at once and signs 61 s later, once every cached JWK set (max-age 60 s) has
     /// expired; the previous key signs until then. Tokens of the old key stay valid until
     /// they expire.
@@ -237,6 +238,11 @@ pub enum KeysCommand {
         /// set refuse the new tokens until they fetch it again.
         #[arg(long)]
         now: bool,
+        /// Change the deployment's algorithm (`HS256`, `RS256`, `ES256` or `EdDSA`): the new
+        /// key is of this one, published ahead like any rotation; once it signs, every
+        /// instance signs with it, and JWT_ALGORITHM, if set, must say it at their next start.
+        #[arg(long = "algorithm", id = "new_algorithm", value_name = "ALGORITHM")]
+        algorithm: Option<String>,
         #[command(flatten)]
         keys: KeyArgs,
         #[command(flatten)]
@@ -394,8 +400,15 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             Command::User(UserCommand::List { email, limit, offset, json, storage }) => {
                 list_users(&storage, email.as_deref(), limit, offset, json).await
             }
-            Command::Keys(KeysCommand::Rotate { now, keys, storage }) => {
-                rotate_keys(&keys, &storage, now).await
+            Command::Keys(KeysCommand::Rotate { now, algorithm, keys, storage }) => {
+                let algorithm = algorithm
+                    .as_deref()
+                    .map(|value| {
+                        parse_algorithm(value)
+                            .map_err(|e| CliError::Usage(format!("--algorithm {}", e.problem)))
+                    })
+                    .transpose()?;
+                rotate_keys(&keys, &storage, now, algorithm).await
             }
             Command::Keys(KeysCommand::Rekey {
                 new_key_encryption_key_file,
@@ -841,51 +854,91 @@ async fn import_users(
     Ok(())
 }
 
-/// Whether the keys live in the database: with a key-encryption key, or on PostgreSQL (whose
-/// servers refuse to start without one, unless a key is pinned).
-fn keys_in_database(args: &KeyArgs, storage: &StorageArgs) -> Result<bool, CliError> {
-    Ok(stored_keys::key_encryption_key(args)?.is_some()
-        || stored_keys::is_postgres(storage.database_url.expose()))
+/// Where a key command finds the keys, and the store, once the settings are checked against
+/// it: sealed keys in the database need the key-encryption key (the key files would be
+/// another deployment's keys), and `JWT_ALGORITHM`, when set, must be the stored keys'
+/// algorithm (unless the command is `changing_to` another one).
+async fn key_command(
+    args: &KeyArgs,
+    storage: &StorageArgs,
+    changing_to: Option<jwt_core::Algorithm>,
+) -> Result<(KeySource, Store), CliError> {
+    let pinned = args.secret.is_some() || args.private_key_file.is_some();
+    let source = stored_keys::key_source(args, storage.database_url.expose(), pinned)?;
+    let store = open_store(storage).await?;
+    let stored = store.signing_keys().await?;
+    if matches!(source, KeySource::Directory) {
+        stored_keys::refuse_sealed_without_kek(&store).await?;
+    }
+    if changing_to.is_none() {
+        match args.requested_algorithm()? {
+            Some(wanted) if !stored.is_empty() => {
+                stored_keys::check_algorithm(&stored, wanted, Utc::now())?
+            }
+            _ => crate::keys::check_algorithm(args, &storage.data_dir)?,
+        }
+    }
+    Ok((source, store))
 }
 
-async fn rotate_keys(args: &KeyArgs, storage: &StorageArgs, at_once: bool) -> Result<(), CliError> {
-    let alg = parse_algorithm(&args.algorithm)?;
+async fn rotate_keys(
+    args: &KeyArgs,
+    storage: &StorageArgs,
+    at_once: bool,
+    algorithm: Option<jwt_core::Algorithm>,
+) -> Result<(), CliError> {
     if args.secret.is_some() || args.private_key_file.is_some() {
         return Err(CliError::Usage(
             "JWT_SECRET or JWT_PRIVATE_KEY_FILE pins the signing key; unset it to rotate stored keys".into(),
         ));
     }
-    let kek = match stored_keys::key_source(args, storage.database_url.expose(), false)? {
+    let (source, store) = key_command(args, storage, algorithm).await?;
+    let kek = match source {
         KeySource::Database(kek) => kek,
         KeySource::Directory => {
+            let dir = crate::keys::key_dir(&storage.data_dir);
+            let newest = crate::keys::newest_algorithm(&crate::keys::read_dir(&dir)?);
+            let first = args.requested_algorithm()?.unwrap_or(jwt_core::Algorithm::HS256);
+            let alg = algorithm.or(newest).unwrap_or(first);
             let key = jwt_core::SigningKey::generate(alg)?;
-            let now = Utc::now();
-            let path = crate::keys::write_key(&crate::keys::key_dir(&storage.data_dir), &key, now)?;
+            let path = crate::keys::write_key(&dir, &key, Utc::now())?;
+            let change = match newest {
+                Some(from) if from != alg => format!(" (the algorithm changes from {from})"),
+                _ => String::new(),
+            };
             println!(
-                "new {alg} signing key {} in {}; running servers sharing this directory switch \
-                 to it within seconds",
+                "new {alg} signing key {} in {}{change}; running servers sharing this directory \
+                 switch to it within seconds",
                 key.kid(),
                 path.display()
             );
             return Ok(());
         }
     };
-    let store = open_store(storage).await?;
     let rotation =
-        stored_keys::rotate(&store, &kek, alg, &storage.data_dir, at_once, Utc::now()).await?;
+        stored_keys::rotate(&store, &kek, algorithm, &storage.data_dir, at_once, Utc::now())
+            .await?;
     let detail = format!("key {} rotated by jwt-auth keys rotate", rotation.kid);
     record(&store, jwt_auth_store::EventKind::KeyRotated, None, detail).await?;
+    let alg = rotation.algorithm;
+    let change = match rotation.changes_from {
+        Some(from) => format!("; the deployment's algorithm changes from {from} to {alg}"),
+        None => String::new(),
+    };
     if !rotation.replaces || at_once {
         let caveat = if rotation.replaces {
             "; verifiers holding a cached JWK set refuse its tokens until they fetch it again"
         } else {
             ""
         };
-        println!("new {alg} signing key {}: published and signing now{caveat}", rotation.kid);
+        println!(
+            "new {alg} signing key {}: published and signing now{caveat}{change}",
+            rotation.kid
+        );
     } else {
         println!(
             "new {alg} signing key {}: published now, signs from {} (once every cached JWK set \
-             has expired); the previous key signs until then",
+             has expired); the previous key signs until then{change}",
             rotation.kid,
             rotation.activates_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
         );
@@ -922,7 +975,7 @@ async fn rekey(
                 .into(),
         }));
     };
-    let store = open_store(storage).await?;
+    let (_, store) = key_command(args, storage, None).await?;
     let stored = store.signing_keys().await?;
     if stored.is_empty() {
         return Err(CliError::Usage(
@@ -944,7 +997,8 @@ async fn list_keys(args: &KeyArgs, storage: &StorageArgs, json: bool) -> Result<
     let time = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let print_json =
         |listed: Vec<serde_json::Value>| println!("{}", serde_json::Value::from(listed));
-    if !keys_in_database(args, storage)? {
+    let (source, store) = key_command(args, storage, None).await?;
+    if matches!(source, KeySource::Directory) {
         let dir = crate::keys::key_dir(&storage.data_dir);
         let stored = crate::keys::read_dir(&dir)?;
         if json {
@@ -977,7 +1031,6 @@ async fn list_keys(args: &KeyArgs, storage: &StorageArgs, json: bool) -> Result<
         }
         return Ok(());
     }
-    let store = open_store(storage).await?;
     let stored = store.signing_keys().await?;
     let states = stored_keys::states(&stored, Utc::now());
     if json {
@@ -1020,7 +1073,8 @@ async fn revoke_key(
     args: &KeyArgs,
     storage: &StorageArgs,
 ) -> Result<(), CliError> {
-    if !keys_in_database(args, storage)? {
+    let (source, store) = key_command(args, storage, None).await?;
+    if matches!(source, KeySource::Directory) {
         return Err(CliError::Config(ConfigError {
             setting: "KEY_ENCRYPTION_KEY",
             problem: "`keys revoke` works on keys stored in the database; set it (see \
@@ -1028,7 +1082,6 @@ async fn revoke_key(
                 .into(),
         }));
     }
-    let store = open_store(storage).await?;
     let pinned = args.secret.is_some() || args.private_key_file.is_some();
     let revoked = stored_keys::revoke(&store, kid, pinned, retention, Utc::now()).await?;
     let detail = format!("key {kid} revoked by jwt-auth keys revoke");
@@ -1063,7 +1116,7 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
             // /ready says 503, and the rest 503 with a JSON error, until the database answers.
             tracing::error!(error = %e, "the database is unreachable; serving /health and a 503 /ready while retrying");
             let starting = crate::startup::starting(listener.try_clone()?)?;
-            tracing::info!(address = %address, database = %format!("{:?}", backend_of(&config)), algorithm = %config.algorithm, "jwt-auth listening");
+            tracing::info!(address = %address, database = %format!("{:?}", backend_of(&config)), "jwt-auth listening");
             let built = tokio::select! {
                 built = build_with_retries(&config, &args.keys) => built,
                 _ = crate::startup::stop_requested() => None,
@@ -1082,7 +1135,10 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
         Err(e) => return Err(e),
     };
     let state = app.state();
-    tracing::info!(address = %address, database = %format!("{:?}", state.store.backend()), algorithm = %state.config.algorithm, "jwt-auth listening");
+    let keys = state.tokens().keys();
+    let signing = keys.active().map(|k| (k.algorithm().as_str(), k.kid()));
+    let (algorithm, kid) = signing.unwrap_or(("-", "-"));
+    tracing::info!(address = %address, database = %format!("{:?}", state.store.backend()), algorithm, kid, "jwt-auth listening");
     let server = app.run(listener)?;
     server.await?;
     tracing::info!("jwt-auth stopped");

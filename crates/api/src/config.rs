@@ -56,9 +56,11 @@ impl StorageArgs {
 /// Signing-key settings; shared by `serve` and `keys`.
 #[derive(Debug, Clone, Args)]
 pub struct KeyArgs {
-    /// `HS256`, `RS256`, `ES256` or `EdDSA`.
-    #[arg(long = "jwt-algorithm", env = "JWT_ALGORITHM", default_value = "HS256")]
-    pub algorithm: String,
+    /// `HS256`, `RS256`, `ES256` or `EdDSA`: the algorithm of a new deployment's first key
+    /// (HS256 when unset). Once keys are stored, theirs is the deployment's: unset, it follows
+    /// them; set to another, it is refused. `jwt-auth keys rotate --algorithm` changes it.
+    #[arg(long = "jwt-algorithm", env = "JWT_ALGORITHM")]
+    pub algorithm: Option<String>,
 
     /// HS256 secret (at least 32 bytes). Generated on first start when unset.
     #[arg(long = "jwt-secret", env = "JWT_SECRET", hide_env_values = true)]
@@ -206,7 +208,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// The store's connection settings (`DATABASE_CONNECT_TIMEOUT`).
     pub store_options: StoreOptions,
-    pub algorithm: Algorithm,
+    /// `JWT_ALGORITHM` as set: the first key's algorithm, and checked against the stored keys'.
+    pub algorithm: Option<Algorithm>,
     pub issuer: String,
     pub audience: String,
     pub token_expiry: TimeDelta,
@@ -232,7 +235,7 @@ impl ServeArgs {
             .bind
             .parse()
             .map_err(|_| invalid("BIND_ADDRESS", format!("`{}` is not HOST:PORT", self.bind)))?;
-        let algorithm = parse_algorithm(&self.keys.algorithm)?;
+        let algorithm = self.keys.requested_algorithm()?;
         let trusted_proxies = parse_cidrs(&self.trusted_proxies)?;
         let admin = match (&self.admin_email, &self.admin_password) {
             (Some(email), Some(password)) => {
@@ -284,6 +287,13 @@ impl ServeArgs {
             token_include_email: self.token_include_email,
             log_format: self.log_format,
         })
+    }
+}
+
+impl KeyArgs {
+    /// `JWT_ALGORITHM`, if it is set.
+    pub fn requested_algorithm(&self) -> Result<Option<Algorithm>, ConfigError> {
+        self.algorithm.as_deref().map(parse_algorithm).transpose()
     }
 }
 

@@ -1,7 +1,7 @@
 //! Signing keys on disk. Keys live in `DATA_DIR/keys/`, one file each, named
 //! `<created-unix-milliseconds>.<ALG>.key` (PEM for RS256/ES256/EdDSA, base64 for an HS256 secret),
-//! mode 0600. The newest key of the configured algorithm signs; older keys only verify, until
-//! every token they signed has expired. `JWT_SECRET` / `JWT_PRIVATE_KEY_FILE` pin the signing
+//! mode 0600. The newest key signs, and its algorithm is the deployment's; older keys only
+//! verify, until every token they signed has expired. `JWT_SECRET` / `JWT_PRIVATE_KEY_FILE` pin the signing
 //! key instead. Instances that share the directory share the keys, and pick up a rotation
 //! within seconds.
 
@@ -139,17 +139,47 @@ pub fn pinned_key(args: &KeyArgs, alg: Algorithm) -> Result<Option<SigningKey>, 
     }
 }
 
-/// The key set to serve with: the pinned key or the newest stored key of `alg` signs (one is
-/// generated and stored if there is none), and every stored key that may still have live
-/// tokens verifies. A key may have live tokens until `max_token_life` after the next key
-/// replaced it.
+/// `wanted` (`JWT_ALGORITHM`, or a pinned key's) refused: the stored keys sign with `stored`.
+/// One deployment signs with one algorithm, so that every verifier can check every token.
+pub fn algorithm_mismatch(wanted: Algorithm, stored: Algorithm) -> ConfigError {
+    problem(
+        "JWT_ALGORITHM",
+        format!(
+            "is {wanted}, but the stored signing key is {stored}, the deployment's algorithm; \
+             leave JWT_ALGORITHM unset (or set it to {stored}), or change the algorithm with \
+             `jwt-auth keys rotate --algorithm {wanted}`"
+        ),
+    )
+}
+
+/// The algorithm the keys of `dir` sign with: the newest file's.
+pub fn newest_algorithm(files: &[StoredKey]) -> Option<Algorithm> {
+    files.last().map(|file| file.key.algorithm())
+}
+
+/// Checks `JWT_ALGORITHM` (or the pinned key's algorithm) against the newest key file: a
+/// different one is refused, before anything signs.
+pub fn check_algorithm(args: &KeyArgs, data_dir: &Path) -> Result<(), ConfigError> {
+    let requested = args.requested_algorithm()?;
+    let pinned = pinned_key(args, requested.unwrap_or(Algorithm::HS256))?;
+    let wanted = pinned.as_ref().map(SigningKey::algorithm).or(requested);
+    match (wanted, newest_algorithm(&read_dir(&key_dir(data_dir))?)) {
+        (Some(wanted), Some(stored)) if wanted != stored => Err(algorithm_mismatch(wanted, stored)),
+        _ => Ok(()),
+    }
+}
+
+/// The key set to serve with: the pinned key or the newest stored key signs (one of
+/// `JWT_ALGORITHM`, HS256 when unset, is generated and stored if there is none), and every
+/// stored key that may still have live tokens verifies. A key may have live tokens until
+/// `max_token_life` after the next key replaced it.
 pub fn load(
     args: &KeyArgs,
-    alg: Algorithm,
     data_dir: &Path,
     max_token_life: TimeDelta,
     now: DateTime<Utc>,
 ) -> Result<LoadedKeys, ConfigError> {
+    let first = args.requested_algorithm()?.unwrap_or(Algorithm::HS256);
     let dir = key_dir(data_dir);
     let mut stored = read_dir(&dir)?;
     // A key stopped signing when the next one was made; its tokens die `max_token_life` later.
@@ -157,15 +187,15 @@ pub fn load(
     let mut replaced_at: Vec<DateTime<Utc>> = stored.iter().skip(1).map(|k| k.created).collect();
     replaced_at.push(now);
     let mut generated = None;
-    let active = match pinned_key(args, alg)? {
+    let active = match pinned_key(args, first)? {
         Some(key) => key,
-        None => match stored.iter().rposition(|k| k.key.algorithm() == alg) {
-            Some(i) => {
-                replaced_at.remove(i);
-                stored.remove(i).key
+        None => match stored.pop() {
+            Some(newest) => {
+                replaced_at.pop();
+                newest.key
             }
             None => {
-                let key = SigningKey::generate(alg)
+                let key = SigningKey::generate(first)
                     .map_err(|e| problem("JWT_ALGORITHM", e.to_string()))?;
                 let path = write_key(&dir, &key, now).map_err(|e| {
                     problem("DATA_DIR", format!("cannot store a new key in {}: {e}", dir.display()))
@@ -187,7 +217,7 @@ mod tests {
 
     fn args() -> KeyArgs {
         KeyArgs {
-            algorithm: "EdDSA".into(),
+            algorithm: Some("EdDSA".into()),
             secret: None,
             private_key_file: None,
             key_encryption_key: None,
@@ -201,14 +231,14 @@ mod tests {
     fn first_load_generates_a_private_file_and_later_loads_reuse_it() {
         let dir = tempfile::tempdir().unwrap();
         let now = Utc::now();
-        let first = load(&args(), Algorithm::EdDSA, dir.path(), TimeDelta::days(7), now).unwrap();
+        let first = load(&args(), dir.path(), TimeDelta::days(7), now).unwrap();
         let path = first.generated.expect("a key was generated");
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
             assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         }
-        let again = load(&args(), Algorithm::EdDSA, dir.path(), TimeDelta::days(7), now).unwrap();
+        let again = load(&args(), dir.path(), TimeDelta::days(7), now).unwrap();
         assert!(again.generated.is_none());
         assert_eq!(again.keys.active().unwrap().kid(), first.keys.active().unwrap().kid());
     }
@@ -222,19 +252,39 @@ mod tests {
         write_key(&key_dir(dir.path()), &old, t0).unwrap();
         write_key(&key_dir(dir.path()), &new, t0 + TimeDelta::days(20)).unwrap();
         let now = t0 + TimeDelta::days(21);
-        let loaded = load(&args(), Algorithm::EdDSA, dir.path(), TimeDelta::days(7), now).unwrap();
+        let loaded = load(&args(), dir.path(), TimeDelta::days(7), now).unwrap();
         assert_eq!(loaded.keys.active().unwrap().kid(), new.kid());
         assert!(loaded.keys.find(old.kid()).is_some(), "replaced a day ago: still verifies");
         let later = t0 + TimeDelta::days(28);
-        let loaded =
-            load(&args(), Algorithm::EdDSA, dir.path(), TimeDelta::days(7), later).unwrap();
+        let loaded = load(&args(), dir.path(), TimeDelta::days(7), later).unwrap();
         assert!(loaded.keys.find(old.kid()).is_none(), "its tokens have all expired");
+    }
+
+    #[test]
+    fn the_newest_file_decides_the_algorithm_and_another_one_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let t0 = Utc::now() - TimeDelta::days(1);
+        let hs = SigningKey::generate(Algorithm::HS256).unwrap();
+        let ed = SigningKey::generate(Algorithm::EdDSA).unwrap();
+        write_key(&key_dir(dir.path()), &hs, t0).unwrap();
+        write_key(&key_dir(dir.path()), &ed, t0 + TimeDelta::hours(1)).unwrap();
+        let unset = KeyArgs { algorithm: None, ..args() };
+        check_algorithm(&unset, dir.path()).expect("unset follows the keys");
+        check_algorithm(&args(), dir.path()).expect("the newest key's algorithm");
+        let loaded = load(&unset, dir.path(), TimeDelta::days(7), Utc::now()).unwrap();
+        assert_eq!(loaded.keys.active().unwrap().kid(), ed.kid(), "the newest signs");
+        assert!(loaded.keys.find(hs.kid()).is_some(), "the older still verifies");
+        let other = KeyArgs { algorithm: Some("HS256".into()), ..args() };
+        let err = check_algorithm(&other, dir.path()).unwrap_err();
+        assert_eq!(err.setting, "JWT_ALGORITHM");
+        assert!(err.problem.contains("is HS256, but the stored signing key is EdDSA"), "{err}");
+        assert!(err.problem.contains("keys rotate --algorithm HS256"), "{err}");
     }
 
     #[test]
     fn short_secret_is_refused_naming_the_setting() {
         let args = KeyArgs {
-            algorithm: "HS256".into(),
+            algorithm: Some("HS256".into()),
             secret: Some(SecretString::new("short")),
             private_key_file: None,
             key_encryption_key: None,

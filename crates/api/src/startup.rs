@@ -258,7 +258,8 @@ impl Application {
         keys: &KeyArgs,
         clock: Arc<dyn Clock>,
     ) -> Result<Application, CliError> {
-        let pinned = crate::keys::pinned_key(keys, config.algorithm)?.is_some();
+        let first = config.algorithm.unwrap_or(jwt_core::Algorithm::HS256);
+        let pinned = crate::keys::pinned_key(keys, first)?.is_some();
         let key_source =
             Arc::new(stored_keys::key_source(keys, config.database_url.expose(), pinned)?);
         let store = Arc::new(
@@ -666,8 +667,7 @@ pub async fn reload_keys_now(state: &AppState) -> Result<(), stored_keys::Stored
         KeySource::Database(kek) => {
             let policy = state.tokens().policy();
             let retention = jwt_core::KeySet::retention(policy.access_ttl, policy.refresh_ttl);
-            let (args, alg) = (&state.key_args, state.config.algorithm);
-            stored_keys::load(&state.store, kek, args, alg, retention, state.now()).await?
+            stored_keys::load(&state.store, kek, &state.key_args, retention, state.now()).await?
         }
         KeySource::Directory => state.load_keys()?,
     };

@@ -60,7 +60,6 @@ impl AppState {
         let policy = self.tokens().policy();
         crate::keys::load(
             &self.key_args,
-            self.config.algorithm,
             &self.config.data_dir,
             jwt_core::KeySet::retention(policy.access_ttl, policy.refresh_ttl),
             self.now(),

@@ -180,33 +180,53 @@ impl fmt::Display for KeyState {
     }
 }
 
-/// The key of `alg` that signs at `now`: the last one activated that is neither revoked nor
-/// replaced (the replacement decides when two keys activate at the same instant); failing
-/// that, the last one activated that is not revoked (its replacement was revoked before it
-/// signed).
-fn active_index(stored: &[StoredSigningKey], alg: Algorithm, now: DateTime<Utc>) -> Option<usize> {
-    let usable = |k: &StoredSigningKey| {
-        k.algorithm == alg.as_str() && k.revoked_at.is_none() && k.activates_at <= now
-    };
+/// The key that signs at `now`: the last one activated that is neither revoked nor replaced
+/// (the replacement decides when two keys activate at the same instant); failing that, the
+/// last one activated that is not revoked (its replacement was revoked before it signed).
+/// Whatever their algorithms, one key signs.
+fn active_index(stored: &[StoredSigningKey], now: DateTime<Utc>) -> Option<usize> {
+    let usable = |k: &StoredSigningKey| k.revoked_at.is_none() && k.activates_at <= now;
     stored
         .iter()
         .rposition(|k| usable(k) && k.retired_at.is_none_or(|at| at > now))
         .or_else(|| stored.iter().rposition(usable))
 }
 
+fn algorithm_of(stored: &StoredSigningKey) -> Option<Algorithm> {
+    stored.algorithm.parse().ok()
+}
+
+/// The deployment's algorithm at `now`: that of the stored key that signs.
+pub fn signing_algorithm(stored: &[StoredSigningKey], now: DateTime<Utc>) -> Option<Algorithm> {
+    active_index(stored, now).and_then(|i| algorithm_of(&stored[i]))
+}
+
+/// Checks `wanted` (`JWT_ALGORITHM`, or a pinned key's algorithm) against the stored keys: it
+/// must be the signing key's, or that of a published key about to sign (a change of
+/// algorithm under way). Anything goes while no key is stored.
+pub fn check_algorithm(
+    stored: &[StoredSigningKey],
+    wanted: Algorithm,
+    now: DateTime<Utc>,
+) -> Result<(), ConfigError> {
+    let Some(signing) = signing_algorithm(stored, now) else { return Ok(()) };
+    let pending = |k: &StoredSigningKey| k.revoked_at.is_none() && k.activates_at > now;
+    if signing == wanted || stored.iter().any(|k| pending(k) && algorithm_of(k) == Some(wanted)) {
+        Ok(())
+    } else {
+        Err(crate::keys::algorithm_mismatch(wanted, signing))
+    }
+}
+
 /// The state of each stored key at `now` (in the store's order), for `keys list`.
 pub fn states(stored: &[StoredSigningKey], now: DateTime<Utc>) -> Vec<KeyState> {
-    let actives: Vec<usize> =
-        [Algorithm::HS256, Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA]
-            .into_iter()
-            .filter_map(|alg| active_index(stored, alg, now))
-            .collect();
+    let active = active_index(stored, now);
     stored
         .iter()
         .enumerate()
         .map(|(i, k)| match () {
             _ if k.revoked_at.is_some() => KeyState::Revoked,
-            _ if actives.contains(&i) => KeyState::Active,
+            _ if active == Some(i) => KeyState::Active,
             _ if k.activates_at > now && k.retired_at.is_none_or(|at| at > now) => {
                 KeyState::Pending
             }
@@ -254,8 +274,8 @@ pub enum StoredKeyError {
          key-encryption key the keys were stored with"
     )]
     WrongKek { kid: String },
-    #[error("no stored {0} key may sign; run `jwt-auth keys rotate --now`")]
-    NoSigningKey(Algorithm),
+    #[error("no stored key may sign; run `jwt-auth keys rotate --now`")]
+    NoSigningKey,
     #[error("no stored key has the kid `{0}`; nothing changed")]
     UnknownKid(String),
     #[error(
@@ -293,13 +313,13 @@ fn verifying(
 }
 
 /// On a first start with a key-encryption key: stores the keys of `DATA_DIR/keys/` (each
-/// retired when the next one was made) and, unless a key is pinned, a new key of `alg` if
-/// none of the files is one; returns how many keys were stored. Nothing happens if the
+/// retired when the next one was made, the newest signing) or, if there are none and no key
+/// is pinned, a new key of `first`; returns how many keys were stored. Nothing happens if the
 /// database holds any key already.
 pub async fn store_first_keys(
     store: &Store,
     kek: &KeyEncryptionKey,
-    alg: Algorithm,
+    first_algorithm: Algorithm,
     pinned: bool,
     data_dir: &Path,
     now: DateTime<Utc>,
@@ -314,8 +334,8 @@ pub async fn store_first_keys(
             .map_err(|source| StoredKeyError::Key { kid: file.key.kid().to_owned(), source })?;
         first.push(sealed);
     }
-    if !pinned && !files.iter().any(|f| f.key.algorithm() == alg) {
-        let key = SigningKey::generate(alg)
+    if !pinned && files.is_empty() {
+        let key = SigningKey::generate(first_algorithm)
             .map_err(|e| ConfigError { setting: "JWT_ALGORITHM", problem: e.to_string() })?;
         // Nothing signs yet, so the first key may sign at once.
         let sealed = record(kek, &key, now, now)
@@ -331,22 +351,21 @@ pub async fn store_first_keys(
     Ok(if count > 0 && store.add_first_signing_keys(&first).await? { count } else { 0 })
 }
 
-/// The key set the stored keys make at `now`: the pinned key or the last activated key of
-/// `alg` signs; every other key that is not revoked verifies, a pending key from its creation
+/// The key set the stored keys make at `now`: the pinned key or the last activated key
+/// signs; every other key that is not revoked verifies, a pending key from its creation
 /// (so it is published before it signs), a retired one for `retention` after it was replaced.
 pub fn key_set(
     stored: &[StoredSigningKey],
     kek: &KeyEncryptionKey,
     pinned: Option<SigningKey>,
-    alg: Algorithm,
     retention: TimeDelta,
     now: DateTime<Utc>,
 ) -> Result<KeySet, StoredKeyError> {
-    let active_at = if pinned.is_some() { None } else { active_index(stored, alg, now) };
+    let active_at = if pinned.is_some() { None } else { active_index(stored, now) };
     let active = match (pinned, active_at) {
         (Some(key), _) => key,
         (None, Some(i)) => open(kek, &stored[i])?,
-        (None, None) => return Err(StoredKeyError::NoSigningKey(alg)),
+        (None, None) => return Err(StoredKeyError::NoSigningKey),
     };
     let mut replaced = Vec::new();
     for (i, key) in stored.iter().enumerate() {
@@ -363,21 +382,46 @@ pub fn key_set(
     Ok(KeySet::from_history(active, replaced, retention, now))
 }
 
-/// Loads the stored keys into a key set (see [`key_set`]).
+/// Loads the stored keys into a key set (see [`key_set`]); a running instance follows them
+/// whatever their algorithm (a change of algorithm is a rotation like any other).
 pub async fn load(
     store: &Store,
     kek: &KeyEncryptionKey,
     args: &KeyArgs,
-    alg: Algorithm,
     retention: TimeDelta,
     now: DateTime<Utc>,
 ) -> Result<KeySet, StoredKeyError> {
-    let pinned = crate::keys::pinned_key(args, alg)?;
+    let pinned = pinned(args)?;
     let stored = store.signing_keys().await?;
-    key_set(&stored, kek, pinned, alg, retention, now)
+    key_set(&stored, kek, pinned, retention, now)
 }
 
-/// The key source of the settings and the key set to start with. With the database: stores
+/// The key `JWT_SECRET` or `JWT_PRIVATE_KEY_FILE` pins, read as `JWT_ALGORITHM` says (HS256
+/// when unset).
+fn pinned(args: &KeyArgs) -> Result<Option<SigningKey>, ConfigError> {
+    crate::keys::pinned_key(args, args.requested_algorithm()?.unwrap_or(Algorithm::HS256))
+}
+
+/// Refuses a database holding sealed keys when no key-encryption key is set: the key files of
+/// `DATA_DIR/keys/` would sign instead, voiding every token the stored keys signed.
+pub async fn refuse_sealed_without_kek(store: &Store) -> Result<(), StoredKeyError> {
+    let stored = store.signing_keys().await?;
+    if stored.is_empty() {
+        return Ok(());
+    }
+    Err(StoredKeyError::Config(problem(
+        "KEY_ENCRYPTION_KEY",
+        format!(
+            "is not set, but the database holds {} signing keys sealed under one; set \
+             KEY_ENCRYPTION_KEY_FILE (or KEY_ENCRYPTION_KEY) to the key they were stored with \
+             (the key files of DATA_DIR/keys/ are not used once keys are in the database)",
+            stored.len()
+        ),
+    )))
+}
+
+/// The key source of the settings and the key set to start with, once `JWT_ALGORITHM` (or
+/// the pinned key's algorithm) is checked against the stored keys'. With the database: stores
 /// the first keys if there are none (see [`store_first_keys`]), then loads them.
 pub async fn initial(
     source: &KeySource,
@@ -387,22 +431,39 @@ pub async fn initial(
     retention: TimeDelta,
     now: DateTime<Utc>,
 ) -> Result<KeySet, StoredKeyError> {
-    let alg = config.algorithm;
     match source {
         KeySource::Directory => {
-            let loaded = crate::keys::load(args, alg, &config.data_dir, retention, now)?;
+            refuse_sealed_without_kek(store).await?;
+            crate::keys::check_algorithm(args, &config.data_dir)?;
+            let loaded = crate::keys::load(args, &config.data_dir, retention, now)?;
             if let Some(path) = &loaded.generated {
-                tracing::info!(path = %path.display(), algorithm = %alg, "generated a new signing key and stored it (mode 0600)");
+                let alg = loaded.keys.active().map(SigningKey::algorithm);
+                tracing::info!(path = %path.display(), algorithm = ?alg, "generated a new signing key and stored it (mode 0600)");
             }
             Ok(loaded.keys)
         }
         KeySource::Database(kek) => {
-            let pinned = crate::keys::pinned_key(args, alg)?.is_some();
-            let stored = store_first_keys(store, kek, alg, pinned, &config.data_dir, now).await?;
-            if stored > 0 {
-                tracing::info!(keys = stored, algorithm = %alg, "stored the first signing keys in the database (the key files of DATA_DIR/keys/ and, if none was of JWT_ALGORITHM, a new one), encrypted under the key-encryption key");
+            let pinned = pinned(args)?;
+            let wanted = pinned.as_ref().map(SigningKey::algorithm).or(config.algorithm);
+            if store.signing_keys().await?.is_empty() {
+                // The key files about to be imported decide, as they would without the database.
+                crate::keys::check_algorithm(args, &config.data_dir)?;
             }
-            load(store, kek, args, alg, retention, now).await
+            let first = wanted.unwrap_or(Algorithm::HS256);
+            let count =
+                store_first_keys(store, kek, first, pinned.is_some(), &config.data_dir, now)
+                    .await?;
+            if count > 0 {
+                tracing::info!(
+                    keys = count,
+                    "stored the first signing keys in the database (the key files of DATA_DIR/keys/, or a new key of JWT_ALGORITHM if there were none), encrypted under the key-encryption key"
+                );
+            }
+            let stored = store.signing_keys().await?;
+            if let Some(wanted) = wanted {
+                check_algorithm(&stored, wanted, now)?;
+            }
+            key_set(&stored, kek, pinned, retention, now)
         }
     }
 }
@@ -411,37 +472,52 @@ pub async fn initial(
 #[derive(Debug)]
 pub struct Rotation {
     pub kid: String,
+    pub algorithm: Algorithm,
     pub activates_at: DateTime<Utc>,
     /// Whether another key was signing (and signs until `activates_at`).
     pub replaces: bool,
+    /// The algorithm signing until `activates_at`, when the rotation changes it.
+    pub changes_from: Option<Algorithm>,
 }
 
-/// Stores a new key of `alg` (after importing the key files if the database holds none), once
-/// `kek` has opened a stored key: the one every server holds. It signs [`PUBLISH_AHEAD`] from `now`, once every instance publishes it and every cached JWK set
-/// has it, or at once when `at_once` or when no key signs.
+/// Stores a new key (after importing the key files if the database holds none), once `kek`
+/// has opened a stored key: the one every server holds. Its algorithm is `algorithm`, or the
+/// newest stored key's when `None` (HS256 if there is none). It signs [`PUBLISH_AHEAD`] from
+/// `now`, once every instance publishes it and every cached JWK set has it, or at once when
+/// `at_once` or when no key signs. A change of algorithm is a rotation like any other: the new
+/// key is published ahead, then the one key that signs.
 pub async fn rotate(
     store: &Store,
     kek: &KeyEncryptionKey,
-    alg: Algorithm,
+    algorithm: Option<Algorithm>,
     data_dir: &Path,
     at_once: bool,
     now: DateTime<Utc>,
 ) -> Result<Rotation, StoredKeyError> {
-    let key = SigningKey::generate(alg)
-        .map_err(|e| ConfigError { setting: "JWT_ALGORITHM", problem: e.to_string() })?;
     // Key files not yet imported become the history the new key follows.
-    store_first_keys(store, kek, alg, true, data_dir, now).await?;
+    store_first_keys(store, kek, Algorithm::HS256, true, data_dir, now).await?;
     let stored = store.signing_keys().await?;
     // A key sealed under another KEK than the servers' would stop them when it activates.
     if let Some(last) = stored.last() {
         open(kek, last)?;
     }
-    let replaces = active_index(&stored, alg, now).is_some();
+    let newest = stored.iter().rev().find(|k| k.revoked_at.is_none()).and_then(algorithm_of);
+    let alg = algorithm.or(newest).unwrap_or(Algorithm::HS256);
+    let key = SigningKey::generate(alg)
+        .map_err(|e| ConfigError { setting: "JWT_ALGORITHM", problem: e.to_string() })?;
+    let signing = signing_algorithm(&stored, now);
+    let replaces = signing.is_some();
     let activates_at = if at_once || !replaces { now } else { now + PUBLISH_AHEAD };
     let record = record(kek, &key, now, activates_at)
         .map_err(|source| StoredKeyError::Key { kid: key.kid().to_owned(), source })?;
     store.rotate_signing_key(&record).await?;
-    Ok(Rotation { kid: record.kid, activates_at, replaces })
+    Ok(Rotation {
+        kid: record.kid,
+        algorithm: alg,
+        activates_at,
+        replaces,
+        changes_from: signing.filter(|&from| from != alg),
+    })
 }
 
 /// Revokes stored key `kid`; refused for the key that signs at `now` unless a key is
@@ -520,9 +596,37 @@ mod tests {
     }
 
     #[test]
+    fn one_key_signs_whatever_the_algorithms_and_another_algorithm_is_refused() {
+        let t = Utc::now();
+        // An HS256 key replaced by an EdDSA key published ahead: one active key throughout.
+        let (mut old, mut new) = (stored("h", t), stored("e", t + PUBLISH_AHEAD));
+        old.algorithm = "HS256".into();
+        old.retired_at = Some(new.activates_at);
+        let keys = [old, new.clone()];
+        use KeyState::*;
+        assert_eq!(states(&keys, t), [Active, Pending]);
+        assert_eq!(states(&keys, t + PUBLISH_AHEAD), [Retired, Active]);
+        assert_eq!(signing_algorithm(&keys, t), Some(Algorithm::HS256));
+        assert_eq!(signing_algorithm(&keys, t + PUBLISH_AHEAD), Some(Algorithm::EdDSA));
+        // Before the switch either algorithm of the change is accepted; after it, only EdDSA.
+        check_algorithm(&keys, Algorithm::HS256, t).expect("signs now");
+        check_algorithm(&keys, Algorithm::EdDSA, t).expect("about to sign");
+        check_algorithm(&keys, Algorithm::EdDSA, t + PUBLISH_AHEAD).expect("signs");
+        let err = check_algorithm(&keys, Algorithm::HS256, t + PUBLISH_AHEAD).unwrap_err();
+        assert!(err.problem.contains("is HS256, but the stored signing key is EdDSA"), "{err}");
+        let err = check_algorithm(&keys, Algorithm::ES256, t).unwrap_err();
+        assert!(err.problem.contains("is ES256, but the stored signing key is HS256"), "{err}");
+        // A revoked pending key does not make its algorithm acceptable.
+        new.revoked_at = Some(t);
+        let keys = [keys[0].clone(), new];
+        assert!(check_algorithm(&keys, Algorithm::EdDSA, t).is_err());
+        check_algorithm(&[], Algorithm::ES256, t).expect("nothing stored yet");
+    }
+
+    #[test]
     fn postgres_without_a_kek_is_refused_naming_the_setting_unless_a_key_is_pinned() {
         let args = KeyArgs {
-            algorithm: "EdDSA".into(),
+            algorithm: Some("EdDSA".into()),
             secret: None,
             private_key_file: None,
             key_encryption_key: None,

@@ -108,12 +108,16 @@ fn a_block_that_neither_runs_nor_says_why_is_caught() {
 }
 
 /// The settings of the server the examples run against, and of the commands they run: an
-/// administrator and keys in the database, as the pages say.
+/// administrator and keys in the database, under the key-encryption key of the file `kek`
+/// ([`KEK`]), as the pages say.
 const EXAMPLE_ENV: &[(&str, &str)] = &[
-    ("KEY_ENCRYPTION_KEY", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="),
+    ("KEY_ENCRYPTION_KEY_FILE", "kek"),
     ("ADMIN_EMAIL", "admin@example.com"),
     ("ADMIN_PASSWORD", "correct horse battery staple"),
 ];
+
+/// The key-encryption key the pages keep in the file `kek` of the server's directory.
+const KEK: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -249,6 +253,7 @@ async fn run_page(page: &str) -> Vec<String> {
         .collect();
     assert!(!steps.is_empty(), "{page} has no sh block");
     let dir = tempfile::tempdir().expect("a directory");
+    std::fs::write(dir.path().join("kek"), format!("{KEK}\n")).expect("the KEK file");
     let server = Server::start(dir.path(), EXAMPLE_ENV).await;
     let base = format!("http://{}", server.addr);
     let outputs = dir.path().join("outputs");

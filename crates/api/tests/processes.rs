@@ -1174,6 +1174,158 @@ fn keys_revoke_on_sqlite_without_a_key_encryption_key_names_the_setting() {
     fails_with_one_line(&output, "KEY_ENCRYPTION_KEY");
 }
 
+/// The `alg` of a token's header.
+fn alg_of(token: &str) -> String {
+    use base64::Engine;
+    let header = token.split('.').next().expect("a header");
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header).expect("base64");
+    let header: Value = serde_json::from_slice(&json).expect("a JSON header");
+    header["alg"].as_str().expect("alg").to_owned()
+}
+
+/// The states `keys list --json` gives, in its order, with their algorithms.
+fn key_states(dir: &Path, env: &[(&str, &str)]) -> Vec<(String, String)> {
+    let output = run(jwt_auth(dir, env).args(["keys", "list", "--json"]), None);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let listed: Vec<Value> = serde_json::from_str(&stdout(&output)).expect("a JSON array");
+    listed
+        .iter()
+        .map(|k| {
+            (
+                k["state"].as_str().expect("state").into(),
+                k["algorithm"].as_str().expect("alg").into(),
+            )
+        })
+        .collect()
+}
+
+/// The deployment's algorithm is that of its stored keys: `serve` and every key command
+/// refuse another `JWT_ALGORITHM` with one line; unset, they follow the keys; a change is
+/// `keys rotate --algorithm`, after which the running instances sign with the new algorithm
+/// and tokens of the old keep verifying; never more than one active key.
+#[tokio::test]
+async fn the_deployments_algorithm_is_its_stored_keys_and_a_change_is_one_command() {
+    let Some(db) = pg::PgDatabase::for_test("jwt_api_test").await else { return };
+    let dir = tempfile::tempdir().expect("a directory");
+    let url = db.url.as_str();
+    let plain = [("DATABASE_URL", url), ("KEY_ENCRYPTION_KEY", KEK)];
+    let eddsa = [("DATABASE_URL", url), ("KEY_ENCRYPTION_KEY", KEK), ("JWT_ALGORITHM", "EdDSA")];
+    let hs256 = [("DATABASE_URL", url), ("KEY_ENCRYPTION_KEY", KEK), ("JWT_ALGORITHM", "HS256")];
+    let first = Server::start(dir.path(), &eddsa).await;
+    register(&first, "ann@example.com").await;
+    let old = login(&first, "ann@example.com").await;
+    assert_eq!(alg_of(access(&old)), "EdDSA");
+
+    // Unset, a rotation keeps the stored keys' algorithm; set to another, it is refused.
+    let rotated = run(jwt_auth(dir.path(), &plain).args(["keys", "rotate", "--now"]), None);
+    assert!(rotated.status.success(), "{}", stderr(&rotated));
+    assert!(stdout(&rotated).starts_with("new EdDSA signing key"), "{}", stdout(&rotated));
+    let refused = run(jwt_auth(dir.path(), &hs256).args(["keys", "rotate"]), None);
+    fails_with_one_line(&refused, "JWT_ALGORITHM: is HS256, but the stored signing key is EdDSA");
+    for command in [&["keys", "list"][..], &["keys", "revoke", "x"]] {
+        let refused = run(jwt_auth(dir.path(), &hs256).args(command), None);
+        fails_with_one_line(&refused, "JWT_ALGORITHM: is HS256");
+    }
+    let mut serve = jwt_auth(dir.path(), &hs256);
+    serve.arg("serve").env("BIND_ADDRESS", "127.0.0.1:0");
+    fails_with_one_line(&run(&mut serve, None), "keys rotate --algorithm HS256");
+    let states = key_states(dir.path(), &plain);
+    assert_eq!(states.iter().filter(|(s, _)| s == "active").count(), 1, "{states:?}");
+    assert!(states.iter().all(|(_, alg)| alg == "EdDSA"), "{states:?}");
+
+    // An instance started without JWT_ALGORITHM signs with the stored keys' algorithm.
+    let second = Server::start(dir.path(), &plain).await;
+    let pair = login(&second, "ann@example.com").await;
+    assert_eq!(alg_of(access(&pair)), "EdDSA");
+
+    // The change: published ahead like any rotation, one active key throughout.
+    let change = ["keys", "rotate", "--algorithm", "ES256"];
+    let changed = run(jwt_auth(dir.path(), &eddsa).args(change), None);
+    assert!(changed.status.success(), "{}", stderr(&changed));
+    let said = stdout(&changed);
+    assert!(said.contains("signs from") && said.contains("from EdDSA to ES256"), "{said}");
+    let states = key_states(dir.path(), &plain);
+    assert_eq!(states.iter().filter(|(s, _)| s == "active").count(), 1, "{states:?}");
+    assert!(states.contains(&("pending".into(), "ES256".into())), "{states:?}");
+    // While it is under way, either algorithm of the change is accepted, and no other.
+    let es256 = [("DATABASE_URL", url), ("KEY_ENCRYPTION_KEY", KEK), ("JWT_ALGORITHM", "ES256")];
+    assert_eq!(key_states(dir.path(), &es256).len(), states.len());
+    let rs256 = [("DATABASE_URL", url), ("KEY_ENCRYPTION_KEY", KEK), ("JWT_ALGORITHM", "RS256")];
+    fails_with_one_line(&run(jwt_auth(dir.path(), &rs256).args(["keys", "list"]), None), "RS256");
+    let bad =
+        run(jwt_auth(dir.path(), &plain).args(["keys", "rotate", "--algorithm", "none"]), None);
+    fails_with_one_line(&bad, "--algorithm");
+
+    // Signing now: both running instances switch, and the EdDSA tokens keep verifying.
+    let now = run(jwt_auth(dir.path(), &plain).args(["keys", "rotate", "--now"]), None);
+    assert!(stdout(&now).starts_with("new ES256 signing key"), "{}", stdout(&now));
+    for server in [&first, &second] {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let pair = login(server, "ann@example.com").await;
+            if alg_of(access(&pair)) == "ES256" {
+                assert_eq!(me(server, access(&pair)).await.0, StatusCode::OK);
+                break;
+            }
+            assert!(Instant::now() < deadline, "still signing {}", alg_of(access(&pair)));
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(me(server, access(&old)).await.0, StatusCode::OK, "an EdDSA token verifies");
+    }
+    let states = key_states(dir.path(), &plain);
+    assert_eq!(
+        states.iter().filter(|(s, _)| s == "active").collect::<Vec<_>>(),
+        [&("active".to_owned(), "ES256".to_owned())]
+    );
+    // The first instance's own setting is now the wrong one.
+    let mut serve = jwt_auth(dir.path(), &eddsa);
+    serve.arg("serve").env("BIND_ADDRESS", "127.0.0.1:0");
+    fails_with_one_line(&run(&mut serve, None), "is EdDSA, but the stored signing key is ES256");
+}
+
+/// Once the database holds sealed keys, `serve` and every key command refuse to run without
+/// the key-encryption key, with one line, instead of falling back to the key files (which
+/// would void every token, and a rotation no server would follow).
+#[tokio::test]
+async fn sealed_keys_without_the_key_encryption_key_refuse_serve_and_every_key_command() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let kek_file = dir.path().join("kek");
+    std::fs::write(&kek_file, format!("{KEK}\n")).expect("the KEK file");
+    let kek_path = kek_file.display().to_string();
+    let with_kek = [("KEY_ENCRYPTION_KEY_FILE", kek_path.as_str())];
+    let server = Server::start(dir.path(), &with_kek).await;
+    register(&server, "ann@example.com").await;
+    let pair = login(&server, "ann@example.com").await;
+    drop(server);
+    let key_files = || match std::fs::read_dir(dir.path().join("keys")) {
+        Ok(entries) => entries.count(),
+        Err(_) => 0,
+    };
+    assert_eq!(key_files(), 0, "the keys are in the database");
+
+    let mut serve = jwt_auth(dir.path(), &[]);
+    serve.arg("serve").env("BIND_ADDRESS", "127.0.0.1:0");
+    fails_with_one_line(
+        &run(&mut serve, None),
+        "KEY_ENCRYPTION_KEY: is not set, but the database holds",
+    );
+    for command in [&["keys", "rotate", "--now"][..], &["keys", "list"], &["keys", "revoke", "x"]] {
+        let refused = run(jwt_auth(dir.path(), &[]).args(command), None);
+        fails_with_one_line(&refused, "KEY_ENCRYPTION_KEY");
+    }
+    assert_eq!(key_files(), 0, "no key file was written");
+
+    // With the key-encryption key, the same commands work and the tokens live on.
+    let listed = run(jwt_auth(dir.path(), &with_kek).args(["keys", "list"]), None);
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    assert_eq!(stdout(&listed).lines().count(), 1, "{}", stdout(&listed));
+    let server = Server::start(dir.path(), &with_kek).await;
+    assert_eq!(me(&server, access(&pair)).await.0, StatusCode::OK, "the stored key verifies");
+    let rotated = run(jwt_auth(dir.path(), &with_kek).args(["keys", "rotate", "--now"]), None);
+    assert!(rotated.status.success(), "{}", stderr(&rotated));
+    assert_eq!(key_files(), 0, "rotated in the database");
+}
+
 /// The login status of `email` with `password`.
 async fn login_status(server: &Server, email: &str, password: &str) -> StatusCode {
     client()

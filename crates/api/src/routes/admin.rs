@@ -162,7 +162,7 @@ pub struct Rotated {
 #[utoipa::path(post, path = "/api/admin/keys/rotate", tag = "admin", security(("bearer" = [])),
     params(RotateQuery),
     responses(
-        (status = 200, body = Rotated, description = "a new signing key of the configured algorithm: published now, signing from `activates_at`"),
+        (status = 200, body = Rotated, description = "a new signing key of the deployment's algorithm (the newest stored key's): published now, signing from `activates_at`"),
         (status = 409, body = ErrorBody, description = "`conflict`: the signing key is pinned (`JWT_SECRET`, `JWT_PRIVATE_KEY_FILE`)"),
         (status = 422, body = ErrorBody, description = "`invalid_field`: `now` is not `true` or `false`"),
         BearerRefused, InsufficientRole, Unavailable,
@@ -179,21 +179,24 @@ pub async fn rotate(
                 .into(),
         ));
     }
-    let (now, alg) = (state.now(), state.config.algorithm);
+    let now = state.now();
     let at_once = query.now.unwrap_or(false);
     let rotated = match &*state.key_source {
         KeySource::Database(kek) => {
             let data_dir = &state.config.data_dir;
-            let rotation = stored_keys::rotate(&state.store, kek, alg, data_dir, at_once, now)
+            // The deployment's algorithm: that of the newest stored key.
+            let rotation = stored_keys::rotate(&state.store, kek, None, data_dir, at_once, now)
                 .await
                 .map_err(key_error)?;
             Rotated {
                 kid: rotation.kid,
-                algorithm: alg.to_string(),
+                algorithm: rotation.algorithm.to_string(),
                 activates_at: rotation.activates_at,
             }
         }
         KeySource::Directory => {
+            let keys = state.tokens().keys();
+            let alg = keys.active().map_or(jwt_core::Algorithm::HS256, |k| k.algorithm());
             let key = jwt_core::SigningKey::generate(alg)?;
             let dir = crate::keys::key_dir(&state.config.data_dir);
             crate::keys::write_key(&dir, &key, now).map_err(|e| {

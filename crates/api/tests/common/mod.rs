@@ -118,7 +118,7 @@ pub fn default_config(database_url: &str, data_dir: PathBuf) -> Config {
         database_url: jwt_auth_api::secret::DatabaseUrl::new(database_url),
         data_dir,
         store_options: jwt_auth_store::StoreOptions::default(),
-        algorithm: Algorithm::HS256,
+        algorithm: Some(Algorithm::HS256),
         issuer: "jwt-auth".into(),
         audience: "api".into(),
         token_expiry: TimeDelta::minutes(30),
@@ -172,7 +172,7 @@ impl TestApp {
         let data_dir = Arc::new(tempfile::tempdir().expect("a data directory"));
         let mut config = default_config(&db.url, data_dir.path().to_owned());
         configure(&mut config);
-        let (key, key_args) = pinned_key(config.algorithm, &data_dir);
+        let (key, key_args) = pinned_key(config.algorithm.unwrap_or(Algorithm::HS256), &data_dir);
         // Whole seconds, like the claims, so that tests can reason about `iat` and `exp`.
         let now = Utc::now();
         let start = now - TimeDelta::nanoseconds(now.timestamp_subsec_nanos().into());
@@ -186,9 +186,9 @@ impl TestApp {
     pub async fn start_with_stored_keys(db: TestDb, alg: Algorithm, kek: &str) -> TestApp {
         let data_dir = Arc::new(tempfile::tempdir().expect("a data directory"));
         let mut config = default_config(&db.url, data_dir.path().to_owned());
-        config.algorithm = alg;
+        config.algorithm = Some(alg);
         let key_args = KeyArgs {
-            algorithm: alg.as_str().into(),
+            algorithm: Some(alg.as_str().into()),
             secret: None,
             private_key_file: None,
             key_encryption_key: Some(kek.to_owned().into()),
@@ -373,7 +373,7 @@ impl TestApp {
 /// file for the others.
 fn pinned_key(alg: Algorithm, dir: &tempfile::TempDir) -> (SigningKey, KeyArgs) {
     let mut args = KeyArgs {
-        algorithm: alg.as_str().into(),
+        algorithm: Some(alg.as_str().into()),
         secret: None,
         private_key_file: None,
         key_encryption_key: None,

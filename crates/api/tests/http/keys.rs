@@ -85,7 +85,7 @@ async fn stored_private_keys_are_sealed_and_open_only_with_their_kek(db: TestDb)
     let refused = stored_keys::rotate(
         &store(&app).await,
         &other,
-        Algorithm::HS256,
+        Some(Algorithm::HS256),
         &data_dir,
         true,
         app.now(),
@@ -118,7 +118,7 @@ async fn a_rotated_key_is_published_before_it_signs_and_old_tokens_keep_verifyin
     let rotation = stored_keys::rotate(
         &store(&app).await,
         &kek(),
-        Algorithm::EdDSA,
+        Some(Algorithm::EdDSA),
         &data_dir,
         false,
         app.now(),
@@ -163,9 +163,10 @@ async fn a_revoked_key_is_refused_by_every_instance_within_a_second(db: TestDb) 
 
     // A compromised key: rotate at once, then revoke the old one.
     let data_dir = app.settings().0.data_dir.clone();
-    let next = stored_keys::rotate(&store, &kek(), Algorithm::ES256, &data_dir, true, app.now())
-        .await
-        .expect("rotates");
+    let next =
+        stored_keys::rotate(&store, &kek(), Some(Algorithm::ES256), &data_dir, true, app.now())
+            .await
+            .expect("rotates");
     assert_eq!(next.activates_at, app.now());
     stored_keys::revoke(&store, &old_kid, false, RETENTION, app.now()).await.expect("revokes");
     let listed = store.signing_keys().await.expect("keys");
@@ -195,9 +196,7 @@ async fn keys_retired_longer_ago_than_any_token_lives_are_pruned(db: TestDb) {
     let store = store(&app).await;
     let first = app.key.kid().to_owned();
     let data_dir = app.settings().0.data_dir.clone();
-    stored_keys::rotate(&store, &kek(), Algorithm::EdDSA, &data_dir, true, app.now())
-        .await
-        .expect("rotates");
+    stored_keys::rotate(&store, &kek(), None, &data_dir, true, app.now()).await.expect("rotates");
     let policy = app.state.tokens().policy();
     let retention = jwt_core::KeySet::retention(policy.access_ttl, policy.refresh_ttl);
     let kids = || async {
@@ -251,8 +250,7 @@ async fn key_files_are_imported_on_the_first_start_with_a_kek(db: TestDb) {
     assert_eq!(kids, [old.kid(), new.kid()]);
     assert_eq!(stored[0].retired_at, Some(stored[1].created_at), "replaced by the next file");
     let retention = chrono::TimeDelta::days(7);
-    let set = stored_keys::key_set(&stored, &kek(), None, Algorithm::EdDSA, retention, now)
-        .expect("a key set");
+    let set = stored_keys::key_set(&stored, &kek(), None, retention, now).expect("a key set");
     assert_eq!(set.active().expect("signs").kid(), new.kid());
     assert!(set.find(old.kid()).is_some(), "the older file still verifies");
 }

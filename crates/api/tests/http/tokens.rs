@@ -18,7 +18,7 @@ crate::http_tests!(
 );
 
 async fn start(db: TestDb, alg: Algorithm) -> (TestApp, Pair) {
-    let app = TestApp::start_with(db, |c| c.algorithm = alg).await;
+    let app = TestApp::start_with(db, |c| c.algorithm = Some(alg)).await;
     app.register("alice@example.com").await;
     let pair = app.login("alice@example.com").await;
     (app, pair)
