@@ -19,8 +19,10 @@ use actix_web::{App, HttpMessage, HttpRequest, HttpResponse, HttpServer, guard, 
 use futures_util::{FutureExt, Stream, StreamExt};
 use tracing::Instrument;
 
-use jwt_auth_store::{Change, Changes, NewUser, PasswordHash};
-use jwt_core::{Clock, REVOCATION_OVERLAP, SessionPolicy, Sessions, TokenPolicy, TokenService};
+use jwt_auth_store::{Change, Changes, EventKind, NewUser, PasswordHash};
+use jwt_core::{
+    ClientInfo, Clock, REVOCATION_OVERLAP, SessionPolicy, Sessions, TokenPolicy, TokenService,
+};
 use std::sync::atomic::AtomicBool;
 
 use crate::cli::CliError;
@@ -334,10 +336,18 @@ impl Application {
     }
 }
 
-/// Creates the admin account of `ADMIN_EMAIL`/`ADMIN_PASSWORD` if no user has that email.
+/// Creates the admin account of `ADMIN_EMAIL`/`ADMIN_PASSWORD` if no user has that email, and
+/// records its `user_created` event; says so when the account exists and the password is left
+/// as it is.
 async fn ensure_admin(state: &AppState) -> Result<(), CliError> {
     let Some((email, password)) = state.config.admin.clone() else { return Ok(()) };
-    if state.store.user_by_email(&email).await?.is_some() {
+    if let Some(existing) = state.store.user_by_email(&email).await? {
+        tracing::warn!(
+            user_id = %existing.user.id,
+            "ADMIN_PASSWORD is ignored: the account of ADMIN_EMAIL exists already, and its \
+             password and roles are left as they are; change its password with `jwt-auth user \
+             set-password <ADMIN_EMAIL> --password-stdin`"
+        );
         return Ok(());
     }
     let hash = state
@@ -352,7 +362,10 @@ async fn ensure_admin(state: &AppState) -> Result<(), CliError> {
         .await
     {
         Ok(user) => {
-            tracing::info!(user_id = %user.id, "created the admin account from ADMIN_EMAIL")
+            tracing::info!(user_id = %user.id, "created the admin account from ADMIN_EMAIL");
+            let nobody = ClientInfo::default();
+            let event = crate::audit::Audit::new(EventKind::UserCreated, &nobody);
+            state.audit(event.user(&user.id).detail("ADMIN_EMAIL at start-up")).await;
         }
         Err(jwt_auth_store::StoreError::EmailTaken) => {}
         Err(e) => return Err(e.into()),

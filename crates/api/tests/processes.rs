@@ -1174,6 +1174,46 @@ fn keys_revoke_on_sqlite_without_a_key_encryption_key_names_the_setting() {
     fails_with_one_line(&output, "KEY_ENCRYPTION_KEY");
 }
 
+/// The `ADMIN_EMAIL` account is created once, with its `user_created` event; a later start
+/// with another `ADMIN_PASSWORD` leaves the password as it is and says so in the log, naming
+/// the command that changes it.
+#[tokio::test]
+async fn admin_email_creates_the_account_once_and_a_later_password_is_said_to_be_ignored() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let first = [("ADMIN_EMAIL", "root@example.com"), ("ADMIN_PASSWORD", PASSWORD)];
+    let server = Server::start(dir.path(), &first).await;
+    assert_eq!(login_status(&server, "root@example.com", PASSWORD).await, StatusCode::OK);
+    let (_, log) = server.terminate();
+    assert!(log.contains("created the admin account from ADMIN_EMAIL"), "{log}");
+    assert!(!log.contains("ADMIN_PASSWORD is ignored"), "{log}");
+    let created = || {
+        let args = ["events", "--kind", "user_created", "--json"];
+        let output = run(jwt_auth(dir.path(), &[]).args(args), None);
+        assert!(output.status.success(), "{}", stderr(&output));
+        stdout(&output)
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("JSON"))
+            .collect::<Vec<Value>>()
+    };
+    let events = created();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert!(events[0]["user_id"].is_string(), "{events:?}");
+
+    let other = "another password entirely";
+    let again = [("ADMIN_EMAIL", "root@example.com"), ("ADMIN_PASSWORD", other)];
+    let server = Server::start(dir.path(), &again).await;
+    assert_eq!(login_status(&server, "root@example.com", other).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(login_status(&server, "root@example.com", PASSWORD).await, StatusCode::OK);
+    let (_, log) = server.terminate();
+    let line = log
+        .lines()
+        .find(|l| l.contains("ADMIN_PASSWORD is ignored"))
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(line.contains("jwt-auth user set-password"), "{line}");
+    assert!(!line.contains(other) && !line.contains(PASSWORD), "no password in the log: {line}");
+    assert_eq!(created().len(), 1, "no second account, no second event");
+}
+
 /// The `alg` of a token's header.
 fn alg_of(token: &str) -> String {
     use base64::Engine;
