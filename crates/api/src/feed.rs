@@ -152,6 +152,11 @@ impl FeedLog {
         self.head.subscribe()
     }
 
+    /// How many streams are open, every client's.
+    pub fn open_streams(&self) -> usize {
+        self.streams.lock().unwrap_or_else(PoisonError::into_inner).values().sum()
+    }
+
     /// Counts a stream of `client`; `None` past [`MAX_STREAMS_PER_CLIENT`]. The stream is
     /// uncounted when the guard drops.
     pub fn open_stream(self: &std::sync::Arc<Self>, client: &str) -> Option<StreamGuard> {

@@ -1,6 +1,8 @@
 //! Prometheus metrics: requests and latency per route and status, logins, refreshes, reuse
-//! detections, revocations, the password-hashing queue, and how long pushed revocations take
-//! to arrive. Rendered by `GET /metrics`.
+//! detections, revocations, the password-hashing queue, how long pushed revocations take to
+//! arrive, and this instance's view: the key it signs with, the keys it accepts, its feed
+//! cursor, its open feed streams and whether change notifications arrive. Rendered by
+//! `GET /metrics`.
 
 use std::sync::atomic::AtomicI64;
 
@@ -27,6 +29,13 @@ pub struct OutcomeLabels {
     pub outcome: &'static str,
 }
 
+/// Labels of the signing-key metric.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KeyLabels {
+    pub kid: String,
+    pub algorithm: String,
+}
+
 /// Every metric the server exports.
 pub struct Metrics {
     registry: Registry,
@@ -38,6 +47,12 @@ pub struct Metrics {
     pub revocations: Counter,
     pub hash_queue_depth: Gauge<i64, AtomicI64>,
     pub revocation_feed_lag: Histogram,
+    pub signing_key: Family<KeyLabels, Gauge>,
+    pub verifying_keys: Gauge,
+    pub feed_cursor: Gauge,
+    pub feed_streams: Gauge,
+    /// Registered on PostgreSQL only: SQLite has no change notifications.
+    pub change_notifications: Option<Gauge>,
 }
 
 impl Default for Metrics {
@@ -86,6 +101,30 @@ impl Metrics {
              application here (this host's clock), for revocations pushed by PostgreSQL",
             revocation_feed_lag.clone(),
         );
+        let signing_key = Family::<KeyLabels, Gauge>::default();
+        registry.register(
+            "signing_key",
+            "The key this instance signs with, by kid and algorithm (value 1)",
+            signing_key.clone(),
+        );
+        let verifying_keys = Gauge::default();
+        registry.register(
+            "verifying_keys",
+            "Keys this instance accepts tokens of, the signing key included",
+            verifying_keys.clone(),
+        );
+        let feed_cursor = Gauge::default();
+        registry.register(
+            "feed_cursor",
+            "The newest revocation-feed position this instance has read (its cursor)",
+            feed_cursor.clone(),
+        );
+        let feed_streams = Gauge::default();
+        registry.register(
+            "feed_streams",
+            "Revocation-feed streams (text/event-stream) open on this instance",
+            feed_streams.clone(),
+        );
         Self {
             registry,
             requests,
@@ -96,6 +135,47 @@ impl Metrics {
             revocations,
             hash_queue_depth,
             revocation_feed_lag,
+            signing_key,
+            verifying_keys,
+            feed_cursor,
+            feed_streams,
+            change_notifications: None,
+        }
+    }
+
+    /// With the gauge of PostgreSQL's change notifications.
+    pub fn with_change_notifications(mut self) -> Self {
+        let gauge = Gauge::default();
+        self.registry.register(
+            "change_notifications_connected",
+            "1 while PostgreSQL's change notifications arrive (LISTEN in place), else 0; \
+             polling every second covers the gap",
+            gauge.clone(),
+        );
+        self.change_notifications = Some(gauge);
+        self
+    }
+
+    /// Sets the gauges of this instance's view from `state`: read when `/metrics` is.
+    pub fn observe_instance(&self, state: &crate::state::AppState) {
+        let keys = state.tokens().keys();
+        let signing = keys.active().map(|k| KeyLabels {
+            kid: k.kid().to_owned(),
+            algorithm: k.algorithm().as_str().to_owned(),
+        });
+        if signing.as_ref().is_none_or(|labels| self.signing_key.get(labels).is_none()) {
+            self.signing_key.clear();
+        }
+        if let Some(labels) = signing {
+            self.signing_key.get_or_create(&labels).set(1);
+        }
+        self.verifying_keys.set(keys.verifying_keys().len() as i64);
+        self.feed_cursor.set(state.feed.head());
+        self.feed_streams.set(state.feed.open_streams() as i64);
+        if let (Some(gauge), Some(up)) =
+            (&self.change_notifications, state.store.change_notifications())
+        {
+            gauge.set(i64::from(up));
         }
     }
 

@@ -289,13 +289,17 @@ impl Application {
             .map_err(|e| CliError::Usage(e.to_string()))?;
         let throttle =
             LoginThrottle::new(config.login_rate_limit, config.login_failure_backoff, clock);
+        let metrics = match store.change_notifications() {
+            Some(_) => Metrics::new().with_change_notifications(),
+            None => Metrics::new(),
+        };
         let state = AppState {
             config,
             store,
             sessions,
             passwords,
             throttle,
-            metrics: Metrics::new(),
+            metrics,
             users: UserCache::default(),
             revocations_loaded: AtomicBool::new(false),
             feed: Arc::default(),
@@ -463,8 +467,7 @@ pub(crate) fn starting(
         App::new()
             .service(get("/health").route(get_or_head().to(meta::health)))
             .service(get("/ready").route(get_or_head().to(|| async {
-                HttpResponse::ServiceUnavailable()
-                    .json(serde_json::json!({ "database": false, "revocations_loaded": false }))
+                HttpResponse::ServiceUnavailable().json(meta::Readiness::starting())
             })))
             .default_service(actix_web::web::to(|| async {
                 actix_web::ResponseError::error_response(&ApiError::Unavailable)

@@ -8,6 +8,7 @@
 //! [`Change::Resync`] tells the follower to catch up.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -104,6 +105,8 @@ impl Changes {
 pub(crate) struct Listener {
     sender: broadcast::Sender<Change>,
     task: AbortHandle,
+    /// Whether `LISTEN` is in place on a live connection now.
+    listening: Arc<AtomicBool>,
 }
 
 impl Drop for Listener {
@@ -124,8 +127,16 @@ impl Listener {
             }
         };
         let (sender, _) = broadcast::channel(CAPACITY);
-        let task = runtime.spawn(listen(config, connect_timeout, sender.clone())).abort_handle();
-        Some(Arc::new(Listener { sender, task }))
+        let listening = Arc::new(AtomicBool::new(false));
+        let task = runtime
+            .spawn(listen(config, connect_timeout, sender.clone(), Arc::clone(&listening)))
+            .abort_handle();
+        Some(Arc::new(Listener { sender, task, listening }))
+    }
+
+    /// Whether notifications arrive now: `LISTEN` is in place on a live connection.
+    pub fn is_listening(&self) -> bool {
+        self.listening.load(Ordering::Acquire)
     }
 
     pub fn subscribe(self: &Arc<Self>) -> Changes {
@@ -140,6 +151,7 @@ async fn listen(
     mut config: tokio_postgres::Config,
     connect_timeout: Duration,
     sender: broadcast::Sender<Change>,
+    listening: Arc<AtomicBool>,
 ) {
     // A peer that vanished without closing the connection is noticed within about a minute.
     config.connect_timeout(connect_timeout).keepalives_idle(Duration::from_secs(30));
@@ -147,12 +159,14 @@ async fn listen(
     let mut failing = false;
     loop {
         let ended = listen_once(&config, connect_timeout, &sender, || {
+            listening.store(true, Ordering::Release);
             backoff = MIN_BACKOFF;
             if std::mem::take(&mut failing) {
                 tracing::info!("listening for changes again");
             }
         })
         .await;
+        listening.store(false, Ordering::Release);
         if !failing {
             failing = true;
             tracing::warn!(

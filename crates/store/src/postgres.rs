@@ -198,6 +198,13 @@ impl Database {
             .map(Listener::subscribe)
     }
 
+    /// Whether the change listener has `LISTEN` in place now (starting it if it was not).
+    pub fn is_listening(&self) -> bool {
+        let listener =
+            self.listener.get_or_init(|| Listener::start(&self.url, self.connect_timeout));
+        listener.as_ref().is_some_and(|listener| listener.is_listening())
+    }
+
     /// A pooled connection; at once [`StoreError::Unavailable`] while the database is down.
     pub async fn connection(&self) -> Result<PooledConnection<'_, Conn>, StoreError> {
         // Registered before the check, so that an outage declared in between still ends

@@ -119,6 +119,16 @@ impl Store {
         }
     }
 
+    /// Whether the changes of [`Store::changes`] arrive now (PostgreSQL's dedicated connection
+    /// has `LISTEN` in place); `None` on SQLite, which has no change feed. While it is
+    /// `false`, polling alone keeps an instance current.
+    pub fn change_notifications(&self) -> Option<bool> {
+        match &self.backend {
+            Backend::Postgres(db) => Some(db.is_listening()),
+            Backend::Sqlite(_) => None,
+        }
+    }
+
     /// Succeeds when the database answers a query: for readiness checks.
     pub async fn ping(&self) -> Result<(), StoreError> {
         on_backend!(self, read, |conn| queries::ping(conn))

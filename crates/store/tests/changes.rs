@@ -40,6 +40,7 @@ async fn listening(changes: &mut Changes) {
 async fn sqlite_has_no_change_feed() {
     let db = TestDb::open(Kind::Sqlite).await.expect("SQLite is always there");
     assert!(db.store.changes().is_none());
+    assert_eq!(db.store.change_notifications(), None, "nothing to be up or down");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -126,13 +127,21 @@ async fn postgres_listening_resumes_after_a_restart() {
     let store = connect(&cluster.url).await;
     let mut changes = store.changes().expect("PostgreSQL has a change feed");
     listening(&mut changes).await;
+    assert_eq!(store.change_notifications(), Some(true), "listening, and said so");
     let alice = user(&store, "alice@example.com").await;
 
     cluster.stop();
+    // The lost connection shows, for /ready and the metrics.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while store.change_notifications() != Some(false) {
+        assert!(std::time::Instant::now() < deadline, "still said to be listening");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     cluster.start();
     // Listening again is announced with a resync, so that the follower catches up.
     let resync = tokio::time::timeout(Duration::from_secs(15), changes.next()).await;
     assert_eq!(resync.expect("listening again in time"), Some(Change::Resync));
+    assert_eq!(store.change_notifications(), Some(true), "listening again");
     let store = connect(&cluster.url).await;
     store.revoke_user(&alice.id, RevokeReason::Admin, t0()).await.expect("revoked");
     let heard = next_change(&mut changes, WITHIN).await;

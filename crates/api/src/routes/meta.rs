@@ -38,11 +38,62 @@ pub struct Health {
     pub status: String,
 }
 
-/// Whether the database answers and the revocations are loaded.
-#[derive(utoipa::ToSchema)]
+/// Whether this instance is ready (200 needs what `requires` names), and what it holds now:
+/// its keys and its copy of the revocation feed, which two instances on one database should
+/// agree on within a second.
+#[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct Readiness {
+    /// The database answers a query.
     pub database: bool,
+    /// The revocation set is loaded.
     pub revocations_loaded: bool,
+    /// What readiness depends on: `database` and `revocations_loaded`. The change
+    /// notifications are not among them: without them, polling every second keeps an
+    /// instance current.
+    pub requires: Vec<String>,
+    /// The keys this instance has loaded; absent while it is starting.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keys: Option<LoadedKeys>,
+    /// The revocation feed as this instance holds it; absent while it is starting.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub feed: Option<FeedHealth>,
+}
+
+impl Readiness {
+    /// The answer of an instance whose database has not answered yet.
+    pub fn starting() -> Self {
+        Self {
+            database: false,
+            revocations_loaded: false,
+            requires: REQUIRES.map(str::to_owned).to_vec(),
+            keys: None,
+            feed: None,
+        }
+    }
+}
+
+const REQUIRES: [&str; 2] = ["database", "revocations_loaded"];
+
+/// The keys an instance has loaded.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct LoadedKeys {
+    /// The `kid` of the key this instance signs with.
+    pub signing_kid: Option<String>,
+    /// Its algorithm.
+    pub algorithm: Option<String>,
+    /// Every `kid` it accepts tokens of, the signing key's included.
+    pub verifying_kids: Vec<String>,
+}
+
+/// This instance's copy of the revocation feed.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct FeedHealth {
+    /// The newest position read, as `GET /auth/revocations` gives cursors.
+    pub cursor: String,
+    /// Feed streams (`text/event-stream`) open on this instance.
+    pub open_streams: usize,
+    /// Whether PostgreSQL's change notifications arrive now; `null` on SQLite, which has none.
+    pub change_notifications: Option<bool>,
 }
 
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "meta",
@@ -95,7 +146,22 @@ pub async fn health() -> HttpResponse {
 pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
     let database = state.store.ping().await.is_ok();
     let revocations = state.is_ready();
-    let body = json!({ "database": database, "revocations_loaded": revocations });
+    let keys = state.tokens().keys();
+    let body = Readiness {
+        database,
+        revocations_loaded: revocations,
+        requires: REQUIRES.map(str::to_owned).to_vec(),
+        keys: Some(LoadedKeys {
+            signing_kid: keys.active().map(|k| k.kid().to_owned()),
+            algorithm: keys.active().map(|k| k.algorithm().as_str().to_owned()),
+            verifying_kids: keys.verifying_keys().iter().map(|k| k.kid().to_owned()).collect(),
+        }),
+        feed: Some(FeedHealth {
+            cursor: state.feed.head().to_string(),
+            open_streams: state.feed.open_streams(),
+            change_notifications: state.store.change_notifications(),
+        }),
+    };
     if database && revocations {
         HttpResponse::Ok().json(body)
     } else {
@@ -106,6 +172,7 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
 #[utoipa::path(get, path = "/metrics", tag = "meta", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     state.metrics.hash_queue_depth.set(state.passwords.queue_depth() as i64);
+    state.metrics.observe_instance(&state);
     HttpResponse::Ok()
         .insert_header((CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8"))
         .body(state.metrics.render())

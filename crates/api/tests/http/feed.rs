@@ -255,6 +255,11 @@ async fn streams_are_bounded_per_client(db: TestDb) {
     for _ in 0..jwt_auth_api::feed::MAX_STREAMS_PER_CLIENT {
         open.push(Events::open(&app, &service, None).await);
     }
+    // The instance counts them, in /ready and in /metrics.
+    let ready = send(app.get("/ready")).await;
+    assert_eq!(ready.body["feed"]["open_streams"], 4, "{}", ready.text);
+    let metrics = send(app.get("/metrics")).await.text;
+    assert!(metrics.lines().any(|l| l == "jwt_auth_feed_streams 4"), "{metrics}");
     let refused = send(
         app.get("/auth/revocations").bearer_auth(&service).header("accept", "text/event-stream"),
     )

@@ -255,7 +255,83 @@ async fn key_files_are_imported_on_the_first_start_with_a_kek(db: TestDb) {
     assert!(set.find(old.kid()).is_some(), "the older file still verifies");
 }
 
+/// `/ready` and `/metrics` of `app`.
+async fn ready_and_metrics(app: &TestApp) -> (Value, String) {
+    let ready = crate::common::send(app.get("/ready")).await;
+    assert_eq!(ready.status, StatusCode::OK, "{}", ready.text);
+    let metrics = crate::common::send(app.get("/metrics")).await;
+    (ready.body, metrics.text)
+}
+
+/// Each instance says what it holds, which `/api/admin/keys` (the database's view) cannot:
+/// the key it signs with and the keys it accepts, its feed cursor, and whether change
+/// notifications arrive (PostgreSQL); in `/ready` and as metrics. Two instances agree within
+/// a second of a rotation and of a logout.
+async fn each_instance_says_which_keys_it_holds_and_where_its_feed_stands(db: TestDb) {
+    let postgres = db.backend == crate::common::Backend::Postgres;
+    let app = TestApp::start_with_stored_keys(db, Algorithm::EdDSA, KEK).await;
+    let sibling = app.sibling().await;
+    let first = app.key.kid().to_owned();
+    for instance in [&app, &sibling] {
+        let (ready, metrics) = ready_and_metrics(instance).await;
+        assert_eq!(ready["requires"], serde_json::json!(["database", "revocations_loaded"]));
+        assert_eq!(ready["keys"]["signing_kid"], first.as_str(), "{ready}");
+        assert_eq!(ready["keys"]["algorithm"], "EdDSA", "{ready}");
+        assert_eq!(ready["keys"]["verifying_kids"], serde_json::json!([first]), "{ready}");
+        let series = format!(r#"jwt_auth_signing_key{{kid="{first}",algorithm="EdDSA"}} 1"#);
+        assert!(metrics.lines().any(|l| l == series), "{series}:\n{metrics}");
+        assert!(metrics.lines().any(|l| l == "jwt_auth_verifying_keys 1"), "{metrics}");
+        if !postgres {
+            assert!(ready["feed"]["change_notifications"].is_null(), "{ready}");
+            assert!(!metrics.contains("jwt_auth_change_notifications_connected"), "{metrics}");
+        }
+    }
+    if postgres {
+        // The dedicated listening connection comes up on its own.
+        within(Duration::from_secs(5), "change notifications up", || async {
+            let (ready, metrics) = ready_and_metrics(&sibling).await;
+            ready["feed"]["change_notifications"] == true
+                && metrics.lines().any(|l| l == "jwt_auth_change_notifications_connected 1")
+        })
+        .await;
+    }
+
+    // A rotation: each instance's own view follows.
+    let data_dir = app.settings().0.data_dir.clone();
+    let next = stored_keys::rotate(&store(&app).await, &kek(), None, &data_dir, true, app.now())
+        .await
+        .expect("rotates");
+    for instance in [&app, &sibling] {
+        within(Duration::from_millis(1_500), "the new key in /ready", || async {
+            ready_and_metrics(instance).await.0["keys"]["signing_kid"] == next.kid.as_str()
+        })
+        .await;
+        let (ready, metrics) = ready_and_metrics(instance).await;
+        assert_eq!(ready["keys"]["verifying_kids"].as_array().map(Vec::len), Some(2), "{ready}");
+        let series = format!(r#"jwt_auth_signing_key{{kid="{}",algorithm="EdDSA"}} 1"#, next.kid);
+        assert!(metrics.lines().any(|l| l == series), "{series}:\n{metrics}");
+        assert!(!metrics.contains(&format!(r#"kid="{first}""#)), "the old one is gone: {metrics}");
+    }
+
+    // A logout moves both cursors to the same position.
+    let before = ready_and_metrics(&sibling).await.0["feed"]["cursor"].clone();
+    app.register("alice@example.com").await;
+    let pair = app.login("alice@example.com").await;
+    let out = crate::common::send(app.post("/auth/logout").bearer_auth(&pair.access)).await;
+    assert_eq!(out.status, StatusCode::NO_CONTENT);
+    let cursor = ready_and_metrics(&app).await.0["feed"]["cursor"].clone();
+    assert_ne!(cursor, before, "the logout is read");
+    let position: i64 = cursor.as_str().expect("a string").parse().expect("a position");
+    within(Duration::from_millis(1_500), "the sibling's cursor", || async {
+        let (ready, metrics) = ready_and_metrics(&sibling).await;
+        ready["feed"]["cursor"] == cursor
+            && metrics.lines().any(|l| l == format!("jwt_auth_feed_cursor {position}"))
+    })
+    .await;
+}
+
 http_tests!(
+    each_instance_says_which_keys_it_holds_and_where_its_feed_stands,
     key_files_are_imported_on_the_first_start_with_a_kek,
     stored_private_keys_are_sealed_and_open_only_with_their_kek,
     a_rotated_key_is_published_before_it_signs_and_old_tokens_keep_verifying,
