@@ -109,9 +109,11 @@ pub enum ClientsCommand {
         /// The client's id, as `clients list` shows it, or its name (names are unique).
         #[arg(value_name = "CLIENT")]
         client: String,
-        /// The servers' access-token lifetime: how long the revocation matters.
-        #[arg(long = "token-expiry", env = "TOKEN_EXPIRY", default_value = "30m")]
-        token_expiry: String,
+        /// The servers' access-token lifetime, if longer than any they recorded in the
+        /// database: how long the revocation matters (the longest is taken; 30m when no
+        /// server ever recorded one).
+        #[arg(long = "token-expiry", env = "TOKEN_EXPIRY")]
+        token_expiry: Option<String>,
         #[command(flatten)]
         storage: StorageArgs,
     },
@@ -265,13 +267,15 @@ pub enum KeysCommand {
     Revoke {
         /// The key id, as `keys list` shows it.
         kid: String,
-        /// The servers' access-token lifetime: with the refresh-token lifetime, how long the
-        /// key's entry in the revocation feed matters.
-        #[arg(long = "token-expiry", env = "TOKEN_EXPIRY", default_value = "30m")]
-        token_expiry: String,
-        /// The servers' refresh-token lifetime.
-        #[arg(long = "refresh-token-expiry", env = "REFRESH_TOKEN_EXPIRY", default_value = "7d")]
-        refresh_token_expiry: String,
+        /// The servers' access-token lifetime, if longer than any they recorded in the
+        /// database: with the refresh-token lifetime, how long the key's entry in the
+        /// revocation feed matters (the longest is taken; 30m when no server ever recorded
+        /// one).
+        #[arg(long = "token-expiry", env = "TOKEN_EXPIRY")]
+        token_expiry: Option<String>,
+        /// The servers' refresh-token lifetime, likewise (7d when none was recorded).
+        #[arg(long = "refresh-token-expiry", env = "REFRESH_TOKEN_EXPIRY")]
+        refresh_token_expiry: Option<String>,
         #[command(flatten)]
         keys: KeyArgs,
         #[command(flatten)]
@@ -426,11 +430,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                 keys,
                 storage,
             }) => {
-                let retention = jwt_core::KeySet::retention(
-                    crate::config::parse_duration("TOKEN_EXPIRY", &token_expiry)?,
-                    crate::config::parse_duration("REFRESH_TOKEN_EXPIRY", &refresh_token_expiry)?,
-                );
-                revoke_key(&kid, retention, &keys, &storage).await
+                let given = given_lifetimes(token_expiry, refresh_token_expiry)?;
+                revoke_key(&kid, given, &keys, &storage).await
             }
             Command::Clients(command) => clients(command).await,
             Command::Events { user, kind, limit, json, storage } => {
@@ -531,8 +532,9 @@ async fn clients(command: ClientsCommand) -> Result<(), CliError> {
             Ok(())
         }
         ClientsCommand::Remove { client, token_expiry, storage } => {
-            let lifetime = crate::config::parse_duration("TOKEN_EXPIRY", &token_expiry)?;
+            let given = given_lifetimes(token_expiry, None)?;
             let store = open_store(&storage).await?;
+            let lifetime = longest_lifetimes(&store, given).await?.access;
             let Some(named) = crate::clients::named(&store, &client).await? else {
                 return Err(CliError::Usage(format!(
                     "no client has the id or the name `{client}`; nothing changed"
@@ -1067,9 +1069,39 @@ async fn list_keys(args: &KeyArgs, storage: &StorageArgs, json: bool) -> Result<
     Ok(())
 }
 
+/// The token lifetimes given on the command line (`TOKEN_EXPIRY`, `REFRESH_TOKEN_EXPIRY`).
+fn given_lifetimes(
+    access: Option<String>,
+    refresh: Option<String>,
+) -> Result<(Option<chrono::TimeDelta>, Option<chrono::TimeDelta>), CliError> {
+    let parse = |setting, value: Option<String>| {
+        value.map(|v| crate::config::parse_duration(setting, &v)).transpose()
+    };
+    Ok((parse("TOKEN_EXPIRY", access)?, parse("REFRESH_TOKEN_EXPIRY", refresh)?))
+}
+
+/// The longest token lifetimes that may still be alive: those the servers recorded in the
+/// database and those `given`; the servers' defaults (30m, 7d) when there are none.
+async fn longest_lifetimes(
+    store: &Store,
+    given: (Option<chrono::TimeDelta>, Option<chrono::TimeDelta>),
+) -> Result<jwt_auth_store::TokenLifetimes, CliError> {
+    let recorded = store.token_lifetimes(Utc::now()).await?;
+    let longest = |pick: fn(&jwt_auth_store::TokenLifetimes) -> chrono::TimeDelta,
+                   given: Option<chrono::TimeDelta>,
+                   default: chrono::TimeDelta| {
+        let most = recorded.iter().map(pick).chain(given).max();
+        most.unwrap_or(default)
+    };
+    Ok(jwt_auth_store::TokenLifetimes {
+        access: longest(|l| l.access, given.0, chrono::TimeDelta::minutes(30)),
+        refresh: longest(|l| l.refresh, given.1, chrono::TimeDelta::days(7)),
+    })
+}
+
 async fn revoke_key(
     kid: &str,
-    retention: chrono::TimeDelta,
+    given: (Option<chrono::TimeDelta>, Option<chrono::TimeDelta>),
     args: &KeyArgs,
     storage: &StorageArgs,
 ) -> Result<(), CliError> {
@@ -1083,6 +1115,8 @@ async fn revoke_key(
         }));
     }
     let pinned = args.secret.is_some() || args.private_key_file.is_some();
+    let lifetimes = longest_lifetimes(&store, given).await?;
+    let retention = jwt_core::KeySet::retention(lifetimes.access, lifetimes.refresh);
     let revoked = stored_keys::revoke(&store, kid, pinned, retention, Utc::now()).await?;
     let detail = format!("key {kid} revoked by jwt-auth keys revoke");
     record(&store, jwt_auth_store::EventKind::KeyRevoked, None, detail).await?;

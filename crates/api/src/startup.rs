@@ -311,6 +311,8 @@ impl Application {
             key_reload: tokio::sync::Notify::new(),
         };
         ensure_admin(&state).await?;
+        // Commands that revoke a key or a client read how long the revocation matters here.
+        record_token_lifetimes(&state).await?;
         // Revocations are loaded before the first request, so that a restarted instance
         // never accepts a token revoked while it was down. Failing that (the database went
         // away since the keys were read), token checks answer 503 until the feed loads.
@@ -608,10 +610,23 @@ fn observe_lag(state: &AppState, pushed: &[Change]) {
 
 /// Deletes expired sessions and tokens in small batches, pausing between them so the
 /// database is never held for long.
+/// Records the lifetimes of the tokens this instance issues (see
+/// [`jwt_auth_store::Store::record_token_lifetimes`]).
+async fn record_token_lifetimes(state: &AppState) -> Result<(), jwt_auth_store::StoreError> {
+    let policy = state.tokens().policy();
+    let lifetimes =
+        jwt_auth_store::TokenLifetimes { access: policy.access_ttl, refresh: policy.refresh_ttl };
+    state.store.record_token_lifetimes(lifetimes, state.now()).await
+}
+
 async fn prune(state: Arc<AppState>) {
     let mut tick = tokio::time::interval(Duration::from_secs(600));
     loop {
         tick.tick().await;
+        // Seen again: the lifetimes stay recorded while this instance issues tokens.
+        if let Err(e) = record_token_lifetimes(&state).await {
+            tracing::error!(error = %e, "recording the token lifetimes failed");
+        }
         let mut total = 0;
         loop {
             match state.store.prune_expired(state.now(), 1_000).await {

@@ -1214,6 +1214,63 @@ async fn admin_email_creates_the_account_once_and_a_later_password_is_said_to_be
     assert_eq!(created().len(), 1, "no second account, no second event");
 }
 
+/// `keys revoke` and `clients remove` read how long their revocation matters from the token
+/// lifetimes the servers recorded in the database: run without `TOKEN_EXPIRY`, beside
+/// servers with longer lifetimes than the defaults, the revocations last as long as those
+/// servers' tokens.
+#[tokio::test]
+async fn keys_revoke_and_clients_remove_take_the_token_lifetimes_the_servers_recorded() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let with_kek = [("KEY_ENCRYPTION_KEY", KEK)];
+    let serve_env =
+        [("KEY_ENCRYPTION_KEY", KEK), ("TOKEN_EXPIRY", "2h"), ("REFRESH_TOKEN_EXPIRY", "30d")];
+    let server = Server::start(dir.path(), &serve_env).await;
+    let cli = |args: &[&str]| {
+        let output = run(jwt_auth(dir.path(), &with_kek).args(args), None);
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+        stdout(&output)
+    };
+    cli(&["keys", "rotate", "--now"]);
+    let old = key_ids(dir.path(), &with_kek, "retired");
+    let started = chrono::Utc::now();
+    cli(&["keys", "revoke", &old[0]]);
+    let added = cli(&["clients", "add", "billing", "--json"]);
+    let client: Value = serde_json::from_str(&added).expect("JSON");
+    cli(&["clients", "remove", client["client_id"].as_str().expect("an id")]);
+    drop(server);
+
+    let url = format!("sqlite://{}", dir.path().join("jwt-auth.db").display());
+    let store = jwt_auth_store::Store::connect(&url).await.expect("the store");
+    let feed = store.revocation_feed(0, started).await.expect("the feed");
+    let days = |t: chrono::DateTime<chrono::Utc>| (t - started).num_minutes() as f64 / 1440.0;
+    let key = feed.iter().find_map(|e| match &e.revocation {
+        jwt_core::Revocation::Key { expires_at, .. } => Some(*expires_at),
+        _ => None,
+    });
+    // 30 days of refresh tokens (the default would be 7).
+    let key = days(key.expect("the key's revocation"));
+    assert!((30.0..31.0).contains(&key), "the key's revocation lasts {key} days");
+    let session = feed.iter().find_map(|e| match &e.revocation {
+        jwt_core::Revocation::Session { expires_at, .. } => Some(*expires_at),
+        _ => None,
+    });
+    // Two hours of access tokens, and the leeway (the default would be 30 minutes).
+    let minutes = (session.expect("the client's revocation") - started).num_minutes();
+    assert!((120..=135).contains(&minutes), "the client's revocation lasts {minutes} minutes");
+}
+
+/// The kids `keys list --json` shows in `state`.
+fn key_ids(dir: &Path, env: &[(&str, &str)], state: &str) -> Vec<String> {
+    let output = run(jwt_auth(dir, env).args(["keys", "list", "--json"]), None);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let listed: Vec<Value> = serde_json::from_str(&stdout(&output)).expect("a JSON array");
+    listed
+        .iter()
+        .filter(|k| k["state"] == state)
+        .map(|k| k["kid"].as_str().expect("a kid").to_owned())
+        .collect()
+}
+
 /// The `alg` of a token's header.
 fn alg_of(token: &str) -> String {
     use base64::Engine;

@@ -72,6 +72,7 @@ mod clients;
 mod email;
 mod error;
 mod keys;
+mod lifetimes;
 mod model;
 mod postgres;
 mod rows;
@@ -84,6 +85,7 @@ pub use clients::ServiceClient;
 pub use email::{InvalidEmail, MAX_EMAIL_BYTES, normalize_email};
 pub use error::{BoxError, StoreError};
 pub use keys::{ResealedKey, StoredSigningKey};
+pub use lifetimes::TokenLifetimes;
 // What `Store` answers to jwt-core's `RefreshTokenStore::refresh_token_state`.
 pub use jwt_core::RefreshTokenState;
 pub use model::{

@@ -24,7 +24,8 @@ use crate::rows::{
     SESSION, SessionRow, UserChanges, UserRow, already_rotated, db_time, email_key, parse_roles,
 };
 use crate::schema::{
-    clients, refresh_tokens, revocations, security_events, sessions, signing_keys, users,
+    clients, refresh_tokens, revocations, security_events, sessions, signing_keys, token_lifetimes,
+    users,
 };
 
 type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -800,4 +801,38 @@ pub(crate) async fn remove_client(
         Ok(Some((row, revocation)))
     })
     .await
+}
+
+pub(crate) async fn record_token_lifetimes(
+    conn: &mut Conn,
+    access: i64,
+    refresh: i64,
+    at: NaiveDateTime,
+) -> Result<()> {
+    write_transaction!(conn, async |conn| {
+        diesel::insert_into(token_lifetimes::table)
+            .values((
+                token_lifetimes::access_seconds.eq(access),
+                token_lifetimes::refresh_seconds.eq(refresh),
+                token_lifetimes::seen_at.eq(at),
+            ))
+            .on_conflict((token_lifetimes::access_seconds, token_lifetimes::refresh_seconds))
+            .do_update()
+            .set(token_lifetimes::seen_at.eq(at))
+            .execute(conn)
+            .await?;
+        // Pairs no token can still be alive from (a few rows: filtered here, not in SQL).
+        let rows: Vec<(i64, i64, NaiveDateTime)> = token_lifetimes::table.load(conn).await?;
+        for (a, r, seen_at) in rows {
+            if seen_at + chrono::TimeDelta::seconds(a.max(r)) < at {
+                diesel::delete(token_lifetimes::table.find((a, r))).execute(conn).await?;
+            }
+        }
+        Ok(())
+    })
+    .await
+}
+
+pub(crate) async fn token_lifetimes(conn: &mut Conn) -> Result<Vec<(i64, i64, NaiveDateTime)>> {
+    Ok(token_lifetimes::table.load(conn).await?)
 }

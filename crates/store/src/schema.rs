@@ -99,6 +99,14 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    token_lifetimes (access_seconds, refresh_seconds) {
+        access_seconds -> BigInt,
+        refresh_seconds -> BigInt,
+        seen_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     clients,
     users,
@@ -106,5 +114,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     refresh_tokens,
     revocations,
     security_events,
-    signing_keys
+    signing_keys,
+    token_lifetimes
 );

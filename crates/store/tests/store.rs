@@ -50,7 +50,28 @@ backend_tests!(
     concurrent_rotations_leave_one_active_key,
     resealing_replaces_every_sealed_key_at_once_or_none,
     clients_are_added_listed_and_removed_with_their_session_revoked,
+    token_lifetimes_are_recorded_per_pair_and_dropped_once_no_token_can_live,
 );
+
+async fn token_lifetimes_are_recorded_per_pair_and_dropped_once_no_token_can_live(db: TestDb) {
+    use jwt_auth_store::TokenLifetimes;
+    let usual = TokenLifetimes { access: secs(1800), refresh: secs(7 * 86_400) };
+    let long_access = TokenLifetimes { access: secs(7_200), refresh: secs(86_400) };
+    assert!(db.store.token_lifetimes(t0()).await.expect("read").is_empty(), "none recorded");
+    db.store.record_token_lifetimes(usual, t0()).await.expect("recorded");
+    db.store.record_token_lifetimes(long_access, t0()).await.expect("recorded");
+    // Recorded again (another instance, or the same one later): still one row per pair.
+    db.store.record_token_lifetimes(usual, t0() + secs(600)).await.expect("recorded");
+    let mut now = db.store.token_lifetimes(t0() + secs(600)).await.expect("read");
+    now.sort_by_key(|l| l.access);
+    assert_eq!(now, [usual, long_access]);
+    // A day after it was last seen, no token of the second pair can be alive.
+    let later = t0() + secs(86_400 + 1);
+    assert_eq!(db.store.token_lifetimes(later).await.expect("read"), [usual]);
+    // Recording drops it for good; the first pair, seen again, stays.
+    db.store.record_token_lifetimes(usual, later).await.expect("recorded");
+    assert_eq!(db.store.token_lifetimes(t0()).await.expect("read"), [usual], "deleted");
+}
 
 async fn migrations_are_idempotent_and_ping_answers(db: TestDb) {
     assert!(db.store.migrate().await.expect("migrate again").is_empty());
