@@ -137,7 +137,7 @@ pub fn issue(
 ) -> Result<jwt_core::Issued<jwt_core::AccessToken>, OAuthError> {
     let subject = Subject { id: client.id.clone(), roles: client.roles.clone(), email: None };
     state
-        .tokens()
+        .sessions
         .issue_access(&subject, &client.session_id, None)
         .map_err(|e| OAuthError::Api(e.into()))
 }

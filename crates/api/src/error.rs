@@ -90,6 +90,12 @@ impl From<jwt_core::Error> for ApiError {
     fn from(err: jwt_core::Error) -> Self {
         match err {
             jwt_core::Error::Unavailable(_) => ApiError::Unavailable,
+            // A cut-off ahead of this instance's clock (clocks apart, or one written before
+            // future cut-offs were refused): nothing is handed out until it has passed.
+            jwt_core::Error::VoidAtIssuance => {
+                tracing::error!(cause = %err, "a token was not issued");
+                ApiError::Unavailable
+            }
             other => ApiError::Token(other),
         }
     }

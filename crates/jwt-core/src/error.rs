@@ -101,6 +101,15 @@ pub enum Error {
     /// The token's subject no longer exists or is disabled.
     #[error("token subject is not active")]
     InactiveSubject,
+    /// A token about to be issued is void already under the revocation set: its session is
+    /// revoked, or its subject's tokens are voided up to a time after its `iat` (a cut-off
+    /// in the future, or clocks apart between instances). It is not handed out; the caller
+    /// may try again once the cut-off has passed.
+    #[error(
+        "refusing to issue a token that the revocation set voids already (its session is \
+         revoked, or its subject's tokens are voided up to a later time)"
+    )]
+    VoidAtIssuance,
 
     /// An HMAC secret shorter than the minimum.
     #[error("HMAC secret must be at least {min} bytes, got {len}")]
@@ -170,6 +179,7 @@ impl Error {
                 | Error::InvalidConfig(_)
                 | Error::Unavailable(_)
                 | Error::Storage(_)
+                | Error::VoidAtIssuance
         )
     }
 

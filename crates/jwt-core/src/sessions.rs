@@ -19,7 +19,7 @@ use crate::store::{
     AuthStore, ClientInfo, GraceOutcome, NewRefreshToken, NewSession, RefreshTokenState,
     RevokeReason, RotateOutcome, SessionRecord,
 };
-use crate::tokens::{Subject, TokenPair, TokenService};
+use crate::tokens::{AccessToken, Issued, Subject, TokenPair, TokenService};
 
 /// How long sessions live and how forgiving refresh is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -306,6 +306,45 @@ impl<S: AuthStore> Sessions<S> {
         Ok(())
     }
 
+    /// Signs an access token for `subject` in session `session_id` (see
+    /// [`TokenService::issue_access`]), for tokens outside a refresh-token session such as a
+    /// service client's. The invariant of every token these sessions hand out holds here too:
+    /// a token that the revocation set voids already is never issued
+    /// ([`Error::VoidAtIssuance`]).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use chrono::{TimeDelta, Utc};
+    /// # use jwt_core::{Algorithm, Error, KeySet, MemoryStore, Revocation, SessionPolicy,
+    /// #     Sessions, SigningKey, Subject, TokenPolicy, TokenService};
+    /// # let keys = KeySet::new(SigningKey::generate(Algorithm::EdDSA)?);
+    /// # let tokens = Arc::new(TokenService::new(TokenPolicy::new("https://auth.example", "api"), keys)?);
+    /// let sessions = Sessions::new(tokens, MemoryStore::new(), SessionPolicy::default());
+    /// let billing = Subject { id: "billing".into(), roles: vec![], email: None };
+    /// let issued = sessions.issue_access(&billing, "client-session", None)?;
+    /// assert!(sessions.authenticate(issued.token.expose()).is_ok());
+    ///
+    /// // Once its session is revoked, no token of it is handed out.
+    /// let expires_at = Utc::now() + TimeDelta::hours(1);
+    /// sessions.revocations().apply(&[Revocation::Session { id: "client-session".into(), expires_at }]);
+    /// let refused = sessions.issue_access(&billing, "client-session", None);
+    /// assert!(matches!(refused, Err(Error::VoidAtIssuance)));
+    /// # Ok::<(), jwt_core::Error>(())
+    /// ```
+    pub fn issue_access(
+        &self,
+        subject: &Subject,
+        session_id: &str,
+        not_after: Option<DateTime<Utc>>,
+    ) -> Result<Issued<AccessToken>> {
+        let access = self.tokens.issue_access(subject, session_id, not_after)?;
+        let iat = access.issued_at.timestamp();
+        if self.revocations.is_revoked(session_id, &subject.id, iat) {
+            return Err(Error::VoidAtIssuance);
+        }
+        Ok(access)
+    }
+
     /// Signs a pair for `subject` in a session ending at `session_end`, and the record of its
     /// refresh token.
     fn pair(
@@ -316,7 +355,7 @@ impl<S: AuthStore> Sessions<S> {
         parent_jti: Option<&str>,
         client: &ClientInfo,
     ) -> Result<(TokenPair, NewRefreshToken)> {
-        let access = self.tokens.issue_access(subject, session_id, Some(session_end))?;
+        let access = self.issue_access(subject, session_id, Some(session_end))?;
         let refresh = self.tokens.issue_refresh(&subject.id, session_id, Some(session_end))?;
         let record = NewRefreshToken {
             jti: refresh.jti,

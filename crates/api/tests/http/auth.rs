@@ -20,7 +20,40 @@ crate::http_tests!(
     logout_ends_the_session_and_is_idempotent,
     logout_all_ends_every_session_of_the_caller,
     cookie_mode_keeps_the_refresh_token_in_an_http_only_cookie,
+    no_login_hands_out_a_token_that_the_revocation_set_voids_already,
 );
+
+/// The issuance invariant: with a cut-off ahead of the server's clock (as an older release
+/// stored it, or a peer whose clock runs ahead), a login answers 503 `unavailable` instead of
+/// 200 with tokens that every check would refuse; once the cut-off has passed, it answers 200
+/// with tokens that work.
+async fn no_login_hands_out_a_token_that_the_revocation_set_voids_already(db: TestDb) {
+    let app = TestApp::start(db).await;
+    app.register("alice@example.com").await;
+    app.register("bob@example.com").await;
+    let before = app.login("alice@example.com").await;
+    let id = crate::common::decode(&before.access).1["sub"].as_str().expect("sub").to_owned();
+    let cut_off = app.now() + chrono::TimeDelta::seconds(30);
+    let store = &*app.state.store;
+    let voided =
+        jwt_core::RevocationStore::void_issued_before(store, Some(&id), cut_off, app.now())
+            .await
+            .expect("stored, as an older release would have");
+    app.state.sessions.revocations().apply(&[voided]);
+
+    let refused = app.try_login("alice@example.com", crate::common::PASSWORD).await;
+    refused.assert_error(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+    assert!(refused.header("retry-after").is_some());
+    let refreshed = app.refresh(&before.refresh).await;
+    assert_eq!(refreshed.status, StatusCode::UNAUTHORIZED, "{}", refreshed.text);
+    // Another user is not affected.
+    let bob = app.login("bob@example.com").await;
+    assert_eq!(app.me(&bob.access).await.status, StatusCode::OK);
+
+    app.advance(31);
+    let after = app.login("alice@example.com").await;
+    assert_eq!(app.me(&after.access).await.status, StatusCode::OK, "a token that works");
+}
 
 fn sorted_keys(value: &Value) -> Vec<String> {
     let mut keys: Vec<_> = value.as_object().expect("an object").keys().cloned().collect();

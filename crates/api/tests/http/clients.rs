@@ -16,7 +16,26 @@ crate::http_tests!(
     bad_client_authentication_is_invalid_client_with_a_basic_challenge,
     failed_client_authentication_is_throttled_like_a_login,
     removing_a_client_revokes_its_tokens,
+    no_client_token_is_handed_out_that_the_revocation_set_voids_already,
 );
+
+/// The issuance invariant for service clients: once the revocation set holds the client's
+/// session, its token requests get 503 `unavailable`, never a token every check refuses.
+async fn no_client_token_is_handed_out_that_the_revocation_set_voids_already(db: TestDb) {
+    let app = TestApp::start(db).await;
+    let (id, secret) = add_client(&app, "billing", &[]).await;
+    let other = add_client(&app, "reports", &[]).await;
+    let granted = client_token(&app, Some(&basic(&id, &secret))).await;
+    assert_eq!(granted.status, StatusCode::OK, "{}", granted.text);
+    let stored = app.state.store.client(&id).await.expect("read").expect("the client");
+    let expires_at = app.now() + chrono::TimeDelta::hours(1);
+    let revoked = jwt_core::Revocation::Session { id: stored.session_id.clone(), expires_at };
+    app.state.sessions.revocations().apply(&[revoked]);
+    let refused = client_token(&app, Some(&basic(&id, &secret))).await;
+    refused.assert_error(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+    let unaffected = client_token(&app, Some(&basic(&other.0, &other.1))).await;
+    assert_eq!(unaffected.status, StatusCode::OK, "{}", unaffected.text);
+}
 
 /// Registers a client with `roles`; returns its id and secret.
 async fn add_client(app: &TestApp, name: &str, roles: &[&str]) -> (String, String) {
