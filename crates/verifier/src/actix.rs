@@ -1,7 +1,7 @@
 //! actix-web extractors: [`Authenticated`] for any valid access token, [`RequireRole`] for a
-//! role. A role chosen at run time is [`Authenticated::require_any_role`]. They read the
-//! [`Verifier`] from `web::Data<Verifier>` and answer refusals as the `jwt-auth` server does
-//! ([`AuthError`]).
+//! role, [`AuthenticatedWith`] for a token with your own claims. A role chosen at run time is
+//! [`Authenticated::require_any_role`]. They read the [`Verifier`] from `web::Data<Verifier>`
+//! and answer refusals as the `jwt-auth` server does ([`AuthError`]).
 //!
 //! ```
 //! use actix_web::{App, HttpResponse, test, web};
@@ -176,6 +176,67 @@ impl<R: Role> FromRequest for RequireRole<R> {
             caller.require_any_role(&[R::NAME])?;
             Ok(Self { caller, role: PhantomData })
         }))
+    }
+}
+
+/// The caller, proven by a valid, unrevoked access token that also carries the issuer's extra
+/// claims `X` ([`Verifier::verify_with`]): [`Authenticated`] with typed claims.
+///
+/// Every refusal is [`Authenticated`]'s, and a token whose claims do not deserialize into
+/// `X` (a claim missing, or of another type) is one more invalid token: 401
+/// `invalid_token`, "token claims are invalid".
+///
+/// ```
+/// use actix_web::HttpResponse;
+/// use jwt_auth_verifier::actix::AuthenticatedWith;
+///
+/// #[derive(serde::Deserialize)]
+/// struct Tenant {
+///     tenant: String,
+/// }
+///
+/// async fn invoices(caller: AuthenticatedWith<Tenant>) -> HttpResponse {
+///     let tenant = &caller.claims.extra.tenant;
+///     HttpResponse::Ok().body(format!("invoices of {tenant} for {}", caller.claims.sub))
+/// }
+/// # let _ = actix_web::App::new().route("/", actix_web::web::get().to(invoices));
+/// ```
+#[derive(Debug, Clone)]
+pub struct AuthenticatedWith<X> {
+    /// The token's claims, the extra ones in `claims.extra`.
+    pub claims: AccessClaims<X>,
+}
+
+impl<X> AuthenticatedWith<X> {
+    /// [`Authenticated::require_any_role`], with the same answers.
+    ///
+    /// ```
+    /// use actix_web::HttpResponse;
+    /// use jwt_auth_verifier::AuthError;
+    /// use jwt_auth_verifier::actix::AuthenticatedWith;
+    ///
+    /// #[derive(serde::Deserialize)]
+    /// struct Tenant {
+    ///     tenant: String,
+    /// }
+    ///
+    /// async fn close(caller: AuthenticatedWith<Tenant>) -> Result<HttpResponse, AuthError> {
+    ///     caller.require_any_role(&["admin", "accountant"])?;
+    ///     Ok(HttpResponse::Ok().body(format!("closed {}", caller.claims.extra.tenant)))
+    /// }
+    /// # let _ = actix_web::App::new().route("/", actix_web::web::post().to(close));
+    /// ```
+    pub fn require_any_role(&self, roles: &[&'static str]) -> Result<(), AuthError> {
+        crate::require_any_role(&self.claims, roles)
+    }
+}
+
+impl<X: DeserializeOwned> FromRequest for AuthenticatedWith<X> {
+    type Error = AuthError;
+    type Future = Ready<Result<Self, AuthError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(authenticate(req).map(|claims| AuthenticatedWith { claims }))
     }
 }
 

@@ -1,7 +1,8 @@
 //! axum integration: [`VerifierLayer`] hands the [`Verifier`] to every request, and the
 //! extractors check the bearer token, answering refusals as the `jwt-auth` server does
-//! ([`AuthError`]): [`Authenticated`] for any valid access token, [`RequireRole`] for a role.
-//! A role chosen at run time is [`Authenticated::require_any_role`].
+//! ([`AuthError`]): [`Authenticated`] for any valid access token, [`RequireRole`] for a role,
+//! [`AuthenticatedWith`] for a token with your own claims. A role chosen at run time is
+//! [`Authenticated::require_any_role`].
 //!
 //! ```
 //! use axum::Router;
@@ -228,6 +229,63 @@ impl<S: Send + Sync, R: Role> FromRequestParts<S> for RequireRole<R> {
         let caller = Authenticated { claims: authenticate(parts)? };
         caller.require_any_role(&[R::NAME])?;
         Ok(Self { caller, role: PhantomData })
+    }
+}
+
+/// The caller, proven by a valid, unrevoked access token that also carries the issuer's extra
+/// claims `X` ([`Verifier::verify_with`]): [`Authenticated`] with typed claims.
+///
+/// Every refusal is [`Authenticated`]'s, and a token whose claims do not deserialize into
+/// `X` (a claim missing, or of another type) is one more invalid token: 401
+/// `invalid_token`, "token claims are invalid".
+///
+/// ```
+/// use jwt_auth_verifier::axum::AuthenticatedWith;
+///
+/// #[derive(serde::Deserialize)]
+/// struct Tenant {
+///     tenant: String,
+/// }
+///
+/// async fn invoices(caller: AuthenticatedWith<Tenant>) -> String {
+///     format!("invoices of {} for {}", caller.claims.extra.tenant, caller.claims.sub)
+/// }
+/// # let _: axum::Router = axum::Router::new().route("/", axum::routing::get(invoices));
+/// ```
+#[derive(Debug, Clone)]
+pub struct AuthenticatedWith<X> {
+    /// The token's claims, the extra ones in `claims.extra`.
+    pub claims: AccessClaims<X>,
+}
+
+impl<X> AuthenticatedWith<X> {
+    /// [`Authenticated::require_any_role`], with the same answers.
+    ///
+    /// ```
+    /// use jwt_auth_verifier::AuthError;
+    /// use jwt_auth_verifier::axum::AuthenticatedWith;
+    ///
+    /// #[derive(serde::Deserialize)]
+    /// struct Tenant {
+    ///     tenant: String,
+    /// }
+    ///
+    /// async fn close(caller: AuthenticatedWith<Tenant>) -> Result<String, AuthError> {
+    ///     caller.require_any_role(&["admin", "accountant"])?;
+    ///     Ok(format!("closed {}", caller.claims.extra.tenant))
+    /// }
+    /// # let _: axum::Router = axum::Router::new().route("/", axum::routing::post(close));
+    /// ```
+    pub fn require_any_role(&self, roles: &[&'static str]) -> Result<(), AuthError> {
+        crate::require_any_role(&self.claims, roles)
+    }
+}
+
+impl<S: Send + Sync, X: DeserializeOwned> FromRequestParts<S> for AuthenticatedWith<X> {
+    type Rejection = AuthError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, AuthError> {
+        authenticate(parts).map(|claims| AuthenticatedWith { claims })
     }
 }
 
