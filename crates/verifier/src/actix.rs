@@ -1,5 +1,6 @@
 //! actix-web extractors: [`Authenticated`] for any valid access token, [`RequireRole`] for a
-//! role, [`AuthenticatedWith`] for a token with your own claims. A role chosen at run time is
+//! role, [`AuthenticatedWith`] for a token with your own claims, and [`MaybeAuthenticated`]
+//! for a route that also serves anonymous callers. A role chosen at run time is
 //! [`Authenticated::require_any_role`]. They read the [`Verifier`] from `web::Data<Verifier>`
 //! and answer refusals as the `jwt-auth` server does ([`AuthError`]).
 //!
@@ -77,7 +78,8 @@ use crate::{Role, Verifier};
 ///
 /// Without one the request is refused: 401 with an RFC 6750 challenge (`missing_token`,
 /// `invalid_token`, `token_expired`, `token_revoked`), or 503 `unavailable` until the
-/// verifier is ready.
+/// verifier is ready. For a route that also serves anonymous callers, take
+/// [`MaybeAuthenticated`] instead (not `Option<Authenticated>`: see there).
 #[derive(Debug, Clone)]
 pub struct Authenticated {
     /// The token's claims.
@@ -237,6 +239,49 @@ impl<X: DeserializeOwned> FromRequest for AuthenticatedWith<X> {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(authenticate(req).map(|claims| AuthenticatedWith { claims }))
+    }
+}
+
+/// The caller if a bearer token is presented, `None` if not: for a route that serves
+/// anonymous callers too, and more to an authenticated one.
+///
+/// Only the absence of a bearer token is anonymous (no `Authorization` header, or one of
+/// another scheme, which [`Authenticated`] answers `missing_token`). A token that is
+/// presented is verified as [`Authenticated`] verifies it and refused as it refuses it: an
+/// invalid, expired or revoked token is a 401, never a silent `None`, and before the verifier
+/// is ready a token is a 503.
+///
+/// Not `Option<Authenticated>`: actix-web's `Option<T>` turns every refusal into `None`, so a
+/// revoked token would be served as an anonymous caller.
+///
+/// ```
+/// use actix_web::HttpResponse;
+/// use jwt_auth_verifier::actix::MaybeAuthenticated;
+///
+/// async fn greeting(MaybeAuthenticated(caller): MaybeAuthenticated) -> HttpResponse {
+///     match caller {
+///         Some(caller) => HttpResponse::Ok().body(format!("hello {}", caller.claims.sub)),
+///         None => HttpResponse::Ok().body("hello stranger"),
+///     }
+/// }
+/// # let _ = actix_web::App::new().route("/", actix_web::web::get().to(greeting));
+/// ```
+#[derive(Debug, Clone)]
+pub struct MaybeAuthenticated(pub Option<Authenticated>);
+
+impl FromRequest for MaybeAuthenticated {
+    type Error = AuthError;
+    type Future = Ready<Result<Self, AuthError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(verifier(req).and_then(|verifier| {
+            match bearer_token(authorization(req)) {
+                Err(AuthError::MissingToken) => Ok(MaybeAuthenticated(None)),
+                Err(refused) => Err(refused),
+                Ok(token) => verify(verifier, token)
+                    .map(|claims| MaybeAuthenticated(Some(Authenticated { claims }))),
+            }
+        }))
     }
 }
 

@@ -1,6 +1,7 @@
 //! axum integration: [`VerifierLayer`] hands the [`Verifier`] to every request, and the
 //! extractors check the bearer token, answering refusals as the `jwt-auth` server does
-//! ([`AuthError`]): [`Authenticated`] for any valid access token, [`RequireRole`] for a role,
+//! ([`AuthError`]): [`Authenticated`] for any valid access token (and `Option<Authenticated>`
+//! for a route that also serves anonymous callers), [`RequireRole`] for a role,
 //! [`AuthenticatedWith`] for a token with your own claims. A role chosen at run time is
 //! [`Authenticated::require_any_role`].
 //!
@@ -71,7 +72,7 @@ use std::marker::PhantomData;
 use std::task::{Context, Poll};
 
 use axum::body::Body;
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::http::header::{self, AUTHORIZATION, HeaderValue};
 use axum::http::request::Parts;
 use axum::http::{Request, StatusCode};
@@ -134,6 +135,24 @@ where
 /// Without one the request is refused: 401 with an RFC 6750 challenge (`missing_token`,
 /// `invalid_token`, `token_expired`, `token_revoked`), or 503 `unavailable` until the
 /// verifier is ready.
+///
+/// `Option<Authenticated>` serves anonymous callers too: `None` when no bearer token is
+/// presented (no `Authorization` header, or one of another scheme, which `Authenticated`
+/// answers `missing_token`). A token that is presented is verified and refused exactly as
+/// `Authenticated` does: an invalid, expired or revoked token is a 401, never a silent `None`,
+/// and before the verifier is ready a token is a 503.
+///
+/// ```
+/// use jwt_auth_verifier::axum::Authenticated;
+///
+/// async fn greeting(caller: Option<Authenticated>) -> String {
+///     match caller {
+///         Some(caller) => format!("hello {}", caller.claims.sub),
+///         None => "hello stranger".to_owned(),
+///     }
+/// }
+/// # let _: axum::Router = axum::Router::new().route("/", axum::routing::get(greeting));
+/// ```
 #[derive(Debug, Clone)]
 pub struct Authenticated {
     /// The token's claims.
@@ -210,6 +229,19 @@ impl<S: Send + Sync> FromRequestParts<S> for Authenticated {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, AuthError> {
         authenticate(parts).map(|claims| Authenticated { claims })
+    }
+}
+
+impl<S: Send + Sync> OptionalFromRequestParts<S> for Authenticated {
+    type Rejection = AuthError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Option<Self>, AuthError> {
+        let verifier = verifier(parts)?;
+        match bearer_token(authorization(parts)) {
+            Err(AuthError::MissingToken) => Ok(None),
+            Err(refused) => Err(refused),
+            Ok(token) => verify(verifier, token).map(|claims| Some(Authenticated { claims })),
+        }
     }
 }
 

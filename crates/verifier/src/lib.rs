@@ -18,10 +18,13 @@
 //!   keys and the feed's first state are loaded it fails closed ([`VerifyError::NotReady`]).
 //! - **State**: [`Verifier::status`] says whether keys are fresh or stale since when, whether
 //!   the feed is connected, and the last error, for readiness and health checks.
-//! - **Frameworks**: with feature `actix`, the extractors `actix::Authenticated` and
-//!   `actix::RequireRole`; with feature `axum`, `axum::VerifierLayer` and the extractors
-//!   `axum::Authenticated` and `axum::RequireRole`. Both answer refusals exactly as the
-//!   server does ([`AuthError`]): 401 with an RFC 6750 challenge and `{"error", "message"}`
+//! - **Frameworks**: with feature `actix`, the extractors `actix::Authenticated`,
+//!   `actix::RequireRole`, `actix::AuthenticatedWith` (claims of your own) and
+//!   `actix::MaybeAuthenticated` (anonymous callers too); with feature `axum`,
+//!   `axum::VerifierLayer` and the extractors `axum::Authenticated` (and
+//!   `Option<axum::Authenticated>`), `axum::RequireRole` and `axum::AuthenticatedWith`. A role
+//!   chosen at run time is `Authenticated::require_any_role`. Both answer refusals exactly as
+//!   the server does ([`AuthError`]): 401 with an RFC 6750 challenge and `{"error", "message"}`
 //!   (`missing_token`, `invalid_token`, `token_expired`, `token_revoked`), 403
 //!   `insufficient_role`, 503 `unavailable` before the verifier is ready.
 //!
