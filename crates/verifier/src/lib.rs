@@ -84,6 +84,12 @@ pub mod actix;
 #[cfg(feature = "axum")]
 pub mod axum;
 
+/// The Rust examples of `docs/protecting-your-service.md`, compiled as doctests so that they
+/// cannot fall behind the API (the page's whole-service sketches are marked `ignore`).
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/protecting-your-service.md")]
+pub struct ProtectingYourService;
+
 pub use config::{FeedConfig, KeySource, Timing};
 pub use error::{AuthError, ConfigError, VerifyError, bearer_token};
 pub use jwt_core::{AccessClaims, Audience, NoExtra};
