@@ -1,6 +1,8 @@
 //! actix-web extractors: [`Authenticated`] for any valid access token, [`RequireRole`] for a
-//! role. They read the [`Verifier`] from `web::Data<Verifier>` and answer refusals as the
-//! `jwt-auth` server does ([`AuthError`]).
+//! role, [`AuthenticatedWith`] for a token with your own claims, and [`MaybeAuthenticated`]
+//! for a route that also serves anonymous callers. A role chosen at run time is
+//! [`Authenticated::require_any_role`]. They read the [`Verifier`] from `web::Data<Verifier>`
+//! and answer refusals as the `jwt-auth` server does ([`AuthError`]).
 //!
 //! ```
 //! use actix_web::{App, HttpResponse, test, web};
@@ -32,6 +34,32 @@
 //! assert_eq!(challenge, r#"Bearer realm="jwt-auth""#);
 //! # Ok::<(), jwt_auth_verifier::ConfigError>(()) }).unwrap();
 //! ```
+//!
+//! A role check for a whole scope is the same method in a middleware, through actix-web's
+//! [`from_fn`](actix_web::middleware::from_fn), which takes extractors as handlers do:
+//!
+//! ```
+//! use actix_web::body::MessageBody;
+//! use actix_web::dev::{ServiceRequest, ServiceResponse};
+//! use actix_web::middleware::{Next, from_fn};
+//! use actix_web::{App, HttpResponse, web};
+//! use jwt_auth_verifier::actix::Authenticated;
+//!
+//! async fn editors_only(
+//!     caller: Authenticated,
+//!     request: ServiceRequest,
+//!     next: Next<impl MessageBody>,
+//! ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+//!     caller.require_any_role(&["admin", "editor"])?;
+//!     next.call(request).await
+//! }
+//!
+//! let app = App::new().service(
+//!     web::scope("/articles")
+//!         .wrap(from_fn(editors_only))
+//!         .route("/{id}", web::put().to(HttpResponse::NoContent)),
+//! );
+//! ```
 
 use std::future::{Ready, ready};
 use std::marker::PhantomData;
@@ -41,34 +69,85 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, AUTHORIZATION, HeaderValue};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
 use jwt_core::AccessClaims;
+use serde::de::DeserializeOwned;
 
 use crate::error::{AuthError, bearer_token};
 use crate::{Role, Verifier};
 
 /// The caller, proven by a valid, unrevoked access token.
+///
+/// Without one the request is refused: 401 with an RFC 6750 challenge (`missing_token`,
+/// `invalid_token`, `token_expired`, `token_revoked`), or 503 `unavailable` until the
+/// verifier is ready. For a route that also serves anonymous callers, take
+/// [`MaybeAuthenticated`] instead (not `Option<Authenticated>`: see there).
 #[derive(Debug, Clone)]
 pub struct Authenticated {
     /// The token's claims.
     pub claims: AccessClaims,
 }
 
-fn authenticate(req: &HttpRequest) -> Result<Authenticated, AuthError> {
-    let Some(verifier) = req.app_data::<web::Data<Verifier>>() else {
-        // A mistake in the app's set-up, not the caller's: said loudly, with the route.
-        tracing::error!(
-            method = %req.method(),
-            path = %req.path(),
-            "this route takes an Authenticated or a RequireRole, but no web::Data<Verifier> is \
-             registered: add .app_data(web::Data::new(verifier)) to the App"
-        );
-        return Err(AuthError::Internal("no web::Data<Verifier> registered with the app"));
-    };
-    let token = bearer_token(req.headers().get(AUTHORIZATION).map(HeaderValue::as_bytes))?;
-    let claims = verifier.verify(token).map_err(|e| {
+impl Authenticated {
+    /// Passes when the caller holds at least one of `roles`; otherwise the refusal of
+    /// [`RequireRole`]: 403 `insufficient_role` (the message names the first of `roles`, so
+    /// one role answers exactly as `RequireRole` does). An empty `roles` passes no one: it is
+    /// the application's mistake, answered 500 and logged.
+    ///
+    /// For roles known only at run time (from configuration, per resource); `&'static str`
+    /// because the refusal names one. With `?` in a handler that returns
+    /// `Result<_, AuthError>` (or `actix_web::Error`), the refusal is the answer.
+    ///
+    /// ```
+    /// use actix_web::HttpResponse;
+    /// use jwt_auth_verifier::AuthError;
+    /// use jwt_auth_verifier::actix::Authenticated;
+    ///
+    /// async fn publish(caller: Authenticated) -> Result<HttpResponse, AuthError> {
+    ///     caller.require_any_role(&["admin", "editor"])?;
+    ///     Ok(HttpResponse::NoContent().finish())
+    /// }
+    /// # let _ = actix_web::App::new().route("/", actix_web::web::post().to(publish));
+    /// ```
+    pub fn require_any_role(&self, roles: &[&'static str]) -> Result<(), AuthError> {
+        crate::require_any_role(&self.claims, roles)
+    }
+}
+
+/// The `web::Data<Verifier>` of the app; its absence is a mistake in the app's set-up, not
+/// the caller's: said loudly, with the route, and answered 500.
+fn verifier(req: &HttpRequest) -> Result<&Verifier, AuthError> {
+    match req.app_data::<web::Data<Verifier>>() {
+        Some(verifier) => Ok(verifier),
+        None => {
+            tracing::error!(
+                method = %req.method(),
+                path = %req.path(),
+                "this route takes an extractor of jwt_auth_verifier (Authenticated, \
+                 RequireRole, ...), but no web::Data<Verifier> is registered: add \
+                 .app_data(web::Data::new(verifier)) to the App"
+            );
+            Err(AuthError::Internal("no web::Data<Verifier> registered with the app"))
+        }
+    }
+}
+
+fn verify<X: DeserializeOwned>(
+    verifier: &Verifier,
+    token: &str,
+) -> Result<AccessClaims<X>, AuthError> {
+    verifier.verify_with(token).map_err(|e| {
         tracing::debug!(reason = %e, "refused an access token");
         AuthError::from(e)
-    })?;
-    Ok(Authenticated { claims })
+    })
+}
+
+fn authorization(req: &HttpRequest) -> Option<&[u8]> {
+    req.headers().get(AUTHORIZATION).map(HeaderValue::as_bytes)
+}
+
+fn authenticate<X: DeserializeOwned>(req: &HttpRequest) -> Result<AccessClaims<X>, AuthError> {
+    let verifier = verifier(req)?;
+    let token = bearer_token(authorization(req))?;
+    verify(verifier, token)
 }
 
 impl FromRequest for Authenticated {
@@ -76,7 +155,7 @@ impl FromRequest for Authenticated {
     type Future = Ready<Result<Self, AuthError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(authenticate(req))
+        ready(authenticate(req).map(|claims| Authenticated { claims }))
     }
 }
 
@@ -94,11 +173,113 @@ impl<R: Role> FromRequest for RequireRole<R> {
     type Future = Ready<Result<Self, AuthError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(authenticate(req).and_then(|caller| {
-            if caller.claims.has_role(R::NAME) {
-                Ok(Self { caller, role: PhantomData })
-            } else {
-                Err(AuthError::InsufficientRole(R::NAME))
+        ready(authenticate(req).and_then(|claims| {
+            let caller = Authenticated { claims };
+            caller.require_any_role(&[R::NAME])?;
+            Ok(Self { caller, role: PhantomData })
+        }))
+    }
+}
+
+/// The caller, proven by a valid, unrevoked access token that also carries the issuer's extra
+/// claims `X` ([`Verifier::verify_with`]): [`Authenticated`] with typed claims.
+///
+/// Every refusal is [`Authenticated`]'s, and a token whose claims do not deserialize into
+/// `X` (a claim missing, or of another type) is one more invalid token: 401
+/// `invalid_token`, "token claims are invalid".
+///
+/// ```
+/// use actix_web::HttpResponse;
+/// use jwt_auth_verifier::actix::AuthenticatedWith;
+///
+/// #[derive(serde::Deserialize)]
+/// struct Tenant {
+///     tenant: String,
+/// }
+///
+/// async fn invoices(caller: AuthenticatedWith<Tenant>) -> HttpResponse {
+///     let tenant = &caller.claims.extra.tenant;
+///     HttpResponse::Ok().body(format!("invoices of {tenant} for {}", caller.claims.sub))
+/// }
+/// # let _ = actix_web::App::new().route("/", actix_web::web::get().to(invoices));
+/// ```
+#[derive(Debug, Clone)]
+pub struct AuthenticatedWith<X> {
+    /// The token's claims, the extra ones in `claims.extra`.
+    pub claims: AccessClaims<X>,
+}
+
+impl<X> AuthenticatedWith<X> {
+    /// [`Authenticated::require_any_role`], with the same answers.
+    ///
+    /// ```
+    /// use actix_web::HttpResponse;
+    /// use jwt_auth_verifier::AuthError;
+    /// use jwt_auth_verifier::actix::AuthenticatedWith;
+    ///
+    /// #[derive(serde::Deserialize)]
+    /// struct Tenant {
+    ///     tenant: String,
+    /// }
+    ///
+    /// async fn close(caller: AuthenticatedWith<Tenant>) -> Result<HttpResponse, AuthError> {
+    ///     caller.require_any_role(&["admin", "accountant"])?;
+    ///     Ok(HttpResponse::Ok().body(format!("closed {}", caller.claims.extra.tenant)))
+    /// }
+    /// # let _ = actix_web::App::new().route("/", actix_web::web::post().to(close));
+    /// ```
+    pub fn require_any_role(&self, roles: &[&'static str]) -> Result<(), AuthError> {
+        crate::require_any_role(&self.claims, roles)
+    }
+}
+
+impl<X: DeserializeOwned> FromRequest for AuthenticatedWith<X> {
+    type Error = AuthError;
+    type Future = Ready<Result<Self, AuthError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(authenticate(req).map(|claims| AuthenticatedWith { claims }))
+    }
+}
+
+/// The caller if a bearer token is presented, `None` if not: for a route that serves
+/// anonymous callers too, and more to an authenticated one.
+///
+/// Only the absence of a bearer token is anonymous (no `Authorization` header, or one of
+/// another scheme, which [`Authenticated`] answers `missing_token`). A token that is
+/// presented is verified as [`Authenticated`] verifies it and refused as it refuses it: an
+/// invalid, expired or revoked token is a 401, never a silent `None`, and before the verifier
+/// is ready a token is a 503.
+///
+/// Not `Option<Authenticated>`: actix-web's `Option<T>` turns every refusal into `None`, so a
+/// revoked token would be served as an anonymous caller.
+///
+/// ```
+/// use actix_web::HttpResponse;
+/// use jwt_auth_verifier::actix::MaybeAuthenticated;
+///
+/// async fn greeting(MaybeAuthenticated(caller): MaybeAuthenticated) -> HttpResponse {
+///     match caller {
+///         Some(caller) => HttpResponse::Ok().body(format!("hello {}", caller.claims.sub)),
+///         None => HttpResponse::Ok().body("hello stranger"),
+///     }
+/// }
+/// # let _ = actix_web::App::new().route("/", actix_web::web::get().to(greeting));
+/// ```
+#[derive(Debug, Clone)]
+pub struct MaybeAuthenticated(pub Option<Authenticated>);
+
+impl FromRequest for MaybeAuthenticated {
+    type Error = AuthError;
+    type Future = Ready<Result<Self, AuthError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(verifier(req).and_then(|verifier| {
+            match bearer_token(authorization(req)) {
+                Err(AuthError::MissingToken) => Ok(MaybeAuthenticated(None)),
+                Err(refused) => Err(refused),
+                Ok(token) => verify(verifier, token)
+                    .map(|claims| MaybeAuthenticated(Some(Authenticated { claims }))),
             }
         }))
     }

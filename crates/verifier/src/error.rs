@@ -73,7 +73,8 @@ pub enum AuthError {
     /// A presented token was refused.
     #[error("{0}")]
     Token(jwt_core::Error),
-    /// A valid token without the role the endpoint needs.
+    /// A valid token without the role the endpoint needs (without any of the roles, for
+    /// `require_any_role`, which names the first of them).
     #[error("this endpoint requires the `{0}` role")]
     InsufficientRole(&'static str),
     /// The verifier is not ready yet (see [`VerifyError::NotReady`]).

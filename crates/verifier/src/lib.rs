@@ -18,10 +18,13 @@
 //!   keys and the feed's first state are loaded it fails closed ([`VerifyError::NotReady`]).
 //! - **State**: [`Verifier::status`] says whether keys are fresh or stale since when, whether
 //!   the feed is connected, and the last error, for readiness and health checks.
-//! - **Frameworks**: with feature `actix`, the extractors `actix::Authenticated` and
-//!   `actix::RequireRole`; with feature `axum`, `axum::VerifierLayer` and the extractors
-//!   `axum::Authenticated` and `axum::RequireRole`. Both answer refusals exactly as the
-//!   server does ([`AuthError`]): 401 with an RFC 6750 challenge and `{"error", "message"}`
+//! - **Frameworks**: with feature `actix`, the extractors `actix::Authenticated`,
+//!   `actix::RequireRole`, `actix::AuthenticatedWith` (claims of your own) and
+//!   `actix::MaybeAuthenticated` (anonymous callers too); with feature `axum`,
+//!   `axum::VerifierLayer` and the extractors `axum::Authenticated` (and
+//!   `Option<axum::Authenticated>`), `axum::RequireRole` and `axum::AuthenticatedWith`. A role
+//!   chosen at run time is `Authenticated::require_any_role`. Both answer refusals exactly as
+//!   the server does ([`AuthError`]): 401 with an RFC 6750 challenge and `{"error", "message"}`
 //!   (`missing_token`, `invalid_token`, `token_expired`, `token_revoked`), 403
 //!   `insufficient_role`, 503 `unavailable` before the verifier is ready.
 //!
@@ -81,6 +84,12 @@ pub mod actix;
 #[cfg(feature = "axum")]
 pub mod axum;
 
+/// The Rust examples of `docs/protecting-your-service.md`, compiled as doctests so that they
+/// cannot fall behind the API (the page's whole-service sketches are marked `ignore`).
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/protecting-your-service.md")]
+pub struct ProtectingYourService;
+
 pub use config::{FeedConfig, KeySource, Timing};
 pub use error::{AuthError, ConfigError, VerifyError, bearer_token};
 pub use jwt_core::{AccessClaims, Audience, NoExtra};
@@ -88,7 +97,8 @@ pub use secret::ClientSecret;
 pub use status::{FeedState, FeedStatus, KeysStatus, Status};
 pub use verifier::{NotReady, Verifier, VerifierBuilder};
 
-/// A role an endpoint can require (`actix::RequireRole`, `axum::RequireRole`).
+/// A role an endpoint can require (`actix::RequireRole`, `axum::RequireRole`); for roles
+/// chosen at run time, see `Authenticated::require_any_role` in either module.
 ///
 /// ```
 /// use jwt_auth_verifier::Role;
@@ -116,4 +126,60 @@ pub struct Service;
 
 impl Role for Service {
     const NAME: &'static str = "service";
+}
+
+/// The one role check of the extractors: `RequireRole<R>` asks it for `[R::NAME]`, and the
+/// `require_any_role` methods for the roles their caller names. Holding any one of `roles`
+/// passes; otherwise the refusal is [`AuthError::InsufficientRole`] naming the first of them,
+/// so one role answers exactly as `RequireRole` does. No roles at all is the application's
+/// mistake, not the caller's: a 500 whose cause is logged when it is answered.
+#[cfg_attr(not(any(feature = "actix", feature = "axum")), allow(dead_code))]
+pub(crate) fn require_any_role<X>(
+    claims: &AccessClaims<X>,
+    roles: &[&'static str],
+) -> Result<(), AuthError> {
+    match roles.first() {
+        None => Err(AuthError::Internal("require_any_role was given no roles")),
+        Some(_) if roles.iter().any(|role| claims.has_role(role)) => Ok(()),
+        Some(first) => Err(AuthError::InsufficientRole(first)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(roles: &[&str]) -> AccessClaims {
+        AccessClaims {
+            iss: "https://auth.example".into(),
+            sub: "alice".into(),
+            aud: Audience::One("api".into()),
+            exp: 2,
+            nbf: 1,
+            iat: 1,
+            jti: "j".into(),
+            sid: "s".into(),
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+            email: None,
+            extra: NoExtra {},
+        }
+    }
+
+    #[test]
+    fn any_one_of_the_roles_passes_and_the_refusal_names_the_first() {
+        let editor = claims(&["user", "editor"]);
+        assert!(require_any_role(&editor, &["admin", "editor"]).is_ok());
+        assert!(require_any_role(&editor, &["editor"]).is_ok());
+        let refused = require_any_role(&claims(&["user"]), &["admin", "editor"]).unwrap_err();
+        assert!(matches!(refused, AuthError::InsufficientRole("admin")), "{refused:?}");
+        assert_eq!(refused.body(), AuthError::InsufficientRole(Admin::NAME).body());
+        let refused = require_any_role(&claims(&[]), &["editor"]).unwrap_err();
+        assert!(matches!(refused, AuthError::InsufficientRole("editor")), "{refused:?}");
+    }
+
+    #[test]
+    fn no_roles_at_all_is_the_applications_mistake() {
+        let refused = require_any_role(&claims(&["admin"]), &[]).unwrap_err();
+        assert_eq!((refused.status(), refused.code()), (500, "internal_error"));
+    }
 }

@@ -1,14 +1,26 @@
 //! The actix-web and axum integrations answer exactly as the `jwt-auth` server does: 401 with
 //! `{"error", "message"}` and an RFC 6750 challenge, 403 `insufficient_role` without one, 503
 //! before the verifier is ready. Each refusal beside a request that passes.
+//!
+//! The role check chosen at run time, the typed claims and the optional caller are served on
+//! 127.0.0.1 by each framework, against a local issuer followed through its revocation feed,
+//! and each of their refusals is compared with `Authenticated`'s (or `RequireRole`'s) answer
+//! to the same request.
 
 #![cfg(all(feature = "actix", feature = "axum"))]
 
+mod common;
+
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
-use jwt_auth_verifier::{Admin, KeySource, Verifier};
-use jwt_core::{KeySet, ManualClock, Revocation, SigningKey, Subject, TokenPolicy, TokenService};
+use common::{AUDIENCE, CLIENT_ID, CLIENT_SECRET, Issuer};
+use jwt_auth_verifier::{Admin, ClientSecret, FeedConfig, KeySource, Verifier};
+use jwt_core::{
+    Algorithm, FeedChange, KeySet, ManualClock, Revocation, SigningKey, Subject, TokenPolicy,
+    TokenService,
+};
 
 const ISSUER: &str = "https://auth.example";
 
@@ -34,7 +46,7 @@ struct Expected {
 }
 
 /// A response as seen by a client.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 struct Seen {
     status: u16,
     body: String,
@@ -192,10 +204,300 @@ fn check(framework: &str, expected: &Expected, seen: &Seen) {
     assert_eq!(seen.retry_after.as_deref(), retry_after, "{what}");
 }
 
+/// The roles of the any-of routes (`/editors` by a handler, `/articles/{id}` by a middleware).
+const EDITORS: &[&str] = &["admin", "editor"];
+
+/// The issuer's extra claims read by `/tenant`.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Tenant {
+    tenant: String,
+    seats: u32,
+}
+
+/// The routes both frameworks serve on 127.0.0.1:
+///
+/// - `/me` (`Authenticated`) and `/admin` (`RequireRole<Admin>`): the answers to compare with;
+/// - `/editors`: `Authenticated` then `require_any_role(EDITORS)`; `/nobody`: the same with no
+///   roles at all; `/articles/{id}`: the same check in a middleware;
+/// - `/tenant`: `AuthenticatedWith<Tenant>`, answering `"{sub} {tenant} {seats}"`;
+/// - `/maybe`: the optional caller, answering the subject or `anonymous`.
+///
+/// `url` is served with a ready verifier, `not_ready_url` with one that never gets ready.
+struct Served {
+    url: String,
+    not_ready_url: String,
+    client: reqwest::Client,
+}
+
+impl Served {
+    fn new(url: String, not_ready_url: String) -> Self {
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        Self { url, not_ready_url, client }
+    }
+
+    /// `GET path` with this `Authorization` header, if any.
+    async fn get(&self, path: &str, authorization: Option<&str>) -> Seen {
+        fetch(&self.client, format!("{}{path}", self.url), authorization).await
+    }
+
+    /// The same, from the app whose verifier is not ready.
+    async fn get_not_ready(&self, path: &str, authorization: Option<&str>) -> Seen {
+        fetch(&self.client, format!("{}{path}", self.not_ready_url), authorization).await
+    }
+}
+
+async fn fetch(client: &reqwest::Client, url: String, authorization: Option<&str>) -> Seen {
+    let mut request = client.get(&url);
+    if let Some(value) = authorization {
+        request = request.header("authorization", value);
+    }
+    let response = request.send().await.unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let header = |name: &str| response.headers().get(name).map(|v| v.to_str().unwrap().to_owned());
+    let (challenge, cache_control, retry_after, content_type) = (
+        header("www-authenticate"),
+        header("cache-control"),
+        header("retry-after"),
+        header("content-type"),
+    );
+    let status = response.status().as_u16();
+    Seen {
+        status,
+        body: response.text().await.unwrap(),
+        challenge,
+        cache_control,
+        retry_after,
+        content_type,
+    }
+}
+
+fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+/// A verifier of `issuer`'s tokens that follows its revocation feed, ready.
+async fn following(issuer: &Issuer) -> Verifier {
+    let verifier = Verifier::builder(KeySource::discover(&issuer.url), AUDIENCE)
+        .feed(FeedConfig::new(CLIENT_ID, ClientSecret::new(CLIENT_SECRET)))
+        .start()
+        .unwrap();
+    assert!(
+        verifier.wait_ready(Duration::from_secs(10)).await,
+        "not ready: {:?}",
+        verifier.status()
+    );
+    verifier
+}
+
+/// A verifier whose issuer does not answer: it never gets ready.
+fn never_ready() -> Verifier {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    Verifier::builder(KeySource::discover(url), AUDIENCE).start().unwrap()
+}
+
+/// Asserts a refusal: its status, JSON body, challenge and the headers every refusal carries.
+fn assert_refusal(what: &str, seen: &Seen, status: u16, code: &str, message: &str) {
+    assert_eq!(seen.status, status, "{what}: {seen:?}");
+    let body: serde_json::Value =
+        serde_json::from_str(&seen.body).unwrap_or_else(|e| panic!("{what}: {e}: {seen:?}"));
+    assert_eq!(body, serde_json::json!({"error": code, "message": message}), "{what}");
+    let challenge = match (status, code) {
+        (401, "missing_token") => Some(r#"Bearer realm="jwt-auth""#.to_owned()),
+        (401, _) => Some(format!(
+            r#"Bearer realm="jwt-auth", error="invalid_token", error_description="{message}""#
+        )),
+        _ => None,
+    };
+    assert_eq!(seen.challenge, challenge, "{what}: {seen:?}");
+    assert_eq!(seen.cache_control.as_deref(), Some("no-store"), "{what}: {seen:?}");
+    assert_eq!(seen.content_type.as_deref(), Some("application/json"), "{what}: {seen:?}");
+    let retry_after = (status == 503).then_some("1");
+    assert_eq!(seen.retry_after.as_deref(), retry_after, "{what}: {seen:?}");
+}
+
+/// Asserts a 200 with this body.
+fn assert_ok(what: &str, seen: &Seen, body: &str) {
+    assert_eq!((seen.status, seen.body.as_str()), (200, body), "{what}: {seen:?}");
+}
+
+/// A token with a role in `EDITORS` passes `/editors` and `/articles/{id}`; one with none gets
+/// `RequireRole`'s answer, to the byte; no token and a verifier not ready get `Authenticated`'s.
+async fn any_of_the_roles(framework: &str, served: &Served, issuer: &Issuer) {
+    let editor = bearer(&issuer.token("ed", "s-ed", &["editor"]));
+    let admin = bearer(&issuer.token("root", "s-root", &["admin"]));
+    let user = bearer(&issuer.token("alice", "s-alice", &["user", "reader"]));
+    let refused_by_require_role = served.get("/admin", Some(&user)).await;
+    assert_refusal(
+        &format!("{framework}: RequireRole<Admin> without the role"),
+        &refused_by_require_role,
+        403,
+        "insufficient_role",
+        "this endpoint requires the `admin` role",
+    );
+    let no_token_at_me = served.get("/me", None).await;
+    let not_ready_at_me = served.get_not_ready("/me", Some(&editor)).await;
+    assert_refusal(
+        &format!("{framework}: /me, not ready"),
+        &not_ready_at_me,
+        503,
+        "unavailable",
+        "the service is temporarily unavailable",
+    );
+    for (path, passed) in [("/editors", None), ("/articles/7", Some("article 7"))] {
+        let what = |case: &str| format!("{framework}: {path}, {case}");
+        let seen = served.get(path, Some(&editor)).await;
+        assert_ok(&what("the editor role"), &seen, passed.unwrap_or("ed"));
+        let seen = served.get(path, Some(&admin)).await;
+        assert_ok(&what("the admin role"), &seen, passed.unwrap_or("root"));
+        let seen = served.get(path, Some(&user)).await;
+        assert_eq!(seen, refused_by_require_role, "{}", what("none of the roles"));
+        let seen = served.get(path, None).await;
+        assert_refusal(
+            &what("no token"),
+            &seen,
+            401,
+            "missing_token",
+            "a bearer token is required",
+        );
+        assert_eq!(seen, no_token_at_me, "{}", what("no token"));
+        let seen = served.get_not_ready(path, Some(&editor)).await;
+        assert_eq!(seen, not_ready_at_me, "{}", what("not ready"));
+    }
+    // No roles at all is the application's mistake: a 500 that says nothing, even to an admin.
+    let seen = served.get("/nobody", Some(&admin)).await;
+    assert_eq!(seen.status, 500, "{framework}: /nobody: {seen:?}");
+    let body: serde_json::Value = serde_json::from_str(&seen.body).unwrap();
+    assert_eq!(body, serde_json::json!({"error": "internal_error", "message": "internal error"}));
+}
+
+/// A token carrying `Tenant` comes out typed; a token that is valid but whose claims do not fit
+/// `Tenant` is an invalid token (while `/me` takes it); every other refusal is `/me`'s.
+async fn typed_claims(framework: &str, served: &Served, issuer: &Issuer) {
+    let subject = Subject { id: "alice".into(), roles: vec!["user".into()], email: None };
+    let issue = |sid: &str, extra: serde_json::Value| {
+        let issued = issuer.state.tokens.issue_access_with(&subject, sid, None, extra).unwrap();
+        bearer(issued.token.expose())
+    };
+    let typed = issue("s-typed", serde_json::json!({"tenant": "acme", "seats": 12}));
+    let seen = served.get("/tenant", Some(&typed)).await;
+    assert_ok(&format!("{framework}: /tenant, typed claims"), &seen, "alice acme 12");
+
+    let misfits = [
+        ("without the claims", bearer(&issuer.token("alice", "s-plain", &["user"]))),
+        (
+            "seats not a number",
+            issue("s-text", serde_json::json!({"tenant": "acme", "seats": "12"})),
+        ),
+        ("no tenant", issue("s-half", serde_json::json!({"seats": 12}))),
+    ];
+    for (case, token) in &misfits {
+        let what = format!("{framework}: /tenant, {case}");
+        assert_ok(&format!("{what}, at /me"), &served.get("/me", Some(token)).await, "alice");
+        let seen = served.get("/tenant", Some(token)).await;
+        assert_refusal(&what, &seen, 401, "invalid_token", "token claims are invalid");
+    }
+
+    // Every other refusal is `Authenticated`'s answer to the same request.
+    let past = Arc::new(ManualClock::new(Utc::now() - TimeDelta::hours(2)));
+    let old = TokenService::new(
+        TokenPolicy::new(&issuer.url, AUDIENCE),
+        issuer.state.tokens.keys().as_ref().clone(),
+    )
+    .unwrap()
+    .with_clock(past);
+    let expired = old
+        .issue_access_with(&subject, "s-old", None, Tenant { tenant: "acme".into(), seats: 12 })
+        .unwrap();
+    let expired = bearer(expired.token.expose());
+    for (case, authorization) in [
+        ("no token", None),
+        ("malformed token", Some(bearer("not-a-jwt"))),
+        ("expired token", Some(expired)),
+    ] {
+        let what = format!("{framework}: /tenant, {case}");
+        let seen = served.get("/tenant", authorization.as_deref()).await;
+        assert_eq!(seen.status, 401, "{what}: {seen:?}");
+        assert_eq!(seen, served.get("/me", authorization.as_deref()).await, "{what}");
+    }
+    let seen = served.get_not_ready("/tenant", Some(&typed)).await;
+    assert_eq!(seen.status, 503, "{framework}: /tenant, not ready: {seen:?}");
+    assert_eq!(seen, served.get_not_ready("/me", Some(&typed)).await, "{framework}: not ready");
+}
+
+/// No bearer token is an anonymous caller; a valid one is the caller; an invalid, expired or
+/// logged-out one is refused exactly as `Authenticated` refuses it, each beside a token that
+/// passes; before the verifier is ready a token is a 503, no token still anonymous.
+async fn optional_caller(framework: &str, served: &Served, issuer: &Issuer) {
+    let what = |case: &str| format!("{framework}: /maybe, {case}");
+    assert_ok(&what("no header"), &served.get("/maybe", None).await, "anonymous");
+    // Another scheme is no bearer token: `Authenticated` says `missing_token` to it.
+    let basic = Some("Basic YWxpY2U6c2VjcmV0");
+    assert_ok(&what("Basic credentials"), &served.get("/maybe", basic).await, "anonymous");
+    let seen = served.get("/me", basic).await;
+    assert_refusal("/me, Basic", &seen, 401, "missing_token", "a bearer token is required");
+
+    let alice = bearer(&issuer.token("alice", "s-alice", &["user"]));
+    assert_ok(&what("valid token"), &served.get("/maybe", Some(&alice)).await, "alice");
+
+    let malformed = bearer("not-a-jwt");
+    let seen = served.get("/maybe", Some(&malformed)).await;
+    assert_refusal(
+        &what("malformed token"),
+        &seen,
+        401,
+        "invalid_token",
+        "token is malformed: expected three dot-separated parts",
+    );
+    assert_eq!(seen, served.get("/me", Some(&malformed)).await, "{}", what("malformed token"));
+    let stranger = TokenService::new(
+        TokenPolicy::new(&issuer.url, AUDIENCE),
+        KeySet::new(SigningKey::generate(Algorithm::EdDSA).unwrap()),
+    )
+    .unwrap();
+    let subject = Subject { id: "alice".into(), roles: vec![], email: None };
+    let forged = bearer(stranger.issue_access(&subject, "s-alice", None).unwrap().token.expose());
+    let seen = served.get("/maybe", Some(&forged)).await;
+    assert_refusal(&what("unknown key"), &seen, 401, "invalid_token", "token key id is unknown");
+    assert_eq!(seen, served.get("/me", Some(&forged)).await, "{}", what("unknown key"));
+
+    // A logout at the issuer: the same token passes before, and is refused after.
+    let leaving = bearer(&issuer.token("bob", "s-logout", &["user"]));
+    assert_ok(&what("before the logout"), &served.get("/maybe", Some(&leaving)).await, "bob");
+    issuer.publish(FeedChange::Session { sid: "s-logout".into() });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while served.get("/me", Some(&leaving)).await.status != 401 {
+        assert!(tokio::time::Instant::now() < deadline, "{}", what("logout never applied"));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let seen = served.get("/maybe", Some(&leaving)).await;
+    assert_refusal(
+        &what("after the logout"),
+        &seen,
+        401,
+        "token_revoked",
+        "token has been revoked",
+    );
+    assert_eq!(seen, served.get("/me", Some(&leaving)).await, "{}", what("after the logout"));
+    assert_ok(&what("another session"), &served.get("/maybe", Some(&alice)).await, "alice");
+
+    let seen = served.get_not_ready("/maybe", Some(&alice)).await;
+    assert_refusal(
+        &what("not ready"),
+        &seen,
+        503,
+        "unavailable",
+        "the service is temporarily unavailable",
+    );
+    assert_eq!(seen, served.get_not_ready("/me", Some(&alice)).await, "{}", what("not ready"));
+    let seen = served.get_not_ready("/maybe", None).await;
+    assert_ok(&what("not ready, no header"), &seen, "anonymous");
+}
+
 mod with_actix {
     use super::*;
     use actix_web::{App, HttpResponse, test, web};
-    use jwt_auth_verifier::actix::{Authenticated, RequireRole};
+    use jwt_auth_verifier::actix::{Authenticated, MaybeAuthenticated, RequireRole};
 
     async fn me(caller: Authenticated) -> HttpResponse {
         HttpResponse::Ok().body(caller.claims.sub)
@@ -244,17 +546,148 @@ mod with_actix {
         }
     }
 
+    /// Without `web::Data<Verifier>`, a route answers 500; one that takes an optional caller
+    /// too, even to a request without a token, rather than serving it as anonymous forever.
     #[actix_web::test]
     async fn a_missing_verifier_is_a_500_that_says_nothing() {
-        let app = test::init_service(App::new().route("/me", web::get().to(me))).await;
-        let response =
-            test::call_service(&app, test::TestRequest::get().uri("/me").to_request()).await;
-        assert_eq!(response.status(), 500);
-        let body: serde_json::Value = test::read_body_json(response).await;
-        assert_eq!(
-            body,
-            serde_json::json!({"error": "internal_error", "message": "internal error"})
-        );
+        async fn maybe(MaybeAuthenticated(caller): MaybeAuthenticated) -> HttpResponse {
+            HttpResponse::Ok().body(caller.map_or("anonymous".to_owned(), |c| c.claims.sub))
+        }
+        let app = test::init_service(
+            App::new().route("/me", web::get().to(me)).route("/maybe", web::get().to(maybe)),
+        )
+        .await;
+        for path in ["/me", "/maybe"] {
+            let response =
+                test::call_service(&app, test::TestRequest::get().uri(path).to_request()).await;
+            assert_eq!(response.status(), 500, "{path}");
+            let body: serde_json::Value = test::read_body_json(response).await;
+            assert_eq!(
+                body,
+                serde_json::json!({"error": "internal_error", "message": "internal error"}),
+                "{path}"
+            );
+        }
+    }
+
+    mod served {
+        use super::super::*;
+        use actix_web::body::MessageBody;
+        use actix_web::dev::{ServerHandle, ServiceRequest, ServiceResponse};
+        use actix_web::middleware::{Next, from_fn};
+        use actix_web::{App, HttpResponse, HttpServer, web};
+        use jwt_auth_verifier::AuthError;
+        use jwt_auth_verifier::actix::{
+            Authenticated, AuthenticatedWith, MaybeAuthenticated, RequireRole,
+        };
+
+        async fn me(caller: Authenticated) -> HttpResponse {
+            HttpResponse::Ok().body(caller.claims.sub)
+        }
+
+        async fn admin(caller: RequireRole<Admin>) -> HttpResponse {
+            HttpResponse::Ok().body(caller.caller.claims.sub)
+        }
+
+        async fn editors(caller: Authenticated) -> Result<HttpResponse, AuthError> {
+            caller.require_any_role(EDITORS)?;
+            Ok(HttpResponse::Ok().body(caller.claims.sub))
+        }
+
+        async fn nobody(caller: Authenticated) -> Result<HttpResponse, AuthError> {
+            caller.require_any_role(&[])?;
+            Ok(HttpResponse::Ok().body(caller.claims.sub))
+        }
+
+        async fn editors_only(
+            caller: Authenticated,
+            request: ServiceRequest,
+            next: Next<impl MessageBody>,
+        ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+            caller.require_any_role(EDITORS)?;
+            next.call(request).await
+        }
+
+        async fn article(id: web::Path<u32>) -> HttpResponse {
+            HttpResponse::Ok().body(format!("article {id}"))
+        }
+
+        async fn tenant(caller: AuthenticatedWith<Tenant>) -> HttpResponse {
+            let claims = caller.claims;
+            let Tenant { tenant, seats } = claims.extra;
+            HttpResponse::Ok().body(format!("{} {tenant} {seats}", claims.sub))
+        }
+
+        async fn maybe(MaybeAuthenticated(caller): MaybeAuthenticated) -> HttpResponse {
+            HttpResponse::Ok().body(caller.map_or("anonymous".to_owned(), |c| c.claims.sub))
+        }
+
+        fn routes(config: &mut web::ServiceConfig) {
+            config
+                .route("/me", web::get().to(me))
+                .route("/admin", web::get().to(admin))
+                .route("/editors", web::get().to(editors))
+                .route("/nobody", web::get().to(nobody))
+                .route("/tenant", web::get().to(tenant))
+                .route("/maybe", web::get().to(maybe))
+                .service(
+                    web::scope("/articles")
+                        .wrap(from_fn(editors_only))
+                        .route("/{id}", web::get().to(article)),
+                );
+        }
+
+        fn start(verifier: Verifier) -> (String, ServerHandle) {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let url = format!("http://{}", listener.local_addr().unwrap());
+            let verifier = web::Data::new(verifier);
+            let server =
+                HttpServer::new(move || App::new().app_data(verifier.clone()).configure(routes))
+                    .workers(1)
+                    .disable_signals()
+                    .listen(listener)
+                    .unwrap()
+                    .run();
+            let handle = server.handle();
+            actix_web::rt::spawn(server);
+            (url, handle)
+        }
+
+        /// A local issuer, and the routes served on 127.0.0.1 with a verifier that follows it
+        /// and with one that never gets ready.
+        async fn serve() -> (Issuer, Served, [ServerHandle; 2]) {
+            let issuer = Issuer::start(Algorithm::EdDSA).await;
+            let (url, ready) = start(following(&issuer).await);
+            let (not_ready_url, not_ready) = start(never_ready());
+            (issuer, Served::new(url, not_ready_url), [ready, not_ready])
+        }
+
+        async fn stop(handles: [ServerHandle; 2]) {
+            for handle in handles {
+                handle.stop(false).await;
+            }
+        }
+
+        #[actix_web::test]
+        async fn any_of_the_roles_passes_and_none_is_refused_as_require_role_refuses() {
+            let (issuer, served, handles) = serve().await;
+            any_of_the_roles("actix", &served, &issuer).await;
+            stop(handles).await;
+        }
+
+        #[actix_web::test]
+        async fn typed_claims_come_out_typed_and_a_misfit_is_an_invalid_token() {
+            let (issuer, served, handles) = serve().await;
+            typed_claims("actix", &served, &issuer).await;
+            stop(handles).await;
+        }
+
+        #[actix_web::test]
+        async fn an_optional_caller_is_anonymous_only_without_a_token() {
+            let (issuer, served, handles) = serve().await;
+            optional_caller("actix", &served, &issuer).await;
+            stop(handles).await;
+        }
     }
 }
 
@@ -312,17 +745,133 @@ mod with_axum {
         }
     }
 
+    /// Without the layer, a route answers 500; one that takes an optional caller too, even to a
+    /// request without a token, rather than serving it as anonymous forever.
     #[tokio::test]
     async fn a_route_without_the_layer_is_a_500_that_says_nothing() {
-        let response =
-            app().oneshot(Request::get("/me").body(Body::empty()).unwrap()).await.unwrap();
-        assert_eq!(response.status(), 500);
-        let body = ::axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
-        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
-        assert_eq!(
-            body,
-            serde_json::json!({"error": "internal_error", "message": "internal error"})
-        );
+        async fn maybe(caller: Option<Authenticated>) -> String {
+            caller.map_or("anonymous".to_owned(), |c| c.claims.sub)
+        }
+        for path in ["/me", "/maybe"] {
+            let app = app().route("/maybe", get(maybe));
+            let response =
+                app.oneshot(Request::get(path).body(Body::empty()).unwrap()).await.unwrap();
+            assert_eq!(response.status(), 500, "{path}");
+            let body = ::axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+            let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(
+                body,
+                serde_json::json!({"error": "internal_error", "message": "internal error"}),
+                "{path}"
+            );
+        }
+    }
+
+    mod served {
+        use super::super::*;
+        use ::axum::Router;
+        use ::axum::extract::{Path, Request};
+        use ::axum::middleware::{Next, from_fn};
+        use ::axum::response::Response;
+        use ::axum::routing::get;
+        use jwt_auth_verifier::AuthError;
+        use jwt_auth_verifier::axum::{
+            Authenticated, AuthenticatedWith, RequireRole, VerifierLayer,
+        };
+
+        async fn me(caller: Authenticated) -> String {
+            caller.claims.sub
+        }
+
+        async fn admin(caller: RequireRole<Admin>) -> String {
+            caller.caller.claims.sub
+        }
+
+        async fn editors(caller: Authenticated) -> Result<String, AuthError> {
+            caller.require_any_role(EDITORS)?;
+            Ok(caller.claims.sub)
+        }
+
+        async fn nobody(caller: Authenticated) -> Result<String, AuthError> {
+            caller.require_any_role(&[])?;
+            Ok(caller.claims.sub)
+        }
+
+        async fn editors_only(
+            caller: Authenticated,
+            request: Request,
+            next: Next,
+        ) -> Result<Response, AuthError> {
+            caller.require_any_role(EDITORS)?;
+            Ok(next.run(request).await)
+        }
+
+        async fn article(Path(id): Path<u32>) -> String {
+            format!("article {id}")
+        }
+
+        async fn tenant(caller: AuthenticatedWith<Tenant>) -> String {
+            let claims = caller.claims;
+            let Tenant { tenant, seats } = claims.extra;
+            format!("{} {tenant} {seats}", claims.sub)
+        }
+
+        async fn maybe(caller: Option<Authenticated>) -> String {
+            caller.map_or("anonymous".to_owned(), |c| c.claims.sub)
+        }
+
+        async fn start(verifier: Verifier) -> (String, tokio::task::JoinHandle<()>) {
+            let articles = Router::new()
+                .route("/articles/{id}", get(article))
+                .route_layer(from_fn(editors_only));
+            let app = Router::new()
+                .route("/me", get(me))
+                .route("/admin", get(admin))
+                .route("/editors", get(editors))
+                .route("/nobody", get(nobody))
+                .route("/tenant", get(tenant))
+                .route("/maybe", get(maybe))
+                .merge(articles)
+                .layer(VerifierLayer::new(verifier));
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let url = format!("http://{}", listener.local_addr().unwrap());
+            let server = tokio::spawn(async move { ::axum::serve(listener, app).await.unwrap() });
+            (url, server)
+        }
+
+        /// A local issuer, and the routes served on 127.0.0.1 with a verifier that follows it
+        /// and with one that never gets ready.
+        async fn serve() -> (Issuer, Served, [tokio::task::JoinHandle<()>; 2]) {
+            let issuer = Issuer::start(Algorithm::EdDSA).await;
+            let (url, ready) = start(following(&issuer).await).await;
+            let (not_ready_url, not_ready) = start(never_ready()).await;
+            (issuer, Served::new(url, not_ready_url), [ready, not_ready])
+        }
+
+        fn stop(servers: [tokio::task::JoinHandle<()>; 2]) {
+            servers.iter().for_each(tokio::task::JoinHandle::abort);
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn any_of_the_roles_passes_and_none_is_refused_as_require_role_refuses() {
+            let (issuer, served, servers) = serve().await;
+            any_of_the_roles("axum", &served, &issuer).await;
+            stop(servers);
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn typed_claims_come_out_typed_and_a_misfit_is_an_invalid_token() {
+            let (issuer, served, servers) = serve().await;
+            typed_claims("axum", &served, &issuer).await;
+            stop(servers);
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn an_optional_caller_is_anonymous_only_without_a_token() {
+            let (issuer, served, servers) = serve().await;
+            optional_caller("axum", &served, &issuer).await;
+            stop(servers);
+        }
     }
 }
 
