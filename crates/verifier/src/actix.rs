@@ -88,8 +88,8 @@ pub struct Authenticated {
 
 impl Authenticated {
     /// Passes when the caller holds at least one of `roles`; otherwise the refusal of
-    /// [`RequireRole`]: 403 `insufficient_role` (the message names the first of `roles`, so
-    /// one role answers exactly as `RequireRole` does). An empty `roles` passes no one: it is
+    /// [`RequireRole`]: 403 `insufficient_role` (one role answers exactly as `RequireRole`
+    /// does; the message of several names them all). An empty `roles` passes no one: it is
     /// the application's mistake, answered 500 and logged.
     ///
     /// For roles known only at run time (from configuration, per resource); `&'static str`

@@ -45,7 +45,7 @@ const RETRY_UNAVAILABLE_SECONDS: u64 = 1;
 /// |---|---|---|---|
 /// | [`MissingToken`](AuthError::MissingToken) | 401 | `missing_token` | `Bearer realm="jwt-auth"` |
 /// | [`Token`](AuthError::Token) | 401 | `invalid_token`, `token_expired` or `token_revoked` | `Bearer realm="jwt-auth", error="invalid_token", error_description="..."` |
-/// | [`InsufficientRole`](AuthError::InsufficientRole) | 403 | `insufficient_role` | none |
+/// | [`InsufficientRole`](AuthError::InsufficientRole), [`InsufficientRoles`](AuthError::InsufficientRoles) | 403 | `insufficient_role` | none |
 /// | [`Unavailable`](AuthError::Unavailable) | 503 (`Retry-After: 1`) | `unavailable` | none |
 /// | [`Internal`](AuthError::Internal) | 500 | `internal_error` | none |
 ///
@@ -73,10 +73,14 @@ pub enum AuthError {
     /// A presented token was refused.
     #[error("{0}")]
     Token(jwt_core::Error),
-    /// A valid token without the role the endpoint needs (without any of the roles, for
-    /// `require_any_role`, which names the first of them).
+    /// A valid token without the role the endpoint needs.
     #[error("this endpoint requires the `{0}` role")]
     InsufficientRole(&'static str),
+    /// A valid token with none of the roles an endpoint takes (`require_any_role` with more
+    /// than one): 403 `insufficient_role` like [`AuthError::InsufficientRole`], the message
+    /// naming them all.
+    #[error("this endpoint requires one of the roles {}", quoted(.0))]
+    InsufficientRoles(Vec<&'static str>),
     /// The verifier is not ready yet (see [`VerifyError::NotReady`]).
     #[error("the service is temporarily unavailable")]
     Unavailable,
@@ -108,7 +112,7 @@ impl AuthError {
             AuthError::MissingToken => 401,
             AuthError::Token(e) if e.is_token_rejection() => 401,
             AuthError::Token(_) | AuthError::Internal(_) => 500,
-            AuthError::InsufficientRole(_) => 403,
+            AuthError::InsufficientRole(_) | AuthError::InsufficientRoles(_) => 403,
             AuthError::Unavailable => 503,
         }
     }
@@ -118,7 +122,7 @@ impl AuthError {
         match self {
             AuthError::MissingToken => "missing_token",
             AuthError::Token(e) => e.http_code(),
-            AuthError::InsufficientRole(_) => "insufficient_role",
+            AuthError::InsufficientRole(_) | AuthError::InsufficientRoles(_) => "insufficient_role",
             AuthError::Unavailable => "unavailable",
             AuthError::Internal(_) => "internal_error",
         }
@@ -183,6 +187,11 @@ impl AuthError {
 /// ```
 pub fn bearer_token(authorization: Option<&[u8]>) -> Result<&str, AuthError> {
     jwt_core::bearer_token(authorization).map_err(AuthError::Token)?.ok_or(AuthError::MissingToken)
+}
+
+/// `` `a`, `b` `` for the message of [`AuthError::InsufficientRoles`].
+fn quoted(roles: &[&str]) -> String {
+    roles.iter().map(|role| format!("`{role}`")).collect::<Vec<_>>().join(", ")
 }
 
 #[cfg(test)]

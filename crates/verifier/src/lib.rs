@@ -130,18 +130,19 @@ impl Role for Service {
 
 /// The one role check of the extractors: `RequireRole<R>` asks it for `[R::NAME]`, and the
 /// `require_any_role` methods for the roles their caller names. Holding any one of `roles`
-/// passes; otherwise the refusal is [`AuthError::InsufficientRole`] naming the first of them,
-/// so one role answers exactly as `RequireRole` does. No roles at all is the application's
+/// passes; otherwise the refusal is [`AuthError::InsufficientRole`] for one role (exactly as
+/// `RequireRole` answers) and [`AuthError::InsufficientRoles`], naming them all, for several. No roles at all is the application's
 /// mistake, not the caller's: a 500 whose cause is logged when it is answered.
 #[cfg_attr(not(any(feature = "actix", feature = "axum")), allow(dead_code))]
 pub(crate) fn require_any_role<X>(
     claims: &AccessClaims<X>,
     roles: &[&'static str],
 ) -> Result<(), AuthError> {
-    match roles.first() {
-        None => Err(AuthError::Internal("require_any_role was given no roles")),
-        Some(_) if roles.iter().any(|role| claims.has_role(role)) => Ok(()),
-        Some(first) => Err(AuthError::InsufficientRole(first)),
+    match roles {
+        [] => Err(AuthError::Internal("require_any_role was given no roles")),
+        _ if roles.iter().any(|role| claims.has_role(role)) => Ok(()),
+        [only] => Err(AuthError::InsufficientRole(only)),
+        several => Err(AuthError::InsufficientRoles(several.to_vec())),
     }
 }
 
@@ -166,13 +167,19 @@ mod tests {
     }
 
     #[test]
-    fn any_one_of_the_roles_passes_and_the_refusal_names_the_first() {
+    fn any_one_of_the_roles_passes_and_the_refusal_names_them() {
         let editor = claims(&["user", "editor"]);
         assert!(require_any_role(&editor, &["admin", "editor"]).is_ok());
         assert!(require_any_role(&editor, &["editor"]).is_ok());
-        let refused = require_any_role(&claims(&["user"]), &["admin", "editor"]).unwrap_err();
-        assert!(matches!(refused, AuthError::InsufficientRole("admin")), "{refused:?}");
+        let refused = require_any_role(&claims(&["user"]), &["admin"]).unwrap_err();
         assert_eq!(refused.body(), AuthError::InsufficientRole(Admin::NAME).body());
+        let refused = require_any_role(&claims(&["user"]), &["admin", "editor"]).unwrap_err();
+        assert_eq!((refused.status(), refused.code()), (403, "insufficient_role"));
+        assert_eq!(
+            refused.message(),
+            "this endpoint requires one of the roles `admin`, `editor`",
+            "{refused:?}"
+        );
         let refused = require_any_role(&claims(&[]), &["editor"]).unwrap_err();
         assert!(matches!(refused, AuthError::InsufficientRole("editor")), "{refused:?}");
     }

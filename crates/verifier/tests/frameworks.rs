@@ -322,7 +322,8 @@ fn assert_ok(what: &str, seen: &Seen, body: &str) {
 }
 
 /// A token with a role in `EDITORS` passes `/editors` and `/articles/{id}`; one with none gets
-/// `RequireRole`'s answer, to the byte; no token and a verifier not ready get `Authenticated`'s.
+/// `RequireRole`'s 403, naming both roles; no token and a verifier not ready get
+/// `Authenticated`'s answer, to the byte.
 async fn any_of_the_roles(framework: &str, served: &Served, issuer: &Issuer) {
     let editor = bearer(&issuer.token("ed", "s-ed", &["editor"]));
     let admin = bearer(&issuer.token("root", "s-root", &["admin"]));
@@ -351,7 +352,16 @@ async fn any_of_the_roles(framework: &str, served: &Served, issuer: &Issuer) {
         let seen = served.get(path, Some(&admin)).await;
         assert_ok(&what("the admin role"), &seen, passed.unwrap_or("root"));
         let seen = served.get(path, Some(&user)).await;
-        assert_eq!(seen, refused_by_require_role, "{}", what("none of the roles"));
+        assert_refusal(
+            &what("none of the roles"),
+            &seen,
+            403,
+            "insufficient_role",
+            "this endpoint requires one of the roles `admin`, `editor`",
+        );
+        // Headers and status as RequireRole's refusal; only the message names both roles.
+        let same = |s: &Seen| (s.status, s.challenge.clone(), s.cache_control.clone());
+        assert_eq!(same(&seen), same(&refused_by_require_role), "{}", what("none"));
         let seen = served.get(path, None).await;
         assert_refusal(
             &what("no token"),
