@@ -156,9 +156,16 @@ impl Metrics {
         self
     }
 
-    /// Sets the gauges of this instance's view from `state`: read when `/metrics` is.
-    pub fn observe_instance(&self, state: &crate::state::AppState) {
-        let keys = state.tokens().keys();
+    /// Sets the gauges of this instance's view: its `keys`, its feed's `cursor` and open
+    /// `streams`, and whether change `notifications` arrive (`None` without any). Read when
+    /// `/metrics` is.
+    pub fn observe_instance(
+        &self,
+        keys: &jwt_core::KeySet,
+        cursor: i64,
+        streams: usize,
+        notifications: Option<bool>,
+    ) {
         let signing = keys.active().map(|k| KeyLabels {
             kid: k.kid().to_owned(),
             algorithm: k.algorithm().as_str().to_owned(),
@@ -170,11 +177,9 @@ impl Metrics {
             self.signing_key.get_or_create(&labels).set(1);
         }
         self.verifying_keys.set(keys.verifying_keys().len() as i64);
-        self.feed_cursor.set(state.feed.head());
-        self.feed_streams.set(state.feed.open_streams() as i64);
-        if let (Some(gauge), Some(up)) =
-            (&self.change_notifications, state.store.change_notifications())
-        {
+        self.feed_cursor.set(cursor);
+        self.feed_streams.set(streams as i64);
+        if let (Some(gauge), Some(up)) = (&self.change_notifications, notifications) {
             gauge.set(i64::from(up));
         }
     }

@@ -172,7 +172,10 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
 #[utoipa::path(get, path = "/metrics", tag = "meta", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     state.metrics.hash_queue_depth.set(state.passwords.queue_depth() as i64);
-    state.metrics.observe_instance(&state);
+    let (feed, store) = (&state.feed, &state.store);
+    let notifications = store.change_notifications();
+    let keys = state.tokens().keys();
+    state.metrics.observe_instance(&keys, feed.head(), feed.open_streams(), notifications);
     HttpResponse::Ok()
         .insert_header((CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8"))
         .body(state.metrics.render())
