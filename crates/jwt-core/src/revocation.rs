@@ -111,6 +111,23 @@ impl RevocationSet {
             || inner.users.get(sub).is_some_and(|&before| iat < before)
     }
 
+    /// Whether session `sid` has been revoked: every token of it is void.
+    ///
+    /// ```
+    /// use chrono::{TimeDelta, Utc};
+    /// use jwt_core::{Revocation, RevocationSet};
+    ///
+    /// let set = RevocationSet::new();
+    /// let expires_at = Utc::now() + TimeDelta::hours(1);
+    /// set.apply(&[Revocation::Session { id: "s1".into(), expires_at }]);
+    /// assert!(set.is_session_revoked("s1"));
+    /// assert!(!set.is_session_revoked("s2"));
+    /// ```
+    pub fn is_session_revoked(&self, sid: &str) -> bool {
+        let inner = self.inner.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        inner.sessions.contains_key(sid)
+    }
+
     /// Whether signing key `kid` has been revoked: every token it signed is void.
     ///
     /// ```

@@ -355,6 +355,10 @@ impl<S: AuthStore> Sessions<S> {
         parent_jti: Option<&str>,
         client: &ClientInfo,
     ) -> Result<(TokenPair, NewRefreshToken)> {
+        // A refresh racing the reuse that revoked its session is refused as the session is.
+        if self.revocations.is_session_revoked(session_id) {
+            return Err(Error::SessionRevoked);
+        }
         let access = self.issue_access(subject, session_id, Some(session_end))?;
         let refresh = self.tokens.issue_refresh(&subject.id, session_id, Some(session_end))?;
         let record = NewRefreshToken {
