@@ -14,8 +14,10 @@ use actix_web::ResponseError;
 use actix_web::http::StatusCode;
 use jwt_auth_api::error::ApiError;
 use jwt_auth_api::extract::parse_json;
-use jwt_auth_api::passwords::{MAX_NEW_PASSWORD_CHARS, MAX_PASSWORD_BYTES, MIN_NEW_PASSWORD_CHARS};
-use jwt_auth_api::routes::body::{LoginBody, RegisterBody, check_password};
+use jwt_auth_api::passwords::{
+    MAX_NEW_PASSWORD_CHARS, MAX_PASSWORD_BYTES, MIN_NEW_PASSWORD_CHARS, check_password,
+};
+use jwt_auth_api::routes::body::{LoginBody, RegisterBody};
 use jwt_auth_api::routes::users::PatchUser;
 use libfuzzer_sys::fuzz_target;
 use serde::de::DeserializeOwned;
@@ -134,7 +136,10 @@ fuzz_target!(|body: &[u8]| {
                 let again = jwt_auth_api::email::checked(&email).ok();
                 assert_eq!(again.as_ref(), Some(&email), "a checked email checks to itself");
             }
-            Err(e) => assert_eq!(e.status_code(), StatusCode::UNPROCESSABLE_ENTITY, "{e:?}"),
+            Err(e) => {
+                let answer = ApiError::from(e).status_code();
+                assert_eq!(answer, StatusCode::UNPROCESSABLE_ENTITY, "{answer:?}")
+            }
         }
     }
 

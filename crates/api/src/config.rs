@@ -241,7 +241,7 @@ impl ServeArgs {
             (Some(email), Some(password)) => {
                 let email = crate::email::checked(email)
                     .map_err(|e| invalid("ADMIN_EMAIL", format!("`{email}`: {e}")))?;
-                crate::routes::body::check_password(password, true)
+                crate::passwords::check_password(password, true)
                     .map_err(|e| invalid("ADMIN_PASSWORD", e))?;
                 Some((email, password.clone()))
             }

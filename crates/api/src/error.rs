@@ -118,6 +118,18 @@ impl From<jwt_auth_store::StoreError> for ApiError {
     }
 }
 
+/// A service's refusal or failure: a broken rule is 422, the store's failures as above.
+impl From<jwt_auth_service::ServiceError> for ApiError {
+    fn from(err: jwt_auth_service::ServiceError) -> Self {
+        use jwt_auth_service::ServiceError as S;
+        match err {
+            S::InvalidField(why) => ApiError::InvalidField(why),
+            S::Store(e) => ApiError::from(&e),
+            S::SharedStore(e) => ApiError::from(&*e),
+        }
+    }
+}
+
 /// By reference too: a failed load that several requests waited on is shared between them.
 impl From<&jwt_auth_store::StoreError> for ApiError {
     fn from(err: &jwt_auth_store::StoreError) -> Self {

@@ -8,7 +8,7 @@ use jwt_core::{Error as CoreError, Subject, TokenPair};
 use crate::audit::Audit;
 use crate::error::ApiError;
 use crate::extract::ClientContext;
-use crate::routes::body::check_password;
+use crate::passwords::check_password;
 use crate::secret::SecretString;
 use crate::state::AppState;
 

@@ -1,5 +1,6 @@
-//! Accounts as an operator names them: by id, or by the email they log in with. The command
-//! line's user commands find their user here.
+//! Accounts as an operator names them: by id, or by the email they log in with (the command
+//! line's user commands find their user here), and the rules of what an account holds: role
+//! names.
 
 use jwt_auth_store::{Store, StoreError, User};
 
@@ -10,4 +11,14 @@ pub async fn find(store: &Store, id_or_email: &str) -> Result<Option<User>, Stor
         return Ok(store.user_by_email(id_or_email).await?.map(|credentials| credentials.user));
     }
     store.user_by_id(id_or_email).await
+}
+
+/// The most characters (Unicode code points) a role's name may have.
+pub const MAX_ROLE_CHARS: usize = 64;
+
+/// Whether `role` may be a role's name: 1 to 64 characters, no whitespace.
+pub fn valid_role(role: &str) -> bool {
+    !role.is_empty()
+        && role.chars().take(MAX_ROLE_CHARS + 1).count() <= MAX_ROLE_CHARS
+        && !role.chars().any(char::is_whitespace)
 }

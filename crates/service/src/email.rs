@@ -3,9 +3,9 @@
 //! rule itself is the store's ([`jwt_auth_store::normalize_email`]), which `create_user`
 //! enforces too.
 
-use crate::error::ApiError;
+use crate::error::ServiceError;
 
-/// The address as it is stored (NFC), or 422 saying what is wrong with it.
-pub fn checked(email: &str) -> Result<String, ApiError> {
-    jwt_auth_store::normalize_email(email).map_err(|e| ApiError::InvalidField(e.to_string()))
+/// The address as it is stored (NFC), or what is wrong with it.
+pub fn checked(email: &str) -> Result<String, ServiceError> {
+    jwt_auth_store::normalize_email(email).map_err(|e| ServiceError::InvalidField(e.to_string()))
 }

@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, HashMap};
 use jwt_auth_store::{NewUser, PasswordHash};
 use serde::Deserialize;
 
+use crate::accounts::valid_role;
 use crate::legacy_hash;
-use crate::routes::users::valid_role;
 
 /// The roles of an imported user whose line names none (those of `jwt-auth user add`).
 pub const DEFAULT_ROLES: [&str; 1] = ["user"];

@@ -488,7 +488,7 @@ mod tests {
     }
 
     fn vectors() -> Vec<Vector> {
-        include_str!("../tests/fixtures/legacy-hashes.jsonl")
+        include_str!("../../api/tests/fixtures/legacy-hashes.jsonl")
             .lines()
             .map(|line| serde_json::from_str(line).expect("a vector"))
             .collect()

@@ -65,6 +65,19 @@ pub fn check_new_password(password: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether a password's length is acceptable: at login only the upper bound in bytes (so that
+/// no hashing is spent on a megabyte), for a new password 8 to 256 characters.
+pub fn check_password(
+    password: &crate::secret::SecretString,
+    registering: bool,
+) -> Result<(), String> {
+    if registering {
+        check_new_password(password.expose())
+    } else {
+        check_login_password(password.expose())
+    }
+}
+
 /// Whether a login may spend a hash on `password`: any password up to [`MAX_PASSWORD_BYTES`].
 pub fn check_login_password(password: &str) -> Result<(), String> {
     if password.len() > MAX_PASSWORD_BYTES {

@@ -5,9 +5,11 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use jwt_auth_store::{Store, StoreError, User};
 
-use crate::error::ApiError;
+use crate::error::ServiceError;
 
 /// At most this many users are kept (each a few hundred bytes: some tens of MB at most).
 pub const USER_CACHE_CAPACITY: u64 = 100_000;
@@ -18,7 +20,7 @@ pub const USER_CACHE_IDLE: Duration = Duration::from_secs(30 * 60);
 #[derive(Debug)]
 enum Miss {
     NoSuchUser,
-    Store(StoreError),
+    Store(Arc<StoreError>),
 }
 
 /// User records by id, loaded from the store on a miss; concurrent misses for one user share
@@ -42,12 +44,12 @@ impl UserCache {
 
     /// The user with this id, from memory or else from `store`; `None` if there is none (not
     /// remembered: a user created later is found).
-    pub async fn get(&self, store: &Store, id: &str) -> Result<Option<User>, ApiError> {
+    pub async fn get(&self, store: &Store, id: &str) -> Result<Option<User>, ServiceError> {
         let load = async {
             match store.user_by_id(id).await {
                 Ok(Some(user)) => Ok(user),
                 Ok(None) => Err(Miss::NoSuchUser),
-                Err(e) => Err(Miss::Store(e)),
+                Err(e) => Err(Miss::Store(Arc::new(e))),
             }
         };
         match self.users.try_get_with_by_ref(id, load).await {
@@ -55,7 +57,7 @@ impl UserCache {
             // Shared by every caller that waited on the same load.
             Err(miss) => match &*miss {
                 Miss::NoSuchUser => Ok(None),
-                Miss::Store(e) => Err(ApiError::from(e)),
+                Miss::Store(e) => Err(ServiceError::SharedStore(Arc::clone(e))),
             },
         }
     }

@@ -13,7 +13,8 @@ use crate::openapi::{
     BearerRefused, BrowserTokenIssued, CsrfRequired, ErrorBody, JsonBodyRefusals, RateLimited,
     RefreshRequest, Unavailable,
 };
-use crate::routes::body::{CookieQuery, LoginBody, RegisterBody, UserBody, check_password};
+use crate::passwords::check_password;
+use crate::routes::body::{CookieQuery, LoginBody, RegisterBody, UserBody};
 use crate::routes::pair::{clear_cookie, token_response};
 use crate::state::AppState;
 

@@ -3,7 +3,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::passwords::{check_login_password, check_new_password};
 use crate::secret::SecretString;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -90,14 +89,4 @@ pub struct TokenParam {
     /// An access or a refresh token.
     #[schema(value_type = String, required = true)]
     pub token: Option<SecretString>,
-}
-
-/// Whether a password's length is acceptable: at login only the upper bound in bytes (so that
-/// no hashing is spent on a megabyte), at registration 8 to 256 characters.
-pub fn check_password(password: &SecretString, registering: bool) -> Result<(), String> {
-    if registering {
-        check_new_password(password.expose())
-    } else {
-        check_login_password(password.expose())
-    }
 }

@@ -14,14 +14,14 @@ use crate::openapi::{BearerRefused, ErrorBody, InsufficientRole, JsonBodyRefusal
 use crate::routes::body::UserBody;
 use crate::routes::no_store;
 use crate::state::AppState;
+// Role names are counted in characters (Unicode code points, as JSON Schema's `maxLength`
+// counts them, so that the document states the rule exactly).
+use jwt_auth_service::accounts::{MAX_ROLE_CHARS, valid_role};
 
 /// The largest page of `GET /api/users`.
 const MAX_PAGE: u32 = 100;
 /// The largest offset of `GET /api/users`: the database counts rows in an `i64`.
 const MAX_OFFSET: u64 = i64::MAX as u64;
-/// The longest role name, in characters (Unicode code points, as JSON Schema's `maxLength`
-/// counts them, so that the document states the rule exactly).
-const MAX_ROLE_CHARS: usize = 64;
 /// The characters a role name cannot hold: exactly those of `char::is_whitespace` (Unicode
 /// `White_Space`), spelled out so that every regular-expression engine reads the document's
 /// pattern alike.
@@ -255,13 +255,6 @@ pub struct PatchUser {
     pub roles: Option<Vec<String>>,
     /// `true` shuts the user out and ends their sessions; `false` lets them in again.
     pub disabled: Option<bool>,
-}
-
-/// Whether `role` may be a role's name: 1 to 64 characters, no whitespace.
-pub(crate) fn valid_role(role: &str) -> bool {
-    !role.is_empty()
-        && role.chars().take(MAX_ROLE_CHARS + 1).count() <= MAX_ROLE_CHARS
-        && !role.chars().any(char::is_whitespace)
 }
 
 /// The schema of `PatchUser::roles`: `null`, or names as [`valid_role`] takes them.

@@ -1,0 +1,19 @@
+//! What the jwt-auth server does, whoever asks: the HTTP routes and the command line are
+//! adapters over these services. Nothing here knows of a web framework (`.ci/layering` checks
+//! it): accounts and their rules, password hashing on its own threads (and the hashes other
+//! systems made), the login throttle, the user cache, the revocation feed as an instance
+//! holds it, the import of users, and the metrics.
+
+pub mod accounts;
+pub mod email;
+pub mod error;
+pub mod feed;
+pub mod import;
+pub mod legacy_hash;
+pub mod metrics;
+pub mod passwords;
+pub mod secret;
+pub mod throttle;
+pub mod user_cache;
+
+pub use error::ServiceError;
