@@ -131,7 +131,7 @@ fn required<T>(value: Option<T>, name: &'static str) -> Result<T> {
 }
 
 fn parse<T: DeserializeOwned>(json: &[u8]) -> Result<T> {
-    let json = crate::tokens::require_object(json).map_err(|_| Error::InvalidClaims)?;
+    let json = require_object(json).map_err(|_| Error::InvalidClaims)?;
     let mut de = serde_json::Deserializer::from_slice(json);
     let value = T::deserialize(&mut de).map_err(|_| Error::InvalidClaims)?;
     de.end().map_err(|_| Error::InvalidClaims)?;
@@ -168,6 +168,19 @@ impl RefreshClaims {
             jti: required(w.jti, "jti")?,
             sid: required(w.sid, "sid")?,
         })
+    }
+}
+
+/// RFC 7515 and 7519 want JSON objects; serde would also read a struct from an array. And
+/// JSON text is UTF-8 (RFC 8259 §8.1), which serde_json does not check in the members it
+/// skips.
+pub(crate) fn require_object(json: &[u8]) -> Result<&[u8]> {
+    if std::str::from_utf8(json).is_err() {
+        return Err(Error::Malformed("the JSON is not UTF-8"));
+    }
+    match json.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => Ok(json),
+        _ => Err(Error::Malformed("expected a JSON object")),
     }
 }
 

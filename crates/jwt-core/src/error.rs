@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::store::ClientInfo;
+use crate::values::ClientInfo;
 
 /// Everything that can go wrong in `jwt-core`.
 ///

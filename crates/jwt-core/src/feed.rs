@@ -8,7 +8,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::store::Revocation;
+use crate::values::Revocation;
 
 /// One event of the feed: `{"cursor", "kind", ..., "expires_at"}`, times as NumericDate
 /// (seconds since the epoch).

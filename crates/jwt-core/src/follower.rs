@@ -10,7 +10,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use crate::clock::Clock;
 use crate::error::Result;
 use crate::revocation::RevocationSet;
-use crate::store::{Revocation, RevocationStore};
+use crate::store::RevocationStore;
+use crate::values::Revocation;
 
 /// How far each poll reaches back before the start of the previous one, by default: far enough
 /// for a revocation whose transaction committed after that poll read the feed, and for clocks

@@ -63,6 +63,7 @@ mod sealed;
 mod sessions;
 mod store;
 mod tokens;
+mod values;
 
 /// The README's Rust example, compiled as a doctest so that it cannot fall behind the API.
 #[cfg(doctest)]
@@ -82,11 +83,11 @@ pub use revocation::{RevocationSet, check_cut_off};
 pub use sealed::{KEK_BYTES, KeyEncryptionKey};
 pub use sessions::{SessionPolicy, Sessions};
 pub use store::{
-    AuthStore, ClientInfo, GraceOutcome, NewRefreshToken, NewSession, RefreshTokenState,
-    RefreshTokenStore, Revocation, RevocationStore, RevokeReason, RotateOutcome, SessionRecord,
-    SessionStore,
+    AuthStore, GraceOutcome, NewRefreshToken, NewSession, RefreshTokenState, RefreshTokenStore,
+    RevocationStore, RevokeReason, RotateOutcome, SessionRecord, SessionStore,
 };
 pub use tokens::{
-    ACCESS_TOKEN_TYPE, AccessToken, DEFAULT_MAX_TOKEN_BYTES, Issued, MAX_LEEWAY,
-    REFRESH_TOKEN_TYPE, RefreshToken, Subject, TokenPair, TokenPolicy, TokenService, verify_jws,
+    ACCESS_TOKEN_TYPE, AccessToken, DEFAULT_MAX_TOKEN_BYTES, Issued, REFRESH_TOKEN_TYPE,
+    RefreshToken, TokenPair, TokenPolicy, TokenService, verify_jws,
 };
+pub use values::{ClientInfo, MAX_LEEWAY, Revocation, Subject};

@@ -9,10 +9,10 @@ use chrono::{DateTime, Utc};
 
 use crate::error::Result;
 use crate::store::{
-    ClientInfo, GraceOutcome, NewRefreshToken, NewSession, RefreshTokenState, RefreshTokenStore,
-    Revocation, RevocationStore, RevokeReason, RotateOutcome, SessionRecord, SessionStore,
+    GraceOutcome, NewRefreshToken, NewSession, RefreshTokenState, RefreshTokenStore,
+    RevocationStore, RevokeReason, RotateOutcome, SessionRecord, SessionStore,
 };
-use crate::tokens::Subject;
+use crate::values::{ClientInfo, Revocation, Subject};
 
 /// Sessions, refresh tokens, revocations and users, in memory.
 ///

@@ -11,8 +11,7 @@ use foldhash::HashMap;
 use chrono::{DateTime, Utc};
 
 use crate::Error;
-use crate::store::Revocation;
-use crate::tokens::MAX_LEEWAY;
+use crate::values::{MAX_LEEWAY, Revocation};
 
 /// Checks a cut-off before it is recorded ("every token issued before `before` is void"): it
 /// may not be later than `now` plus the clock leeway ([`MAX_LEEWAY`]). A later one would void

@@ -16,10 +16,11 @@ use crate::error::{Error, Result, ReuseDetails};
 use crate::follower::RevocationFollower;
 use crate::revocation::RevocationSet;
 use crate::store::{
-    AuthStore, ClientInfo, GraceOutcome, NewRefreshToken, NewSession, RefreshTokenState,
-    RevokeReason, RotateOutcome, SessionRecord,
+    AuthStore, GraceOutcome, NewRefreshToken, NewSession, RefreshTokenState, RevokeReason,
+    RotateOutcome, SessionRecord,
 };
-use crate::tokens::{AccessToken, Issued, Subject, TokenPair, TokenService};
+use crate::tokens::{AccessToken, Issued, TokenPair, TokenService};
+use crate::values::{ClientInfo, Subject};
 
 /// How long sessions live and how forgiving refresh is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -355,11 +356,14 @@ impl<S: AuthStore> Sessions<S> {
         parent_jti: Option<&str>,
         client: &ClientInfo,
     ) -> Result<(TokenPair, NewRefreshToken)> {
-        // A refresh racing the reuse that revoked its session is refused as the session is.
-        if self.revocations.is_session_revoked(session_id) {
-            return Err(Error::SessionRevoked);
-        }
-        let access = self.issue_access(subject, session_id, Some(session_end))?;
+        let access = match self.issue_access(subject, session_id, Some(session_end)) {
+            // A refresh racing the reuse that revoked its session is refused as the session
+            // is, whenever the revocation landed.
+            Err(Error::VoidAtIssuance) if self.revocations.is_session_revoked(session_id) => {
+                return Err(Error::SessionRevoked);
+            }
+            issued => issued?,
+        };
         let refresh = self.tokens.issue_refresh(&subject.id, session_id, Some(session_end))?;
         let record = NewRefreshToken {
             jti: refresh.jti,

@@ -12,17 +12,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 
 use crate::error::{Error, Result};
-use crate::tokens::Subject;
-
-/// Where a request came from, as far as the server could tell. Recorded with sessions and
-/// refresh tokens so that a reuse report can name both parties.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ClientInfo {
-    /// The client's IP address.
-    pub ip: Option<String>,
-    /// The client's `User-Agent`.
-    pub user_agent: Option<String>,
-}
+use crate::values::{ClientInfo, Revocation, Subject};
 
 /// A session to create at login.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,33 +171,6 @@ impl FromStr for RevokeReason {
 #[derive(Debug, thiserror::Error)]
 #[error("unknown revocation reason `{0}`")]
 struct UnknownReason(String);
-
-/// One entry of the revocation feed that keeps every instance's
-/// [`RevocationSet`](crate::RevocationSet) current.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Revocation {
-    /// A session was revoked: its tokens stop working.
-    Session {
-        /// The session id.
-        id: String,
-        /// When the session would have ended anyway; the entry can be forgotten after.
-        expires_at: DateTime<Utc>,
-    },
-    /// Tokens issued before `before` are void: for one user, or for everyone (`user_id: None`).
-    IssuedBefore {
-        /// The user, or `None` for all users.
-        user_id: Option<String>,
-        /// The cut-off.
-        before: DateTime<Utc>,
-    },
-    /// Every token signed with key `kid` is void (the key was revoked).
-    Key {
-        /// The key id.
-        kid: String,
-        /// When the last token the key signed has expired; the entry can be forgotten after.
-        expires_at: DateTime<Utc>,
-    },
-}
 
 /// Sessions and the users behind them.
 pub trait SessionStore: Send + Sync {

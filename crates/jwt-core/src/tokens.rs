@@ -14,11 +14,12 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::{Deserialize, Serialize};
 
-use crate::claims::{AccessClaims, Audience, NoExtra, RefreshClaims};
+use crate::claims::{AccessClaims, Audience, NoExtra, RefreshClaims, require_object};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::keys::{Algorithm, KeySet, SigningKey, VerifyingKey};
 use crate::revocation::RevocationSet;
+use crate::values::{MAX_LEEWAY, Subject};
 
 /// Header `typ` of access tokens (RFC 9068).
 pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
@@ -26,8 +27,6 @@ pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
 pub const REFRESH_TOKEN_TYPE: &str = "refresh+jwt";
 /// The default size limit of a token, in bytes.
 pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8 * 1024;
-/// The largest clock leeway a policy accepts.
-pub const MAX_LEEWAY: TimeDelta = TimeDelta::seconds(30);
 
 /// What tokens say and how long they live. Start from [`TokenPolicy::new`] and adjust fields;
 /// [`TokenService::new`] validates the result.
@@ -95,17 +94,6 @@ impl TokenPolicy {
         }
         Ok(())
     }
-}
-
-/// Who a token is about: the user id and what the access token says of them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Subject {
-    /// The user id (`sub`).
-    pub id: String,
-    /// The roles (`roles`).
-    pub roles: Vec<String>,
-    /// The email, included in access tokens only when the policy says so.
-    pub email: Option<String>,
 }
 
 macro_rules! redacted_token {
@@ -205,19 +193,6 @@ struct JoseHeader<'a> {
 /// A field that is there, whatever its value.
 fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
     IgnoredAny::deserialize(deserializer).map(|_| true)
-}
-
-/// RFC 7515 and 7519 want JSON objects; serde would also read a struct from an array. And
-/// JSON text is UTF-8 (RFC 8259 §8.1), which serde_json does not check in the members it
-/// skips.
-pub(crate) fn require_object(json: &[u8]) -> Result<&[u8]> {
-    if std::str::from_utf8(json).is_err() {
-        return Err(Error::Malformed("the JSON is not UTF-8"));
-    }
-    match json.iter().find(|b| !b.is_ascii_whitespace()) {
-        Some(b'{') => Ok(json),
-        _ => Err(Error::Malformed("expected a JSON object")),
-    }
 }
 
 impl<'a> JoseHeader<'a> {

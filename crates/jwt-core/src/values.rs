@@ -1,0 +1,55 @@
+//! The value types every other module speaks of, below all of them: who a token is about,
+//! where a request came from, an entry of the revocation feed, and the clock leeway's bound.
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+/// The largest clock leeway a policy accepts.
+pub const MAX_LEEWAY: TimeDelta = TimeDelta::seconds(30);
+
+/// Who a token is about: the user id and what the access token says of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subject {
+    /// The user id (`sub`).
+    pub id: String,
+    /// The roles (`roles`).
+    pub roles: Vec<String>,
+    /// The email, included in access tokens only when the policy says so.
+    pub email: Option<String>,
+}
+
+/// Where a request came from, as far as the server could tell. Recorded with sessions and
+/// refresh tokens so that a reuse report can name both parties.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientInfo {
+    /// The client's IP address.
+    pub ip: Option<String>,
+    /// The client's `User-Agent`.
+    pub user_agent: Option<String>,
+}
+
+/// One entry of the revocation feed that keeps every instance's
+/// [`RevocationSet`](crate::RevocationSet) current.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revocation {
+    /// A session was revoked: its tokens stop working.
+    Session {
+        /// The session id.
+        id: String,
+        /// When the session would have ended anyway; the entry can be forgotten after.
+        expires_at: DateTime<Utc>,
+    },
+    /// Tokens issued before `before` are void: for one user, or for everyone (`user_id: None`).
+    IssuedBefore {
+        /// The user, or `None` for all users.
+        user_id: Option<String>,
+        /// The cut-off.
+        before: DateTime<Utc>,
+    },
+    /// Every token signed with key `kid` is void (the key was revoked).
+    Key {
+        /// The key id.
+        kid: String,
+        /// When the last token the key signed has expired; the entry can be forgotten after.
+        expires_at: DateTime<Utc>,
+    },
+}
