@@ -32,3 +32,20 @@ pub fn decode_unverified(token: &str) -> Result<(serde_json::Value, serde_json::
     };
     Ok((json(header)?, json(claims)?))
 }
+
+/// The header of a compact JWS, decoded as JSON **without verifying** anything, nor even
+/// decoding the rest: for a decision that trusts nothing in it, such as whether a token's
+/// `kid` is worth fetching the key set again for.
+///
+/// ```
+/// let header = jwt_core::dangerous::decode_header_unverified("eyJraWQiOiJrMSJ9.x.y")?;
+/// assert_eq!(header["kid"], "k1");
+/// assert!(jwt_core::dangerous::decode_header_unverified("not base64!.x.y").is_err());
+/// # Ok::<(), jwt_core::Error>(())
+/// ```
+pub fn decode_header_unverified(token: &str) -> Result<serde_json::Value> {
+    let header = token.split('.').next().unwrap_or_default();
+    let bytes =
+        URL_SAFE_NO_PAD.decode(header).map_err(|_| Error::Malformed("a part is not base64url"))?;
+    serde_json::from_slice(&bytes).map_err(|_| Error::Malformed("a part is not JSON"))
+}

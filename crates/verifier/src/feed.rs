@@ -20,8 +20,8 @@ use zeroize::Zeroizing;
 use crate::config::FeedConfig;
 use crate::http::{Backoff, FetchError, MAX_BODY_BYTES, chain, read_ok};
 use crate::secret::ServiceToken;
+use crate::shared::{FeedEndpoints, Shared};
 use crate::status::FeedState;
-use crate::verifier::{FeedEndpoints, Shared};
 
 /// A stream open this long counts as working even if no event came.
 const STREAM_PROVEN_AFTER: Duration = Duration::from_secs(10);

@@ -13,7 +13,7 @@ use tokio::time::{Instant, sleep_until};
 
 use crate::config::check_url;
 use crate::http::{Backoff, FetchError, MAX_BODY_BYTES, max_age, read_ok};
-use crate::verifier::{FeedEndpoints, Shared};
+use crate::shared::{FeedEndpoints, Shared};
 
 /// Where the JWK set is found.
 pub(crate) enum Fetch {

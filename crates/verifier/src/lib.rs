@@ -76,6 +76,7 @@ mod feed;
 mod http;
 mod keys;
 mod secret;
+mod shared;
 mod status;
 mod verifier;
 

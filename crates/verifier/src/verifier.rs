@@ -1,13 +1,11 @@
 //! The [`Verifier`]: verification in memory on the request path, and the background tasks
 //! that keep its keys and revocations current.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use jwt_core::{
     AccessClaims, JwkSet, KeySet, NoExtra, RevocationSet, SigningKey, TokenPolicy, TokenService,
 };
@@ -17,6 +15,7 @@ use tokio::task::AbortHandle;
 
 use crate::config::{FeedConfig, KeySource, Timing, UrlPolicy, check_url};
 use crate::error::{ConfigError, VerifyError};
+use crate::shared::{FeedEndpoints, Shared, State};
 use crate::status::{FeedState, FeedStatus, KeysStatus, Status};
 
 /// Verifies `jwt-auth` access tokens in another service, without a request to the issuer per
@@ -68,165 +67,6 @@ impl std::fmt::Debug for Verifier {
             .field("ready", &self.inner.shared.is_ready())
             .finish_non_exhaustive()
     }
-}
-
-/// Where the feed's client gets its token and follows the feed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct FeedEndpoints {
-    pub(crate) token_endpoint: String,
-    pub(crate) revocations_url: String,
-}
-
-/// What the request path and the background tasks share.
-pub(crate) struct Shared {
-    pub(crate) tokens: TokenService,
-    pub(crate) revocations: RevocationSet,
-    pub(crate) timing: Timing,
-    pub(crate) http: reqwest::Client,
-    pub(crate) urls: UrlPolicy,
-    /// Keys and (when followed) the feed's first state are loaded.
-    ready: AtomicBool,
-    keys_loaded: AtomicBool,
-    feed_synced: AtomicBool,
-    ready_changed: Notify,
-    /// Whether a failure before readiness was logged at ERROR already (it is, once).
-    not_ready_logged: AtomicBool,
-    /// A token named a `kid` the key set does not have.
-    pub(crate) unknown_kid: Notify,
-    /// Whether keys come from a JWK set (which an unknown `kid` refetches).
-    fetches_keys: bool,
-    pub(crate) endpoints: watch::Sender<Option<FeedEndpoints>>,
-    state: Mutex<State>,
-}
-
-#[derive(Default)]
-struct State {
-    keys_fetched_at: Option<DateTime<Utc>>,
-    keys_fresh_until: Option<DateTime<Utc>>,
-    keys_error: Option<(DateTime<Utc>, String)>,
-    feed_state: Option<FeedState>,
-    feed_since: Option<DateTime<Utc>>,
-    feed_cursor: Option<String>,
-    feed_last_seen: Option<DateTime<Utc>>,
-    feed_error: Option<(DateTime<Utc>, String)>,
-}
-
-impl Shared {
-    fn state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    pub(crate) fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Acquire)
-    }
-
-    fn update_ready(&self) {
-        if self.keys_loaded.load(Ordering::Acquire)
-            && self.feed_synced.load(Ordering::Acquire)
-            && !self.ready.swap(true, Ordering::AcqRel)
-        {
-            tracing::info!("token verifier ready");
-            self.ready_changed.notify_waiters();
-        }
-    }
-
-    /// A fetched JWK set, fresh for `fresh_for`.
-    pub(crate) fn install_keys(&self, keys: KeySet, fresh_for: Duration) {
-        let now = Utc::now();
-        self.tokens.replace_keys(keys);
-        {
-            let mut state = self.state();
-            state.keys_fetched_at = Some(now);
-            state.keys_fresh_until = Some(
-                now + chrono::TimeDelta::from_std(fresh_for).unwrap_or(chrono::TimeDelta::MAX),
-            );
-            state.keys_error = None;
-        }
-        self.keys_loaded.store(true, Ordering::Release);
-        self.update_ready();
-    }
-
-    /// Logs at ERROR, once, why the verifier is not ready yet: until it is, every request is
-    /// refused (503), and this is the one line that says why.
-    fn not_ready_because(&self, error: &str) {
-        if !self.is_ready() && !self.not_ready_logged.swap(true, Ordering::AcqRel) {
-            tracing::error!(%error, "the token verifier is not ready, and refuses every request until it is");
-        }
-    }
-
-    pub(crate) fn keys_failed(&self, error: String) {
-        self.not_ready_because(&error);
-        tracing::warn!(%error, "fetching the issuer's keys failed; verifying with the keys held");
-        self.state().keys_error = Some((Utc::now(), error));
-    }
-
-    /// The feed's first state (or a restarted one) is applied.
-    pub(crate) fn feed_synced(&self) {
-        self.feed_synced.store(true, Ordering::Release);
-        self.update_ready();
-    }
-
-    pub(crate) fn feed_state(&self, feed_state: FeedState) {
-        let now = Utc::now();
-        let mut state = self.state();
-        if state.feed_state != Some(feed_state) {
-            state.feed_state = Some(feed_state);
-            state.feed_since = Some(now);
-        }
-        if matches!(feed_state, FeedState::Streaming | FeedState::Polling) {
-            state.feed_last_seen = Some(now);
-            state.feed_error = None;
-        }
-    }
-
-    pub(crate) fn feed_seen(&self, cursor: Option<&str>) {
-        let mut state = self.state();
-        state.feed_last_seen = Some(Utc::now());
-        if let Some(cursor) = cursor {
-            state.feed_cursor = Some(cursor.to_owned());
-        }
-    }
-
-    pub(crate) fn feed_failed(&self, error: String) {
-        self.not_ready_because(&error);
-        tracing::warn!(%error, "following the revocation feed failed; retrying");
-        self.feed_state(FeedState::Disconnected);
-        self.state().feed_error = Some((Utc::now(), error));
-    }
-
-    /// Applies feed events to the revocation set; returns the cursor of the last one.
-    pub(crate) fn apply_events(&self, events: &[jwt_core::FeedEvent]) {
-        let revocations: Vec<_> = events.iter().filter_map(|e| e.revocation()).collect();
-        self.revocations.apply(&revocations);
-        if let Some(last) = events.last() {
-            self.feed_seen(Some(&last.cursor));
-        }
-    }
-
-    /// A token named a `kid` we lack: ask the key task for a refetch (it rate-limits), unless
-    /// the key is revoked (a refetch would not help) or keys are not fetched at all.
-    fn on_unknown_key(&self, token: &str) {
-        if !self.fetches_keys {
-            return;
-        }
-        let Some(kid) = header_kid(token) else { return };
-        if self.revocations.is_key_revoked(&kid) || self.tokens.keys().find(&kid).is_some() {
-            return;
-        }
-        self.unknown_kid.notify_one();
-    }
-}
-
-/// The `kid` of a token's header, read without verifying anything (only to decide whether
-/// to refetch the key set).
-fn header_kid(token: &str) -> Option<String> {
-    #[derive(serde::Deserialize)]
-    struct Header {
-        kid: String,
-    }
-    let header = token.split('.').next()?;
-    let json = URL_SAFE_NO_PAD.decode(header).ok()?;
-    serde_json::from_slice::<Header>(&json).ok().map(|h| h.kid)
 }
 
 /// Configures and starts a [`Verifier`] ([`Verifier::builder`]).
@@ -548,6 +388,9 @@ impl Verifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::shared::header_kid;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
     #[test]
     fn the_kid_is_read_from_the_header_only() {
