@@ -9,12 +9,13 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use clap::{CommandFactory, Parser, Subcommand};
-use jwt_auth_store::{ExistingEmails, NewUser, PasswordHash, Store, StoreError, StoreOptions};
+use jwt_auth_store::{ExistingEmails, NewUser, PasswordHash, Store, StoreError};
 use jwt_core::SystemClock;
 
 use crate::config::{ConfigError, KeyArgs, ServeArgs, StorageArgs, parse_algorithm};
+use crate::database::open_store;
+pub use crate::failure::CliError;
 use crate::passwords::{MAX_PASSWORD_BYTES, Passwords, check_new_password};
-use crate::secret::DatabaseUrl;
 use crate::startup::Application;
 use crate::stored_keys::{self, KeySource};
 
@@ -314,42 +315,6 @@ fn parse_cut_off(text: &str) -> Result<DateTime<Utc>, String> {
         })
 }
 
-/// Any failure of a command, printed as one line.
-#[derive(Debug, thiserror::Error)]
-pub enum CliError {
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    /// The database could not be reached (in time): worth retrying, where a bad setting is not.
-    #[error(transparent)]
-    Unreachable(ConfigError),
-    #[error("{0}")]
-    Store(#[from] jwt_auth_store::StoreError),
-    #[error("{0}")]
-    Core(#[from] jwt_core::Error),
-    #[error("{0}")]
-    Io(#[from] std::io::Error),
-    #[error("{0}")]
-    Usage(String),
-    #[error(transparent)]
-    Keys(#[from] crate::stored_keys::StoredKeyError),
-}
-
-impl CliError {
-    /// Whether the error is the database being out of reach (refused or reset connections, no
-    /// answer within the connect timeout), which time may mend; a bad setting, a refusal by
-    /// the server (a wrong password) or a fault in the data will not be.
-    pub fn is_unreachable(&self) -> bool {
-        use jwt_auth_store::StoreError::Unavailable;
-        matches!(
-            self,
-            CliError::Unreachable(_)
-                | CliError::Store(Unavailable(_))
-                | CliError::Keys(crate::stored_keys::StoredKeyError::Store(Unavailable(_)))
-                | CliError::Core(jwt_core::Error::Unavailable(_))
-        )
-    }
-}
-
 pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Completions { shell } => {
@@ -626,32 +591,6 @@ async fn record(
         detail: Some(detail),
     };
     Ok(store.record_event(&event).await?)
-}
-
-/// Opens the store and applies pending migrations.
-pub(crate) async fn open_store(storage: &StorageArgs) -> Result<Store, CliError> {
-    open_store_with(&storage.database_url, storage.store_options()?).await
-}
-
-/// [`open_store`] with the settings already read. A database that cannot be reached within
-/// the connect timeout is [`CliError::Unreachable`], one line naming the server.
-pub(crate) async fn open_store_with(
-    database_url: &DatabaseUrl,
-    options: StoreOptions,
-) -> Result<Store, CliError> {
-    // Connections are made lazily: an unreachable database shows at the first migration.
-    let unreachable = |e: jwt_auth_store::StoreError| match e {
-        jwt_auth_store::StoreError::Unavailable(_) => {
-            CliError::Unreachable(ConfigError { setting: "DATABASE_URL", problem: e.to_string() })
-        }
-        jwt_auth_store::StoreError::InvalidUrl(_) | jwt_auth_store::StoreError::Refused(_) => {
-            CliError::Config(ConfigError { setting: "DATABASE_URL", problem: e.to_string() })
-        }
-        other => other.into(),
-    };
-    let store = Store::connect_with(database_url.expose(), options).await.map_err(unreachable)?;
-    store.migrate().await.map_err(unreachable)?;
-    Ok(store)
 }
 
 /// A new password from standard input (its last line break left out), checked.

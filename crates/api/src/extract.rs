@@ -26,6 +26,9 @@ use crate::error::ApiError;
 use crate::secret::SecretString;
 use crate::state::AppState;
 
+/// The largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
 /// The name of the refresh-token cookie of browser clients.
 pub const REFRESH_COOKIE: &str = "refresh_token";
 
@@ -161,14 +164,14 @@ impl FromRequest for ClientContext {
     }
 }
 
-/// The request body as bytes (at most `startup::MAX_BODY_BYTES`). Unlike `web::Bytes`, its
+/// The request body as bytes (at most [`MAX_BODY_BYTES`]). Unlike `web::Bytes`, its
 /// failures are [`ApiError`]s, so an oversized body gets the JSON error format like every
 /// other.
 pub struct RawBody(pub web::Bytes);
 
 fn raw_body(read: Result<web::Bytes, actix_web::Error>) -> Result<RawBody, ApiError> {
     read.map(RawBody).map_err(|e| match e.as_error::<PayloadError>() {
-        Some(PayloadError::Overflow) => ApiError::PayloadTooLarge(crate::startup::MAX_BODY_BYTES),
+        Some(PayloadError::Overflow) => ApiError::PayloadTooLarge(MAX_BODY_BYTES),
         _ => ApiError::MalformedBody(format!("could not read the body: {e}")),
     })
 }

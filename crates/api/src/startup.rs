@@ -25,9 +25,9 @@ use jwt_core::{
 };
 use std::sync::atomic::AtomicBool;
 
-use crate::cli::CliError;
 use crate::config::{Config, KeyArgs};
 use crate::error::{ApiError, OAuthError};
+use crate::failure::CliError;
 use crate::metrics::Metrics;
 use crate::metrics::RouteLabels;
 use crate::passwords::Passwords;
@@ -48,8 +48,7 @@ pub const KEEP_ALIVE: Duration = Duration::from_secs(5);
 /// of its last chunk) holds the connection and the handler waiting on it for ever.
 pub const CLIENT_BODY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The largest request body accepted.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
+pub use crate::extract::MAX_BODY_BYTES;
 /// How often revocations made by other instances are fetched when nothing was pushed: all of
 /// them on SQLite, a catch-up on PostgreSQL, which pushes each as it commits.
 const REVOCATION_SYNC_EVERY: Duration = Duration::from_secs(1);
@@ -265,7 +264,8 @@ impl Application {
         let key_source =
             Arc::new(stored_keys::key_source(keys, config.database_url.expose(), pinned)?);
         let store = Arc::new(
-            crate::cli::open_store_with(&config.database_url, config.store_options.clone()).await?,
+            crate::database::open_store_with(&config.database_url, config.store_options.clone())
+                .await?,
         );
         let retention =
             jwt_core::KeySet::retention(config.token_expiry, config.refresh_token_expiry);
@@ -318,7 +318,7 @@ impl Application {
         // away since the keys were read), token checks answer 503 until the feed loads.
         let loaded = state
             .feed
-            .advance(&state.store, state.sessions.revocations(), state.now(), feed_lifetime(&state))
+            .advance(&state.store, state.sessions.revocations(), state.now(), state.feed_lifetime())
             .await;
         match loaded {
             Ok(_) => state.revocations_loaded.store(true, Ordering::Release),
@@ -526,7 +526,7 @@ async fn sync_revocations(state: Arc<AppState>) {
                 state.users.forget(id).await;
             }
         }
-        let lifetime = feed_lifetime(&state);
+        let lifetime = state.feed_lifetime();
         let revocations = state.sessions.revocations();
         match state.feed.advance(&state.store, revocations, state.now(), lifetime).await {
             Ok(_) => {
@@ -572,13 +572,6 @@ pub(crate) async fn stop_requested() {
         }
     }
     std::future::pending::<()>().await
-}
-
-/// How long a revocation matters to a service that verifies access tokens: the longest an
-/// access token lives, with the clock leeway.
-pub fn feed_lifetime(state: &AppState) -> chrono::TimeDelta {
-    let policy = state.tokens().policy();
-    policy.access_ttl + policy.leeway
 }
 
 /// The next pushed change; never, without a change feed (SQLite) or once it has ended.
@@ -678,7 +671,7 @@ async fn reload_keys(state: Arc<AppState>, source: Arc<KeySource>) {
                 }
             }
         }
-        match reload_keys_now(&state).await {
+        match state.reload_keys().await {
             Ok(()) => failing = false,
             // Logged once until it works again, not every second while the database is down.
             Err(e) if !std::mem::replace(&mut failing, true) => {
@@ -687,32 +680,4 @@ async fn reload_keys(state: Arc<AppState>, source: Arc<KeySource>) {
             Err(_) => {}
         }
     }
-}
-
-/// Loads the signing keys from where they live and, if they changed, swaps them in: the
-/// background reloader's step, and what an administrator's rotation or revocation runs at
-/// once so that its answer already holds on this instance.
-pub async fn reload_keys_now(state: &AppState) -> Result<(), stored_keys::StoredKeyError> {
-    let current = state.tokens().keys();
-    let keys = match &*state.key_source {
-        KeySource::Database(kek) => {
-            let policy = state.tokens().policy();
-            let retention = jwt_core::KeySet::retention(policy.access_ttl, policy.refresh_ttl);
-            stored_keys::load(&state.store, kek, &state.key_args, retention, state.now()).await?
-        }
-        KeySource::Directory => state.load_keys()?,
-    };
-    let kids = |set: &jwt_core::KeySet| {
-        set.verifying_keys().iter().map(|k| k.kid().to_owned()).collect::<Vec<_>>()
-    };
-    let changed = kids(&keys) != kids(&current)
-        || keys.active().map(|k| k.kid()) != current.active().map(|k| k.kid());
-    if changed {
-        tracing::info!(
-            active = keys.active().map(|k| k.kid()).unwrap_or("-"),
-            "signing keys changed; reloaded"
-        );
-        state.tokens().replace_keys(keys);
-    }
-    Ok(())
 }

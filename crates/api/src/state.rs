@@ -70,4 +70,40 @@ impl AppState {
     pub fn is_ready(&self) -> bool {
         self.revocations_loaded.load(Ordering::Acquire)
     }
+
+    /// How long a revocation matters to a service that verifies access tokens: the longest an
+    /// access token lives, with the clock leeway.
+    pub fn feed_lifetime(&self) -> chrono::TimeDelta {
+        let policy = self.tokens().policy();
+        policy.access_ttl + policy.leeway
+    }
+
+    /// Loads the signing keys from where they live and, if they changed, swaps them in: the
+    /// background reloader's step, and what an administrator's rotation or revocation runs at
+    /// once so that its answer already holds on this instance.
+    pub async fn reload_keys(&self) -> Result<(), crate::stored_keys::StoredKeyError> {
+        let current = self.tokens().keys();
+        let keys = match &*self.key_source {
+            crate::stored_keys::KeySource::Database(kek) => {
+                let policy = self.tokens().policy();
+                let retention = jwt_core::KeySet::retention(policy.access_ttl, policy.refresh_ttl);
+                crate::stored_keys::load(&self.store, kek, &self.key_args, retention, self.now())
+                    .await?
+            }
+            crate::stored_keys::KeySource::Directory => self.load_keys()?,
+        };
+        let kids = |set: &jwt_core::KeySet| {
+            set.verifying_keys().iter().map(|k| k.kid().to_owned()).collect::<Vec<_>>()
+        };
+        let changed = kids(&keys) != kids(&current)
+            || keys.active().map(|k| k.kid()) != current.active().map(|k| k.kid());
+        if changed {
+            tracing::info!(
+                active = keys.active().map(|k| k.kid()).unwrap_or("-"),
+                "signing keys changed; reloaded"
+            );
+            self.tokens().replace_keys(keys);
+        }
+        Ok(())
+    }
 }

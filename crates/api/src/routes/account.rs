@@ -9,11 +9,11 @@ use crate::audit::Audit;
 use crate::error::ApiError;
 use crate::extract::{Authenticated, BearerToken, ClientContext, Json, PresentedRefreshToken};
 use crate::grants::{count_attempt, password_login, rotate};
-use crate::openapi::{
+use crate::passwords::check_password;
+use crate::responses::{
     BearerRefused, BrowserTokenIssued, CsrfRequired, ErrorBody, JsonBodyRefusals, RateLimited,
     RefreshRequest, Unavailable,
 };
-use crate::passwords::check_password;
 use crate::routes::body::{CookieQuery, LoginBody, RegisterBody, UserBody};
 use crate::routes::pair::{clear_cookie, token_response};
 use crate::state::AppState;

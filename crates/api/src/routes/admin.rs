@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::audit::Audit;
 use crate::error::ApiError;
 use crate::extract::{Admin, ClientContext, RequireRole};
-use crate::openapi::{BearerRefused, ErrorBody, InsufficientRole, Unavailable};
+use crate::responses::{BearerRefused, ErrorBody, InsufficientRole, Unavailable};
 use crate::routes::no_store;
 use crate::state::AppState;
 use crate::stored_keys::{self, KeySource, StoredKeyError};
@@ -256,7 +256,7 @@ pub async fn revoke_key(
 /// Reloads this instance's keys now, so that the answer holds here at once (other instances
 /// hear of the change from the database). A failure is left to the background reloader.
 async fn reload(state: &AppState) {
-    if let Err(e) = crate::startup::reload_keys_now(state).await {
+    if let Err(e) = state.reload_keys().await {
         tracing::warn!(error = %e, "could not reload the signing keys at once");
         state.key_reload.notify_one();
     }

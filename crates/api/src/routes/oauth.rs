@@ -13,7 +13,7 @@ use crate::clients;
 use crate::error::{ApiError, OAuthError, no_store};
 use crate::extract::{Admin, ClientContext, RequireRole};
 use crate::grants::{count_attempt, password_login, rotate};
-use crate::openapi::{
+use crate::responses::{
     BearerRefused, FormBodyRefusals, InsufficientRole, InvalidClient, OAuthErrorBody, RateLimited,
     TokenIssued, Unavailable,
 };

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use crate::error::ApiError;
 use crate::extract::Authenticated;
 use crate::feed::{CursorExpired, StreamGuard, parse_cursor};
-use crate::openapi::{BearerRefused, InsufficientRole, RateLimited, Unavailable};
+use crate::responses::{BearerRefused, InsufficientRole, RateLimited, Unavailable};
 use crate::state::AppState;
 
 /// How often a stream with nothing to say sends a comment line (the contract: at least every
@@ -45,7 +45,7 @@ pub struct FeedPageBody {
 /// `cursor_expired`.
 #[derive(utoipa::IntoResponses)]
 #[response(status = 410)]
-pub struct CursorGone(pub crate::openapi::ErrorBody);
+pub struct CursorGone(pub crate::responses::ErrorBody);
 
 #[utoipa::path(get, path = "/auth/revocations", tag = "auth", security(("bearer" = [])),
     params(FeedQuery,
@@ -56,7 +56,7 @@ pub struct CursorGone(pub crate::openapi::ErrorBody);
                 (FeedPageBody = "application/json"),
                 (String = "text/event-stream"),
             )),
-        (status = 422, body = crate::openapi::ErrorBody, description = "`invalid_field`: a query string that does not parse (`after` twice)"),
+        (status = 422, body = crate::responses::ErrorBody, description = "`invalid_field`: a query string that does not parse (`after` twice)"),
         BearerRefused, InsufficientRole, CursorGone, RateLimited, Unavailable,
     ))]
 pub async fn feed(
@@ -112,7 +112,7 @@ async fn page(
     if let Some(c) = cursor
         && c > state.feed.head()
     {
-        let lifetime = crate::startup::feed_lifetime(state);
+        let lifetime = state.feed_lifetime();
         state
             .feed
             .advance(&state.store, state.sessions.revocations(), state.now(), lifetime)

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::audit::Audit;
 use crate::error::ApiError;
 use crate::extract::{Admin, Authenticated, ClientContext, Json, RequireRole};
-use crate::openapi::{BearerRefused, ErrorBody, InsufficientRole, JsonBodyRefusals, Unavailable};
+use crate::responses::{BearerRefused, ErrorBody, InsufficientRole, JsonBodyRefusals, Unavailable};
 use crate::routes::body::UserBody;
 use crate::routes::no_store;
 use crate::state::AppState;

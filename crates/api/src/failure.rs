@@ -1,0 +1,40 @@
+//! Why a command, or the start of the server, failed: one line each, and whether time may
+//! mend it.
+
+use crate::config::ConfigError;
+
+/// Any failure of a command, printed as one line.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The database could not be reached (in time): worth retrying, where a bad setting is not.
+    #[error(transparent)]
+    Unreachable(ConfigError),
+    #[error("{0}")]
+    Store(#[from] jwt_auth_store::StoreError),
+    #[error("{0}")]
+    Core(#[from] jwt_core::Error),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Keys(#[from] crate::stored_keys::StoredKeyError),
+}
+
+impl CliError {
+    /// Whether the error is the database being out of reach (refused or reset connections, no
+    /// answer within the connect timeout), which time may mend; a bad setting, a refusal by
+    /// the server (a wrong password) or a fault in the data will not be.
+    pub fn is_unreachable(&self) -> bool {
+        use jwt_auth_store::StoreError::Unavailable;
+        matches!(
+            self,
+            CliError::Unreachable(_)
+                | CliError::Store(Unavailable(_))
+                | CliError::Keys(crate::stored_keys::StoredKeyError::Store(Unavailable(_)))
+                | CliError::Core(jwt_core::Error::Unavailable(_))
+        )
+    }
+}
