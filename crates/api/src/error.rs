@@ -191,11 +191,8 @@ impl ApiError {
     /// auth-params with spaces instead of the commas RFC 7235 §2.1 requires.
     fn www_authenticate(&self) -> HeaderValue {
         let value = match self {
-            ApiError::Token(_) => format!(
-                r#"Bearer realm="jwt-auth", error="invalid_token", error_description="{}""#,
-                self.message().replace(['"', '\\'], "'")
-            ),
-            _ => r#"Bearer realm="jwt-auth""#.to_owned(),
+            ApiError::Token(_) => jwt_core::bearer_challenge(Some(&self.message())),
+            _ => jwt_core::bearer_challenge(None),
         };
         HeaderValue::from_str(&value)
             .unwrap_or_else(|_| HeaderValue::from_static(r#"Bearer realm="jwt-auth""#))

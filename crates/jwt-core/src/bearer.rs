@@ -1,5 +1,6 @@
-//! Reading a bearer token from an `Authorization` header value (RFC 6750 §2.1), as every
-//! service that accepts these tokens must, whatever its web framework.
+//! Reading a bearer token from an `Authorization` header value (RFC 6750 §2.1), and writing
+//! the challenge of a refusal (RFC 6750 §3), as every service that accepts these tokens must,
+//! whatever its web framework.
 
 use crate::error::{Error, Result};
 
@@ -32,4 +33,34 @@ pub fn bearer_token(authorization: Option<&[u8]>) -> Result<Option<&str>> {
         return Err(Error::Malformed("the bearer token is empty"));
     }
     Ok(Some(token))
+}
+
+/// The realm of every challenge the server and its verifiers write.
+pub const REALM: &str = "jwt-auth";
+
+/// The value of the `WWW-Authenticate` header of a 401 (RFC 6750 §3): the realm alone when no
+/// token was presented (`refused: None`), and `error="invalid_token"` with the reason as its
+/// description when one was refused. Auth-params are separated by commas (RFC 7235 §2.1); a
+/// quote or a backslash in the reason becomes `'`, so the value is one quoted-string each.
+///
+/// ```
+/// use jwt_core::{Error, bearer_challenge};
+/// assert_eq!(bearer_challenge(None), r#"Bearer realm="jwt-auth""#);
+/// assert_eq!(
+///     bearer_challenge(Some(&Error::Expired.to_string())),
+///     r#"Bearer realm="jwt-auth", error="invalid_token", error_description="token has expired""#
+/// );
+/// assert_eq!(
+///     bearer_challenge(Some(r#"a "quoted" \ reason"#)),
+///     r#"Bearer realm="jwt-auth", error="invalid_token", error_description="a 'quoted' ' reason""#
+/// );
+/// ```
+pub fn bearer_challenge(refused: Option<&str>) -> String {
+    match refused {
+        None => format!(r#"Bearer realm="{REALM}""#),
+        Some(reason) => format!(
+            r#"Bearer realm="{REALM}", error="invalid_token", error_description="{}""#,
+            reason.replace(['"', '\\'], "'")
+        ),
+    }
 }

@@ -70,7 +70,7 @@ mod values;
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeExample;
 
-pub use bearer::bearer_token;
+pub use bearer::{REALM, bearer_challenge, bearer_token};
 pub use claims::{AccessClaims, Audience, NoExtra, RefreshClaims};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result, ReuseDetails};

@@ -151,11 +151,8 @@ impl AuthError {
             return None;
         }
         Some(match self {
-            AuthError::Token(_) => format!(
-                r#"Bearer realm="jwt-auth", error="invalid_token", error_description="{}""#,
-                self.message().replace(['"', '\\'], "'")
-            ),
-            _ => r#"Bearer realm="jwt-auth""#.to_owned(),
+            AuthError::Token(_) => jwt_core::bearer_challenge(Some(&self.message())),
+            _ => jwt_core::bearer_challenge(None),
         })
     }
 
