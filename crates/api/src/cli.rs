@@ -215,7 +215,7 @@ pub enum KeysCommand {
     /// (the keys themselves, their kids and their tokens do not change). Needs the current
     /// key-encryption key (KEY_ENCRYPTION_KEY, with KEY_ENCRYPTION_KEY_PREVIOUS if a rekey
     /// was left half done). Running instances keep the keys they hold; give them
-    /// KEY_ENCRYPTION_KEY=<new> and KEY_ENCRYPTION_KEY_PREVIOUS=<old> at their next restart,
+    /// KEY_ENCRYPTION_KEY=NEW and KEY_ENCRYPTION_KEY_PREVIOUS=OLD at their next restart,
     /// then drop the previous one.
     #[command(group(clap::ArgGroup::new("new_kek").required(true).args(["new_key_encryption_key_file", "new_key_encryption_key_stdin"])))]
     Rekey {

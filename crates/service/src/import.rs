@@ -60,8 +60,15 @@ impl Batch {
 /// with it. The message never contains the password hash.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ImportError {
+    /// A line that cannot be imported: the file fails as a whole.
     #[error("line {line}: {problem}")]
-    Line { line: usize, problem: String },
+    Line {
+        /// Its number, from 1.
+        line: usize,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// Not one user in the file.
     #[error("the file holds no users")]
     Empty,
 }

@@ -4,6 +4,8 @@
 //! systems made), the login throttle, the user cache, the revocation feed as an instance
 //! holds it, the import of users, and the metrics.
 
+#![warn(missing_docs)]
+
 pub mod accounts;
 pub mod email;
 pub mod error;

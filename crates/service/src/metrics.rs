@@ -18,38 +18,56 @@ use prometheus_client::registry::Registry;
 /// ids in paths cannot blow up the label set.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabels {
+    /// The HTTP method.
     pub method: String,
+    /// The matched route pattern.
     pub route: String,
+    /// The status answered.
     pub status: u16,
 }
 
 /// Labels of outcome counters.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabels {
+    /// `ok`, `failed`, `reused`…
     pub outcome: &'static str,
 }
 
 /// Labels of the signing-key metric.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct KeyLabels {
+    /// The key id.
     pub kid: String,
+    /// Its algorithm.
     pub algorithm: String,
 }
 
 /// Every metric the server exports.
 pub struct Metrics {
     registry: Registry,
+    /// Requests by route and status.
     pub requests: Family<RouteLabels, Counter>,
+    /// Latency by route and status.
     pub latency: Family<RouteLabels, Histogram>,
+    /// Login attempts by outcome.
     pub logins: Family<OutcomeLabels, Counter>,
+    /// Refresh attempts by outcome.
     pub refreshes: Family<OutcomeLabels, Counter>,
+    /// Refresh tokens replayed after their grace.
     pub reuse_detections: Counter,
+    /// Sessions revoked.
     pub revocations: Counter,
+    /// Password hash jobs waiting for a thread.
     pub hash_queue_depth: Gauge<i64, AtomicI64>,
+    /// How long pushed revocations took to be applied here.
     pub revocation_feed_lag: Histogram,
+    /// The key this instance signs with (value 1).
     pub signing_key: Family<KeyLabels, Gauge>,
+    /// Keys this instance accepts.
     pub verifying_keys: Gauge,
+    /// This instance's feed position.
     pub feed_cursor: Gauge,
+    /// Open feed streams.
     pub feed_streams: Gauge,
     /// Registered on PostgreSQL only: SQLite has no change notifications.
     pub change_notifications: Option<Gauge>,
@@ -62,6 +80,7 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Every metric, registered, at zero.
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("jwt_auth");
         let requests = Family::<RouteLabels, Counter>::default();

@@ -15,6 +15,7 @@ use zeroize::Zeroizing;
 pub struct SecretString(Zeroizing<String>);
 
 impl SecretString {
+    /// Holds `value`, zeroed when dropped.
     pub fn new(value: impl Into<String>) -> Self {
         Self(Zeroizing::new(value.into()))
     }
@@ -29,10 +30,12 @@ impl SecretString {
         self.0.as_str().to_owned()
     }
 
+    /// Its length in bytes.
     pub fn len(&self) -> usize {
         self.0.len()
     }
 
+    /// Whether it is empty.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -69,6 +72,7 @@ impl<'de> Deserialize<'de> for SecretString {
 pub struct DatabaseUrl(SecretString);
 
 impl DatabaseUrl {
+    /// Holds `url`, which may carry a password.
     pub fn new(url: impl Into<String>) -> Self {
         Self(SecretString::new(url))
     }

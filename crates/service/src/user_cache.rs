@@ -36,6 +36,7 @@ impl Default for UserCache {
 }
 
 impl UserCache {
+    /// A cache of at most `capacity` users, each dropped when not asked for in `idle`.
     pub fn new(capacity: u64, idle: Duration) -> Self {
         let users =
             moka::future::Cache::builder().max_capacity(capacity).time_to_idle(idle).build();

@@ -19,11 +19,13 @@ pub struct StoredSigningKey {
     pub kid: String,
     /// `HS256`, `RS256`, `ES256` or `EdDSA`.
     pub algorithm: String,
+    /// When it was made, and published.
     pub created_at: DateTime<Utc>,
     /// When it may start signing; it is published (and verifies) from `created_at`.
     pub activates_at: DateTime<Utc>,
     /// When the next key replaced it.
     pub retired_at: Option<DateTime<Utc>>,
+    /// When it was revoked: every token it signed is refused from then on.
     pub revoked_at: Option<DateTime<Utc>>,
     /// The public key as a JWK (JSON); `None` for an HS256 secret.
     pub public_jwk: Option<String>,

@@ -38,6 +38,8 @@
 //! The queries are written once (`queries.rs`) and compiled once per backend; see `sqlite.rs`
 //! for how SQLite is driven and why.
 
+#![warn(missing_docs)]
+
 /// Runs `$call` (a call into `queries::…` on `$conn`) on whichever backend the store has:
 /// on PostgreSQL with a pooled connection, on SQLite on a blocking thread with a connection of
 /// `$lane` (`read` or `write`). The arguments it uses must be owned (they move to the thread).
