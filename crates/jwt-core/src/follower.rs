@@ -133,10 +133,13 @@ impl<S: RevocationStore> RevocationFollower<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{
-        Algorithm, ClientInfo, KeySet, ManualClock, MemoryStore, RevokeReason, SessionPolicy,
-        Sessions, SigningKey, Subject, TokenPolicy, TokenService,
-    };
+    use crate::clock::ManualClock;
+    use crate::keys::{Algorithm, KeySet, SigningKey};
+    use crate::memory::MemoryStore;
+    use crate::sessions::{SessionPolicy, Sessions};
+    use crate::store::RevokeReason;
+    use crate::tokens::{TokenPolicy, TokenService};
+    use crate::values::{ClientInfo, Subject};
 
     fn at(secs: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(secs, 0).expect("a valid time")

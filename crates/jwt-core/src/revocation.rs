@@ -10,7 +10,7 @@ use foldhash::HashMap;
 
 use chrono::{DateTime, Utc};
 
-use crate::Error;
+use crate::error::Error;
 use crate::values::{MAX_LEEWAY, Revocation};
 
 /// Checks a cut-off before it is recorded ("every token issued before `before` is void"): it

@@ -646,7 +646,7 @@ mod tests {
         let key = SigningKey::generate(Algorithm::HS256).unwrap();
         let tokens = TokenService::new(TokenPolicy::new("i", "a"), KeySet::new(key.clone()))
             .unwrap()
-            .with_clock(Arc::new(crate::ManualClock::new(
+            .with_clock(Arc::new(crate::clock::ManualClock::new(
                 DateTime::from_timestamp(1_000, 0).unwrap(),
             )));
         let sign = |header: &[u8], claims: &[u8]| {
