@@ -9,7 +9,7 @@ use jwt_core::{
 };
 
 use crate::rows::{RefreshTokenRow, Retirement, RevocationRow, SessionRow};
-use crate::store::Store;
+use crate::store::{Store, on_backend};
 
 impl SessionStore for Store {
     async fn create_session(

@@ -5,14 +5,12 @@
 
 use std::fmt;
 
-use chrono::{DateTime, NaiveDateTime, Utc};
-use diesel::prelude::*;
+use chrono::{DateTime, Utc};
 use jwt_core::Revocation;
 
 use crate::error::StoreError;
-use crate::rows::{db_time, parse_roles, roles_json};
-use crate::schema::clients;
-use crate::store::Store;
+use crate::rows::{ClientRow, db_time, parse_roles, roles_json};
+use crate::store::{Store, on_backend};
 
 /// A service client as stored.
 #[derive(Clone, PartialEq, Eq)]
@@ -40,17 +38,6 @@ impl fmt::Debug for ServiceClient {
             .field("created_at", &self.created_at)
             .finish_non_exhaustive()
     }
-}
-
-#[derive(Queryable, Selectable, Insertable)]
-#[diesel(table_name = clients)]
-pub(crate) struct ClientRow {
-    id: String,
-    name: String,
-    secret_digest: Vec<u8>,
-    roles: String,
-    session_id: String,
-    created_at: NaiveDateTime,
 }
 
 impl ClientRow {

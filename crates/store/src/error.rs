@@ -46,7 +46,7 @@ pub enum StoreError {
     /// Another service client already has this name.
     #[error("a client with this name exists already")]
     NameTaken,
-    /// The email breaks the rule of [`normalize_email`](crate::normalize_email).
+    /// The email breaks the rule of [`normalize_email`](crate::email::normalize_email).
     #[error(transparent)]
     InvalidEmail(#[from] crate::InvalidEmail),
     /// A stored row does not parse (an unknown reason or event kind, roles that are not a

@@ -5,12 +5,10 @@
 use std::fmt;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use diesel::prelude::*;
 
 use crate::error::StoreError;
-use crate::rows::db_time;
-use crate::schema::signing_keys;
-use crate::store::Store;
+use crate::rows::{SigningKeyRow, db_time};
+use crate::store::{Store, on_backend};
 
 /// One signing key as stored.
 #[derive(Clone, PartialEq, Eq)]
@@ -44,19 +42,6 @@ impl fmt::Debug for StoredSigningKey {
             .field("revoked_at", &self.revoked_at)
             .finish_non_exhaustive()
     }
-}
-
-#[derive(Queryable, Selectable, Insertable)]
-#[diesel(table_name = signing_keys)]
-pub(crate) struct SigningKeyRow {
-    kid: String,
-    algorithm: String,
-    created_at: NaiveDateTime,
-    activates_at: NaiveDateTime,
-    retired_at: Option<NaiveDateTime>,
-    revoked_at: Option<NaiveDateTime>,
-    public_jwk: Option<String>,
-    sealed_private_key: Vec<u8>,
 }
 
 impl SigningKeyRow {

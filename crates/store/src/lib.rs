@@ -40,34 +40,6 @@
 
 #![warn(missing_docs)]
 
-/// Runs `$call` (a call into `queries::…` on `$conn`) on whichever backend the store has:
-/// on PostgreSQL with a pooled connection, on SQLite on a blocking thread with a connection of
-/// `$lane` (`read` or `write`). The arguments it uses must be owned (they move to the thread).
-macro_rules! on_backend {
-    ($store:expr, $lane:ident, |$conn:ident| $call:expr) => {
-        match &$store.backend {
-            $crate::store::Backend::Postgres(db) => match db.connection().await {
-                Ok(mut pooled) => {
-                    use $crate::postgres::queries;
-                    let $conn = &mut *pooled;
-                    let result = $call.await;
-                    db.observe(&mut pooled, result)
-                }
-                Err(err) => Err(err),
-            },
-            $crate::store::Backend::Sqlite(db) => {
-                db.$lane(move |$conn| {
-                    Box::pin(async move {
-                        use $crate::sqlite::queries;
-                        $call.await
-                    })
-                })
-                .await
-            }
-        }
-    };
-}
-
 mod auth;
 mod changes;
 mod clients;

@@ -5,7 +5,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::error::StoreError;
 use crate::rows::db_time;
-use crate::store::Store;
+use crate::store::{Store, on_backend};
 
 /// The lifetimes of the tokens one server issues.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,13 +15,12 @@ use diesel_async::RunQueryDsl;
 use jwt_core::{GraceOutcome, Revocation, RevokeReason, RotateOutcome, Subject};
 
 use super::Conn;
-use crate::clients::ClientRow;
 use crate::error::StoreError;
-use crate::keys::SigningKeyRow;
 use crate::model::{EventQuery, ExistingEmails};
 use crate::rows::{
-    EventRow, ISSUED_BEFORE, KEY, RefreshTokenRow, Retirement, RevocationRow, RotationSeen,
-    SESSION, SessionRow, UserChanges, UserRow, already_rotated, db_time, email_key, parse_roles,
+    ClientRow, EventRow, ISSUED_BEFORE, KEY, RefreshTokenRow, Retirement, RevocationRow,
+    RotationSeen, SESSION, SessionRow, SigningKeyRow, UserChanges, UserRow, already_rotated,
+    db_time, email_key, parse_roles,
 };
 use crate::schema::{
     clients, refresh_tokens, revocations, security_events, sessions, signing_keys, token_lifetimes,

@@ -8,7 +8,9 @@ use jwt_core::{ClientInfo, NewRefreshToken, NewSession, Revocation, RevokeReason
 
 use crate::error::StoreError;
 use crate::model::{RecordedEvent, SecurityEvent, User};
-use crate::schema::{refresh_tokens, revocations, security_events, sessions, users};
+use crate::schema::{
+    clients, refresh_tokens, revocations, security_events, sessions, signing_keys, users,
+};
 
 /// A time as stored: UTC, microseconds, clamped to years 1..=9999 (PostgreSQL's `timestamp`
 /// refuses chrono's extremes, which callers use as "since forever").
@@ -313,4 +315,30 @@ impl EventRow {
             },
         })
     }
+}
+
+/// A service client as its table holds it.
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = clients)]
+pub(crate) struct ClientRow {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) secret_digest: Vec<u8>,
+    pub(crate) roles: String,
+    pub(crate) session_id: String,
+    pub(crate) created_at: NaiveDateTime,
+}
+
+/// A signing key as its table holds it.
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = signing_keys)]
+pub(crate) struct SigningKeyRow {
+    pub(crate) kid: String,
+    pub(crate) algorithm: String,
+    pub(crate) created_at: NaiveDateTime,
+    pub(crate) activates_at: NaiveDateTime,
+    pub(crate) retired_at: Option<NaiveDateTime>,
+    pub(crate) revoked_at: Option<NaiveDateTime>,
+    pub(crate) public_jwk: Option<String>,
+    pub(crate) sealed_private_key: Vec<u8>,
 }

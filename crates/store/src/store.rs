@@ -17,6 +17,35 @@ use crate::model::{
 use crate::rows::{EventRow, UserChanges, UserRow, db_time, roles_json};
 use crate::{postgres, sqlite};
 
+/// Runs `$call` (a call into `queries::…` on `$conn`) on whichever backend the store has:
+/// on PostgreSQL with a pooled connection, on SQLite on a blocking thread with a connection of
+/// `$lane` (`read` or `write`). The arguments it uses must be owned (they move to the thread).
+macro_rules! on_backend {
+    ($store:expr, $lane:ident, |$conn:ident| $call:expr) => {
+        match &$store.backend {
+            $crate::store::Backend::Postgres(db) => match db.connection().await {
+                Ok(mut pooled) => {
+                    use $crate::postgres::queries;
+                    let $conn = &mut *pooled;
+                    let result = $call.await;
+                    db.observe(&mut pooled, result)
+                }
+                Err(err) => Err(err),
+            },
+            $crate::store::Backend::Sqlite(db) => {
+                db.$lane(move |$conn| {
+                    Box::pin(async move {
+                        use $crate::sqlite::queries;
+                        $call.await
+                    })
+                })
+                .await
+            }
+        }
+    };
+}
+pub(crate) use on_backend;
+
 /// Users, sessions, refresh tokens, revocations and security events in SQLite or PostgreSQL.
 ///
 /// Cloning is cheap and shares the connection pools. Every method is atomic: the ones that
@@ -136,11 +165,11 @@ impl Store {
 
     /// Creates a user with a new UUID. [`StoreError::EmailTaken`] if another user has the
     /// same email without regard to case.
-    /// The email must pass [`normalize_email`](crate::normalize_email)
+    /// The email must pass [`normalize_email`](crate::email::normalize_email)
     /// ([`StoreError::InvalidEmail`]) and is stored normalized.
     pub async fn create_user(&self, user: &NewUser, at: DateTime<Utc>) -> Result<User, StoreError> {
         let id = Uuid::new_v4().to_string();
-        let email = crate::normalize_email(&user.email)?;
+        let email = crate::email::normalize_email(&user.email)?;
         let row = UserRow::new(id, &email, user.password_hash.expose(), &user.roles, at);
         on_backend!(self, write, |conn| queries::create_user(conn, row))?.into_user()
     }
@@ -148,7 +177,7 @@ impl Store {
     /// Creates `users`, each with a new UUID, in one transaction: all of them, or none if the
     /// call fails. A user whose email exists already (without regard to case) fails the call
     /// ([`StoreError::ImportedEmailTaken`], naming its position) or is skipped, as `existing`
-    /// says. Every email must pass [`normalize_email`](crate::normalize_email)
+    /// says. Every email must pass [`normalize_email`](crate::email::normalize_email)
     /// ([`StoreError::InvalidEmail`], and nothing is created); two users of `users` with the
     /// same email are the caller's to refuse (the second would be skipped).
     pub async fn import_users(
@@ -160,7 +189,7 @@ impl Store {
         let rows = users
             .iter()
             .map(|user| {
-                let email = crate::normalize_email(&user.email)?;
+                let email = crate::email::normalize_email(&user.email)?;
                 let id = Uuid::new_v4().to_string();
                 Ok(UserRow::new(id, &email, user.password_hash.expose(), &user.roles, at))
             })
