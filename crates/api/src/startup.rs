@@ -249,7 +249,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// binary and the tests both build it here, then [`Application::run`] it.
 pub struct Application {
     state: web::Data<AppState>,
-    key_source: Arc<KeySource>,
 }
 
 impl Application {
@@ -306,7 +305,7 @@ impl Application {
             stopping: tokio::sync::watch::Sender::new(false),
             feed_wake: tokio::sync::Notify::new(),
             key_args: keys.clone(),
-            key_source: key_source.clone(),
+            key_source,
             keys_pinned: pinned,
             key_reload: tokio::sync::Notify::new(),
         };
@@ -326,7 +325,7 @@ impl Application {
                 tracing::error!(error = %e, "could not load revocations; retrying every second")
             }
         }
-        Ok(Application { state: web::Data::new(state), key_source })
+        Ok(Application { state: web::Data::new(state) })
     }
 
     /// The state every handler shares.
@@ -338,7 +337,7 @@ impl Application {
     /// background jobs; the returned server runs until stopped, then drains in-flight
     /// requests.
     pub fn run(self, listener: std::net::TcpListener) -> std::io::Result<Server> {
-        run(self.state, self.key_source, listener)
+        run(self.state, listener)
     }
 }
 
@@ -381,12 +380,8 @@ async fn ensure_admin(state: &AppState) -> Result<(), CliError> {
 
 /// Starts the HTTP server on an already bound listener (port 0 in tests) and the background
 /// jobs; the returned server runs until stopped, then drains in-flight requests.
-fn run(
-    state: web::Data<AppState>,
-    key_source: Arc<KeySource>,
-    listener: std::net::TcpListener,
-) -> std::io::Result<Server> {
-    spawn_background_jobs(state.clone().into_inner(), key_source);
+fn run(state: web::Data<AppState>, listener: std::net::TcpListener) -> std::io::Result<Server> {
+    spawn_background_jobs(state.clone().into_inner());
     let stopping = state.stopping.clone();
     let server = HttpServer::new(move || {
         App::new()
@@ -487,12 +482,12 @@ pub(crate) fn starting(
     Ok(handle)
 }
 
-fn spawn_background_jobs(state: Arc<AppState>, key_source: Arc<KeySource>) {
+fn spawn_background_jobs(state: Arc<AppState>) {
     // Revocations made by other instances: loaded before the server started (see
     // `Application::build`), then applied as they are pushed, and read again every second.
     tokio::spawn(sync_revocations(state.clone()));
     tokio::spawn(prune(state.clone()));
-    tokio::spawn(reload_keys(state, key_source));
+    tokio::spawn(reload_keys(state));
 }
 
 /// Keeps the revocation set and the user cache current with what other instances record: at
@@ -652,8 +647,8 @@ async fn prune(state: Arc<AppState>) {
 /// Picks up keys rotated or revoked by `jwt-auth keys` (possibly on another instance): from
 /// the database as soon as the change is pushed (PostgreSQL) and every second whatever
 /// happens, or from the key directory every five seconds.
-async fn reload_keys(state: Arc<AppState>, source: Arc<KeySource>) {
-    let (every, mut changes) = match *source {
+async fn reload_keys(state: Arc<AppState>) {
+    let (every, mut changes) = match *state.key_source {
         KeySource::Database(_) => (stored_keys::RELOAD_EVERY, state.store.changes()),
         KeySource::Directory => (Duration::from_secs(5), None),
     };

@@ -265,8 +265,8 @@ async fn ready_and_metrics(app: &TestApp) -> (Value, String) {
 
 /// Each instance says what it holds, which `/api/admin/keys` (the database's view) cannot:
 /// the key it signs with and the keys it accepts, its feed cursor, and whether change
-/// notifications arrive (PostgreSQL); in `/ready` and as metrics. Two instances agree within
-/// a second of a rotation and of a logout.
+/// notifications arrive (PostgreSQL); in `/ready` and as metrics. Two instances agree soon
+/// after a rotation and a logout (the bound on that is the revocation tests'; 3 s here).
 async fn each_instance_says_which_keys_it_holds_and_where_its_feed_stands(db: TestDb) {
     let postgres = db.backend == crate::common::Backend::Postgres;
     let app = TestApp::start_with_stored_keys(db, Algorithm::EdDSA, KEK).await;
@@ -302,7 +302,7 @@ async fn each_instance_says_which_keys_it_holds_and_where_its_feed_stands(db: Te
         .await
         .expect("rotates");
     for instance in [&app, &sibling] {
-        within(Duration::from_millis(1_500), "the new key in /ready", || async {
+        within(Duration::from_secs(3), "the new key in /ready", || async {
             ready_and_metrics(instance).await.0["keys"]["signing_kid"] == next.kid.as_str()
         })
         .await;
@@ -322,7 +322,7 @@ async fn each_instance_says_which_keys_it_holds_and_where_its_feed_stands(db: Te
     let cursor = ready_and_metrics(&app).await.0["feed"]["cursor"].clone();
     assert_ne!(cursor, before, "the logout is read");
     let position: i64 = cursor.as_str().expect("a string").parse().expect("a position");
-    within(Duration::from_millis(1_500), "the sibling's cursor", || async {
+    within(Duration::from_secs(3), "the sibling's cursor", || async {
         let (ready, metrics) = ready_and_metrics(&sibling).await;
         ready["feed"]["cursor"] == cursor
             && metrics.lines().any(|l| l == format!("jwt_auth_feed_cursor {position}"))
