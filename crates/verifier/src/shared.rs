@@ -55,6 +55,11 @@ pub(crate) struct State {
 }
 
 impl Shared {
+    /// The time on the verifier's clock (the system's unless the builder was given another).
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        self.tokens.clock().now()
+    }
+
     pub(crate) fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -75,7 +80,7 @@ impl Shared {
 
     /// A fetched JWK set, fresh for `fresh_for`.
     pub(crate) fn install_keys(&self, keys: KeySet, fresh_for: Duration) {
-        let now = Utc::now();
+        let now = self.now();
         self.tokens.replace_keys(keys);
         {
             let mut state = self.state();
@@ -100,7 +105,7 @@ impl Shared {
     pub(crate) fn keys_failed(&self, error: String) {
         self.not_ready_because(&error);
         tracing::warn!(%error, "fetching the issuer's keys failed; verifying with the keys held");
-        self.state().keys_error = Some((Utc::now(), error));
+        self.state().keys_error = Some((self.now(), error));
     }
 
     /// The feed's first state (or a restarted one) is applied.
@@ -110,7 +115,7 @@ impl Shared {
     }
 
     pub(crate) fn feed_state(&self, feed_state: FeedState) {
-        let now = Utc::now();
+        let now = self.now();
         let mut state = self.state();
         if state.feed_state != Some(feed_state) {
             state.feed_state = Some(feed_state);
@@ -124,7 +129,7 @@ impl Shared {
 
     pub(crate) fn feed_seen(&self, cursor: Option<&str>) {
         let mut state = self.state();
-        state.feed_last_seen = Some(Utc::now());
+        state.feed_last_seen = Some(self.now());
         if let Some(cursor) = cursor {
             state.feed_cursor = Some(cursor.to_owned());
         }
@@ -134,7 +139,7 @@ impl Shared {
         self.not_ready_because(&error);
         tracing::warn!(%error, "following the revocation feed failed; retrying");
         self.feed_state(FeedState::Disconnected);
-        self.state().feed_error = Some((Utc::now(), error));
+        self.state().feed_error = Some((self.now(), error));
     }
 
     /// Applies feed events to the revocation set; returns the cursor of the last one.

@@ -5,7 +5,6 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::Utc;
 use jwt_core::{
     AccessClaims, JwkSet, KeySet, NoExtra, RevocationSet, SigningKey, TokenPolicy, TokenService,
 };
@@ -80,6 +79,7 @@ pub struct VerifierBuilder {
     allow_plain_http: bool,
     leeway: Duration,
     max_token_bytes: usize,
+    clock: Option<Arc<dyn jwt_core::Clock>>,
 }
 
 impl VerifierBuilder {
@@ -122,6 +122,26 @@ impl VerifierBuilder {
         self
     }
 
+    /// Another clock than the system's, for the tokens' times, the status and forgetting
+    /// expired revocations: tests move a [`jwt_core::ManualClock`] instead of waiting.
+    ///
+    /// ```no_run
+    /// # use std::sync::Arc;
+    /// # use jwt_auth_verifier::{KeySource, Verifier};
+    /// # async fn run() -> Result<(), jwt_auth_verifier::ConfigError> {
+    /// let clock = jwt_core::ManualClock::new(chrono::Utc::now());
+    /// let verifier = Verifier::builder(KeySource::discover("https://auth.example.com"), "api")
+    ///     .clock(Arc::new(clock.clone()))
+    ///     .start()?;
+    /// clock.advance(chrono::TimeDelta::hours(1));
+    /// # let _ = verifier;
+    /// # Ok(()) }
+    /// ```
+    pub fn clock(mut self, clock: Arc<dyn jwt_core::Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
     /// Checks the configuration and starts the background tasks on the current Tokio
     /// runtime. Returns at once: until the keys (and the feed's first state) are loaded,
     /// [`Verifier::verify`] fails closed with [`VerifyError::NotReady`]; see
@@ -161,8 +181,11 @@ impl VerifierBuilder {
                 (keys, None)
             }
         };
-        let tokens =
+        let mut tokens =
             TokenService::new(policy, keys).map_err(|e| ConfigError::new(e.to_string()))?;
+        if let Some(clock) = self.clock.clone() {
+            tokens = tokens.with_clock(clock);
+        }
 
         // The feed's endpoints: given, or (with discovery) found in the metadata later.
         let mut given = None;
@@ -240,7 +263,7 @@ async fn prune(shared: Arc<Shared>) {
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
-        let pruned = shared.revocations.prune(Utc::now());
+        let pruned = shared.revocations.prune(shared.now());
         if pruned > 0 {
             tracing::debug!(pruned, "forgot expired revocations");
         }
@@ -259,6 +282,7 @@ impl Verifier {
             allow_plain_http: false,
             leeway: Duration::from_secs(5),
             max_token_bytes: jwt_core::DEFAULT_MAX_TOKEN_BYTES,
+            clock: None,
         }
     }
 
@@ -349,7 +373,7 @@ impl Verifier {
     /// The verifier's state, for a readiness or health endpoint.
     pub fn status(&self) -> Status {
         let shared = &self.inner.shared;
-        let now = Utc::now();
+        let now = shared.now();
         let state = shared.state();
         let stale_since = state.keys_fresh_until.filter(|until| *until < now);
         let last_error = match (&state.keys_error, &state.feed_error) {
@@ -428,6 +452,31 @@ mod tests {
         ));
         assert_eq!(verifier.status().feed.state, FeedState::Disabled);
         assert!(verifier.status().is_healthy());
+    }
+
+    /// The builder's clock decides: a token the verifier accepts at its time is refused as
+    /// expired once that clock moves past its lifetime, with no waiting.
+    #[tokio::test]
+    async fn the_verifier_keeps_the_time_of_the_clock_it_is_given() {
+        let secret = jwt_core::Secret::generate();
+        let clock = jwt_core::ManualClock::new(chrono::Utc::now());
+        let signer = TokenService::new(
+            TokenPolicy::new("https://auth.example", "api"),
+            KeySet::new(SigningKey::from_secret(secret.clone()).unwrap()),
+        )
+        .unwrap()
+        .with_clock(Arc::new(clock.clone()));
+        let verifier = Verifier::builder(KeySource::hs256("https://auth.example", secret), "api")
+            .clock(Arc::new(clock.clone()))
+            .start()
+            .unwrap();
+        assert!(verifier.wait_ready(Duration::from_secs(1)).await);
+        let alice = jwt_core::Subject { id: "alice".into(), roles: vec![], email: None };
+        let token = signer.issue_access(&alice, "s1", None).unwrap();
+        assert_eq!(verifier.verify(token.token.expose()).unwrap().sub, "alice");
+        clock.advance(chrono::TimeDelta::hours(2));
+        let refused = verifier.verify(token.token.expose()).unwrap_err();
+        assert!(matches!(refused, VerifyError::Token(jwt_core::Error::Expired)), "{refused:?}");
     }
 
     #[tokio::test]
