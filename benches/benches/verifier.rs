@@ -6,6 +6,7 @@
 //! verifier's overhead; the target is at most 1.1×.
 //!
 //! Results are named `verifier_<alg>/verify_access` and `verifier_<alg>/verifier_verify`.
+#![allow(clippy::disallowed_methods)] // test fixtures at the system's time
 
 use std::hint::black_box;
 use std::io::{Read, Write};

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use clap::{CommandFactory, Parser, Subcommand};
 use jwt_auth_store::{ExistingEmails, NewUser, PasswordHash, Store, StoreError};
-use jwt_core::SystemClock;
+use jwt_core::{Clock, SystemClock};
 
 use crate::config::{ConfigError, KeyArgs, ServeArgs, StorageArgs, parse_algorithm};
 use crate::database::open_store;
@@ -18,6 +18,11 @@ pub use crate::failure::CliError;
 use crate::passwords::{MAX_PASSWORD_BYTES, Passwords, check_new_password};
 use crate::startup::Application;
 use crate::stored_keys::{self, KeySource};
+
+/// The time a command acts at: the system's, read through its clock.
+fn now() -> DateTime<Utc> {
+    SystemClock.now()
+}
 
 /// JWT authentication server.
 #[derive(Debug, Parser)]
@@ -404,7 +409,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             }
             Command::Completions { .. } | Command::Man { .. } => unreachable!("handled above"),
             Command::Sessions(SessionsCommand::Revoke { issued_before, user, storage }) => {
-                jwt_core::check_cut_off(issued_before, Utc::now())
+                jwt_core::check_cut_off(issued_before, now())
                     .map_err(|e| CliError::Usage(format!("--issued-before {e}")))?;
                 let store = open_store(&storage).await?;
                 if let Some(id) = &user
@@ -416,7 +421,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                     &store,
                     user.as_deref(),
                     issued_before,
-                    Utc::now(),
+                    now(),
                 )
                 .await?;
                 let whom = match &user {
@@ -443,8 +448,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
 async fn clients(command: ClientsCommand) -> Result<(), CliError> {
     match command {
         ClientsCommand::Add { name, roles, json, storage } => {
-            let new =
-                crate::clients::new_client(&name, &roles, Utc::now()).map_err(CliError::Usage)?;
+            let new = crate::clients::new_client(&name, &roles, now()).map_err(CliError::Usage)?;
             let store = open_store(&storage).await?;
             store.add_client(&new.client).await.map_err(|e| match e {
                 jwt_auth_store::StoreError::NameTaken => {
@@ -505,7 +509,7 @@ async fn clients(command: ClientsCommand) -> Result<(), CliError> {
                     "no client has the id or the name `{client}`; nothing changed"
                 )));
             };
-            match crate::clients::remove(&store, &named.id, lifetime, Utc::now()).await? {
+            match crate::clients::remove(&store, &named.id, lifetime, now()).await? {
                 Some(client) => {
                     println!(
                         "removed client {} ({}): running servers refuse its tokens within a \
@@ -584,7 +588,7 @@ async fn record(
 ) -> Result<(), CliError> {
     let event = jwt_auth_store::SecurityEvent {
         kind,
-        at: Utc::now(),
+        at: now(),
         user_id: user_id.map(str::to_owned),
         session_id: None,
         client: jwt_core::ClientInfo::default(),
@@ -619,8 +623,7 @@ async fn add_user(storage: &StorageArgs, email: String, admin: bool) -> Result<(
     let store = open_store(storage).await?;
     let hash = hash_new_password(password).await?;
     let roles = if admin { vec!["user".into(), "admin".into()] } else { vec!["user".into()] };
-    let user =
-        store.create_user(&NewUser { email, password_hash: hash, roles }, Utc::now()).await?;
+    let user = store.create_user(&NewUser { email, password_hash: hash, roles }, now()).await?;
     let created = jwt_auth_store::EventKind::UserCreated;
     record(&store, created, Some(&user.id), "jwt-auth user add".into()).await?;
     println!("created user {} <{}> with roles {:?}", user.id, user.email, user.roles);
@@ -640,7 +643,7 @@ async fn set_password(storage: &StorageArgs, who: &str) -> Result<(), CliError> 
     let user = find_user(&store, who).await?;
     let hash = hash_new_password(password).await?;
     let updated = store
-        .set_password(&user.id, &hash, Utc::now())
+        .set_password(&user.id, &hash, now())
         .await?
         .ok_or_else(|| CliError::Usage(format!("user {} was deleted meanwhile", user.id)))?;
     let detail = "password set by jwt-auth user set-password; every session ended".to_owned();
@@ -658,7 +661,7 @@ async fn set_disabled(storage: &StorageArgs, who: &str, disabled: bool) -> Resul
     let user = find_user(&store, who).await?;
     let update = jwt_auth_store::UserUpdate { roles: None, disabled: Some(disabled) };
     let updated = store
-        .update_user(&user.id, &update, Utc::now())
+        .update_user(&user.id, &update, now())
         .await?
         .ok_or_else(|| CliError::Usage(format!("user {} was deleted meanwhile", user.id)))?;
     let (word, command) = if disabled { ("disabled", "disable") } else { ("enabled", "enable") };
@@ -683,7 +686,7 @@ async fn delete_user(storage: &StorageArgs, who: &str) -> Result<(), CliError> {
     let store = open_store(storage).await?;
     let user = find_user(&store, who).await?;
     let deleted = store
-        .delete_user(&user.id, Utc::now())
+        .delete_user(&user.id, now())
         .await?
         .ok_or_else(|| CliError::Usage(format!("user {} was deleted meanwhile", user.id)))?;
     let detail = format!("<{}> deleted by jwt-auth user delete", deleted.user.email);
@@ -755,7 +758,7 @@ async fn import_users(
         .map_err(|e| CliError::Usage(format!("{name}: {e}; nothing was imported")))?;
     let store = open_store(storage).await?;
     let existing = if skip_existing { ExistingEmails::Skip } else { ExistingEmails::Refuse };
-    let imported = match store.import_users(&batch.users, Utc::now(), existing).await {
+    let imported = match store.import_users(&batch.users, now(), existing).await {
         Err(StoreError::ImportedEmailTaken { index }) => {
             let line = batch.lines.get(index).copied().unwrap_or_default();
             let email = batch.users.get(index).map_or("", |u| u.email.as_str());
@@ -814,7 +817,7 @@ async fn key_command(
     if changing_to.is_none() {
         match args.requested_algorithm()? {
             Some(wanted) if !stored.is_empty() => {
-                stored_keys::check_algorithm(&stored, wanted, Utc::now())?
+                stored_keys::check_algorithm(&stored, wanted, now())?
             }
             _ => crate::keys::check_algorithm(args, &storage.data_dir)?,
         }
@@ -842,7 +845,7 @@ async fn rotate_keys(
             let first = args.requested_algorithm()?.unwrap_or(jwt_core::Algorithm::HS256);
             let alg = algorithm.or(newest).unwrap_or(first);
             let key = jwt_core::SigningKey::generate(alg)?;
-            let path = crate::keys::write_key(&dir, &key, Utc::now())?;
+            let path = crate::keys::write_key(&dir, &key, now())?;
             let change = match newest {
                 Some(from) if from != alg => format!(" (the algorithm changes from {from})"),
                 _ => String::new(),
@@ -857,8 +860,7 @@ async fn rotate_keys(
         }
     };
     let rotation =
-        stored_keys::rotate(&store, &kek, algorithm, &storage.data_dir, at_once, Utc::now())
-            .await?;
+        stored_keys::rotate(&store, &kek, algorithm, &storage.data_dir, at_once, now()).await?;
     let detail = format!("key {} rotated by jwt-auth keys rotate", rotation.kid);
     record(&store, jwt_auth_store::EventKind::KeyRotated, None, detail).await?;
     let alg = rotation.algorithm;
@@ -973,7 +975,7 @@ async fn list_keys(args: &KeyArgs, storage: &StorageArgs, json: bool) -> Result<
         return Ok(());
     }
     let stored = store.signing_keys().await?;
-    let states = stored_keys::states(&stored, Utc::now());
+    let states = stored_keys::states(&stored, now());
     if json {
         print_json(
             stored
@@ -1025,7 +1027,7 @@ async fn longest_lifetimes(
     store: &Store,
     given: (Option<chrono::TimeDelta>, Option<chrono::TimeDelta>),
 ) -> Result<jwt_auth_store::TokenLifetimes, CliError> {
-    let recorded = store.token_lifetimes(Utc::now()).await?;
+    let recorded = store.token_lifetimes(now()).await?;
     let longest = |pick: fn(&jwt_auth_store::TokenLifetimes) -> chrono::TimeDelta,
                    given: Option<chrono::TimeDelta>,
                    default: chrono::TimeDelta| {
@@ -1056,7 +1058,7 @@ async fn revoke_key(
     let pinned = args.secret.is_some() || args.private_key_file.is_some();
     let lifetimes = longest_lifetimes(&store, given).await?;
     let retention = jwt_core::KeySet::retention(lifetimes.access, lifetimes.refresh);
-    let revoked = stored_keys::revoke(&store, kid, pinned, retention, Utc::now()).await?;
+    let revoked = stored_keys::revoke(&store, kid, pinned, retention, now()).await?;
     let detail = format!("key {kid} revoked by jwt-auth keys revoke");
     record(&store, jwt_auth_store::EventKind::KeyRevoked, None, detail).await?;
     println!(

@@ -164,6 +164,7 @@ pub async fn remove(
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // fixtures at the system's time
 mod tests {
     use super::*;
 

@@ -211,6 +211,7 @@ pub fn load(
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // fixtures at the system's time
 mod tests {
     use super::*;
     use crate::secret::SecretString;

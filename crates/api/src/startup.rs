@@ -587,7 +587,7 @@ async fn next_change(changes: &mut Option<Changes>) -> Option<Change> {
 /// clock) to being applied here (this host's clock): telemetry for operators, so the wall
 /// clock, not the injected one, which tests move by hand.
 fn observe_lag(state: &AppState, pushed: &[Change]) {
-    let applied = chrono::Utc::now();
+    let applied = jwt_core::SystemClock.now();
     for change in pushed {
         if let Change::Revocations { sent_at: Some(sent_at) } = change {
             let lag = (applied - *sent_at).to_std().unwrap_or_default();

@@ -548,6 +548,7 @@ pub async fn revoke(
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // fixtures at the system's time
 mod tests {
     use super::*;
     use crate::secret::SecretString;

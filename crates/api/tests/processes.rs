@@ -3,6 +3,7 @@
 //! (`migrate`, `user add`, `keys rotate|list|revoke`, `sessions revoke`), and two or three server
 //! processes on one PostgreSQL database sharing users, revocations and keys within a second (the
 //! contract), a restarted one included.
+#![allow(clippy::disallowed_methods)] // test fixtures at the system's time
 
 #[path = "../../store/tests/common/pg.rs"]
 mod pg;

@@ -75,6 +75,7 @@ impl UserCache {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // fixtures at the system's time
 mod tests {
     use super::*;
     use chrono::Utc;

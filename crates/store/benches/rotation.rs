@@ -5,6 +5,7 @@
 //! `cargo bench -p jwt-auth-store --bench rotation` (PostgreSQL from `TEST_DATABASE_URL`, or
 //! the tests' default; skipped with a note when unreachable). `ROTATION_BENCH_SECS` sets the
 //! length of each measurement (default 3).
+#![allow(clippy::disallowed_methods)] // test fixtures at the system's time
 
 #[path = "../tests/common/pg.rs"]
 mod pg;

@@ -1,6 +1,7 @@
 //! The store's behaviour, the same on both backends: users, sessions and rotation (also under
 //! 32 concurrent callers), the revocation feed, pruning, the audit trail, durability across a
 //! reopen, and jwt-core's `Sessions` rules running end to end on the SQL store.
+#![allow(clippy::disallowed_methods)] // test fixtures at the system's time
 
 mod common;
 

@@ -410,6 +410,7 @@ impl Verifier {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // fixtures at the system's time
 mod tests {
     use super::*;
     use crate::shared::header_kid;

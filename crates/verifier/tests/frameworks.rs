@@ -6,7 +6,7 @@
 //! 127.0.0.1 by each framework, against a local issuer followed through its revocation feed,
 //! and each of their refusals is compared with `Authenticated`'s (or `RequireRole`'s) answer
 //! to the same request.
-
+#![allow(clippy::disallowed_methods)] // test fixtures at the system's time
 #![cfg(all(feature = "actix", feature = "axum"))]
 
 mod common;

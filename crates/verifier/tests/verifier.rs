@@ -1,6 +1,7 @@
 //! The verifier against a local issuer: discovery, the JWK set cache, unknown-kid refetches,
 //! outages, the feed client's token, the feed by stream and by polling, and every kind of
 //! revocation. Each refusal stands beside its positive control.
+#![allow(clippy::disallowed_methods)] // test fixtures at the system's time
 
 mod common;
 

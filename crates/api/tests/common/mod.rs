@@ -5,7 +5,7 @@
 //!
 //! When PostgreSQL is unreachable, its tests fail if `CI` is set and are otherwise skipped
 //! with a loud line on stderr (the same rule as the store's tests).
-
+#![allow(clippy::disallowed_methods)] // test fixtures at the system's time
 #![allow(dead_code)] // each test module uses its own part of this module
 
 #[path = "../../../store/tests/common/pg.rs"]

@@ -1,6 +1,7 @@
 //! Signing keys stored in the database under a key-encryption key: sealed at rest, refused
 //! with a wrong key-encryption key, rotated so that the new public key is published before it
 //! signs, and revoked so that every instance refuses its tokens within a second.
+#![allow(clippy::disallowed_methods)] // test fixtures at the system's time
 
 use std::time::{Duration, Instant};
 
