@@ -271,7 +271,8 @@ pub enum KeysCommand {
     /// the JWK set. The key that signs now cannot be revoked: rotate first (`--now` for a
     /// compromised key).
     Revoke {
-        /// The key id, as `keys list` shows it.
+        /// The key id, as `keys list` shows it (it may begin with `-`).
+        #[arg(allow_hyphen_values = true)]
         kid: String,
         /// The servers' access-token lifetime, if longer than any they recorded in the
         /// database: with the refresh-token lifetime, how long the key's entry in the
@@ -1175,4 +1176,26 @@ pub fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
     socket.bind(&addr.into())?;
     socket.listen(LISTEN_BACKLOG)?;
     Ok(socket.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A kid is base64url and may begin with `-`: it is still the key id, not a flag.
+    #[test]
+    fn a_kid_that_begins_with_a_hyphen_is_the_key_id() {
+        let parsed = Cli::try_parse_from(["jwt-auth", "keys", "revoke", "-q1x3SaKX5U2JbKbJwaE_A"]);
+        match parsed.map(|cli| cli.command) {
+            Ok(Command::Keys(KeysCommand::Revoke { kid, .. })) => {
+                assert_eq!(kid, "-q1x3SaKX5U2JbKbJwaE_A")
+            }
+            other => panic!("{other:?}"),
+        }
+        // Its flags still read as flags, before the kid or after it.
+        let args = ["jwt-auth", "keys", "revoke", "--token-expiry", "1h", "-abc"];
+        assert!(Cli::try_parse_from(args).is_ok());
+        let missing = Cli::try_parse_from(["jwt-auth", "keys", "revoke"]);
+        assert!(missing.is_err(), "a kid is required");
+    }
 }
