@@ -17,7 +17,7 @@ use jwt_auth_api::extract::parse_json;
 use jwt_auth_api::passwords::{
     MAX_NEW_PASSWORD_CHARS, MAX_PASSWORD_BYTES, MIN_NEW_PASSWORD_CHARS, check_password,
 };
-use jwt_auth_api::routes::body::{LoginBody, RegisterBody};
+use jwt_auth_api::routes::bodies::{LoginBody, RegisterBody};
 use jwt_auth_api::routes::users::PatchUser;
 use libfuzzer_sys::fuzz_target;
 use serde::de::DeserializeOwned;

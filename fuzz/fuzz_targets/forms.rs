@@ -12,7 +12,7 @@
 use actix_web::http::header::CONTENT_TYPE;
 use actix_web::{FromRequest, web};
 use jwt_auth_api::feed::parse_cursor;
-use jwt_auth_api::routes::body::{CookieQuery, TokenForm, TokenParam};
+use jwt_auth_api::routes::bodies::{CookieQuery, TokenForm, TokenParam};
 use jwt_auth_api::routes::revocations::FeedQuery;
 use jwt_auth_api::routes::users::Page;
 use jwt_auth_api::secret::SecretString;

@@ -820,7 +820,7 @@ async fn key_command(
             Some(wanted) if !stored.is_empty() => {
                 stored_keys::check_algorithm(&stored, wanted, now())?
             }
-            _ => crate::keys::check_algorithm(args, &storage.data_dir)?,
+            _ => crate::key_files::check_algorithm(args, &storage.data_dir)?,
         }
     }
     Ok((source, store))
@@ -841,12 +841,12 @@ async fn rotate_keys(
     let kek = match source {
         KeySource::Database(kek) => kek,
         KeySource::Directory => {
-            let dir = crate::keys::key_dir(&storage.data_dir);
-            let newest = crate::keys::newest_algorithm(&crate::keys::read_dir(&dir)?);
+            let dir = crate::key_files::key_dir(&storage.data_dir);
+            let newest = crate::key_files::newest_algorithm(&crate::key_files::read_dir(&dir)?);
             let first = args.requested_algorithm()?.unwrap_or(jwt_core::Algorithm::HS256);
             let alg = algorithm.or(newest).unwrap_or(first);
             let key = jwt_core::SigningKey::generate(alg)?;
-            let path = crate::keys::write_key(&dir, &key, now())?;
+            let path = crate::key_files::write_key(&dir, &key, now())?;
             let change = match newest {
                 Some(from) if from != alg => format!(" (the algorithm changes from {from})"),
                 _ => String::new(),
@@ -943,8 +943,8 @@ async fn list_keys(args: &KeyArgs, storage: &StorageArgs, json: bool) -> Result<
         |listed: Vec<serde_json::Value>| println!("{}", serde_json::Value::from(listed));
     let (source, store) = key_command(args, storage, None).await?;
     if matches!(source, KeySource::Directory) {
-        let dir = crate::keys::key_dir(&storage.data_dir);
-        let stored = crate::keys::read_dir(&dir)?;
+        let dir = crate::key_files::key_dir(&storage.data_dir);
+        let stored = crate::key_files::read_dir(&dir)?;
         if json {
             print_json(
                 stored

@@ -358,7 +358,7 @@ impl ResponseError for OAuthError {
             return e.error_response();
         }
         let mut response = HttpResponse::build(self.status_code());
-        no_store(&mut response);
+        token_no_store(&mut response);
         if let OAuthError::InvalidClient(_) = self {
             // RFC 6749 §5.2: the scheme the client should authenticate with.
             response.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"jwt-auth\""));
@@ -369,7 +369,7 @@ impl ResponseError for OAuthError {
 
 /// `Cache-Control: no-store` and `Pragma: no-cache`, as RFC 6749 §5.1 asks of every response
 /// that carries tokens or token errors.
-pub fn no_store(response: &mut actix_web::HttpResponseBuilder) {
+pub fn token_no_store(response: &mut actix_web::HttpResponseBuilder) {
     response
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::PRAGMA, "no-cache"));

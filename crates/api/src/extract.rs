@@ -87,7 +87,7 @@ fn authenticate(req: &HttpRequest) -> Result<Authenticated, ApiError> {
         let claims = signed.then(|| jwt_core::dangerous::decode_unverified(token).ok()).flatten();
         let claim =
             |name: &str| claims.as_ref().and_then(|(_, c)| c[name].as_str()).map(str::to_owned);
-        let ip = crate::client::client_ip(req, &state.config.trusted_proxies);
+        let ip = crate::caller::client_ip(req, &state.config.trusted_proxies);
         tracing::warn!(
             reason = %e,
             user_id = claim("sub"),
@@ -159,8 +159,8 @@ impl FromRequest for ClientContext {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let trusted = &app_state(req).config.trusted_proxies;
         let ip =
-            crate::client::client_ip(req, trusted).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-        ready(Ok(ClientContext { ip, info: crate::client::client_info(req, trusted) }))
+            crate::caller::client_ip(req, trusted).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        ready(Ok(ClientContext { ip, info: crate::caller::client_info(req, trusted) }))
     }
 }
 

@@ -3,8 +3,8 @@
 //! `jwt-auth-store`.
 
 pub mod audit;
+pub mod caller;
 pub mod cli;
-pub mod client;
 pub mod clients;
 pub mod config;
 pub mod database;
@@ -12,7 +12,7 @@ pub mod error;
 pub mod extract;
 pub mod failure;
 pub mod grants;
-pub mod keys;
+pub mod key_files;
 pub mod openapi;
 pub mod responses;
 pub mod routes;

@@ -259,7 +259,7 @@ impl Application {
         clock: Arc<dyn Clock>,
     ) -> Result<Application, CliError> {
         let first = config.algorithm.unwrap_or(jwt_core::Algorithm::HS256);
-        let pinned = crate::keys::pinned_key(keys, first)?.is_some();
+        let pinned = crate::key_files::pinned_key(keys, first)?.is_some();
         let key_source =
             Arc::new(stored_keys::key_source(keys, config.database_url.expose(), pinned)?);
         let store = Arc::new(

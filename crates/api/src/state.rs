@@ -58,7 +58,7 @@ impl AppState {
     /// The key set as the key settings and the key directory say now.
     pub fn load_keys(&self) -> Result<jwt_core::KeySet, crate::config::ConfigError> {
         let policy = self.tokens().policy();
-        crate::keys::load(
+        crate::key_files::load(
             &self.key_args,
             &self.config.data_dir,
             jwt_core::KeySet::retention(policy.access_ttl, policy.refresh_ttl),

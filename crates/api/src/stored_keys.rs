@@ -214,7 +214,7 @@ pub fn check_algorithm(
     if signing == wanted || stored.iter().any(|k| pending(k) && algorithm_of(k) == Some(wanted)) {
         Ok(())
     } else {
-        Err(crate::keys::algorithm_mismatch(wanted, signing))
+        Err(crate::key_files::algorithm_mismatch(wanted, signing))
     }
 }
 
@@ -327,7 +327,7 @@ pub async fn store_first_keys(
     if !store.signing_keys().await?.is_empty() {
         return Ok(0);
     }
-    let files = crate::keys::read_dir(&crate::keys::key_dir(data_dir))?;
+    let files = crate::key_files::read_dir(&crate::key_files::key_dir(data_dir))?;
     let mut first = Vec::new();
     for file in &files {
         let sealed = record(kek, &file.key, file.created, file.created)
@@ -399,7 +399,7 @@ pub async fn load(
 /// The key `JWT_SECRET` or `JWT_PRIVATE_KEY_FILE` pins, read as `JWT_ALGORITHM` says (HS256
 /// when unset).
 fn pinned(args: &KeyArgs) -> Result<Option<SigningKey>, ConfigError> {
-    crate::keys::pinned_key(args, args.requested_algorithm()?.unwrap_or(Algorithm::HS256))
+    crate::key_files::pinned_key(args, args.requested_algorithm()?.unwrap_or(Algorithm::HS256))
 }
 
 /// Refuses a database holding sealed keys when no key-encryption key is set: the key files of
@@ -434,8 +434,8 @@ pub async fn initial(
     match source {
         KeySource::Directory => {
             refuse_sealed_without_kek(store).await?;
-            crate::keys::check_algorithm(args, &config.data_dir)?;
-            let loaded = crate::keys::load(args, &config.data_dir, retention, now)?;
+            crate::key_files::check_algorithm(args, &config.data_dir)?;
+            let loaded = crate::key_files::load(args, &config.data_dir, retention, now)?;
             if let Some(path) = &loaded.generated {
                 let alg = loaded.keys.active().map(SigningKey::algorithm);
                 tracing::info!(path = %path.display(), algorithm = ?alg, "generated a new signing key and stored it (mode 0600)");
@@ -447,7 +447,7 @@ pub async fn initial(
             let wanted = pinned.as_ref().map(SigningKey::algorithm).or(config.algorithm);
             if store.signing_keys().await?.is_empty() {
                 // The key files about to be imported decide, as they would without the database.
-                crate::keys::check_algorithm(args, &config.data_dir)?;
+                crate::key_files::check_algorithm(args, &config.data_dir)?;
             }
             let first = wanted.unwrap_or(Algorithm::HS256);
             let count =

@@ -14,8 +14,8 @@ use crate::responses::{
     BearerRefused, BrowserTokenIssued, CsrfRequired, ErrorBody, JsonBodyRefusals, RateLimited,
     RefreshRequest, Unavailable,
 };
-use crate::routes::body::{CookieQuery, LoginBody, RegisterBody, UserBody};
-use crate::routes::pair::{clear_cookie, token_response};
+use crate::routes::bodies::{CookieQuery, LoginBody, RegisterBody, UserBody};
+use crate::routes::token_answer::{clear_cookie, token_response};
 use crate::state::AppState;
 
 #[utoipa::path(post, path = "/auth/register", tag = "auth", request_body = RegisterBody,

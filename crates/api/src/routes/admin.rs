@@ -115,7 +115,7 @@ pub async fn keys(
             let held = state.tokens().keys();
             let files = match source {
                 KeySource::Directory if !pinned => {
-                    crate::keys::read_dir(&crate::keys::key_dir(&state.config.data_dir))
+                    crate::key_files::read_dir(&crate::key_files::key_dir(&state.config.data_dir))
                         .map_err(|e| ApiError::Internal(e.to_string()))?
                 }
                 _ => Vec::new(),
@@ -198,8 +198,8 @@ pub async fn rotate(
             let keys = state.tokens().keys();
             let alg = keys.active().map_or(jwt_core::Algorithm::HS256, |k| k.algorithm());
             let key = jwt_core::SigningKey::generate(alg)?;
-            let dir = crate::keys::key_dir(&state.config.data_dir);
-            crate::keys::write_key(&dir, &key, now).map_err(|e| {
+            let dir = crate::key_files::key_dir(&state.config.data_dir);
+            crate::key_files::write_key(&dir, &key, now).map_err(|e| {
                 ApiError::Internal(format!("writing a key into {}: {e}", dir.display()))
             })?;
             Rotated { kid: key.kid().to_owned(), algorithm: alg.to_string(), activates_at: now }

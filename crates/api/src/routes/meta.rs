@@ -116,7 +116,7 @@ pub async fn metadata(state: web::Data<AppState>, req: HttpRequest) -> HttpRespo
     let config = &state.config;
     let base = match &config.public_url {
         Some(url) => url.clone(),
-        None => crate::client::public_base_url(&req, &config.trusted_proxies, config.bind),
+        None => crate::caller::public_base_url(&req, &config.trusted_proxies, config.bind),
     };
     HttpResponse::Ok().insert_header((CACHE_CONTROL, "public, max-age=60")).json(json!({
         "issuer": config.issuer,

@@ -2,14 +2,14 @@
 
 pub mod account;
 pub mod admin;
-pub mod body;
+pub mod bodies;
 pub mod console;
 pub mod docs;
 pub mod meta;
 pub mod oauth;
 pub mod pages;
-pub mod pair;
 pub mod revocations;
+pub mod token_answer;
 pub mod users;
 
 /// An answer of admin data, which no browser or proxy cache keeps.

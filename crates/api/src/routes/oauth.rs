@@ -10,15 +10,15 @@ use serde::Serialize;
 
 use crate::audit::Audit;
 use crate::clients;
-use crate::error::{ApiError, OAuthError, no_store};
+use crate::error::{ApiError, OAuthError, token_no_store};
 use crate::extract::{Admin, ClientContext, RequireRole};
 use crate::grants::{count_attempt, password_login, rotate};
 use crate::responses::{
     BearerRefused, FormBodyRefusals, InsufficientRole, InvalidClient, OAuthErrorBody, RateLimited,
     TokenIssued, Unavailable,
 };
-use crate::routes::body::{TokenForm, TokenParam, TokenRequest};
-use crate::routes::pair::token_response;
+use crate::routes::bodies::{TokenForm, TokenParam, TokenRequest};
+use crate::routes::token_answer::token_response;
 use crate::state::AppState;
 
 /// `POST /auth/token`: the password, refresh-token and client credentials grants of RFC 6749.
@@ -72,7 +72,7 @@ async fn client_credentials(
     let service = clients::authenticate(state, client.ip, &id, &secret).await?;
     let issued = clients::issue(state, &service)?;
     let mut response = HttpResponse::Ok();
-    no_store(&mut response);
+    token_no_store(&mut response);
     Ok(response.json(ClientToken {
         access_token: issued.token.expose(),
         token_type: "Bearer",
@@ -124,7 +124,7 @@ pub async fn revoke(
         state.audit(audit).await;
     }
     let mut response = HttpResponse::Ok();
-    no_store(&mut response);
+    token_no_store(&mut response);
     Ok(response.finish())
 }
 
@@ -204,6 +204,6 @@ pub async fn introspect(
         }
     };
     let mut response = HttpResponse::Ok();
-    no_store(&mut response);
+    token_no_store(&mut response);
     Ok(response.json(answer))
 }

@@ -11,7 +11,7 @@ use crate::audit::Audit;
 use crate::error::ApiError;
 use crate::extract::{Admin, Authenticated, ClientContext, Json, RequireRole};
 use crate::responses::{BearerRefused, ErrorBody, InsufficientRole, JsonBodyRefusals, Unavailable};
-use crate::routes::body::UserBody;
+use crate::routes::bodies::UserBody;
 use crate::routes::no_store;
 use crate::state::AppState;
 // Role names are counted in characters (Unicode code points, as JSON Schema's `maxLength`

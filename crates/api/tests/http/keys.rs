@@ -215,14 +215,15 @@ async fn key_files_are_imported_on_the_first_start_with_a_kek(db: TestDb) {
     let store = Store::connect(&db.url).await.expect("the store");
     store.migrate().await.expect("migrations");
     let data_dir = tempfile::tempdir().expect("a data directory");
-    let dir = jwt_auth_api::keys::key_dir(data_dir.path());
+    let dir = jwt_auth_api::key_files::key_dir(data_dir.path());
     let t0 = chrono::Utc::now() - chrono::TimeDelta::days(1);
     let (old, new) = (
         jwt_core::SigningKey::generate(Algorithm::EdDSA).expect("a key"),
         jwt_core::SigningKey::generate(Algorithm::EdDSA).expect("a key"),
     );
-    jwt_auth_api::keys::write_key(&dir, &old, t0).expect("written");
-    jwt_auth_api::keys::write_key(&dir, &new, t0 + chrono::TimeDelta::hours(1)).expect("written");
+    jwt_auth_api::key_files::write_key(&dir, &old, t0).expect("written");
+    jwt_auth_api::key_files::write_key(&dir, &new, t0 + chrono::TimeDelta::hours(1))
+        .expect("written");
     let now = chrono::Utc::now();
     let imported = stored_keys::store_first_keys(
         &store,

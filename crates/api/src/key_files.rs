@@ -18,7 +18,7 @@ use crate::config::{ConfigError, KeyArgs};
 
 /// A key file and what it holds.
 #[derive(Debug)]
-pub struct StoredKey {
+pub struct KeyFile {
     pub path: PathBuf,
     pub created: DateTime<Utc>,
     pub key: SigningKey,
@@ -40,7 +40,7 @@ pub fn key_dir(data_dir: &Path) -> PathBuf {
 }
 
 /// Every key file in `dir`, oldest first. A file that does not parse is an error naming it.
-pub fn read_dir(dir: &Path) -> Result<Vec<StoredKey>, ConfigError> {
+pub fn read_dir(dir: &Path) -> Result<Vec<KeyFile>, ConfigError> {
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -65,7 +65,7 @@ pub fn read_dir(dir: &Path) -> Result<Vec<StoredKey>, ConfigError> {
         let alg: Algorithm = alg.parse().map_err(|e: jwt_core::Error| bad(e.to_string()))?;
         let text = fs::read(&path).map_err(|e| bad(e.to_string()))?;
         let key = parse_key(alg, &text).map_err(|e| bad(e.to_string()))?;
-        keys.push(StoredKey { path, created, key });
+        keys.push(KeyFile { path, created, key });
     }
     keys.sort_by_key(|k| k.created);
     Ok(keys)
@@ -153,7 +153,7 @@ pub fn algorithm_mismatch(wanted: Algorithm, stored: Algorithm) -> ConfigError {
 }
 
 /// The algorithm the keys of `dir` sign with: the newest file's.
-pub fn newest_algorithm(files: &[StoredKey]) -> Option<Algorithm> {
+pub fn newest_algorithm(files: &[KeyFile]) -> Option<Algorithm> {
     files.last().map(|file| file.key.algorithm())
 }
 

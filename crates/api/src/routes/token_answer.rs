@@ -6,7 +6,7 @@ use actix_web::cookie::{Cookie, CookieBuilder, SameSite, time::Duration as Cooki
 use jwt_core::TokenPair;
 use serde::Serialize;
 
-use crate::error::no_store;
+use crate::error::token_no_store;
 use crate::extract::REFRESH_COOKIE;
 use crate::state::AppState;
 
@@ -22,7 +22,7 @@ struct CookieTokenBody<'a> {
 /// body.
 pub fn token_response(state: &AppState, pair: &TokenPair, cookie: bool) -> HttpResponse {
     let mut response = HttpResponse::Ok();
-    no_store(&mut response);
+    token_no_store(&mut response);
     if !cookie {
         return response.json(pair);
     }
