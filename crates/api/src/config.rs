@@ -53,8 +53,8 @@ impl StorageArgs {
     }
 }
 
-/// Signing-key settings; shared by `serve` and `keys`.
-#[derive(Debug, Clone, Args)]
+/// Signing-key settings; shared by `serve` and `keys`. The default is none of them set.
+#[derive(Debug, Clone, Default, Args)]
 pub struct KeyArgs {
     /// `HS256`, `RS256`, `ES256` or `EdDSA`: the algorithm of a new deployment's first key
     /// (HS256 when unset). Once keys are stored, theirs is the deployment's: unset, it follows

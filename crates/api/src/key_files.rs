@@ -217,15 +217,7 @@ mod tests {
     use crate::secret::SecretString;
 
     fn args() -> KeyArgs {
-        KeyArgs {
-            algorithm: Some("EdDSA".into()),
-            secret: None,
-            private_key_file: None,
-            key_encryption_key: None,
-            key_encryption_key_file: None,
-            key_encryption_key_previous: None,
-            key_encryption_key_previous_file: None,
-        }
+        KeyArgs { algorithm: Some("EdDSA".into()), ..KeyArgs::default() }
     }
 
     #[test]

@@ -626,15 +626,7 @@ mod tests {
 
     #[test]
     fn postgres_without_a_kek_is_refused_naming_the_setting_unless_a_key_is_pinned() {
-        let args = KeyArgs {
-            algorithm: Some("EdDSA".into()),
-            secret: None,
-            private_key_file: None,
-            key_encryption_key: None,
-            key_encryption_key_file: None,
-            key_encryption_key_previous: None,
-            key_encryption_key_previous_file: None,
-        };
+        let args = KeyArgs { algorithm: Some("EdDSA".into()), ..KeyArgs::default() };
         let err = key_source(&args, "postgres://db/auth", false).unwrap_err();
         assert_eq!(err.setting, "KEY_ENCRYPTION_KEY");
         assert!(matches!(key_source(&args, "postgres://db/auth", true), Ok(KeySource::Directory)));

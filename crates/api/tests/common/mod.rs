@@ -189,12 +189,8 @@ impl TestApp {
         config.algorithm = Some(alg);
         let key_args = KeyArgs {
             algorithm: Some(alg.as_str().into()),
-            secret: None,
-            private_key_file: None,
             key_encryption_key: Some(kek.to_owned().into()),
-            key_encryption_key_file: None,
-            key_encryption_key_previous: None,
-            key_encryption_key_previous_file: None,
+            ..KeyArgs::default()
         };
         let now = Utc::now();
         let start = now - TimeDelta::nanoseconds(now.timestamp_subsec_nanos().into());
@@ -372,15 +368,7 @@ impl TestApp {
 /// A fresh key of `alg`, pinned the way an operator pins one: `JWT_SECRET` for HS256, a PEM
 /// file for the others.
 fn pinned_key(alg: Algorithm, dir: &tempfile::TempDir) -> (SigningKey, KeyArgs) {
-    let mut args = KeyArgs {
-        algorithm: Some(alg.as_str().into()),
-        secret: None,
-        private_key_file: None,
-        key_encryption_key: None,
-        key_encryption_key_file: None,
-        key_encryption_key_previous: None,
-        key_encryption_key_previous_file: None,
-    };
+    let mut args = KeyArgs { algorithm: Some(alg.as_str().into()), ..KeyArgs::default() };
     let key = if alg.is_symmetric() {
         let secret = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
         let key =
