@@ -813,7 +813,7 @@ async fn key_command(
     let store = open_store(storage).await?;
     let stored = store.signing_keys().await?;
     if matches!(source, KeySource::Directory) {
-        stored_keys::refuse_sealed_without_kek(&store).await?;
+        stored_keys::refuse_sealed_without_kek(&stored)?;
     }
     if changing_to.is_none() {
         match args.requested_algorithm()? {

@@ -402,14 +402,13 @@ fn pinned(args: &KeyArgs) -> Result<Option<SigningKey>, ConfigError> {
     crate::key_files::pinned_key(args, args.requested_algorithm()?.unwrap_or(Algorithm::HS256))
 }
 
-/// Refuses a database holding sealed keys when no key-encryption key is set: the key files of
-/// `DATA_DIR/keys/` would sign instead, voiding every token the stored keys signed.
-pub async fn refuse_sealed_without_kek(store: &Store) -> Result<(), StoredKeyError> {
-    let stored = store.signing_keys().await?;
+/// Refuses `stored`, the keys a database holds, when no key-encryption key is set: the key
+/// files of `DATA_DIR/keys/` would sign instead, voiding every token the stored keys signed.
+pub fn refuse_sealed_without_kek(stored: &[StoredSigningKey]) -> Result<(), ConfigError> {
     if stored.is_empty() {
         return Ok(());
     }
-    Err(StoredKeyError::Config(problem(
+    Err(problem(
         "KEY_ENCRYPTION_KEY",
         format!(
             "is not set, but the database holds {} signing keys sealed under one; set \
@@ -417,7 +416,7 @@ pub async fn refuse_sealed_without_kek(store: &Store) -> Result<(), StoredKeyErr
              (the key files of DATA_DIR/keys/ are not used once keys are in the database)",
             stored.len()
         ),
-    )))
+    ))
 }
 
 /// The key source of the settings and the key set to start with, once `JWT_ALGORITHM` (or
@@ -433,7 +432,7 @@ pub async fn initial(
 ) -> Result<KeySet, StoredKeyError> {
     match source {
         KeySource::Directory => {
-            refuse_sealed_without_kek(store).await?;
+            refuse_sealed_without_kek(&store.signing_keys().await?)?;
             crate::key_files::check_algorithm(args, &config.data_dir)?;
             let loaded = crate::key_files::load(args, &config.data_dir, retention, now)?;
             if let Some(path) = &loaded.generated {
