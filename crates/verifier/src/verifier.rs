@@ -426,14 +426,19 @@ mod tests {
         assert_eq!(header_kid(&format!("{no_kid}.x.y")), None);
     }
 
-    #[tokio::test]
-    async fn hs256_without_a_feed_is_ready_at_once_and_never_fetches() {
-        let secret = jwt_core::Secret::generate();
-        let signer = TokenService::new(
+    /// The issuer's side of the tests: signs with `secret` for `https://auth.example`, `api`.
+    fn hs256_signer(secret: &jwt_core::Secret) -> TokenService {
+        TokenService::new(
             TokenPolicy::new("https://auth.example", "api"),
             KeySet::new(SigningKey::from_secret(secret.clone()).unwrap()),
         )
-        .unwrap();
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn hs256_without_a_feed_is_ready_at_once_and_never_fetches() {
+        let secret = jwt_core::Secret::generate();
+        let signer = hs256_signer(&secret);
         let verifier = Verifier::builder(KeySource::hs256("https://auth.example", secret), "api")
             .start()
             .unwrap();
@@ -461,12 +466,7 @@ mod tests {
     async fn the_verifier_keeps_the_time_of_the_clock_it_is_given() {
         let secret = jwt_core::Secret::generate();
         let clock = jwt_core::ManualClock::new(chrono::Utc::now());
-        let signer = TokenService::new(
-            TokenPolicy::new("https://auth.example", "api"),
-            KeySet::new(SigningKey::from_secret(secret.clone()).unwrap()),
-        )
-        .unwrap()
-        .with_clock(Arc::new(clock.clone()));
+        let signer = hs256_signer(&secret).with_clock(Arc::new(clock.clone()));
         let verifier = Verifier::builder(KeySource::hs256("https://auth.example", secret), "api")
             .clock(Arc::new(clock.clone()))
             .start()
