@@ -15,9 +15,10 @@ use jwt_core::{Clock, SystemClock};
 use crate::config::{ConfigError, KeyArgs, ServeArgs, StorageArgs, parse_algorithm};
 use crate::database::open_store;
 pub use crate::failure::CliError;
+use crate::key_settings::{self, KeySettings};
 use crate::passwords::{MAX_PASSWORD_BYTES, Passwords, check_new_password};
 use crate::startup::Application;
-use crate::stored_keys::{self, KeySource};
+use jwt_auth_service::keys::{Keys, ListedKey};
 
 /// The time a command acts at: the system's, read through its clock.
 fn now() -> DateTime<Utc> {
@@ -504,7 +505,8 @@ async fn clients(command: ClientsCommand) -> Result<(), CliError> {
         ClientsCommand::Remove { client, token_expiry, storage } => {
             let given = given_lifetimes(token_expiry, None)?;
             let store = open_store(&storage).await?;
-            let lifetime = longest_lifetimes(&store, given).await?.access;
+            let lifetime =
+                jwt_auth_service::keys::longest_lifetimes(&store, given, now()).await?.access;
             let Some(named) = crate::clients::named(&store, &client).await? else {
                 return Err(CliError::Usage(format!(
                     "no client has the id or the name `{client}`; nothing changed"
@@ -799,31 +801,24 @@ async fn import_users(
     Ok(())
 }
 
-/// Where a key command finds the keys, and the store, once the settings are checked against
-/// it: sealed keys in the database need the key-encryption key (the key files would be
-/// another deployment's keys), and `JWT_ALGORITHM`, when set, must be the stored keys'
-/// algorithm (unless the command is `changing_to` another one).
+/// The keys service of a key command, and the store, once the settings are checked against
+/// the stored keys (see [`Keys::check`]); a command `changing` the algorithm is not held to
+/// the current one.
 async fn key_command(
     args: &KeyArgs,
     storage: &StorageArgs,
-    changing_to: Option<jwt_core::Algorithm>,
-) -> Result<(KeySource, Store), CliError> {
-    let pinned = args.secret.is_some() || args.private_key_file.is_some();
-    let source = stored_keys::key_source(args, storage.database_url.expose(), pinned)?;
-    let store = open_store(storage).await?;
-    let stored = store.signing_keys().await?;
-    if matches!(source, KeySource::Directory) {
-        stored_keys::refuse_sealed_without_kek(&stored)?;
-    }
-    if changing_to.is_none() {
-        match args.requested_algorithm()? {
-            Some(wanted) if !stored.is_empty() => {
-                stored_keys::check_algorithm(&stored, wanted, now())?
-            }
-            _ => crate::key_files::check_algorithm(args, &storage.data_dir)?,
-        }
-    }
-    Ok((source, store))
+    changing: bool,
+) -> Result<(Keys, Arc<Store>), CliError> {
+    let settings = KeySettings::read(args, storage.database_url.expose())?;
+    let store = Arc::new(open_store(storage).await?);
+    let keys = settings.keys(store.clone(), &storage.data_dir);
+    let keys = if changing { keys.wanting(None) } else { keys };
+    keys.check(now()).await?;
+    Ok((keys, store))
+}
+
+fn time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 async fn rotate_keys(
@@ -837,34 +832,24 @@ async fn rotate_keys(
             "JWT_SECRET or JWT_PRIVATE_KEY_FILE pins the signing key; unset it to rotate stored keys".into(),
         ));
     }
-    let (source, store) = key_command(args, storage, algorithm).await?;
-    let kek = match source {
-        KeySource::Database(kek) => kek,
-        KeySource::Directory => {
-            let dir = crate::key_files::key_dir(&storage.data_dir);
-            let newest = crate::key_files::newest_algorithm(&crate::key_files::read_dir(&dir)?);
-            let first = args.requested_algorithm()?.unwrap_or(jwt_core::Algorithm::HS256);
-            let alg = algorithm.or(newest).unwrap_or(first);
-            let key = jwt_core::SigningKey::generate(alg)?;
-            let path = crate::key_files::write_key(&dir, &key, now())?;
-            let change = match newest {
-                Some(from) if from != alg => format!(" (the algorithm changes from {from})"),
-                _ => String::new(),
-            };
-            println!(
-                "new {alg} signing key {} in {}{change}; running servers sharing this directory \
-                 switch to it within seconds",
-                key.kid(),
-                path.display()
-            );
-            return Ok(());
-        }
-    };
-    let rotation =
-        stored_keys::rotate(&store, &kek, algorithm, &storage.data_dir, at_once, now()).await?;
-    let detail = format!("key {} rotated by jwt-auth keys rotate", rotation.kid);
+    let (keys, store) = key_command(args, storage, algorithm.is_some()).await?;
+    let rotation = keys.rotate(algorithm, at_once, now()).await?;
+    let (kid, alg) = (&rotation.record.kid, rotation.record.algorithm);
+    if !keys.in_the_database() {
+        let change = match rotation.changes_from {
+            Some(from) => format!(" (the algorithm changes from {from})"),
+            None => String::new(),
+        };
+        let path = keys.key_dir().path_of(&rotation.record);
+        println!(
+            "new {alg} signing key {kid} in {}{change}; running servers sharing this directory \
+             switch to it within seconds",
+            path.display()
+        );
+        return Ok(());
+    }
+    let detail = format!("key {kid} rotated by jwt-auth keys rotate");
     record(&store, jwt_auth_store::EventKind::KeyRotated, None, detail).await?;
-    let alg = rotation.algorithm;
     let change = match rotation.changes_from {
         Some(from) => format!("; the deployment's algorithm changes from {from} to {alg}"),
         None => String::new(),
@@ -875,16 +860,12 @@ async fn rotate_keys(
         } else {
             ""
         };
-        println!(
-            "new {alg} signing key {}: published and signing now{caveat}{change}",
-            rotation.kid
-        );
+        println!("new {alg} signing key {kid}: published and signing now{caveat}{change}");
     } else {
         println!(
-            "new {alg} signing key {}: published now, signs from {} (once every cached JWK set \
+            "new {alg} signing key {kid}: published now, signs from {} (once every cached JWK set \
              has expired); the previous key signs until then{change}",
-            rotation.kid,
-            rotation.activates_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            time(rotation.record.activates_at)
         );
     }
     Ok(())
@@ -910,8 +891,8 @@ async fn rekey(
             ("--new-key-encryption-key-stdin", text)
         }
     };
-    let new = stored_keys::parse_kek(setting, &text)?;
-    let Some(current) = stored_keys::key_encryption_key(args)? else {
+    let new = key_settings::parse_kek(setting, &text)?;
+    let Some(current) = key_settings::key_encryption_key(args)? else {
         return Err(CliError::Config(ConfigError {
             setting: "KEY_ENCRYPTION_KEY",
             problem: "`keys rekey` needs the key-encryption key the stored keys are sealed under \
@@ -919,94 +900,63 @@ async fn rekey(
                 .into(),
         }));
     };
-    let (_, store) = key_command(args, storage, None).await?;
-    let stored = store.signing_keys().await?;
-    if stored.is_empty() {
-        return Err(CliError::Usage(
-            "no signing keys are stored in the database; nothing to re-seal".into(),
-        ));
-    }
-    let resealed = stored_keys::reseal(&stored, &current, &new)?;
-    store.reseal_signing_keys(&resealed).await?;
+    let (_, store) = key_command(args, storage, false).await?;
+    let count = jwt_auth_service::keys::reseal(&store, &current, &new).await?;
     println!(
-        "re-sealed {} signing keys under the new key-encryption key; give every instance \
+        "re-sealed {count} signing keys under the new key-encryption key; give every instance \
          KEY_ENCRYPTION_KEY=<new> (and KEY_ENCRYPTION_KEY_PREVIOUS=<old> until all have \
-         restarted)",
-        resealed.len()
+         restarted)"
     );
     Ok(())
 }
 
 async fn list_keys(args: &KeyArgs, storage: &StorageArgs, json: bool) -> Result<(), CliError> {
-    let time = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let print_json =
-        |listed: Vec<serde_json::Value>| println!("{}", serde_json::Value::from(listed));
-    let (source, store) = key_command(args, storage, None).await?;
-    if matches!(source, KeySource::Directory) {
-        let dir = crate::key_files::key_dir(&storage.data_dir);
-        let stored = crate::key_files::read_dir(&dir)?;
-        if json {
-            print_json(
-                stored
-                    .iter()
-                    .map(|key| {
-                        serde_json::json!({
-                            "kid": key.key.kid(),
-                            "algorithm": key.key.algorithm().as_str(),
-                            "created": time(key.created),
-                            "path": key.path.display().to_string(),
-                        })
-                    })
-                    .collect(),
-            );
-            return Ok(());
-        }
-        if stored.is_empty() {
-            println!("no stored keys in {}", dir.display());
-        }
-        for key in stored {
-            println!(
-                "{}  {}  {}  {}",
-                key.key.kid(),
-                key.key.algorithm(),
-                time(key.created),
-                key.path.display()
-            );
-        }
-        return Ok(());
-    }
-    let stored = store.signing_keys().await?;
-    let states = stored_keys::states(&stored, now());
+    let (keys, _) = key_command(args, storage, false).await?;
+    let listed = keys.stored(now()).await?;
+    let in_files = !keys.in_the_database();
+    let path = |key: &ListedKey| key.path.as_ref().map(|p| p.display().to_string());
     if json {
-        print_json(
-            stored
-                .iter()
-                .zip(states)
-                .map(|(key, state)| {
-                    serde_json::json!({
-                        "kid": key.kid,
-                        "algorithm": key.algorithm,
-                        "state": state.to_string(),
-                        "created": time(key.created_at),
-                        "signs_from": time(key.activates_at),
-                    })
-                })
-                .collect(),
-        );
+        let view = |key: &ListedKey| match in_files {
+            true => serde_json::json!({
+                "kid": key.record.kid,
+                "algorithm": key.record.algorithm.as_str(),
+                "created": time(key.record.created_at),
+                "path": path(key),
+            }),
+            false => serde_json::json!({
+                "kid": key.record.kid,
+                "algorithm": key.record.algorithm.as_str(),
+                "state": key.state.to_string(),
+                "created": time(key.record.created_at),
+                "signs_from": time(key.record.activates_at),
+            }),
+        };
+        println!("{}", serde_json::Value::from(listed.iter().map(view).collect::<Vec<_>>()));
         return Ok(());
     }
-    if stored.is_empty() {
-        println!("no keys stored in the database yet");
+    match (listed.is_empty(), in_files) {
+        (true, true) => println!("no stored keys in {}", keys.key_dir().path().display()),
+        (true, false) => println!("no keys stored in the database yet"),
+        _ => {}
     }
-    for (key, state) in stored.iter().zip(states) {
-        println!(
-            "{}  {}  {}  created {}  signs from {}",
-            key.kid,
-            key.algorithm,
-            state,
-            time(key.created_at),
-            time(key.activates_at)
-        );
+    for key in &listed {
+        let (record, state) = (&key.record, key.state);
+        match in_files {
+            true => println!(
+                "{}  {}  {}  {}",
+                record.kid,
+                record.algorithm,
+                time(record.created_at),
+                path(key).unwrap_or_default()
+            ),
+            false => println!(
+                "{}  {}  {state}  created {}  signs from {}",
+                record.kid,
+                record.algorithm,
+                time(record.created_at),
+                time(record.activates_at)
+            ),
+        }
     }
     Ok(())
 }
@@ -1022,33 +972,14 @@ fn given_lifetimes(
     Ok((parse("TOKEN_EXPIRY", access)?, parse("REFRESH_TOKEN_EXPIRY", refresh)?))
 }
 
-/// The longest token lifetimes that may still be alive: those the servers recorded in the
-/// database and those `given`; the servers' defaults (30m, 7d) when there are none.
-async fn longest_lifetimes(
-    store: &Store,
-    given: (Option<chrono::TimeDelta>, Option<chrono::TimeDelta>),
-) -> Result<jwt_auth_store::TokenLifetimes, CliError> {
-    let recorded = store.token_lifetimes(now()).await?;
-    let longest = |pick: fn(&jwt_auth_store::TokenLifetimes) -> chrono::TimeDelta,
-                   given: Option<chrono::TimeDelta>,
-                   default: chrono::TimeDelta| {
-        let most = recorded.iter().map(pick).chain(given).max();
-        most.unwrap_or(default)
-    };
-    Ok(jwt_auth_store::TokenLifetimes {
-        access: longest(|l| l.access, given.0, chrono::TimeDelta::minutes(30)),
-        refresh: longest(|l| l.refresh, given.1, chrono::TimeDelta::days(7)),
-    })
-}
-
 async fn revoke_key(
     kid: &str,
     given: (Option<chrono::TimeDelta>, Option<chrono::TimeDelta>),
     args: &KeyArgs,
     storage: &StorageArgs,
 ) -> Result<(), CliError> {
-    let (source, store) = key_command(args, storage, None).await?;
-    if matches!(source, KeySource::Directory) {
+    let (keys, store) = key_command(args, storage, false).await?;
+    if !keys.in_the_database() {
         return Err(CliError::Config(ConfigError {
             setting: "KEY_ENCRYPTION_KEY",
             problem: "`keys revoke` works on keys stored in the database; set it (see \
@@ -1056,10 +987,9 @@ async fn revoke_key(
                 .into(),
         }));
     }
-    let pinned = args.secret.is_some() || args.private_key_file.is_some();
-    let lifetimes = longest_lifetimes(&store, given).await?;
-    let retention = jwt_core::KeySet::retention(lifetimes.access, lifetimes.refresh);
-    let revoked = stored_keys::revoke(&store, kid, pinned, retention, now()).await?;
+    let lifetimes = jwt_auth_service::keys::longest_lifetimes(&store, given, now()).await?;
+    let keys = keys.retention(jwt_core::KeySet::retention(lifetimes.access, lifetimes.refresh));
+    let revoked = keys.revoke(kid, now()).await?;
     let detail = format!("key {kid} revoked by jwt-auth keys revoke");
     record(&store, jwt_auth_store::EventKind::KeyRevoked, None, detail).await?;
     println!(
@@ -1123,7 +1053,7 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
 
 /// The backend `config` names, for the log line.
 fn backend_of(config: &crate::config::Config) -> jwt_auth_store::BackendKind {
-    if stored_keys::is_postgres(config.database_url.expose()) {
+    if key_settings::is_postgres(config.database_url.expose()) {
         jwt_auth_store::BackendKind::Postgres
     } else {
         jwt_auth_store::BackendKind::Sqlite

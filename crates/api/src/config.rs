@@ -186,15 +186,7 @@ pub enum LogFormat {
     Json,
 }
 
-/// A setting that failed validation: names the setting, says what is wrong.
-#[derive(Debug, thiserror::Error)]
-#[error("{setting}: {problem}")]
-pub struct ConfigError {
-    /// The environment variable of the setting.
-    pub setting: &'static str,
-    /// What is wrong with it.
-    pub problem: String,
-}
+pub use jwt_auth_service::ConfigError;
 
 fn invalid(setting: &'static str, problem: impl Into<String>) -> ConfigError {
     ConfigError { setting, problem: problem.into() }

@@ -20,7 +20,7 @@ pub enum CliError {
     #[error("{0}")]
     Usage(String),
     #[error(transparent)]
-    Keys(#[from] crate::stored_keys::StoredKeyError),
+    Keys(#[from] jwt_auth_service::keys::KeyError),
 }
 
 impl CliError {
@@ -33,8 +33,7 @@ impl CliError {
             self,
             CliError::Unreachable(_)
                 | CliError::Store(Unavailable(_))
-                | CliError::Keys(crate::stored_keys::StoredKeyError::Store(Unavailable(_)))
                 | CliError::Core(jwt_core::Error::Unavailable(_))
-        )
+        ) || matches!(self, CliError::Keys(e) if e.is_unavailable())
     }
 }

@@ -12,13 +12,12 @@ pub mod error;
 pub mod extract;
 pub mod failure;
 pub mod grants;
-pub mod key_files;
+pub mod key_settings;
 pub mod openapi;
 pub mod responses;
 pub mod routes;
 pub mod startup;
 pub mod state;
-pub mod stored_keys;
 pub mod telemetry;
 
 // The services the adapters call, under the names they had in this crate.

@@ -28,13 +28,13 @@ use std::sync::atomic::AtomicBool;
 use crate::config::{Config, KeyArgs};
 use crate::error::{ApiError, OAuthError};
 use crate::failure::CliError;
+use crate::key_settings::KeySettings;
 use crate::metrics::Metrics;
 use crate::metrics::RouteLabels;
 use crate::passwords::Passwords;
 use crate::rate_limit::LoginThrottle;
 use crate::routes::{account, admin, console, docs, meta, oauth, revocations, users};
 use crate::state::AppState;
-use crate::stored_keys::{self, KeySource};
 use crate::user_cache::UserCache;
 
 /// How long a client may take to send the headers of a connection's first request. Actix-web
@@ -258,19 +258,15 @@ impl Application {
         keys: &KeyArgs,
         clock: Arc<dyn Clock>,
     ) -> Result<Application, CliError> {
-        let first = config.algorithm.unwrap_or(jwt_core::Algorithm::HS256);
-        let pinned = crate::key_files::pinned_key(keys, first)?.is_some();
-        let key_source =
-            Arc::new(stored_keys::key_source(keys, config.database_url.expose(), pinned)?);
+        let settings = KeySettings::read(keys, config.database_url.expose())?;
         let store = Arc::new(
             crate::database::open_store_with(&config.database_url, config.store_options.clone())
                 .await?,
         );
         let retention =
             jwt_core::KeySet::retention(config.token_expiry, config.refresh_token_expiry);
-        let key_set =
-            stored_keys::initial(&key_source, &store, keys, &config, retention, clock.now())
-                .await?;
+        let keys = settings.keys(store.clone(), &config.data_dir).retention(retention);
+        let key_set = keys.start(clock.now()).await?;
         let mut policy = TokenPolicy::new(config.issuer.clone(), config.audience.clone());
         policy.access_ttl = config.token_expiry;
         policy.refresh_ttl = config.refresh_token_expiry;
@@ -304,9 +300,7 @@ impl Application {
             feed: Arc::default(),
             stopping: tokio::sync::watch::Sender::new(false),
             feed_wake: tokio::sync::Notify::new(),
-            key_args: keys.clone(),
-            key_source,
-            keys_pinned: pinned,
+            keys,
             key_reload: tokio::sync::Notify::new(),
         };
         ensure_admin(&state).await?;
@@ -648,9 +642,9 @@ async fn prune(state: Arc<AppState>) {
 /// the database as soon as the change is pushed (PostgreSQL) and every second whatever
 /// happens, or from the key directory every five seconds.
 async fn reload_keys(state: Arc<AppState>) {
-    let (every, mut changes) = match *state.key_source {
-        KeySource::Database(_) => (stored_keys::RELOAD_EVERY, state.store.changes()),
-        KeySource::Directory => (Duration::from_secs(5), None),
+    let (every, mut changes) = match state.keys.in_the_database() {
+        true => (jwt_auth_service::keys::RELOAD_EVERY, state.store.changes()),
+        false => (Duration::from_secs(5), None),
     };
     let mut tick = tokio::time::interval(every);
     tick.tick().await;

@@ -8,7 +8,9 @@ use chrono::{DateTime, Utc};
 use jwt_auth_store::Store;
 use jwt_core::{Sessions, TokenService};
 
-use crate::config::{Config, KeyArgs};
+use jwt_auth_service::keys::{KeyError, Keys};
+
+use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::passwords::Passwords;
 use crate::rate_limit::LoginThrottle;
@@ -35,12 +37,8 @@ pub struct AppState {
     /// Woken by this instance's own revocations, so that the feed is read at once (other
     /// instances' arrive by the store's change feed, or the poll).
     pub feed_wake: tokio::sync::Notify,
-    /// The key settings, to reload stored keys after a rotation.
-    pub key_args: KeyArgs,
-    /// Where the signing keys live (the database, or `DATA_DIR/keys/`).
-    pub key_source: Arc<crate::stored_keys::KeySource>,
-    /// Whether `JWT_SECRET` or `JWT_PRIVATE_KEY_FILE` pins the signing key.
-    pub keys_pinned: bool,
+    /// The signing keys: where they live, and what is done with them.
+    pub keys: Keys,
     /// Woken by this instance's own key changes, so that it reloads its keys at once.
     pub key_reload: tokio::sync::Notify,
 }
@@ -53,18 +51,6 @@ impl AppState {
     /// The current time, from the clock the tokens are issued on.
     pub fn now(&self) -> DateTime<Utc> {
         self.tokens().clock().now()
-    }
-
-    /// The key set as the key settings and the key directory say now.
-    pub fn load_keys(&self) -> Result<jwt_core::KeySet, crate::config::ConfigError> {
-        let policy = self.tokens().policy();
-        crate::key_files::load(
-            &self.key_args,
-            &self.config.data_dir,
-            jwt_core::KeySet::retention(policy.access_ttl, policy.refresh_ttl),
-            self.now(),
-        )
-        .map(|loaded| loaded.keys)
     }
 
     pub fn is_ready(&self) -> bool {
@@ -81,17 +67,9 @@ impl AppState {
     /// Loads the signing keys from where they live and, if they changed, swaps them in: the
     /// background reloader's step, and what an administrator's rotation or revocation runs at
     /// once so that its answer already holds on this instance.
-    pub async fn reload_keys(&self) -> Result<(), crate::stored_keys::StoredKeyError> {
+    pub async fn reload_keys(&self) -> Result<(), KeyError> {
         let current = self.tokens().keys();
-        let keys = match &*self.key_source {
-            crate::stored_keys::KeySource::Database(kek) => {
-                let policy = self.tokens().policy();
-                let retention = jwt_core::KeySet::retention(policy.access_ttl, policy.refresh_ttl);
-                crate::stored_keys::load(&self.store, kek, &self.key_args, retention, self.now())
-                    .await?
-            }
-            crate::stored_keys::KeySource::Directory => self.load_keys()?,
-        };
+        let keys = self.keys.load(self.now()).await?;
         let kids = |set: &jwt_core::KeySet| {
             set.verifying_keys().iter().map(|k| k.kid().to_owned()).collect::<Vec<_>>()
         };

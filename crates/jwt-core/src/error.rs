@@ -135,6 +135,12 @@ pub enum Error {
     /// A key set must keep its active key; it cannot be retired.
     #[error("the active signing key cannot be retired")]
     ActiveKeyRetirement,
+    /// No stored signing key has this key id.
+    #[error("no stored key has the kid `{0}`")]
+    UnknownKid(String),
+    /// The stored key to revoke is the one that signs: another must replace it first.
+    #[error("key `{0}` signs now; rotate first, then revoke it")]
+    RevokingActiveKey(String),
     /// A key id is already present in the key set.
     #[error("key id `{0}` is already in the key set")]
     DuplicateKeyId(String),
@@ -175,6 +181,8 @@ impl Error {
                 | Error::NoSigningKey
                 | Error::ActiveKeyRetirement
                 | Error::DuplicateKeyId(_)
+                | Error::UnknownKid(_)
+                | Error::RevokingActiveKey(_)
                 | Error::Signing(_)
                 | Error::InvalidConfig(_)
                 | Error::Unavailable(_)

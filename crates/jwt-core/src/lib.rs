@@ -55,6 +55,7 @@ pub mod dangerous;
 mod error;
 mod feed;
 mod follower;
+mod keyring;
 mod keys;
 mod memory;
 mod revocation;
@@ -77,6 +78,11 @@ pub use error::{Error, Result, ReuseDetails};
 pub use feed::{FeedChange, FeedEvent, FeedPage};
 pub use follower::{REVOCATION_OVERLAP, RevocationFollower};
 pub use jsonwebtoken::jwk::{Jwk, JwkSet};
+pub use keyring::{
+    AlgorithmChange, JWKS_MAX_AGE, KeyMaterial, KeyRecord, KeyRing, KeyState, MemoryKeyStore,
+    PUBLISH_AHEAD, Rotation, SigningKeyStore, StoredKey, check_algorithm, signing_algorithm,
+    states,
+};
 pub use keys::{Algorithm, KeySet, MIN_SECRET_BYTES, Secret, SigningKey, VerifyingKey};
 pub use memory::MemoryStore;
 pub use revocation::{RevocationSet, check_cut_off};

@@ -18,3 +18,20 @@ pub enum ServiceError {
     #[error(transparent)]
     SharedStore(Arc<StoreError>),
 }
+
+/// A setting that failed validation: names the setting, says what is wrong.
+#[derive(Debug, thiserror::Error)]
+#[error("{setting}: {problem}")]
+pub struct ConfigError {
+    /// The environment variable of the setting.
+    pub setting: &'static str,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+impl ConfigError {
+    /// `setting` is wrong: `problem` says how.
+    pub fn new(setting: &'static str, problem: impl Into<String>) -> Self {
+        Self { setting, problem: problem.into() }
+    }
+}

@@ -11,6 +11,8 @@ pub mod email;
 pub mod error;
 pub mod feed;
 pub mod import;
+pub mod key_files;
+pub mod keys;
 pub mod legacy_hash;
 pub mod metrics;
 pub mod passwords;
@@ -18,4 +20,4 @@ pub mod secret;
 pub mod throttle;
 pub mod user_cache;
 
-pub use error::ServiceError;
+pub use error::{ConfigError, ServiceError};

@@ -156,3 +156,91 @@ impl Store {
         on_backend!(self, write, |conn| queries::prune_signing_keys(conn, db_time(cut_off)))
     }
 }
+
+impl TryFrom<StoredSigningKey> for jwt_core::StoredKey {
+    type Error = jwt_core::Error;
+
+    fn try_from(key: StoredSigningKey) -> Result<Self, Self::Error> {
+        let bad =
+            |why: String| jwt_core::Error::InvalidKey(format!("stored key {}: {why}", key.kid));
+        let algorithm = key.algorithm.parse().map_err(|e: jwt_core::Error| bad(e.to_string()))?;
+        let public = match &key.public_jwk {
+            Some(jwk) => Some(serde_json::from_str(jwk).map_err(|e| bad(e.to_string()))?),
+            None => None,
+        };
+        Ok(jwt_core::StoredKey {
+            record: jwt_core::KeyRecord {
+                kid: key.kid,
+                algorithm,
+                created_at: key.created_at,
+                activates_at: key.activates_at,
+                retired_at: key.retired_at,
+                revoked_at: key.revoked_at,
+            },
+            material: jwt_core::KeyMaterial::Sealed { private: key.sealed_private_key, public },
+        })
+    }
+}
+
+impl TryFrom<&jwt_core::StoredKey> for StoredSigningKey {
+    type Error = jwt_core::Error;
+
+    /// Only a sealed key is stored: the database never holds a private key in the clear.
+    fn try_from(key: &jwt_core::StoredKey) -> Result<Self, Self::Error> {
+        let record = &key.record;
+        let jwt_core::KeyMaterial::Sealed { private, public } = &key.material else {
+            return Err(jwt_core::Error::InvalidKey(format!(
+                "key {}: the database stores keys sealed under a key-encryption key, never in the \
+                 clear",
+                record.kid
+            )));
+        };
+        let public_jwk = match public {
+            Some(jwk) => Some(
+                serde_json::to_string(jwk)
+                    .map_err(|e| jwt_core::Error::InvalidKey(e.to_string()))?,
+            ),
+            None => None,
+        };
+        Ok(StoredSigningKey {
+            kid: record.kid.clone(),
+            algorithm: record.algorithm.as_str().to_owned(),
+            created_at: record.created_at,
+            activates_at: record.activates_at,
+            retired_at: record.retired_at,
+            revoked_at: record.revoked_at,
+            public_jwk,
+            sealed_private_key: private.clone(),
+        })
+    }
+}
+
+fn record_of(key: StoredSigningKey) -> Result<jwt_core::KeyRecord, jwt_core::Error> {
+    jwt_core::StoredKey::try_from(key).map(|stored| stored.record)
+}
+
+/// Sealed keys in the `signing_keys` table, shared by every instance on the database. Key
+/// writes are serialised among instances (a transaction-scoped lock on PostgreSQL).
+impl jwt_core::SigningKeyStore for Store {
+    async fn signing_keys(&self) -> jwt_core::Result<Vec<jwt_core::StoredKey>> {
+        Store::signing_keys(self).await?.into_iter().map(jwt_core::StoredKey::try_from).collect()
+    }
+
+    async fn add_first_keys(&self, first: &[jwt_core::StoredKey]) -> jwt_core::Result<bool> {
+        let rows = first.iter().map(StoredSigningKey::try_from).collect::<Result<Vec<_>, _>>()?;
+        Ok(self.add_first_signing_keys(&rows).await?)
+    }
+
+    async fn add_key(&self, next: &jwt_core::StoredKey) -> jwt_core::Result<()> {
+        Ok(self.rotate_signing_key(&StoredSigningKey::try_from(next)?).await?)
+    }
+
+    async fn revoke_key(
+        &self,
+        kid: &str,
+        at: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> jwt_core::Result<Option<jwt_core::KeyRecord>> {
+        self.revoke_signing_key(kid, at, until).await?.map(record_of).transpose()
+    }
+}

@@ -5,6 +5,7 @@
 
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
+use jwt_auth_service::keys::KeyError;
 use jwt_auth_store::{EventKind, EventQuery};
 use jwt_core::RevokeReason;
 use serde::{Deserialize, Serialize};
@@ -15,7 +16,6 @@ use crate::extract::{Admin, ClientContext, RequireRole};
 use crate::responses::{BearerRefused, ErrorBody, InsufficientRole, Unavailable};
 use crate::routes::no_store;
 use crate::state::AppState;
-use crate::stored_keys::{self, KeySource, StoredKeyError};
 
 /// The most events one call returns.
 const MAX_EVENTS: u32 = 1_000;
@@ -90,55 +90,20 @@ pub async fn keys(
     state: web::Data<AppState>,
     _admin: RequireRole<Admin>,
 ) -> Result<HttpResponse, ApiError> {
-    let now = state.now();
-    let active = state.tokens().keys().active().map(|k| k.kid().to_owned());
-    let (source, mut keys) = match (&*state.key_source, state.keys_pinned) {
-        (KeySource::Database(_), false) => {
-            let stored = state.store.signing_keys().await?;
-            let states = stored_keys::states(&stored, now);
-            let keys = stored
-                .into_iter()
-                .zip(states)
-                .map(|(key, key_state)| KeyView {
-                    kid: key.kid,
-                    algorithm: key.algorithm,
-                    state: key_state.to_string(),
-                    created_at: key.created_at,
-                    activates_at: Some(key.activates_at),
-                    revoked_at: key.revoked_at,
-                })
-                .collect();
-            ("database", keys)
-        }
-        (source, pinned) => {
-            // The keys this instance holds: the one that signs, and those it still verifies.
-            let held = state.tokens().keys();
-            let files = match source {
-                KeySource::Directory if !pinned => {
-                    crate::key_files::read_dir(&crate::key_files::key_dir(&state.config.data_dir))
-                        .map_err(|e| ApiError::Internal(e.to_string()))?
-                }
-                _ => Vec::new(),
-            };
-            let created = |kid: &str| files.iter().find(|f| f.key.kid() == kid).map(|f| f.created);
-            let keys = held
-                .verifying_keys()
-                .iter()
-                .map(|key| KeyView {
-                    kid: key.kid().to_owned(),
-                    algorithm: key.algorithm().as_str().to_owned(),
-                    state: if active.as_deref() == Some(key.kid()) { "active" } else { "retired" }
-                        .to_owned(),
-                    created_at: created(key.kid()).unwrap_or(now),
-                    activates_at: None,
-                    revoked_at: None,
-                })
-                .collect::<Vec<_>>();
-            (if pinned { "pinned" } else { "directory" }, keys)
-        }
-    };
-    keys.sort_by_key(|k| k.created_at);
-    Ok(no_store(HttpResponse::Ok()).json(KeyList { source, keys }))
+    let (source, listed) =
+        state.keys.view(&state.tokens().keys(), state.now()).await.map_err(key_error)?;
+    let keys = listed
+        .into_iter()
+        .map(|key| KeyView {
+            state: key.state.to_string(),
+            activates_at: key.scheduled.then_some(key.record.activates_at),
+            kid: key.record.kid,
+            algorithm: key.record.algorithm.to_string(),
+            created_at: key.record.created_at,
+            revoked_at: key.record.revoked_at,
+        })
+        .collect();
+    Ok(no_store(HttpResponse::Ok()).json(KeyList { source: source.as_str(), keys }))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -173,37 +138,19 @@ pub async fn rotate(
     client: ClientContext,
     query: web::Query<RotateQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    if state.keys_pinned {
+    if state.keys.is_pinned() {
         return Err(ApiError::Conflict(
             "JWT_SECRET or JWT_PRIVATE_KEY_FILE pins the signing key: rotate it by redeploying"
                 .into(),
         ));
     }
-    let now = state.now();
+    // The deployment's algorithm: that of the newest stored key.
     let at_once = query.now.unwrap_or(false);
-    let rotated = match &*state.key_source {
-        KeySource::Database(kek) => {
-            let data_dir = &state.config.data_dir;
-            // The deployment's algorithm: that of the newest stored key.
-            let rotation = stored_keys::rotate(&state.store, kek, None, data_dir, at_once, now)
-                .await
-                .map_err(key_error)?;
-            Rotated {
-                kid: rotation.kid,
-                algorithm: rotation.algorithm.to_string(),
-                activates_at: rotation.activates_at,
-            }
-        }
-        KeySource::Directory => {
-            let keys = state.tokens().keys();
-            let alg = keys.active().map_or(jwt_core::Algorithm::HS256, |k| k.algorithm());
-            let key = jwt_core::SigningKey::generate(alg)?;
-            let dir = crate::key_files::key_dir(&state.config.data_dir);
-            crate::key_files::write_key(&dir, &key, now).map_err(|e| {
-                ApiError::Internal(format!("writing a key into {}: {e}", dir.display()))
-            })?;
-            Rotated { kid: key.kid().to_owned(), algorithm: alg.to_string(), activates_at: now }
-        }
+    let rotation = state.keys.rotate(None, at_once, state.now()).await.map_err(key_error)?;
+    let rotated = Rotated {
+        kid: rotation.record.kid,
+        algorithm: rotation.record.algorithm.to_string(),
+        activates_at: rotation.record.activates_at,
     };
     reload(&state).await;
     let detail = format!("key {} rotated by {}", rotated.kid, admin.caller.claims.sub);
@@ -232,19 +179,14 @@ pub async fn revoke_key(
     client: ClientContext,
     kid: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    if !matches!(*state.key_source, KeySource::Database(_)) {
+    if !state.keys.in_the_database() {
         return Err(ApiError::Conflict(
             "the keys are not in the database: revoke a key file by deleting it from \
              DATA_DIR/keys/, or set KEY_ENCRYPTION_KEY"
                 .into(),
         ));
     }
-    let policy = state.tokens().policy();
-    let retention = jwt_core::KeySet::retention(policy.access_ttl, policy.refresh_ttl);
-    let revoked =
-        stored_keys::revoke(&state.store, &kid, state.keys_pinned, retention, state.now())
-            .await
-            .map_err(key_error)?;
+    let revoked = state.keys.revoke(&kid, state.now()).await.map_err(key_error)?;
     reload(&state).await;
     state.feed_wake.notify_one();
     let detail = format!("key {} revoked by {}", revoked.kid, admin.caller.claims.sub);
@@ -262,15 +204,15 @@ async fn reload(state: &AppState) {
     }
 }
 
-fn key_error(e: StoredKeyError) -> ApiError {
+fn key_error(e: KeyError) -> ApiError {
     match e {
-        StoredKeyError::UnknownKid(kid) => {
+        KeyError::UnknownKid(kid) => {
             ApiError::NotFound(format!("no stored key has the kid `{kid}`"))
         }
-        StoredKeyError::RevokingActiveKey(kid) => ApiError::Conflict(format!(
+        KeyError::RevokingActiveKey(kid) => ApiError::Conflict(format!(
             "key `{kid}` signs now: rotate first (with `now` for a compromised key), then revoke it"
         )),
-        StoredKeyError::Store(e) => e.into(),
+        KeyError::Core(e @ jwt_core::Error::Unavailable(_)) => e.into(),
         other => ApiError::Internal(other.to_string()),
     }
 }

@@ -5,9 +5,9 @@
 
 use std::time::{Duration, Instant};
 
-use jwt_auth_api::stored_keys::{self, KeyState, StoredKeyError};
+use jwt_auth_service::keys::{KeyError, Keys};
 use jwt_auth_store::Store;
-use jwt_core::Algorithm;
+use jwt_core::{Algorithm, KeyState};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -24,6 +24,12 @@ fn kek() -> jwt_core::KeyEncryptionKey {
     use base64::Engine;
     let bytes = base64::engine::general_purpose::STANDARD.decode(KEK).expect("base64");
     jwt_core::KeyEncryptionKey::new(&bytes).expect("32 bytes")
+}
+
+/// The keys service over `app`'s database, sealed under `kek`, as a key command has it.
+async fn keys_under(app: &TestApp, kek: jwt_core::KeyEncryptionKey) -> Keys {
+    let store = std::sync::Arc::new(store(app).await);
+    Keys::in_database(store, kek, &app.settings().0.data_dir).retention(RETENTION)
 }
 
 async fn store(app: &TestApp) -> Store {
@@ -82,17 +88,9 @@ async fn stored_private_keys_are_sealed_and_open_only_with_their_kek(db: TestDb)
         let bytes = base64::engine::general_purpose::STANDARD.decode(OTHER_KEK).expect("base64");
         jwt_core::KeyEncryptionKey::new(&bytes).expect("32 bytes")
     };
-    let data_dir = app.settings().0.data_dir.clone();
-    let refused = stored_keys::rotate(
-        &store(&app).await,
-        &other,
-        Some(Algorithm::HS256),
-        &data_dir,
-        true,
-        app.now(),
-    )
-    .await;
-    assert!(matches!(refused, Err(StoredKeyError::WrongKek { .. })), "{refused:?}");
+    let refused =
+        keys_under(&app, other).await.rotate(Some(Algorithm::HS256), true, app.now()).await;
+    assert!(matches!(refused, Err(KeyError::WrongKek { .. })), "{refused:?}");
     assert_eq!(store(&app).await.signing_keys().await.expect("keys").len(), 1, "nothing stored");
 
     // Another instance given another KEK refuses to start, naming the setting.
@@ -115,18 +113,10 @@ async fn a_rotated_key_is_published_before_it_signs_and_old_tokens_keep_verifyin
     app.register("alice@example.com").await;
     let old = app.login("alice@example.com").await;
     let old_kid = kid_of(&old.access);
-    let data_dir = app.settings().0.data_dir.clone();
-    let rotation = stored_keys::rotate(
-        &store(&app).await,
-        &kek(),
-        Some(Algorithm::EdDSA),
-        &data_dir,
-        false,
-        app.now(),
-    )
-    .await
-    .expect("rotates");
+    let keys = keys_under(&app, kek()).await;
+    let rotation = keys.rotate(Some(Algorithm::EdDSA), false, app.now()).await.expect("rotates");
     assert!(rotation.replaces);
+    let rotation = rotation.record;
     assert_eq!((rotation.activates_at - app.now()).num_seconds(), 61);
     for instance in [&app, &sibling] {
         within(Duration::from_secs(2), "the new key in the JWK set", || async {
@@ -156,23 +146,19 @@ async fn a_revoked_key_is_refused_by_every_instance_within_a_second(db: TestDb) 
     let store = store(&app).await;
 
     // The key that signs cannot be revoked; nor can a key that does not exist.
-    let refused = stored_keys::revoke(&store, &old_kid, false, RETENTION, app.now()).await;
-    assert!(matches!(refused, Err(StoredKeyError::RevokingActiveKey(_))), "{refused:?}");
-    let unknown = stored_keys::revoke(&store, "no-such-kid", false, RETENTION, app.now()).await;
-    assert!(matches!(unknown, Err(StoredKeyError::UnknownKid(_))), "{unknown:?}");
+    let keys = keys_under(&app, kek()).await;
+    let refused = keys.revoke(&old_kid, app.now()).await;
+    assert!(matches!(refused, Err(KeyError::RevokingActiveKey(_))), "{refused:?}");
+    let unknown = keys.revoke("no-such-kid", app.now()).await;
+    assert!(matches!(unknown, Err(KeyError::UnknownKid(_))), "{unknown:?}");
     assert!(store.signing_keys().await.expect("keys").iter().all(|k| k.revoked_at.is_none()));
 
     // A compromised key: rotate at once, then revoke the old one.
-    let data_dir = app.settings().0.data_dir.clone();
-    let next =
-        stored_keys::rotate(&store, &kek(), Some(Algorithm::ES256), &data_dir, true, app.now())
-            .await
-            .expect("rotates");
+    let next = keys.rotate(Some(Algorithm::ES256), true, app.now()).await.expect("rotates").record;
     assert_eq!(next.activates_at, app.now());
-    stored_keys::revoke(&store, &old_kid, false, RETENTION, app.now()).await.expect("revokes");
-    let listed = store.signing_keys().await.expect("keys");
-    let states = stored_keys::states(&listed, app.now());
-    let state = |kid: &str| states[listed.iter().position(|k| k.kid == kid).expect("listed")];
+    keys.revoke(&old_kid, app.now()).await.expect("revokes");
+    let listed = keys.stored(app.now()).await.expect("keys");
+    let state = |kid: &str| listed.iter().find(|k| k.record.kid == kid).expect("listed").state;
     assert_eq!((state(&old_kid), state(&next.kid)), (KeyState::Revoked, KeyState::Active));
 
     for instance in [&app, &sibling] {
@@ -196,8 +182,7 @@ async fn keys_retired_longer_ago_than_any_token_lives_are_pruned(db: TestDb) {
     let app = TestApp::start_with_stored_keys(db, Algorithm::EdDSA, KEK).await;
     let store = store(&app).await;
     let first = app.key.kid().to_owned();
-    let data_dir = app.settings().0.data_dir.clone();
-    stored_keys::rotate(&store, &kek(), None, &data_dir, true, app.now()).await.expect("rotates");
+    keys_under(&app, kek()).await.rotate(None, true, app.now()).await.expect("rotates");
     let policy = app.state.tokens().policy();
     let retention = jwt_core::KeySet::retention(policy.access_ttl, policy.refresh_ttl);
     let kids = || async {
@@ -215,46 +200,30 @@ async fn key_files_are_imported_on_the_first_start_with_a_kek(db: TestDb) {
     let store = Store::connect(&db.url).await.expect("the store");
     store.migrate().await.expect("migrations");
     let data_dir = tempfile::tempdir().expect("a data directory");
-    let dir = jwt_auth_api::key_files::key_dir(data_dir.path());
+    let files = jwt_auth_service::key_files::KeyDir::of(data_dir.path());
     let t0 = chrono::Utc::now() - chrono::TimeDelta::days(1);
     let (old, new) = (
         jwt_core::SigningKey::generate(Algorithm::EdDSA).expect("a key"),
         jwt_core::SigningKey::generate(Algorithm::EdDSA).expect("a key"),
     );
-    jwt_auth_api::key_files::write_key(&dir, &old, t0).expect("written");
-    jwt_auth_api::key_files::write_key(&dir, &new, t0 + chrono::TimeDelta::hours(1))
-        .expect("written");
+    files.write(&old, t0).expect("written");
+    files.write(&new, t0 + chrono::TimeDelta::hours(1)).expect("written");
     let now = chrono::Utc::now();
-    let imported = stored_keys::store_first_keys(
-        &store,
-        &kek(),
-        Algorithm::EdDSA,
-        false,
-        data_dir.path(),
-        now,
-    )
-    .await
-    .expect("imports");
-    assert_eq!(imported, 2, "both files, and no new key: one of them is EdDSA");
-    let again = stored_keys::store_first_keys(
-        &store,
-        &kek(),
-        Algorithm::EdDSA,
-        false,
-        data_dir.path(),
-        now,
-    )
-    .await
-    .expect("runs");
-    assert_eq!(again, 0, "only on the first start");
+    let store = std::sync::Arc::new(store);
+    let keys = || {
+        Keys::in_database(store.clone(), kek(), data_dir.path())
+            .wanting(Some(Algorithm::EdDSA))
+            .retention(RETENTION)
+    };
+    let set = keys().start(now).await.expect("starts");
     let stored = store.signing_keys().await.expect("keys");
     let kids: Vec<_> = stored.iter().map(|k| k.kid.as_str()).collect();
-    assert_eq!(kids, [old.kid(), new.kid()]);
+    assert_eq!(kids, [old.kid(), new.kid()], "both files, and no new key: they are EdDSA");
     assert_eq!(stored[0].retired_at, Some(stored[1].created_at), "replaced by the next file");
-    let retention = chrono::TimeDelta::days(7);
-    let set = stored_keys::key_set(&stored, &kek(), None, retention, now).expect("a key set");
     assert_eq!(set.active().expect("signs").kid(), new.kid());
     assert!(set.find(old.kid()).is_some(), "the older file still verifies");
+    keys().start(now).await.expect("starts again");
+    assert_eq!(store.signing_keys().await.expect("keys"), stored, "only on the first start");
 }
 
 /// `/ready` and `/metrics` of `app`.
@@ -299,10 +268,8 @@ async fn each_instance_says_which_keys_it_holds_and_where_its_feed_stands(db: Te
     }
 
     // A rotation: each instance's own view follows.
-    let data_dir = app.settings().0.data_dir.clone();
-    let next = stored_keys::rotate(&store(&app).await, &kek(), None, &data_dir, true, app.now())
-        .await
-        .expect("rotates");
+    let next = keys_under(&app, kek()).await.rotate(None, true, app.now()).await;
+    let next = next.expect("rotates").record;
     for instance in [&app, &sibling] {
         within(Duration::from_secs(3), "the new key in /ready", || async {
             ready_and_metrics(instance).await.0["keys"]["signing_kid"] == next.kid.as_str()
