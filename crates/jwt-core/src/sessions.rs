@@ -280,7 +280,7 @@ impl<S: AuthStore> Sessions<S> {
         user_id: Option<&str>,
         before: DateTime<Utc>,
     ) -> Result<()> {
-        crate::check_cut_off(before, self.now())?;
+        crate::revocation::check_cut_off(before, self.now())?;
         let revocation = self.store.void_issued_before(user_id, before, self.now()).await?;
         self.revocations.apply(&[revocation]);
         Ok(())

@@ -70,7 +70,7 @@ impl Change {
     }
 }
 
-/// The changes this instance hears of, from [`Store::changes`](crate::Store::changes).
+/// The changes this instance hears of, from [`Store::changes`](crate::store::Store::changes).
 /// Receivers are independent: each one sees every change from its creation on.
 #[derive(Debug)]
 pub struct Changes {

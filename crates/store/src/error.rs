@@ -48,7 +48,7 @@ pub enum StoreError {
     NameTaken,
     /// The email breaks the rule of [`normalize_email`](crate::email::normalize_email).
     #[error(transparent)]
-    InvalidEmail(#[from] crate::InvalidEmail),
+    InvalidEmail(#[from] crate::email::InvalidEmail),
     /// A stored row does not parse (an unknown reason or event kind, roles that are not a
     /// JSON array, a feed entry missing its fields).
     #[error("corrupt row in `{table}`: {detail}")]

@@ -45,18 +45,18 @@ pub struct NewUser {
     pub roles: Vec<String>,
 }
 
-/// What [`Store::import_users`](crate::Store::import_users) does with a user whose email is
+/// What [`Store::import_users`](crate::store::Store::import_users) does with a user whose email is
 /// registered already (compared without regard to case).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExistingEmails {
-    /// Fail the whole import with [`StoreError::ImportedEmailTaken`](crate::StoreError):
+    /// Fail the whole import with [`StoreError::ImportedEmailTaken`](crate::error::StoreError):
     /// importing over an existing account never happens silently.
     Refuse,
     /// Skip such users, and name them in [`Imported::skipped`].
     Skip,
 }
 
-/// What [`Store::import_users`](crate::Store::import_users) did.
+/// What [`Store::import_users`](crate::store::Store::import_users) did.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Imported {
     /// How many users it created.
@@ -248,7 +248,7 @@ pub struct RecordedEvent {
     pub event: SecurityEvent,
 }
 
-/// Which events [`Store::events`](crate::Store::events) returns: newest first, at most
+/// Which events [`Store::events`](crate::store::Store::events) returns: newest first, at most
 /// `limit`, of one user and/or one kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventQuery {
@@ -266,7 +266,7 @@ impl Default for EventQuery {
     }
 }
 
-/// Which database a [`Store`](crate::Store) runs on.
+/// Which database a [`Store`](crate::store::Store) runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BackendKind {
     /// An embedded SQLite file.
@@ -307,7 +307,7 @@ impl Default for StoreOptions {
 }
 
 /// One entry of the revocation feed read by position
-/// ([`Store::revocation_feed`](crate::Store::revocation_feed)).
+/// ([`Store::revocation_feed`](crate::store::Store::revocation_feed)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FeedEntry {
     /// Its position: ids only grow.

@@ -138,10 +138,10 @@ impl Store {
 
     /// The changes that every instance's writes notify (revocations recorded, users changed),
     /// pushed by PostgreSQL as they commit, from one dedicated connection that reconnects by
-    /// itself (after which a [`Change::Resync`](crate::Change::Resync) arrives). `None` on
+    /// itself (after which a [`Change::Resync`](crate::changes::Change::Resync) arrives). `None` on
     /// SQLite, where one process writes and applies its own writes, and outside a tokio
     /// runtime. The feeds stay the source of truth: keep polling them, less often.
-    pub fn changes(&self) -> Option<crate::Changes> {
+    pub fn changes(&self) -> Option<crate::changes::Changes> {
         match &self.backend {
             Backend::Postgres(db) => db.changes(),
             Backend::Sqlite(_) => None,
