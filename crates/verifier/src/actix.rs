@@ -2,7 +2,9 @@
 //! role, [`AuthenticatedWith`] for a token with your own claims, and [`MaybeAuthenticated`]
 //! for a route that also serves anonymous callers. A role chosen at run time is
 //! [`Authenticated::require_any_role`]. They read the [`Verifier`] from `web::Data<Verifier>`
-//! and answer refusals as the `jwt-auth` server does ([`AuthError`]).
+//! and answer refusals as the `jwt-auth` server does ([`AuthError`]). The caller types are
+//! `axum`'s too, written once for both frameworks; what is here is how actix-web takes them
+//! from a request.
 //!
 //! ```
 //! use actix_web::{App, HttpResponse, test, web};
@@ -62,55 +64,17 @@
 //! ```
 
 use std::future::{Ready, ready};
-use std::marker::PhantomData;
 
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, AUTHORIZATION, HeaderValue};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
-use jwt_core::AccessClaims;
 use serde::de::DeserializeOwned;
 
-use crate::error::{AuthError, bearer_token};
+use crate::caller::FromAuthorization;
+pub use crate::caller::{Authenticated, AuthenticatedWith, RequireRole};
+use crate::error::AuthError;
 use crate::{Role, Verifier};
-
-/// The caller, proven by a valid, unrevoked access token.
-///
-/// Without one the request is refused: 401 with an RFC 6750 challenge (`missing_token`,
-/// `invalid_token`, `token_expired`, `token_revoked`), or 503 `unavailable` until the
-/// verifier is ready. For a route that also serves anonymous callers, take
-/// [`MaybeAuthenticated`] instead (not `Option<Authenticated>`: see there).
-#[derive(Debug, Clone)]
-pub struct Authenticated {
-    /// The token's claims.
-    pub claims: AccessClaims,
-}
-
-impl Authenticated {
-    /// Passes when the caller holds at least one of `roles`; otherwise the refusal of
-    /// [`RequireRole`]: 403 `insufficient_role` (one role answers exactly as `RequireRole`
-    /// does; the message of several names them all). An empty `roles` passes no one: it is
-    /// the application's mistake, answered 500 and logged.
-    ///
-    /// For roles known only at run time (from configuration, per resource); `&'static str`
-    /// because the refusal names one. With `?` in a handler that returns
-    /// `Result<_, AuthError>` (or `actix_web::Error`), the refusal is the answer.
-    ///
-    /// ```
-    /// use actix_web::HttpResponse;
-    /// use jwt_auth_verifier::AuthError;
-    /// use jwt_auth_verifier::actix::Authenticated;
-    ///
-    /// async fn publish(caller: Authenticated) -> Result<HttpResponse, AuthError> {
-    ///     caller.require_any_role(&["admin", "editor"])?;
-    ///     Ok(HttpResponse::NoContent().finish())
-    /// }
-    /// # let _ = actix_web::App::new().route("/", actix_web::web::post().to(publish));
-    /// ```
-    pub fn require_any_role(&self, roles: &[&'static str]) -> Result<(), AuthError> {
-        crate::require_any_role(&self.claims, roles)
-    }
-}
 
 /// The `web::Data<Verifier>` of the app; its absence is a mistake in the app's set-up, not
 /// the caller's: said loudly, with the route, and answered 500.
@@ -130,24 +94,10 @@ fn verifier(req: &HttpRequest) -> Result<&Verifier, AuthError> {
     }
 }
 
-fn verify<X: DeserializeOwned>(
-    verifier: &Verifier,
-    token: &str,
-) -> Result<AccessClaims<X>, AuthError> {
-    verifier.verify_with(token).map_err(|e| {
-        tracing::debug!(reason = %e, "refused an access token");
-        AuthError::from(e)
-    })
-}
-
-fn authorization(req: &HttpRequest) -> Option<&[u8]> {
-    req.headers().get(AUTHORIZATION).map(HeaderValue::as_bytes)
-}
-
-fn authenticate<X: DeserializeOwned>(req: &HttpRequest) -> Result<AccessClaims<X>, AuthError> {
+/// The caller of `req` as `T`: the app's verifier first, then the `Authorization` header.
+fn extract<T: FromAuthorization>(req: &HttpRequest) -> Result<T, AuthError> {
     let verifier = verifier(req)?;
-    let token = bearer_token(authorization(req))?;
-    verify(verifier, token)
+    T::from_authorization(verifier, req.headers().get(AUTHORIZATION).map(HeaderValue::as_bytes))
 }
 
 impl FromRequest for Authenticated {
@@ -155,17 +105,8 @@ impl FromRequest for Authenticated {
     type Future = Ready<Result<Self, AuthError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(authenticate(req).map(|claims| Authenticated { claims }))
+        ready(extract(req))
     }
-}
-
-/// The caller, authenticated and holding role `R` (401 without a valid token, 403
-/// `insufficient_role` without the role).
-#[derive(Debug)]
-pub struct RequireRole<R: Role> {
-    /// The caller.
-    pub caller: Authenticated,
-    role: PhantomData<R>,
 }
 
 impl<R: Role> FromRequest for RequireRole<R> {
@@ -173,63 +114,7 @@ impl<R: Role> FromRequest for RequireRole<R> {
     type Future = Ready<Result<Self, AuthError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(authenticate(req).and_then(|claims| {
-            let caller = Authenticated { claims };
-            caller.require_any_role(&[R::NAME])?;
-            Ok(Self { caller, role: PhantomData })
-        }))
-    }
-}
-
-/// The caller, proven by a valid, unrevoked access token that also carries the issuer's extra
-/// claims `X` ([`Verifier::verify_with`]): [`Authenticated`] with typed claims.
-///
-/// Every refusal is [`Authenticated`]'s, and a token whose claims do not deserialize into
-/// `X` (a claim missing, or of another type) is one more invalid token: 401
-/// `invalid_token`, "token claims are invalid".
-///
-/// ```
-/// use actix_web::HttpResponse;
-/// use jwt_auth_verifier::actix::AuthenticatedWith;
-///
-/// #[derive(serde::Deserialize)]
-/// struct Tenant {
-///     tenant: String,
-/// }
-///
-/// async fn invoices(caller: AuthenticatedWith<Tenant>) -> HttpResponse {
-///     let tenant = &caller.claims.extra.tenant;
-///     HttpResponse::Ok().body(format!("invoices of {tenant} for {}", caller.claims.sub))
-/// }
-/// # let _ = actix_web::App::new().route("/", actix_web::web::get().to(invoices));
-/// ```
-#[derive(Debug, Clone)]
-pub struct AuthenticatedWith<X> {
-    /// The token's claims, the extra ones in `claims.extra`.
-    pub claims: AccessClaims<X>,
-}
-
-impl<X> AuthenticatedWith<X> {
-    /// [`Authenticated::require_any_role`], with the same answers.
-    ///
-    /// ```
-    /// use actix_web::HttpResponse;
-    /// use jwt_auth_verifier::AuthError;
-    /// use jwt_auth_verifier::actix::AuthenticatedWith;
-    ///
-    /// #[derive(serde::Deserialize)]
-    /// struct Tenant {
-    ///     tenant: String,
-    /// }
-    ///
-    /// async fn close(caller: AuthenticatedWith<Tenant>) -> Result<HttpResponse, AuthError> {
-    ///     caller.require_any_role(&["admin", "accountant"])?;
-    ///     Ok(HttpResponse::Ok().body(format!("closed {}", caller.claims.extra.tenant)))
-    /// }
-    /// # let _ = actix_web::App::new().route("/", actix_web::web::post().to(close));
-    /// ```
-    pub fn require_any_role(&self, roles: &[&'static str]) -> Result<(), AuthError> {
-        crate::require_any_role(&self.claims, roles)
+        ready(extract(req))
     }
 }
 
@@ -238,7 +123,7 @@ impl<X: DeserializeOwned> FromRequest for AuthenticatedWith<X> {
     type Future = Ready<Result<Self, AuthError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(authenticate(req).map(|claims| AuthenticatedWith { claims }))
+        ready(extract(req))
     }
 }
 
@@ -274,14 +159,7 @@ impl FromRequest for MaybeAuthenticated {
     type Future = Ready<Result<Self, AuthError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(verifier(req).and_then(|verifier| {
-            match bearer_token(authorization(req)) {
-                Err(AuthError::MissingToken) => Ok(MaybeAuthenticated(None)),
-                Err(refused) => Err(refused),
-                Ok(token) => verify(verifier, token)
-                    .map(|claims| MaybeAuthenticated(Some(Authenticated { claims }))),
-            }
-        }))
+        ready(extract(req).map(MaybeAuthenticated))
     }
 }
 

@@ -3,7 +3,8 @@
 //! ([`AuthError`]): [`Authenticated`] for any valid access token (and `Option<Authenticated>`
 //! for a route that also serves anonymous callers), [`RequireRole`] for a role,
 //! [`AuthenticatedWith`] for a token with your own claims. A role chosen at run time is
-//! [`Authenticated::require_any_role`].
+//! [`Authenticated::require_any_role`]. The caller types are `actix`'s too, written once for
+//! both frameworks; what is here is the layer, and how axum takes them from a request.
 //!
 //! ```
 //! use axum::Router;
@@ -68,7 +69,6 @@
 //! # }
 //! ```
 
-use std::marker::PhantomData;
 use std::task::{Context, Poll};
 
 use axum::body::Body;
@@ -77,10 +77,11 @@ use axum::http::header::{self, AUTHORIZATION, HeaderValue};
 use axum::http::request::Parts;
 use axum::http::{Request, StatusCode};
 use axum::response::{IntoResponse, Response};
-use jwt_core::AccessClaims;
 use serde::de::DeserializeOwned;
 
-use crate::error::{AuthError, bearer_token};
+use crate::caller::FromAuthorization;
+pub use crate::caller::{Authenticated, AuthenticatedWith, RequireRole};
+use crate::error::AuthError;
 use crate::{Role, Verifier};
 
 /// A layer that puts the [`Verifier`] into every request's extensions, where the extractors
@@ -130,60 +131,6 @@ where
     }
 }
 
-/// The caller, proven by a valid, unrevoked access token.
-///
-/// Without one the request is refused: 401 with an RFC 6750 challenge (`missing_token`,
-/// `invalid_token`, `token_expired`, `token_revoked`), or 503 `unavailable` until the
-/// verifier is ready.
-///
-/// `Option<Authenticated>` serves anonymous callers too: `None` when no bearer token is
-/// presented (no `Authorization` header, or one of another scheme, which `Authenticated`
-/// answers `missing_token`). A token that is presented is verified and refused exactly as
-/// `Authenticated` does: an invalid, expired or revoked token is a 401, never a silent `None`,
-/// and before the verifier is ready a token is a 503.
-///
-/// ```
-/// use jwt_auth_verifier::axum::Authenticated;
-///
-/// async fn greeting(caller: Option<Authenticated>) -> String {
-///     match caller {
-///         Some(caller) => format!("hello {}", caller.claims.sub),
-///         None => "hello stranger".to_owned(),
-///     }
-/// }
-/// # let _: axum::Router = axum::Router::new().route("/", axum::routing::get(greeting));
-/// ```
-#[derive(Debug, Clone)]
-pub struct Authenticated {
-    /// The token's claims.
-    pub claims: AccessClaims,
-}
-
-impl Authenticated {
-    /// Passes when the caller holds at least one of `roles`; otherwise the refusal of
-    /// [`RequireRole`]: 403 `insufficient_role` (one role answers exactly as `RequireRole`
-    /// does; the message of several names them all). An empty `roles` passes no one: it is
-    /// the application's mistake, answered 500 and logged.
-    ///
-    /// For roles known only at run time (from configuration, per resource); `&'static str`
-    /// because the refusal names one. With `?` in a handler that returns
-    /// `Result<_, AuthError>`, the refusal is the answer.
-    ///
-    /// ```
-    /// use jwt_auth_verifier::AuthError;
-    /// use jwt_auth_verifier::axum::Authenticated;
-    ///
-    /// async fn publish(caller: Authenticated) -> Result<&'static str, AuthError> {
-    ///     caller.require_any_role(&["admin", "editor"])?;
-    ///     Ok("published")
-    /// }
-    /// # let _: axum::Router = axum::Router::new().route("/", axum::routing::post(publish));
-    /// ```
-    pub fn require_any_role(&self, roles: &[&'static str]) -> Result<(), AuthError> {
-        crate::require_any_role(&self.claims, roles)
-    }
-}
-
 /// The [`Verifier`] the layer put in; its absence is a mistake in the app's set-up, not the
 /// caller's: said once per request, loudly, with the route, so that it is found at the first
 /// request rather than in a 500.
@@ -204,31 +151,17 @@ fn verifier(parts: &Parts) -> Result<&Verifier, AuthError> {
     }
 }
 
-fn verify<X: DeserializeOwned>(
-    verifier: &Verifier,
-    token: &str,
-) -> Result<AccessClaims<X>, AuthError> {
-    verifier.verify_with(token).map_err(|e| {
-        tracing::debug!(reason = %e, "refused an access token");
-        AuthError::from(e)
-    })
-}
-
-fn authorization(parts: &Parts) -> Option<&[u8]> {
-    parts.headers.get(AUTHORIZATION).map(HeaderValue::as_bytes)
-}
-
-fn authenticate<X: DeserializeOwned>(parts: &Parts) -> Result<AccessClaims<X>, AuthError> {
+/// The caller of `parts` as `T`: the layer's verifier first, then the `Authorization` header.
+fn extract<T: FromAuthorization>(parts: &Parts) -> Result<T, AuthError> {
     let verifier = verifier(parts)?;
-    let token = bearer_token(authorization(parts))?;
-    verify(verifier, token)
+    T::from_authorization(verifier, parts.headers.get(AUTHORIZATION).map(HeaderValue::as_bytes))
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Authenticated {
     type Rejection = AuthError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, AuthError> {
-        authenticate(parts).map(|claims| Authenticated { claims })
+        extract(parts)
     }
 }
 
@@ -236,80 +169,15 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for Authenticated {
     type Rejection = AuthError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Option<Self>, AuthError> {
-        let verifier = verifier(parts)?;
-        match bearer_token(authorization(parts)) {
-            Err(AuthError::MissingToken) => Ok(None),
-            Err(refused) => Err(refused),
-            Ok(token) => verify(verifier, token).map(|claims| Some(Authenticated { claims })),
-        }
+        extract(parts)
     }
-}
-
-/// The caller, authenticated and holding role `R` (401 without a valid token, 403
-/// `insufficient_role` without the role).
-#[derive(Debug)]
-pub struct RequireRole<R: Role> {
-    /// The caller.
-    pub caller: Authenticated,
-    role: PhantomData<R>,
 }
 
 impl<S: Send + Sync, R: Role> FromRequestParts<S> for RequireRole<R> {
     type Rejection = AuthError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, AuthError> {
-        let caller = Authenticated { claims: authenticate(parts)? };
-        caller.require_any_role(&[R::NAME])?;
-        Ok(Self { caller, role: PhantomData })
-    }
-}
-
-/// The caller, proven by a valid, unrevoked access token that also carries the issuer's extra
-/// claims `X` ([`Verifier::verify_with`]): [`Authenticated`] with typed claims.
-///
-/// Every refusal is [`Authenticated`]'s, and a token whose claims do not deserialize into
-/// `X` (a claim missing, or of another type) is one more invalid token: 401
-/// `invalid_token`, "token claims are invalid".
-///
-/// ```
-/// use jwt_auth_verifier::axum::AuthenticatedWith;
-///
-/// #[derive(serde::Deserialize)]
-/// struct Tenant {
-///     tenant: String,
-/// }
-///
-/// async fn invoices(caller: AuthenticatedWith<Tenant>) -> String {
-///     format!("invoices of {} for {}", caller.claims.extra.tenant, caller.claims.sub)
-/// }
-/// # let _: axum::Router = axum::Router::new().route("/", axum::routing::get(invoices));
-/// ```
-#[derive(Debug, Clone)]
-pub struct AuthenticatedWith<X> {
-    /// The token's claims, the extra ones in `claims.extra`.
-    pub claims: AccessClaims<X>,
-}
-
-impl<X> AuthenticatedWith<X> {
-    /// [`Authenticated::require_any_role`], with the same answers.
-    ///
-    /// ```
-    /// use jwt_auth_verifier::AuthError;
-    /// use jwt_auth_verifier::axum::AuthenticatedWith;
-    ///
-    /// #[derive(serde::Deserialize)]
-    /// struct Tenant {
-    ///     tenant: String,
-    /// }
-    ///
-    /// async fn close(caller: AuthenticatedWith<Tenant>) -> Result<String, AuthError> {
-    ///     caller.require_any_role(&["admin", "accountant"])?;
-    ///     Ok(format!("closed {}", caller.claims.extra.tenant))
-    /// }
-    /// # let _: axum::Router = axum::Router::new().route("/", axum::routing::post(close));
-    /// ```
-    pub fn require_any_role(&self, roles: &[&'static str]) -> Result<(), AuthError> {
-        crate::require_any_role(&self.claims, roles)
+        extract(parts)
     }
 }
 
@@ -317,7 +185,7 @@ impl<S: Send + Sync, X: DeserializeOwned> FromRequestParts<S> for AuthenticatedW
     type Rejection = AuthError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, AuthError> {
-        authenticate(parts).map(|claims| AuthenticatedWith { claims })
+        extract(parts)
     }
 }
 

@@ -70,6 +70,8 @@
 //! ```
 #![warn(missing_docs)]
 
+#[cfg(any(feature = "actix", feature = "axum"))]
+mod caller;
 mod config;
 mod error;
 mod feed;
@@ -127,67 +129,4 @@ pub struct Service;
 
 impl Role for Service {
     const NAME: &'static str = "service";
-}
-
-/// The one role check of the extractors: `RequireRole<R>` asks it for `[R::NAME]`, and the
-/// `require_any_role` methods for the roles their caller names. Holding any one of `roles`
-/// passes; otherwise the refusal is [`AuthError::InsufficientRole`] for one role (exactly as
-/// `RequireRole` answers) and [`AuthError::InsufficientRoles`], naming them all, for several. No roles at all is the application's
-/// mistake, not the caller's: a 500 whose cause is logged when it is answered.
-#[cfg_attr(not(any(feature = "actix", feature = "axum")), allow(dead_code))]
-pub(crate) fn require_any_role<X>(
-    claims: &AccessClaims<X>,
-    roles: &[&'static str],
-) -> Result<(), AuthError> {
-    match roles {
-        [] => Err(AuthError::Internal("require_any_role was given no roles")),
-        _ if roles.iter().any(|role| claims.has_role(role)) => Ok(()),
-        [only] => Err(AuthError::InsufficientRole(only)),
-        several => Err(AuthError::InsufficientRoles(several.to_vec())),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn claims(roles: &[&str]) -> AccessClaims {
-        AccessClaims {
-            iss: "https://auth.example".into(),
-            sub: "alice".into(),
-            aud: Audience::One("api".into()),
-            exp: 2,
-            nbf: 1,
-            iat: 1,
-            jti: "j".into(),
-            sid: "s".into(),
-            roles: roles.iter().map(|r| r.to_string()).collect(),
-            email: None,
-            extra: NoExtra {},
-        }
-    }
-
-    #[test]
-    fn any_one_of_the_roles_passes_and_the_refusal_names_them() {
-        let editor = claims(&["user", "editor"]);
-        assert!(require_any_role(&editor, &["admin", "editor"]).is_ok());
-        assert!(require_any_role(&editor, &["editor"]).is_ok());
-        let refused = require_any_role(&claims(&["user"]), &["admin"]).unwrap_err();
-        assert_eq!(refused.body(), AuthError::InsufficientRole(Admin::NAME).body());
-        let refused = require_any_role(&claims(&["user"]), &["admin", "editor"]).unwrap_err();
-        assert_eq!((refused.status(), refused.code()), (403, "insufficient_role"));
-        assert_eq!(
-            refused.message(),
-            "this endpoint requires one of the roles `admin`, `editor`",
-            "{refused:?}"
-        );
-        let refused = require_any_role(&claims(&[]), &["editor"]).unwrap_err();
-        assert!(matches!(refused, AuthError::InsufficientRole("editor")), "{refused:?}");
-    }
-
-    #[test]
-    fn no_roles_at_all_is_the_applications_mistake() {
-        let refused = require_any_role(&claims(&["admin"]), &[]).unwrap_err();
-        assert_eq!((refused.status(), refused.code()), (500, "internal_error"));
-    }
 }

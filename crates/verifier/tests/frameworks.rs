@@ -6,16 +6,12 @@
 //! 127.0.0.1 by each framework, against a local issuer followed through its revocation feed,
 //! and each of their refusals is compared with `Authenticated`'s (or `RequireRole`'s) answer
 //! to the same request.
-#![allow(clippy::disallowed_methods)] // test fixtures at the system's time
-#![cfg(all(feature = "actix", feature = "axum"))]
-
-mod common;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::{AUDIENCE, CLIENT_ID, CLIENT_SECRET, Issuer};
 use chrono::{TimeDelta, Utc};
-use common::{AUDIENCE, CLIENT_ID, CLIENT_SECRET, Issuer};
 use jwt_auth_verifier::{Admin, ClientSecret, FeedConfig, KeySource, Verifier};
 use jwt_core::{
     Algorithm, FeedChange, KeySet, ManualClock, Revocation, SigningKey, Subject, TokenPolicy,

@@ -1,15 +1,12 @@
 //! The verifier against a local issuer: discovery, the JWK set cache, unknown-kid refetches,
 //! outages, the feed client's token, the feed by stream and by polling, and every kind of
 //! revocation. Each refusal stands beside its positive control.
-#![allow(clippy::disallowed_methods)] // test fixtures at the system's time
-
-mod common;
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use crate::common::{AUDIENCE, CLIENT_ID, CLIENT_SECRET, Issuer, eventually};
 use chrono::Utc;
-use common::{AUDIENCE, CLIENT_ID, CLIENT_SECRET, Issuer, eventually};
 use jwt_auth_verifier::{
     ClientSecret, FeedConfig, FeedState, KeySource, Timing, Verifier, VerifyError,
 };

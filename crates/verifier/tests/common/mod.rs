@@ -2,8 +2,6 @@
 //! metadata, the JWK set with `Cache-Control`, client credentials at `/auth/token`, and
 //! `/auth/revocations` as JSON and as Server-Sent Events. It counts what it serves and can be
 //! made to fail, forget cursors, cut streams, or refuse to stream.
-#![allow(clippy::disallowed_methods)] // test fixtures at the system's time
-#![allow(dead_code)]
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
