@@ -3,6 +3,7 @@
 //! `jwt-auth-store`.
 
 pub mod audit;
+mod background;
 pub mod caller;
 pub mod cli;
 pub mod clients;
@@ -14,8 +15,11 @@ pub mod failure;
 pub mod grants;
 pub mod key_settings;
 pub mod openapi;
+mod request_body;
 pub mod responses;
+pub mod route_table;
 pub mod routes;
+mod server;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

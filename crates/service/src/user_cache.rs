@@ -1,7 +1,7 @@
 //! The user records `GET /api/me` answers from: a bounded in-memory copy, so that the
 //! authenticated path needs no database, and keeps working for cached users while it is down.
 //! Writes made here update it at once; writes made by other instances reach it through the
-//! change feed (see `startup::sync_revocations`).
+//! change feed (see `background::sync_revocations`).
 
 use std::time::Duration;
 

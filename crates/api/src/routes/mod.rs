@@ -1,4 +1,4 @@
-//! HTTP handlers, one module per resource. Routes are wired in `startup::configure`.
+//! HTTP handlers, one module per resource. Routes are wired in `route_table::configure`.
 
 pub mod account;
 pub mod admin;
