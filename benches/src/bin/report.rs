@@ -7,7 +7,8 @@
 //! published figures, named as such.
 //!
 //! Measured, per backend, on a database of 100,000 users (one registered through HTTP, the
-//! other 99,999 inserted in one statement with its password hash; the time is reported):
+//! other 99,999 imported through the store in one transaction with its password hash; the
+//! time is reported):
 //! - `GET /api/me` beside bare `GET /verify` (the same HS256 token) at 100, 1,000 and 10,000
 //!   connections: requests per second, p99, errors;
 //! - the example resource server (`examples/resource-server`, built by report.sh) answering
@@ -28,8 +29,9 @@
 //!
 //! A run takes about 6 minutes per backend with the defaults: the goose flow's 10,000 users ÷
 //! 45 a second ≈ 4 minutes, about 2 minutes of wrk and refresh chains at 8 s per measurement,
-//! seeding and the revocation lag well under a minute. With `--duration 2s --flow-users 200`
-//! it takes about half a minute per backend.
+//! seeding and the revocation lag under a minute (the seeding a few seconds on SQLite, about
+//! half a minute on PostgreSQL). With `--duration 2s --flow-users 200` it takes about half a
+//! minute on SQLite, a minute on PostgreSQL.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -41,6 +43,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use jwt_auth_benches::{Process, fail, machine, proc_status, quantile, thousands};
+use jwt_auth_store::{ExistingEmails, NewUser, Store, StoreError, StoreOptions};
 
 const LEVELS: [u32; 3] = [100, 1_000, 10_000];
 const PASSWORD: &str = "report load password";
@@ -187,8 +190,8 @@ fn main() {
         && !database_name(url).contains("report")
     {
         fail(format!(
-            "REPORT_POSTGRES_URL: the run empties its database, so its name must contain \
-             `report` (got `{}`)",
+            "REPORT_POSTGRES_URL: the run drops its database and creates it again, so its \
+             name must contain `report` (got `{}`)",
             database_name(url)
         ));
     }
@@ -386,7 +389,7 @@ fn measure(
         .map(|i| char::from(b'a' + ((i * 7 + std::process::id() as usize) % 26) as u8))
         .collect();
     if let Some(url) = &postgres {
-        runtime.block_on(empty_postgres(url));
+        runtime.block_on(recreate_postgres(url));
     }
     let database = postgres
         .clone()
@@ -541,79 +544,68 @@ fn key_encryption_key() -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
-async fn postgres_client(url: &str) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .unwrap_or_else(|e| fail(format!("REPORT_POSTGRES_URL: {e}")));
-    tokio::spawn(connection);
-    client
-}
-
-/// Drops everything the last run left in the report's database (the server migrates again).
-async fn empty_postgres(url: &str) {
-    let client = postgres_client(url).await;
-    client
-        .batch_execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
-        .await
-        .unwrap_or_else(|e| fail(format!("emptying {}: {e}", database_name(url))));
-}
-
-/// Fills the database up to `USERS` users: copies of the registered user `email` (same
-/// password hash, roles and times) with a random UUID each and the addresses of
-/// `SEED_EMAIL`, in one statement. Returns how many users the database then holds.
-async fn seed(database: &str, email: &str) -> u64 {
-    let seeded = USERS - 1;
-    let columns = "id, email, email_key, password_hash, roles, disabled, tokens_valid_after, \
-                   created_at, updated_at";
-    let address = |n: &str| {
-        let (before, after) = SEED_EMAIL.split_once("{}").expect("a pattern with {}");
-        format!("'{before}' || {n} || '{after}'")
-    };
-    if database.starts_with("postgres") {
-        let client = postgres_client(database).await;
-        let insert = format!(
-            "INSERT INTO users ({columns}) SELECT gen_random_uuid()::text, {a}, {a}, \
-             u.password_hash, u.roles, u.disabled, NULL, u.created_at, u.updated_at \
-             FROM generate_series(1, {seeded}) AS n, users u WHERE u.email_key = $1",
-            a = address("n")
-        );
-        client.execute(&insert, &[&email]).await.unwrap_or_else(|e| fail(format!("seed: {e}")));
-        let row = client
-            .query_one("SELECT count(*) FROM users", &[])
+/// Drops the report's database and creates it afresh, from the server's `postgres` database
+/// (a database cannot drop itself): what the last run left goes with it, and the server
+/// migrates the new one. The store has no call that creates or drops a database; its own
+/// tests make theirs the same way.
+async fn recreate_postgres(url: &str) {
+    let name = database_name(url);
+    let (client, connection) =
+        tokio_postgres::connect(&with_database(url, "postgres"), tokio_postgres::NoTls)
             .await
-            .unwrap_or_else(|e| fail(format!("seed: {e}")));
-        return row.get::<_, i64>(0) as u64;
+            .unwrap_or_else(|e| fail(format!("REPORT_POSTGRES_URL: {e}")));
+    tokio::spawn(connection);
+    let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+    // One statement a call: neither may run inside a transaction block.
+    for statement in [
+        format!("DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"),
+        format!("CREATE DATABASE {quoted}"),
+    ] {
+        client
+            .batch_execute(&statement)
+            .await
+            .unwrap_or_else(|e| fail(format!("recreating {name}: {e}")));
     }
-    let path = database.strip_prefix("sqlite://").unwrap_or(database).to_owned();
-    let email = email.to_owned();
-    let seed = move || {
-        use diesel::connection::SimpleConnection as _;
-        use diesel::{Connection as _, RunQueryDsl as _};
-        let mut conn = diesel::SqliteConnection::establish(&path)?;
-        conn.batch_execute("PRAGMA busy_timeout = 10000;")?;
-        // A version-4 UUID from random bytes, as the server makes them.
-        let uuid = "lower(hex(randomblob(4))) || '-' || lower(hex(randomblob(2))) || '-4' || \
-                    substr(lower(hex(randomblob(2))), 2) || '-' || \
-                    substr('89ab', 1 + abs(random()) % 4, 1) || \
-                    substr(lower(hex(randomblob(2))), 2) || '-' || lower(hex(randomblob(6)))";
-        let insert = format!(
-            "WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < \
-             {seeded}) INSERT INTO users ({columns}) SELECT {uuid}, {a}, {a}, u.password_hash, \
-             u.roles, u.disabled, NULL, u.created_at, u.updated_at FROM seq, users u \
-             WHERE u.email_key = ?",
-            a = address("n")
-        );
-        diesel::sql_query(insert).bind::<diesel::sql_types::Text, _>(&email).execute(&mut conn)?;
-        diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
-            "(SELECT count(*) FROM users)",
-        ))
-        .get_result::<i64>(&mut conn)
-        .map_err(Box::<dyn std::error::Error + Send + Sync>::from)
-    };
-    tokio::task::spawn_blocking(seed)
+}
+
+/// `url` with its database name replaced by `name` (query parameters kept).
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let authority = base.find("://").map_or(0, |i| i + 3);
+    let base = base[authority..].find('/').map_or(base, |i| &base[..authority + i]);
+    match query {
+        Some(query) => format!("{base}/{name}?{query}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+/// Fills the database up to `USERS` users through the store's user import (what `jwt-auth
+/// user import` calls): copies of the registered user `email` (its password hash and roles,
+/// created at its time) at the addresses of `SEED_EMAIL`, in one transaction. No password is
+/// hashed here: every copy has the registered user's hash. Returns how many users the
+/// database then holds.
+async fn seed(database: &str, email: &str) -> u64 {
+    let failed = |e: StoreError| -> ! { fail(format!("seed: {e}")) };
+    // The server has the database open too: wait up to 10 s for its locks (SQLite).
+    let options = StoreOptions { busy_timeout: Duration::from_secs(10), ..StoreOptions::default() };
+    let store = Store::connect_with(database, options).await.unwrap_or_else(|e| failed(e));
+    let registered = store
+        .user_by_email(email)
         .await
-        .unwrap_or_else(|e| fail(format!("seed: {e}")))
-        .unwrap_or_else(|e| fail(format!("seed: {e}"))) as u64
+        .unwrap_or_else(|e| failed(e))
+        .unwrap_or_else(|| fail(format!("seed: {email} is not registered")));
+    let users: Vec<NewUser> = (1..USERS as usize)
+        .map(|n| NewUser {
+            email: seeded_email(n),
+            password_hash: registered.password_hash.clone(),
+            roles: registered.user.roles.clone(),
+        })
+        .collect();
+    store
+        .import_users(&users, registered.user.created_at, ExistingEmails::Refuse)
+        .await
+        .unwrap_or_else(|e| failed(e));
+    store.list_users(1, 0).await.unwrap_or_else(|e| failed(e)).total
 }
 
 fn http_client() -> reqwest::Client {
@@ -828,8 +820,8 @@ fn write_report(out: &Path, machine: &str, settings: &Settings, backends: &[Back
         let _ = writeln!(md, "| users while measuring | {} |", thousands(b.seeding.users));
         let _ = writeln!(
             md,
-            "| seeding time: one registration through HTTP, then {} rows inserted in one \
-             statement with its password hash | {:.1} s |\n",
+            "| seeding time: one registration through HTTP, then {} users imported in one \
+             transaction with its password hash | {:.1} s |\n",
             thousands(USERS - 1),
             b.seeding.seconds
         );
