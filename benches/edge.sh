@@ -4,7 +4,7 @@
 # closed loop) and a fresh-connection probe beside each attack at the network edge: slowloris,
 # bodies that never finish, 100,000 header fields, 1 MiB header lines, Content-Length with
 # Transfer-Encoding, slowloris after one complete request, 20,000 idle keep-alive connections,
-# and a server held past its open-files limit. See benches/src/bin/edge.rs for the details.
+# and a server held past its open-files limit. See benches/src/bin/edge/ for the details.
 #
 #   benches/edge.sh                     # about 3 minutes (10 s per attack)
 #   DURATION=3 benches/edge.sh --out /tmp/edge-report.md

@@ -11,10 +11,10 @@
 #     through login, five /api/me, one refresh and logout: mean, p99 and failures per request;
 #   - on PostgreSQL, the revocation lag between two instances over 200 logouts (p50, p99, max);
 #   - peak RSS and threads of the server, and bare /verify's peak RSS after 10,000 connections.
-# See benches/src/bin/report.rs for the details. PostgreSQL is measured too when
-# REPORT_POSTGRES_URL names a database the run owns: it is emptied at the start, so its name
-# must contain `report` (for example postgres://postgres@127.0.0.1/jwt_auth_report after
-# `createdb -h 127.0.0.1 -U postgres jwt_auth_report`).
+# See benches/src/bin/report/ for the details. PostgreSQL is measured too when
+# REPORT_POSTGRES_URL names a database the run owns: it is dropped and created afresh at the
+# start, from the server's `postgres` database (the user needs the right to create databases),
+# so its name must contain `report` (for example postgres://postgres@127.0.0.1/jwt_auth_report).
 #
 #   benches/report.sh                    # about 6 minutes per backend (8 s per measurement)
 #   DURATION=20s benches/report.sh

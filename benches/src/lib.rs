@@ -1,9 +1,14 @@
-//! What the report programs (`report` and `edge`) share: the processes they start, stopped
-//! when a run fails; readings of `/proc`; a quantile; the formatting of counts and of the
-//! machine in a report's heading.
+//! What the report programs (`report` and `edge`) share: where the binaries they start are,
+//! the processes they start, stopped when a run fails, and the wait until a server answers;
+//! their tokio runtime; readings of `/proc`, once or as the most over a run; a quantile; the
+//! formatting of counts and of the machine in a report's heading.
 
+use std::path::PathBuf;
 use std::process::{Child, Command};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 /// The processes this run started and has not stopped yet, stopped by [`fail`] (which exits
 /// without running their `Drop`).
@@ -70,6 +75,73 @@ impl Process {
 impl Drop for Process {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// Where the release binaries are: `$CARGO_TARGET_DIR/release`, else `target/release`.
+pub fn release_dir() -> PathBuf {
+    PathBuf::from(std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into()))
+        .join("release")
+}
+
+/// A tokio runtime of `workers` threads; one that cannot be built fails the run.
+pub fn runtime(workers: usize) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| fail(format!("a tokio runtime: {e}")))
+}
+
+/// Asks `ready` every 100 ms until it says yes; fails the run with `late()` after 30 s.
+pub fn wait_until_ready(mut ready: impl FnMut() -> bool, late: impl FnOnce() -> String) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ready() {
+        if Instant::now() > deadline {
+            fail(late());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The resident memory of a process now, in MB.
+pub fn rss_mb(pid: u32) -> f64 {
+    proc_status(pid, "VmRSS:").map_or(f64::NAN, |kb| kb / 1_000.0)
+}
+
+/// The peak resident memory of a process, in MB.
+pub fn peak_rss_mb(pid: u32) -> f64 {
+    proc_status(pid, "VmHWM:").map_or(f64::NAN, |kb| kb / 1_000.0)
+}
+
+/// The most a reading reached, read every so often on a thread of its own until stopped.
+pub struct Most {
+    sampling: Arc<AtomicBool>,
+    thread: JoinHandle<u64>,
+}
+
+impl Most {
+    /// Starts reading `read` every `every`.
+    pub fn sample(every: Duration, read: impl Fn() -> u64 + Send + 'static) -> Most {
+        let sampling = Arc::new(AtomicBool::new(true));
+        let thread = {
+            let sampling = sampling.clone();
+            std::thread::spawn(move || {
+                let mut most = 0;
+                while sampling.load(Ordering::Relaxed) {
+                    most = most.max(read());
+                    std::thread::sleep(every);
+                }
+                most
+            })
+        };
+        Most { sampling, thread }
+    }
+
+    /// Stops reading: the most read.
+    pub fn stop(self) -> u64 {
+        self.sampling.store(false, Ordering::Relaxed);
+        self.thread.join().unwrap_or(0)
     }
 }
 
