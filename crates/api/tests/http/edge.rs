@@ -19,7 +19,7 @@
 //!
 //! Not here, because nothing in this server bounds it: a keep-alive connection that sends half
 //! of its second request's head and stops is held for ever (actix-web times the first request
-//! head of a connection only). `docs/network-edge.md` says more, and `benches/src/bin/edge.rs`
+//! head of a connection only). `docs/network-edge.md` says more, and `benches/src/bin/edge/`
 //! measures it.
 
 use std::future::Future;
@@ -593,7 +593,7 @@ async fn pipelined_requests_are_answered_in_order(db: TestDb) {
 async fn idle_keep_alive_connections_are_closed_after_the_keep_alive_timeout(db: TestDb) {
     let (app, token) = start(db).await;
     let addr = app.addr;
-    /// Moderate: the 20,000-connection case is the edge bench's (benches/src/bin/edge.rs).
+    /// Moderate: the 20,000-connection case is the edge bench's (benches/src/bin/edge/).
     const IDLE: usize = 500;
 
     let (outcomes, controls) = while_serving(&app, &token, async {
