@@ -10,7 +10,7 @@ use utoipa::{Modify, OpenApi};
 use crate::responses::{
     ClientTokenBody, ErrorBody, OAuthErrorBody, TokenEndpointBody, TokenPairBody,
 };
-use crate::routes::{account, admin, docs, meta, oauth, revocations, users};
+use crate::routes::{account, admin, docs, keys, meta, oauth, revocations, users};
 
 /// The bearer scheme of the protected endpoints: an access token from `/auth/login` or
 /// `/auth/token`.
@@ -53,8 +53,8 @@ impl Modify for OptionalLogoutBody {
     paths(
         account::register, account::login, oauth::token, account::refresh, account::logout,
         account::logout_all, oauth::revoke, oauth::introspect, revocations::feed, meta::jwks, meta::metadata, users::me, users::list,
-        users::get, users::sessions, users::revoke, users::update, admin::revoke_session, admin::keys,
-        admin::rotate, admin::revoke_key, admin::events, meta::health, meta::ready, meta::metrics,
+        users::get, users::sessions, users::revoke, users::update, admin::revoke_session, keys::keys,
+        keys::rotate, keys::revoke_key, admin::events, meta::health, meta::ready, meta::metrics,
         document, docs::page,
     ),
     // The bodies that only the response sets above name, which utoipa does not collect.

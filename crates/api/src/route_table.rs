@@ -9,7 +9,7 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, guard, web};
 
 use crate::error::{ApiError, OAuthError};
-use crate::routes::{account, admin, console, docs, meta, oauth, revocations, users};
+use crate::routes::{account, admin, console, docs, keys, meta, oauth, revocations, users};
 
 /// Forms are read only by the OAuth endpoints, so their failures take the RFC 6749 body.
 fn form_error(err: UrlencodedError, _: &HttpRequest) -> actix_web::Error {
@@ -102,9 +102,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             post("/api/admin/users/{id}/sessions/{session_id}/revoke")
                 .route(web::post().to(admin::revoke_session)),
         )
-        .service(get("/api/admin/keys").route(get_or_head().to(admin::keys)))
-        .service(post("/api/admin/keys/rotate").route(web::post().to(admin::rotate)))
-        .service(post("/api/admin/keys/{kid}/revoke").route(web::post().to(admin::revoke_key)))
+        .service(get("/api/admin/keys").route(get_or_head().to(keys::keys)))
+        .service(post("/api/admin/keys/rotate").route(web::post().to(keys::rotate)))
+        .service(post("/api/admin/keys/{kid}/revoke").route(web::post().to(keys::revoke_key)))
         .service(get("/api/admin/events").route(get_or_head().to(admin::events)))
         .service(get("/health").route(get_or_head().to(meta::health)))
         .service(get("/ready").route(get_or_head().to(meta::ready)))

@@ -110,8 +110,22 @@ pub async fn logout(
     bearer: Result<BearerToken, ApiError>,
     presented: Result<PresentedRefreshToken, ApiError>,
 ) -> Result<HttpResponse, ApiError> {
-    // Logging out twice is not an error: a token that is valid but for its revocation may end
-    // its (already ended) session again, which changes nothing.
+    let (user_id, session_id) = session_to_end(&state, bearer, presented)?;
+    state.sessions.end(&session_id, RevokeReason::Logout).await?;
+    state
+        .audit(Audit::new(EventKind::Logout, &client.info).user(&user_id).session(&session_id))
+        .await;
+    Ok(HttpResponse::NoContent().cookie(clear_cookie(&state)).finish())
+}
+
+/// The user and session a logout ends: the bearer token's, or else the presented refresh
+/// token's. Logging out twice is not an error: a token that is valid but for its revocation
+/// may end its (already ended) session again, which changes nothing.
+fn session_to_end(
+    state: &AppState,
+    bearer: Result<BearerToken, ApiError>,
+    presented: Result<PresentedRefreshToken, ApiError>,
+) -> Result<(String, String), ApiError> {
     let (user_id, session_id) = match bearer {
         Ok(token) => {
             let claims = state.tokens().verify_access(token.expose())?;
@@ -138,11 +152,7 @@ pub async fn logout(
         }
         Err(e) => return Err(e),
     };
-    state.sessions.end(&session_id, RevokeReason::Logout).await?;
-    state
-        .audit(Audit::new(EventKind::Logout, &client.info).user(&user_id).session(&session_id))
-        .await;
-    Ok(HttpResponse::NoContent().cookie(clear_cookie(&state)).finish())
+    Ok((user_id, session_id))
 }
 
 /// Ends every session of the caller, and voids every token issued to the caller before now.

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod bodies;
 pub mod console;
 pub mod docs;
+pub mod keys;
 pub mod meta;
 pub mod oauth;
 pub mod pages;

@@ -68,21 +68,7 @@ pub async fn feed(
     if !READERS.iter().any(|role| caller.claims.has_role(role)) {
         return Err(ApiError::InsufficientRole("service"));
     }
-    let streaming = req
-        .headers()
-        .get(ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim().starts_with("text/event-stream")));
-    let last_event_id = streaming
-        .then(|| req.headers().get("last-event-id"))
-        .flatten()
-        .and_then(|v| v.to_str().ok());
-    // Cursors are opaque: one this feed never gave out (malformed, from an older format) is
-    // as unknown as an expired one, and the reader starts again without it.
-    let cursor = match last_event_id.or(query.after.as_deref()) {
-        Some(text) => Some(parse_cursor(text).map_err(|CursorExpired| ApiError::CursorExpired)?),
-        None => None,
-    };
+    let (streaming, cursor) = what_is_asked(&req, &query)?;
     let events = page(&state, cursor).await?;
     if !streaming {
         let (events, cursor) = events;
@@ -101,6 +87,27 @@ pub async fn feed(
         .insert_header((CACHE_CONTROL, "no-store"))
         .insert_header(("X-Accel-Buffering", "no"))
         .streaming(event_stream(state.into_inner(), guard, backlog, position, until)))
+}
+
+/// Whether the reader asks for a stream (`Accept: text/event-stream`), and the cursor it reads
+/// after: `Last-Event-ID` on a stream, else `after`. Cursors are opaque: one this feed never
+/// gave out (malformed, from an older format) is as unknown as an expired one, and the reader
+/// starts again without it.
+fn what_is_asked(req: &HttpRequest, query: &FeedQuery) -> Result<(bool, Option<i64>), ApiError> {
+    let streaming = req
+        .headers()
+        .get(ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim().starts_with("text/event-stream")));
+    let last_event_id = streaming
+        .then(|| req.headers().get("last-event-id"))
+        .flatten()
+        .and_then(|v| v.to_str().ok());
+    let cursor = match last_event_id.or(query.after.as_deref()) {
+        Some(text) => Some(parse_cursor(text).map_err(|CursorExpired| ApiError::CursorExpired)?),
+        None => None,
+    };
+    Ok((streaming, cursor))
 }
 
 /// The events after `cursor`; a cursor ahead of this instance is first checked against the
