@@ -1,11 +1,11 @@
 //! The downstream verifier's per-request cost against jwt-core's local verification of the
 //! same token: `jwt-auth-verifier`'s `Verifier::verify` (readiness flag, signature and claims,
 //! then the revocation set holding 1,000 revoked sessions) beside
-//! `TokenService::verify_access` (signature and claims only), for EdDSA (keys from a JWK set
+//! `TokenService::verify_access_ignoring_revocations` (signature and claims only), for EdDSA (keys from a JWK set
 //! served on 127.0.0.1) and HS256 (a shared secret). The ratio of the two medians is the
 //! verifier's overhead; the target is at most 1.1×.
 //!
-//! Results are named `verifier_<alg>/verify_access` and `verifier_<alg>/verifier_verify`.
+//! Results are named `verifier_<alg>/verify_access_ignoring_revocations` and `verifier_<alg>/verifier_verify`.
 #![allow(clippy::disallowed_methods)] // test fixtures at the system's time
 
 use std::hint::black_box;
@@ -85,7 +85,7 @@ fn fixture(runtime: &tokio::runtime::Runtime, alg: Algorithm) -> Fixture {
         .unwrap()
         .token
         .into_string();
-    assert!(local.verify_access(&token).is_ok());
+    assert!(local.verify_access_ignoring_revocations(&token).is_ok());
     assert!(verifier.verify(&token).is_ok());
     Fixture { local, verifier, token }
 }
@@ -97,8 +97,8 @@ fn verify(c: &mut Criterion) {
     for alg in [Algorithm::EdDSA, Algorithm::HS256] {
         let f = fixture(&runtime, alg);
         let mut group = c.benchmark_group(format!("verifier_{alg}"));
-        group.bench_function("verify_access", |b| {
-            b.iter(|| f.local.verify_access(black_box(&f.token)).unwrap())
+        group.bench_function("verify_access_ignoring_revocations", |b| {
+            b.iter(|| f.local.verify_access_ignoring_revocations(black_box(&f.token)).unwrap())
         });
         group.bench_function("verifier_verify", |b| {
             b.iter(|| f.verifier.verify(black_box(&f.token)).unwrap())

@@ -1,6 +1,6 @@
 //! Compact tokens against the fixture service that signs with EdDSA (the fixture's other three
 //! keys verify beside it): the input as an `Authorization` header value, behind `Bearer `,
-//! and as a token for `verify_access`, `verify_access_unrevoked`, `verify_refresh` and
+//! and as a token for `verify_access_ignoring_revocations`, `verify_access`, `verify_refresh` and
 //! `verify_jws`. Its seeds are EdDSA tokens, so the fuzzer starts inside this algorithm's
 //! signature check. What is asserted: `jwt_auth_fuzz::tokens`.
 #![no_main]

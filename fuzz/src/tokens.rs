@@ -25,7 +25,7 @@ const FORBIDDEN_HEADERS: [&str; 6] = ["jku", "x5u", "jwk", "x5c", "crit", "cty"]
 /// A fixture service and what the oracle needs beside it.
 pub struct Target {
     service: TokenService,
-    /// Always empty: `verify_access_unrevoked` must then agree with `verify_access`.
+    /// Always empty: `verify_access` must then agree with `verify_access_ignoring_revocations`.
     no_revocations: RevocationSet,
     /// The independent verifying key of each algorithm, in `Algorithm::ALL` order.
     independent: Vec<DecodingKey>,
@@ -73,13 +73,13 @@ impl Target {
     /// Every verification entry point on `token`, with the oracle on what they accept.
     pub fn check_token(&self, token: &str) -> Outcome {
         let service = &self.service;
-        let access = service.verify_access(token);
+        let access = service.verify_access_ignoring_revocations(token);
         let refresh = service.verify_refresh(token);
-        let unrevoked = service.verify_access_unrevoked(token, &self.no_revocations);
+        let unrevoked = service.verify_access(token, &self.no_revocations);
         match (&access, &unrevoked) {
             (Ok(a), Ok(b)) => assert_eq!(a, b, "the same claims with no revocation"),
             (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "the same refusal"),
-            (a, b) => panic!("verify_access {a:?} but verify_access_unrevoked {b:?}"),
+            (a, b) => panic!("verify_access_ignoring_revocations {a:?} but verify_access {b:?}"),
         }
         assert!(
             !(access.is_ok() && refresh.is_ok()),
@@ -111,7 +111,7 @@ impl Target {
             token,
             ACCESS_TOKEN_TYPE,
             claims,
-            self.service.verify_access(token).ok(),
+            self.service.verify_access_ignoring_revocations(token).ok(),
             [
                 ("iss", &claims.iss),
                 ("sub", &claims.sub),
@@ -135,12 +135,12 @@ impl Target {
         let far = DateTime::<Utc>::MAX_UTC;
         let revoked = RevocationSet::new();
         revoked.apply(&[Revocation::Session { id: claims.sid.clone(), expires_at: far }]);
-        let refused = self.service.verify_access_unrevoked(token, &revoked);
+        let refused = self.service.verify_access(token, &revoked);
         assert!(matches!(refused, Err(Error::Revoked)), "revoked session: {refused:?}");
         let kid = header["kid"].as_str().expect("checked").to_owned();
         let revoked = RevocationSet::new();
         revoked.apply(&[Revocation::Key { kid, expires_at: far }]);
-        let refused = self.service.verify_access_unrevoked(token, &revoked);
+        let refused = self.service.verify_access(token, &revoked);
         assert!(matches!(refused, Err(Error::KeyRevoked)), "revoked key: {refused:?}");
     }
 

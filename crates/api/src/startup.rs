@@ -1,6 +1,6 @@
 //! Building the server from validated settings ([`Application`]), then running it: the
-//! routes are [`route_table`](crate::route_table), the server around them
-//! [`server`](crate::server), and its background jobs [`background`](crate::background).
+//! routes are [`route_table`](crate::route_table), the server around them `server.rs`, and
+//! its background jobs `background.rs`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

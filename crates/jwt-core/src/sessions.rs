@@ -123,7 +123,7 @@ impl<S: AuthStore> Sessions<S> {
         &self,
         access_token: &str,
     ) -> Result<AccessClaims<X>> {
-        self.tokens.verify_access_unrevoked_with::<X>(access_token, &self.revocations)
+        self.tokens.verify_access_with::<X>(access_token, &self.revocations)
     }
 
     /// Rotates a refresh token: see the module documentation for the rules.

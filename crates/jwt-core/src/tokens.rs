@@ -308,7 +308,7 @@ fn b64_decode(part: &str) -> Result<Vec<u8>> {
 /// let tokens = TokenService::new(TokenPolicy::new("jwt-auth", "api"), keys)?;
 /// let user = Subject { id: "u1".into(), roles: vec!["user".into()], email: None };
 /// let issued = tokens.issue_access(&user, "session-1", None)?;
-/// let claims = tokens.verify_access(issued.token.expose())?;
+/// let claims = tokens.verify_access_ignoring_revocations(issued.token.expose())?;
 /// assert_eq!(claims.sub, "u1");
 /// assert_eq!(claims.sid, "session-1");
 /// // An access token is no refresh token:
@@ -436,15 +436,21 @@ impl TokenService {
         Ok(Issued { token: RefreshToken(token), jti: claims.jti, issued_at: iat, expires_at: exp })
     }
 
-    /// Verifies an access token: size, header, key, signature, `typ`, `iss`, `aud`, `exp`,
-    /// `nbf`, `iat` and the presence of every claim. It does not consult revocations; see
-    /// [`Sessions::authenticate`](crate::Sessions::authenticate) for the full check.
-    pub fn verify_access(&self, token: &str) -> Result<AccessClaims<NoExtra>> {
-        self.verify_access_with(token)
+    /// Verifies an access token as [`TokenService::verify_access`] does, **without** the
+    /// revocation checks: a logged-out session's token passes. For what must accept such a
+    /// token (a logout, which may end a session again; introspection of a token's own form);
+    /// a request is authenticated with [`TokenService::verify_access`] or
+    /// [`Sessions::authenticate`](crate::Sessions::authenticate).
+    pub fn verify_access_ignoring_revocations(&self, token: &str) -> Result<AccessClaims<NoExtra>> {
+        self.verify_access_ignoring_revocations_with(token)
     }
 
-    /// [`TokenService::verify_access`] for tokens that carry the caller's own claims `X`.
-    pub fn verify_access_with<X: DeserializeOwned>(&self, token: &str) -> Result<AccessClaims<X>> {
+    /// [`TokenService::verify_access_ignoring_revocations`] for tokens that carry the caller's
+    /// own claims `X`.
+    pub fn verify_access_ignoring_revocations_with<X: DeserializeOwned>(
+        &self,
+        token: &str,
+    ) -> Result<AccessClaims<X>> {
         let payload = self.verify_signed(token, Kind::Access)?;
         self.access_claims(&payload)
     }
@@ -518,10 +524,11 @@ impl TokenService {
     }
 
     /// Everything up to and including the signature; returns the decoded payload.
-    /// [`TokenService::verify_access`], then the checks of `revocations`, without I/O: a
-    /// token signed with a revoked key is refused as [`Error::KeyRevoked`], one of a revoked
-    /// session or issued before its subject's cut-off as [`Error::Revoked`]. What a server,
-    /// or another service that follows the server's revocation feed, runs on every request.
+    /// Verifies an access token, all of it, without I/O: size, header, key, signature, `typ`,
+    /// `iss`, `aud`, `exp`, `nbf`, `iat` and every claim, then `revocations`: a token signed
+    /// with a revoked key is refused as [`Error::KeyRevoked`], one of a revoked session or
+    /// issued before its subject's cut-off as [`Error::Revoked`]. What a server, or another
+    /// service that follows the server's revocation feed, runs on every request.
     ///
     /// ```
     /// use chrono::{TimeDelta, Utc};
@@ -536,27 +543,27 @@ impl TokenService {
     /// let alice = Subject { id: "alice".into(), roles: vec![], email: None };
     /// let issued = tokens.issue_access(&alice, "s1", None)?;
     /// let revocations = RevocationSet::new();
-    /// assert!(tokens.verify_access_unrevoked(issued.token.expose(), &revocations).is_ok());
+    /// assert!(tokens.verify_access(issued.token.expose(), &revocations).is_ok());
     ///
     /// let expires_at = Utc::now() + TimeDelta::hours(1);
     /// revocations.apply(&[Revocation::Session { id: "s1".into(), expires_at }]);
-    /// let refused = tokens.verify_access_unrevoked(issued.token.expose(), &revocations);
+    /// let refused = tokens.verify_access(issued.token.expose(), &revocations);
     /// assert!(matches!(refused, Err(Error::Revoked)));
     /// revocations.apply(&[Revocation::Key { kid, expires_at }]);
-    /// let refused = tokens.verify_access_unrevoked(issued.token.expose(), &revocations);
+    /// let refused = tokens.verify_access(issued.token.expose(), &revocations);
     /// assert!(matches!(refused, Err(Error::KeyRevoked)));
     /// # Ok::<(), Error>(())
     /// ```
-    pub fn verify_access_unrevoked(
+    pub fn verify_access(
         &self,
         token: &str,
         revocations: &RevocationSet,
     ) -> Result<AccessClaims<NoExtra>> {
-        self.verify_access_unrevoked_with(token, revocations)
+        self.verify_access_with(token, revocations)
     }
 
-    /// [`TokenService::verify_access_unrevoked`] for tokens that carry the caller's own claims.
-    pub fn verify_access_unrevoked_with<X: DeserializeOwned>(
+    /// [`TokenService::verify_access`] for tokens that carry the caller's own claims.
+    pub fn verify_access_with<X: DeserializeOwned>(
         &self,
         token: &str,
         revocations: &RevocationSet,

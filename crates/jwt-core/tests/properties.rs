@@ -83,9 +83,9 @@ fn b64(bytes: &[u8]) -> String {
 /// Verifies with every entry point; none may panic, whatever the input.
 fn verify_everything(token: &str) {
     for service in SERVICES.iter() {
-        let _ = service.verify_access(token);
+        let _ = service.verify_access_ignoring_revocations(token);
         let _ = service.verify_refresh(token);
-        let _ = service.verify_access_with::<Tenant>(token);
+        let _ = service.verify_access_ignoring_revocations_with::<Tenant>(token);
         for key in service.keys().verifying_keys() {
             let _ = verify_jws(token, key);
         }
@@ -113,7 +113,7 @@ proptest! {
         let service = &SERVICES[alg];
         let subject = Subject { id, roles, email };
         let issued = service.issue_access(&subject, &sid, None)?;
-        let claims = service.verify_access(issued.token.expose())?;
+        let claims = service.verify_access_ignoring_revocations(issued.token.expose())?;
         prop_assert_eq!(&claims.sub, &subject.id);
         prop_assert_eq!(&claims.roles, &subject.roles);
         prop_assert_eq!(&claims.email, &subject.email);
@@ -143,12 +143,12 @@ proptest! {
         let subject = Subject { id, roles: vec!["user".into()], email: None };
         let extra = Tenant { tenant, level, tags, nickname };
         let issued = service.issue_access_with(&subject, &sid, None, extra.clone())?;
-        let claims = service.verify_access_with::<Tenant>(issued.token.expose())?;
+        let claims = service.verify_access_ignoring_revocations_with::<Tenant>(issued.token.expose())?;
         prop_assert_eq!(&claims.extra, &extra);
         prop_assert_eq!(&claims.sub, &subject.id);
         prop_assert_eq!(&claims.sid, &sid);
         // The plain verifier accepts the same token and ignores what it does not know.
-        prop_assert_eq!(service.verify_access(issued.token.expose())?.sub, subject.id);
+        prop_assert_eq!(service.verify_access_ignoring_revocations(issued.token.expose())?.sub, subject.id);
     }
 
     #[test]
@@ -162,7 +162,7 @@ proptest! {
         let mut bytes = token.as_bytes().to_vec();
         bytes[i] = if bytes[i] == byte { (byte + 1) % 128 } else { byte };
         let forged = String::from_utf8(bytes).expect("ASCII for ASCII");
-        let result = SERVICES[alg].verify_access(&forged);
+        let result = SERVICES[alg].verify_access_ignoring_revocations(&forged);
         prop_assert!(result.is_err(), "byte {} set to {:?}: {:?}", i, byte as char, result);
     }
 
@@ -176,7 +176,7 @@ proptest! {
         let i = position.index(token.len());
         let mut forged = token.clone();
         forged.replace_range(i..i + 1, replacement.encode_utf8(&mut [0; 4]));
-        prop_assert!(SERVICES[alg].verify_access(&forged).is_err());
+        prop_assert!(SERVICES[alg].verify_access_ignoring_revocations(&forged).is_err());
     }
 
     #[test]
@@ -187,9 +187,9 @@ proptest! {
     ) {
         let token = &TOKENS[alg];
         let service = &SERVICES[alg];
-        prop_assert!(service.verify_access(&token[..cut.index(token.len())]).is_err());
+        prop_assert!(service.verify_access_ignoring_revocations(&token[..cut.index(token.len())]).is_err());
         let extended = format!("{token}{suffix}");
-        prop_assert!(service.verify_access(&extended).is_err());
+        prop_assert!(service.verify_access_ignoring_revocations(&extended).is_err());
     }
 
     #[test]
@@ -255,7 +255,7 @@ proptest! {
                     .iter()
                     .all(|name| header.get(*name).is_none_or(Value::is_null))
         };
-        if let Ok(claims) = service.verify_access(&token) {
+        if let Ok(claims) = service.verify_access_ignoring_revocations(&token) {
             prop_assert!(header_is_acceptable("at+jwt"), "header {:?}", header);
             prop_assert_eq!(claims.iss.as_str(), "jwt-auth");
             prop_assert!(claims.aud.contains("api"));

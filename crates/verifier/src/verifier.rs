@@ -307,7 +307,7 @@ impl Verifier {
         if !shared.is_ready() {
             return Err(VerifyError::NotReady);
         }
-        match shared.tokens.verify_access_unrevoked_with(token, &shared.revocations) {
+        match shared.tokens.verify_access_with(token, &shared.revocations) {
             Ok(claims) => Ok(claims),
             Err(jwt_core::Error::UnknownKey) => {
                 shared.on_unknown_key(token);

@@ -111,7 +111,10 @@ pub async fn revoke(
     let tokens = state.tokens();
     let owner = match tokens.verify_refresh(token.expose()) {
         Ok(claims) => Some((claims.sub, claims.sid)),
-        Err(_) => tokens.verify_access(token.expose()).ok().map(|claims| (claims.sub, claims.sid)),
+        Err(_) => tokens
+            .verify_access_ignoring_revocations(token.expose())
+            .ok()
+            .map(|claims| (claims.sub, claims.sid)),
     };
     if let Some((user_id, session_id)) = owner {
         state

@@ -284,7 +284,7 @@ async fn revocations(
     let Some(bearer) = bearer else {
         return error(StatusCode::UNAUTHORIZED, "missing_token");
     };
-    match state.service_tokens.verify_access(bearer) {
+    match state.service_tokens.verify_access_ignoring_revocations(bearer) {
         Ok(claims) if claims.has_role("service") => {}
         Ok(_) => return error(StatusCode::FORBIDDEN, "insufficient_role"),
         Err(_) => {
