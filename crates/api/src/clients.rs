@@ -19,7 +19,7 @@ use jwt_auth_store::{ServiceClient, Store, StoreError};
 use jwt_core::Subject;
 use subtle::ConstantTimeEq;
 
-use crate::error::OAuthError;
+use crate::oauth_error::OAuthError;
 use crate::secret::SecretString;
 use crate::state::AppState;
 

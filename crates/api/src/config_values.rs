@@ -7,7 +7,7 @@ use chrono::TimeDelta;
 use ipnet::IpNet;
 use jwt_core::Algorithm;
 
-use crate::config::ConfigError;
+use jwt_auth_service::ConfigError;
 
 pub(crate) fn invalid(setting: &'static str, problem: impl Into<String>) -> ConfigError {
     ConfigError { setting, problem: problem.into() }

@@ -1,14 +1,12 @@
 //! The one place where failures become HTTP responses: status, JSON body
 //! `{"error", "message"}`, the RFC 6750 `WWW-Authenticate` header on 401s, `Retry-After` on
-//! 429 and 503; and [`OAuthError`], the RFC 6749 §5.2 body `{"error", "error_description"}` of
-//! the OAuth endpoints. Server faults are logged here, once, with their cause.
+//! 429 and 503 (the OAuth endpoints' RFC 6749 §5.2 body is `oauth_error.rs`'s). Server faults
+//! are logged here, once, with their cause.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
-
-pub use crate::oauth_error::{OAuthError, token_no_store};
 
 /// How long a client should wait before retrying after a 503.
 const RETRY_UNAVAILABLE_SECONDS: u64 = 1;

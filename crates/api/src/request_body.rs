@@ -5,14 +5,18 @@ use std::cell::{Cell, RefCell};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::Poll;
-
-use crate::server::CLIENT_BODY_TIMEOUT;
+use std::time::Duration;
 
 use actix_web::body::{BodySize, BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceResponse};
 use actix_web::error::PayloadError;
 use actix_web::web;
 use futures_util::{Stream, StreamExt};
+
+/// How long a client may take to send a request's body once its headers are in. Actix-web
+/// times the headers only: without this, a body that stops short of its `Content-Length` (or
+/// of its last chunk) holds the connection and the handler waiting on it for ever.
+pub const CLIENT_BODY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A request's body, shared by the handler, which reads it through [`RequestBody::reader`],
 /// and by the answer, which holds it until it is sent whole. Actix-web times the request head

@@ -8,7 +8,8 @@ use actix_web::error::UrlencodedError;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, guard, web};
 
-use crate::error::{ApiError, OAuthError};
+use crate::error::ApiError;
+use crate::oauth_error::OAuthError;
 use crate::routes::{account, admin, console, docs, keys, meta, oauth, revocations, users};
 
 /// Forms are read only by the OAuth endpoints, so their failures take the RFC 6749 body.

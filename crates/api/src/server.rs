@@ -20,10 +20,7 @@ use crate::state::AppState;
 pub const CLIENT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long an idle keep-alive connection stays open.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(5);
-/// How long a client may take to send a request's body once its headers are in. Actix-web
-/// times the headers only: without this, a body that stops short of its `Content-Length` (or
-/// of its last chunk) holds the connection and the handler waiting on it for ever.
-pub const CLIENT_BODY_TIMEOUT: Duration = Duration::from_secs(5);
+pub use crate::request_body::CLIENT_BODY_TIMEOUT;
 
 /// Starts the HTTP server on an already bound listener (port 0 in tests) and the background
 /// jobs; the returned server runs until stopped, then drains in-flight requests.

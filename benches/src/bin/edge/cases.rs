@@ -9,8 +9,8 @@ use jwt_auth_benches::{Most, fail, peak_rss_mb, rss_mb, thousands};
 
 use crate::attacks::{HOLDERS, Opener, flood, hold, second_head};
 use crate::keep_alive::{helpers, keep_alive};
-use crate::legitimate::{Load, load, probe, warm};
-use crate::output::{Limits, write_report};
+use crate::legitimate::{load, probe, warm};
+use crate::output::{Limits, Measured, write_report};
 use crate::server::{login_token, open_fds, open_files_limit, start, too_many_open_files};
 use crate::tally::Tally;
 use crate::{REQUEST_LIMIT, Settings};
@@ -33,16 +33,6 @@ const KEPT_NAME: &str = "20,000 keep-alive connections kept open (each `GET /hea
 const PAST_LIMIT_NAME: &str = "past the open-files limit: a server started with `ulimit -n \
                                1024`, 2,000 keep-alive connections each sending `GET /health` \
                                every 2 s";
-
-/// One measurement: the load and the probe beside an attack.
-pub struct Measured {
-    pub name: &'static str,
-    pub tally: Option<Tally>,
-    pub load: Load,
-    pub probe: Load,
-    /// What else the attack showed, in words.
-    pub note: String,
-}
 
 /// One server under measurement: its address, the load's token and each window's length.
 #[derive(Clone, Copy)]

@@ -6,12 +6,21 @@ use std::time::Duration;
 use jwt_auth_benches::thousands;
 
 use crate::REQUEST_LIMIT;
-use crate::cases::Measured;
-use crate::legitimate::{LOAD_CONNECTIONS, PROBES_PER_SECOND};
-use crate::tally::seen;
+use crate::legitimate::{LOAD_CONNECTIONS, Load, PROBES_PER_SECOND};
+use crate::tally::{Tally, seen};
 
 /// actix-server's default connections per worker (`max_connections`).
 const ACTIX_MAX_CONNECTIONS: u64 = 25_600;
+
+/// One measurement: the load and the probe beside an attack.
+pub struct Measured {
+    pub name: &'static str,
+    pub tally: Option<Tally>,
+    pub load: Load,
+    pub probe: Load,
+    /// What else the attack showed, in words.
+    pub note: String,
+}
 
 pub struct Limits {
     pub workers: u64,

@@ -10,9 +10,10 @@ use serde::Serialize;
 
 use crate::audit::Audit;
 use crate::clients;
-use crate::error::{ApiError, OAuthError, token_no_store};
+use crate::error::ApiError;
 use crate::extract::{Admin, ClientContext, RequireRole};
 use crate::grants::{count_attempt, password_login, rotate};
+use crate::oauth_error::{OAuthError, token_no_store};
 use crate::responses::{
     BearerRefused, FormBodyRefusals, InsufficientRole, InvalidClient, OAuthErrorBody, RateLimited,
     TokenIssued, Unavailable,

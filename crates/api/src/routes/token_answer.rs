@@ -6,8 +6,8 @@ use actix_web::cookie::{Cookie, CookieBuilder, SameSite, time::Duration as Cooki
 use jwt_core::TokenPair;
 use serde::Serialize;
 
-use crate::error::token_no_store;
 use crate::extract::REFRESH_COOKIE;
+use crate::oauth_error::token_no_store;
 use crate::state::AppState;
 
 #[derive(Serialize)]
