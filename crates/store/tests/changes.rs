@@ -3,15 +3,13 @@
 //! unrelated write is not; listening resumes by itself after the server restarts. SQLite has
 //! nothing to listen on.
 
-mod common;
-
 use std::time::Duration;
 
 use jwt_auth_store::{Change, Changes, UserUpdate};
 use jwt_core::{RevocationStore, RevokeReason};
 
-use common::cluster::Cluster;
-use common::{Kind, TestDb, connect, secs, session, signing_key, t0, user};
+use crate::common::cluster::Cluster;
+use crate::common::{Kind, TestDb, connect, secs, session, signing_key, t0, user};
 
 /// Far more than a notification takes; only a bound, so that a lost one fails the test.
 const WITHIN: Duration = Duration::from_secs(5);
