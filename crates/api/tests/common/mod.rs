@@ -5,11 +5,18 @@
 //!
 //! When PostgreSQL is unreachable, its tests fail if `CI` is set and are otherwise skipped
 //! with a loud line on stderr (the same rule as the store's tests).
+//!
+//! Also here for the suites that run the `jwt-auth` binary: `process`, the binary as a child
+//! process, and the store's `pg` (a fresh PostgreSQL database) and `cluster` (a private
+//! PostgreSQL cluster to stop and start).
 #![allow(clippy::disallowed_methods)] // test fixtures at the system's time
 #![allow(dead_code)] // each test module uses its own part of this module
 
+#[path = "../../../store/tests/common/cluster.rs"]
+pub mod cluster;
 #[path = "../../../store/tests/common/pg.rs"]
 pub mod pg;
+pub mod process;
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
