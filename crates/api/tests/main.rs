@@ -8,6 +8,9 @@
 
 mod common;
 
+// `crate::http_tests!(...)` in the HTTP suites: each test once on SQLite and once on PostgreSQL.
+use jwt_auth_testdb::backend_tests as http_tests;
+
 mod chaos;
 mod disk_full;
 mod doc_pages;

@@ -16,8 +16,8 @@ use jwt_core::{
 };
 
 use jwt_auth_store::ServiceClient;
+use jwt_auth_testdb::backend_tests;
 
-use crate::backend_tests;
 use crate::common::{self, TestDb, client, secs, session, signing_key, t0, token, user};
 
 backend_tests!(
