@@ -34,14 +34,7 @@
 //! private cluster, without its server binaries) they print `SKIPPED: <reason>` and pass,
 //! except with `CI` set, where they fail.
 
-#[path = "../../store/tests/common/pg.rs"]
-mod pg;
-
-#[path = "../../store/tests/common/cluster.rs"]
-mod cluster;
-
-#[path = "common/process.rs"]
-mod process;
+use crate::common::{cluster, pg, process};
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;

@@ -4,8 +4,7 @@
 //! The database lives on a small tmpfs mounted for the test (root only: elsewhere the test is
 //! skipped with a loud line, except under `CI`, where it fails).
 
-#[path = "common/mod.rs"]
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

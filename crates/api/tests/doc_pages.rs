@@ -13,8 +13,7 @@
 //! - The configuration reference's table is clap's own definitions, rendered
 //!   (`UPDATE_DOCS=1` rewrites it when a setting changes).
 
-#[path = "common/process.rs"]
-mod process;
+use crate::common::process;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -409,7 +408,8 @@ fn the_configuration_reference_is_the_command_lines_own_definitions() {
     assert!(
         page[start..end] == table,
         "docs/configuration.md is not the command line's definitions; regenerate it with \
-         `UPDATE_DOCS=1 cargo nextest run -p jwt-auth-api --test doc_pages configuration`"
+         `UPDATE_DOCS=1 cargo nextest run -p jwt-auth-api --test main \
+         doc_pages::the_configuration`"
     );
     // Every setting of the serve command is there (the contract's table among them).
     for env in ["BIND_ADDRESS", "DATABASE_URL", "JWT_ALGORITHM", "TOKEN_EXPIRY", "LOG_FORMAT"] {

@@ -4,11 +4,7 @@
 //! database is back; `/api/me` answers from memory for the users it holds. The database is a
 //! private cluster that the test stops and starts.
 
-#[path = "common/mod.rs"]
-mod common;
-
-#[path = "../../store/tests/common/cluster.rs"]
-mod cluster;
+use crate::common::{self, cluster};
 
 use std::time::{Duration, Instant};
 

@@ -5,14 +5,7 @@
 //! contract), a restarted one included.
 #![allow(clippy::disallowed_methods)] // test fixtures at the system's time
 
-#[path = "../../store/tests/common/pg.rs"]
-mod pg;
-
-#[path = "../../store/tests/common/cluster.rs"]
-mod cluster;
-
-#[path = "common/process.rs"]
-mod process;
+use crate::common::{cluster, pg, process};
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
@@ -1067,7 +1060,8 @@ async fn clients_commands_and_their_tokens_across_two_instances() {
 /// The cross-instance revocation lag between two `jwt-auth serve` processes over 1,000
 /// logouts on A, each timed from the moment A answered the logout until B's `/api/me` refuses
 /// the token (asked again as soon as it answers). A measurement, not a test of a figure: run
-/// it with `CI=1 cargo test -p jwt-auth-api --test processes -- --ignored --nocapture lag`.
+/// it with `CI=1 cargo test -p jwt-auth-api --test main -- --ignored --nocapture
+/// processes::revocation_lag`.
 #[tokio::test]
 #[ignore = "a measurement; run by hand"]
 async fn revocation_lag_between_two_processes() {

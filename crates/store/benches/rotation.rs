@@ -7,9 +7,6 @@
 //! length of each measurement (default 3).
 #![allow(clippy::disallowed_methods)] // test fixtures at the system's time
 
-#[path = "../tests/common/pg.rs"]
-mod pg;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,6 +14,7 @@ use chrono::{TimeDelta, Utc};
 use diesel::{Connection, SqliteConnection};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use jwt_auth_store::{NewUser, PasswordHash, Store};
+use jwt_auth_testdb::pg;
 use jwt_core::{ClientInfo, NewRefreshToken, NewSession, RefreshTokenStore, SessionStore};
 
 const CALLERS: [usize; 3] = [1, 8, 32];

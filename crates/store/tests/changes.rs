@@ -3,15 +3,13 @@
 //! unrelated write is not; listening resumes by itself after the server restarts. SQLite has
 //! nothing to listen on.
 
-mod common;
-
 use std::time::Duration;
 
 use jwt_auth_store::{Change, Changes, UserUpdate};
 use jwt_core::{RevocationStore, RevokeReason};
 
-use common::cluster::Cluster;
-use common::{Kind, TestDb, connect, secs, session, signing_key, t0, user};
+use crate::common::cluster::Cluster;
+use crate::common::{Backend, TestDb, connect, secs, session, signing_key, t0, user};
 
 /// Far more than a notification takes; only a bound, so that a lost one fails the test.
 const WITHIN: Duration = Duration::from_secs(5);
@@ -38,14 +36,14 @@ async fn listening(changes: &mut Changes) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_has_no_change_feed() {
-    let db = TestDb::open(Kind::Sqlite).await.expect("SQLite is always there");
+    let db = TestDb::open(Backend::Sqlite).await.expect("SQLite is always there");
     assert!(db.store.changes().is_none());
     assert_eq!(db.store.change_notifications(), None, "nothing to be up or down");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_revocations_and_user_changes_are_pushed_to_other_stores() {
-    let Some(db) = TestDb::open(Kind::Postgres).await else { return };
+    let Some(db) = TestDb::open(Backend::Postgres).await else { return };
     let other = connect(&db.url).await;
     let mut changes = other.changes().expect("PostgreSQL has a change feed");
     listening(&mut changes).await;
@@ -85,7 +83,7 @@ async fn postgres_revocations_and_user_changes_are_pushed_to_other_stores() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_key_changes_are_pushed_to_other_stores() {
-    let Some(db) = TestDb::open(Kind::Postgres).await else { return };
+    let Some(db) = TestDb::open(Backend::Postgres).await else { return };
     let other = connect(&db.url).await;
     let mut changes = other.changes().expect("PostgreSQL has a change feed");
     listening(&mut changes).await;

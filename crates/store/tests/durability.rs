@@ -4,14 +4,14 @@
 //! (Reopening after a clean close is covered for both backends in `store.rs`.)
 #![cfg(unix)]
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
 
 use chrono::TimeDelta;
 use jwt_core::SessionStore;
+
+use crate::common;
 
 /// Set to the database URL when this binary runs as the writer.
 const WRITER_ENV: &str = "JWT_STORE_DURABILITY_WRITER";
@@ -54,7 +54,7 @@ fn sqlite_rows_reported_committed_survive_sigkill() {
     drop(runtime().block_on(common::connect(&url)));
 
     let mut child = Command::new(std::env::current_exe().expect("the test binary"))
-        .args(["writer_child", "--exact", "--nocapture", "--test-threads=1"])
+        .args(["durability::writer_child", "--exact", "--nocapture", "--test-threads=1"])
         .env(WRITER_ENV, &url)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -3,17 +3,15 @@
 //! back, on the same `Store`. The server is a private cluster that the tests stop and start; a
 //! pool that is merely busy, on the shared server, is not taken for an outage.
 
-mod common;
-
 use std::fmt::Debug;
 use std::time::{Duration, Instant};
 
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use jwt_auth_store::{NewUser, PasswordHash, Store, StoreError, StoreOptions};
 
-use common::cluster::Cluster;
-use common::pg::PgDatabase;
-use common::{t0, user};
+use crate::common::cluster::Cluster;
+use crate::common::pg::PgDatabase;
+use crate::common::{self, t0, user};
 
 /// The contract's bound on a 503 while the database is unreachable.
 const WITHIN: Duration = Duration::from_secs(1);

@@ -3,8 +3,6 @@
 //! reopen, and jwt-core's `Sessions` rules running end to end on the SQL store.
 #![allow(clippy::disallowed_methods)] // test fixtures at the system's time
 
-mod common;
-
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -18,8 +16,9 @@ use jwt_core::{
 };
 
 use jwt_auth_store::ServiceClient;
+use jwt_auth_testdb::backend_tests;
 
-use common::{TestDb, client, secs, session, signing_key, t0, token, user};
+use crate::common::{self, TestDb, client, secs, session, signing_key, t0, token, user};
 
 backend_tests!(
     migrations_are_idempotent_and_ping_answers,

@@ -1,15 +1,21 @@
 //! What every HTTP test shares: the real server, started in-process on an ephemeral port of
 //! 127.0.0.1 by `startup::run`, on a database of its own (a temporary SQLite file or a fresh
-//! PostgreSQL database), with a manual clock and a signing key the test knows; a reqwest
-//! client; and `http_tests!`, which instantiates each test body once per backend.
+//! PostgreSQL database, `jwt-auth-testdb`'s `TestDb`), with a manual clock and a signing key
+//! the test knows; a reqwest client; and `http_tests!` (`jwt-auth-testdb`'s `backend_tests!`),
+//! which instantiates each test body once per backend.
 //!
 //! When PostgreSQL is unreachable, its tests fail if `CI` is set and are otherwise skipped
 //! with a loud line on stderr (the same rule as the store's tests).
+//!
+//! Also here for the suites that run the `jwt-auth` binary: `process`, the binary as a child
+//! process, and `jwt-auth-testdb`'s `pg` (a fresh PostgreSQL database) and `cluster` (a private
+//! PostgreSQL cluster to stop and start).
 #![allow(clippy::disallowed_methods)] // test fixtures at the system's time
 #![allow(dead_code)] // each test module uses its own part of this module
 
-#[path = "../../../store/tests/common/pg.rs"]
-pub mod pg;
+pub mod process;
+
+pub use jwt_auth_testdb::{Backend, TestDb, cluster, pg};
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
@@ -31,84 +37,6 @@ use serde_json::{Value, json};
 
 /// The password of every user the tests create.
 pub const PASSWORD: &str = "correct horse battery staple";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-enum Guard {
-    Sqlite(tempfile::TempDir),
-    Postgres(pg::PgDatabase),
-    /// Another instance owns the database.
-    Shared,
-    Dropped,
-}
-
-/// A database that lives as long as this value.
-pub struct TestDb {
-    pub url: String,
-    pub backend: Backend,
-    guard: Guard,
-}
-
-impl TestDb {
-    /// `None` when the test is to be skipped (PostgreSQL unreachable, `CI` unset).
-    pub async fn open(backend: Backend) -> Option<Self> {
-        let (url, guard) = match backend {
-            Backend::Sqlite => {
-                let dir = tempfile::tempdir().expect("a temporary directory");
-                let url = format!("sqlite://{}", dir.path().join("jwt-auth.db").display());
-                (url, Guard::Sqlite(dir))
-            }
-            Backend::Postgres => {
-                let db = pg::PgDatabase::for_test("jwt_api_http").await?;
-                (db.url.clone(), Guard::Postgres(db))
-            }
-        };
-        Some(Self { url, backend, guard })
-    }
-
-    /// A PostgreSQL database at `url` that something else owns (a private cluster).
-    /// A SQLite file at `url` that someone else owns (cleans up).
-    pub fn sqlite_at(url: &str) -> Self {
-        Self { url: url.to_owned(), backend: Backend::Sqlite, guard: Guard::Shared }
-    }
-
-    pub fn postgres_at(url: &str) -> Self {
-        Self { url: url.to_owned(), backend: Backend::Postgres, guard: Guard::Shared }
-    }
-}
-
-/// Runs each named `async fn(TestDb)` once on SQLite and once on PostgreSQL, as tests named
-/// `sqlite::NAME` and `postgres::NAME`.
-#[macro_export]
-macro_rules! http_tests {
-    ($($name:ident),+ $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let db = $crate::common::TestDb::open($crate::common::Backend::Sqlite).await;
-                    super::$name(db.expect("SQLite is always there")).await;
-                }
-            )+
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    if let Some(db) =
-                        $crate::common::TestDb::open($crate::common::Backend::Postgres).await
-                    {
-                        super::$name(db).await;
-                    }
-                }
-            )+
-        }
-    };
-}
 
 /// The settings of `jwt-auth serve` with the contract's defaults, except that the per-IP login
 /// quota is off (every test client is 127.0.0.1; the rate-limit tests set their own).
@@ -217,8 +145,7 @@ impl TestApp {
 
     /// [`sibling`](Self::sibling), returned as soon as it listens, ready or not.
     pub async fn sibling_unready(&self) -> TestApp {
-        let db =
-            TestDb { url: self.db.url.clone(), backend: self.db.backend, guard: Guard::Shared };
+        let db = self.db.shared();
         let (config, key_args) = (self.config.clone(), self.key_args.clone());
         let data_dir = Arc::clone(&self.data_dir);
         Self::launch(db, config, self.key.clone(), key_args, self.clock.clone(), data_dir).await
@@ -260,7 +187,7 @@ impl TestApp {
     /// Drops the database under the running server (PostgreSQL only).
     pub fn drop_database(&mut self) {
         assert_eq!(self.db.backend, Backend::Postgres, "only a PostgreSQL database can go away");
-        self.db.guard = Guard::Dropped;
+        self.db.drop_database();
     }
 
     pub async fn wait_ready(&self) {

@@ -7,8 +7,8 @@ use jwt_core::Algorithm;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
+use super::keys::KEK;
 use crate::common::{Pair, Reply, TestApp, TestDb, decode, send};
-use crate::keys::KEK;
 
 crate::http_tests!(
     the_console_endpoints_are_for_administrators_only,

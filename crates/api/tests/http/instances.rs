@@ -152,7 +152,8 @@ async fn sqlite_an_instance_alone_pushes_nothing_and_needs_nothing_pushed() {
 /// The cross-instance revocation lag over 1,000 logouts on A, each timed from the moment the
 /// logout request is sent to A until B's revocation set refuses the token (checked in
 /// process every millisecond). A measurement, not a test of a figure: run it with
-/// `CI=1 cargo test -p jwt-auth-api --test http -- --ignored --nocapture revocation_lag`.
+/// `CI=1 cargo test -p jwt-auth-api --test main -- --ignored --nocapture
+/// instances::postgres_revocation_lag`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement; run by hand"]
 async fn postgres_revocation_lag_between_two_instances() {

@@ -1,96 +1,18 @@
 //! What every test of the store shares: a store on a database of its own (a temporary SQLite
-//! file, or a fresh PostgreSQL database), and `backend_tests!`, which instantiates each test
-//! body once per backend.
+//! file, or a fresh PostgreSQL database), from `jwt-auth-testdb` with `backend_tests!`, which
+//! instantiates each test body once per backend, and the rows the tests start from.
 //!
 //! When PostgreSQL is unreachable, its tests fail if `CI` is set and are otherwise skipped
 //! with a loud line on stderr.
 
-#![allow(dead_code)] // each test binary uses its own part of this module
-
-pub mod cluster;
-pub mod pg;
+pub use jwt_auth_testdb::{Backend, cluster, connect, pg};
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use jwt_auth_store::{NewUser, PasswordHash, Store, StoredSigningKey, User};
 use jwt_core::{ClientInfo, NewRefreshToken, NewSession, SessionStore};
 
-#[derive(Debug, Clone, Copy)]
-pub enum Kind {
-    Sqlite,
-    Postgres,
-}
-
-enum Guard {
-    Sqlite(tempfile::TempDir),
-    Postgres(pg::PgDatabase),
-}
-
 /// A migrated store on a database that lives as long as this value.
-pub struct TestDb {
-    // Declared before the guard: the store's connections close before the database goes.
-    pub store: Store,
-    pub url: String,
-    guard: Guard,
-}
-
-impl TestDb {
-    /// `None` when the test is to be skipped (PostgreSQL unreachable, `CI` unset).
-    pub async fn open(kind: Kind) -> Option<Self> {
-        let (url, guard) = match kind {
-            Kind::Sqlite => {
-                let dir = tempfile::tempdir().expect("a temporary directory");
-                let url = format!("sqlite://{}", dir.path().join("store.db").display());
-                (url, Guard::Sqlite(dir))
-            }
-            Kind::Postgres => {
-                let db = pg::PgDatabase::for_test("jwt_store_test").await?;
-                (db.url.clone(), Guard::Postgres(db))
-            }
-        };
-        let store = connect(&url).await;
-        Some(Self { store, url, guard })
-    }
-
-    /// Closes the store and opens the same database again.
-    pub async fn reopen(&mut self) {
-        let _ = std::mem::replace(&mut self.store, connect(&self.url).await);
-    }
-}
-
-pub async fn connect(url: &str) -> Store {
-    let store = Store::connect(url).await.expect("the store opens");
-    store.migrate().await.expect("the migrations apply");
-    store
-}
-
-/// Runs each named `async fn(TestDb)` once on SQLite and once on PostgreSQL, as tests named
-/// `sqlite::NAME` and `postgres::NAME`.
-#[macro_export]
-macro_rules! backend_tests {
-    ($($name:ident),+ $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let db = $crate::common::TestDb::open($crate::common::Kind::Sqlite).await;
-                    super::$name(db.expect("SQLite is always there")).await;
-                }
-            )+
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    if let Some(db) =
-                        $crate::common::TestDb::open($crate::common::Kind::Postgres).await
-                    {
-                        super::$name(db).await;
-                    }
-                }
-            )+
-        }
-    };
-}
+pub type TestDb = jwt_auth_testdb::TestDb<Store>;
 
 /// A fixed start time, whole seconds, so that tests can reason about it.
 pub fn t0() -> DateTime<Utc> {

@@ -2,9 +2,6 @@
 //! ephemeral port with a manual clock, spoken to over TCP with reqwest, once on SQLite and once
 //! on PostgreSQL. One module per area of the contract.
 
-#[path = "../common/mod.rs"]
-mod common;
-
 mod admin;
 mod attacks;
 mod auth;

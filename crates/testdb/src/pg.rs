@@ -34,7 +34,6 @@ impl PgDatabase {
 
     /// [`PgDatabase::create`] for a test: `None`, after a loud `SKIPPED` line, when PostgreSQL
     /// cannot be used; but with `CI` set, an unusable PostgreSQL fails the test instead.
-    #[allow(dead_code)] // the bench reports an unreachable PostgreSQL its own way
     pub async fn for_test(prefix: &str) -> Option<Self> {
         match Self::create(prefix).await {
             Ok(db) => Some(db),
