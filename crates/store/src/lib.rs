@@ -67,4 +67,4 @@ pub use model::{
     PasswordHash, RecordedEvent, SecurityEvent, StoreOptions, UpdatedUser, User, UserPage,
     UserUpdate,
 };
-pub use store::Store;
+pub use store::{Store, postgres_url_with_database};

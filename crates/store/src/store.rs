@@ -68,6 +68,26 @@ impl fmt::Debug for Store {
     }
 }
 
+/// A PostgreSQL URL naming database `name` on the server of `url` instead of its own, with the
+/// same user, host and query parameters: to make, drop or reach another database of one
+/// server (the tests' and the benchmarks' own).
+///
+/// ```
+/// use jwt_auth_store::postgres_url_with_database;
+/// let url = "postgres://app@db:5432/auth?sslmode=require";
+/// assert_eq!(postgres_url_with_database(url, "postgres"), "postgres://app@db:5432/postgres?sslmode=require");
+/// assert_eq!(postgres_url_with_database("postgres://db", "t1"), "postgres://db/t1");
+/// ```
+pub fn postgres_url_with_database(url: &str, name: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let authority = base.find("://").map_or(0, |i| i + 3);
+    let base = base[authority..].find('/').map_or(base, |i| &base[..authority + i]);
+    match query {
+        Some(query) => format!("{base}/{name}?{query}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
 /// Where `DATABASE_URL` points.
 #[derive(Debug, PartialEq, Eq)]
 enum Target {

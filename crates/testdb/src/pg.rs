@@ -28,7 +28,7 @@ impl PgDatabase {
             .execute(&mut conn)
             .await
             .map_err(|e| format!("CREATE DATABASE failed: {e}"))?;
-        let url = with_database(&admin_url, &name);
+        let url = jwt_auth_store::postgres_url_with_database(&admin_url, &name);
         Ok(Self { admin_url, name, url })
     }
 
@@ -82,16 +82,5 @@ impl Drop for PgDatabase {
         if !matches!(dropped, Ok(Ok(()))) {
             eprintln!("warning: test database {} was not dropped: {dropped:?}", self.name);
         }
-    }
-}
-
-/// `url` with its database name replaced by `name` (query parameters kept).
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
-    let authority = base.find("://").map_or(0, |i| i + 3);
-    let base = base[authority..].find('/').map_or(base, |i| &base[..authority + i]);
-    match query {
-        Some(query) => format!("{base}/{name}?{query}"),
-        None => format!("{base}/{name}"),
     }
 }

@@ -36,10 +36,12 @@ pub fn database_name(url: &str) -> &str {
 /// tests make theirs the same way.
 pub async fn recreate_postgres(url: &str) {
     let name = database_name(url);
-    let (client, connection) =
-        tokio_postgres::connect(&with_database(url, "postgres"), tokio_postgres::NoTls)
-            .await
-            .unwrap_or_else(|e| fail(format!("REPORT_POSTGRES_URL: {e}")));
+    let (client, connection) = tokio_postgres::connect(
+        &jwt_auth_store::postgres_url_with_database(url, "postgres"),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap_or_else(|e| fail(format!("REPORT_POSTGRES_URL: {e}")));
     tokio::spawn(connection);
     let quoted = format!("\"{}\"", name.replace('"', "\"\""));
     // One statement a call: neither may run inside a transaction block.
@@ -51,17 +53,6 @@ pub async fn recreate_postgres(url: &str) {
             .batch_execute(&statement)
             .await
             .unwrap_or_else(|e| fail(format!("recreating {name}: {e}")));
-    }
-}
-
-/// `url` with its database name replaced by `name` (query parameters kept).
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
-    let authority = base.find("://").map_or(0, |i| i + 3);
-    let base = base[authority..].find('/').map_or(base, |i| &base[..authority + i]);
-    match query {
-        Some(query) => format!("{base}/{name}?{query}"),
-        None => format!("{base}/{name}"),
     }
 }
 
