@@ -47,7 +47,7 @@ pub fn new_client(name: &str, roles: &[String], now: DateTime<Utc>) -> Result<Ne
             "the client name must be 1 to {MAX_NAME_BYTES} bytes, without control characters"
         ));
     }
-    if let Some(bad) = roles.iter().find(|r| !crate::accounts::valid_role(r)) {
+    if let Err(crate::accounts::NotARole(bad)) = crate::accounts::Role::parse_all(roles) {
         return Err(format!("`{bad}` is not a role name (1 to 64 characters, no whitespace)"));
     }
     let roles = if roles.is_empty() { vec![DEFAULT_ROLE.to_owned()] } else { roles.to_vec() };

@@ -124,6 +124,13 @@ impl From<jwt_auth_service::ServiceError> for ApiError {
         use jwt_auth_service::ServiceError as S;
         match err {
             S::InvalidField(why) => ApiError::InvalidField(why),
+            S::InvalidRole(_) => ApiError::InvalidField(
+                "roles must be non-empty words of at most 64 characters".into(),
+            ),
+            S::UnknownUserId(id) => ApiError::NotFound(format!("no user `{id}`")),
+            e @ (S::LimitOutOfRange { .. } | S::OffsetOutOfRange { .. }) => {
+                ApiError::InvalidField(e.to_string())
+            }
             S::Store(e) => ApiError::from(&e),
             S::SharedStore(e) => ApiError::from(&*e),
         }

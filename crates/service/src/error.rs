@@ -8,9 +8,27 @@ use jwt_auth_store::StoreError;
 /// Why a service refused or failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
-    /// A value that breaks its rule (an email, a password, a role's name): what is wrong.
+    /// A value that breaks its rule (an email, a password, a client's name): what is wrong.
     #[error("{0}")]
     InvalidField(String),
+    /// Not a role's name (see [`Role`](crate::accounts::Role)): the name.
+    #[error("`{0}` is not a role name (1 to 64 characters, no whitespace)")]
+    InvalidRole(String),
+    /// No user has this id (which may not even be a UUID).
+    #[error("no user has the id `{0}`")]
+    UnknownUserId(String),
+    /// A page of more items than the listing gives at once, or of none.
+    #[error("limit must be between 1 and {most}")]
+    LimitOutOfRange {
+        /// The listing's largest page.
+        most: u32,
+    },
+    /// An offset past what the database counts.
+    #[error("offset must be at most {most}")]
+    OffsetOutOfRange {
+        /// The largest offset.
+        most: u64,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -15,6 +15,7 @@ pub mod key_files;
 pub mod keys;
 pub mod legacy_hash;
 pub mod metrics;
+pub mod page;
 pub mod passwords;
 pub mod secret;
 pub mod throttle;

@@ -284,10 +284,7 @@ pub async fn events(
             })
         })
         .transpose()?;
-    let limit = limit.unwrap_or(100);
-    if !(1..=MAX_EVENTS).contains(&limit) {
-        return Err(ApiError::InvalidField(format!("limit must be between 1 and {MAX_EVENTS}")));
-    }
+    let limit = jwt_auth_service::page::Page::new(limit.unwrap_or(100), MAX_EVENTS, 0)?.limit();
     let query = EventQuery { user_id: user, kind, limit };
     let events = state
         .store

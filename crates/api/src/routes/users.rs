@@ -16,12 +16,11 @@ use crate::routes::no_store;
 use crate::state::AppState;
 // Role names are counted in characters (Unicode code points, as JSON Schema's `maxLength`
 // counts them, so that the document states the rule exactly).
-use jwt_auth_service::accounts::{MAX_ROLE_CHARS, valid_role};
+use jwt_auth_service::accounts::{MAX_ROLE_CHARS, Role, UserId};
+use jwt_auth_service::page;
 
 /// The largest page of `GET /api/users`.
 const MAX_PAGE: u32 = 100;
-/// The largest offset of `GET /api/users`: the database counts rows in an `i64`.
-const MAX_OFFSET: u64 = i64::MAX as u64;
 /// The characters a role name cannot hold: exactly those of `char::is_whitespace` (Unicode
 /// `White_Space`), spelled out so that every regular-expression engine reads the document's
 /// pattern alike.
@@ -115,19 +114,12 @@ pub async fn list(
     _admin: RequireRole<Admin>,
     page: web::Query<Page>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = page.limit.unwrap_or(20);
-    if limit == 0 || limit > MAX_PAGE {
-        return Err(ApiError::InvalidField(format!("limit must be between 1 and {MAX_PAGE}")));
-    }
-    let offset = page.offset.unwrap_or(0);
-    if offset > MAX_OFFSET {
-        return Err(ApiError::InvalidField(format!("offset must be at most {MAX_OFFSET}")));
-    }
+    let window = page::Page::new(page.limit.unwrap_or(20), MAX_PAGE, page.offset.unwrap_or(0))?;
     let email = page.email.as_deref().filter(|e| !e.is_empty());
     if email.is_some_and(|e| e.len() > jwt_auth_store::MAX_EMAIL_BYTES) {
         return Err(ApiError::InvalidField("email must be at most 254 bytes".into()));
     }
-    let found = state.store.search_users(email, limit, offset).await?;
+    let found = state.store.search_users(email, window.limit(), window.offset()).await?;
     Ok(no_store(HttpResponse::Ok()).json(UserList {
         users: found.users.into_iter().map(UserView::from).collect(),
         total: found.total,
@@ -171,14 +163,9 @@ fn no_user(id: &str) -> ApiError {
     ApiError::NotFound(format!("no user `{id}`"))
 }
 
-/// User ids are UUIDs (the `sub` claim): anything else names no user and is not sent to the
-/// database, which may refuse it (PostgreSQL text cannot hold a NUL).
-fn user_id(id: &str) -> Result<&str, ApiError> {
-    uuid::Uuid::parse_str(id).map(|_| id).map_err(|_| no_user(id))
-}
-
 async fn existing_user(state: &AppState, id: &str) -> Result<User, ApiError> {
-    state.store.user_by_id(user_id(id)?).await?.ok_or_else(|| no_user(id))
+    let id = UserId::parse(id)?;
+    state.store.user_by_id(id.as_str()).await?.ok_or_else(|| no_user(id.as_str()))
 }
 
 #[utoipa::path(get, path = "/api/admin/users/{id}", tag = "admin", security(("bearer" = [])),
@@ -257,7 +244,7 @@ pub struct PatchUser {
     pub disabled: Option<bool>,
 }
 
-/// The schema of `PatchUser::roles`: `null`, or names as [`valid_role`] takes them.
+/// The schema of `PatchUser::roles`: `null`, or names as [`Role::parse`] takes them.
 fn role_list() -> utoipa::openapi::schema::Array {
     use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType, Type};
     let class: String = WHITESPACE
@@ -294,17 +281,12 @@ pub async fn update(
     Json(body): Json<PatchUser>,
 ) -> Result<HttpResponse, ApiError> {
     let PatchUser { roles, disabled } = body;
-    if let Some(roles) = &roles
-        && !roles.iter().all(|r| valid_role(r))
-    {
-        return Err(ApiError::InvalidField(
-            "roles must be non-empty words of at most 64 characters".into(),
-        ));
-    }
+    let roles = roles.map(|names| Role::parse_all(&names).map(Role::names)).transpose();
+    let roles = roles.map_err(jwt_auth_service::ServiceError::from)?;
     let update = UserUpdate { roles, disabled };
     let updated = state
         .store
-        .update_user(user_id(&id)?, &update, state.now())
+        .update_user(UserId::parse(&id)?.as_str(), &update, state.now())
         .await?
         .ok_or_else(|| no_user(&id))?;
     state.users.put(updated.user.clone()).await;
@@ -339,14 +321,11 @@ mod tests {
         for c in (0..=0x10FFFF).filter_map(char::from_u32) {
             assert_eq!(listed(c), c.is_whitespace(), "U+{:04X}", u32::from(c));
             if c.is_ascii() {
-                assert_eq!(
-                    valid_role(&format!("a{c}b")),
-                    !c.is_whitespace(),
-                    "U+{:04X}",
-                    u32::from(c)
-                );
+                let role = Role::parse(&format!("a{c}b"));
+                assert_eq!(role.is_ok(), !c.is_whitespace(), "U+{:04X}", u32::from(c));
             }
         }
+        let valid_role = |name: &str| Role::parse(name).is_ok();
         assert!(valid_role(&"é".repeat(64)) && !valid_role(&"é".repeat(65)), "chars, not bytes");
         assert!(valid_role(&"😀".repeat(64)) && !valid_role(&"😀".repeat(65)));
         assert!(!valid_role(""));
