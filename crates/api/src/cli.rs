@@ -589,15 +589,7 @@ async fn record(
     user_id: Option<&str>,
     detail: String,
 ) -> Result<(), CliError> {
-    let event = jwt_auth_store::SecurityEvent {
-        kind,
-        at: now(),
-        user_id: user_id.map(str::to_owned),
-        session_id: None,
-        client: jwt_core::ClientInfo::default(),
-        detail: Some(detail),
-    };
-    Ok(store.record_event(&event).await?)
+    Ok(jwt_auth_service::audit::record(store, kind, user_id, detail, now()).await?)
 }
 
 /// A new password from standard input (its last line break left out), checked.

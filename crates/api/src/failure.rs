@@ -1,5 +1,7 @@
 //! Why a command, or the start of the server, failed: one line each, and whether time may
-//! mend it.
+//! mend it. A service's refusal becomes its line here, once.
+
+use jwt_auth_service::ServiceError;
 
 use crate::config::ConfigError;
 
@@ -21,6 +23,20 @@ pub enum CliError {
     Usage(String),
     #[error(transparent)]
     Keys(#[from] jwt_auth_service::keys::KeyError),
+    /// A service refused: its own words.
+    #[error(transparent)]
+    Service(ServiceError),
+}
+
+/// A service's refusal or failure, as a command says it: the store's and jwt-core's failures
+/// as they are, the others in the service's words unless a command's flag says it better.
+impl From<ServiceError> for CliError {
+    fn from(err: ServiceError) -> Self {
+        match err {
+            ServiceError::Store(e) => CliError::Store(e),
+            other => CliError::Service(other),
+        }
+    }
 }
 
 impl CliError {

@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod accounts;
+pub mod audit;
 pub mod email;
 pub mod error;
 pub mod feed;
