@@ -18,6 +18,7 @@ pub use crate::failure::CliError;
 use crate::key_settings::{self, KeySettings};
 use crate::passwords::{MAX_PASSWORD_BYTES, Passwords, check_new_password};
 use crate::startup::Application;
+use jwt_auth_service::clients;
 use jwt_auth_service::keys::{Keys, ListedKey};
 
 /// The time a command acts at: the system's, read through its clock.
@@ -450,14 +451,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
 async fn clients(command: ClientsCommand) -> Result<(), CliError> {
     match command {
         ClientsCommand::Add { name, roles, json, storage } => {
-            let new = crate::clients::new_client(&name, &roles, now()).map_err(CliError::Usage)?;
-            let store = open_store(&storage).await?;
-            store.add_client(&new.client).await.map_err(|e| match e {
-                jwt_auth_store::StoreError::NameTaken => {
-                    CliError::Usage(format!("a client named `{name}` exists already"))
-                }
-                e => e.into(),
-            })?;
+            let new = clients::new_client(&name, &roles, now())?;
+            clients::add(&open_store(&storage).await?, &new).await?;
             let (id, secret) = (&new.client.id, new.secret.expose());
             if json {
                 let printed = serde_json::json!({
@@ -474,8 +469,7 @@ async fn clients(command: ClientsCommand) -> Result<(), CliError> {
             Ok(())
         }
         ClientsCommand::List { json, storage } => {
-            let store = open_store(&storage).await?;
-            let clients = store.clients().await?;
+            let clients = clients::list(&open_store(&storage).await?).await?;
             if json {
                 let listed: Vec<_> = clients
                     .iter()
@@ -503,30 +497,14 @@ async fn clients(command: ClientsCommand) -> Result<(), CliError> {
             Ok(())
         }
         ClientsCommand::Remove { client, token_expiry, storage } => {
-            let given = given_lifetimes(token_expiry, None)?;
+            let (given, _) = given_lifetimes(token_expiry, None)?;
             let store = open_store(&storage).await?;
-            let lifetime =
-                jwt_auth_service::keys::longest_lifetimes(&store, given, now()).await?.access;
-            let Some(named) = crate::clients::named(&store, &client).await? else {
-                return Err(CliError::Usage(format!(
-                    "no client has the id or the name `{client}`; nothing changed"
-                )));
-            };
-            match crate::clients::remove(&store, &named.id, lifetime, now()).await? {
-                Some(client) => {
-                    println!(
-                        "removed client {} ({}): running servers refuse its tokens within a \
-                         second",
-                        client.id, client.name
-                    );
-                    Ok(())
-                }
-                // Removed meanwhile by someone else.
-                None => Err(CliError::Usage(format!(
-                    "no client has the id `{}` any more; nothing changed",
-                    named.id
-                ))),
-            }
+            let removed = clients::remove_named(&store, &client, given, now()).await?;
+            println!(
+                "removed client {} ({}): running servers refuse its tokens within a second",
+                removed.id, removed.name
+            );
+            Ok(())
         }
     }
 }

@@ -131,6 +131,9 @@ impl From<jwt_auth_service::ServiceError> for ApiError {
             e @ (S::LimitOutOfRange { .. } | S::OffsetOutOfRange { .. }) => {
                 ApiError::InvalidField(e.to_string())
             }
+            S::ClientNameTaken(_) => ApiError::Conflict(err.to_string()),
+            S::UnknownClient(_) | S::ClientGone(_) => ApiError::NotFound(err.to_string()),
+            S::NoRandomness => ApiError::Internal(err.to_string()),
             S::Store(e) => ApiError::from(&e),
             S::SharedStore(e) => ApiError::from(&*e),
         }

@@ -29,6 +29,18 @@ pub enum ServiceError {
         /// The largest offset.
         most: u64,
     },
+    /// Another service client has this name.
+    #[error("a client named `{0}` exists already")]
+    ClientNameTaken(String),
+    /// No service client has this id, nor this name.
+    #[error("no client has the id or the name `{0}`; nothing changed")]
+    UnknownClient(String),
+    /// The client with this id was removed meanwhile, by someone else.
+    #[error("no client has the id `{0}` any more; nothing changed")]
+    ClientGone(String),
+    /// The system gave no random bytes for a secret.
+    #[error("no random bytes")]
+    NoRandomness,
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),

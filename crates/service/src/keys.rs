@@ -475,7 +475,7 @@ pub async fn longest_lifetimes(
     store: &Store,
     given: (Option<TimeDelta>, Option<TimeDelta>),
     now: DateTime<Utc>,
-) -> Result<jwt_auth_store::TokenLifetimes, KeyError> {
+) -> Result<jwt_auth_store::TokenLifetimes, jwt_auth_store::StoreError> {
     let recorded = store.token_lifetimes(now).await?;
     let longest = |pick: fn(&jwt_auth_store::TokenLifetimes) -> TimeDelta,
                    given: Option<TimeDelta>,

@@ -8,6 +8,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod clients;
 pub mod email;
 pub mod error;
 pub mod feed;
