@@ -1,19 +1,28 @@
-//! The server's audit: the state's events go to the service's trail (metrics, log, the
-//! revocation feed's readers, the stored trail), at the time of the state's clock.
+//! The state as the services see this instance ([`Instance`]: its sessions, user cache,
+//! hashing threads, metrics and the feed's wake-up), and its audit: the state's events go to
+//! the service's trail, at the time of the state's clock.
 
 pub use jwt_auth_service::audit::Audit;
-use jwt_auth_service::audit::AuditTrail;
+use jwt_auth_service::instance::Instance;
 
 use crate::state::AppState;
 
 impl AppState {
-    /// Where this instance's events go.
-    pub fn audit_trail(&self) -> AuditTrail<'_> {
-        AuditTrail { store: &self.store, metrics: &self.metrics, feed_wake: &self.feed_wake }
+    /// This instance's parts, for a service to reach at once.
+    pub fn instance(&self) -> Instance<'_> {
+        Instance {
+            store: &self.store,
+            sessions: &self.sessions,
+            users: &self.users,
+            passwords: &self.passwords,
+            metrics: &self.metrics,
+            feed_wake: &self.feed_wake,
+        }
     }
 
-    /// Counts, logs and records `event` (see [`AuditTrail::audit`]).
+    /// Counts, logs and records `event` (see
+    /// [`AuditTrail::audit`](jwt_auth_service::audit::AuditTrail::audit)).
     pub async fn audit(&self, event: Audit<'_>) {
-        self.audit_trail().audit(event, self.now()).await;
+        self.instance().trail().audit(event, self.now()).await;
     }
 }

@@ -9,17 +9,20 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use clap::{CommandFactory, Parser, Subcommand};
-use jwt_auth_store::{ExistingEmails, NewUser, PasswordHash, Store, StoreError};
+use jwt_auth_store::{ExistingEmails, Store};
 use jwt_core::{Clock, SystemClock};
 
 use crate::config::{ConfigError, KeyArgs, ServeArgs, StorageArgs, parse_algorithm};
 use crate::database::open_store;
 pub use crate::failure::CliError;
 use crate::key_settings::{self, KeySettings};
-use crate::passwords::{MAX_PASSWORD_BYTES, Passwords, check_new_password};
+use crate::passwords::{MAX_PASSWORD_BYTES, check_new_password};
 use crate::startup::Application;
-use jwt_auth_service::clients;
+use jwt_auth_service::import;
 use jwt_auth_service::keys::{Keys, ListedKey};
+use jwt_auth_service::page::{MAX_OFFSET, Page};
+use jwt_auth_service::users::{self, CutOff, ImportReport, Users};
+use jwt_auth_service::{audit, clients};
 
 /// The time a command acts at: the system's, read through its clock.
 fn now() -> DateTime<Utc> {
@@ -412,40 +415,29 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             }
             Command::Completions { .. } | Command::Man { .. } => unreachable!("handled above"),
             Command::Sessions(SessionsCommand::Revoke { issued_before, user, storage }) => {
-                jwt_core::check_cut_off(issued_before, now())
-                    .map_err(|e| CliError::Usage(format!("--issued-before {e}")))?;
-                let store = open_store(&storage).await?;
-                if let Some(id) = &user
-                    && store.user_by_id(id).await?.is_none()
-                {
-                    return Err(CliError::Usage(format!("--user: no user has the id `{id}`")));
-                }
-                jwt_core::RevocationStore::void_issued_before(
-                    &store,
-                    user.as_deref(),
-                    issued_before,
-                    now(),
-                )
-                .await?;
-                let whom = match &user {
-                    Some(id) => format!("user {id}"),
-                    None => "every user".to_owned(),
-                };
-                let detail = format!(
-                    "tokens of {whom} issued before {} voided by jwt-auth sessions revoke",
-                    issued_before.to_rfc3339()
-                );
-                let voided = jwt_auth_store::EventKind::TokensVoided;
-                record(&store, voided, user.as_deref(), detail).await?;
-                println!(
-                    "voided every token issued to {whom} before {}; running servers refuse \
-                     them within seconds",
-                    issued_before.to_rfc3339()
-                );
-                Ok(())
+                revoke_sessions(&storage, issued_before, user).await
             }
         }
     })
+}
+
+/// `sessions revoke`: every token issued before the cut-off is void, of one user or of all.
+async fn revoke_sessions(
+    storage: &StorageArgs,
+    issued_before: DateTime<Utc>,
+    user: Option<String>,
+) -> Result<(), CliError> {
+    let cut_off = CutOff::new(issued_before, now())?;
+    let store = open_store(storage).await?;
+    let users = Users::command(&store, "jwt-auth sessions revoke");
+    users.void_issued_before(user.as_deref(), cut_off, now()).await?;
+    let whom = user.map_or_else(|| "every user".to_owned(), |id| format!("user {id}"));
+    println!(
+        "voided every token issued to {whom} before {}; running servers refuse them within \
+         seconds",
+        issued_before.to_rfc3339()
+    );
+    Ok(())
 }
 
 async fn clients(command: ClientsCommand) -> Result<(), CliError> {
@@ -516,20 +508,10 @@ async fn events(
     limit: u32,
     json: bool,
 ) -> Result<(), CliError> {
-    let kind = kind.map(|k| k.parse::<jwt_auth_store::EventKind>()).transpose().map_err(|_| {
-        CliError::Usage(format!("--kind `{}`: no such kind of event", kind.unwrap_or_default()))
-    })?;
-    if let Some(kind) = kind.filter(|k| !k.is_recorded()) {
-        return Err(CliError::Usage(format!(
-            "--kind `{kind}`: such events are counted (GET /metrics), never stored in the trail"
-        )));
-    }
-    if !(1..=10_000).contains(&limit) {
-        return Err(CliError::Usage("--limit must be 1 to 10000".into()));
-    }
+    let kind = kind.map(audit::recorded_kind).transpose()?;
+    let page = Page::new(limit, 10_000, 0)?;
     let store = open_store(storage).await?;
-    let query = jwt_auth_store::EventQuery { user_id: user, kind, limit };
-    for recorded in store.events(&query).await? {
+    for recorded in audit::events(&store, user, kind, page).await? {
         let e = &recorded.event;
         let at = e.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         if json {
@@ -579,95 +561,53 @@ fn read_new_password() -> Result<String, CliError> {
     Ok(password)
 }
 
-/// The argon2id hash of a new password.
-async fn hash_new_password(password: String) -> Result<PasswordHash, CliError> {
-    let hash = Passwords::new(1)
-        .map_err(|e| CliError::Usage(e.to_string()))?
-        .hash(password)
-        .await
-        .map_err(|e| CliError::Usage(e.to_string()))?;
-    Ok(PasswordHash::new(hash))
-}
-
 async fn add_user(storage: &StorageArgs, email: String, admin: bool) -> Result<(), CliError> {
     let email = crate::email::checked(&email)
         .map_err(|e| CliError::Usage(format!("--email `{email}`: {e}")))?;
     let password = read_new_password()?;
     let store = open_store(storage).await?;
-    let hash = hash_new_password(password).await?;
-    let roles = if admin { vec!["user".into(), "admin".into()] } else { vec!["user".into()] };
-    let user = store.create_user(&NewUser { email, password_hash: hash, roles }, now()).await?;
-    let created = jwt_auth_store::EventKind::UserCreated;
-    record(&store, created, Some(&user.id), "jwt-auth user add".into()).await?;
+    let users = Users::command(&store, "jwt-auth user add");
+    let user = users.add(email, password, admin, now()).await?;
     println!("created user {} <{}> with roles {:?}", user.id, user.email, user.roles);
     Ok(())
-}
-
-/// The user that `id_or_email` names, or a one-line refusal.
-async fn find_user(store: &Store, id_or_email: &str) -> Result<jwt_auth_store::User, CliError> {
-    crate::accounts::find(store, id_or_email)
-        .await?
-        .ok_or_else(|| CliError::Usage(format!("no user has the id or the email `{id_or_email}`")))
 }
 
 async fn set_password(storage: &StorageArgs, who: &str) -> Result<(), CliError> {
     let password = read_new_password()?;
     let store = open_store(storage).await?;
-    let user = find_user(&store, who).await?;
-    let hash = hash_new_password(password).await?;
-    let updated = store
-        .set_password(&user.id, &hash, now())
-        .await?
-        .ok_or_else(|| CliError::Usage(format!("user {} was deleted meanwhile", user.id)))?;
-    let detail = "password set by jwt-auth user set-password; every session ended".to_owned();
-    record(&store, jwt_auth_store::EventKind::UserUpdated, Some(&user.id), detail).await?;
+    let users = Users::command(&store, "jwt-auth user set-password");
+    let user = users.set_password(who, password, now()).await?;
     println!(
         "set the password of user {} <{}> and ended every session of theirs; running servers \
          refuse their tokens within seconds",
-        updated.user.id, updated.user.email
+        user.id, user.email
     );
     Ok(())
 }
 
 async fn set_disabled(storage: &StorageArgs, who: &str, disabled: bool) -> Result<(), CliError> {
     let store = open_store(storage).await?;
-    let user = find_user(&store, who).await?;
-    let update = jwt_auth_store::UserUpdate { roles: None, disabled: Some(disabled) };
-    let updated = store
-        .update_user(&user.id, &update, now())
-        .await?
-        .ok_or_else(|| CliError::Usage(format!("user {} was deleted meanwhile", user.id)))?;
-    let (word, command) = if disabled { ("disabled", "disable") } else { ("enabled", "enable") };
-    let detail = format!("{word} by jwt-auth user {command}");
-    record(&store, jwt_auth_store::EventKind::UserUpdated, Some(&user.id), detail).await?;
+    let command = if disabled { "jwt-auth user disable" } else { "jwt-auth user enable" };
+    let user = Users::command(&store, command).set_disabled(who, disabled, now()).await?;
     if disabled {
         println!(
             "disabled user {} <{}>: every session ended, and running servers refuse their \
              tokens within seconds",
-            updated.user.id, updated.user.email
+            user.id, user.email
         );
     } else {
-        println!(
-            "enabled user {} <{}>: they can log in again",
-            updated.user.id, updated.user.email
-        );
+        println!("enabled user {} <{}>: they can log in again", user.id, user.email);
     }
     Ok(())
 }
 
 async fn delete_user(storage: &StorageArgs, who: &str) -> Result<(), CliError> {
     let store = open_store(storage).await?;
-    let user = find_user(&store, who).await?;
-    let deleted = store
-        .delete_user(&user.id, now())
-        .await?
-        .ok_or_else(|| CliError::Usage(format!("user {} was deleted meanwhile", user.id)))?;
-    let detail = format!("<{}> deleted by jwt-auth user delete", deleted.user.email);
-    record(&store, jwt_auth_store::EventKind::UserDeleted, Some(&user.id), detail).await?;
+    let user = Users::command(&store, "jwt-auth user delete").delete(who, now()).await?;
     println!(
         "deleted user {} <{}>: every session and token of theirs is revoked, and running \
          servers refuse their tokens within seconds",
-        deleted.user.id, deleted.user.email
+        user.id, user.email
     );
     Ok(())
 }
@@ -679,11 +619,10 @@ async fn list_users(
     offset: u64,
     json: bool,
 ) -> Result<(), CliError> {
-    if !(1..=1000).contains(&limit) {
-        return Err(CliError::Usage("--limit must be 1 to 1000".into()));
-    }
+    // Past the largest offset the database counts, there is no user either.
+    let page = Page::new(limit, 1000, offset.min(MAX_OFFSET))?;
     let store = open_store(storage).await?;
-    let page = store.search_users(email, limit, offset).await?;
+    let page = users::list(&store, email, page).await?;
     let mut out = std::io::stdout().lock();
     for user in &page.users {
         let line = if json {
@@ -719,7 +658,7 @@ async fn import_users(
     skip_existing: bool,
     json: bool,
 ) -> Result<(), CliError> {
-    let name = file.display();
+    let name = file.display().to_string();
     let text = if file.as_os_str() == "-" {
         let mut text = Vec::new();
         std::io::stdin().read_to_end(&mut text)?;
@@ -727,29 +666,14 @@ async fn import_users(
     } else {
         std::fs::read(file).map_err(|e| CliError::Usage(format!("{name}: {e}")))?
     };
-    let batch = crate::import::parse(&text)
-        .map_err(|e| CliError::Usage(format!("{name}: {e}; nothing was imported")))?;
+    let batch = import::parse(&text).map_err(|e| CliError::unreadable_import(&name, e))?;
     let store = open_store(storage).await?;
     let existing = if skip_existing { ExistingEmails::Skip } else { ExistingEmails::Refuse };
-    let imported = match store.import_users(&batch.users, now(), existing).await {
-        Err(StoreError::ImportedEmailTaken { index }) => {
-            let line = batch.lines.get(index).copied().unwrap_or_default();
-            let email = batch.users.get(index).map_or("", |u| u.email.as_str());
-            return Err(CliError::Usage(format!(
-                "{name}: line {line}: email `{email}` is registered already (--skip-existing \
-                 skips such lines); nothing was imported"
-            )));
-        }
-        other => other?,
-    };
+    let users = Users::command(&store, "jwt-auth user import");
+    let report = users.import(&batch, &name, existing, now()).await;
+    let ImportReport { imported, families } =
+        report.map_err(|e| CliError::refused_import(&name, e))?;
     let skipped = imported.skipped.len();
-    let families = batch.families_created(&imported.skipped);
-    let detail = format!(
-        "jwt-auth user import {name}: created {} users, skipped {skipped} whose email exists \
-         already",
-        imported.created
-    );
-    record(&store, jwt_auth_store::EventKind::UsersImported, None, detail).await?;
     if json {
         let printed = serde_json::json!({
             "created": imported.created,

@@ -2,14 +2,16 @@
 //! metrics, writes its log line, wakes the revocation feed's readers and appends the event to
 //! the stored trail; what each kind counts and how loud it logs is decided here, once. A
 //! command, which has neither metrics nor a feed to wake, records what it did with [`record`].
+//! The trail is read back, newest first, with [`events`].
 
 use chrono::{DateTime, Utc};
-use jwt_auth_store::{EventKind, SecurityEvent, Store};
+use jwt_auth_store::{EventKind, EventQuery, RecordedEvent, SecurityEvent, Store};
 use jwt_core::ClientInfo;
 use tokio::sync::Notify;
 
 use crate::error::ServiceError;
 use crate::metrics::{Metrics, OutcomeLabels};
+use crate::page::Page;
 
 /// One event to audit.
 pub struct Audit<'a> {
@@ -162,4 +164,28 @@ pub async fn record(
         detail: Some(detail),
     };
     Ok(store.record_event(&event).await?)
+}
+
+/// The kind of event called `name`, if the trail records such events:
+/// [`ServiceError::UnknownEventKind`] for no kind, [`ServiceError::UnrecordedEventKind`] for
+/// one that is only counted (refreshes).
+pub fn recorded_kind(name: &str) -> Result<EventKind, ServiceError> {
+    let kind: EventKind =
+        name.parse().map_err(|_| ServiceError::UnknownEventKind(name.to_owned()))?;
+    match kind.is_recorded() {
+        true => Ok(kind),
+        false => Err(ServiceError::UnrecordedEventKind(kind)),
+    }
+}
+
+/// The first `page` of the trail's events, newest first: of user `user`, of `kind`, when
+/// given.
+pub async fn events(
+    store: &Store,
+    user: Option<String>,
+    kind: Option<EventKind>,
+    page: Page,
+) -> Result<Vec<RecordedEvent>, ServiceError> {
+    let query = EventQuery { user_id: user, kind, limit: page.limit() };
+    Ok(store.events(&query).await?)
 }

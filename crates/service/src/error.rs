@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use jwt_auth_store::StoreError;
+use jwt_auth_store::{EventKind, StoreError};
+
+use crate::passwords::HashError;
 
 /// Why a service refused or failed.
 #[derive(Debug, thiserror::Error)]
@@ -17,6 +19,26 @@ pub enum ServiceError {
     /// No user has this id (which may not even be a UUID).
     #[error("no user has the id `{0}`")]
     UnknownUserId(String),
+    /// No user has this id, nor this email.
+    #[error("no user has the id or the email `{0}`")]
+    UnknownUser(String),
+    /// The user with this id was deleted meanwhile, by someone else.
+    #[error("user {0} was deleted meanwhile")]
+    UserGone(String),
+    /// A user of an import whose email is registered already: nothing was imported.
+    #[error("line {line}: email `{email}` is registered already")]
+    ImportedEmailTaken {
+        /// The user's line, from 1.
+        line: usize,
+        /// The email.
+        email: String,
+    },
+    /// No kind of event has this name.
+    #[error("no kind of event is called `{0}`")]
+    UnknownEventKind(String),
+    /// Events of this kind are counted, never stored in the trail.
+    #[error("`{0}` events are counted, never stored in the trail")]
+    UnrecordedEventKind(EventKind),
     /// A page of more items than the listing gives at once, or of none.
     #[error("limit must be between 1 and {most}")]
     LimitOutOfRange {
@@ -41,6 +63,12 @@ pub enum ServiceError {
     /// The system gave no random bytes for a secret.
     #[error("no random bytes")]
     NoRandomness,
+    /// A password could not be hashed.
+    #[error(transparent)]
+    Hashing(#[from] HashError),
+    /// jwt-core refused (a cut-off in the future) or its store failed.
+    #[error(transparent)]
+    Core(#[from] jwt_core::Error),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),

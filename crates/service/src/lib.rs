@@ -13,6 +13,7 @@ pub mod email;
 pub mod error;
 pub mod feed;
 pub mod import;
+pub mod instance;
 pub mod key_files;
 pub mod keys;
 pub mod legacy_hash;
@@ -22,5 +23,6 @@ pub mod passwords;
 pub mod secret;
 pub mod throttle;
 pub mod user_cache;
+pub mod users;
 
 pub use error::{ConfigError, ServiceError};
