@@ -542,16 +542,6 @@ async fn events(
     Ok(())
 }
 
-/// Records in the security-event trail what a command did.
-async fn record(
-    store: &Store,
-    kind: jwt_auth_store::EventKind,
-    user_id: Option<&str>,
-    detail: String,
-) -> Result<(), CliError> {
-    Ok(jwt_auth_service::audit::record(store, kind, user_id, detail, now()).await?)
-}
-
 /// A new password from standard input (its last line break left out), checked.
 fn read_new_password() -> Result<String, CliError> {
     let mut password = String::new();
@@ -726,8 +716,8 @@ async fn rotate_keys(
             "JWT_SECRET or JWT_PRIVATE_KEY_FILE pins the signing key; unset it to rotate stored keys".into(),
         ));
     }
-    let (keys, store) = key_command(args, storage, algorithm.is_some()).await?;
-    let rotation = keys.rotate(algorithm, at_once, now()).await?;
+    let (keys, _) = key_command(args, storage, algorithm.is_some()).await?;
+    let rotation = keys.rotate_by("jwt-auth keys rotate", algorithm, at_once, now()).await?;
     let (kid, alg) = (&rotation.record.kid, rotation.record.algorithm);
     if !keys.in_the_database() {
         let change = match rotation.changes_from {
@@ -742,8 +732,6 @@ async fn rotate_keys(
         );
         return Ok(());
     }
-    let detail = format!("key {kid} rotated by jwt-auth keys rotate");
-    record(&store, jwt_auth_store::EventKind::KeyRotated, None, detail).await?;
     let change = match rotation.changes_from {
         Some(from) => format!("; the deployment's algorithm changes from {from} to {alg}"),
         None => String::new(),
@@ -872,20 +860,8 @@ async fn revoke_key(
     args: &KeyArgs,
     storage: &StorageArgs,
 ) -> Result<(), CliError> {
-    let (keys, store) = key_command(args, storage, false).await?;
-    if !keys.in_the_database() {
-        return Err(CliError::Config(ConfigError {
-            setting: "KEY_ENCRYPTION_KEY",
-            problem: "`keys revoke` works on keys stored in the database; set it (see \
-                      docs/operations.md, Keys) or delete the key file from DATA_DIR/keys/"
-                .into(),
-        }));
-    }
-    let lifetimes = jwt_auth_service::keys::longest_lifetimes(&store, given, now()).await?;
-    let keys = keys.retention(jwt_core::KeySet::retention(lifetimes.access, lifetimes.refresh));
-    let revoked = keys.revoke(kid, now()).await?;
-    let detail = format!("key {kid} revoked by jwt-auth keys revoke");
-    record(&store, jwt_auth_store::EventKind::KeyRevoked, None, detail).await?;
+    let (keys, _) = key_command(args, storage, false).await?;
+    let revoked = keys.revoke_by("jwt-auth keys revoke", kid, given, now()).await?;
     println!(
         "revoked key {kid} (at {}): running servers refuse its tokens within a second and drop \
          it from the JWK set",

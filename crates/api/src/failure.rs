@@ -2,6 +2,7 @@
 //! mend it. A service's refusal becomes its line here, once.
 
 use jwt_auth_service::ServiceError;
+use jwt_auth_service::keys::KeyError;
 
 use crate::config::ConfigError;
 
@@ -22,7 +23,7 @@ pub enum CliError {
     #[error("{0}")]
     Usage(String),
     #[error(transparent)]
-    Keys(#[from] jwt_auth_service::keys::KeyError),
+    Keys(KeyError),
     /// A service refused: its own words.
     #[error(transparent)]
     Service(ServiceError),
@@ -52,6 +53,21 @@ impl From<ServiceError> for CliError {
                 "--kind `{kind}`: such events are counted (GET /metrics), never stored in the trail"
             )),
             other => CliError::Service(other),
+        }
+    }
+}
+
+/// A refusal of the keys, as a command says it.
+impl From<KeyError> for CliError {
+    fn from(err: KeyError) -> Self {
+        match err {
+            KeyError::NotInDatabase => CliError::Config(ConfigError {
+                setting: "KEY_ENCRYPTION_KEY",
+                problem: "`keys revoke` works on keys stored in the database; set it (see \
+                          docs/operations.md, Keys) or delete the key file from DATA_DIR/keys/"
+                    .into(),
+            }),
+            other => CliError::Keys(other),
         }
     }
 }

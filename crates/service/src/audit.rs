@@ -5,7 +5,7 @@
 //! The trail is read back, newest first, with [`events`].
 
 use chrono::{DateTime, Utc};
-use jwt_auth_store::{EventKind, EventQuery, RecordedEvent, SecurityEvent, Store};
+use jwt_auth_store::{EventKind, EventQuery, RecordedEvent, SecurityEvent, Store, StoreError};
 use jwt_core::ClientInfo;
 use tokio::sync::Notify;
 
@@ -154,7 +154,7 @@ pub async fn record(
     user_id: Option<&str>,
     detail: String,
     at: DateTime<Utc>,
-) -> Result<(), ServiceError> {
+) -> Result<(), StoreError> {
     let event = SecurityEvent {
         kind,
         at,
@@ -163,7 +163,7 @@ pub async fn record(
         client: ClientInfo::default(),
         detail: Some(detail),
     };
-    Ok(store.record_event(&event).await?)
+    store.record_event(&event).await
 }
 
 /// The kind of event called `name`, if the trail records such events:

@@ -376,7 +376,7 @@ impl<'a> Users<'a> {
         now: DateTime<Utc>,
     ) -> Result<(), ServiceError> {
         match &self.by {
-            By::Command(_) => audit::record(self.store, kind, user, detail, now).await,
+            By::Command(_) => Ok(audit::record(self.store, kind, user, detail, now).await?),
             By::Admin { client, instance, .. } => {
                 let event = Audit::new(kind, client).maybe_user(user).detail(detail);
                 instance.trail().audit(event, now).await;
