@@ -1,83 +1,26 @@
-//! Service clients and the client credentials grant (RFC 6749 §4.4): a service authenticates
-//! with HTTP Basic (§2.3.1) and gets an access token of its own, with no refresh token. Its
-//! `sub` is the client id, its `roles` the client's, its `sid` the client's session, so that
-//! removing the client revokes every token it holds, on every instance.
-//!
-//! A secret is 256 random bits, shown once by `jwt-auth clients add`; only its SHA-256 digest
-//! is stored (a slow hash adds nothing to a secret that cannot be guessed), and presented
-//! secrets are compared by digest in constant time, an unknown client against a dummy digest.
+//! The client credentials grant over HTTP (RFC 6749 §4.4): a service authenticates with HTTP
+//! Basic (§2.3.1) and gets an access token of its own, with no refresh token. Its `sub` is the
+//! client id, its `roles` the client's, its `sid` the client's session. What a client is, its
+//! secret and its removal are the service's (`jwt_auth_service::clients`).
 
 use std::net::IpAddr;
 
 use actix_web::HttpRequest;
 use actix_web::http::header::AUTHORIZATION;
-use aws_lc_rs::digest::{SHA256, digest};
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use chrono::{DateTime, Utc};
-use jwt_auth_store::{ServiceClient, Store, StoreError};
+use base64::engine::general_purpose::STANDARD;
+use jwt_auth_store::ServiceClient;
 use jwt_core::Subject;
-use subtle::ConstantTimeEq;
+
+use jwt_auth_service::clients::secret_matches;
+pub use jwt_auth_service::clients::{new_client, remove};
 
 use crate::oauth_error::OAuthError;
 use crate::secret::SecretString;
 use crate::state::AppState;
 
-/// The role a client gets when none is given.
-pub const DEFAULT_ROLE: &str = "service";
-/// Every secret starts with this, so that a leaked one is easy to recognise (and to scan
-/// for).
-pub const SECRET_PREFIX: &str = "jas_";
 /// The longest client id or secret read from an `Authorization` header.
 const MAX_CREDENTIAL_BYTES: usize = 256;
-/// The longest client name.
-pub const MAX_NAME_BYTES: usize = 100;
-
-/// A new client: what to store, and the secret to show once.
-pub struct NewClient {
-    pub client: ServiceClient,
-    pub secret: SecretString,
-}
-
-/// Makes a client named `name` with `roles` (`service` when empty), at `now`.
-pub fn new_client(name: &str, roles: &[String], now: DateTime<Utc>) -> Result<NewClient, String> {
-    if name.trim().is_empty() || name.len() > MAX_NAME_BYTES || name.chars().any(|c| c.is_control())
-    {
-        return Err(format!(
-            "the client name must be 1 to {MAX_NAME_BYTES} bytes, without control characters"
-        ));
-    }
-    if let Some(bad) = roles.iter().find(|r| !crate::accounts::valid_role(r)) {
-        return Err(format!("`{bad}` is not a role name (1 to 64 characters, no whitespace)"));
-    }
-    let roles = if roles.is_empty() { vec![DEFAULT_ROLE.to_owned()] } else { roles.to_vec() };
-    let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
-    aws_lc_rs::rand::fill(&mut *bytes).map_err(|_| "no random bytes".to_owned())?;
-    let secret = SecretString::new(format!("{SECRET_PREFIX}{}", URL_SAFE_NO_PAD.encode(*bytes)));
-    let client = ServiceClient {
-        id: uuid::Uuid::new_v4().to_string(),
-        name: name.to_owned(),
-        secret_digest: secret_digest(secret.expose()),
-        roles,
-        session_id: uuid::Uuid::new_v4().to_string(),
-        created_at: now,
-    };
-    Ok(NewClient { client, secret })
-}
-
-/// The digest stored for `secret`.
-pub fn secret_digest(secret: &str) -> Vec<u8> {
-    digest(&SHA256, secret.as_bytes()).as_ref().to_vec()
-}
-
-/// Whether `secret` is the one `stored` is the digest of, in constant time; with no stored
-/// digest (an unknown client) the work is the same and the answer `false`.
-fn secret_matches(secret: &str, stored: Option<&[u8]>) -> bool {
-    let presented = secret_digest(secret);
-    let dummy = [0u8; 32];
-    let equal: bool = presented.ct_eq(stored.unwrap_or(&dummy)).into();
-    equal && stored.is_some()
-}
 
 /// The client id and secret of an `Authorization: Basic` header; `None` without one.
 pub fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, SecretString)>, OAuthError> {
@@ -142,57 +85,9 @@ pub fn issue(
         .map_err(|e| OAuthError::Api(e.into()))
 }
 
-/// The client that `id_or_name` names: the one with that id, or else the one with that name
-/// (names are unique); `None` if there is neither.
-pub async fn named(store: &Store, id_or_name: &str) -> Result<Option<ServiceClient>, StoreError> {
-    if let Some(client) = store.client(id_or_name).await? {
-        return Ok(Some(client));
-    }
-    Ok(store.clients().await?.into_iter().find(|client| client.name == id_or_name))
-}
-
-/// Removes a client; `None` if there is none with that id. Its tokens, which live
-/// `token_lifetime` at most, are refused everywhere once the revocation is read.
-pub async fn remove(
-    store: &Store,
-    id: &str,
-    token_lifetime: chrono::TimeDelta,
-    now: DateTime<Utc>,
-) -> Result<Option<ServiceClient>, StoreError> {
-    let tokens_expire_at = now + token_lifetime + jwt_core::MAX_LEEWAY;
-    Ok(store.remove_client(id, now, tokens_expire_at).await?.map(|(client, _)| client))
-}
-
 #[cfg(test)]
-#[allow(clippy::disallowed_methods)] // fixtures at the system's time
 mod tests {
     use super::*;
-
-    #[test]
-    fn secrets_are_random_prefixed_and_match_only_their_digest() {
-        let now = Utc::now();
-        let a = new_client("billing", &[], now).expect("a client");
-        let b = new_client("billing", &[], now).expect("a client");
-        assert!(a.secret.expose().starts_with(SECRET_PREFIX));
-        assert_ne!(a.secret.expose(), b.secret.expose());
-        assert_ne!(a.client.id, b.client.id);
-        assert_eq!(a.client.roles, [DEFAULT_ROLE]);
-        assert!(secret_matches(a.secret.expose(), Some(&a.client.secret_digest)));
-        assert!(!secret_matches(b.secret.expose(), Some(&a.client.secret_digest)));
-        assert!(!secret_matches(a.secret.expose(), None));
-        assert!(!format!("{:?}", a.secret).contains(SECRET_PREFIX));
-    }
-
-    #[test]
-    fn names_and_roles_are_checked() {
-        let now = Utc::now();
-        assert!(new_client("", &[], now).is_err());
-        assert!(new_client("a\nb", &[], now).is_err());
-        assert!(new_client(&"x".repeat(MAX_NAME_BYTES + 1), &[], now).is_err());
-        assert!(new_client("ok", &["two words".into()], now).is_err());
-        let roles = new_client("ok", &["service".into(), "reports".into()], now).unwrap();
-        assert_eq!(roles.client.roles, ["service", "reports"]);
-    }
 
     #[test]
     fn form_decoding_follows_rfc_6749() {

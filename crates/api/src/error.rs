@@ -124,6 +124,27 @@ impl From<jwt_auth_service::ServiceError> for ApiError {
         use jwt_auth_service::ServiceError as S;
         match err {
             S::InvalidField(why) => ApiError::InvalidField(why),
+            S::InvalidRole(_) => ApiError::InvalidField(
+                "roles must be non-empty words of at most 64 characters".into(),
+            ),
+            S::UnknownUserId(id) | S::UnknownUser(id) | S::UserGone(id) => {
+                ApiError::NotFound(format!("no user `{id}`"))
+            }
+            S::ImportedEmailTaken { .. } => ApiError::Conflict(err.to_string()),
+            S::UnknownEventKind(name) => {
+                ApiError::InvalidField(format!("no recorded kind of event is called `{name}`"))
+            }
+            S::UnrecordedEventKind(kind) => {
+                ApiError::InvalidField(format!("no recorded kind of event is called `{kind}`"))
+            }
+            S::Hashing(e) => e.into(),
+            S::Core(e) => e.into(),
+            e @ (S::LimitOutOfRange { .. } | S::OffsetOutOfRange { .. }) => {
+                ApiError::InvalidField(e.to_string())
+            }
+            S::ClientNameTaken(_) => ApiError::Conflict(err.to_string()),
+            S::UnknownClient(_) | S::ClientGone(_) => ApiError::NotFound(err.to_string()),
+            S::NoRandomness => ApiError::Internal(err.to_string()),
             S::Store(e) => ApiError::from(&e),
             S::SharedStore(e) => ApiError::from(&*e),
         }

@@ -3,14 +3,72 @@
 
 use std::sync::Arc;
 
-use jwt_auth_store::StoreError;
+use jwt_auth_store::{EventKind, StoreError};
+
+use crate::passwords::HashError;
 
 /// Why a service refused or failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
-    /// A value that breaks its rule (an email, a password, a role's name): what is wrong.
+    /// A value that breaks its rule (an email, a password, a client's name): what is wrong.
     #[error("{0}")]
     InvalidField(String),
+    /// Not a role's name (see [`Role`](crate::accounts::Role)): the name.
+    #[error("`{0}` is not a role name (1 to 64 characters, no whitespace)")]
+    InvalidRole(String),
+    /// No user has this id (which may not even be a UUID).
+    #[error("no user has the id `{0}`")]
+    UnknownUserId(String),
+    /// No user has this id, nor this email.
+    #[error("no user has the id or the email `{0}`")]
+    UnknownUser(String),
+    /// The user with this id was deleted meanwhile, by someone else.
+    #[error("user {0} was deleted meanwhile")]
+    UserGone(String),
+    /// A user of an import whose email is registered already: nothing was imported.
+    #[error("line {line}: email `{email}` is registered already")]
+    ImportedEmailTaken {
+        /// The user's line, from 1.
+        line: usize,
+        /// The email.
+        email: String,
+    },
+    /// No kind of event has this name.
+    #[error("no kind of event is called `{0}`")]
+    UnknownEventKind(String),
+    /// Events of this kind are counted, never stored in the trail.
+    #[error("`{0}` events are counted, never stored in the trail")]
+    UnrecordedEventKind(EventKind),
+    /// A page of more items than the listing gives at once, or of none.
+    #[error("limit must be between 1 and {most}")]
+    LimitOutOfRange {
+        /// The listing's largest page.
+        most: u32,
+    },
+    /// An offset past what the database counts.
+    #[error("offset must be at most {most}")]
+    OffsetOutOfRange {
+        /// The largest offset.
+        most: u64,
+    },
+    /// Another service client has this name.
+    #[error("a client named `{0}` exists already")]
+    ClientNameTaken(String),
+    /// No service client has this id, nor this name.
+    #[error("no client has the id or the name `{0}`; nothing changed")]
+    UnknownClient(String),
+    /// The client with this id was removed meanwhile, by someone else.
+    #[error("no client has the id `{0}` any more; nothing changed")]
+    ClientGone(String),
+    /// The system gave no random bytes for a secret.
+    #[error("no random bytes")]
+    NoRandomness,
+    /// A password could not be hashed.
+    #[error(transparent)]
+    Hashing(#[from] HashError),
+    /// jwt-core refused (a cut-off in the future) or its store failed.
+    #[error(transparent)]
+    Core(#[from] jwt_core::Error),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use jwt_auth_store::{NewUser, PasswordHash};
 use serde::Deserialize;
 
-use crate::accounts::valid_role;
+use crate::accounts::{NotARole, Role};
 use crate::legacy_hash;
 
 /// The roles of an imported user whose line names none (those of `jwt-auth user add`).
@@ -101,14 +101,9 @@ pub fn parse(text: &[u8]) -> Result<Batch, ImportError> {
             .map_err(|e| bad(format!("password_hash: {e}")))?;
         let roles = match parsed.roles {
             None => DEFAULT_ROLES.map(str::to_owned).to_vec(),
-            Some(roles) => {
-                if let Some(role) = roles.iter().find(|r| !valid_role(r)) {
-                    return Err(bad(format!(
-                        "roles: `{role}` is not 1 to 64 characters without whitespace"
-                    )));
-                }
-                roles
-            }
+            Some(roles) => Role::names(Role::parse_all(&roles).map_err(|NotARole(role)| {
+                bad(format!("roles: `{role}` is not 1 to 64 characters without whitespace"))
+            })?),
         };
         families.push(family);
         users.push(NewUser { email, password_hash: PasswordHash::new(hash), roles });

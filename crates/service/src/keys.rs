@@ -8,12 +8,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use jwt_auth_store::{ResealedKey, Store, StoredSigningKey};
+use jwt_auth_store::{EventKind, ResealedKey, Store, StoredSigningKey};
 use jwt_core::{
     Algorithm, KeyEncryptionKey, KeyRecord, KeyRing, KeySet, KeyState, Rotation, SigningKey,
     SigningKeyStore, StoredKey,
 };
 
+use crate::audit;
 use crate::error::ConfigError;
 use crate::key_files::KeyDir;
 
@@ -53,6 +54,9 @@ pub enum KeyError {
     /// The database holds no key to re-seal.
     #[error("no signing keys are stored in the database; nothing to re-seal")]
     NothingToReseal,
+    /// The keys live in `DATA_DIR/keys/`, where a key is revoked by deleting its file.
+    #[error("the keys are not in the database: revoke a key file by deleting it")]
+    NotInDatabase,
 }
 
 /// A store's failure says what failed, not that it was wrapped.
@@ -361,6 +365,45 @@ impl Keys {
         Ok(self.ring.revoke(kid, now).await?)
     }
 
+    /// [`Keys::rotate`] by `command` (its words: `jwt-auth keys rotate`), recorded in the
+    /// trail when the keys are in the database.
+    pub async fn rotate_by(
+        &self,
+        command: &str,
+        algorithm: Option<Algorithm>,
+        at_once: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Rotation, KeyError> {
+        let rotation = self.rotate(algorithm, at_once, now).await?;
+        if self.in_the_database() {
+            let detail = format!("key {} rotated by {command}", rotation.record.kid);
+            audit::record(&self.database, EventKind::KeyRotated, None, detail, now).await?;
+        }
+        Ok(rotation)
+    }
+
+    /// Revokes stored key `kid` by `command` (its words: `jwt-auth keys revoke`), with no
+    /// server's settings at hand: keys in the database only ([`KeyError::NotInDatabase`]), the
+    /// revocation told as long as the servers' tokens may live (see [`longest_lifetimes`],
+    /// with the lifetimes `given`), and recorded in the trail.
+    pub async fn revoke_by(
+        self,
+        command: &str,
+        kid: &str,
+        given: (Option<TimeDelta>, Option<TimeDelta>),
+        now: DateTime<Utc>,
+    ) -> Result<KeyRecord, KeyError> {
+        if !self.in_the_database() {
+            return Err(KeyError::NotInDatabase);
+        }
+        let lifetimes = longest_lifetimes(&self.database, given, now).await?;
+        let keys = self.retention(KeySet::retention(lifetimes.access, lifetimes.refresh));
+        let revoked = keys.revoke(kid, now).await?;
+        let detail = format!("key {kid} revoked by {command}");
+        audit::record(&keys.database, EventKind::KeyRevoked, None, detail, now).await?;
+        Ok(revoked)
+    }
+
     /// Every stored key (the database's, or the directory's), with what it does at `now`.
     pub async fn stored(&self, now: DateTime<Utc>) -> Result<Vec<ListedKey>, KeyError> {
         let keys = self.ring.keys().await?;
@@ -475,7 +518,7 @@ pub async fn longest_lifetimes(
     store: &Store,
     given: (Option<TimeDelta>, Option<TimeDelta>),
     now: DateTime<Utc>,
-) -> Result<jwt_auth_store::TokenLifetimes, KeyError> {
+) -> Result<jwt_auth_store::TokenLifetimes, jwt_auth_store::StoreError> {
     let recorded = store.token_lifetimes(now).await?;
     let longest = |pick: fn(&jwt_auth_store::TokenLifetimes) -> TimeDelta,
                    given: Option<TimeDelta>,

@@ -1,23 +1,29 @@
 //! What the jwt-auth server does, whoever asks: the HTTP routes and the command line are
 //! adapters over these services. Nothing here knows of a web framework (`.ci/layering` checks
-//! it): accounts and their rules, password hashing on its own threads (and the hashes other
-//! systems made), the login throttle, the user cache, the revocation feed as an instance
-//! holds it, the import of users, and the metrics.
+//! it): accounts and their rules, user administration, service clients, the signing keys,
+//! password hashing on its own threads (and the hashes other systems made), the login
+//! throttle, the user cache, the revocation feed as an instance holds it, the import of users,
+//! the audit trail, and the metrics.
 
 #![warn(missing_docs)]
 
 pub mod accounts;
+pub mod audit;
+pub mod clients;
 pub mod email;
 pub mod error;
 pub mod feed;
 pub mod import;
+pub mod instance;
 pub mod key_files;
 pub mod keys;
 pub mod legacy_hash;
 pub mod metrics;
+pub mod page;
 pub mod passwords;
 pub mod secret;
 pub mod throttle;
 pub mod user_cache;
+pub mod users;
 
 pub use error::{ConfigError, ServiceError};

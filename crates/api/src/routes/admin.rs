@@ -4,7 +4,9 @@
 
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
-use jwt_auth_store::{EventKind, EventQuery};
+use jwt_auth_service::audit;
+use jwt_auth_service::page::Page;
+use jwt_auth_store::EventKind;
 use jwt_core::RevokeReason;
 use serde::{Deserialize, Serialize};
 
@@ -111,32 +113,12 @@ pub async fn events(
     _admin: RequireRole<Admin>,
     filter: web::Query<EventFilter>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = EventQuery::try_from(filter.into_inner())?;
-    let recorded = state.store.events(&query).await?;
+    let EventFilter { user, kind, limit } = filter.into_inner();
+    let kind = kind.as_deref().map(audit::recorded_kind).transpose()?;
+    let page = Page::new(limit.unwrap_or(100), MAX_EVENTS, 0)?;
+    let recorded = audit::events(&state.store, user, kind, page).await?;
     let events = recorded.into_iter().map(EventView::from).collect();
     Ok(no_store(HttpResponse::Ok()).json(EventList { events }))
-}
-
-/// The store's query for a filter: a kind that is recorded, and a limit within bounds.
-impl TryFrom<EventFilter> for EventQuery {
-    type Error = ApiError;
-
-    fn try_from(EventFilter { user, kind, limit }: EventFilter) -> Result<Self, ApiError> {
-        let kind = kind
-            .map(|k| {
-                k.parse::<EventKind>().ok().filter(|kind| kind.is_recorded()).ok_or_else(|| {
-                    ApiError::InvalidField(format!("no recorded kind of event is called `{k}`"))
-                })
-            })
-            .transpose()?;
-        let limit = limit.unwrap_or(100);
-        if !(1..=MAX_EVENTS).contains(&limit) {
-            return Err(ApiError::InvalidField(format!(
-                "limit must be between 1 and {MAX_EVENTS}"
-            )));
-        }
-        Ok(EventQuery { user_id: user, kind, limit })
-    }
 }
 
 impl From<jwt_auth_store::RecordedEvent> for EventView {

@@ -3,7 +3,27 @@
 
 use serde::{Deserialize, Serialize};
 
+// Role names are counted in characters (Unicode code points, as JSON Schema's `maxLength`
+// counts them, so that the document states the rule exactly).
+use jwt_auth_service::accounts::MAX_ROLE_CHARS;
+
 use crate::secret::SecretString;
+
+/// The characters a role name cannot hold: exactly those of `char::is_whitespace` (Unicode
+/// `White_Space`), spelled out so that every regular-expression engine reads the document's
+/// pattern alike.
+const WHITESPACE: &[(char, char)] = &[
+    ('\u{9}', '\u{d}'),
+    (' ', ' '),
+    ('\u{85}', '\u{85}'),
+    ('\u{a0}', '\u{a0}'),
+    ('\u{1680}', '\u{1680}'),
+    ('\u{2000}', '\u{200a}'),
+    ('\u{2028}', '\u{2029}'),
+    ('\u{202f}', '\u{202f}'),
+    ('\u{205f}', '\u{205f}'),
+    ('\u{3000}', '\u{3000}'),
+];
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[schema(example = json!({"email": "alice@example.com", "password": "correct horse battery staple"}))]
@@ -89,4 +109,49 @@ pub struct TokenParam {
     /// An access or a refresh token.
     #[schema(value_type = String, required = true)]
     pub token: Option<SecretString>,
+}
+
+/// The schema of `PATCH /api/admin/users/{id}`'s `roles`: `null`, or names as
+/// [`Role::parse`](jwt_auth_service::accounts::Role::parse) takes them.
+pub(crate) fn role_list() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType, Type};
+    let class: String = WHITESPACE
+        .iter()
+        .map(|&(from, to)| {
+            let escape = |c: char| format!("\\u{:04X}", u32::from(c));
+            if from == to { escape(from) } else { format!("{}-{}", escape(from), escape(to)) }
+        })
+        .collect();
+    let role = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(MAX_ROLE_CHARS))
+        .pattern(Some(format!("^[^{class}]+$")))
+        .description(Some("1 to 64 characters (Unicode code points), no whitespace"));
+    ArrayBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
+        .items(role)
+        .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jwt_auth_service::accounts::Role;
+
+    #[test]
+    fn the_documented_whitespace_is_exactly_what_role_names_refuse() {
+        let listed = |c: char| WHITESPACE.iter().any(|&(from, to)| (from..=to).contains(&c));
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            assert_eq!(listed(c), c.is_whitespace(), "U+{:04X}", u32::from(c));
+            if c.is_ascii() {
+                let role = Role::parse(&format!("a{c}b"));
+                assert_eq!(role.is_ok(), !c.is_whitespace(), "U+{:04X}", u32::from(c));
+            }
+        }
+        let valid_role = |name: &str| Role::parse(name).is_ok();
+        assert!(valid_role(&"é".repeat(64)) && !valid_role(&"é".repeat(65)), "chars, not bytes");
+        assert!(valid_role(&"😀".repeat(64)) && !valid_role(&"😀".repeat(65)));
+        assert!(!valid_role(""));
+    }
 }

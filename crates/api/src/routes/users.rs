@@ -3,41 +3,22 @@
 
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
-use jwt_auth_store::{EventKind, User, UserUpdate};
-use jwt_core::{RevokeReason, SessionRecord};
+use jwt_auth_store::User;
+use jwt_core::SessionRecord;
 use serde::{Deserialize, Serialize};
 
-use crate::audit::Audit;
 use crate::error::ApiError;
 use crate::extract::{Admin, Authenticated, ClientContext, Json, RequireRole};
 use crate::responses::{BearerRefused, ErrorBody, InsufficientRole, JsonBodyRefusals, Unavailable};
-use crate::routes::bodies::UserBody;
+use crate::routes::bodies::{UserBody, role_list};
 use crate::routes::no_store;
 use crate::state::AppState;
-// Role names are counted in characters (Unicode code points, as JSON Schema's `maxLength`
-// counts them, so that the document states the rule exactly).
-use jwt_auth_service::accounts::{MAX_ROLE_CHARS, valid_role};
+use jwt_auth_service::accounts::UserId;
+use jwt_auth_service::page;
+use jwt_auth_service::users::{self, UserChange, Users};
 
 /// The largest page of `GET /api/users`.
 const MAX_PAGE: u32 = 100;
-/// The largest offset of `GET /api/users`: the database counts rows in an `i64`.
-const MAX_OFFSET: u64 = i64::MAX as u64;
-/// The characters a role name cannot hold: exactly those of `char::is_whitespace` (Unicode
-/// `White_Space`), spelled out so that every regular-expression engine reads the document's
-/// pattern alike.
-const WHITESPACE: &[(char, char)] = &[
-    ('\u{9}', '\u{d}'),
-    (' ', ' '),
-    ('\u{85}', '\u{85}'),
-    ('\u{a0}', '\u{a0}'),
-    ('\u{1680}', '\u{1680}'),
-    ('\u{2000}', '\u{200a}'),
-    ('\u{2028}', '\u{2029}'),
-    ('\u{202f}', '\u{202f}'),
-    ('\u{205f}', '\u{205f}'),
-    ('\u{3000}', '\u{3000}'),
-];
-
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UserView {
     pub id: String,
@@ -97,6 +78,18 @@ pub struct Page {
     pub email: Option<String>,
 }
 
+impl Page {
+    /// The email filter (none when empty, at most 254 bytes) and the page.
+    fn parse(&self) -> Result<(Option<&str>, page::Page), ApiError> {
+        let window = page::Page::new(self.limit.unwrap_or(20), MAX_PAGE, self.offset.unwrap_or(0))?;
+        let email = self.email.as_deref().filter(|e| !e.is_empty());
+        if email.is_some_and(|e| e.len() > jwt_auth_store::MAX_EMAIL_BYTES) {
+            return Err(ApiError::InvalidField("email must be at most 254 bytes".into()));
+        }
+        Ok((email, window))
+    }
+}
+
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UserList {
     users: Vec<UserView>,
@@ -113,21 +106,10 @@ pub struct UserList {
 pub async fn list(
     state: web::Data<AppState>,
     _admin: RequireRole<Admin>,
-    page: web::Query<Page>,
+    query: web::Query<Page>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = page.limit.unwrap_or(20);
-    if limit == 0 || limit > MAX_PAGE {
-        return Err(ApiError::InvalidField(format!("limit must be between 1 and {MAX_PAGE}")));
-    }
-    let offset = page.offset.unwrap_or(0);
-    if offset > MAX_OFFSET {
-        return Err(ApiError::InvalidField(format!("offset must be at most {MAX_OFFSET}")));
-    }
-    let email = page.email.as_deref().filter(|e| !e.is_empty());
-    if email.is_some_and(|e| e.len() > jwt_auth_store::MAX_EMAIL_BYTES) {
-        return Err(ApiError::InvalidField("email must be at most 254 bytes".into()));
-    }
-    let found = state.store.search_users(email, limit, offset).await?;
+    let (email, page) = query.parse()?;
+    let found = users::list(&state.store, email, page).await?;
     Ok(no_store(HttpResponse::Ok()).json(UserList {
         users: found.users.into_iter().map(UserView::from).collect(),
         total: found.total,
@@ -167,18 +149,13 @@ pub struct SessionList {
     revoked: Vec<SessionView>,
 }
 
-fn no_user(id: &str) -> ApiError {
-    ApiError::NotFound(format!("no user `{id}`"))
-}
-
-/// User ids are UUIDs (the `sub` claim): anything else names no user and is not sent to the
-/// database, which may refuse it (PostgreSQL text cannot hold a NUL).
-fn user_id(id: &str) -> Result<&str, ApiError> {
-    uuid::Uuid::parse_str(id).map(|_| id).map_err(|_| no_user(id))
-}
-
-async fn existing_user(state: &AppState, id: &str) -> Result<User, ApiError> {
-    state.store.user_by_id(user_id(id)?).await?.ok_or_else(|| no_user(id))
+/// Users as the calling administrator changes them, through this instance.
+fn administered<'a>(
+    state: &'a AppState,
+    admin: &'a RequireRole<Admin>,
+    client: &'a ClientContext,
+) -> Users<'a> {
+    Users::admin(state.instance(), &admin.caller.claims.sub, &client.info)
 }
 
 #[utoipa::path(get, path = "/api/admin/users/{id}", tag = "admin", security(("bearer" = [])),
@@ -193,7 +170,7 @@ pub async fn get(
     _admin: RequireRole<Admin>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let user = existing_user(&state, &id).await?;
+    let user = users::get(&state.store, &UserId::parse(&id)?).await?;
     Ok(no_store(HttpResponse::Ok()).json(UserView::from(user)))
 }
 
@@ -210,17 +187,10 @@ pub async fn sessions(
     _admin: RequireRole<Admin>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let user = existing_user(&state, &id).await?;
-    let now = state.now();
-    let (active, revoked): (Vec<_>, Vec<_>) = state
-        .store
-        .sessions_of_user(&user.id, now)
-        .await?
-        .into_iter()
-        .partition(|s| s.revoked_at.is_none());
+    let found = users::sessions(&state.store, &UserId::parse(&id)?, state.now()).await?;
     Ok(no_store(HttpResponse::Ok()).json(SessionList {
-        sessions: active.into_iter().map(SessionView::from).collect(),
-        revoked: revoked.into_iter().map(SessionView::from).collect(),
+        sessions: found.active.into_iter().map(SessionView::from).collect(),
+        revoked: found.revoked.into_iter().map(SessionView::from).collect(),
     }))
 }
 
@@ -237,11 +207,8 @@ pub async fn revoke(
     client: ClientContext,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let user = existing_user(&state, &id).await?;
-    state.sessions.end_all(&user.id, RevokeReason::Admin).await?;
-    state.users.forget(&user.id).await;
-    let by = format!("by {}", admin.caller.claims.sub);
-    state.audit(Audit::new(EventKind::AdminRevoke, &client.info).user(&user.id).detail(by)).await;
+    let id = UserId::parse(&id)?;
+    administered(&state, &admin, &client).revoke_sessions(&id, state.now()).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -255,28 +222,6 @@ pub struct PatchUser {
     pub roles: Option<Vec<String>>,
     /// `true` shuts the user out and ends their sessions; `false` lets them in again.
     pub disabled: Option<bool>,
-}
-
-/// The schema of `PatchUser::roles`: `null`, or names as [`valid_role`] takes them.
-fn role_list() -> utoipa::openapi::schema::Array {
-    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType, Type};
-    let class: String = WHITESPACE
-        .iter()
-        .map(|&(from, to)| {
-            let escape = |c: char| format!("\\u{:04X}", u32::from(c));
-            if from == to { escape(from) } else { format!("{}-{}", escape(from), escape(to)) }
-        })
-        .collect();
-    let role = ObjectBuilder::new()
-        .schema_type(Type::String)
-        .min_length(Some(1))
-        .max_length(Some(MAX_ROLE_CHARS))
-        .pattern(Some(format!("^[^{class}]+$")))
-        .description(Some("1 to 64 characters (Unicode code points), no whitespace"));
-    ArrayBuilder::new()
-        .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
-        .items(role)
-        .build()
 }
 
 #[utoipa::path(patch, path = "/api/admin/users/{id}", tag = "admin", security(("bearer" = [])),
@@ -293,62 +238,8 @@ pub async fn update(
     id: web::Path<String>,
     Json(body): Json<PatchUser>,
 ) -> Result<HttpResponse, ApiError> {
-    let PatchUser { roles, disabled } = body;
-    if let Some(roles) = &roles
-        && !roles.iter().all(|r| valid_role(r))
-    {
-        return Err(ApiError::InvalidField(
-            "roles must be non-empty words of at most 64 characters".into(),
-        ));
-    }
-    let update = UserUpdate { roles, disabled };
-    let updated = state
-        .store
-        .update_user(user_id(&id)?, &update, state.now())
-        .await?
-        .ok_or_else(|| no_user(&id))?;
-    state.users.put(updated.user.clone()).await;
-    if !updated.revocations.is_empty() {
-        state.sessions.revocations().apply(&updated.revocations);
-        state.metrics.revocations.inc();
-        state.feed_wake.notify_one();
-    }
-    let mut changes = Vec::new();
-    if let Some(roles) = &update.roles {
-        changes.push(format!("roles: {}", roles.join(",")));
-    }
-    if let Some(disabled) = update.disabled {
-        changes.push(if disabled { "disabled" } else { "enabled" }.to_owned());
-    }
-    let detail = format!("by {}; {}", admin.caller.claims.sub, changes.join("; "));
-    state
-        .audit(
-            Audit::new(EventKind::UserUpdated, &client.info).user(&updated.user.id).detail(detail),
-        )
-        .await;
-    Ok(no_store(HttpResponse::Ok()).json(UserView::from(updated.user)))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_documented_whitespace_is_exactly_what_role_names_refuse() {
-        let listed = |c: char| WHITESPACE.iter().any(|&(from, to)| (from..=to).contains(&c));
-        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
-            assert_eq!(listed(c), c.is_whitespace(), "U+{:04X}", u32::from(c));
-            if c.is_ascii() {
-                assert_eq!(
-                    valid_role(&format!("a{c}b")),
-                    !c.is_whitespace(),
-                    "U+{:04X}",
-                    u32::from(c)
-                );
-            }
-        }
-        assert!(valid_role(&"é".repeat(64)) && !valid_role(&"é".repeat(65)), "chars, not bytes");
-        assert!(valid_role(&"😀".repeat(64)) && !valid_role(&"😀".repeat(65)));
-        assert!(!valid_role(""));
-    }
+    let change = UserChange::parse(body.roles.as_deref(), body.disabled)?;
+    let id = UserId::parse(&id)?;
+    let user = administered(&state, &admin, &client).update(&id, change, state.now()).await?;
+    Ok(no_store(HttpResponse::Ok()).json(UserView::from(user)))
 }

@@ -1,0 +1,167 @@
+//! Service clients (OAuth client credentials, RFC 6749 §4.4), whoever registers, lists or
+//! removes them: a client's tokens carry its id as `sub`, its roles, and its session as `sid`,
+//! so that removing the client revokes every token it holds, on every instance.
+//!
+//! A secret is 256 random bits, shown once when the client is made; only its SHA-256 digest
+//! is stored (a slow hash adds nothing to a secret that cannot be guessed), and presented
+//! secrets are compared by digest in constant time, an unknown client against a dummy digest.
+
+use aws_lc_rs::digest::{SHA256, digest};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, TimeDelta, Utc};
+use jwt_auth_store::{ServiceClient, Store, StoreError};
+use subtle::ConstantTimeEq;
+
+use crate::accounts::Role;
+use crate::error::ServiceError;
+use crate::secret::SecretString;
+
+/// The role a client gets when none is given.
+pub const DEFAULT_ROLE: &str = "service";
+/// Every secret starts with this, so that a leaked one is easy to recognise (and to scan
+/// for).
+pub const SECRET_PREFIX: &str = "jas_";
+/// The longest client name.
+pub const MAX_NAME_BYTES: usize = 100;
+
+/// A new client: what to store, and the secret to show once.
+pub struct NewClient {
+    /// The client as it is stored (with the digest of its secret).
+    pub client: ServiceClient,
+    /// The secret, shown once.
+    pub secret: SecretString,
+}
+
+/// Makes a client named `name` with `roles` (`service` when empty), at `now`: a name of 1 to
+/// [`MAX_NAME_BYTES`] bytes without control characters, then roles that are [`Role`]s.
+pub fn new_client(
+    name: &str,
+    roles: &[String],
+    now: DateTime<Utc>,
+) -> Result<NewClient, ServiceError> {
+    if name.trim().is_empty() || name.len() > MAX_NAME_BYTES || name.chars().any(|c| c.is_control())
+    {
+        return Err(ServiceError::InvalidField(format!(
+            "the client name must be 1 to {MAX_NAME_BYTES} bytes, without control characters"
+        )));
+    }
+    let roles = match Role::parse_all(roles)? {
+        roles if roles.is_empty() => vec![DEFAULT_ROLE.to_owned()],
+        roles => Role::names(roles),
+    };
+    let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
+    aws_lc_rs::rand::fill(&mut *bytes).map_err(|_| ServiceError::NoRandomness)?;
+    let secret = SecretString::new(format!("{SECRET_PREFIX}{}", URL_SAFE_NO_PAD.encode(*bytes)));
+    let client = ServiceClient {
+        id: uuid::Uuid::new_v4().to_string(),
+        name: name.to_owned(),
+        secret_digest: secret_digest(secret.expose()),
+        roles,
+        session_id: uuid::Uuid::new_v4().to_string(),
+        created_at: now,
+    };
+    Ok(NewClient { client, secret })
+}
+
+/// The digest stored for `secret`.
+pub fn secret_digest(secret: &str) -> Vec<u8> {
+    digest(&SHA256, secret.as_bytes()).as_ref().to_vec()
+}
+
+/// Whether `secret` is the one `stored` is the digest of, in constant time; with no stored
+/// digest (an unknown client) the work is the same and the answer `false`.
+pub fn secret_matches(secret: &str, stored: Option<&[u8]>) -> bool {
+    let presented = secret_digest(secret);
+    let dummy = [0u8; 32];
+    let equal: bool = presented.ct_eq(stored.unwrap_or(&dummy)).into();
+    equal && stored.is_some()
+}
+
+/// Stores `new`; [`ServiceError::ClientNameTaken`] if another client has its name.
+pub async fn add(store: &Store, new: &NewClient) -> Result<(), ServiceError> {
+    store.add_client(&new.client).await.map_err(|e| match e {
+        StoreError::NameTaken => ServiceError::ClientNameTaken(new.client.name.clone()),
+        e => e.into(),
+    })
+}
+
+/// Every client, oldest first.
+pub async fn list(store: &Store) -> Result<Vec<ServiceClient>, ServiceError> {
+    Ok(store.clients().await?)
+}
+
+/// The client that `id_or_name` names: the one with that id, or else the one with that name
+/// (names are unique); `None` if there is neither.
+async fn named(store: &Store, id_or_name: &str) -> Result<Option<ServiceClient>, StoreError> {
+    if let Some(client) = store.client(id_or_name).await? {
+        return Ok(Some(client));
+    }
+    Ok(store.clients().await?.into_iter().find(|client| client.name == id_or_name))
+}
+
+/// Removes a client; `None` if there is none with that id. Its tokens, which live
+/// `token_lifetime` at most, are refused everywhere once the revocation is read.
+pub async fn remove(
+    store: &Store,
+    id: &str,
+    token_lifetime: TimeDelta,
+    now: DateTime<Utc>,
+) -> Result<Option<ServiceClient>, StoreError> {
+    let tokens_expire_at = now + token_lifetime + jwt_core::MAX_LEEWAY;
+    Ok(store.remove_client(id, now, tokens_expire_at).await?.map(|(client, _)| client))
+}
+
+/// Removes the client `id_or_name` names (see [`ServiceError::UnknownClient`]) and returns
+/// it. Its tokens are refused everywhere as long as they may live: the longest access-token
+/// lifetime the servers recorded, or `given` if longer (see
+/// [`longest_lifetimes`](crate::keys::longest_lifetimes)).
+pub async fn remove_named(
+    store: &Store,
+    id_or_name: &str,
+    given: Option<TimeDelta>,
+    now: DateTime<Utc>,
+) -> Result<ServiceClient, ServiceError> {
+    let lifetime = crate::keys::longest_lifetimes(store, (given, None), now).await?.access;
+    let Some(named) = named(store, id_or_name).await? else {
+        return Err(ServiceError::UnknownClient(id_or_name.to_owned()));
+    };
+    // `None`: removed meanwhile by someone else.
+    remove(store, &named.id, lifetime, now).await?.ok_or(ServiceError::ClientGone(named.id))
+}
+
+#[cfg(test)]
+#[allow(clippy::disallowed_methods)] // fixtures at the system's time
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_random_prefixed_and_match_only_their_digest() {
+        let now = Utc::now();
+        let a = new_client("billing", &[], now).expect("a client");
+        let b = new_client("billing", &[], now).expect("a client");
+        assert!(a.secret.expose().starts_with(SECRET_PREFIX));
+        assert_ne!(a.secret.expose(), b.secret.expose());
+        assert_ne!(a.client.id, b.client.id);
+        assert_eq!(a.client.roles, [DEFAULT_ROLE]);
+        assert!(secret_matches(a.secret.expose(), Some(&a.client.secret_digest)));
+        assert!(!secret_matches(b.secret.expose(), Some(&a.client.secret_digest)));
+        assert!(!secret_matches(a.secret.expose(), None));
+        assert!(!format!("{:?}", a.secret).contains(SECRET_PREFIX));
+    }
+
+    #[test]
+    fn names_and_roles_are_checked() {
+        let now = Utc::now();
+        assert!(new_client("", &[], now).is_err());
+        assert!(new_client("a\nb", &[], now).is_err());
+        assert!(new_client(&"x".repeat(MAX_NAME_BYTES + 1), &[], now).is_err());
+        let refused = new_client("ok", &["two words".into()], now).err().map(|e| e.to_string());
+        assert_eq!(
+            refused.as_deref(),
+            Some("`two words` is not a role name (1 to 64 characters, no whitespace)")
+        );
+        let roles = new_client("ok", &["service".into(), "reports".into()], now).unwrap();
+        assert_eq!(roles.client.roles, ["service", "reports"]);
+    }
+}
