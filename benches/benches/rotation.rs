@@ -2,7 +2,7 @@
 //! concurrent callers (each rotating its own session's chain), on SQLite and on PostgreSQL,
 //! printed beside the raw cost of one empty transaction on the same database.
 //!
-//! `cargo bench -p jwt-auth-store --bench rotation` (PostgreSQL from `TEST_DATABASE_URL`, or
+//! `cargo bench -p jwt-auth-benches --bench rotation` (PostgreSQL from `TEST_DATABASE_URL`, or
 //! the tests' default; skipped with a note when unreachable). `ROTATION_BENCH_SECS` sets the
 //! length of each measurement (default 3).
 #![allow(clippy::disallowed_methods)] // test fixtures at the system's time
