@@ -16,7 +16,7 @@ impl AppState {
             users: &self.users,
             passwords: &self.passwords,
             metrics: &self.metrics,
-            feed_wake: &self.feed_wake,
+            feed_wake: self.feed.waker(),
         }
     }
 

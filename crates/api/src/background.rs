@@ -2,7 +2,6 @@
 //! instances record, pruning what has expired, and reloading the signing keys.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use jwt_auth_store::{Change, Changes};
@@ -37,7 +36,7 @@ async fn sync_revocations(state: Arc<AppState>) {
     loop {
         let mut pushed = tokio::select! {
             _ = tick.tick() => Vec::new(),
-            _ = state.feed_wake.notified() => Vec::new(),
+            _ = state.feed.waker().notified() => Vec::new(),
             Some(change) = next_change(&mut changes) => vec![change],
         };
         // A burst of notifications is one read of the feed.
@@ -60,7 +59,6 @@ async fn sync_revocations(state: Arc<AppState>) {
                 if std::mem::take(&mut failing) {
                     tracing::info!("revocation feed reachable again");
                 }
-                state.revocations_loaded.store(true, Ordering::Release);
                 observe_lag(&state, &pushed);
             }
             Err(e) if !failing => {
@@ -173,7 +171,7 @@ async fn reload_keys(state: Arc<AppState>) {
     loop {
         tokio::select! {
             _ = tick.tick() => {}
-            _ = state.key_reload.notified() => {}
+            _ = state.keys.reload_wanted() => {}
             Some(change) = next_change(&mut changes) => {
                 // Other changes are the revocation follower's; a resync may have missed keys.
                 if !matches!(change, Change::Keys { .. } | Change::Resync) {

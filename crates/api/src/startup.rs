@@ -3,7 +3,6 @@
 //! its background jobs `background.rs`.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use actix_web::dev::Server;
 use actix_web::web;
@@ -76,12 +75,9 @@ impl Application {
             throttle,
             metrics,
             users: UserCache::default(),
-            revocations_loaded: AtomicBool::new(false),
             feed: Arc::default(),
             stopping: tokio::sync::watch::Sender::new(false),
-            feed_wake: tokio::sync::Notify::new(),
             keys,
-            key_reload: tokio::sync::Notify::new(),
         };
         ensure_admin(&state).await?;
         // Commands that revoke a key or a client read how long the revocation matters here.
@@ -93,11 +89,8 @@ impl Application {
             .feed
             .advance(&state.store, state.sessions.revocations(), state.now(), state.feed_lifetime())
             .await;
-        match loaded {
-            Ok(_) => state.revocations_loaded.store(true, Ordering::Release),
-            Err(e) => {
-                tracing::error!(error = %e, "could not load revocations; retrying every second")
-            }
+        if let Err(e) = loaded {
+            tracing::error!(error = %e, "could not load revocations; retrying every second")
         }
         Ok(Application { state: web::Data::new(state) })
     }

@@ -1,8 +1,8 @@
-//! What every handler shares: configuration, the store, sessions (tokens + revocation set),
-//! the password pool, the login throttle, the metrics and the user cache.
+//! What every handler shares: configuration, the store, and the services: sessions (tokens +
+//! revocation set), the password pool, the login throttle, the metrics, the user cache, the
+//! revocation feed and the signing keys.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Utc};
 use jwt_auth_store::Store;
@@ -26,21 +26,14 @@ pub struct AppState {
     pub metrics: Metrics,
     /// The user records `GET /api/me` answers from.
     pub users: UserCache,
-    /// Set once the revocation set has been loaded from the store.
-    pub revocations_loaded: AtomicBool,
     /// The revocation feed as this instance has read it: it feeds the revocation set, and
     /// `GET /auth/revocations` serves other services from it.
     pub feed: Arc<crate::feed::FeedLog>,
     /// Becomes `true` when the server is asked to stop: long-lived answers (the feed's
     /// streams) end, so the graceful stop does not wait for them.
     pub stopping: tokio::sync::watch::Sender<bool>,
-    /// Woken by this instance's own revocations, so that the feed is read at once (other
-    /// instances' arrive by the store's change feed, or the poll).
-    pub feed_wake: tokio::sync::Notify,
     /// The signing keys: where they live, and what is done with them.
     pub keys: Keys,
-    /// Woken by this instance's own key changes, so that it reloads its keys at once.
-    pub key_reload: tokio::sync::Notify,
 }
 
 impl AppState {
@@ -54,7 +47,7 @@ impl AppState {
     }
 
     pub fn is_ready(&self) -> bool {
-        self.revocations_loaded.load(Ordering::Acquire)
+        self.feed.is_loaded()
     }
 
     /// How long a revocation matters to a service that verifies access tokens: the longest an

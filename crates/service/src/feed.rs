@@ -29,6 +29,9 @@ pub struct FeedLog {
     head: watch::Sender<i64>,
     /// Open streams per client.
     streams: Mutex<HashMap<String, usize>>,
+    /// Woken by this instance's own revocations, so that the feed is read at once (other
+    /// instances' arrive by the store's change feed, or the poll).
+    wake: tokio::sync::Notify,
 }
 
 #[derive(Default)]
@@ -49,6 +52,7 @@ impl Default for FeedLog {
             reading: tokio::sync::Mutex::new(()),
             head: watch::Sender::new(0),
             streams: Mutex::default(),
+            wake: tokio::sync::Notify::new(),
         }
     }
 }
@@ -120,6 +124,12 @@ impl FeedLog {
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
         self.inner.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// What wakes the reader of the store: this instance's own revocations notify it, so that
+    /// the feed is read at once.
+    pub fn waker(&self) -> &tokio::sync::Notify {
+        &self.wake
     }
 
     /// Whether the first read has been made.

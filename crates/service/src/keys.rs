@@ -209,6 +209,8 @@ pub struct Keys {
     /// The algorithm asked for (`JWT_ALGORITHM`, or the pinned key's), checked against the
     /// stored keys'.
     wanted: Option<Algorithm>,
+    /// Woken by this instance's own key changes, so that it reloads its keys at once.
+    reload: tokio::sync::Notify,
 }
 
 impl Keys {
@@ -221,7 +223,8 @@ impl Keys {
     ) -> Self {
         let ring =
             KeyRing::new(KeyStorage::Database(store.clone()), TimeDelta::zero()).sealed_under(kek);
-        Self { ring, database: store, files: KeyDir::of(data_dir), wanted: None }
+        let files = KeyDir::of(data_dir);
+        Self { ring, database: store, files, wanted: None, reload: tokio::sync::Notify::new() }
     }
 
     /// Keys in `DATA_DIR/keys/`; `database` is the store, checked for sealed keys that the
@@ -229,7 +232,7 @@ impl Keys {
     pub fn in_directory(database: Arc<Store>, data_dir: &std::path::Path) -> Self {
         let files = KeyDir::of(data_dir);
         let ring = KeyRing::new(KeyStorage::Directory(files.clone()), TimeDelta::zero());
-        Self { ring, database, files, wanted: None }
+        Self { ring, database, files, wanted: None, reload: tokio::sync::Notify::new() }
     }
 
     /// `key` signs instead of the stored keys.
@@ -251,6 +254,16 @@ impl Keys {
     pub fn retention(mut self, retention: TimeDelta) -> Self {
         self.ring = self.ring.with_retention(retention);
         self
+    }
+
+    /// Asks the instance's key reloader to reload now rather than at its next tick.
+    pub fn reload_soon(&self) {
+        self.reload.notify_one();
+    }
+
+    /// Resolves when [`Keys::reload_soon`] was called.
+    pub async fn reload_wanted(&self) {
+        self.reload.notified().await
     }
 
     /// Whether a pinned key signs.

@@ -148,7 +148,7 @@ pub async fn revoke_key(
     }
     let revoked = state.keys.revoke(&kid, state.now()).await.map_err(key_error)?;
     reload(&state).await;
-    state.feed_wake.notify_one();
+    state.feed.waker().notify_one();
     let detail = format!("key {} revoked by {}", revoked.kid, admin.caller.claims.sub);
     state.audit(Audit::new(EventKind::KeyRevoked, &client.info).detail(detail)).await;
     Ok(no_store(HttpResponse::Ok())
@@ -160,7 +160,7 @@ pub async fn revoke_key(
 async fn reload(state: &AppState) {
     if let Err(e) = state.reload_keys().await {
         tracing::warn!(error = %e, "could not reload the signing keys at once");
-        state.key_reload.notify_one();
+        state.keys.reload_soon();
     }
 }
 
