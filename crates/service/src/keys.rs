@@ -543,3 +543,34 @@ pub async fn longest_lifetimes(
         refresh: longest(|l| l.refresh, given.1, TimeDelta::days(7)),
     })
 }
+
+#[cfg(test)]
+#[allow(clippy::disallowed_methods)] // fixtures at the system's time
+mod tests {
+    use super::*;
+
+    async fn empty_database(dir: &std::path::Path) -> Arc<Store> {
+        let url = format!("sqlite://{}", dir.join("keys.db").display());
+        let store = Store::connect(&url).await.expect("a SQLite store");
+        store.migrate().await.expect("migrated");
+        Arc::new(store)
+    }
+
+    #[tokio::test]
+    async fn a_first_rotation_into_an_empty_database_takes_the_algorithm_asked_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = empty_database(dir.path()).await;
+        let kek = || KeyEncryptionKey::new(&[3; 32]).unwrap();
+        // Nothing asked for: HS256, the default.
+        let unset = Keys::in_database(store.clone(), kek(), dir.path()).wanting(None);
+        let first = unset.rotate(None, false, Utc::now()).await.expect("rotates");
+        assert_eq!(first.record.algorithm, Algorithm::HS256);
+        // On another empty database, JWT_ALGORITHM's algorithm.
+        let other = tempfile::tempdir().unwrap();
+        let store = empty_database(other.path()).await;
+        let asked = Keys::in_database(store, kek(), other.path()).wanting(Some(Algorithm::EdDSA));
+        let first = asked.rotate(None, false, Utc::now()).await.expect("rotates");
+        assert_eq!(first.record.algorithm, Algorithm::EdDSA);
+        assert!(!first.replaces, "nothing signed before: it signs at once");
+    }
+}

@@ -288,8 +288,12 @@ async fn each_instance_says_which_keys_it_holds_and_where_its_feed_stands(db: Te
     let pair = app.login("alice@example.com").await;
     let out = crate::common::send(app.post("/auth/logout").bearer_auth(&pair.access)).await;
     assert_eq!(out.status, StatusCode::NO_CONTENT);
+    // Read by the instance's feed reader, which the logout wakes; not before it answers.
+    within(Duration::from_secs(3), "the logout read here", || async {
+        ready_and_metrics(&app).await.0["feed"]["cursor"] != before
+    })
+    .await;
     let cursor = ready_and_metrics(&app).await.0["feed"]["cursor"].clone();
-    assert_ne!(cursor, before, "the logout is read");
     let position: i64 = cursor.as_str().expect("a string").parse().expect("a position");
     within(Duration::from_secs(3), "the sibling's cursor", || async {
         let (ready, metrics) = ready_and_metrics(&sibling).await;
