@@ -291,8 +291,10 @@ impl Keys {
             refuse_sealed_without_kek(&stored)?;
         }
         let Some(wanted) = self.wanted else { return Ok(()) };
+        // The database's keys as already read; the key files while it holds none.
         let records: Vec<KeyRecord> = if self.in_the_database() && !stored.is_empty() {
-            self.ring.keys().await?.into_iter().map(|k| k.record).collect()
+            let keys = stored.into_iter().map(StoredKey::try_from);
+            keys.map(|key| key.map(|k| k.record)).collect::<Result<_, _>>()?
         } else {
             SigningKeyStore::signing_keys(&self.files)
                 .await?
