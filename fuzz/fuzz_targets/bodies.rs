@@ -12,13 +12,10 @@
 
 use actix_web::ResponseError;
 use actix_web::http::StatusCode;
-use jwt_auth_api::error::ApiError;
-use jwt_auth_api::extract::parse_json;
-use jwt_auth_api::passwords::{
+use jwt_auth_api::fuzzing::{ApiError, LoginBody, PatchUser, RegisterBody, parse_json};
+use jwt_auth_service::passwords::{
     MAX_NEW_PASSWORD_CHARS, MAX_PASSWORD_BYTES, MIN_NEW_PASSWORD_CHARS, check_password,
 };
-use jwt_auth_api::routes::bodies::{LoginBody, RegisterBody};
-use jwt_auth_api::routes::users::PatchUser;
 use libfuzzer_sys::fuzz_target;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -107,7 +104,7 @@ fn text<'a>(object: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
 }
 
 fn check_password_bounds(password: &str, registering: bool) {
-    let secret = jwt_auth_api::secret::SecretString::new(password);
+    let secret = jwt_auth_service::secret::SecretString::new(password);
     let len = password.len();
     let chars = password.chars().count();
     let fits = if registering {
@@ -131,9 +128,9 @@ fuzz_target!(|body: &[u8]| {
             assert_eq!(text(object, "password"), Some(register.password.expose()));
         }
         check_password_bounds(register.password.expose(), true);
-        match jwt_auth_api::email::checked(&register.email) {
+        match jwt_auth_service::email::checked(&register.email) {
             Ok(email) => {
-                let again = jwt_auth_api::email::checked(&email).ok();
+                let again = jwt_auth_service::email::checked(&email).ok();
                 assert_eq!(again.as_ref(), Some(&email), "a checked email checks to itself");
             }
             Err(e) => {

@@ -2,7 +2,7 @@
 //! `POST /auth/revoke` and `/auth/introspect` (`TokenParam`) through actix-web's `Form`
 //! extractor with the server's body limit, and the query strings of `GET /api/users` (`Page`),
 //! `?cookie=` (`CookieQuery`) and the revocation feed (`FeedQuery`, its cursor then through
-//! `feed::parse_cursor`), all on every input.
+//! `jwt_core::feed_position`), all on every input.
 //!
 //! Asserted: a form is read only with its content type; a parsed form or query holds exactly
 //! the value its text gives each field (one at most), and nothing for a field it does not
@@ -11,11 +11,9 @@
 
 use actix_web::http::header::CONTENT_TYPE;
 use actix_web::{FromRequest, web};
-use jwt_auth_api::feed::parse_cursor;
-use jwt_auth_api::routes::bodies::{CookieQuery, TokenForm, TokenParam};
-use jwt_auth_api::routes::revocations::FeedQuery;
-use jwt_auth_api::routes::users::Page;
-use jwt_auth_api::secret::SecretString;
+use jwt_auth_api::fuzzing::{CookieQuery, FeedQuery, Page, TokenForm, TokenParam};
+use jwt_auth_service::secret::SecretString;
+use jwt_core::feed_position;
 use jwt_auth_fuzz::http::{block_on, request};
 use libfuzzer_sys::fuzz_target;
 use serde::de::DeserializeOwned;
@@ -80,7 +78,7 @@ fuzz_target!(|body: &[u8]| {
     if let Ok(feed) = web::Query::<FeedQuery>::from_query(query) {
         same(body, "after", feed.after.as_deref());
         if let Some(after) = &feed.after
-            && let Ok(cursor) = parse_cursor(after)
+            && let Some(cursor) = feed_position(after)
         {
             assert!(cursor >= 0, "cursor {cursor} from {after:?}");
         }

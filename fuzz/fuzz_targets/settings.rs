@@ -1,6 +1,7 @@
 //! The server's setting parsers and the feed cursor, on the input as text: `parse_duration`
 //! (`TOKEN_EXPIRY` and the other lifetimes), `parse_cidrs` (`TRUSTED_PROXIES`),
-//! `parse_algorithm` (`JWT_ALGORITHM`) and `feed::parse_cursor` (`after=`, `Last-Event-ID`).
+//! `parse_algorithm` (`JWT_ALGORITHM`) and `jwt_core::feed_position` (the feed's cursors,
+//! `after=` and `Last-Event-ID`).
 //!
 //! Asserted: a duration is between zero and ten years and reads back from its seconds; a CIDR
 //! list has one network per non-blank entry, and each network and the whole list read back
@@ -10,8 +11,8 @@
 #![no_main]
 
 use ipnet::IpNet;
-use jwt_auth_api::config::{parse_algorithm, parse_cidrs, parse_duration};
-use jwt_auth_api::feed::parse_cursor;
+use jwt_auth_api::fuzzing::{parse_algorithm, parse_cidrs, parse_duration};
+use jwt_core::feed_position;
 use jwt_core::Algorithm;
 use libfuzzer_sys::fuzz_target;
 
@@ -59,15 +60,15 @@ fn check_algorithm(text: &str) {
 
 fn check_cursor(text: &str) {
     let digits = text.trim();
-    match parse_cursor(text) {
-        Ok(cursor) => {
+    match feed_position(text) {
+        Some(cursor) => {
             assert!(cursor >= 0, "{text:?} is cursor {cursor}");
             assert!(!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()), "{text:?}");
             if cursor < i64::MAX {
                 assert_eq!(digits.parse::<i64>().ok(), Some(cursor), "{text:?} is its number");
             }
         }
-        Err(_) => {
+        None => {
             assert!(digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()), "{text:?}");
         }
     }

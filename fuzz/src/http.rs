@@ -8,7 +8,7 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::rt::Runtime;
 use actix_web::test::TestRequest;
 use actix_web::{HttpRequest, web};
-use jwt_auth_api::startup::MAX_BODY_BYTES;
+use jwt_auth_api::fuzzing::MAX_BODY_BYTES;
 
 thread_local! {
     /// One runtime for the whole run: making one per input would dominate the run time.

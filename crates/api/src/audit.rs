@@ -3,11 +3,18 @@
 //! the service's trail, at the time of the state's clock.
 
 pub use jwt_auth_service::audit::Audit;
+use jwt_auth_service::grants::Grants;
 use jwt_auth_service::instance::Instance;
 
+use crate::extract::ClientContext;
 use crate::state::AppState;
 
 impl AppState {
+    /// The password and refresh grants, for `client`.
+    pub fn grants<'a>(&'a self, client: &'a ClientContext) -> Grants<'a> {
+        Grants::new(self.instance(), &self.throttle, client.ip, &client.info)
+    }
+
     /// This instance's parts, for a service to reach at once.
     pub fn instance(&self) -> Instance<'_> {
         Instance {

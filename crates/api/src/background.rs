@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jwt_auth_store::{Change, Changes};
-use jwt_core::{Clock, REVOCATION_OVERLAP};
+use jwt_core::Clock;
 
 use crate::state::AppState;
 
@@ -28,8 +28,6 @@ pub(crate) fn spawn_background_jobs(state: Arc<AppState>) {
 /// streams of `GET /auth/revocations`: one read of the store for all of them.
 async fn sync_revocations(state: Arc<AppState>) {
     let mut changes = state.store.changes();
-    // Users changed since here are dropped from the cache; it starts empty, so from now on.
-    let mut users_since = state.now() - REVOCATION_OVERLAP;
     let mut tick = tokio::time::interval(REVOCATION_SYNC_EVERY);
     // Logged when the feed stops and when it resumes, not once a second while it is down.
     let mut failing = false;
@@ -52,9 +50,7 @@ async fn sync_revocations(state: Arc<AppState>) {
                 state.users.forget(id).await;
             }
         }
-        let lifetime = state.feed_lifetime();
-        let revocations = state.sessions.revocations();
-        match state.feed.advance(&state.store, revocations, state.now(), lifetime).await {
+        match state.feed.advance().await {
             Ok(_) => {
                 if std::mem::take(&mut failing) {
                     tracing::info!("revocation feed reachable again");
@@ -68,15 +64,8 @@ async fn sync_revocations(state: Arc<AppState>) {
             Err(_) => {}
         }
         // After the revocations, which are the urgent part: every user changed lately, pushed
-        // or not. Covers a lost notification, and a load that read a record just before it
-        // changed.
-        let started = state.now();
-        if let Ok(changed) = state.store.users_changed_since(users_since).await {
-            for id in changed {
-                state.users.forget(&id).await;
-            }
-            users_since = started - REVOCATION_OVERLAP;
-        }
+        // or not (an error is retried from the same point at the next turn).
+        let _ = state.users.forget_changed(&state.store, state.now()).await;
     }
 }
 

@@ -12,7 +12,7 @@ use jwt_core::Algorithm;
 
 use crate::config_values::{invalid, parse_public_url, positive};
 pub use crate::config_values::{parse_algorithm, parse_cidrs, parse_duration};
-use crate::secret::{DatabaseUrl, SecretString};
+use jwt_auth_service::secret::{DatabaseUrl, SecretString};
 
 /// Where the data lives; shared by every subcommand.
 #[derive(Debug, Clone, Args)]
@@ -229,9 +229,9 @@ impl ServeArgs {
         let trusted_proxies = parse_cidrs(&self.trusted_proxies)?;
         let admin = match (&self.admin_email, &self.admin_password) {
             (Some(email), Some(password)) => {
-                let email = crate::email::checked(email)
+                let email = jwt_auth_service::email::checked(email)
                     .map_err(|e| invalid("ADMIN_EMAIL", format!("`{email}`: {e}")))?;
-                crate::passwords::check_password(password, true)
+                jwt_auth_service::passwords::check_password(password, true)
                     .map_err(|e| invalid("ADMIN_PASSWORD", e))?;
                 Some((email, password.clone()))
             }

@@ -5,7 +5,7 @@ use jwt_auth_store::{Store, StoreOptions};
 
 use crate::config::{ConfigError, StorageArgs};
 use crate::failure::CliError;
-use crate::secret::DatabaseUrl;
+use jwt_auth_service::secret::DatabaseUrl;
 
 /// Opens the store and applies pending migrations.
 pub(crate) async fn open_store(storage: &StorageArgs) -> Result<Store, CliError> {

@@ -103,10 +103,10 @@ impl From<jwt_core::Error> for ApiError {
 
 /// A hashing queue over its bound is a saturated server (503, retry shortly); any other
 /// hashing failure is a fault.
-impl From<crate::passwords::HashError> for ApiError {
-    fn from(err: crate::passwords::HashError) -> Self {
+impl From<jwt_auth_service::passwords::HashError> for ApiError {
+    fn from(err: jwt_auth_service::passwords::HashError) -> Self {
         match err {
-            crate::passwords::HashError::Busy => ApiError::Unavailable,
+            jwt_auth_service::passwords::HashError::Busy => ApiError::Unavailable,
             other => ApiError::Internal(format!("password hashing: {other}")),
         }
     }
@@ -127,6 +127,7 @@ impl From<jwt_auth_service::ServiceError> for ApiError {
             S::InvalidRole(_) => ApiError::InvalidField(
                 "roles must be non-empty words of at most 64 characters".into(),
             ),
+            S::UnknownSession { .. } => ApiError::NotFound(err.to_string()),
             S::UnknownUserId(id) | S::UnknownUser(id) | S::UserGone(id) => {
                 ApiError::NotFound(format!("no user `{id}`"))
             }
@@ -145,6 +146,8 @@ impl From<jwt_auth_service::ServiceError> for ApiError {
             S::ClientNameTaken(_) => ApiError::Conflict(err.to_string()),
             S::UnknownClient(_) | S::ClientGone(_) => ApiError::NotFound(err.to_string()),
             S::NoRandomness => ApiError::Internal(err.to_string()),
+            S::RateLimited { retry_after } => ApiError::RateLimited { retry_after },
+            S::ClientAuthenticationFailed | S::InvalidCredentials => ApiError::InvalidCredentials,
             S::Store(e) => ApiError::from(&e),
             S::SharedStore(e) => ApiError::from(&*e),
         }

@@ -23,8 +23,8 @@ use jwt_core::{AccessClaims, ClientInfo};
 use serde::de::{DeserializeOwned, IgnoredAny};
 
 use crate::error::ApiError;
-use crate::secret::SecretString;
 use crate::state::AppState;
+use jwt_auth_service::secret::SecretString;
 
 /// The largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;

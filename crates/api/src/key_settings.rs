@@ -57,11 +57,13 @@ impl KeySettings {
     }
 
     /// Whether the keys live in the database.
+    #[cfg(test)]
     pub fn in_database(&self) -> bool {
         self.kek.is_some()
     }
 
     /// Whether a key is pinned.
+    #[cfg(test)]
     pub fn is_pinned(&self) -> bool {
         self.pinned.is_some()
     }
@@ -101,7 +103,7 @@ pub fn key_encryption_key(args: &KeyArgs) -> Result<Option<KeyEncryptionKey>, Co
 
 /// A key-encryption key from a value setting or a file setting (not both), if either is set.
 fn read_kek(
-    (value_setting, value): (&'static str, &Option<crate::secret::SecretString>),
+    (value_setting, value): (&'static str, &Option<jwt_auth_service::secret::SecretString>),
     (file_setting, file): (&'static str, &Option<std::path::PathBuf>),
 ) -> Result<Option<KeyEncryptionKey>, ConfigError> {
     let (setting, text) = match (value, file) {
@@ -183,7 +185,7 @@ pub fn pinned_key(args: &KeyArgs, alg: Algorithm) -> Result<Option<SigningKey>, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::secret::SecretString;
+    use jwt_auth_service::secret::SecretString;
 
     #[test]
     fn postgres_without_a_kek_is_refused_naming_the_setting_unless_a_key_is_pinned() {

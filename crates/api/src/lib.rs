@@ -1,33 +1,37 @@
-//! The `jwt-auth` server: Actix-web routes over `jwt-core` and the SQL store, its
-//! configuration and its command line. Thin glue: the rules live in `jwt-core`, the data in
-//! `jwt-auth-store`.
+//! The `jwt-auth` server: Actix-web routes over the services (`jwt-auth-service`), its
+//! configuration and its command line. Thin glue: what the server does lives in the service
+//! crate, the rules a library user also needs in `jwt-core`, the data in `jwt-auth-store`.
 
-pub mod audit;
+mod audit;
 mod background;
-pub mod caller;
-pub mod cli;
-pub mod clients;
-pub mod config;
+mod caller;
+mod cli;
+mod clients;
+mod config;
 mod config_values;
-pub mod database;
-pub mod error;
-pub mod extract;
-pub mod failure;
-pub mod grants;
-pub mod key_settings;
-pub mod oauth_error;
-pub mod openapi;
+mod database;
+mod error;
+mod extract;
+mod failure;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
+mod key_settings;
+mod oauth_error;
+mod openapi;
 mod request_body;
-pub mod responses;
-pub mod route_table;
-pub mod routes;
+mod responses;
+mod route_table;
+mod routes;
 mod server;
-pub mod startup;
-pub mod state;
-pub mod telemetry;
+mod startup;
+mod state;
+mod telemetry;
 
-// The services the adapters call, under the names they had in this crate.
-pub use jwt_auth_service::throttle as rate_limit;
-pub use jwt_auth_service::{
-    accounts, email, feed, import, legacy_hash, metrics, passwords, secret, user_cache,
-};
+// What the binary, the tests and an embedding program use: the command line, the
+// configuration, and the server built from it.
+pub use cli::{Cli, Command, run};
+pub use config::{Config, KeyArgs, LogFormat};
+pub use routes::revocations::HEARTBEAT;
+pub use startup::{Application, CLIENT_BODY_TIMEOUT, CLIENT_REQUEST_TIMEOUT, KEEP_ALIVE};
+pub use state::AppState;

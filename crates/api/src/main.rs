@@ -3,8 +3,8 @@
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
-    let cli = jwt_auth_api::cli::Cli::parse();
-    match jwt_auth_api::cli::run(cli) {
+    let cli = jwt_auth_api::Cli::parse();
+    match jwt_auth_api::run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("jwt-auth: {e}");

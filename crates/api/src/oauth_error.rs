@@ -73,6 +73,18 @@ impl From<ApiError> for OAuthError {
     }
 }
 
+/// A service's refusal: a client that does not authenticate is `invalid_client`.
+impl From<jwt_auth_service::ServiceError> for OAuthError {
+    fn from(err: jwt_auth_service::ServiceError) -> Self {
+        match err {
+            jwt_auth_service::ServiceError::ClientAuthenticationFailed => {
+                OAuthError::InvalidClient(err.to_string())
+            }
+            other => ApiError::from(other).into(),
+        }
+    }
+}
+
 impl From<jwt_auth_store::StoreError> for OAuthError {
     fn from(err: jwt_auth_store::StoreError) -> Self {
         OAuthError::Api(err.into())

@@ -1,6 +1,10 @@
 //! The answers many endpoints share, as OpenAPI response sets: the error bodies, the token
 //! bodies, and the refusals (a body that cannot be read, a missing token, the database away)
 //! that each handler's annotation names.
+#![allow(
+    dead_code,
+    reason = "answers of the OpenAPI document: the handlers and the error types write them"
+)]
 
 use serde::Serialize;
 use utoipa::{IntoResponses, ToSchema};

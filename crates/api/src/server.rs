@@ -10,9 +10,9 @@ use futures_util::FutureExt;
 use tracing::Instrument;
 
 use crate::error::ApiError;
-use crate::metrics::RouteLabels;
 use crate::routes::meta;
 use crate::state::AppState;
+use jwt_auth_service::metrics::RouteLabels;
 
 /// How long a client may take to send the headers of a connection's first request. Actix-web
 /// times no later request head: a keep-alive connection that stops halfway through its second

@@ -6,20 +6,21 @@ use std::sync::Arc;
 
 use actix_web::dev::Server;
 use actix_web::web;
-use jwt_auth_store::{EventKind, NewUser, PasswordHash};
-use jwt_core::{ClientInfo, Clock, SessionPolicy, Sessions, TokenPolicy, TokenService};
+use jwt_auth_service::ServiceError;
+use jwt_auth_service::users::Users;
+use jwt_auth_store::StoreError;
+use jwt_core::{Clock, SessionPolicy, Sessions, TokenPolicy, TokenService};
 
 use crate::config::{Config, KeyArgs};
 use crate::failure::CliError;
 use crate::key_settings::KeySettings;
-use crate::metrics::Metrics;
-use crate::passwords::Passwords;
-use crate::rate_limit::LoginThrottle;
 use crate::state::AppState;
-use crate::user_cache::UserCache;
+use jwt_auth_service::feed::FeedLog;
+use jwt_auth_service::metrics::Metrics;
+use jwt_auth_service::passwords::Passwords;
+use jwt_auth_service::throttle::LoginThrottle;
+use jwt_auth_service::user_cache::UserCache;
 
-pub use crate::extract::MAX_BODY_BYTES;
-pub use crate::route_table::configure;
 pub use crate::server::{CLIENT_BODY_TIMEOUT, CLIENT_REQUEST_TIMEOUT, KEEP_ALIVE};
 pub(crate) use crate::server::{starting, stop_requested};
 
@@ -61,12 +62,16 @@ impl Application {
         );
         let passwords = Passwords::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
             .map_err(|e| CliError::Usage(e.to_string()))?;
-        let throttle =
-            LoginThrottle::new(config.login_rate_limit, config.login_failure_backoff, clock);
+        let throttle = LoginThrottle::new(
+            config.login_rate_limit,
+            config.login_failure_backoff,
+            clock.clone(),
+        );
         let metrics = match store.change_notifications() {
             Some(_) => Metrics::new().with_change_notifications(),
             None => Metrics::new(),
         };
+        let feed = FeedLog::new(sessions.store_feed(), sessions.revocation_follower(), clock);
         let state = AppState {
             config,
             store,
@@ -75,7 +80,7 @@ impl Application {
             throttle,
             metrics,
             users: UserCache::default(),
-            feed: Arc::default(),
+            feed: Arc::new(feed),
             stopping: tokio::sync::watch::Sender::new(false),
             keys,
         };
@@ -85,10 +90,7 @@ impl Application {
         // Revocations are loaded before the first request, so that a restarted instance
         // never accepts a token revoked while it was down. Failing that (the database went
         // away since the keys were read), token checks answer 503 until the feed loads.
-        let loaded = state
-            .feed
-            .advance(&state.store, state.sessions.revocations(), state.now(), state.feed_lifetime())
-            .await;
+        let loaded = state.feed.advance().await;
         if let Err(e) = loaded {
             tracing::error!(error = %e, "could not load revocations; retrying every second")
         }
@@ -122,24 +124,13 @@ async fn ensure_admin(state: &AppState) -> Result<(), CliError> {
         );
         return Ok(());
     }
-    let hash = state
-        .passwords
-        .hash(password.expose_owned())
-        .await
-        .map_err(|e| CliError::Usage(e.to_string()))?;
-    let roles = vec!["user".into(), "admin".into()];
-    match state
-        .store
-        .create_user(&NewUser { email, password_hash: PasswordHash::new(hash), roles }, state.now())
-        .await
-    {
+    let users = Users::command(&state.store, "ADMIN_EMAIL at start-up");
+    match users.add(email, password.expose_owned(), true, state.now()).await {
         Ok(user) => {
-            tracing::info!(user_id = %user.id, "created the admin account from ADMIN_EMAIL");
-            let nobody = ClientInfo::default();
-            let event = crate::audit::Audit::new(EventKind::UserCreated, &nobody);
-            state.audit(event.user(&user.id).detail("ADMIN_EMAIL at start-up")).await;
+            tracing::info!(user_id = %user.id, "created the admin account from ADMIN_EMAIL")
         }
-        Err(jwt_auth_store::StoreError::EmailTaken) => {}
+        // Another instance made it meanwhile.
+        Err(ServiceError::Store(StoreError::EmailTaken)) => {}
         Err(e) => return Err(e.into()),
     }
     Ok(())

@@ -11,10 +11,10 @@ use jwt_core::{Sessions, TokenService};
 use jwt_auth_service::keys::{KeyError, Keys};
 
 use crate::config::Config;
-use crate::metrics::Metrics;
-use crate::passwords::Passwords;
-use crate::rate_limit::LoginThrottle;
-use crate::user_cache::UserCache;
+use jwt_auth_service::metrics::Metrics;
+use jwt_auth_service::passwords::Passwords;
+use jwt_auth_service::throttle::LoginThrottle;
+use jwt_auth_service::user_cache::UserCache;
 
 /// The application state behind `web::Data`.
 pub struct AppState {
@@ -28,7 +28,7 @@ pub struct AppState {
     pub users: UserCache,
     /// The revocation feed as this instance has read it: it feeds the revocation set, and
     /// `GET /auth/revocations` serves other services from it.
-    pub feed: Arc<crate::feed::FeedLog>,
+    pub feed: Arc<jwt_auth_service::feed::FeedLog>,
     /// Becomes `true` when the server is asked to stop: long-lived answers (the feed's
     /// streams) end, so the graceful stop does not wait for them.
     pub stopping: tokio::sync::watch::Sender<bool>,
@@ -48,13 +48,6 @@ impl AppState {
 
     pub fn is_ready(&self) -> bool {
         self.feed.is_loaded()
-    }
-
-    /// How long a revocation matters to a service that verifies access tokens: the longest an
-    /// access token lives, with the clock leeway.
-    pub fn feed_lifetime(&self) -> chrono::TimeDelta {
-        let policy = self.tokens().policy();
-        policy.access_ttl + policy.leeway
     }
 
     /// Loads the signing keys from where they live and, if they changed, swaps them in: the

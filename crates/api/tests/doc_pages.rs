@@ -375,7 +375,7 @@ fn settings_table() -> String {
         }
     }
     let mut found = BTreeMap::new();
-    walk(&jwt_auth_api::cli::Cli::command(), "", &mut found);
+    walk(&jwt_auth_api::Cli::command(), "", &mut found);
     let mut table =
         String::from("| variable | flag | default | read by | meaning |\n|---|---|---|---|---|\n");
     for (env, s) in found {
@@ -466,7 +466,7 @@ fn every_command_and_flag_has_help() {
         }
     }
     let mut missing = Vec::new();
-    let command = jwt_auth_api::cli::Cli::command();
+    let command = jwt_auth_api::Cli::command();
     for sub in command.get_subcommands() {
         walk(sub, "jwt-auth", &mut missing);
     }

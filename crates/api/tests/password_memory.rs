@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use jwt_auth_api::passwords::Passwords;
+use jwt_auth_service::passwords::Passwords;
 
 /// Hashing threads in the pool under test: more than this machine may have cores, so that
 /// several hashes are always in flight.

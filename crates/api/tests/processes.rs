@@ -1236,7 +1236,8 @@ async fn keys_revoke_and_clients_remove_take_the_token_lifetimes_the_servers_rec
 
     let url = format!("sqlite://{}", dir.path().join("jwt-auth.db").display());
     let store = jwt_auth_store::Store::connect(&url).await.expect("the store");
-    let feed = store.revocation_feed(0, started).await.expect("the feed");
+    let feed =
+        jwt_core::RevocationStore::revocation_feed(&store, 0, started).await.expect("the feed");
     let days = |t: chrono::DateTime<chrono::Utc>| (t - started).num_minutes() as f64 / 1440.0;
     let key = feed.iter().find_map(|e| match &e.revocation {
         jwt_core::Revocation::Key { expires_at, .. } => Some(*expires_at),
@@ -1709,7 +1710,7 @@ fn completions_and_manual_pages_come_from_the_command_definitions() {
         }
     }
     let mut expected = Vec::new();
-    names(&jwt_auth_api::cli::Cli::command(), "", &mut expected);
+    names(&jwt_auth_api::Cli::command(), "", &mut expected);
     let mut written: Vec<String> = std::fs::read_dir(&pages)
         .expect("the pages")
         .map(|e| e.expect("an entry").file_name().to_string_lossy().into_owned())

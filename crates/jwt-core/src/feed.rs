@@ -65,6 +65,19 @@ pub enum FeedChange {
     Unknown,
 }
 
+/// One entry of a store's revocation feed (see
+/// [`RevocationStore::revocation_feed`](crate::RevocationStore::revocation_feed)): its position,
+/// which only grows and is never reused, when it was recorded, and what it revokes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedEntry {
+    /// The entry's position in the feed.
+    pub position: i64,
+    /// When it was recorded.
+    pub recorded_at: DateTime<Utc>,
+    /// What it revokes.
+    pub revocation: Revocation,
+}
+
 /// One page of the feed as JSON: the events after the cursor asked for, oldest first, and
 /// the cursor to ask with next (the last event's, or the one asked with when none is new).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,6 +126,34 @@ impl FeedEvent {
             }
         };
         FeedEvent { cursor, change, expires_at: expires_at.timestamp() }
+    }
+
+    /// The event for a store's feed entry, with its position as the cursor. It matters until
+    /// every access token it voids has expired: for a session or a key, `token_lifetime` after
+    /// it was recorded at the latest, whatever the revocation says.
+    ///
+    /// ```
+    /// use chrono::{TimeDelta, TimeZone, Utc};
+    /// use jwt_core::{FeedEntry, FeedEvent, Revocation};
+    ///
+    /// let recorded_at = Utc.timestamp_opt(1_900_000_000, 0).unwrap();
+    /// let month = TimeDelta::days(30);
+    /// let revocation = Revocation::Session { id: "s".into(), expires_at: recorded_at + month };
+    /// let entry = FeedEntry { position: 3, recorded_at, revocation };
+    /// let event = FeedEvent::from_entry(&entry, TimeDelta::minutes(30));
+    /// assert_eq!((event.cursor.as_str(), event.expires_at), ("3", 1_900_000_000 + 1_800));
+    /// ```
+    pub fn from_entry(entry: &FeedEntry, token_lifetime: TimeDelta) -> FeedEvent {
+        let mut event = FeedEvent::from_revocation(
+            entry.position.to_string(),
+            &entry.revocation,
+            token_lifetime,
+        );
+        if matches!(entry.revocation, Revocation::Session { .. } | Revocation::Key { .. }) {
+            let horizon = (entry.recorded_at + token_lifetime).timestamp();
+            event.expires_at = event.expires_at.min(horizon);
+        }
+        event
     }
 
     /// The revocation to apply to a [`RevocationSet`](crate::RevocationSet); `None` for an
@@ -167,6 +208,24 @@ mod tests {
             serde_json::to_value(&all).unwrap(),
             serde_json::json!({"cursor": "2", "kind": "all", "not_before": 1_900_000_000i64, "expires_at": 1_900_001_800i64})
         );
+    }
+
+    #[test]
+    fn a_session_or_a_key_matters_until_its_access_tokens_expire_or_it_ends() {
+        let t = Utc.timestamp_opt(1_900_000_000, 0).unwrap();
+        let lifetime = TimeDelta::minutes(30);
+        let month = t + TimeDelta::days(30);
+        let minute = t + TimeDelta::minutes(1);
+        for (revocation, expires_at) in [
+            (Revocation::Session { id: "s".into(), expires_at: month }, t + lifetime),
+            (Revocation::Session { id: "s".into(), expires_at: minute }, minute),
+            (Revocation::Key { kid: "k".into(), expires_at: month }, t + lifetime),
+            (Revocation::IssuedBefore { user_id: None, before: t }, t + lifetime),
+        ] {
+            let entry = FeedEntry { position: 3, recorded_at: t, revocation };
+            let event = FeedEvent::from_entry(&entry, lifetime);
+            assert_eq!((event.cursor.as_str(), event.expires_at), ("3", expires_at.timestamp()));
+        }
     }
 
     #[test]

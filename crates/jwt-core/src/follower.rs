@@ -1,36 +1,55 @@
-//! Following the revocation feed: a [`RevocationFollower`] keeps one instance's
-//! [`RevocationSet`] current with the revocations every instance records in the shared store,
-//! and keeps the cursor for it, so that no server has to.
+//! Following a revocation feed by cursor. A [`FeedFollower`] reads what a [`FeedSource`] holds
+//! after its cursor, applies it to one [`RevocationSet`], moves the cursor, and starts over
+//! without one when the source no longer knows it. The server follows its own store this way
+//! ([`StoreFeed`], positions in the store's feed), and a service that verifies tokens follows
+//! the server's `GET /auth/revocations` the same way (the cursors the server hands out): one
+//! follower, whatever the source.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::TimeDelta;
 
 use crate::clock::Clock;
-use crate::error::Result;
+use crate::error::Error;
+use crate::feed::{FeedEvent, FeedPage};
 use crate::revocation::RevocationSet;
 use crate::store::RevocationStore;
-use crate::values::Revocation;
 
-/// How far each poll reaches back before the start of the previous one, by default: far enough
-/// for a revocation whose transaction committed after that poll read the feed, and for clocks
-/// that differ a little between instances. Applying a revocation twice changes nothing.
-pub const REVOCATION_OVERLAP: TimeDelta = TimeDelta::seconds(10);
+/// The most pages [`FeedFollower::catch_up`] reads in one go.
+pub const MAX_PAGES_IN_A_ROW: usize = 1000;
 
-/// Polls a store's revocation feed into a revocation set, remembering where it got to.
+/// Why a [`FeedSource`] gave no page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FeedReadError<E> {
+    /// The source does not know the cursor (it expired, or was never one of its own): the
+    /// follower starts again without one.
+    CursorExpired,
+    /// The source could not be read; the cursor stays where it was.
+    Failed(E),
+}
+
+/// Where a [`FeedFollower`] reads revocations: a store's feed, or a server's feed over HTTP.
+pub trait FeedSource {
+    /// Why a read failed.
+    type Error;
+
+    /// The events after `cursor` (every event that still matters when `None`), oldest first,
+    /// and the cursor to resume from: the last event's, or the one given when none is new.
+    fn events_after(
+        &self,
+        cursor: Option<&str>,
+    ) -> impl Future<Output = Result<FeedPage, FeedReadError<Self::Error>>> + Send;
+}
+
+/// Keeps one revocation set current with a feed, and the cursor for it.
 ///
-/// The first [`poll`](RevocationFollower::poll) loads every revocation that still matters;
-/// each later one asks only for those recorded since the previous poll began, less the
-/// overlap. Time comes from the clock it is given: [`Sessions::revocation_follower`] gives it
-/// the token service's.
-///
-/// Polling is the catch-up path. A pushed change feed (a database notification, or the
-/// revocation feed another service follows over HTTP) can drive the same follower: hand what
-/// arrives to [`apply`](RevocationFollower::apply) at once, and keep polling, less often, for
-/// whatever a dropped connection missed.
-///
-/// [`Sessions::revocation_follower`]: crate::Sessions::revocation_follower
+/// [`advance`](FeedFollower::advance) reads one page after the cursor;
+/// [`catch_up`](FeedFollower::catch_up) reads until a page brings nothing new. Events that
+/// arrive by other means (a stream) go to [`apply`](FeedFollower::apply), which moves the
+/// cursor too. Each read also forgets what has expired from the set. One reader at a time:
+/// the follower does not order concurrent reads itself.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -48,85 +67,200 @@ pub const REVOCATION_OVERLAP: TimeDelta = TimeDelta::seconds(10);
 /// // Two instances on one store, each with its own revocation set.
 /// let here = Sessions::new(tokens.clone(), store.clone(), SessionPolicy::default());
 /// let there = Sessions::new(tokens, store, SessionPolicy::default());
-/// let follower = there.revocation_follower();
+/// let (follower, feed) = (there.revocation_follower(), there.store_feed());
 /// assert!(!follower.is_loaded());
 ///
 /// let pair = here.start(&alice, ClientInfo::default()).await?;
 /// here.end(&pair.session_id, RevokeReason::Logout).await?;
 /// assert!(there.authenticate(pair.access_token.expose()).is_ok(), "not heard of it yet");
-/// follower.poll().await?;
+/// assert_eq!(follower.catch_up(&feed).await?, 1);
 /// assert!(there.authenticate(pair.access_token.expose()).is_err());
-/// assert!(follower.is_loaded());
+/// assert_eq!(follower.cursor().as_deref(), Some("1"));
+/// assert_eq!(follower.catch_up(&feed).await?, 0, "nothing new after the cursor");
 /// # Ok::<(), jwt_core::Error>(()) }).unwrap();
 /// ```
 #[derive(Debug)]
-pub struct RevocationFollower<S> {
-    store: S,
+pub struct FeedFollower {
     revocations: Arc<RevocationSet>,
     clock: Arc<dyn Clock>,
-    overlap: TimeDelta,
-    /// Where the next poll starts; `None` until the first poll succeeds.
-    since: Mutex<Option<DateTime<Utc>>>,
+    /// Where the next read starts; `None` before the first, and after the source forgot it.
+    cursor: Mutex<Option<String>>,
     loaded: AtomicBool,
 }
 
-impl<S: RevocationStore> RevocationFollower<S> {
-    /// A follower of `store`'s feed into `revocations`, on `clock`, with the default overlap
-    /// ([`REVOCATION_OVERLAP`]). Nothing is loaded until the first poll.
-    pub fn new(store: S, revocations: Arc<RevocationSet>, clock: Arc<dyn Clock>) -> Self {
-        Self {
-            store,
-            revocations,
-            clock,
-            overlap: REVOCATION_OVERLAP,
-            since: Mutex::new(None),
-            loaded: AtomicBool::new(false),
-        }
+impl FeedFollower {
+    /// A follower into `revocations`, forgetting what has expired by `clock`. Nothing is read
+    /// until the first [`advance`](FeedFollower::advance).
+    pub fn new(revocations: Arc<RevocationSet>, clock: Arc<dyn Clock>) -> Self {
+        Self { revocations, clock, cursor: Mutex::new(None), loaded: AtomicBool::new(false) }
     }
 
-    /// The same follower with another overlap: at least the longest a revocation's
-    /// transaction may take to commit, plus the largest clock difference between instances.
-    pub fn with_overlap(mut self, overlap: TimeDelta) -> Self {
-        self.overlap = overlap.max(TimeDelta::zero());
-        self
-    }
-
-    /// Loads the revocations recorded since the previous poll (all that still matter, the
-    /// first time) into the set, forgets revoked sessions that have ended, and moves the
-    /// cursor. Returns how many revocations were read. On an error nothing moves: the next
-    /// poll asks again from the same point.
-    pub async fn poll(&self) -> Result<usize> {
-        let started = self.clock.now();
-        let since = self.since().unwrap_or(DateTime::<Utc>::MIN_UTC);
-        let revocations = self.store.revocations_since(since).await?;
-        self.revocations.apply(&revocations);
+    /// Reads one page after the cursor (from the start, if the source no longer knows the
+    /// cursor), applies it, and moves the cursor. Returns the page's events. On an error
+    /// nothing moves: the next read asks again from the same point.
+    pub async fn advance<S: FeedSource>(&self, source: &S) -> Result<Vec<FeedEvent>, S::Error> {
+        let cursor = self.cursor();
+        let page = match source.events_after(cursor.as_deref()).await {
+            Ok(page) => page,
+            Err(FeedReadError::CursorExpired) => {
+                self.restart();
+                match source.events_after(None).await {
+                    Ok(page) => page,
+                    Err(FeedReadError::Failed(e)) => return Err(e),
+                    // A source that does not know its own start has nothing to give.
+                    Err(FeedReadError::CursorExpired) => return Ok(Vec::new()),
+                }
+            }
+            Err(FeedReadError::Failed(e)) => return Err(e),
+        };
+        self.apply_page(&page);
         self.revocations.prune(self.clock.now());
-        let next = started.checked_sub_signed(self.overlap).unwrap_or(DateTime::<Utc>::MIN_UTC);
-        {
-            let mut cursor = self.since.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            // Concurrent polls may finish out of order: the cursor never goes back.
-            *cursor = Some(cursor.map_or(next, |current| current.max(next)));
-        }
         self.loaded.store(true, Ordering::Release);
-        Ok(revocations.len())
+        Ok(page.events)
     }
 
-    /// Applies revocations that arrived by other means (a pushed feed) at once. The cursor
-    /// does not move: polling still catches up whatever a push missed.
-    pub fn apply(&self, revocations: &[Revocation]) {
-        self.revocations.apply(revocations);
+    /// Reads pages until one brings nothing new (at most [`MAX_PAGES_IN_A_ROW`]). Returns how
+    /// many events were read.
+    pub async fn catch_up<S: FeedSource>(&self, source: &S) -> Result<usize, S::Error> {
+        let mut read = 0;
+        for _ in 0..MAX_PAGES_IN_A_ROW {
+            let before = self.cursor();
+            let events = self.advance(source).await?;
+            read += events.len();
+            if events.is_empty() || self.cursor() == before {
+                break;
+            }
+        }
+        Ok(read)
     }
 
-    /// Whether a poll has succeeded, so that the set holds every revocation recorded before
-    /// it began: until then a server should not report itself ready.
+    /// Applies events that arrived by other means (a stream), oldest first: the cursor moves
+    /// to the last one's. What has expired is forgotten at the next read, not here.
+    pub fn apply(&self, events: &[FeedEvent]) {
+        if let Some(last) = events.last() {
+            let page = FeedPage { events: events.to_vec(), cursor: last.cursor.clone() };
+            self.apply_page(&page);
+        }
+    }
+
+    /// Moves the cursor past an event that could not be read, so that it is not asked for
+    /// again.
+    pub fn skip_to(&self, cursor: String) {
+        *self.lock() = Some(cursor);
+    }
+
+    /// Forgets the cursor: the next read starts from every event that still matters. What the
+    /// set holds stays (applying an event twice changes nothing).
+    pub fn restart(&self) {
+        *self.lock() = None;
+    }
+
+    /// Where the next read starts; `None` before the first.
+    pub fn cursor(&self) -> Option<String> {
+        self.lock().clone()
+    }
+
+    /// Whether a read has succeeded, so that the set holds every revocation the source held
+    /// then: until then a server should not report itself ready.
     pub fn is_loaded(&self) -> bool {
         self.loaded.load(Ordering::Acquire)
     }
 
-    /// Where the next poll starts (the start of the latest successful poll, less the
-    /// overlap); `None` before the first.
-    pub fn since(&self) -> Option<DateTime<Utc>> {
-        *self.since.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// The set this follower keeps current.
+    pub fn revocations(&self) -> &Arc<RevocationSet> {
+        &self.revocations
+    }
+
+    fn apply_page(&self, page: &FeedPage) {
+        let revocations: Vec<_> = page.events.iter().filter_map(FeedEvent::revocation).collect();
+        self.revocations.apply(&revocations);
+        *self.lock() = Some(page.cursor.clone());
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<String>> {
+        self.cursor.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A store's revocation feed as a [`FeedSource`]: cursors are positions in the store's feed
+/// (decimal), and each entry becomes the event a follower applies, which matters until every
+/// access token it voids has expired ([`FeedEvent::from_entry`]).
+///
+/// ```
+/// use std::sync::Arc;
+/// use chrono::{TimeDelta, Utc};
+/// use jwt_core::{FeedReadError, FeedSource, MemoryStore, RevocationStore, StoreFeed, SystemClock};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let store = MemoryStore::new();
+/// store.void_issued_before(Some("alice"), Utc::now(), Utc::now()).await?;
+/// let feed = StoreFeed::new(store, Arc::new(SystemClock), TimeDelta::minutes(15));
+/// let page = feed.events_after(None).await.expect("a store in memory answers");
+/// assert_eq!((page.events.len(), page.cursor.as_str()), (1, "1"));
+/// assert!(matches!(feed.events_after(Some("not a position")).await, Err(FeedReadError::CursorExpired)));
+/// # Ok::<(), jwt_core::Error>(()) }).unwrap();
+/// ```
+#[derive(Debug, Clone)]
+pub struct StoreFeed<S> {
+    store: S,
+    clock: Arc<dyn Clock>,
+    token_lifetime: TimeDelta,
+}
+
+impl<S: RevocationStore> StoreFeed<S> {
+    /// `store`'s feed, read at `clock`'s time, for access tokens living at most
+    /// `token_lifetime` (with the leeway).
+    pub fn new(store: S, clock: Arc<dyn Clock>, token_lifetime: TimeDelta) -> Self {
+        Self { store, clock, token_lifetime }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+}
+
+/// A cursor as a position of a store's feed; `None` for anything a store never hands out.
+/// Digits past any position a feed can reach count as the furthest one (ahead of the feed).
+///
+/// ```
+/// assert_eq!(jwt_core::feed_position("42"), Some(42));
+/// assert_eq!(jwt_core::feed_position("99999999999999999999"), Some(i64::MAX));
+/// assert_eq!(jwt_core::feed_position("-1"), None);
+/// assert_eq!(jwt_core::feed_position(""), None);
+/// ```
+pub fn feed_position(cursor: &str) -> Option<i64> {
+    let cursor = cursor.trim();
+    if cursor.is_empty() || !cursor.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(cursor.parse::<i64>().unwrap_or(i64::MAX))
+}
+
+impl<S: RevocationStore> FeedSource for StoreFeed<S> {
+    type Error = Error;
+
+    async fn events_after(&self, cursor: Option<&str>) -> Result<FeedPage, FeedReadError<Error>> {
+        let after = match cursor {
+            None => None,
+            Some(text) => Some(feed_position(text).ok_or(FeedReadError::CursorExpired)?),
+        };
+        let now = self.clock.now();
+        let entries = self
+            .store
+            .revocation_feed(after.unwrap_or(0), now)
+            .await
+            .map_err(FeedReadError::Failed)?;
+        // From the start, entries that no longer matter are not returned: the cursor is the
+        // store's newest position, so that it stays past them.
+        let start = match after {
+            Some(after) => after,
+            None => self.store.revocation_feed_head().await.map_err(FeedReadError::Failed)?,
+        };
+        let cursor = entries.last().map_or(start, |e| e.position).max(start);
+        let events =
+            entries.iter().map(|e| FeedEvent::from_entry(e, self.token_lifetime)).collect();
+        Ok(FeedPage { events, cursor: cursor.to_string() })
     }
 }
 
@@ -134,88 +268,98 @@ impl<S: RevocationStore> RevocationFollower<S> {
 mod tests {
     use super::*;
     use crate::clock::ManualClock;
-    use crate::keys::{Algorithm, KeySet, SigningKey};
     use crate::memory::MemoryStore;
-    use crate::sessions::{SessionPolicy, Sessions};
-    use crate::store::RevokeReason;
-    use crate::tokens::{TokenPolicy, TokenService};
-    use crate::values::{ClientInfo, Subject};
+    use crate::values::Revocation;
+    use chrono::{DateTime, Utc};
 
     fn at(secs: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(secs, 0).expect("a valid time")
     }
 
+    const T0: i64 = 1_700_000_000;
+
+    /// A source that forgets cursors on demand, over a store.
+    struct Forgetful {
+        feed: StoreFeed<Arc<MemoryStore>>,
+        forget: AtomicBool,
+        reads: Mutex<Vec<Option<String>>>,
+    }
+
+    impl FeedSource for Forgetful {
+        type Error = Error;
+        async fn events_after(
+            &self,
+            cursor: Option<&str>,
+        ) -> Result<FeedPage, FeedReadError<Error>> {
+            self.reads.lock().unwrap().push(cursor.map(str::to_owned));
+            if cursor.is_some() && self.forget.swap(false, Ordering::AcqRel) {
+                return Err(FeedReadError::CursorExpired);
+            }
+            self.feed.events_after(cursor).await
+        }
+    }
+
     #[tokio::test]
-    async fn a_revocation_made_by_another_instance_is_picked_up_by_the_next_poll() {
-        const T0: i64 = 1_700_000_000;
+    async fn the_cursor_moves_past_what_was_read_and_restarts_when_the_source_forgets_it() {
         let clock = ManualClock::new(at(T0));
-        let keys = KeySet::new(SigningKey::generate(Algorithm::EdDSA).unwrap());
-        let tokens = TokenService::new(TokenPolicy::new("jwt-auth", "api"), keys).unwrap();
-        let tokens = Arc::new(tokens.with_clock(Arc::new(clock.clone())));
         let store = Arc::new(MemoryStore::new());
-        let alice = Subject { id: "alice".into(), roles: vec![], email: None };
-        store.put_user(alice.clone());
-        let other = Sessions::new(tokens.clone(), store.clone(), SessionPolicy::default());
-        let here = Sessions::new(tokens, store, SessionPolicy::default());
-        let follower = here.revocation_follower();
-        let old = other.start(&alice, ClientInfo::default()).await.unwrap();
-        other.end(&old.session_id, RevokeReason::Logout).await.unwrap();
-
-        // The first poll loads what was there before it.
-        assert_eq!((follower.is_loaded(), follower.since()), (false, None));
-        clock.set(at(T0 + 20));
-        assert_eq!(follower.poll().await.unwrap(), 1);
-        assert!(follower.is_loaded());
-        assert_eq!(follower.since(), Some(at(T0 + 20) - REVOCATION_OVERLAP));
-        assert!(here.authenticate(old.access_token.expose()).is_err());
-
-        // A logout on the other instance is heard of here at the next poll, which reads only
-        // what was recorded since the previous one (less the overlap).
-        let pair = other.start(&alice, ClientInfo::default()).await.unwrap();
-        clock.set(at(T0 + 50));
-        other.end(&pair.session_id, RevokeReason::Logout).await.unwrap();
-        assert!(here.authenticate(pair.access_token.expose()).is_ok(), "not polled yet");
-        clock.set(at(T0 + 51));
-        assert_eq!(follower.poll().await.unwrap(), 1, "the new logout, not the old one");
-        assert!(here.authenticate(pair.access_token.expose()).is_err());
-        assert_eq!(follower.since(), Some(at(T0 + 41)), "the cursor advanced");
-
-        // Recorded after the cursor, it is read once more; then the cursor passes it.
-        clock.set(at(T0 + 71));
-        assert_eq!(follower.poll().await.unwrap(), 1);
-        assert_eq!(follower.since(), Some(at(T0 + 61)));
-        clock.set(at(T0 + 72));
-        assert_eq!(follower.poll().await.unwrap(), 0);
-    }
-
-    #[tokio::test]
-    async fn pushed_revocations_apply_at_once_and_leave_the_cursor() {
-        let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(at(1_700_000_000)));
         let set = Arc::new(RevocationSet::new());
-        let follower = RevocationFollower::new(MemoryStore::new(), set.clone(), clock);
-        let session = Revocation::Session { id: "s1".into(), expires_at: at(1_700_000_000 + 3600) };
-        follower.apply(&[session]);
-        assert!(set.is_revoked("s1", "alice", 1_700_000_000));
-        assert_eq!((follower.is_loaded(), follower.since()), (false, None));
+        let follower = FeedFollower::new(set.clone(), Arc::new(clock.clone()));
+        let source = Forgetful {
+            feed: StoreFeed::new(store.clone(), Arc::new(clock.clone()), TimeDelta::minutes(15)),
+            forget: AtomicBool::new(false),
+            reads: Mutex::default(),
+        };
+        store.void_issued_before(Some("alice"), at(T0), at(T0)).await.unwrap();
+
+        assert_eq!((follower.is_loaded(), follower.cursor()), (false, None));
+        assert_eq!(follower.catch_up(&source).await.unwrap(), 1);
+        assert!(follower.is_loaded());
+        assert_eq!(follower.cursor().as_deref(), Some("1"));
+        assert!(set.is_revoked("any", "alice", T0 - 1));
+
+        store.void_issued_before(Some("bob"), at(T0 + 5), at(T0 + 5)).await.unwrap();
+        assert_eq!(follower.catch_up(&source).await.unwrap(), 1, "only the new one");
+        assert!(set.is_revoked("any", "bob", T0 + 4));
+        assert_eq!(follower.cursor().as_deref(), Some("2"));
+
+        // The source forgets the cursor: the follower reads everything again, once.
+        source.forget.store(true, Ordering::Release);
+        source.reads.lock().unwrap().clear();
+        assert_eq!(follower.advance(&source).await.unwrap().len(), 2);
+        assert_eq!(*source.reads.lock().unwrap(), vec![Some("2".to_owned()), None]);
+        assert_eq!(follower.cursor().as_deref(), Some("2"));
     }
 
     #[tokio::test]
-    async fn the_overlap_reaches_back_by_its_length_and_never_forward() {
-        let now = at(1_700_000_000);
-        let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(now));
-        let follower = |overlap| {
-            RevocationFollower::new(
-                MemoryStore::new(),
-                Arc::new(RevocationSet::new()),
-                clock.clone(),
-            )
-            .with_overlap(overlap)
-        };
-        let wide = follower(TimeDelta::minutes(2));
-        wide.poll().await.unwrap();
-        assert_eq!(wide.since(), Some(now - TimeDelta::minutes(2)));
-        let negative = follower(TimeDelta::seconds(-5));
-        negative.poll().await.unwrap();
-        assert_eq!(negative.since(), Some(now), "a negative overlap counts as none");
+    async fn streamed_events_apply_at_once_and_move_the_cursor() {
+        let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(at(T0)));
+        let set = Arc::new(RevocationSet::new());
+        let follower = FeedFollower::new(set.clone(), clock);
+        let session = Revocation::Session { id: "s1".into(), expires_at: at(T0 + 3600) };
+        let event = FeedEvent::from_revocation("9".into(), &session, TimeDelta::minutes(15));
+        follower.apply(&[event]);
+        assert!(set.is_revoked("s1", "alice", T0));
+        assert_eq!(follower.cursor().as_deref(), Some("9"));
+        assert!(!follower.is_loaded(), "a stream alone does not load the whole state");
+        follower.skip_to("10".into());
+        assert_eq!(follower.cursor().as_deref(), Some("10"));
+    }
+
+    #[tokio::test]
+    async fn from_the_start_the_cursor_is_the_stores_newest_position_and_ended_entries_stay_out() {
+        let clock = ManualClock::new(at(T0));
+        let store = Arc::new(MemoryStore::new());
+        // A key revoked long ago, whose tokens have all expired by now.
+        store.record(
+            at(T0 - 7200),
+            Revocation::Key { kid: "old".into(), expires_at: at(T0 - 3600) },
+        );
+        let feed = StoreFeed::new(store, Arc::new(clock.clone()), TimeDelta::minutes(15));
+        let page = feed.events_after(None).await.unwrap();
+        assert!(page.events.is_empty());
+        assert_eq!(page.cursor, "1", "past the ended entry");
+        assert_eq!(feed.events_after(Some("1")).await.unwrap().cursor, "1");
+        assert!(matches!(feed.events_after(Some("x")).await, Err(FeedReadError::CursorExpired)));
     }
 }

@@ -11,8 +11,9 @@
 //!   public ones as a JWK set (RFC 7517).
 //! - [`Sessions`] runs login, refresh rotation, logout and the per-request revocation check over
 //!   any store implementing [`SessionStore`], [`RefreshTokenStore`] and [`RevocationStore`];
-//!   [`MemoryStore`] is one. A [`RevocationFollower`] keeps each instance's revocation set
-//!   current with the revocations other instances record.
+//!   [`MemoryStore`] is one. A [`FeedFollower`] keeps each instance's revocation set
+//!   current with the revocations other instances record, by cursor, from a store
+//!   ([`StoreFeed`]) or from any other [`FeedSource`].
 //!
 //! # Example: issue, validate, refresh, log out
 //!
@@ -75,8 +76,10 @@ pub use bearer::{REALM, bearer_challenge, bearer_token};
 pub use claims::{AccessClaims, Audience, NoExtra, RefreshClaims};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result, ReuseDetails};
-pub use feed::{FeedChange, FeedEvent, FeedPage};
-pub use follower::{REVOCATION_OVERLAP, RevocationFollower};
+pub use feed::{FeedChange, FeedEntry, FeedEvent, FeedPage};
+pub use follower::{
+    FeedFollower, FeedReadError, FeedSource, MAX_PAGES_IN_A_ROW, StoreFeed, feed_position,
+};
 pub use jsonwebtoken::jwk::{Jwk, JwkSet};
 pub use keyring::{
     AlgorithmChange, JWKS_MAX_AGE, KeyMaterial, KeyRecord, KeyRing, KeyState, MemoryKeyStore,

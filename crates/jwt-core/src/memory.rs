@@ -8,6 +8,7 @@ use std::sync::{Mutex, MutexGuard};
 use chrono::{DateTime, Utc};
 
 use crate::error::Result;
+use crate::feed::FeedEntry;
 use crate::store::{
     GraceOutcome, NewRefreshToken, NewSession, RefreshTokenState, RefreshTokenStore,
     RevocationStore, RevokeReason, RotateOutcome, SessionRecord, SessionStore,
@@ -51,6 +52,12 @@ impl MemoryStore {
     /// Adds or replaces an active user.
     pub fn put_user(&self, subject: Subject) {
         self.lock().users.insert(subject.id.clone(), subject);
+    }
+
+    /// Records a revocation in the feed as it is, whatever it names (for tests).
+    #[cfg(test)]
+    pub(crate) fn record(&self, at: DateTime<Utc>, revocation: Revocation) {
+        self.lock().feed.push((at, revocation));
     }
 
     /// Removes a user: refreshes of their sessions fail from now on.
@@ -222,8 +229,28 @@ impl RevocationStore for MemoryStore {
         Ok(cut_off)
     }
 
-    async fn revocations_since(&self, since: DateTime<Utc>) -> Result<Vec<Revocation>> {
+    async fn revocation_feed(&self, after: i64, now: DateTime<Utc>) -> Result<Vec<FeedEntry>> {
         let state = self.lock();
-        Ok(state.feed.iter().filter(|(at, _)| *at >= since).map(|(_, r)| r.clone()).collect())
+        let matters = |revocation: &Revocation| match revocation {
+            Revocation::IssuedBefore { .. } => true,
+            Revocation::Session { expires_at, .. } | Revocation::Key { expires_at, .. } => {
+                *expires_at > now
+            }
+        };
+        Ok(state
+            .feed
+            .iter()
+            .zip(1..)
+            .filter(|((_, revocation), position)| *position > after && matters(revocation))
+            .map(|((recorded_at, revocation), position)| FeedEntry {
+                position,
+                recorded_at: *recorded_at,
+                revocation: revocation.clone(),
+            })
+            .collect())
+    }
+
+    async fn revocation_feed_head(&self) -> Result<i64> {
+        Ok(i64::try_from(self.lock().feed.len()).unwrap_or(i64::MAX))
     }
 }

@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 
 use crate::claims::{AccessClaims, NoExtra, RefreshClaims};
 use crate::error::{Error, Result, ReuseDetails};
-use crate::follower::RevocationFollower;
+use crate::follower::{FeedFollower, StoreFeed};
 use crate::revocation::RevocationSet;
 use crate::store::{
     AuthStore, GraceOutcome, NewRefreshToken, NewSession, RefreshTokenState, RevokeReason,
@@ -261,7 +261,7 @@ impl<S: AuthStore> Sessions<S> {
     }
 
     /// Ends one session (logout): its access and refresh tokens all stop working, here at
-    /// once and on other instances at their next [`RevocationFollower::poll`]. Ending an
+    /// once and on other instances when their [`FeedFollower`] next reads the feed. Ending an
     /// unknown or already ended session is not an error.
     pub async fn end(&self, session_id: &str, reason: RevokeReason) -> Result<()> {
         self.revoke(session_id, reason).await
@@ -286,17 +286,24 @@ impl<S: AuthStore> Sessions<S> {
         Ok(())
     }
 
-    /// A follower of the store's revocation feed into this instance's revocation set, on the
-    /// token service's clock: poll it periodically to honour revocations made by other
-    /// instances. See [`RevocationFollower`].
-    pub fn revocation_follower(&self) -> RevocationFollower<S>
+    /// A follower of a revocation feed into this instance's revocation set, on the token
+    /// service's clock. With [`Sessions::store_feed`], it honours the revocations other
+    /// instances record in the same store. See [`FeedFollower`].
+    pub fn revocation_follower(&self) -> FeedFollower {
+        FeedFollower::new(self.revocations.clone(), self.tokens.clock().clone())
+    }
+
+    /// The store's revocation feed, read on the token service's clock, for access tokens of
+    /// this service's lifetime (with its leeway). See [`StoreFeed`].
+    pub fn store_feed(&self) -> StoreFeed<S>
     where
         S: Clone,
     {
-        RevocationFollower::new(
+        let policy = self.tokens.policy();
+        StoreFeed::new(
             self.store.clone(),
-            self.revocations.clone(),
             self.tokens.clock().clone(),
+            policy.access_ttl + policy.leeway,
         )
     }
 

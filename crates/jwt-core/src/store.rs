@@ -12,6 +12,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 
 use crate::error::{Error, Result};
+use crate::feed::FeedEntry;
 use crate::values::{ClientInfo, Revocation, Subject};
 
 /// A session to create at login.
@@ -255,11 +256,18 @@ pub trait RevocationStore: Send + Sync {
         at: DateTime<Utc>,
     ) -> impl Future<Output = Result<Revocation>> + Send;
 
-    /// Every revocation recorded at or after `since` (sessions not yet expired, and cut-offs).
-    fn revocations_since(
+    /// The revocation feed by position: the entries after position `after` that still matter
+    /// at `now` (every cut-off; a session or a key until it would have expired), oldest first.
+    /// Positions only grow, are never reused, and become visible in their order, so that a
+    /// reader that resumes after the last position it saw misses nothing.
+    fn revocation_feed(
         &self,
-        since: DateTime<Utc>,
-    ) -> impl Future<Output = Result<Vec<Revocation>>> + Send;
+        after: i64,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<FeedEntry>>> + Send;
+
+    /// The newest position of the feed, 0 when it is empty.
+    fn revocation_feed_head(&self) -> impl Future<Output = Result<i64>> + Send;
 }
 
 /// The three store traits together: what [`Sessions`](crate::Sessions) needs.
@@ -343,11 +351,16 @@ impl<T: RevocationStore + ?Sized> RevocationStore for std::sync::Arc<T> {
         (**self).void_issued_before(user_id, before, at)
     }
 
-    fn revocations_since(
+    fn revocation_feed(
         &self,
-        since: DateTime<Utc>,
-    ) -> impl Future<Output = Result<Vec<Revocation>>> + Send {
-        (**self).revocations_since(since)
+        after: i64,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<FeedEntry>>> + Send {
+        (**self).revocation_feed(after, now)
+    }
+
+    fn revocation_feed_head(&self) -> impl Future<Output = Result<i64>> + Send {
+        (**self).revocation_feed_head()
     }
 }
 

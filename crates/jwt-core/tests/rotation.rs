@@ -404,7 +404,7 @@ async fn removed_user_cannot_refresh() {
 }
 
 #[tokio::test]
-async fn second_instance_picks_up_revocations_at_its_next_poll() {
+async fn second_instance_picks_up_revocations_at_its_next_read_of_the_feed() {
     // Two server instances: one store (behind an Arc), one token service, a revocation set each.
     let store = Arc::new(MemoryStore::new());
     store.put_user(subject("alice"));
@@ -413,25 +413,25 @@ async fn second_instance_picks_up_revocations_at_its_next_poll() {
     let a = Sessions::new(tokens.clone(), store.clone(), policy(10));
     let b = Sessions::new(tokens, store.clone(), policy(10));
     assert!(!Arc::ptr_eq(a.revocations(), b.revocations()));
-    let b_follows = b.revocation_follower();
+    let (b_follows, feed) = (b.revocation_follower(), b.store_feed());
 
     let logout = a.start(&subject("alice"), ClientInfo::default()).await.unwrap();
     let reused = a.start(&subject("alice"), ClientInfo::default()).await.unwrap();
     let bob = a.start(&subject("bob"), ClientInfo::default()).await.unwrap();
     assert!(access_works(&b, &logout));
-    assert_eq!(b_follows.poll().await.unwrap(), 0, "nothing revoked yet");
+    assert_eq!(b_follows.catch_up(&feed).await.unwrap(), 0, "nothing revoked yet");
     clock.advance(TimeDelta::seconds(5));
 
     // Logout on A.
     a.end(&logout.session_id, RevokeReason::Logout).await.unwrap();
     assert_access_revoked(&a, &logout);
-    // B answers from memory until it polls; the store already refuses the refresh.
+    // B answers from memory until it reads the feed; the store already refuses the refresh.
     assert!(access_works(&b, &logout));
     match refresh(&b, &logout).await {
         Err(Error::SessionRevoked) => {}
         other => panic!("expected SessionRevoked from the store, got {other:?}"),
     }
-    assert_eq!(b_follows.poll().await.unwrap(), 1);
+    assert_eq!(b_follows.catch_up(&feed).await.unwrap(), 1);
     assert_access_revoked(&b, &logout);
 
     // Reuse detected on A.
@@ -439,20 +439,19 @@ async fn second_instance_picks_up_revocations_at_its_next_poll() {
     clock.advance(TimeDelta::seconds(11));
     assert!(matches!(refresh(&a, &reused).await, Err(Error::RefreshReused(_))));
     assert!(access_works(&b, &rotated));
-    b_follows.poll().await.unwrap();
+    assert_eq!(b_follows.catch_up(&feed).await.unwrap(), 1, "the reused session");
     assert_access_revoked(&b, &rotated);
 
     // Logout everywhere on A, seen by B.
     clock.advance(TimeDelta::seconds(1));
     a.end_all("bob", RevokeReason::LogoutAll).await.unwrap();
     assert!(access_works(&b, &bob));
-    b_follows.poll().await.unwrap();
+    assert_eq!(b_follows.catch_up(&feed).await.unwrap(), 2, "bob's session and cut-off");
     assert_access_revoked(&b, &bob);
-    // Once the cursor has passed them, a poll finds nothing new.
+    // The cursor has passed them: nothing is read twice.
     clock.advance(TimeDelta::seconds(11));
-    b_follows.poll().await.unwrap();
-    clock.advance(TimeDelta::seconds(1));
-    assert_eq!(b_follows.poll().await.unwrap(), 0);
+    assert_eq!(b_follows.catch_up(&feed).await.unwrap(), 0);
+    assert_eq!(b_follows.cursor().as_deref(), Some("4"));
 }
 
 async fn introspect<S: jwt_core::AuthStore>(sessions: &Sessions<S>, pair: &TokenPair) -> bool {
@@ -625,8 +624,16 @@ impl RevocationStore for CountingStore {
         self.inner.void_issued_before(user_id, before, at).await
     }
 
-    async fn revocations_since(&self, since: DateTime<Utc>) -> jwt_core::Result<Vec<Revocation>> {
-        self.inner.revocations_since(since).await
+    async fn revocation_feed(
+        &self,
+        after: i64,
+        now: DateTime<Utc>,
+    ) -> jwt_core::Result<Vec<jwt_core::FeedEntry>> {
+        self.inner.revocation_feed(after, now).await
+    }
+
+    async fn revocation_feed_head(&self) -> jwt_core::Result<i64> {
+        self.inner.revocation_feed_head().await
     }
 }
 

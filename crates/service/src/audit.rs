@@ -146,12 +146,13 @@ impl AuditTrail<'_> {
     }
 }
 
-/// Records in the trail what a command did `at`, to `user_id` if to one user: it came from no
-/// client, and a failure to record fails the command.
+/// Records in the trail what a command did `at`, to `user_id` (in `session_id`) if to one
+/// user: it came from no client, and a failure to record fails the command.
 pub async fn record(
     store: &Store,
     kind: EventKind,
     user_id: Option<&str>,
+    session_id: Option<&str>,
     detail: String,
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
@@ -159,7 +160,7 @@ pub async fn record(
         kind,
         at,
         user_id: user_id.map(str::to_owned),
-        session_id: None,
+        session_id: session_id.map(str::to_owned),
         client: ClientInfo::default(),
         detail: Some(detail),
     };

@@ -9,13 +9,17 @@
 use aws_lc_rs::digest::{SHA256, digest};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use std::net::IpAddr;
+
 use chrono::{DateTime, TimeDelta, Utc};
 use jwt_auth_store::{ServiceClient, Store, StoreError};
+use jwt_core::{AccessToken, AuthStore, Issued, Sessions, Subject};
 use subtle::ConstantTimeEq;
 
 use crate::accounts::Role;
 use crate::error::ServiceError;
 use crate::secret::SecretString;
+use crate::throttle::LoginThrottle;
 
 /// The role a client gets when none is given.
 pub const DEFAULT_ROLE: &str = "service";
@@ -79,6 +83,41 @@ pub fn secret_matches(secret: &str, stored: Option<&[u8]>) -> bool {
 }
 
 /// Stores `new`; [`ServiceError::ClientNameTaken`] if another client has its name.
+/// The client that `id` and `secret` authenticate, counting a failure against the pair of
+/// client id and address like a failed login.
+pub async fn authenticate(
+    store: &Store,
+    throttle: &LoginThrottle,
+    ip: IpAddr,
+    id: &str,
+    secret: &SecretString,
+) -> Result<ServiceClient, ServiceError> {
+    // Keyed apart from accounts: an email has no space.
+    let account = format!("client {id}");
+    throttle
+        .check_pair(&account, ip)
+        .map_err(|retry_after| ServiceError::RateLimited { retry_after })?;
+    let client = store.client(id).await?;
+    if secret_matches(secret.expose(), client.as_ref().map(|c| c.secret_digest.as_slice())) {
+        throttle.succeeded(&account, ip);
+        // Checked above: a match needs a stored client.
+        return client.ok_or(ServiceError::ClientAuthenticationFailed);
+    }
+    throttle.failed(&account, ip);
+    tracing::warn!(client_id = %id, %ip, "client authentication failed");
+    Err(ServiceError::ClientAuthenticationFailed)
+}
+
+/// The access token of `client`: `sub` its id, `roles` its roles, `sid` its session.
+pub fn issue<S: AuthStore>(
+    sessions: &Sessions<S>,
+    client: &ServiceClient,
+) -> Result<Issued<AccessToken>, ServiceError> {
+    let subject = Subject { id: client.id.clone(), roles: client.roles.clone(), email: None };
+    Ok(sessions.issue_access(&subject, &client.session_id, None)?)
+}
+
+/// Stores a new client.
 pub async fn add(store: &Store, new: &NewClient) -> Result<(), ServiceError> {
     store.add_client(&new.client).await.map_err(|e| match e {
         StoreError::NameTaken => ServiceError::ClientNameTaken(new.client.name.clone()),

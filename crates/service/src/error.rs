@@ -22,6 +22,14 @@ pub enum ServiceError {
     /// No user has this id, nor this email.
     #[error("no user has the id or the email `{0}`")]
     UnknownUser(String),
+    /// The user has no session with this id (or the user id is not one).
+    #[error("no session `{session}` of user `{user}`")]
+    UnknownSession {
+        /// The user id, as given.
+        user: String,
+        /// The session id, as given.
+        session: String,
+    },
     /// The user with this id was deleted meanwhile, by someone else.
     #[error("user {0} was deleted meanwhile")]
     UserGone(String),
@@ -60,6 +68,19 @@ pub enum ServiceError {
     /// The client with this id was removed meanwhile, by someone else.
     #[error("no client has the id `{0}` any more; nothing changed")]
     ClientGone(String),
+    /// An unknown user, a wrong password or a disabled account, alike.
+    #[error("invalid username or password")]
+    InvalidCredentials,
+    /// A service client's id and secret do not authenticate it (or name no client).
+    #[error("client authentication failed")]
+    ClientAuthenticationFailed,
+    /// Too many attempts from this address, or at this account: try again in this many
+    /// seconds.
+    #[error("too many attempts; try again in {retry_after} s")]
+    RateLimited {
+        /// Seconds until an attempt is counted again.
+        retry_after: u64,
+    },
     /// The system gave no random bytes for a secret.
     #[error("no random bytes")]
     NoRandomness,

@@ -6,11 +6,10 @@
 //! `GET /auth/revocations` readers and streams, served from memory.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
-use chrono::{DateTime, TimeDelta, Utc};
-use jwt_auth_store::{FeedEntry, Store, StoreError};
-use jwt_core::{FeedEvent, Revocation, RevocationSet};
+use jwt_auth_store::Store;
+use jwt_core::{Clock, FeedEvent, FeedFollower, StoreFeed, feed_position};
 use tokio::sync::watch;
 
 /// How many streams one client (one `sub`) may hold open at once.
@@ -23,12 +22,16 @@ pub struct CursorExpired;
 /// The feed in memory.
 pub struct FeedLog {
     inner: RwLock<Inner>,
+    /// The store's feed, and the follower that applies it to the revocation set.
+    source: StoreFeed<Arc<Store>>,
+    follower: FeedFollower,
+    clock: Arc<dyn Clock>,
     /// One reader of the store at a time.
     reading: tokio::sync::Mutex<()>,
     /// The newest position read, for the streams to wait on.
     head: watch::Sender<i64>,
     /// Open streams per client.
-    streams: Mutex<HashMap<String, usize>>,
+    streams: Arc<Streams>,
     /// Woken by this instance's own revocations, so that the feed is read at once (other
     /// instances' arrive by the store's change feed, or the poll).
     wake: tokio::sync::Notify,
@@ -42,69 +45,51 @@ struct Inner {
     head: i64,
     /// Positions at or below this may have held events that were dropped: not served.
     floor: i64,
-    loaded: bool,
-}
-
-impl Default for FeedLog {
-    fn default() -> Self {
-        Self {
-            inner: RwLock::default(),
-            reading: tokio::sync::Mutex::new(()),
-            head: watch::Sender::new(0),
-            streams: Mutex::default(),
-            wake: tokio::sync::Notify::new(),
-        }
-    }
-}
-
-/// The feed event for `entry`: it matters until every access token it voids has expired,
-/// which is `token_lifetime` after it was recorded at the latest.
-pub fn event(entry: &FeedEntry, token_lifetime: TimeDelta) -> FeedEvent {
-    let mut event =
-        FeedEvent::from_revocation(entry.id.to_string(), &entry.revocation, token_lifetime);
-    if matches!(entry.revocation, Revocation::Session { .. } | Revocation::Key { .. }) {
-        let horizon = (entry.recorded_at + token_lifetime).timestamp();
-        event.expires_at = event.expires_at.min(horizon);
-    }
-    event
 }
 
 impl FeedLog {
-    /// Reads what the store recorded after the newest position read, applies it to
-    /// `revocations`, keeps what still matters to other services at `now`, and drops what
-    /// no longer does (there and in `revocations`). Returns how many entries were read.
-    pub async fn advance(
-        &self,
-        store: &Store,
-        revocations: &RevocationSet,
-        now: DateTime<Utc>,
-        token_lifetime: TimeDelta,
-    ) -> Result<usize, StoreError> {
+    /// The feed of a store (`source`), applied by `follower` to the instance's revocation set,
+    /// with events kept until `clock` passes their end (see [`Sessions::store_feed`] and
+    /// [`Sessions::revocation_follower`]).
+    ///
+    /// [`Sessions::store_feed`]: jwt_core::Sessions::store_feed
+    /// [`Sessions::revocation_follower`]: jwt_core::Sessions::revocation_follower
+    pub fn new(
+        source: StoreFeed<Arc<Store>>,
+        follower: FeedFollower,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            inner: RwLock::default(),
+            source,
+            follower,
+            clock,
+            reading: tokio::sync::Mutex::new(()),
+            head: watch::Sender::new(0),
+            streams: Arc::default(),
+            wake: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// Reads what the store recorded after the newest position read, applies it to the
+    /// revocation set, keeps what still matters to other services, and drops what no longer
+    /// does (here and in the set). Returns how many entries were read.
+    pub async fn advance(&self) -> Result<usize, jwt_core::Error> {
         let _one_reader = self.reading.lock().await;
-        let (head, loaded) = {
-            let inner = self.read();
-            (inner.head, inner.loaded)
-        };
-        let entries = store.revocation_feed(head, now).await?;
-        // On the first read, entries that no longer matter are not returned: the head is the
-        // store's newest position, so that cursors other instances gave out stay known.
-        let store_head = if loaded { head } else { store.revocation_feed_head().await? };
-        let applied: Vec<Revocation> = entries.iter().map(|e| e.revocation.clone()).collect();
-        revocations.apply(&applied);
-        revocations.prune(now);
-        let new_head = entries.last().map_or(head, |e| e.id).max(store_head);
+        let first = !self.follower.is_loaded();
+        let events = self.follower.advance(&self.source).await?;
+        let position = |event: &FeedEvent| feed_position(&event.cursor).unwrap_or(0);
+        let new_head = self.follower.cursor().as_deref().and_then(feed_position).unwrap_or(0);
+        let now_secs = self.clock.now().timestamp();
         {
             let mut inner = self.inner.write().unwrap_or_else(PoisonError::into_inner);
-            if !inner.loaded {
+            if first {
                 // Whatever came before the first read and is not returned had ended.
-                inner.floor = entries.first().map_or(new_head, |e| e.id - 1);
-                inner.loaded = true;
+                inner.floor = events.first().map_or(new_head, |e| position(e) - 1);
             }
-            let now_secs = now.timestamp();
-            for entry in &entries {
-                let event = event(entry, token_lifetime);
+            for event in &events {
                 if event.expires_at > now_secs {
-                    inner.events.push_back((entry.id, event));
+                    inner.events.push_back((position(event), event.clone()));
                 }
             }
             let mut floor = inner.floor;
@@ -119,7 +104,7 @@ impl FeedLog {
             inner.head = new_head;
         }
         self.head.send_if_modified(|head| std::mem::replace(head, new_head) != new_head);
-        Ok(entries.len())
+        Ok(events.len())
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
@@ -134,7 +119,7 @@ impl FeedLog {
 
     /// Whether the first read has been made.
     pub fn is_loaded(&self) -> bool {
-        self.read().loaded
+        self.follower.is_loaded()
     }
 
     /// The newest position read.
@@ -164,35 +149,47 @@ impl FeedLog {
 
     /// How many streams are open, every client's.
     pub fn open_streams(&self) -> usize {
-        self.streams.lock().unwrap_or_else(PoisonError::into_inner).values().sum()
+        self.streams.open.lock().unwrap_or_else(PoisonError::into_inner).values().sum()
     }
 
     /// Counts a stream of `client`; `None` past [`MAX_STREAMS_PER_CLIENT`]. The stream is
     /// uncounted when the guard drops.
-    pub fn open_stream(self: &std::sync::Arc<Self>, client: &str) -> Option<StreamGuard> {
-        let mut streams = self.streams.lock().unwrap_or_else(PoisonError::into_inner);
-        let open = streams.entry(client.to_owned()).or_default();
-        if *open >= MAX_STREAMS_PER_CLIENT {
+    pub fn open_stream(&self, client: &str) -> Option<StreamGuard> {
+        Streams::open(&self.streams, client)
+    }
+}
+
+/// The streams open per client.
+#[derive(Default)]
+struct Streams {
+    open: Mutex<HashMap<String, usize>>,
+}
+
+impl Streams {
+    fn open(streams: &Arc<Streams>, client: &str) -> Option<StreamGuard> {
+        let mut open = streams.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = open.entry(client.to_owned()).or_default();
+        if *count >= MAX_STREAMS_PER_CLIENT {
             return None;
         }
-        *open += 1;
-        Some(StreamGuard { log: std::sync::Arc::clone(self), client: client.to_owned() })
+        *count += 1;
+        Some(StreamGuard { streams: Arc::clone(streams), client: client.to_owned() })
     }
 }
 
 /// One open stream, counted against its client until dropped.
 pub struct StreamGuard {
-    log: std::sync::Arc<FeedLog>,
+    streams: Arc<Streams>,
     client: String,
 }
 
 impl Drop for StreamGuard {
     fn drop(&mut self) {
-        let mut streams = self.log.streams.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(open) = streams.get_mut(&self.client) {
-            *open -= 1;
-            if *open == 0 {
-                streams.remove(&self.client);
+        let mut open = self.streams.open.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = open.get_mut(&self.client) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.client);
             }
         }
     }
@@ -201,39 +198,12 @@ impl Drop for StreamGuard {
 /// A cursor as given (`after=` or `Last-Event-ID`): a position this feed may have given out.
 /// Anything else is a cursor it does not recognise, refused as an expired one is.
 pub fn parse_cursor(text: &str) -> Result<i64, CursorExpired> {
-    let text = text.trim();
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(CursorExpired);
-    }
-    // Digits past any position this feed can reach: ahead of it, so not known (410).
-    Ok(text.parse::<i64>().unwrap_or(i64::MAX))
+    feed_position(text).ok_or(CursorExpired)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
-
-    #[test]
-    fn a_session_matters_until_its_access_tokens_expire() {
-        let t = Utc.timestamp_opt(1_900_000_000, 0).unwrap();
-        let lifetime = TimeDelta::minutes(30);
-        let long = FeedEntry {
-            id: 3,
-            recorded_at: t,
-            revocation: Revocation::Session { id: "s".into(), expires_at: t + TimeDelta::days(30) },
-        };
-        assert_eq!(event(&long, lifetime).expires_at, (t + lifetime).timestamp());
-        let ending = FeedEntry {
-            revocation: Revocation::Session {
-                id: "s".into(),
-                expires_at: t + TimeDelta::minutes(1),
-            },
-            ..long
-        };
-        assert_eq!(event(&ending, lifetime).expires_at, (t + TimeDelta::minutes(1)).timestamp());
-        assert_eq!(event(&ending, lifetime).cursor, "3");
-    }
 
     #[test]
     fn cursors_are_non_negative_integers() {
@@ -247,12 +217,13 @@ mod tests {
 
     #[test]
     fn streams_are_bounded_per_client() {
-        let log = std::sync::Arc::new(FeedLog::default());
-        let held: Vec<_> =
-            (0..MAX_STREAMS_PER_CLIENT).map(|_| log.open_stream("a").expect("room")).collect();
-        assert!(log.open_stream("a").is_none());
-        assert!(log.open_stream("b").is_some(), "another client is not affected");
+        let streams = Arc::new(Streams::default());
+        let held: Vec<_> = (0..MAX_STREAMS_PER_CLIENT)
+            .map(|_| Streams::open(&streams, "a").expect("room"))
+            .collect();
+        assert!(Streams::open(&streams, "a").is_none());
+        assert!(Streams::open(&streams, "b").is_some(), "another client is not affected");
         drop(held);
-        assert!(log.open_stream("a").is_some());
+        assert!(Streams::open(&streams, "a").is_some());
     }
 }

@@ -392,7 +392,7 @@ impl Keys {
         let rotation = self.rotate(algorithm, at_once, now).await?;
         if self.in_the_database() {
             let detail = format!("key {} rotated by {command}", rotation.record.kid);
-            audit::record(&self.database, EventKind::KeyRotated, None, detail, now).await?;
+            audit::record(&self.database, EventKind::KeyRotated, None, None, detail, now).await?;
         }
         Ok(rotation)
     }
@@ -415,7 +415,7 @@ impl Keys {
         let keys = self.retention(KeySet::retention(lifetimes.access, lifetimes.refresh));
         let revoked = keys.revoke(kid, now).await?;
         let detail = format!("key {kid} revoked by {command}");
-        audit::record(&keys.database, EventKind::KeyRevoked, None, detail, now).await?;
+        audit::record(&keys.database, EventKind::KeyRevoked, None, None, detail, now).await?;
         Ok(revoked)
     }
 

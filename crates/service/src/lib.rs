@@ -1,7 +1,7 @@
 //! What the jwt-auth server does, whoever asks: the HTTP routes and the command line are
 //! adapters over these services. Nothing here knows of a web framework (`.ci/layering` checks
 //! it): accounts and their rules, user administration, service clients, the signing keys,
-//! password hashing on its own threads (and the hashes other systems made), the login
+//! the password and refresh grants, password hashing on its own threads (and the hashes other systems made), the login
 //! throttle, the user cache, the revocation feed as an instance holds it, the import of users,
 //! the audit trail, and the metrics.
 
@@ -13,6 +13,7 @@ pub mod clients;
 pub mod email;
 pub mod error;
 pub mod feed;
+pub mod grants;
 pub mod import;
 pub mod instance;
 pub mod key_files;

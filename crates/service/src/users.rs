@@ -135,8 +135,15 @@ pub struct ImportReport {
 enum By<'a> {
     /// A command of the command line (`jwt-auth user disable`), on the database alone.
     Command(&'static str),
-    /// An administrator (the id their token names) calling from `client`, through a server.
-    Admin { id: &'a str, client: &'a ClientInfo, instance: Instance<'a> },
+    /// Someone calling from `client`, through a server: an administrator (the id their token
+    /// names), or, with no id, a person signing up.
+    Server { admin: Option<&'a str>, client: &'a ClientInfo, instance: Instance<'a> },
+}
+
+/// Whom an event is about.
+struct Target<'a> {
+    user: Option<&'a str>,
+    session: Option<&'a str>,
 }
 
 /// Users as someone changes them: a command, or an administrator through a running server.
@@ -155,7 +162,13 @@ impl<'a> Users<'a> {
     /// Users as administrator `admin` (the id their token names), calling from `client`,
     /// changes them through the server `instance`.
     pub fn admin(instance: Instance<'a>, admin: &'a str, client: &'a ClientInfo) -> Self {
-        Self { store: instance.store, by: By::Admin { id: admin, client, instance } }
+        Self { store: instance.store, by: By::Server { admin: Some(admin), client, instance } }
+    }
+
+    /// Users as a person calling from `client` signs up through the server `instance`
+    /// (`POST /auth/register`): only [`Users::add`] is theirs to call.
+    pub fn signing_up(instance: Instance<'a>, client: &'a ClientInfo) -> Self {
+        Self { store: instance.store, by: By::Server { admin: None, client, instance } }
     }
 
     /// Creates a user with `email` (as [`email::checked`](crate::email::checked) gives it)
@@ -172,10 +185,14 @@ impl<'a> Users<'a> {
         let roles = if admin { vec!["user".into(), "admin".into()] } else { vec!["user".into()] };
         let user = self.store.create_user(&NewUser { email, password_hash, roles }, now).await?;
         let detail = match &self.by {
-            By::Command(command) => (*command).to_owned(),
-            By::Admin { id, .. } => format!("by {id}"),
+            By::Command(command) => Some((*command).to_owned()),
+            By::Server { admin, .. } => admin.map(|id| format!("by {id}")),
         };
-        self.audit(EventKind::UserCreated, Some(&user.id), detail, now).await?;
+        if let By::Server { instance, .. } = &self.by {
+            instance.users.put(user.clone()).await;
+        }
+        let target = Target { user: Some(&user.id), session: None };
+        self.audit_target(EventKind::UserCreated, target, detail, now).await?;
         Ok(user)
     }
 
@@ -242,7 +259,7 @@ impl<'a> Users<'a> {
     ) -> Result<(), ServiceError> {
         let user = get(self.store, id).await?;
         match &self.by {
-            By::Admin { instance, .. } => {
+            By::Server { instance, .. } => {
                 instance.sessions.end_all(&user.id, RevokeReason::Admin).await?;
                 instance.users.forget(&user.id).await;
             }
@@ -252,6 +269,37 @@ impl<'a> Users<'a> {
         }
         let detail = format!("by {}", self.who());
         self.audit(EventKind::AdminRevoke, Some(&user.id), detail, now).await
+    }
+
+    /// Ends session `session_id` of user `user` (already ended, it stays as it was, and the
+    /// request is still recorded); [`ServiceError::UnknownSession`] if the user has no such
+    /// session, which includes a user id that is not one.
+    pub async fn revoke_session(
+        &self,
+        user: &str,
+        session_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), ServiceError> {
+        let unknown = || ServiceError::UnknownSession {
+            user: user.to_owned(),
+            session: session_id.to_owned(),
+        };
+        let user = UserId::parse(user).map_err(|_| unknown())?;
+        let sessions = self.store.sessions_of_user(user.as_str(), now).await?;
+        let session = sessions.iter().find(|s| s.id == session_id).ok_or_else(unknown)?;
+        if session.revoked_at.is_none() {
+            match &self.by {
+                By::Server { instance, .. } => {
+                    instance.sessions.end(&session.id, RevokeReason::Admin).await?;
+                }
+                By::Command(_) => {
+                    self.store.revoke_session(&session.id, RevokeReason::Admin, now).await?;
+                }
+            }
+        }
+        let detail = format!("by {}", self.who());
+        let target = Target { user: Some(user.as_str()), session: Some(&session.id) };
+        self.audit_target(EventKind::AdminRevoke, target, Some(detail), now).await
     }
 
     /// Voids every token issued before `cut_off`, to the user with id `user` or to everyone;
@@ -266,7 +314,7 @@ impl<'a> Users<'a> {
             get(self.store, &UserId::parse(id)?).await?;
         }
         match &self.by {
-            By::Admin { instance, .. } => {
+            By::Server { instance, .. } => {
                 instance.sessions.void_issued_before(user, cut_off.time()).await?;
             }
             By::Command(_) => {
@@ -327,7 +375,7 @@ impl<'a> Users<'a> {
         self.reach(&updated.user.id, Some(&updated.user), &updated.revocations).await;
         let detail = match &self.by {
             By::Command(command) => format!("{} by {command}", change.words()),
-            By::Admin { id, .. } => format!("by {id}; {}", change.words()),
+            By::Server { .. } => format!("by {}; {}", self.who(), change.words()),
         };
         self.audit(EventKind::UserUpdated, Some(&updated.user.id), detail, now).await?;
         Ok(Some(updated.user))
@@ -337,7 +385,7 @@ impl<'a> Users<'a> {
     /// `revocations` the change made are in force there at once, counted, and told to the
     /// feed's readers.
     async fn reach(&self, id: &str, user: Option<&User>, revocations: &[Revocation]) {
-        let By::Admin { instance, .. } = &self.by else { return };
+        let By::Server { instance, .. } = &self.by else { return };
         match user {
             Some(user) => instance.users.put(user.clone()).await,
             None => instance.users.forget(id).await,
@@ -352,7 +400,7 @@ impl<'a> Users<'a> {
     /// The argon2id hash of a new password: on the server's threads, or a command's own.
     async fn hash(&self, password: String) -> Result<PasswordHash, ServiceError> {
         let hash = match &self.by {
-            By::Admin { instance, .. } => instance.passwords.hash(password).await?,
+            By::Server { instance, .. } => instance.passwords.hash(password).await?,
             By::Command(_) => Passwords::new(1)?.hash(password).await?,
         };
         Ok(PasswordHash::new(hash))
@@ -362,7 +410,7 @@ impl<'a> Users<'a> {
     fn who(&self) -> &str {
         match &self.by {
             By::Command(command) => command,
-            By::Admin { id, .. } => id,
+            By::Server { admin, .. } => admin.unwrap_or("the user signing up"),
         }
     }
 
@@ -375,10 +423,26 @@ impl<'a> Users<'a> {
         detail: String,
         now: DateTime<Utc>,
     ) -> Result<(), ServiceError> {
+        self.audit_target(kind, Target { user, session: None }, Some(detail), now).await
+    }
+
+    async fn audit_target(
+        &self,
+        kind: EventKind,
+        target: Target<'_>,
+        detail: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<(), ServiceError> {
         match &self.by {
-            By::Command(_) => Ok(audit::record(self.store, kind, user, detail, now).await?),
-            By::Admin { client, instance, .. } => {
-                let event = Audit::new(kind, client).maybe_user(user).detail(detail);
+            By::Command(_) => {
+                let Target { user, session } = target;
+                let detail = detail.unwrap_or_default();
+                Ok(audit::record(self.store, kind, user, session, detail, now).await?)
+            }
+            By::Server { client, instance, .. } => {
+                let mut event = Audit::new(kind, client).maybe_user(target.user);
+                event.session_id = target.session;
+                event.detail = detail;
                 instance.trail().audit(event, now).await;
                 Ok(())
             }

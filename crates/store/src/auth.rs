@@ -4,11 +4,12 @@
 
 use chrono::{DateTime, Utc};
 use jwt_core::{
-    GraceOutcome, NewRefreshToken, NewSession, RefreshTokenState, RefreshTokenStore, Result,
-    Revocation, RevocationStore, RevokeReason, RotateOutcome, SessionRecord, SessionStore, Subject,
+    FeedEntry, GraceOutcome, NewRefreshToken, NewSession, RefreshTokenState, RefreshTokenStore,
+    Result, Revocation, RevocationStore, RevokeReason, RotateOutcome, SessionRecord, SessionStore,
+    Subject,
 };
 
-use crate::rows::{RefreshTokenRow, Retirement, RevocationRow, SessionRow};
+use crate::rows::{RefreshTokenRow, Retirement, SessionRow};
 use crate::store::{Store, on_backend};
 
 impl SessionStore for Store {
@@ -111,8 +112,17 @@ impl RevocationStore for Store {
         ))?)
     }
 
-    async fn revocations_since(&self, since: DateTime<Utc>) -> Result<Vec<Revocation>> {
-        let rows = on_backend!(self, read, |conn| queries::revocations_since(conn, since))?;
-        Ok(rows.into_iter().map(RevocationRow::into_revocation).collect::<Result<_, _>>()?)
+    async fn revocation_feed(&self, after: i64, now: DateTime<Utc>) -> Result<Vec<FeedEntry>> {
+        let now = crate::rows::db_time(now);
+        let rows = on_backend!(self, read, |conn| queries::revocation_feed(conn, after, now))?;
+        let entries = rows.into_iter().map(|(position, row)| {
+            let recorded_at = row.recorded_at.and_utc();
+            Ok(FeedEntry { position, recorded_at, revocation: row.into_revocation()? })
+        });
+        Ok(entries.collect::<std::result::Result<_, crate::StoreError>>()?)
+    }
+
+    async fn revocation_feed_head(&self) -> Result<i64> {
+        Ok(on_backend!(self, read, |conn| queries::revocation_feed_head(conn))?)
     }
 }

@@ -62,8 +62,10 @@ pub use keys::{ResealedKey, StoredSigningKey};
 pub use lifetimes::TokenLifetimes;
 // What `Store` answers to jwt-core's `RefreshTokenStore::refresh_token_state`.
 pub use jwt_core::RefreshTokenState;
+// What `Store` answers to jwt-core's `RevocationStore::revocation_feed`.
+pub use jwt_core::FeedEntry;
 pub use model::{
-    BackendKind, Credentials, EventKind, EventQuery, ExistingEmails, FeedEntry, Imported, NewUser,
+    BackendKind, Credentials, EventKind, EventQuery, ExistingEmails, Imported, NewUser,
     PasswordHash, RecordedEvent, SecurityEvent, StoreOptions, UpdatedUser, User, UserPage,
     UserUpdate,
 };

@@ -305,15 +305,3 @@ impl Default for StoreOptions {
         }
     }
 }
-
-/// One entry of the revocation feed read by position
-/// ([`Store::revocation_feed`](crate::store::Store::revocation_feed)).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FeedEntry {
-    /// Its position: ids only grow.
-    pub id: i64,
-    /// When it was recorded.
-    pub recorded_at: DateTime<Utc>,
-    /// What it revokes.
-    pub revocation: Revocation,
-}

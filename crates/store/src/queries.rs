@@ -530,23 +530,6 @@ pub(crate) async fn void_issued_before(
     .await
 }
 
-/// Feed entries recorded at or after `since`: every cut-off, and session revocations whose
-/// session had not ended by `since` (the traits give no "now"; `since` is the caller's last
-/// sync, a little before now, and the revocation set prunes the rest itself).
-pub(crate) async fn revocations_since(
-    conn: &mut Conn,
-    since: DateTime<Utc>,
-) -> Result<Vec<RevocationRow>> {
-    let since = db_time(since);
-    Ok(revocations::table
-        .filter(revocations::recorded_at.ge(since))
-        .filter(revocations::kind.eq(ISSUED_BEFORE).or(revocations::session_expires_at.gt(since)))
-        .order(revocations::id)
-        .select(RevocationRow::as_select())
-        .load(conn)
-        .await?)
-}
-
 /// The feed by position: the entries after id `after`, oldest first, that still matter at
 /// `now`.
 pub(crate) async fn revocation_feed(

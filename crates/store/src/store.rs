@@ -10,9 +10,8 @@ use uuid::Uuid;
 
 use crate::error::StoreError;
 use crate::model::{
-    BackendKind, Credentials, EventQuery, ExistingEmails, FeedEntry, Imported, NewUser,
-    PasswordHash, RecordedEvent, SecurityEvent, StoreOptions, UpdatedUser, User, UserPage,
-    UserUpdate,
+    BackendKind, Credentials, EventQuery, ExistingEmails, Imported, NewUser, PasswordHash,
+    RecordedEvent, SecurityEvent, StoreOptions, UpdatedUser, User, UserPage, UserUpdate,
 };
 use crate::rows::{EventRow, UserChanges, UserRow, db_time, roles_json};
 use crate::{postgres, sqlite};
@@ -260,30 +259,6 @@ impl Store {
         since: DateTime<Utc>,
     ) -> Result<Vec<String>, StoreError> {
         on_backend!(self, read, |conn| queries::users_changed_since(conn, since))
-    }
-
-    /// The revocation feed by position, for the services that follow it: the entries after
-    /// id `after` that still matter at `now` (see [`Revocation`](jwt_core::Revocation)),
-    /// oldest first, each with its id. Ids only grow, are never reused, and become visible in
-    /// their order, so a reader that resumes after the last id it saw misses nothing.
-    pub async fn revocation_feed(
-        &self,
-        after: i64,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<FeedEntry>, StoreError> {
-        let now = crate::rows::db_time(now);
-        let rows = on_backend!(self, read, |conn| queries::revocation_feed(conn, after, now))?;
-        rows.into_iter()
-            .map(|(id, row)| {
-                let recorded_at = row.recorded_at.and_utc();
-                Ok(FeedEntry { id, recorded_at, revocation: row.into_revocation()? })
-            })
-            .collect()
-    }
-
-    /// The id of the newest entry of the revocation feed (0 when it is empty).
-    pub async fn revocation_feed_head(&self) -> Result<i64, StoreError> {
-        on_backend!(self, read, |conn| queries::revocation_feed_head(conn))
     }
 
     /// A page of users, oldest first, and how many there are.

@@ -395,8 +395,9 @@ async fn revocation_feed_returns_what_revokes_recorded(db: TestDb) {
     let record = store.session("a1").await.expect("session").expect("a1");
     assert_eq!((record.revoked_at, record.revoke_reason), (Some(at), Some(RevokeReason::Logout)));
 
-    assert_eq!(store.revocations_since(at).await.expect("feed").first(), Some(&a1));
-    assert!(store.revocations_since(at + secs(2)).await.expect("feed").is_empty());
+    assert_eq!(feed(store, 0, at).await.first(), Some(&a1));
+    let head = store.revocation_feed_head().await.expect("head");
+    assert!(feed(store, head, at).await.is_empty(), "nothing after the newest position");
 
     let at = t0() + secs(20);
     let all = store.revoke_user(&alice.id, RevokeReason::LogoutAll, at).await.expect("revoke");
@@ -409,21 +410,30 @@ async fn revocation_feed_returns_what_revokes_recorded(db: TestDb) {
     let everyone = Revocation::IssuedBefore { user_id: None, before: t0() + secs(25) };
     let voided = store.void_issued_before(None, t0() + secs(25), t0() + secs(30)).await;
     assert_eq!(voided.expect("void"), everyone);
-    assert_eq!(
-        store.revocations_since(t0() + secs(20)).await.expect("feed"),
-        [a2, cut_off, everyone.clone()]
-    );
+    assert_eq!(feed(store, head, t0() + secs(30)).await, [a2, cut_off, everyone.clone()]);
 
-    // Times keep their microseconds, and compare as times on both backends.
+    // Session expiries keep their microseconds, and compare as times on both backends: a
+    // session matters until it would have ended.
     let ms = TimeDelta::milliseconds;
-    store.void_issued_before(None, t0(), t0() + secs(40) + ms(500)).await.expect("void");
-    assert_eq!(store.revocations_since(t0() + secs(40) + ms(250)).await.expect("feed").len(), 1);
-    assert!(store.revocations_since(t0() + secs(40) + ms(750)).await.expect("feed").is_empty());
+    session(store, "c1", &bob.id, t0(), TimeDelta::hours(1) + ms(500)).await;
+    let head = store.revocation_feed_head().await.expect("head");
+    store.revoke_session("c1", RevokeReason::Admin, t0() + secs(50)).await.expect("revoke");
+    let hour = t0() + TimeDelta::hours(1);
+    assert_eq!(feed(store, head, hour + ms(250)).await.len(), 1);
+    assert!(feed(store, head, hour + ms(750)).await.is_empty());
 
     // Bob's session ends at t0 + 1h; revoked after that, it is not in the feed.
     let late = t0() + TimeDelta::hours(2);
+    let head = store.revocation_feed_head().await.expect("head");
     store.revoke_session("b1", RevokeReason::Admin, late).await.expect("revoke");
-    assert!(store.revocations_since(late).await.expect("feed").is_empty());
+    assert!(feed(store, head, late).await.is_empty());
+    assert!(store.revocation_feed_head().await.expect("head") > head, "recorded all the same");
+}
+
+/// The revocations of the feed after position `after` that still matter at `now`.
+async fn feed(store: &jwt_auth_store::Store, after: i64, now: DateTime<Utc>) -> Vec<Revocation> {
+    let entries = store.revocation_feed(after, now).await.expect("feed");
+    entries.into_iter().map(|entry| entry.revocation).collect()
 }
 
 async fn pruning_deletes_expired_rows_in_bounded_batches(db: TestDb) {
@@ -467,9 +477,8 @@ async fn pruning_deletes_expired_rows_in_bounded_batches(db: TestDb) {
     }
     let live = store.rotate("live1-t0", &token("n", "live1", None, now), now).await;
     assert_eq!(live.expect("rotate"), RotateOutcome::Rotated);
-    let feed = store.revocations_since(t0()).await.expect("feed");
     assert_eq!(
-        feed,
+        feed(store, 0, t0()).await,
         [Revocation::Session { id: "live0".into(), expires_at: t0() + TimeDelta::days(30) }]
     );
     assert!(store.user_by_id(&alice.id).await.expect("user").is_some(), "users are kept");
@@ -555,7 +564,7 @@ async fn committed_data_survives_reopening(mut db: TestDb) {
     assert_eq!((s1.last_used_at, s1.revoke_reason), (at, Some(RevokeReason::LogoutAll)));
     let again = store.rotate("s1-t0", &token("x", "s1", None, at), at).await;
     assert!(matches!(again.expect("rotate"), RotateOutcome::AlreadyRotated { .. }));
-    assert_eq!(store.revocations_since(t0()).await.expect("feed").len(), 2);
+    assert_eq!(feed(store, 0, t0()).await.len(), 2);
 }
 
 async fn sessions_rules_run_end_to_end(db: TestDb) {
@@ -612,7 +621,8 @@ async fn sessions_rules_run_end_to_end(db: TestDb) {
 
     // Another instance learns of it from the feed.
     elsewhere.authenticate(raced.access_token.expose()).expect("not yet synced");
-    assert!(elsewhere.revocation_follower().poll().await.expect("poll") >= 1);
+    let feed = elsewhere.store_feed();
+    assert!(elsewhere.revocation_follower().catch_up(&feed).await.expect("read") >= 1);
     assert!(matches!(elsewhere.authenticate(raced.access_token.expose()), Err(Error::Revoked)));
 
     // Logout-all on a fresh session: its tokens stop working here at once.
@@ -751,7 +761,7 @@ async fn revocation_feed_by_position_resumes_after_a_cursor_and_never_reuses_an_
     store.revoke_session("short", RevokeReason::Logout, t0()).await.expect("revoked");
     store.revoke_user(&alice.id, RevokeReason::Admin, t0() + secs(1)).await.expect("revoked");
     let feed = store.revocation_feed(0, t0()).await.expect("feed");
-    let ids: Vec<i64> = feed.iter().map(|e| e.id).collect();
+    let ids: Vec<i64> = feed.iter().map(|e| e.position).collect();
     assert_eq!(feed[0].recorded_at, t0());
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "oldest first: {ids:?}");
     assert_eq!(feed.len(), 3, "short, then long and alice's cut-off: {feed:?}");
@@ -771,7 +781,7 @@ async fn revocation_feed_by_position_resumes_after_a_cursor_and_never_reuses_an_
     store.revoke_session("next", RevokeReason::Logout, t0() + secs(4001)).await.expect("revoked");
     let next = store.revocation_feed(head, t0() + secs(4001)).await.expect("feed");
     assert_eq!(next.len(), 1, "{next:?}");
-    assert!(next[0].id > head);
+    assert!(next[0].position > head);
 }
 
 async fn signing_keys_rotate_revoke_and_prune(db: TestDb) {
@@ -949,8 +959,15 @@ impl RevocationStore for HeldGrace {
     ) -> jwt_core::Result<Revocation> {
         self.inner.void_issued_before(user_id, before, at).await
     }
-    async fn revocations_since(&self, since: DateTime<Utc>) -> jwt_core::Result<Vec<Revocation>> {
-        self.inner.revocations_since(since).await
+    async fn revocation_feed(
+        &self,
+        after: i64,
+        now: DateTime<Utc>,
+    ) -> jwt_core::Result<Vec<jwt_core::FeedEntry>> {
+        self.inner.revocation_feed(after, now).await
+    }
+    async fn revocation_feed_head(&self) -> jwt_core::Result<i64> {
+        self.inner.revocation_feed_head().await
     }
 }
 

@@ -1,7 +1,8 @@
 //! The feed task: a token by client credentials, renewed before it expires; the feed's state
 //! in JSON first, then its changes streamed as Server-Sent Events (resumed with
 //! `Last-Event-ID`), or polled when streaming fails; a cursor the server no longer knows
-//! (410) starts over from the full state.
+//! (410) starts over from the full state. The cursor and what is applied are
+//! [`jwt_core::FeedFollower`]'s, as on the server; this is the HTTP around it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +11,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use eventsource_stream::Eventsource;
 use futures_util::StreamExt;
-use jwt_core::{FeedEvent, FeedPage};
+use jwt_core::{FeedEvent, FeedFollower, FeedPage, FeedReadError, FeedSource};
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use serde::Deserialize;
@@ -25,9 +26,6 @@ use crate::status::FeedState;
 
 /// A stream open this long counts as working even if no event came.
 const STREAM_PROVEN_AFTER: Duration = Duration::from_secs(10);
-
-/// The most pages read in one go before the state counts as caught up.
-const MAX_PAGES_IN_A_ROW: usize = 1000;
 
 /// The token and when to renew it.
 struct Held {
@@ -47,19 +45,20 @@ enum StreamEnd {
     Failed { error: String, opened: bool },
 }
 
-/// What a poll met.
+/// What a poll met, besides a cursor the server does not know (which the follower handles).
 enum PollError {
-    CursorExpired,
     Unauthorized,
     Other(String),
 }
 
-impl From<FetchError> for PollError {
+impl From<FetchError> for FeedReadError<PollError> {
     fn from(err: FetchError) -> Self {
         match err {
-            FetchError::Status { status: 410, .. } => PollError::CursorExpired,
-            FetchError::Status { status: 401, .. } => PollError::Unauthorized,
-            other => PollError::Other(other.to_string()),
+            FetchError::Status { status: 410, .. } => FeedReadError::CursorExpired,
+            FetchError::Status { status: 401, .. } => {
+                FeedReadError::Failed(PollError::Unauthorized)
+            }
+            other => FeedReadError::Failed(PollError::Other(other.to_string())),
         }
     }
 }
@@ -78,8 +77,9 @@ struct Follower {
     config: FeedConfig,
     endpoints: FeedEndpoints,
     held: Option<Held>,
-    /// Where to resume; `None` before the first state is loaded, or after a 410.
-    cursor: Option<String>,
+    /// The cursor (`None` before the first state is loaded, or after a 410), and the
+    /// revocation set it applies the feed to.
+    feed: FeedFollower,
     /// Spaces the attempts after a refusal (credentials the issuer does not take).
     backoff: Backoff,
     /// Spaces the attempts to open the stream again while the feed is polled: from
@@ -100,12 +100,13 @@ pub(crate) async fn run(shared: Arc<Shared>, config: FeedConfig) {
     let backoff = Backoff::new(&shared.timing);
     let stream_backoff =
         Backoff::between(shared.timing.retry_initial, shared.timing.polling_before_stream_retry);
+    let feed = FeedFollower::new(shared.revocations.clone(), shared.tokens.clock().clone());
     let mut follower = Follower {
         shared,
         config,
         endpoints,
         held: None,
-        cursor: None,
+        feed,
         backoff,
         stream_backoff,
         poll_until: None,
@@ -128,7 +129,7 @@ impl Follower {
                     continue;
                 }
             };
-            if self.cursor.is_none() {
+            if self.feed.cursor().is_none() {
                 match self.catch_up(&token).await {
                     Ok(()) => {
                         self.shared.feed_synced();
@@ -188,7 +189,7 @@ impl Follower {
 
     fn cursor_expired(&mut self) {
         tracing::info!("the revocation feed no longer knows our cursor; reloading its state");
-        self.cursor = None;
+        self.feed.restart();
     }
 
     async fn unauthorized(&mut self) {
@@ -201,7 +202,6 @@ impl Follower {
 
     async fn poll_failed(&mut self, err: PollError) {
         match err {
-            PollError::CursorExpired => self.cursor_expired(),
             PollError::Unauthorized => self.unauthorized().await,
             PollError::Other(e) => self.outage(format!("revocation feed: {e}")).await,
         }
@@ -289,39 +289,15 @@ impl Follower {
     /// Reads pages of the JSON form from the cursor (or the whole state without one) until
     /// one brings nothing new.
     async fn catch_up(&mut self, token: &ServiceToken) -> Result<(), PollError> {
-        for _ in 0..MAX_PAGES_IN_A_ROW {
-            let page = self.page(token).await?;
-            let caught_up = page.events.is_empty() || self.cursor.as_ref() == Some(&page.cursor);
-            self.shared.apply_events(&page.events);
-            self.shared.feed_seen(Some(&page.cursor));
-            self.cursor = Some(page.cursor);
-            if caught_up {
-                break;
-            }
-        }
+        let source = HttpFeed {
+            http: &self.shared.http,
+            url: &self.endpoints.revocations_url,
+            bearer: Self::bearer(token).map_err(PollError::Other)?,
+            timeout: self.shared.timing.request_timeout,
+        };
+        self.feed.catch_up(&source).await?;
+        self.shared.feed_seen(self.feed.cursor().as_deref());
         Ok(())
-    }
-
-    async fn page(&self, token: &ServiceToken) -> Result<FeedPage, PollError> {
-        let mut request = self
-            .shared
-            .http
-            .get(&self.endpoints.revocations_url)
-            .header(AUTHORIZATION, Self::bearer(token).map_err(PollError::Other)?)
-            .header(ACCEPT, "application/json")
-            .timeout(self.shared.timing.request_timeout);
-        if let Some(cursor) = &self.cursor {
-            request = request.query(&[("after", cursor)]);
-        }
-        let response = request.send().await.map_err(FetchError::from)?;
-        let body = read_ok(response, MAX_BODY_BYTES).await.map_err(|e| match e {
-            FetchError::Status { status: 400, .. } if self.cursor.is_some() => {
-                PollError::CursorExpired
-            }
-            other => other.into(),
-        })?;
-        serde_json::from_slice(&body)
-            .map_err(|e| PollError::Other(format!("a feed page is not the expected JSON: {e}")))
     }
 
     /// Streams the feed from the cursor until the stream ends.
@@ -337,7 +313,8 @@ impl Follower {
             .get(&self.endpoints.revocations_url)
             .header(AUTHORIZATION, bearer)
             .header(ACCEPT, "text/event-stream");
-        if let Some(cursor) = &self.cursor {
+        let cursor = self.feed.cursor();
+        if let Some(cursor) = &cursor {
             request = request.header("Last-Event-ID", cursor.as_str());
         }
         // No overall timeout: the stream is meant to last. The idle timeout below catches a
@@ -357,7 +334,7 @@ impl Follower {
             StatusCode::GONE => return StreamEnd::CursorExpired,
             // Servers before contract v3 refused a cursor they could not read with 400: the
             // cursor is as unknown as an expired one, and only starting again recovers.
-            StatusCode::BAD_REQUEST if self.cursor.is_some() => return StreamEnd::CursorExpired,
+            StatusCode::BAD_REQUEST if cursor.is_some() => return StreamEnd::CursorExpired,
             StatusCode::UNAUTHORIZED => return StreamEnd::Unauthorized,
             StatusCode::NOT_FOUND
             | StatusCode::METHOD_NOT_ALLOWED
@@ -408,14 +385,14 @@ impl Follower {
             delivered = true;
             match serde_json::from_str::<FeedEvent>(&event.data) {
                 Ok(feed_event) => {
-                    self.shared.apply_events(std::slice::from_ref(&feed_event));
-                    self.cursor = Some(feed_event.cursor);
+                    self.shared.feed_seen(Some(&feed_event.cursor));
+                    self.feed.apply(std::slice::from_ref(&feed_event));
                 }
                 Err(e) => {
                     // Skipped, but resumed after: the server said the event is behind us.
                     tracing::warn!(error = %e, "skipping a feed event that does not parse");
                     if !event.id.is_empty() {
-                        self.cursor = Some(event.id);
+                        self.feed.skip_to(event.id);
                     }
                 }
             }
@@ -427,6 +404,55 @@ impl Follower {
             self.backoff.reset();
         }
         StreamEnd::Failed { error, opened }
+    }
+}
+
+/// The issuer's feed in JSON, read with one token.
+struct HttpFeed<'a> {
+    http: &'a reqwest::Client,
+    url: &'a str,
+    bearer: HeaderValue,
+    timeout: Duration,
+}
+
+impl FeedSource for HttpFeed<'_> {
+    type Error = PollError;
+
+    async fn events_after(
+        &self,
+        cursor: Option<&str>,
+    ) -> Result<FeedPage, FeedReadError<PollError>> {
+        let mut request = self
+            .http
+            .get(self.url)
+            .header(AUTHORIZATION, self.bearer.clone())
+            .header(ACCEPT, "application/json")
+            .timeout(self.timeout);
+        if let Some(cursor) = cursor {
+            request = request.query(&[("after", cursor)]);
+        }
+        let response = request.send().await.map_err(FetchError::from)?;
+        let body = read_ok(response, MAX_BODY_BYTES).await.map_err(|e| match e {
+            // Servers before contract v3 refused a cursor they could not read with 400.
+            FetchError::Status { status: 400, .. } if cursor.is_some() => {
+                FeedReadError::CursorExpired
+            }
+            other => other.into(),
+        });
+        let body = match body {
+            Err(FeedReadError::CursorExpired) => {
+                tracing::info!(
+                    "the revocation feed no longer knows our cursor; reloading its state"
+                );
+                return Err(FeedReadError::CursorExpired);
+            }
+            other => other?,
+        };
+        serde_json::from_slice(&body).map_err(|e| {
+            FeedReadError::Failed(PollError::Other(format!(
+                "a feed page is not the expected JSON: {e}"
+            )))
+        })
     }
 }
 

@@ -3,7 +3,7 @@
 //! status, below all three.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -23,7 +23,7 @@ pub(crate) struct FeedEndpoints {
 /// What the request path and the background tasks share.
 pub(crate) struct Shared {
     pub(crate) tokens: TokenService,
-    pub(crate) revocations: RevocationSet,
+    pub(crate) revocations: Arc<RevocationSet>,
     pub(crate) timing: Timing,
     pub(crate) http: reqwest::Client,
     pub(crate) urls: UrlPolicy,
@@ -140,15 +140,6 @@ impl Shared {
         tracing::warn!(%error, "following the revocation feed failed; retrying");
         self.feed_state(FeedState::Disconnected);
         self.state().feed_error = Some((self.now(), error));
-    }
-
-    /// Applies feed events to the revocation set; returns the cursor of the last one.
-    pub(crate) fn apply_events(&self, events: &[jwt_core::FeedEvent]) {
-        let revocations: Vec<_> = events.iter().filter_map(|e| e.revocation()).collect();
-        self.revocations.apply(&revocations);
-        if let Some(last) = events.last() {
-            self.feed_seen(Some(&last.cursor));
-        }
     }
 
     /// A token named a `kid` we lack: ask the key task for a refetch (it rate-limits), unless

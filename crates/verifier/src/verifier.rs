@@ -220,7 +220,7 @@ impl VerifierBuilder {
         let fetches_keys = fetch.is_some();
         let shared = Arc::new(Shared {
             tokens,
-            revocations: RevocationSet::new(),
+            revocations: Arc::default(),
             timing: self.timing,
             http,
             urls,

@@ -22,7 +22,6 @@ mod users;
 
 pub use clients::ClientsCommand;
 pub use keys::KeysCommand;
-pub use serve::{LISTEN_BACKLOG, listen};
 pub use sessions::SessionsCommand;
 pub use users::UserCommand;
 

@@ -2,14 +2,13 @@
 //! Each handler extracts, makes one call into the core or the store, and answers.
 
 use actix_web::{HttpResponse, web};
-use jwt_auth_store::{EventKind, NewUser, PasswordHash};
+use jwt_auth_service::users::Users;
+use jwt_auth_store::EventKind;
 use jwt_core::RevokeReason;
 
 use crate::audit::Audit;
 use crate::error::ApiError;
 use crate::extract::{Authenticated, BearerToken, ClientContext, Json, PresentedRefreshToken};
-use crate::grants::{count_attempt, password_login, rotate};
-use crate::passwords::check_password;
 use crate::responses::{
     BearerRefused, BrowserTokenIssued, CsrfRequired, ErrorBody, JsonBodyRefusals, RateLimited,
     RefreshRequest, Unavailable,
@@ -17,6 +16,7 @@ use crate::responses::{
 use crate::routes::bodies::{CookieQuery, LoginBody, RegisterBody, UserBody};
 use crate::routes::token_answer::{clear_cookie, token_response};
 use crate::state::AppState;
+use jwt_auth_service::passwords::check_password;
 
 #[utoipa::path(post, path = "/auth/register", tag = "auth", request_body = RegisterBody,
     responses(
@@ -34,14 +34,10 @@ pub async fn register(
         return Err(ApiError::RegistrationClosed);
     }
     let RegisterBody { email, password } = body;
-    let email = crate::email::checked(&email)?;
+    let email = jwt_auth_service::email::checked(&email)?;
     check_password(&password, true).map_err(ApiError::InvalidField)?;
-    let hash = state.passwords.hash(password.expose_owned()).await?;
-    let new_user =
-        NewUser { email, password_hash: PasswordHash::new(hash), roles: vec!["user".into()] };
-    let user = state.store.create_user(&new_user, state.now()).await?;
-    state.users.put(user.clone()).await;
-    state.audit(Audit::new(EventKind::UserCreated, &client.info).user(&user.id)).await;
+    let users = Users::signing_up(state.instance(), &client.info);
+    let user = users.add(email, password.expose_owned(), false, state.now()).await?;
     Ok(HttpResponse::Created().json(UserBody::from(user)))
 }
 
@@ -59,8 +55,9 @@ pub async fn login(
     query: web::Query<CookieQuery>,
     Json(body): Json<LoginBody>,
 ) -> Result<HttpResponse, ApiError> {
-    count_attempt(&state, &client)?;
-    let pair = password_login(&state, &client, &body.username, body.password).await?;
+    let grants = state.grants(&client);
+    grants.count_attempt()?;
+    let pair = grants.password(&body.username, body.password).await?;
     Ok(token_response(&state, &pair, query.cookie))
 }
 
@@ -86,7 +83,7 @@ pub async fn refresh(
     query: web::Query<CookieQuery>,
     presented: PresentedRefreshToken,
 ) -> Result<HttpResponse, ApiError> {
-    let pair = rotate(&state, &client, &presented.token).await?;
+    let pair = state.grants(&client).refresh(&presented.token).await?;
     Ok(token_response(&state, &pair, query.cookie || presented.from_cookie))
 }
 

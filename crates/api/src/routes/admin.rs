@@ -7,14 +7,13 @@ use chrono::{DateTime, Utc};
 use jwt_auth_service::audit;
 use jwt_auth_service::page::Page;
 use jwt_auth_store::EventKind;
-use jwt_core::RevokeReason;
 use serde::{Deserialize, Serialize};
 
-use crate::audit::Audit;
 use crate::error::ApiError;
 use crate::extract::{Admin, ClientContext, RequireRole};
 use crate::responses::{BearerRefused, ErrorBody, InsufficientRole, Unavailable};
 use crate::routes::no_store;
+use crate::routes::users::administered;
 use crate::state::AppState;
 
 /// The most events one call returns.
@@ -38,19 +37,8 @@ pub async fn revoke_session(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (user_id, session_id) = path.into_inner();
-    let missing = || ApiError::NotFound(format!("no session `{session_id}` of user `{user_id}`"));
-    if uuid::Uuid::parse_str(&user_id).is_err() {
-        return Err(missing());
-    }
-    let sessions = state.store.sessions_of_user(&user_id, state.now()).await?;
-    let session = sessions.iter().find(|s| s.id == session_id).ok_or_else(missing)?;
-    if session.revoked_at.is_none() {
-        state.sessions.end(&session.id, RevokeReason::Admin).await?;
-    }
-    let by = format!("by {}", admin.caller.claims.sub);
-    let audit =
-        Audit::new(EventKind::AdminRevoke, &client.info).user(&user_id).session(&session.id);
-    state.audit(audit.detail(by)).await;
+    let users = administered(&state, &admin, &client);
+    users.revoke_session(&user_id, &session_id, state.now()).await?;
     Ok(no_store(HttpResponse::NoContent()).finish())
 }
 

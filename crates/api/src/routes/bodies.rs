@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 // counts them, so that the document states the rule exactly).
 use jwt_auth_service::accounts::MAX_ROLE_CHARS;
 
-use crate::secret::SecretString;
+use jwt_auth_service::secret::SecretString;
 
 /// The characters a role name cannot hold: exactly those of `char::is_whitespace` (Unicode
 /// `White_Space`), spelled out so that every regular-expression engine reads the document's
@@ -84,6 +84,7 @@ pub struct TokenForm {
 
 /// The form of `POST /auth/token` as the document shows it: one grant, with the fields that
 /// grant requires (a missing one is 400 `invalid_request`).
+#[allow(dead_code, reason = "a schema of the OpenAPI document: the handler reads `TokenForm`")]
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(tag = "grant_type", rename_all = "snake_case")]
 pub enum TokenRequest {

@@ -10,6 +10,10 @@ use crate::state::AppState;
 // The schemas of the JSON answers below, which the handlers write directly.
 
 /// An RFC 7517 JWK set; `keys` is empty for HS256.
+#[allow(
+    dead_code,
+    reason = "a schema of the OpenAPI document: the handler writes this answer itself"
+)]
 #[derive(utoipa::ToSchema)]
 pub struct JwkSet {
     /// The public verification keys (RFC 7517 §4), each with `kid`, `kty`, `alg` and `use`.
@@ -17,6 +21,10 @@ pub struct JwkSet {
 }
 
 /// RFC 8414 authorization server metadata.
+#[allow(
+    dead_code,
+    reason = "a schema of the OpenAPI document: the handler writes this answer itself"
+)]
 #[derive(utoipa::ToSchema)]
 pub struct AuthorizationServerMetadata {
     pub issuer: String,
@@ -32,6 +40,10 @@ pub struct AuthorizationServerMetadata {
 }
 
 /// `{"status": "ok"}`.
+#[allow(
+    dead_code,
+    reason = "a schema of the OpenAPI document: the handler writes this answer itself"
+)]
 #[derive(utoipa::ToSchema)]
 pub struct Health {
     #[schema(pattern = "^ok$")]

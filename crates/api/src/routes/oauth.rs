@@ -12,7 +12,6 @@ use crate::audit::Audit;
 use crate::clients;
 use crate::error::ApiError;
 use crate::extract::{Admin, ClientContext, RequireRole};
-use crate::grants::{count_attempt, password_login, rotate};
 use crate::oauth_error::{OAuthError, token_no_store};
 use crate::responses::{
     BearerRefused, FormBodyRefusals, InsufficientRole, InvalidClient, OAuthErrorBody, RateLimited,
@@ -37,7 +36,8 @@ pub async fn token(
     req: HttpRequest,
     form: web::Form<TokenForm>,
 ) -> Result<HttpResponse, OAuthError> {
-    count_attempt(&state, &client)?;
+    let grants = state.grants(&client);
+    grants.count_attempt()?;
     let TokenForm { grant_type, username, password, refresh_token } = form.into_inner();
     let pair = match grant_type.as_deref() {
         Some("client_credentials") => return client_credentials(&state, &client, &req).await,
@@ -46,13 +46,13 @@ pub async fn token(
             let (Some(username), Some(password)) = (username, password) else {
                 return Err(OAuthError::invalid_request("username and password are required"));
             };
-            password_login(&state, &client, &username, password).await?
+            grants.password(&username, password).await?
         }
         Some("refresh_token") => {
             let Some(token) = refresh_token else {
                 return Err(OAuthError::invalid_request("refresh_token is required"));
             };
-            rotate(&state, &client, &token).await?
+            grants.refresh(&token).await?
         }
         Some(_) => return Err(OAuthError::UnsupportedGrantType),
     };
@@ -70,8 +70,9 @@ async fn client_credentials(
             "client authentication is required (HTTP Basic)".into(),
         ));
     };
-    let service = clients::authenticate(state, client.ip, &id, &secret).await?;
-    let issued = clients::issue(state, &service)?;
+    let service =
+        clients::authenticate(&state.store, &state.throttle, client.ip, &id, &secret).await?;
+    let issued = clients::issue(&state.sessions, &service)?;
     let mut response = HttpResponse::Ok();
     token_no_store(&mut response);
     Ok(response.json(ClientToken {

@@ -1,6 +1,6 @@
 //! `GET /auth/revocations`: the revocation feed for other services that verify access tokens
 //! themselves, as JSON pages by cursor or as a Server-Sent Events stream, served from this
-//! instance's copy of the feed (see [`crate::feed`]), never from the database per reader.
+//! instance's copy of the feed (see [`jwt_auth_service::feed`]), never from the database per reader.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,9 +13,9 @@ use serde::Deserialize;
 
 use crate::error::ApiError;
 use crate::extract::Authenticated;
-use crate::feed::{CursorExpired, StreamGuard, parse_cursor};
 use crate::responses::{BearerRefused, InsufficientRole, RateLimited, Unavailable};
 use crate::state::AppState;
+use jwt_auth_service::feed::{CursorExpired, StreamGuard, parse_cursor};
 
 /// How often a stream with nothing to say sends a comment line (the contract: at least every
 /// 15 seconds), which also shows a vanished reader.
@@ -32,6 +32,10 @@ pub struct FeedQuery {
 }
 
 /// A page of the feed (the wire types are jwt-core's `FeedPage` and `FeedEvent`).
+#[allow(
+    dead_code,
+    reason = "a schema of the OpenAPI document: the handler writes this answer itself"
+)]
 #[derive(utoipa::ToSchema)]
 pub struct FeedPageBody {
     /// Oldest first: `{cursor, kind, ..., expires_at}` with `kind` one of `session` (`sid`),
@@ -43,6 +47,7 @@ pub struct FeedPageBody {
 }
 
 /// `cursor_expired`.
+#[allow(dead_code, reason = "an answer of the OpenAPI document: the error type writes it")]
 #[derive(utoipa::IntoResponses)]
 #[response(status = 410)]
 pub struct CursorGone(pub crate::responses::ErrorBody);
@@ -77,7 +82,7 @@ pub async fn feed(
         return Ok(response.json(jwt_core::FeedPage { events, cursor: cursor.to_string() }));
     }
     let guard = state.feed.open_stream(&caller.claims.sub).ok_or(ApiError::TooManyStreams {
-        limit: crate::feed::MAX_STREAMS_PER_CLIENT,
+        limit: jwt_auth_service::feed::MAX_STREAMS_PER_CLIENT,
         retry_after: HEARTBEAT.as_secs(),
     })?;
     let (backlog, position) = events;
@@ -119,11 +124,7 @@ async fn page(
     if let Some(c) = cursor
         && c > state.feed.head()
     {
-        let lifetime = state.feed_lifetime();
-        state
-            .feed
-            .advance(&state.store, state.sessions.revocations(), state.now(), lifetime)
-            .await?;
+        state.feed.advance().await?;
     }
     state.feed.after(cursor).map_err(|CursorExpired| ApiError::CursorExpired)
 }

@@ -150,7 +150,7 @@ pub struct SessionList {
 }
 
 /// Users as the calling administrator changes them, through this instance.
-fn administered<'a>(
+pub(crate) fn administered<'a>(
     state: &'a AppState,
     admin: &'a RequireRole<Admin>,
     client: &'a ClientContext,

@@ -27,8 +27,8 @@ use actix_web::web;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, TimeDelta, Utc};
-use jwt_auth_api::config::{Config, KeyArgs, LogFormat};
-use jwt_auth_api::state::AppState;
+use jwt_auth_api::AppState;
+use jwt_auth_api::{Config, KeyArgs, LogFormat};
 use jwt_auth_store::{NewUser, PasswordHash};
 use jwt_core::{Algorithm, Clock, ManualClock, Secret, SigningKey};
 use reqwest::StatusCode;
@@ -43,7 +43,7 @@ pub const PASSWORD: &str = "correct horse battery staple";
 pub fn default_config(database_url: &str, data_dir: PathBuf) -> Config {
     Config {
         bind: SocketAddr::from(([127, 0, 0, 1], 0)),
-        database_url: jwt_auth_api::secret::DatabaseUrl::new(database_url),
+        database_url: jwt_auth_service::secret::DatabaseUrl::new(database_url),
         data_dir,
         store_options: jwt_auth_store::StoreOptions::default(),
         algorithm: Some(Algorithm::HS256),
@@ -159,7 +159,7 @@ impl TestApp {
         clock: ManualClock,
         data_dir: Arc<tempfile::TempDir>,
     ) -> TestApp {
-        let application = jwt_auth_api::startup::Application::build(
+        let application = jwt_auth_api::Application::build(
             config.clone(),
             &key_args,
             Arc::new(clock.clone()) as Arc<dyn Clock>,

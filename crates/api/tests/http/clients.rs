@@ -7,7 +7,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use reqwest::StatusCode;
 
-use jwt_auth_api::clients;
+use jwt_auth_service::clients;
 
 use crate::common::{Reply, TestApp, TestDb, decode, send};
 

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use jwt_auth_api::clients;
+use jwt_auth_service::clients;
 
 use crate::common::{Reply, TestApp, TestDb, send};
 
@@ -27,7 +27,7 @@ async fn service_token(app: &TestApp, roles: &[&str]) -> String {
     let new = clients::new_client(&uuid::Uuid::new_v4().to_string(), &roles, app.now())
         .expect("a client");
     app.state.store.add_client(&new.client).await.expect("stored");
-    let issued = clients::issue(&app.state, &new.client).expect("a token");
+    let issued = clients::issue(&app.state.sessions, &new.client).expect("a token");
     issued.token.expose().to_owned()
 }
 
@@ -252,7 +252,7 @@ async fn streams_are_bounded_per_client(db: TestDb) {
     let service = service_token(&app, &[]).await;
     let other = service_token(&app, &[]).await;
     let mut open = Vec::new();
-    for _ in 0..jwt_auth_api::feed::MAX_STREAMS_PER_CLIENT {
+    for _ in 0..jwt_auth_service::feed::MAX_STREAMS_PER_CLIENT {
         open.push(Events::open(&app, &service, None).await);
     }
     // The instance counts them, in /ready and in /metrics.
@@ -276,7 +276,7 @@ async fn streams_are_bounded_per_client(db: TestDb) {
     // (a write to a closed connection may still succeed once).
     drop(open.pop());
     let closed = Instant::now();
-    let deadline = closed + 3 * jwt_auth_api::routes::revocations::HEARTBEAT;
+    let deadline = closed + 3 * jwt_auth_api::HEARTBEAT;
     loop {
         let reply = app
             .get("/auth/revocations")

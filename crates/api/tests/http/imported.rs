@@ -5,7 +5,7 @@
 //! argon2id hash, which the next logins use. The CLI that reads the file is tested in
 //! `processes.rs`.
 
-use jwt_auth_api::passwords::is_current;
+use jwt_auth_service::passwords::is_current;
 use reqwest::StatusCode;
 use serde::Deserialize;
 
@@ -48,7 +48,7 @@ async fn stored_hash(app: &TestApp, email: &str) -> String {
 }
 
 async fn import(app: &TestApp, file: &str) {
-    let batch = jwt_auth_api::import::parse(file.as_bytes()).expect("the fixture imports");
+    let batch = jwt_auth_service::import::parse(file.as_bytes()).expect("the fixture imports");
     let done = app
         .state
         .store

@@ -98,7 +98,7 @@ async fn stored_private_keys_are_sealed_and_open_only_with_their_kek(db: TestDb)
     let mut args = args.clone();
     args.key_encryption_key = Some(OTHER_KEK.to_owned().into());
     let clock = std::sync::Arc::new(app.clock.clone()) as std::sync::Arc<dyn jwt_core::Clock>;
-    let err = jwt_auth_api::startup::Application::build(config.clone(), &args, clock)
+    let err = jwt_auth_api::Application::build(config.clone(), &args, clock)
         .await
         .err()
         .expect("a wrong key-encryption key is refused");

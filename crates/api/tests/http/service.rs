@@ -29,7 +29,7 @@ crate::http_tests!(
 #[test]
 fn serve_defaults_are_the_contract_defaults_and_the_harness_uses_them() {
     use clap::Parser;
-    use jwt_auth_api::cli::{Cli, Command};
+    use jwt_auth_api::{Cli, Command};
     let Command::Serve(args) = Cli::try_parse_from(["jwt-auth", "serve"]).expect("parses").command
     else {
         panic!("`serve` parses as the serve command")
@@ -100,7 +100,7 @@ fn serve_defaults_are_the_contract_defaults_and_the_harness_uses_them() {
         ),
         (
             "LOG_FORMAT",
-            parsed.log_format == jwt_auth_api::config::LogFormat::Pretty,
+            parsed.log_format == jwt_auth_api::LogFormat::Pretty,
             ours.log_format == parsed.log_format,
         ),
     ];
@@ -220,7 +220,7 @@ async fn public_url_prefixes_every_published_url_and_is_the_default_issuer(db: T
 #[test]
 fn issuer_defaults_to_public_url() {
     use clap::Parser;
-    use jwt_auth_api::cli::{Cli, Command};
+    use jwt_auth_api::{Cli, Command};
     let parse = |args: &[&str]| {
         let Command::Serve(serve) = Cli::try_parse_from(args).expect("parses").command else {
             panic!("serve")
