@@ -18,6 +18,7 @@ use subtle::ConstantTimeEq;
 
 use crate::accounts::Role;
 use crate::error::ServiceError;
+use crate::redirect::RedirectUri;
 use crate::secret::SecretString;
 use crate::throttle::LoginThrottle;
 
@@ -29,19 +30,83 @@ pub const SECRET_PREFIX: &str = "jas_";
 /// The longest client name.
 pub const MAX_NAME_BYTES: usize = 100;
 
+/// The most redirect URIs, and the most post-logout redirect URIs, one client registers.
+pub const MAX_REDIRECT_URIS: usize = 32;
+
 /// A new client: what to store, and the secret to show once.
 pub struct NewClient {
-    /// The client as it is stored (with the digest of its secret).
+    /// The client as it is stored (with the digest of its secret, empty for a public one).
     pub client: ServiceClient,
-    /// The secret, shown once.
-    pub secret: SecretString,
+    /// The secret, shown once; `None` for a public client, which has none.
+    pub secret: Option<SecretString>,
 }
 
-/// Makes a client named `name` with `roles` (`service` when empty), at `now`: a name of 1 to
-/// [`MAX_NAME_BYTES`] bytes without control characters, then roles that are [`Role`]s.
+/// How a client signs users in with the authorization code grant (HTTP contract v3, "Sign-in
+/// for apps"); the default is a service client, which only uses its own credentials.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SignIn {
+    /// Where a user may be sent back with a code: each a [`RedirectUri`].
+    pub redirect_uris: Vec<String>,
+    /// Where `GET /auth/end-session` may send a user: each a [`RedirectUri`] too.
+    pub post_logout_redirect_uris: Vec<String>,
+    /// No secret: a single-page, mobile or desktop app, which identifies itself by its id.
+    pub public: bool,
+    /// Its users are never asked to consent.
+    pub first_party: bool,
+}
+
+impl SignIn {
+    /// Checks the URIs and what goes together: a public client signs users in (it has no
+    /// other use), and post-logout URIs need redirect URIs.
+    fn check(&self) -> Result<(), ServiceError> {
+        for (uris, what) in [
+            (&self.redirect_uris, "redirect URIs"),
+            (&self.post_logout_redirect_uris, "post-logout redirect URIs"),
+        ] {
+            if uris.len() > MAX_REDIRECT_URIS {
+                return Err(ServiceError::InvalidField(format!(
+                    "a client has at most {MAX_REDIRECT_URIS} {what}"
+                )));
+            }
+            for uri in uris {
+                RedirectUri::parse(uri)?;
+            }
+        }
+        if self.redirect_uris.is_empty() {
+            let needs = match (self.public, !self.post_logout_redirect_uris.is_empty()) {
+                (true, _) => Some("a public client"),
+                (false, true) => Some("a post-logout redirect URI"),
+                (false, false) if self.first_party => Some("a first-party client"),
+                _ => None,
+            };
+            if let Some(what) = needs {
+                return Err(ServiceError::InvalidField(format!(
+                    "{what} needs at least one redirect URI: it signs users in"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Makes a service client named `name` with `roles` (`service` when empty), at `now` (see
+/// [`new_app_client`]).
 pub fn new_client(
     name: &str,
     roles: &[String],
+    now: DateTime<Utc>,
+) -> Result<NewClient, ServiceError> {
+    new_app_client(name, roles, &SignIn::default(), now)
+}
+
+/// Makes a client named `name` with `roles` (`service` when empty) that signs users in as
+/// `sign_in` says, at `now`: a name of 1 to [`MAX_NAME_BYTES`] bytes without control
+/// characters, roles that are [`Role`]s, and URIs that are [`RedirectUri`]s. A confidential
+/// client gets a secret; a public one none.
+pub fn new_app_client(
+    name: &str,
+    roles: &[String],
+    sign_in: &SignIn,
     now: DateTime<Utc>,
 ) -> Result<NewClient, ServiceError> {
     if name.trim().is_empty() || name.len() > MAX_NAME_BYTES || name.chars().any(|c| c.is_control())
@@ -54,16 +119,26 @@ pub fn new_client(
         roles if roles.is_empty() => vec![DEFAULT_ROLE.to_owned()],
         roles => Role::names(roles),
     };
-    let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
-    aws_lc_rs::rand::fill(&mut *bytes).map_err(|_| ServiceError::NoRandomness)?;
-    let secret = SecretString::new(format!("{SECRET_PREFIX}{}", URL_SAFE_NO_PAD.encode(*bytes)));
+    sign_in.check()?;
+    let secret = match sign_in.public {
+        true => None,
+        false => {
+            let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
+            aws_lc_rs::rand::fill(&mut *bytes).map_err(|_| ServiceError::NoRandomness)?;
+            Some(SecretString::new(format!("{SECRET_PREFIX}{}", URL_SAFE_NO_PAD.encode(*bytes))))
+        }
+    };
     let client = ServiceClient {
         id: uuid::Uuid::new_v4().to_string(),
         name: name.to_owned(),
-        secret_digest: secret_digest(secret.expose()),
+        secret_digest: secret.as_ref().map_or_else(Vec::new, |s| secret_digest(s.expose())),
         roles,
         session_id: uuid::Uuid::new_v4().to_string(),
         created_at: now,
+        redirect_uris: sign_in.redirect_uris.clone(),
+        post_logout_redirect_uris: sign_in.post_logout_redirect_uris.clone(),
+        public: sign_in.public,
+        first_party: sign_in.first_party,
     };
     Ok(NewClient { client, secret })
 }
@@ -79,10 +154,10 @@ pub fn secret_matches(secret: &str, stored: Option<&[u8]>) -> bool {
     let presented = secret_digest(secret);
     let dummy = [0u8; 32];
     let equal: bool = presented.ct_eq(stored.unwrap_or(&dummy)).into();
-    equal && stored.is_some()
+    // A public client's digest is empty: no secret authenticates it.
+    equal && stored.is_some_and(|digest| !digest.is_empty())
 }
 
-/// Stores `new`; [`ServiceError::ClientNameTaken`] if another client has its name.
 /// The client that `id` and `secret` authenticate, counting a failure against the pair of
 /// client id and address like a failed login.
 pub async fn authenticate(
@@ -117,7 +192,7 @@ pub fn issue<S: AuthStore>(
     Ok(sessions.issue_access(&subject, &client.session_id, None)?)
 }
 
-/// Stores a new client.
+/// Stores `new`; [`ServiceError::ClientNameTaken`] if another client has its name.
 pub async fn add(store: &Store, new: &NewClient) -> Result<(), ServiceError> {
     store.add_client(&new.client).await.map_err(|e| match e {
         StoreError::NameTaken => ServiceError::ClientNameTaken(new.client.name.clone()),
@@ -179,14 +254,73 @@ mod tests {
         let now = Utc::now();
         let a = new_client("billing", &[], now).expect("a client");
         let b = new_client("billing", &[], now).expect("a client");
-        assert!(a.secret.expose().starts_with(SECRET_PREFIX));
-        assert_ne!(a.secret.expose(), b.secret.expose());
+        let (a_secret, b_secret) = (a.secret.expect("a secret"), b.secret.expect("a secret"));
+        assert!(a_secret.expose().starts_with(SECRET_PREFIX));
+        assert_ne!(a_secret.expose(), b_secret.expose());
         assert_ne!(a.client.id, b.client.id);
         assert_eq!(a.client.roles, [DEFAULT_ROLE]);
-        assert!(secret_matches(a.secret.expose(), Some(&a.client.secret_digest)));
-        assert!(!secret_matches(b.secret.expose(), Some(&a.client.secret_digest)));
-        assert!(!secret_matches(a.secret.expose(), None));
-        assert!(!format!("{:?}", a.secret).contains(SECRET_PREFIX));
+        assert!(secret_matches(a_secret.expose(), Some(&a.client.secret_digest)));
+        assert!(!secret_matches(b_secret.expose(), Some(&a.client.secret_digest)));
+        assert!(!secret_matches(a_secret.expose(), None));
+        assert!(!format!("{a_secret:?}").contains(SECRET_PREFIX));
+    }
+
+    fn app(redirect: &[&str], post_logout: &[&str], public: bool, first_party: bool) -> SignIn {
+        let owned = |uris: &[&str]| uris.iter().map(|u| (*u).to_owned()).collect();
+        SignIn {
+            redirect_uris: owned(redirect),
+            post_logout_redirect_uris: owned(post_logout),
+            public,
+            first_party,
+        }
+    }
+
+    #[test]
+    fn a_public_app_has_no_secret_and_no_secret_authenticates_it() {
+        let now = Utc::now();
+        let sign_in = app(&["com.example.app:/cb"], &[], true, true);
+        let public = new_app_client("phone", &[], &sign_in, now).expect("a public client");
+        assert!(public.secret.is_none() && public.client.secret_digest.is_empty());
+        assert!((public.client.public, public.client.first_party) == (true, true));
+        assert!(!secret_matches("", Some(&public.client.secret_digest)), "not even an empty one");
+        // The positive control: a confidential app gets a secret that authenticates it.
+        let sign_in =
+            app(&["https://app.example.com/cb"], &["https://app.example.com/"], false, false);
+        let web = new_app_client("web", &[], &sign_in, now).expect("a confidential client");
+        let secret = web.secret.expect("a secret");
+        assert!(secret_matches(secret.expose(), Some(&web.client.secret_digest)));
+        assert_eq!(web.client.redirect_uris, ["https://app.example.com/cb"]);
+        assert_eq!(web.client.post_logout_redirect_uris, ["https://app.example.com/"]);
+    }
+
+    #[test]
+    fn an_apps_uris_and_what_goes_together_are_checked() {
+        let now = Utc::now();
+        for (sign_in, why) in [
+            (app(&["http://app.example.com/cb"], &[], false, false), "loopback"),
+            (
+                app(&["https://app.example.com/cb"], &["https://x.example/#f"], false, false),
+                "fragment",
+            ),
+            (app(&[], &[], true, false), "a public client needs"),
+            (app(&[], &[], false, true), "a first-party client needs"),
+            (
+                app(&[], &["https://app.example.com/"], false, false),
+                "a post-logout redirect URI needs",
+            ),
+        ] {
+            let refused = new_app_client("app", &[], &sign_in, now).err().map(|e| e.to_string());
+            assert!(
+                refused.as_deref().is_some_and(|e| e.contains(why)),
+                "{sign_in:?}: {refused:?}"
+            );
+        }
+        let many: Vec<String> =
+            (0..=MAX_REDIRECT_URIS).map(|i| format!("https://app.example.com/{i}")).collect();
+        let sign_in = SignIn { redirect_uris: many, ..SignIn::default() };
+        assert!(new_app_client("app", &[], &sign_in, now).is_err(), "too many URIs");
+        let ok = app(&["https://app.example.com/cb"], &[], false, false);
+        assert!(new_app_client("app", &[], &ok, now).is_ok(), "the positive control");
     }
 
     #[test]

@@ -22,6 +22,8 @@ pub mod legacy_hash;
 pub mod metrics;
 pub mod page;
 pub mod passwords;
+pub mod pkce;
+pub mod redirect;
 pub mod secret;
 pub mod throttle;
 pub mod user_cache;

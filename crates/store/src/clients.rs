@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use jwt_core::Revocation;
 
 use crate::error::StoreError;
-use crate::rows::{ClientRow, db_time, parse_roles, roles_json};
+use crate::rows::{ClientRow, db_time, parse_roles, parse_strings, roles_json};
 use crate::store::{Store, on_backend};
 
 /// A service client as stored.
@@ -27,6 +27,15 @@ pub struct ServiceClient {
     pub session_id: String,
     /// When it was added.
     pub created_at: DateTime<Utc>,
+    /// Where the authorization code grant may send a user back (empty for a client that
+    /// only uses its own credentials).
+    pub redirect_uris: Vec<String>,
+    /// Where `GET /auth/end-session` may send a user after signing out.
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Whether it has no secret (a single-page, mobile or desktop app): its digest is empty.
+    pub public: bool,
+    /// Whether its users are never asked to consent.
+    pub first_party: bool,
 }
 
 impl fmt::Debug for ServiceClient {
@@ -36,6 +45,10 @@ impl fmt::Debug for ServiceClient {
             .field("name", &self.name)
             .field("roles", &self.roles)
             .field("created_at", &self.created_at)
+            .field("redirect_uris", &self.redirect_uris)
+            .field("post_logout_redirect_uris", &self.post_logout_redirect_uris)
+            .field("public", &self.public)
+            .field("first_party", &self.first_party)
             .finish_non_exhaustive()
     }
 }
@@ -53,6 +66,14 @@ impl ClientRow {
             secret_digest: self.secret_digest,
             session_id: self.session_id,
             created_at: self.created_at.and_utc(),
+            redirect_uris: parse_strings(&self.redirect_uris, "clients", "redirect URIs")?,
+            post_logout_redirect_uris: parse_strings(
+                &self.post_logout_redirect_uris,
+                "clients",
+                "post-logout redirect URIs",
+            )?,
+            public: self.public,
+            first_party: self.first_party,
         })
     }
 }
@@ -66,6 +87,10 @@ impl From<&ServiceClient> for ClientRow {
             roles: roles_json(&client.roles),
             session_id: client.session_id.clone(),
             created_at: db_time(client.created_at),
+            redirect_uris: roles_json(&client.redirect_uris),
+            post_logout_redirect_uris: roles_json(&client.post_logout_redirect_uris),
+            public: client.public,
+            first_party: client.first_party,
         }
     }
 }

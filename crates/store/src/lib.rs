@@ -43,6 +43,7 @@
 mod auth;
 mod changes;
 mod clients;
+mod codes;
 mod email;
 mod error;
 mod keys;
@@ -56,6 +57,7 @@ mod store;
 
 pub use changes::{Change, Changes};
 pub use clients::ServiceClient;
+pub use codes::{AuthorizationCode, Redemption};
 pub use email::{InvalidEmail, MAX_EMAIL_BYTES, normalize_email};
 pub use error::{BoxError, StoreError};
 pub use keys::{ResealedKey, StoredSigningKey};

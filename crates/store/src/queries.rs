@@ -15,6 +15,7 @@ use diesel_async::RunQueryDsl;
 use jwt_core::{GraceOutcome, Revocation, RevokeReason, RotateOutcome, Subject};
 
 use super::Conn;
+use crate::codes::{CodeRow, Redemption};
 use crate::error::StoreError;
 use crate::model::{EventQuery, ExistingEmails};
 use crate::rows::{
@@ -23,8 +24,8 @@ use crate::rows::{
     db_time, email_key, parse_roles,
 };
 use crate::schema::{
-    clients, refresh_tokens, revocations, security_events, sessions, signing_keys, token_lifetimes,
-    users,
+    authorization_codes, clients, refresh_tokens, revocations, security_events, sessions,
+    signing_keys, token_lifetimes, users,
 };
 
 type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -586,7 +587,8 @@ pub(crate) async fn prune_expired(conn: &mut Conn, now: DateTime<Utc>, batch: i6
     let tokens = prune_tokens(conn, now, batch).await?;
     let sessions = if tokens < batch { prune_sessions(conn, now, batch).await? } else { 0 };
     let feed = prune_feed(conn, now, batch).await?;
-    Ok((tokens + sessions + feed).unsigned_abs())
+    let codes = prune_codes(conn, now, batch).await?;
+    Ok((tokens + sessions + feed + codes).unsigned_abs())
 }
 
 /// `DELETE FROM table WHERE key IN (SELECT key FROM table WHERE … LIMIT batch)`, the number
@@ -619,6 +621,17 @@ async fn prune_feed(conn: &mut Conn, now: NaiveDateTime, batch: i64) -> Result<i
         .field(revocations::kind)
         .eq_any([SESSION, KEY])
         .and(expired.field(revocations::session_expires_at).le(now))))
+}
+
+/// How long a code is kept past its expiry: a replay within it still revokes the session
+/// the code's first exchange started.
+const CODES_KEPT_AFTER_EXPIRY: chrono::TimeDelta = chrono::TimeDelta::hours(1);
+
+async fn prune_codes(conn: &mut Conn, now: NaiveDateTime, batch: i64) -> Result<i64> {
+    let cut_off = now - CODES_KEPT_AFTER_EXPIRY;
+    Ok(delete_batch!(conn, authorization_codes.code_digest, batch, |expired| expired
+        .field(authorization_codes::expires_at)
+        .le(cut_off)))
 }
 
 pub(crate) async fn signing_keys(conn: &mut Conn) -> Result<Vec<SigningKeyRow>> {
@@ -817,4 +830,64 @@ pub(crate) async fn record_token_lifetimes(
 
 pub(crate) async fn token_lifetimes(conn: &mut Conn) -> Result<Vec<(i64, i64, NaiveDateTime)>> {
     Ok(token_lifetimes::table.load(conn).await?)
+}
+
+pub(crate) async fn add_authorization_code(conn: &mut Conn, row: CodeRow) -> Result<()> {
+    diesel::insert_into(authorization_codes::table).values(&row).execute(conn).await?;
+    Ok(())
+}
+
+pub(crate) async fn redeem_authorization_code(
+    conn: &mut Conn,
+    digest: &[u8],
+    now: NaiveDateTime,
+) -> Result<Redemption> {
+    write_transaction!(conn, async |conn| {
+        let found: Option<CodeRow> = authorization_codes::table
+            .find(digest)
+            .select(CodeRow::as_select())
+            .get_result(conn)
+            .await
+            .optional()?;
+        let Some(row) = found else { return Ok(Redemption::Unknown) };
+        if row.used_at.is_some() {
+            if row.replayed_at.is_none() {
+                diesel::update(authorization_codes::table.find(digest))
+                    .set(authorization_codes::replayed_at.eq(now))
+                    .execute(conn)
+                    .await?;
+            }
+            return Ok(Redemption::Replayed { session_id: row.session_id });
+        }
+        if row.expires_at <= now {
+            return Ok(Redemption::Unknown);
+        }
+        diesel::update(authorization_codes::table.find(digest))
+            .set(authorization_codes::used_at.eq(now))
+            .execute(conn)
+            .await?;
+        Ok(Redemption::Fresh(Box::new(row.into_code())))
+    })
+    .await
+}
+
+pub(crate) async fn record_code_session(
+    conn: &mut Conn,
+    digest: &[u8],
+    session_id: &str,
+) -> Result<bool> {
+    write_transaction!(conn, async |conn| {
+        diesel::update(authorization_codes::table.find(digest))
+            .set(authorization_codes::session_id.eq(session_id))
+            .execute(conn)
+            .await?;
+        let replayed: Option<Option<NaiveDateTime>> = authorization_codes::table
+            .find(digest)
+            .select(authorization_codes::replayed_at)
+            .get_result(conn)
+            .await
+            .optional()?;
+        Ok(matches!(replayed, Some(Some(_))))
+    })
+    .await
 }

@@ -87,8 +87,17 @@ pub(crate) fn roles_json(roles: &[String]) -> String {
 }
 
 pub(crate) fn parse_roles(json: &str) -> Result<Vec<String>, StoreError> {
+    parse_strings(json, "users", "roles")
+}
+
+/// A column holding a JSON list of strings (`what` names it in the error).
+pub(crate) fn parse_strings(
+    json: &str,
+    table: &'static str,
+    what: &str,
+) -> Result<Vec<String>, StoreError> {
     serde_json::from_str(json)
-        .map_err(|e| StoreError::corrupt("users", format!("roles are not a JSON list: {e}")))
+        .map_err(|e| StoreError::corrupt(table, format!("{what} are not a JSON list: {e}")))
 }
 
 /// The columns an update may change; `None` leaves a column as it is.
@@ -327,6 +336,10 @@ pub(crate) struct ClientRow {
     pub(crate) roles: String,
     pub(crate) session_id: String,
     pub(crate) created_at: NaiveDateTime,
+    pub(crate) redirect_uris: String,
+    pub(crate) post_logout_redirect_uris: String,
+    pub(crate) public: bool,
+    pub(crate) first_party: bool,
 }
 
 /// A signing key as its table holds it.

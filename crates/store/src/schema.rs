@@ -89,6 +89,25 @@ diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 
 diesel::table! {
+    authorization_codes (code_digest) {
+        code_digest -> Binary,
+        client_id -> Text,
+        user_id -> Text,
+        redirect_uri -> Text,
+        code_challenge -> Text,
+        scope -> Text,
+        nonce -> Nullable<Text>,
+        resource -> Nullable<Text>,
+        auth_time -> Timestamp,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+        session_id -> Nullable<Text>,
+        replayed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     clients (id) {
         id -> Text,
         name -> Text,
@@ -96,6 +115,10 @@ diesel::table! {
         roles -> Text,
         session_id -> Text,
         created_at -> Timestamp,
+        redirect_uris -> Text,
+        post_logout_redirect_uris -> Text,
+        public -> Bool,
+        first_party -> Bool,
     }
 }
 
@@ -108,6 +131,7 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(
+    authorization_codes,
     clients,
     users,
     sessions,

@@ -15,12 +15,13 @@ use jwt_core::{
     SigningKey, TokenPolicy, TokenService,
 };
 
-use jwt_auth_store::ServiceClient;
+use jwt_auth_store::{AuthorizationCode, Redemption, ServiceClient};
 use jwt_auth_testdb::backend_tests;
 
 use crate::common::{self, TestDb, client, secs, session, signing_key, t0, token, user};
 
 backend_tests!(
+    authorization_codes_are_used_once_and_a_replay_names_the_session_to_revoke,
     migrations_are_idempotent_and_ping_answers,
     users_are_created_and_found_without_regard_to_case,
     duplicate_email_is_taken_whatever_its_case,
@@ -460,7 +461,7 @@ async fn pruning_deletes_expired_rows_in_bounded_batches(db: TestDb) {
     let mut calls = 0;
     loop {
         let deleted = store.prune_expired(now, batch).await.expect("prune");
-        assert!(deleted <= 3 * u64::from(batch), "a call deletes at most a batch per table");
+        assert!(deleted <= 4 * u64::from(batch), "a call deletes at most a batch per table");
         calls += 1;
         if deleted == 0 {
             break;
@@ -834,6 +835,10 @@ fn service_client(id: &str, name: &str) -> ServiceClient {
         roles: vec!["service".into()],
         session_id: format!("session-of-{id}"),
         created_at: t0(),
+        redirect_uris: vec![],
+        post_logout_redirect_uris: vec![],
+        public: false,
+        first_party: false,
     }
 }
 
@@ -841,7 +846,17 @@ async fn clients_are_added_listed_and_removed_with_their_session_revoked(db: Tes
     let store = &db.store;
     let billing = service_client("c1", "billing");
     store.add_client(&billing).await.expect("added");
-    store.add_client(&service_client("c2", "reports")).await.expect("added");
+    // An app that signs users in: its URIs and flags are read back as written.
+    let app = ServiceClient {
+        secret_digest: vec![],
+        redirect_uris: vec!["https://app.example.com/cb".into(), "http://127.0.0.1/cb".into()],
+        post_logout_redirect_uris: vec!["https://app.example.com/bye".into()],
+        public: true,
+        first_party: true,
+        ..service_client("c2", "reports")
+    };
+    store.add_client(&app).await.expect("added");
+    assert_eq!(store.client("c2").await.expect("read"), Some(app));
     let taken = store.add_client(&service_client("c3", "billing")).await;
     assert!(matches!(taken, Err(StoreError::NameTaken)), "{taken:?}");
     assert_eq!(store.client("c1").await.expect("read"), Some(billing.clone()));
@@ -1209,4 +1224,53 @@ async fn resealing_replaces_every_sealed_key_at_once_or_none(db: TestDb) {
     let sealed: Vec<_> = keys.iter().map(|k| k.sealed_private_key.clone()).collect();
     assert_eq!(sealed, [vec![1], vec![2]]);
     assert_eq!(keys[0], jwt_auth_store::StoredSigningKey { sealed_private_key: vec![1], ..a });
+}
+
+fn authorization_code(digest: u8, expires_in: i64) -> AuthorizationCode {
+    AuthorizationCode {
+        digest: vec![digest; 32],
+        client_id: "app".into(),
+        user_id: "alice".into(),
+        redirect_uri: "http://127.0.0.1:5555/cb".into(),
+        code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
+        scope: "openid email".into(),
+        nonce: Some("n-0S6_WzA2Mj".into()),
+        resource: None,
+        auth_time: t0(),
+        created_at: t0(),
+        expires_at: t0() + secs(expires_in),
+    }
+}
+
+async fn authorization_codes_are_used_once_and_a_replay_names_the_session_to_revoke(db: TestDb) {
+    let store = &db.store;
+    // The first exchange gets the code as it was issued; a second finds it used.
+    let first = authorization_code(1, 60);
+    store.add_authorization_code(&first).await.expect("stored");
+    let redeemed = store.redeem_authorization_code(&first.digest, t0() + secs(1)).await;
+    assert_eq!(redeemed.expect("runs"), Redemption::Fresh(Box::new(first.clone())));
+    let replay = store.redeem_authorization_code(&first.digest, t0() + secs(1)).await;
+    assert_eq!(replay.expect("runs"), Redemption::Replayed { session_id: None });
+    // The replay came before the first exchange recorded its session: that one is told so.
+    assert!(store.record_code_session(&first.digest, "s1").await.expect("runs"));
+
+    // Recorded first, the session is named by the replay; the control says no replay.
+    let second = authorization_code(2, 60);
+    store.add_authorization_code(&second).await.expect("stored");
+    assert!(matches!(
+        store.redeem_authorization_code(&second.digest, t0()).await.expect("runs"),
+        Redemption::Fresh(_)
+    ));
+    assert!(!store.record_code_session(&second.digest, "s2").await.expect("runs"));
+    let replay = store.redeem_authorization_code(&second.digest, t0() + secs(2)).await;
+    assert_eq!(replay.expect("runs"), Redemption::Replayed { session_id: Some("s2".into()) });
+
+    // Expired at its 60th second, and never issued: unknown alike.
+    let late = authorization_code(3, 60);
+    store.add_authorization_code(&late).await.expect("stored");
+    let expired = store.redeem_authorization_code(&late.digest, t0() + secs(60)).await;
+    assert_eq!(expired.expect("runs"), Redemption::Unknown);
+    let never = store.redeem_authorization_code(&[9; 32], t0()).await;
+    assert_eq!(never.expect("runs"), Redemption::Unknown);
+    assert!(!format!("{first:?}").contains("[1, 1"), "no digest in Debug output");
 }

@@ -1,8 +1,9 @@
-//! `clients add|list|remove`: service clients (OAuth client credentials), as the service
-//! makes, lists and removes them; the secret is printed once.
+//! `clients add|list|remove`: clients, as the service makes, lists and removes them: service
+//! clients (OAuth client credentials), and apps that sign users in with the authorization
+//! code grant (`--redirect-uri`). A secret is printed once; a public client has none.
 
-use clap::Subcommand;
-use jwt_auth_service::clients;
+use clap::{Args, Subcommand};
+use jwt_auth_service::clients::{self, SignIn};
 use jwt_auth_store::ServiceClient;
 
 use super::context::{given_lifetimes, now};
@@ -12,21 +13,23 @@ use crate::failure::CliError;
 
 #[derive(Debug, Subcommand)]
 pub enum ClientsCommand {
-    /// Register a service client; prints its client_id and client_secret once (only a
-    /// digest of the secret is stored).
+    /// Register a client; prints its client_id and, unless it is public, its client_secret
+    /// once (only a digest of the secret is stored).
     Add {
         /// A name for people, unique.
         name: String,
         /// A role of its tokens (repeat for several; `service` when none is given).
         #[arg(long = "role")]
         roles: Vec<String>,
+        #[command(flatten)]
+        sign_in: SignInArgs,
         /// Print one JSON object instead of two lines.
         #[arg(long)]
         json: bool,
         #[command(flatten)]
         storage: StorageArgs,
     },
-    /// List the service clients: id, name, roles, created.
+    /// List the clients: id, name, roles, created, and how each signs users in.
     List {
         /// Print a JSON array of objects instead of lines.
         #[arg(long)]
@@ -49,10 +52,40 @@ pub enum ClientsCommand {
     },
 }
 
+/// How an app client signs users in (none of these: a service client).
+#[derive(Debug, Args)]
+pub struct SignInArgs {
+    /// Where the authorization code grant may send users back (repeat for several): an
+    /// `https` URI, a loopback `http` URI (`http://127.0.0.1/callback`; any port matches),
+    /// or a private-use scheme (`com.example.app:/callback`). Matched exactly.
+    #[arg(long = "redirect-uri", value_name = "URI")]
+    redirect_uris: Vec<String>,
+    /// Where `GET /auth/end-session` may send users after signing out (repeat for several).
+    #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+    post_logout_redirect_uris: Vec<String>,
+    /// No secret: a single-page, mobile or desktop app, identified by its client_id alone.
+    #[arg(long)]
+    public: bool,
+    /// Users are never asked to consent to this client (an app of the same operator).
+    #[arg(long)]
+    first_party: bool,
+}
+
+impl From<SignInArgs> for SignIn {
+    fn from(args: SignInArgs) -> Self {
+        SignIn {
+            redirect_uris: args.redirect_uris,
+            post_logout_redirect_uris: args.post_logout_redirect_uris,
+            public: args.public,
+            first_party: args.first_party,
+        }
+    }
+}
+
 pub(super) async fn run(command: ClientsCommand) -> Result<(), CliError> {
     match command {
-        ClientsCommand::Add { name, roles, json, storage } => {
-            add(&name, &roles, json, &storage).await
+        ClientsCommand::Add { name, roles, sign_in, json, storage } => {
+            add(&name, &roles, sign_in.into(), json, &storage).await
         }
         ClientsCommand::List { json, storage } => list(json, &storage).await,
         ClientsCommand::Remove { client, token_expiry, storage } => {
@@ -64,23 +97,23 @@ pub(super) async fn run(command: ClientsCommand) -> Result<(), CliError> {
 async fn add(
     name: &str,
     roles: &[String],
+    sign_in: SignIn,
     json: bool,
     storage: &StorageArgs,
 ) -> Result<(), CliError> {
-    let new = clients::new_client(name, roles, now())?;
+    let new = clients::new_app_client(name, roles, &sign_in, now())?;
     clients::add(&open_store(storage).await?, &new).await?;
-    let (id, secret) = (&new.client.id, new.secret.expose());
+    let (id, secret) = (&new.client.id, new.secret.as_ref().map(|s| s.expose()));
     if json {
-        let printed = serde_json::json!({
-            "client_id": id,
-            "client_secret": secret,
-            "name": new.client.name,
-            "roles": new.client.roles,
-        });
+        let mut printed = client_json(&new.client);
+        printed["client_secret"] = secret.into();
         println!("{printed}");
     } else {
         println!("client_id: {id}");
-        println!("client_secret: {secret}");
+        match secret {
+            Some(secret) => println!("client_secret: {secret}"),
+            None => println!("a public client: it has no secret"),
+        }
     }
     Ok(())
 }
@@ -93,24 +126,35 @@ async fn list(json: bool, storage: &StorageArgs) -> Result<(), CliError> {
         return Ok(());
     }
     for client in clients {
-        println!(
+        let mut line = format!(
             "{}  {}  {}  {}",
             client.id,
             client.name,
             client.roles.join(","),
             client.created_at.to_rfc3339()
         );
+        // An app: how it signs users in, after what every client has.
+        if !client.redirect_uris.is_empty() {
+            let kind = if client.public { "public" } else { "confidential" };
+            let party = if client.first_party { ", first-party" } else { "" };
+            line.push_str(&format!("  {kind}{party}  {}", client.redirect_uris.join(" ")));
+        }
+        println!("{line}");
     }
     Ok(())
 }
 
-/// A client as `clients list --json` prints it: never its secret's digest.
+/// A client as `clients list --json` prints it: everything but its secret's digest.
 fn client_json(client: &ServiceClient) -> serde_json::Value {
     serde_json::json!({
         "client_id": client.id,
         "name": client.name,
         "roles": client.roles,
         "created": client.created_at.to_rfc3339(),
+        "redirect_uris": client.redirect_uris,
+        "post_logout_redirect_uris": client.post_logout_redirect_uris,
+        "public": client.public,
+        "first_party": client.first_party,
     })
 }
 

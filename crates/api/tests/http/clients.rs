@@ -42,7 +42,8 @@ async fn add_client(app: &TestApp, name: &str, roles: &[&str]) -> (String, Strin
     let roles: Vec<String> = roles.iter().map(|r| (*r).to_owned()).collect();
     let new = clients::new_client(name, &roles, app.now()).expect("a client");
     app.state.store.add_client(&new.client).await.expect("stored");
-    (new.client.id.clone(), new.secret.expose().to_owned())
+    let secret = new.secret.expect("a confidential client has a secret");
+    (new.client.id.clone(), secret.expose().to_owned())
 }
 
 fn basic(id: &str, secret: &str) -> String {

@@ -1,0 +1,158 @@
+//! Authorization codes of the code grant (HTTP contract v3, "Sign-in for apps"): what a code
+//! was issued for, kept under the SHA-256 digest of the code (computed by the caller), used
+//! once. A second exchange of a used code is recorded, so that the session the first one
+//! started is revoked, even when the second comes while the first is still starting it.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+
+use crate::error::StoreError;
+use crate::rows::db_time;
+use crate::schema::authorization_codes;
+use crate::store::{Store, on_backend};
+
+/// An authorization code as issued.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AuthorizationCode {
+    /// The SHA-256 digest of the code.
+    pub digest: Vec<u8>,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// The user who signed in.
+    pub user_id: String,
+    /// The redirect URI of the authorization request, as presented.
+    pub redirect_uri: String,
+    /// The PKCE challenge (S256).
+    pub code_challenge: String,
+    /// The scopes granted, space-separated.
+    pub scope: String,
+    /// The `nonce` of the request, for the ID token.
+    pub nonce: Option<String>,
+    /// The `resource` of the request (RFC 8707), the access token's audience.
+    pub resource: Option<String>,
+    /// When the user last signed in (the ID token's `auth_time`).
+    pub auth_time: DateTime<Utc>,
+    /// When it was issued.
+    pub created_at: DateTime<Utc>,
+    /// When it stops working.
+    pub expires_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for AuthorizationCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthorizationCode")
+            .field("client_id", &self.client_id)
+            .field("user_id", &self.user_id)
+            .field("redirect_uri", &self.redirect_uri)
+            .field("scope", &self.scope)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What an exchange of a code found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redemption {
+    /// The code, now used: the caller starts the session and records it
+    /// ([`Store::record_code_session`]).
+    Fresh(Box<AuthorizationCode>),
+    /// The code was used before: the session its first exchange started (once recorded) is
+    /// to be revoked.
+    Replayed {
+        /// That session, if the first exchange has recorded it yet.
+        session_id: Option<String>,
+    },
+    /// No such code, or it has expired.
+    Unknown,
+}
+
+/// An authorization code as its table holds it.
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = authorization_codes)]
+pub(crate) struct CodeRow {
+    pub(crate) code_digest: Vec<u8>,
+    pub(crate) client_id: String,
+    pub(crate) user_id: String,
+    pub(crate) redirect_uri: String,
+    pub(crate) code_challenge: String,
+    pub(crate) scope: String,
+    pub(crate) nonce: Option<String>,
+    pub(crate) resource: Option<String>,
+    pub(crate) auth_time: chrono::NaiveDateTime,
+    pub(crate) created_at: chrono::NaiveDateTime,
+    pub(crate) expires_at: chrono::NaiveDateTime,
+    pub(crate) used_at: Option<chrono::NaiveDateTime>,
+    pub(crate) session_id: Option<String>,
+    pub(crate) replayed_at: Option<chrono::NaiveDateTime>,
+}
+
+impl From<&AuthorizationCode> for CodeRow {
+    fn from(code: &AuthorizationCode) -> Self {
+        Self {
+            code_digest: code.digest.clone(),
+            client_id: code.client_id.clone(),
+            user_id: code.user_id.clone(),
+            redirect_uri: code.redirect_uri.clone(),
+            code_challenge: code.code_challenge.clone(),
+            scope: code.scope.clone(),
+            nonce: code.nonce.clone(),
+            resource: code.resource.clone(),
+            auth_time: db_time(code.auth_time),
+            created_at: db_time(code.created_at),
+            expires_at: db_time(code.expires_at),
+            used_at: None,
+            session_id: None,
+            replayed_at: None,
+        }
+    }
+}
+
+impl CodeRow {
+    pub(crate) fn into_code(self) -> AuthorizationCode {
+        AuthorizationCode {
+            digest: self.code_digest,
+            client_id: self.client_id,
+            user_id: self.user_id,
+            redirect_uri: self.redirect_uri,
+            code_challenge: self.code_challenge,
+            scope: self.scope,
+            nonce: self.nonce,
+            resource: self.resource,
+            auth_time: self.auth_time.and_utc(),
+            created_at: self.created_at.and_utc(),
+            expires_at: self.expires_at.and_utc(),
+        }
+    }
+}
+
+impl Store {
+    /// Stores an issued code.
+    pub async fn add_authorization_code(&self, code: &AuthorizationCode) -> Result<(), StoreError> {
+        let row = CodeRow::from(code);
+        on_backend!(self, write, |conn| queries::add_authorization_code(conn, row))
+    }
+
+    /// Exchanges the code with this digest at `now`, in one transaction: a fresh code becomes
+    /// used; a used one records the replay and names the session to revoke; an expired or
+    /// unknown one is [`Redemption::Unknown`].
+    pub async fn redeem_authorization_code(
+        &self,
+        digest: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<Redemption, StoreError> {
+        let (digest, now) = (digest.to_vec(), db_time(now));
+        on_backend!(self, write, |conn| queries::redeem_authorization_code(conn, &digest, now))
+    }
+
+    /// Records the session the first exchange of a code started; returns `true` if the code
+    /// was replayed meanwhile (the caller revokes the session at once: the replay found no
+    /// session to revoke).
+    pub async fn record_code_session(
+        &self,
+        digest: &[u8],
+        session_id: &str,
+    ) -> Result<bool, StoreError> {
+        let (digest, session_id) = (digest.to_vec(), session_id.to_owned());
+        on_backend!(self, write, |conn| queries::record_code_session(conn, &digest, &session_id))
+    }
+}
