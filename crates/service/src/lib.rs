@@ -9,6 +9,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod authorize;
 pub mod clients;
 pub mod email;
 pub mod error;
