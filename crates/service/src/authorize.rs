@@ -244,6 +244,37 @@ pub fn check(
     })
 }
 
+/// Whether `issuer` can be an OpenID Connect issuer (OpenID Connect Discovery 1.0 §2: a URL,
+/// with no query or fragment): an `https` URL, or an `http` URL on a loopback IP address for
+/// trying it locally. With another issuer the code grant still works, without `openid`.
+///
+/// ```
+/// use jwt_auth_service::authorize::is_openid_issuer;
+///
+/// assert!(is_openid_issuer("https://auth.example.com"));
+/// assert!(is_openid_issuer("http://127.0.0.1:8080"));
+/// assert!(!is_openid_issuer("jwt-auth"));
+/// assert!(!is_openid_issuer("http://auth.example.com"));
+/// ```
+pub fn is_openid_issuer(issuer: &str) -> bool {
+    let Ok(url) = url::Url::parse(issuer) else { return false };
+    let plain = url.query().is_none()
+        && url.fragment().is_none()
+        && url.username().is_empty()
+        && url.password().is_none();
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        _ => false,
+    };
+    plain
+        && match url.scheme() {
+            "https" => url.host().is_some(),
+            "http" => loopback,
+            _ => false,
+        }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -401,5 +432,30 @@ mod tests {
         let service = ServiceClient { redirect_uris: vec![], ..client() };
         let params = Parameters::read(good()).expect("read");
         assert!(matches!(check(&params, Some(&service), &policy()), Err(Refusal::Page(_))));
+    }
+
+    #[test]
+    fn an_issuer_is_an_https_url_or_a_loopback_http_one() {
+        for good in [
+            "https://auth.example.com",
+            "https://auth.example.com/tenant",
+            "http://127.0.0.1:8080",
+            "http://[::1]:8080",
+        ] {
+            assert!(is_openid_issuer(good), "{good}");
+        }
+        for bad in [
+            "jwt-auth",
+            "",
+            "http://auth.example.com",
+            "http://localhost:8080",
+            "https://auth.example.com?x=1",
+            "https://auth.example.com#x",
+            "https://user@auth.example.com",
+            "ftp://auth.example.com",
+            "urn:example:issuer",
+        ] {
+            assert!(!is_openid_issuer(bad), "{bad}");
+        }
     }
 }
