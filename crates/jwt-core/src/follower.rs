@@ -245,18 +245,20 @@ impl<S: RevocationStore> FeedSource for StoreFeed<S> {
             None => None,
             Some(text) => Some(feed_position(text).ok_or(FeedReadError::CursorExpired)?),
         };
+        // From the start, entries that no longer matter are not returned: the cursor is then
+        // the store's newest position, so that it stays past them. That position is read
+        // first: an entry recorded between the two reads is past it, so it is returned now
+        // or read next time, never skipped.
+        let start = match after {
+            Some(after) => after,
+            None => self.store.revocation_feed_head().await.map_err(FeedReadError::Failed)?,
+        };
         let now = self.clock.now();
         let entries = self
             .store
             .revocation_feed(after.unwrap_or(0), now)
             .await
             .map_err(FeedReadError::Failed)?;
-        // From the start, entries that no longer matter are not returned: the cursor is the
-        // store's newest position, so that it stays past them.
-        let start = match after {
-            Some(after) => after,
-            None => self.store.revocation_feed_head().await.map_err(FeedReadError::Failed)?,
-        };
         let cursor = entries.last().map_or(start, |e| e.position).max(start);
         let events =
             entries.iter().map(|e| FeedEvent::from_entry(e, self.token_lifetime)).collect();
@@ -361,5 +363,66 @@ mod tests {
         assert_eq!(page.cursor, "1", "past the ended entry");
         assert_eq!(feed.events_after(Some("1")).await.unwrap().cursor, "1");
         assert!(matches!(feed.events_after(Some("x")).await, Err(FeedReadError::CursorExpired)));
+    }
+
+    /// A store where another instance records a revocation at the moment the feed's newest
+    /// position is read.
+    struct Racing {
+        inner: MemoryStore,
+        at: DateTime<Utc>,
+    }
+
+    impl RevocationStore for Racing {
+        async fn revoke_session(
+            &self,
+            id: &str,
+            reason: crate::store::RevokeReason,
+            at: DateTime<Utc>,
+        ) -> crate::error::Result<Option<Revocation>> {
+            self.inner.revoke_session(id, reason, at).await
+        }
+
+        async fn revoke_user(
+            &self,
+            user_id: &str,
+            reason: crate::store::RevokeReason,
+            at: DateTime<Utc>,
+        ) -> crate::error::Result<Vec<Revocation>> {
+            self.inner.revoke_user(user_id, reason, at).await
+        }
+
+        async fn void_issued_before(
+            &self,
+            user_id: Option<&str>,
+            before: DateTime<Utc>,
+            at: DateTime<Utc>,
+        ) -> crate::error::Result<Revocation> {
+            self.inner.void_issued_before(user_id, before, at).await
+        }
+
+        async fn revocation_feed(
+            &self,
+            after: i64,
+            now: DateTime<Utc>,
+        ) -> crate::error::Result<Vec<crate::feed::FeedEntry>> {
+            self.inner.revocation_feed(after, now).await
+        }
+
+        async fn revocation_feed_head(&self) -> crate::error::Result<i64> {
+            self.inner.void_issued_before(Some("racer"), self.at, self.at).await?;
+            self.inner.revocation_feed_head().await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_revocation_recorded_while_the_first_read_runs_is_not_skipped() {
+        let clock = ManualClock::new(at(T0));
+        let store = Racing { inner: MemoryStore::new(), at: at(T0) };
+        let feed = StoreFeed::new(store, Arc::new(clock), TimeDelta::minutes(15));
+        let page = feed.events_after(None).await.expect("read");
+        let read: Vec<_> = page.events.iter().filter_map(FeedEvent::revocation).collect();
+        let racer = Revocation::IssuedBefore { user_id: Some("racer".into()), before: at(T0) };
+        assert!(read.contains(&racer), "the cursor {} passed it unread", page.cursor);
+        assert_eq!(page.cursor, "1");
     }
 }
