@@ -113,7 +113,7 @@ impl FeedFollower {
             }
             Err(FeedReadError::Failed(e)) => return Err(e),
         };
-        self.apply_page(&page);
+        self.apply_events(&page.events, &page.cursor);
         self.revocations.prune(self.clock.now());
         self.loaded.store(true, Ordering::Release);
         Ok(page.events)
@@ -138,8 +138,7 @@ impl FeedFollower {
     /// to the last one's. What has expired is forgotten at the next read, not here.
     pub fn apply(&self, events: &[FeedEvent]) {
         if let Some(last) = events.last() {
-            let page = FeedPage { events: events.to_vec(), cursor: last.cursor.clone() };
-            self.apply_page(&page);
+            self.apply_events(events, &last.cursor);
         }
     }
 
@@ -171,10 +170,11 @@ impl FeedFollower {
         &self.revocations
     }
 
-    fn apply_page(&self, page: &FeedPage) {
-        let revocations: Vec<_> = page.events.iter().filter_map(FeedEvent::revocation).collect();
+    /// Applies `events` to the set and moves the cursor to `cursor`.
+    fn apply_events(&self, events: &[FeedEvent], cursor: &str) {
+        let revocations: Vec<_> = events.iter().filter_map(FeedEvent::revocation).collect();
         self.revocations.apply(&revocations);
-        *self.lock() = Some(page.cursor.clone());
+        *self.lock() = Some(cursor.to_owned());
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<String>> {
