@@ -43,6 +43,14 @@ pub struct AccessClaims<X = NoExtra> {
     /// The subject's email, when the issuer is configured to include it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// The client the session was granted to (RFC 9068 §2.2), for tokens of the
+    /// authorization code grant (see [`Grant`](crate::Grant)).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// The scopes granted, space-separated (RFC 9068 §2.2.3), for tokens of the authorization
+    /// code grant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
     /// The downstream user's own claims.
     #[serde(flatten)]
     pub extra: X,
@@ -52,6 +60,11 @@ impl<X> AccessClaims<X> {
     /// Whether the token grants `role`.
     pub fn has_role(&self, role: &str) -> bool {
         self.roles.iter().any(|r| r == role)
+    }
+
+    /// Whether the token was granted `scope` (its `scope` claim names it).
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scope.as_deref().is_some_and(|s| s.split(' ').any(|x| x == scope))
     }
 }
 
@@ -112,6 +125,8 @@ struct AccessWire<X> {
     sid: Option<String>,
     roles: Option<Vec<String>>,
     email: Option<String>,
+    client_id: Option<String>,
+    scope: Option<String>,
     #[serde(flatten)]
     extra: X,
 }
@@ -130,7 +145,7 @@ fn required<T>(value: Option<T>, name: &'static str) -> Result<T> {
     value.ok_or(Error::MissingClaim(name))
 }
 
-fn parse<T: DeserializeOwned>(json: &[u8]) -> Result<T> {
+pub(crate) fn parse<T: DeserializeOwned>(json: &[u8]) -> Result<T> {
     let json = require_object(json).map_err(|_| Error::InvalidClaims)?;
     let mut de = serde_json::Deserializer::from_slice(json);
     let value = T::deserialize(&mut de).map_err(|_| Error::InvalidClaims)?;
@@ -152,6 +167,8 @@ impl<X: DeserializeOwned> AccessClaims<X> {
             sid: required(w.sid, "sid")?,
             roles: required(w.roles, "roles")?,
             email: w.email,
+            client_id: w.client_id,
+            scope: w.scope,
             extra: w.extra,
         })
     }
@@ -233,6 +250,8 @@ mod tests {
             sid: "x".into(),
             roles: vec!["admin".into()],
             email: None,
+            client_id: None,
+            scope: None,
             extra: Tenant { tenant: "acme".into() },
         };
         let json = serde_json::to_vec(&claims).unwrap();

@@ -98,6 +98,11 @@ pub enum Error {
     /// A refresh token was presented again after its grace period: the session was revoked.
     #[error("refresh token was reused; the session has been revoked")]
     RefreshReused(Box<ReuseDetails>),
+    /// The refresh token's session was granted to another client application, or to none,
+    /// than the one presenting it: only the client a session was granted to
+    /// ([`Grant`](crate::Grant)) refreshes its tokens.
+    #[error("refresh token was issued to another client")]
+    WrongClient,
     /// The token's subject no longer exists or is disabled.
     #[error("token subject is not active")]
     InactiveSubject,
@@ -309,6 +314,7 @@ mod tests {
             (Error::SessionExpired, "session_expired", true),
             (Error::UnknownKey, "invalid_token", true),
             (Error::InvalidSignature, "invalid_token", true),
+            (Error::WrongClient, "invalid_token", true),
             (Error::NoSigningKey, "internal_error", false),
             (Error::InvalidConfig("x".into()), "internal_error", false),
             (Error::storage(std::io::Error::other("disk")), "internal_error", false),

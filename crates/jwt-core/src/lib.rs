@@ -97,6 +97,7 @@ pub use store::{
 };
 pub use tokens::{
     ACCESS_TOKEN_TYPE, AccessToken, DEFAULT_MAX_TOKEN_BYTES, Issued, REFRESH_TOKEN_TYPE,
-    RefreshToken, TokenPair, TokenPolicy, TokenService, verify_jws,
+    RefreshToken, SIGN_IN_TOKEN_TYPE, SignInClaims, SignInToken, TokenPair, TokenPolicy,
+    TokenService, verify_jws,
 };
-pub use values::{ClientInfo, MAX_LEEWAY, Revocation, Subject};
+pub use values::{ClientInfo, Grant, MAX_LEEWAY, Revocation, Subject};

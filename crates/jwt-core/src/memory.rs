@@ -113,6 +113,7 @@ impl SessionStore for MemoryStore {
                 revoked_at: None,
                 revoke_reason: None,
                 client: session.client.clone(),
+                grant: session.grant.clone(),
             },
         );
         state.insert_token(first);

@@ -20,7 +20,7 @@ use crate::store::{
     RotateOutcome, SessionRecord,
 };
 use crate::tokens::{AccessToken, Issued, TokenPair, TokenService};
-use crate::values::{ClientInfo, Subject};
+use crate::values::{ClientInfo, Grant, Subject};
 
 /// How long sessions live and how forgiving refresh is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,6 +96,52 @@ impl<S: AuthStore> Sessions<S> {
 
     /// Starts a session for an authenticated `subject` and returns its first pair.
     pub async fn start(&self, subject: &Subject, client: ClientInfo) -> Result<TokenPair> {
+        self.start_session(subject, client, None).await
+    }
+
+    /// Starts a session granted to a client application (the authorization code grant) and
+    /// returns its first pair: its access tokens carry the grant's `client_id`, `scope` and
+    /// audience, and only that client refreshes them ([`Sessions::refresh_by`]).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use jwt_core::{Algorithm, ClientInfo, Error, Grant, KeySet, MemoryStore, SessionPolicy,
+    /// #     Sessions, SigningKey, Subject, TokenPolicy, TokenService};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let keys = KeySet::new(SigningKey::generate(Algorithm::EdDSA)?);
+    /// # let tokens = Arc::new(TokenService::new(TokenPolicy::new("https://auth.example", "api"), keys)?);
+    /// # let store = MemoryStore::new();
+    /// # let alice = Subject { id: "alice".into(), roles: vec![], email: None };
+    /// # store.put_user(alice.clone());
+    /// let sessions = Sessions::new(tokens, store, SessionPolicy::default());
+    /// let grant = Grant { client_id: "spa".into(), scope: "offline_access".into(), audience: None };
+    /// let pair = sessions.start_granted(&alice, ClientInfo::default(), grant).await?;
+    /// let claims = sessions.authenticate(pair.access_token.expose())?;
+    /// assert_eq!(claims.client_id.as_deref(), Some("spa"));
+    ///
+    /// // Another client, or none, cannot refresh it; its own client can.
+    /// let refresh = pair.refresh_token.expose();
+    /// let other = sessions.refresh_by(refresh, ClientInfo::default(), Some("other")).await;
+    /// assert!(matches!(other, Err(Error::WrongClient)));
+    /// assert!(matches!(sessions.refresh(refresh, ClientInfo::default()).await, Err(Error::WrongClient)));
+    /// assert!(sessions.refresh_by(refresh, ClientInfo::default(), Some("spa")).await.is_ok());
+    /// # Ok::<(), jwt_core::Error>(()) }).unwrap();
+    /// ```
+    pub async fn start_granted(
+        &self,
+        subject: &Subject,
+        client: ClientInfo,
+        grant: Grant,
+    ) -> Result<TokenPair> {
+        self.start_session(subject, client, Some(grant)).await
+    }
+
+    async fn start_session(
+        &self,
+        subject: &Subject,
+        client: ClientInfo,
+        grant: Option<Grant>,
+    ) -> Result<TokenPair> {
         let now = self.now();
         let expires_at = now.checked_add_signed(self.policy.max_age).ok_or_else(|| {
             Error::InvalidConfig("the session maximum age is out of range".into())
@@ -106,9 +152,9 @@ impl<S: AuthStore> Sessions<S> {
             created_at: now,
             expires_at,
             client,
+            grant,
         };
-        let (pair, first) =
-            self.pair(subject, &session.id, session.expires_at, None, &session.client)?;
+        let (pair, first) = self.pair(subject, &session, None)?;
         self.store.create_session(&session, &first).await?;
         Ok(pair)
     }
@@ -132,15 +178,39 @@ impl<S: AuthStore> Sessions<S> {
     /// or revoked token costs no I/O. An expired token costs one read of its session, to tell
     /// a token that ran out ([`Error::Expired`]) from a session that ended
     /// ([`Error::SessionExpired`]).
+    /// A session granted to a client application is refreshed only by that client
+    /// ([`Sessions::refresh_by`]): here it is [`Error::WrongClient`].
     pub async fn refresh(&self, refresh_token: &str, client: ClientInfo) -> Result<TokenPair> {
+        self.refresh_by(refresh_token, client, None).await
+    }
+
+    /// [`Sessions::refresh`] by the client application `client_id` (authenticated by the
+    /// caller): a session granted to another client, or a session of a login (granted to none)
+    /// presented by a client, is [`Error::WrongClient`], and nothing changes.
+    pub async fn refresh_by(
+        &self,
+        refresh_token: &str,
+        client: ClientInfo,
+        client_id: Option<&str>,
+    ) -> Result<TokenPair> {
         let (claims, expired) = self.tokens.verify_refresh_even_expired(refresh_token)?;
         if expired {
             return Err(self.why_expired(&claims).await?);
         }
         let now = self.now();
         let (session, subject) = self.live_session(&claims, now).await?;
-        let (pair, replacement) =
-            self.pair(&subject, &session.id, session.expires_at, Some(&claims.jti), &client)?;
+        if session.grant.as_ref().map(|g| g.client_id.as_str()) != client_id {
+            return Err(Error::WrongClient);
+        }
+        let new = NewSession {
+            id: session.id.clone(),
+            user_id: session.user_id.clone(),
+            created_at: session.created_at,
+            expires_at: session.expires_at,
+            client,
+            grant: session.grant.clone(),
+        };
+        let (pair, replacement) = self.pair(&subject, &new, Some(&claims.jti))?;
         match self.store.rotate(&claims.jti, &replacement, now).await? {
             RotateOutcome::Rotated => Ok(pair),
             RotateOutcome::AlreadyRotated { rotated_at, rotated_by } => {
@@ -346,6 +416,17 @@ impl<S: AuthStore> Sessions<S> {
         not_after: Option<DateTime<Utc>>,
     ) -> Result<Issued<AccessToken>> {
         let access = self.tokens.issue_access(subject, session_id, not_after)?;
+        self.unless_void(access, session_id, subject)
+    }
+
+    /// `access`, a token of `subject` in `session_id`, unless the revocation set voids it
+    /// already.
+    fn unless_void(
+        &self,
+        access: Issued<AccessToken>,
+        session_id: &str,
+        subject: &Subject,
+    ) -> Result<Issued<AccessToken>> {
         let iat = access.issued_at.timestamp();
         if self.revocations.is_revoked(session_id, &subject.id, iat) {
             return Err(Error::VoidAtIssuance);
@@ -353,17 +434,24 @@ impl<S: AuthStore> Sessions<S> {
         Ok(access)
     }
 
-    /// Signs a pair for `subject` in a session ending at `session_end`, and the record of its
-    /// refresh token.
+    /// Signs a pair for `subject` in `session` (its client being the one asking now), and the
+    /// record of its refresh token.
     fn pair(
         &self,
         subject: &Subject,
-        session_id: &str,
-        session_end: DateTime<Utc>,
+        session: &NewSession,
         parent_jti: Option<&str>,
-        client: &ClientInfo,
     ) -> Result<(TokenPair, NewRefreshToken)> {
-        let access = match self.issue_access(subject, session_id, Some(session_end)) {
+        let (session_id, session_end) = (session.id.as_str(), session.expires_at);
+        let client = &session.client;
+        let issued = match &session.grant {
+            None => self.tokens.issue_access(subject, session_id, Some(session_end)),
+            Some(grant) => {
+                self.tokens.issue_granted_access(subject, session_id, Some(session_end), grant)
+            }
+        }
+        .and_then(|access| self.unless_void(access, session_id, subject));
+        let access = match issued {
             // A refresh racing the reuse that revoked its session is refused as the session
             // is, whenever the revocation landed.
             Err(Error::VoidAtIssuance) if self.revocations.is_session_revoked(session_id) => {

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 
 use crate::error::{Error, Result};
 use crate::feed::FeedEntry;
-use crate::values::{ClientInfo, Revocation, Subject};
+use crate::values::{ClientInfo, Grant, Revocation, Subject};
 
 /// A session to create at login.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +28,8 @@ pub struct NewSession {
     pub expires_at: DateTime<Utc>,
     /// Who logged in.
     pub client: ClientInfo,
+    /// What a client application was granted, for a session of the authorization code grant.
+    pub grant: Option<Grant>,
 }
 
 /// A session as stored.
@@ -49,6 +51,8 @@ pub struct SessionRecord {
     pub revoke_reason: Option<RevokeReason>,
     /// Who logged in.
     pub client: ClientInfo,
+    /// What a client application was granted, for a session of the authorization code grant.
+    pub grant: Option<Grant>,
 }
 
 /// A refresh token to record. Only its `jti` is kept, never the token.
@@ -125,6 +129,11 @@ pub enum RevokeReason {
     TokenRevocation,
     /// An operator voided tokens issued before a time (incident response).
     Incident,
+    /// The client application the session was granted to was removed.
+    ClientRemoved,
+    /// An authorization code was exchanged a second time: the session its first exchange
+    /// started is revoked (the code may have been stolen).
+    CodeReplay,
 }
 
 impl RevokeReason {
@@ -138,10 +147,12 @@ impl RevokeReason {
             RevokeReason::UserDisabled => "user_disabled",
             RevokeReason::TokenRevocation => "token_revocation",
             RevokeReason::Incident => "incident",
+            RevokeReason::ClientRemoved => "client_removed",
+            RevokeReason::CodeReplay => "code_replay",
         }
     }
 
-    const ALL: [RevokeReason; 7] = [
+    const ALL: [RevokeReason; 9] = [
         RevokeReason::Logout,
         RevokeReason::LogoutAll,
         RevokeReason::RefreshReuse,
@@ -149,6 +160,8 @@ impl RevokeReason {
         RevokeReason::UserDisabled,
         RevokeReason::TokenRevocation,
         RevokeReason::Incident,
+        RevokeReason::ClientRemoved,
+        RevokeReason::CodeReplay,
     ];
 }
 

@@ -19,12 +19,14 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::keys::{Algorithm, KeySet, SigningKey, VerifyingKey};
 use crate::revocation::RevocationSet;
-use crate::values::{MAX_LEEWAY, Subject};
+use crate::values::{Grant, MAX_LEEWAY, Subject};
 
 /// Header `typ` of access tokens (RFC 9068).
 pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
 /// Header `typ` of refresh tokens.
 pub const REFRESH_TOKEN_TYPE: &str = "refresh+jwt";
+/// Header `typ` of sign-in tokens (see [`SignInClaims`]).
+pub const SIGN_IN_TOKEN_TYPE: &str = "signin+jwt";
 /// The default size limit of a token, in bytes.
 pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8 * 1024;
 
@@ -131,6 +133,29 @@ redacted_token!(
     /// A signed refresh token. `Debug` does not show it.
     RefreshToken
 );
+redacted_token!(
+    /// A signed sign-in token (see [`SignInClaims`]). `Debug` does not show it.
+    SignInToken
+);
+
+/// The claims of a sign-in token (`typ: signin+jwt`): a browser's sign-in session at the
+/// server (the session behind its sign-in cookie), so that the user signs in to each client
+/// application without typing the password again. It is good for nothing else: not an access
+/// token, not a refresh token. Like an access token it is refused once its session (`sid`) is
+/// revoked or its user's tokens are cut off, so ending a user's sessions ends it everywhere.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignInClaims {
+    /// Issuer.
+    pub iss: String,
+    /// Subject: the user id.
+    pub sub: String,
+    /// The sign-in session.
+    pub sid: String,
+    /// When the user typed the password (OpenID Connect `auth_time`), seconds since the epoch.
+    pub iat: i64,
+    /// The sign-in session's end, seconds since the epoch.
+    pub exp: i64,
+}
 
 /// A freshly signed token with the facts a caller records about it.
 #[derive(Debug, Clone)]
@@ -333,6 +358,7 @@ impl fmt::Debug for TokenService {
 enum Kind {
     Access,
     Refresh,
+    SignIn,
 }
 
 impl Kind {
@@ -340,6 +366,7 @@ impl Kind {
         match self {
             Kind::Access => ACCESS_TOKEN_TYPE,
             Kind::Refresh => REFRESH_TOKEN_TYPE,
+            Kind::SignIn => SIGN_IN_TOKEN_TYPE,
         }
     }
 }
@@ -396,12 +423,51 @@ impl TokenService {
         not_after: Option<DateTime<Utc>>,
         extra: X,
     ) -> Result<Issued<AccessToken>> {
+        self.issue(subject, session_id, not_after, None, extra)
+    }
+
+    /// Signs an access token of a session granted to a client application (see [`Grant`]):
+    /// [`TokenService::issue_access`] with the grant's `client_id` and `scope` claims, and its
+    /// audience instead of the policy's when it has one.
+    ///
+    /// ```
+    /// use jwt_core::{Algorithm, Grant, KeySet, SigningKey, Subject, TokenPolicy, TokenService};
+    ///
+    /// let keys = KeySet::new(SigningKey::generate(Algorithm::HS256)?);
+    /// let tokens = TokenService::new(TokenPolicy::new("jwt-auth", "api"), keys)?;
+    /// let user = Subject { id: "u1".into(), roles: vec![], email: None };
+    /// let grant = Grant { client_id: "spa".into(), scope: "email".into(), audience: None };
+    /// let issued = tokens.issue_granted_access(&user, "s1", None, &grant)?;
+    /// let claims = tokens.verify_access_ignoring_revocations(issued.token.expose())?;
+    /// assert_eq!(claims.client_id.as_deref(), Some("spa"));
+    /// assert!(claims.has_scope("email"));
+    /// # Ok::<(), jwt_core::Error>(())
+    /// ```
+    pub fn issue_granted_access(
+        &self,
+        subject: &Subject,
+        session_id: &str,
+        not_after: Option<DateTime<Utc>>,
+        grant: &Grant,
+    ) -> Result<Issued<AccessToken>> {
+        self.issue(subject, session_id, not_after, Some(grant), NoExtra {})
+    }
+
+    fn issue<X: Serialize>(
+        &self,
+        subject: &Subject,
+        session_id: &str,
+        not_after: Option<DateTime<Utc>>,
+        grant: Option<&Grant>,
+        extra: X,
+    ) -> Result<Issued<AccessToken>> {
         let (iat, exp) = self.lifetime(self.policy.access_ttl, not_after);
         let jti = uuid::Uuid::new_v4().to_string();
+        let audience = grant.and_then(|g| g.audience.as_ref()).unwrap_or(&self.policy.audience);
         let claims = AccessClaims {
             iss: self.policy.issuer.clone(),
             sub: subject.id.clone(),
-            aud: Audience::One(self.policy.audience.clone()),
+            aud: Audience::One(audience.clone()),
             exp: exp.timestamp(),
             nbf: iat.timestamp(),
             iat: iat.timestamp(),
@@ -409,6 +475,8 @@ impl TokenService {
             sid: session_id.to_owned(),
             roles: subject.roles.clone(),
             email: if self.policy.include_email { subject.email.clone() } else { None },
+            client_id: grant.map(|g| g.client_id.clone()),
+            scope: grant.map(|g| g.scope.clone()),
             extra,
         };
         let token = self.sign(Kind::Access, &claims)?;
@@ -434,6 +502,56 @@ impl TokenService {
         };
         let token = self.sign(Kind::Refresh, &claims)?;
         Ok(Issued { token: RefreshToken(token), jti: claims.jti, issued_at: iat, expires_at: exp })
+    }
+
+    /// Signs a sign-in token for user `subject_id` in sign-in session `session_id`, who typed
+    /// the password at `auth_time`; it expires at `expires_at`.
+    ///
+    /// ```
+    /// use chrono::{TimeDelta, Utc};
+    /// use jwt_core::{Algorithm, KeySet, RevocationSet, SigningKey, TokenPolicy, TokenService};
+    ///
+    /// let keys = KeySet::new(SigningKey::generate(Algorithm::HS256)?);
+    /// let tokens = TokenService::new(TokenPolicy::new("jwt-auth", "api"), keys)?;
+    /// let now = Utc::now();
+    /// let token = tokens.issue_sign_in("u1", "browser-1", now, now + TimeDelta::days(1))?;
+    /// let claims = tokens.verify_sign_in(token.expose(), &RevocationSet::new())?;
+    /// assert_eq!((claims.sub.as_str(), claims.sid.as_str()), ("u1", "browser-1"));
+    /// // It is no access token:
+    /// assert!(tokens.verify_access_ignoring_revocations(token.expose()).is_err());
+    /// # Ok::<(), jwt_core::Error>(())
+    /// ```
+    pub fn issue_sign_in(
+        &self,
+        subject_id: &str,
+        session_id: &str,
+        auth_time: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<SignInToken> {
+        let claims = SignInClaims {
+            iss: self.policy.issuer.clone(),
+            sub: subject_id.to_owned(),
+            sid: session_id.to_owned(),
+            iat: auth_time.timestamp(),
+            exp: expires_at.timestamp(),
+        };
+        Ok(SignInToken(self.sign(Kind::SignIn, &claims)?))
+    }
+
+    /// Verifies a sign-in token without I/O: header, key, signature, `typ`, `iss`, times, and
+    /// `revocations` as for access tokens (a revoked key, session or user cut-off refuses it).
+    pub fn verify_sign_in(&self, token: &str, revocations: &RevocationSet) -> Result<SignInClaims> {
+        let payload =
+            self.verify_signed_unless(token, Kind::SignIn, |kid| revocations.is_key_revoked(kid))?;
+        let claims: SignInClaims = crate::claims::parse(&payload)?;
+        if claims.iss != self.policy.issuer {
+            return Err(Error::InvalidIssuer);
+        }
+        self.check_times(claims.exp, None, claims.iat)?;
+        if revocations.is_revoked(&claims.sid, &claims.sub, claims.iat) {
+            return Err(Error::Revoked);
+        }
+        Ok(claims)
     }
 
     /// Verifies an access token as [`TokenService::verify_access`] does, **without** the

@@ -27,6 +27,37 @@ pub struct ClientInfo {
     pub user_agent: Option<String>,
 }
 
+/// What a session was granted to a client application through the authorization code grant
+/// (OAuth 2.1): the access tokens of such a session carry `client_id` and `scope` (RFC 9068
+/// §2.2), their audience is the resource asked for (RFC 8707), and only that client refreshes
+/// them. A session started by a login has none.
+///
+/// ```
+/// use jwt_core::Grant;
+/// let grant = Grant {
+///     client_id: "spa".into(),
+///     scope: "openid email".into(),
+///     audience: Some("https://reports.example.com".into()),
+/// };
+/// assert!(grant.has_scope("email") && !grant.has_scope("offline_access"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// The client the session was granted to (`client_id`).
+    pub client_id: String,
+    /// The scopes granted, space-separated (`scope`).
+    pub scope: String,
+    /// The access tokens' audience, when not the policy's.
+    pub audience: Option<String>,
+}
+
+impl Grant {
+    /// Whether `scope` was granted.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scope.split(' ').any(|s| s == scope)
+    }
+}
+
 /// One entry of the revocation feed that keeps every instance's
 /// [`RevocationSet`](crate::RevocationSet) current.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -832,6 +832,7 @@ async fn the_memory_store_rotates_only_a_current_token_of_its_own_live_session()
             created_at: at(T0),
             expires_at: at(T0 + 3600),
             client: ClientInfo::default(),
+            grant: None,
         };
         store.create_session(&session, &new_token(&format!("{sid}-a"), sid, None)).await.unwrap();
     }

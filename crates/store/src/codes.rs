@@ -6,8 +6,10 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
+use jwt_core::{NewSession, Revocation, RevokeReason};
+
 use crate::error::StoreError;
-use crate::rows::db_time;
+use crate::rows::{SessionRow, db_time};
 use crate::schema::authorization_codes;
 use crate::store::{Store, on_backend};
 
@@ -36,6 +38,9 @@ pub struct AuthorizationCode {
     pub created_at: DateTime<Utc>,
     /// When it stops working.
     pub expires_at: DateTime<Utc>,
+    /// The browser sign-in session it was issued under: the session its exchange starts is
+    /// ended with it (OpenID Connect RP-initiated logout).
+    pub sign_in_session: Option<String>,
 }
 
 impl std::fmt::Debug for AuthorizationCode {
@@ -84,6 +89,7 @@ pub(crate) struct CodeRow {
     pub(crate) used_at: Option<chrono::NaiveDateTime>,
     pub(crate) session_id: Option<String>,
     pub(crate) replayed_at: Option<chrono::NaiveDateTime>,
+    pub(crate) sign_in_session: Option<String>,
 }
 
 impl From<&AuthorizationCode> for CodeRow {
@@ -103,6 +109,7 @@ impl From<&AuthorizationCode> for CodeRow {
             used_at: None,
             session_id: None,
             replayed_at: None,
+            sign_in_session: code.sign_in_session.clone(),
         }
     }
 }
@@ -121,11 +128,58 @@ impl CodeRow {
             auth_time: self.auth_time.and_utc(),
             created_at: self.created_at.and_utc(),
             expires_at: self.expires_at.and_utc(),
+            sign_in_session: self.sign_in_session,
         }
     }
 }
 
 impl Store {
+    /// Starts a browser sign-in session: a session of `session.user_id` with no refresh token,
+    /// ended like any other (its revocation reaches every instance through the feed).
+    pub async fn create_sign_in_session(&self, session: &NewSession) -> Result<(), StoreError> {
+        let row = SessionRow { sign_in: true, ..SessionRow::new(session) };
+        on_backend!(self, write, |conn| queries::create_sign_in_session(conn, row))
+    }
+
+    /// Ends the browser sign-in session `id` and every session started under it, at `at`;
+    /// the revocations to apply. Ending an ended or unknown session again changes nothing.
+    pub async fn end_sign_in_session(
+        &self,
+        id: &str,
+        reason: RevokeReason,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<Revocation>, StoreError> {
+        let id = id.to_owned();
+        on_backend!(self, write, |conn| queries::end_sign_in_session(conn, &id, reason, at))
+    }
+
+    /// The scopes `user_id` has allowed `client_id`, space-separated, if any.
+    pub async fn consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let (user_id, client_id) = (user_id.to_owned(), client_id.to_owned());
+        on_backend!(self, read, |conn| queries::consent(conn, &user_id, &client_id))
+    }
+
+    /// Records that `user_id` allowed `client_id` the scopes `scope` (space-separated),
+    /// replacing what was allowed before.
+    pub async fn record_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        scope: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let (user_id, client_id, scope) =
+            (user_id.to_owned(), client_id.to_owned(), scope.to_owned());
+        let at = db_time(at);
+        on_backend!(self, write, |conn| queries::record_consent(
+            conn, &user_id, &client_id, &scope, at
+        ))
+    }
+
     /// Stores an issued code.
     pub async fn add_authorization_code(&self, code: &AuthorizationCode) -> Result<(), StoreError> {
         let row = CodeRow::from(code);
@@ -144,9 +198,9 @@ impl Store {
         on_backend!(self, write, |conn| queries::redeem_authorization_code(conn, &digest, now))
     }
 
-    /// Records the session the first exchange of a code started; returns `true` if the code
-    /// was replayed meanwhile (the caller revokes the session at once: the replay found no
-    /// session to revoke).
+    /// Records the session the first exchange of a code started, and ties that session to the
+    /// code's browser sign-in session; returns `true` if the code was replayed meanwhile (the
+    /// caller revokes the session at once: the replay found no session to revoke).
     pub async fn record_code_session(
         &self,
         digest: &[u8],

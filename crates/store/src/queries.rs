@@ -24,7 +24,7 @@ use crate::rows::{
     db_time, email_key, parse_roles,
 };
 use crate::schema::{
-    authorization_codes, clients, refresh_tokens, revocations, security_events, sessions,
+    authorization_codes, clients, consents, refresh_tokens, revocations, security_events, sessions,
     signing_keys, token_lifetimes, users,
 };
 
@@ -792,6 +792,15 @@ pub(crate) async fn remove_client(
         let revocation =
             Revocation::Session { id: row.session_id().to_owned(), expires_at: tokens_expire_at };
         record_revocation(conn, &revocation, at).await?;
+        // The sessions users granted it end with it, and what they allowed it is forgotten.
+        let granted: Vec<String> = sessions::table
+            .filter(sessions::client_id.assume_not_null().eq(id))
+            .filter(sessions::revoked_at.is_null())
+            .select(sessions::id)
+            .load(conn)
+            .await?;
+        revoke_sessions(conn, granted, RevokeReason::ClientRemoved, at).await?;
+        diesel::delete(consents::table.filter(consents::client_id.eq(id))).execute(conn).await?;
         super::notify_change(conn, REVOCATIONS_CHANGED, None).await?;
         Ok(Some((row, revocation)))
     })
@@ -881,6 +890,18 @@ pub(crate) async fn record_code_session(
             .set(authorization_codes::session_id.eq(session_id))
             .execute(conn)
             .await?;
+        let sign_in: Option<Option<String>> = authorization_codes::table
+            .find(digest)
+            .select(authorization_codes::sign_in_session)
+            .get_result(conn)
+            .await
+            .optional()?;
+        if let Some(Some(sign_in)) = sign_in {
+            diesel::update(sessions::table.find(session_id))
+                .set(sessions::sign_in_session.eq(sign_in))
+                .execute(conn)
+                .await?;
+        }
         let replayed: Option<Option<NaiveDateTime>> = authorization_codes::table
             .find(digest)
             .select(authorization_codes::replayed_at)
@@ -890,4 +911,93 @@ pub(crate) async fn record_code_session(
         Ok(matches!(replayed, Some(Some(_))))
     })
     .await
+}
+
+pub(crate) async fn create_sign_in_session(conn: &mut Conn, session: SessionRow) -> Result<()> {
+    diesel::insert_into(sessions::table).values(&session).execute(conn).await?;
+    Ok(())
+}
+
+/// Revokes the live sessions among `ids`, recording a revocation for each. Runs inside the
+/// caller's transaction.
+async fn revoke_sessions(
+    conn: &mut Conn,
+    ids: Vec<String>,
+    reason: RevokeReason,
+    at: DateTime<Utc>,
+) -> Result<Vec<Revocation>> {
+    if ids.is_empty() {
+        return Ok(vec![]);
+    }
+    let revoked: Vec<(String, NaiveDateTime)> = diesel::update(
+        sessions::table.filter(sessions::id.eq_any(ids)).filter(sessions::revoked_at.is_null()),
+    )
+    .set((sessions::revoked_at.eq(db_time(at)), sessions::revoke_reason.eq(reason.as_str())))
+    .returning((sessions::id, sessions::expires_at))
+    .load(conn)
+    .await?;
+    let revocations: Vec<Revocation> = revoked
+        .into_iter()
+        .map(|(id, expires_at)| Revocation::Session { id, expires_at: expires_at.and_utc() })
+        .collect();
+    for revocation in &revocations {
+        record_revocation(conn, revocation, at).await?;
+    }
+    if !revocations.is_empty() {
+        super::notify_change(conn, REVOCATIONS_CHANGED, None).await?;
+    }
+    Ok(revocations)
+}
+
+pub(crate) async fn end_sign_in_session(
+    conn: &mut Conn,
+    id: &str,
+    reason: RevokeReason,
+    at: DateTime<Utc>,
+) -> Result<Vec<Revocation>> {
+    write_transaction!(conn, async |conn| {
+        let ids: Vec<String> = sessions::table
+            .filter(sessions::id.eq(id).or(sessions::sign_in_session.assume_not_null().eq(id)))
+            .filter(sessions::revoked_at.is_null())
+            .select(sessions::id)
+            .load(conn)
+            .await?;
+        revoke_sessions(conn, ids, reason, at).await
+    })
+    .await
+}
+
+pub(crate) async fn consent(
+    conn: &mut Conn,
+    user_id: &str,
+    client_id: &str,
+) -> Result<Option<String>> {
+    Ok(consents::table
+        .find((user_id, client_id))
+        .select(consents::scope)
+        .get_result(conn)
+        .await
+        .optional()?)
+}
+
+pub(crate) async fn record_consent(
+    conn: &mut Conn,
+    user_id: &str,
+    client_id: &str,
+    scope: &str,
+    at: NaiveDateTime,
+) -> Result<()> {
+    diesel::insert_into(consents::table)
+        .values((
+            consents::user_id.eq(user_id),
+            consents::client_id.eq(client_id),
+            consents::scope.eq(scope),
+            consents::granted_at.eq(at),
+        ))
+        .on_conflict((consents::user_id, consents::client_id))
+        .do_update()
+        .set((consents::scope.eq(scope), consents::granted_at.eq(at)))
+        .execute(conn)
+        .await?;
+    Ok(())
 }

@@ -4,7 +4,9 @@
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, SubsecRound, Utc};
 use diesel::prelude::*;
-use jwt_core::{ClientInfo, NewRefreshToken, NewSession, Revocation, RevokeReason, SessionRecord};
+use jwt_core::{
+    ClientInfo, Grant, NewRefreshToken, NewSession, Revocation, RevokeReason, SessionRecord,
+};
 
 use crate::error::StoreError;
 use crate::model::{RecordedEvent, SecurityEvent, User};
@@ -121,10 +123,16 @@ pub(crate) struct SessionRow {
     pub revoke_reason: Option<String>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    pub client_id: Option<String>,
+    pub scope: Option<String>,
+    pub audience: Option<String>,
+    pub sign_in_session: Option<String>,
+    pub sign_in: bool,
 }
 
 impl SessionRow {
     pub fn new(session: &NewSession) -> Self {
+        let grant = session.grant.as_ref();
         Self {
             id: session.id.clone(),
             user_id: session.user_id.clone(),
@@ -135,6 +143,11 @@ impl SessionRow {
             revoke_reason: None,
             ip: session.client.ip.clone(),
             user_agent: session.client.user_agent.clone(),
+            client_id: grant.map(|g| g.client_id.clone()),
+            scope: grant.map(|g| g.scope.clone()),
+            audience: grant.and_then(|g| g.audience.clone()),
+            sign_in_session: None,
+            sign_in: false,
         }
     }
 
@@ -153,6 +166,11 @@ impl SessionRow {
             revoked_at: self.revoked_at.map(utc),
             revoke_reason,
             client: ClientInfo { ip: self.ip, user_agent: self.user_agent },
+            grant: self.client_id.map(|client_id| Grant {
+                client_id,
+                scope: self.scope.unwrap_or_default(),
+                audience: self.audience,
+            }),
         })
     }
 }

@@ -27,6 +27,11 @@ diesel::table! {
         revoke_reason -> Nullable<Text>,
         ip -> Nullable<Text>,
         user_agent -> Nullable<Text>,
+        client_id -> Nullable<Text>,
+        scope -> Nullable<Text>,
+        audience -> Nullable<Text>,
+        sign_in_session -> Nullable<Text>,
+        sign_in -> Bool,
     }
 }
 
@@ -104,6 +109,16 @@ diesel::table! {
         used_at -> Nullable<Timestamp>,
         session_id -> Nullable<Text>,
         replayed_at -> Nullable<Timestamp>,
+        sign_in_session -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    consents (user_id, client_id) {
+        user_id -> Text,
+        client_id -> Text,
+        scope -> Text,
+        granted_at -> Timestamp,
     }
 }
 
@@ -132,6 +147,7 @@ diesel::table! {
 
 diesel::allow_tables_to_appear_in_same_query!(
     authorization_codes,
+    consents,
     clients,
     users,
     sessions,

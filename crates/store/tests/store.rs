@@ -22,6 +22,8 @@ use crate::common::{self, TestDb, client, secs, session, signing_key, t0, token,
 
 backend_tests!(
     authorization_codes_are_used_once_and_a_replay_names_the_session_to_revoke,
+    ending_a_sign_in_session_ends_the_sessions_started_under_it_and_keeps_grants,
+    consents_are_kept_per_user_and_client_and_forgotten_with_the_client,
     migrations_are_idempotent_and_ping_answers,
     users_are_created_and_found_without_regard_to_case,
     duplicate_email_is_taken_whatever_its_case,
@@ -1239,6 +1241,7 @@ fn authorization_code(digest: u8, expires_in: i64) -> AuthorizationCode {
         auth_time: t0(),
         created_at: t0(),
         expires_at: t0() + secs(expires_in),
+        sign_in_session: None,
     }
 }
 
@@ -1273,4 +1276,111 @@ async fn authorization_codes_are_used_once_and_a_replay_names_the_session_to_rev
     let never = store.redeem_authorization_code(&[9; 32], t0()).await;
     assert_eq!(never.expect("runs"), Redemption::Unknown);
     assert!(!format!("{first:?}").contains("[1, 1"), "no digest in Debug output");
+}
+
+async fn ending_a_sign_in_session_ends_the_sessions_started_under_it_and_keeps_grants(db: TestDb) {
+    let store = &db.store;
+    let alice = user(store, "alice@example.com").await;
+    let new = |id: &str, grant: Option<jwt_core::Grant>| jwt_core::NewSession {
+        id: id.into(),
+        user_id: alice.id.clone(),
+        created_at: t0(),
+        expires_at: t0() + secs(3_600),
+        client: client("10.0.0.1"),
+        grant,
+    };
+    store.create_sign_in_session(&new("browser", None)).await.expect("signed in");
+    // A session started by a code issued under that sign-in, another under none, and a login.
+    let grant = jwt_core::Grant {
+        client_id: "app".into(),
+        scope: "openid email".into(),
+        audience: Some("https://reports.example.com".into()),
+    };
+    for (sid, digest, sign_in) in [("granted", 1, Some("browser")), ("other", 2, None)] {
+        let first = token(&format!("{sid}-t0"), sid, None, t0());
+        store.create_session(&new(sid, Some(grant.clone())), &first).await.expect("created");
+        let code = AuthorizationCode {
+            sign_in_session: sign_in.map(str::to_owned),
+            ..authorization_code(digest, 60)
+        };
+        store.add_authorization_code(&code).await.expect("stored");
+        store.redeem_authorization_code(&code.digest, t0()).await.expect("redeemed");
+        assert!(!store.record_code_session(&code.digest, sid).await.expect("recorded"));
+    }
+    session(store, "login", &alice.id, t0(), secs(3_600)).await;
+    let stored = SessionStore::session(store, "granted").await.expect("read").expect("there");
+    assert_eq!(stored.grant.as_ref(), Some(&grant), "the grant is kept with the session");
+    let login = SessionStore::session(store, "login").await.expect("read").expect("there");
+    assert_eq!(login.grant, None);
+    let browser = SessionStore::session(store, "browser").await.expect("read").expect("there");
+    assert!(browser.revoked_at.is_none() && browser.grant.is_none());
+
+    let ended = store
+        .end_sign_in_session("browser", RevokeReason::Logout, t0() + secs(5))
+        .await
+        .expect("ended");
+    let mut ids: Vec<String> = ended
+        .iter()
+        .map(|r| match r {
+            Revocation::Session { id, .. } => id.clone(),
+            other => panic!("a session revocation, not {other:?}"),
+        })
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["browser", "granted"]);
+    for (sid, revoked) in [("browser", true), ("granted", true), ("other", false), ("login", false)]
+    {
+        let found = SessionStore::session(store, sid).await.expect("read").expect("there");
+        assert_eq!(found.revoked_at.is_some(), revoked, "{sid}");
+    }
+    let feed = store.revocation_feed(0, t0() + secs(5)).await.expect("feed");
+    assert_eq!(feed.len(), 2, "each revocation is in the feed for other instances");
+    let again = store.end_sign_in_session("browser", RevokeReason::Logout, t0() + secs(6)).await;
+    assert!(again.expect("runs").is_empty(), "ending it again changes nothing");
+}
+
+async fn consents_are_kept_per_user_and_client_and_forgotten_with_the_client(db: TestDb) {
+    let store = &db.store;
+    let (alice, bob) =
+        (user(store, "alice@example.com").await, user(store, "bob@example.com").await);
+    let app = ServiceClient {
+        id: "app".into(),
+        name: "app".into(),
+        secret_digest: vec![],
+        roles: vec![],
+        session_id: "app-session".into(),
+        created_at: t0(),
+        redirect_uris: vec!["https://app.example.com/cb".into()],
+        post_logout_redirect_uris: vec![],
+        public: true,
+        first_party: false,
+    };
+    store.add_client(&app).await.expect("added");
+    assert_eq!(store.consent(&alice.id, "app").await.expect("read"), None);
+    store.record_consent(&alice.id, "app", "email", t0()).await.expect("recorded");
+    store.record_consent(&alice.id, "app", "openid email", t0()).await.expect("replaced");
+    assert_eq!(
+        store.consent(&alice.id, "app").await.expect("read").as_deref(),
+        Some("openid email")
+    );
+    assert_eq!(store.consent(&bob.id, "app").await.expect("read"), None, "per user");
+
+    // A session granted to the client ends with it; a login's does not.
+    let grant = jwt_core::Grant { client_id: "app".into(), scope: "email".into(), audience: None };
+    let granted = jwt_core::NewSession {
+        id: "granted".into(),
+        user_id: alice.id.clone(),
+        created_at: t0(),
+        expires_at: t0() + secs(3_600),
+        client: client("10.0.0.1"),
+        grant: Some(grant),
+    };
+    store.create_session(&granted, &token("granted-t0", "granted", None, t0())).await.expect("ok");
+    session(store, "login", &alice.id, t0(), secs(3_600)).await;
+    store.remove_client("app", t0() + secs(1), t0() + secs(1_800)).await.expect("removed");
+    let ended = SessionStore::session(store, "granted").await.expect("read").expect("there");
+    assert_eq!(ended.revoke_reason, Some(RevokeReason::ClientRemoved));
+    let login = SessionStore::session(store, "login").await.expect("read").expect("there");
+    assert!(login.revoked_at.is_none());
+    assert_eq!(store.consent(&alice.id, "app").await.expect("read"), None, "forgotten");
 }

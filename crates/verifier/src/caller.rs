@@ -290,6 +290,8 @@ mod tests {
             sid: "s".into(),
             roles: roles.iter().map(|r| r.to_string()).collect(),
             email: None,
+            client_id: None,
+            scope: None,
             extra: NoExtra {},
         }
     }
