@@ -7,7 +7,7 @@ use actix_web::HttpRequest;
 use actix_web::http::header::AUTHORIZATION;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-pub use jwt_auth_service::clients::{authenticate, issue};
+pub use jwt_auth_service::clients::{authenticate, authenticate_app, issue};
 
 use crate::oauth_error::OAuthError;
 use jwt_auth_service::secret::SecretString;

@@ -120,6 +120,11 @@ pub struct ServeArgs {
     #[arg(long = "jwt-audience", env = "JWT_AUDIENCE", default_value = "api")]
     pub audience: String,
 
+    /// Comma-separated audiences, besides `JWT_AUDIENCE`, that a client application may ask for
+    /// with `resource` (RFC 8707); the access tokens it gets are for that audience.
+    #[arg(long = "resources", env = "RESOURCES", default_value = "")]
+    pub resources: String,
+
     /// Access-token lifetime: seconds, or with a unit (`15m`, `1h`).
     #[arg(long = "token-expiry", env = "TOKEN_EXPIRY", default_value = "30m")]
     pub token_expiry: String,
@@ -202,6 +207,7 @@ pub struct Config {
     pub algorithm: Option<Algorithm>,
     pub issuer: String,
     pub audience: String,
+    pub resources: Vec<String>,
     pub token_expiry: TimeDelta,
     pub refresh_token_expiry: TimeDelta,
     pub refresh_reuse_grace: TimeDelta,
@@ -255,6 +261,7 @@ impl ServeArgs {
         if self.audience.is_empty() {
             return Err(invalid("JWT_AUDIENCE", "must not be empty"));
         }
+        let resources = parse_resources(&self.resources)?;
         Ok(Config {
             bind,
             database_url: self.storage.database_url.clone(),
@@ -263,6 +270,7 @@ impl ServeArgs {
             algorithm,
             issuer,
             audience: self.audience.clone(),
+            resources,
             token_expiry: positive("TOKEN_EXPIRY", &self.token_expiry)?,
             refresh_token_expiry: positive("REFRESH_TOKEN_EXPIRY", &self.refresh_token_expiry)?,
             refresh_reuse_grace: parse_duration("REFRESH_REUSE_GRACE", &self.refresh_reuse_grace)?,
@@ -278,6 +286,23 @@ impl ServeArgs {
             log_format: self.log_format,
         })
     }
+}
+
+/// `RESOURCES`: comma-separated audiences, each without whitespace or control characters.
+fn parse_resources(text: &str) -> Result<Vec<String>, ConfigError> {
+    let mut resources: Vec<String> = Vec::new();
+    for resource in text.split(',').map(str::trim).filter(|r| !r.is_empty()) {
+        if resource.len() > 512 || resource.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(invalid(
+                "RESOURCES",
+                format!("`{resource}` is not an audience (no spaces, at most 512 bytes)"),
+            ));
+        }
+        if !resources.iter().any(|r| r == resource) {
+            resources.push(resource.to_owned());
+        }
+    }
+    Ok(resources)
 }
 
 impl KeyArgs {

@@ -148,6 +148,7 @@ impl From<jwt_auth_service::ServiceError> for ApiError {
             S::NoRandomness => ApiError::Internal(err.to_string()),
             S::RateLimited { retry_after } => ApiError::RateLimited { retry_after },
             S::ClientAuthenticationFailed | S::InvalidCredentials => ApiError::InvalidCredentials,
+            S::InvalidGrant(why) => ApiError::InvalidField(why),
             S::Store(e) => ApiError::from(&e),
             S::SharedStore(e) => ApiError::from(&*e),
         }

@@ -80,6 +80,7 @@ impl From<jwt_auth_service::ServiceError> for OAuthError {
             jwt_auth_service::ServiceError::ClientAuthenticationFailed => {
                 OAuthError::InvalidClient(err.to_string())
             }
+            jwt_auth_service::ServiceError::InvalidGrant(why) => OAuthError::InvalidGrant(why),
             other => ApiError::from(other).into(),
         }
     }

@@ -10,7 +10,7 @@ use utoipa::{Modify, OpenApi};
 use crate::responses::{
     ClientTokenBody, ErrorBody, OAuthErrorBody, TokenEndpointBody, TokenPairBody,
 };
-use crate::routes::{account, admin, docs, keys, meta, oauth, revocations, users};
+use crate::routes::{account, admin, authorize, docs, keys, meta, oauth, revocations, users};
 
 /// The bearer scheme of the protected endpoints: an access token from `/auth/login` or
 /// `/auth/token`.
@@ -51,7 +51,8 @@ impl Modify for OptionalLogoutBody {
 #[openapi(
     info(title = "jwt-auth", description = "JWT authentication server"),
     paths(
-        account::register, account::login, oauth::token, account::refresh, account::logout,
+        account::register, account::login, oauth::token, authorize::authorize, authorize::submit,
+        account::refresh, account::logout,
         account::logout_all, oauth::revoke, oauth::introspect, revocations::feed, meta::jwks, meta::metadata, users::me, users::list,
         users::get, users::sessions, users::revoke, users::update, admin::revoke_session, keys::keys,
         keys::rotate, keys::revoke_key, admin::events, meta::health, meta::ready, meta::metrics,

@@ -10,7 +10,9 @@ use actix_web::{HttpRequest, HttpResponse, guard, web};
 
 use crate::error::ApiError;
 use crate::oauth_error::OAuthError;
-use crate::routes::{account, admin, console, docs, keys, meta, oauth, revocations, users};
+use crate::routes::{
+    account, admin, authorize, console, docs, keys, meta, oauth, revocations, users,
+};
 
 /// Forms are read only by the OAuth endpoints, so their failures take the RFC 6749 body.
 fn form_error(err: UrlencodedError, _: &HttpRequest) -> actix_web::Error {
@@ -80,6 +82,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(post("/auth/register").route(web::post().to(account::register)))
         .service(post("/auth/login").route(web::post().to(account::login)))
         .service(post("/auth/token").route(web::post().to(oauth::token)))
+        .service(
+            resource("/auth/authorize", "GET, HEAD, POST")
+                .route(get_or_head().to(authorize::authorize))
+                .route(web::post().to(authorize::submit)),
+        )
+        .service(get("/auth/sign-in.css").route(get_or_head().to(authorize::style)))
         .service(post("/auth/refresh").route(web::post().to(account::refresh)))
         .service(post("/auth/logout").route(web::post().to(account::logout)))
         .service(post("/auth/logout-all").route(web::post().to(account::logout_all)))

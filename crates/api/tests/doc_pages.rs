@@ -107,10 +107,12 @@ fn a_block_that_neither_runs_nor_says_why_is_caught() {
 }
 
 /// The settings of the server the examples run against, and of the commands they run: an
-/// administrator and keys in the database, under the key-encryption key of the file `kek`
-/// ([`KEK`]), as the pages say.
+/// administrator, keys in the database under the key-encryption key of the file `kek`
+/// ([`KEK`]), and a login quota that the examples of one page, run within a minute, stay
+/// under, as the pages say.
 const EXAMPLE_ENV: &[(&str, &str)] = &[
     ("KEY_ENCRYPTION_KEY_FILE", "kek"),
+    ("LOGIN_RATE_LIMIT", "30"),
     ("ADMIN_EMAIL", "admin@example.com"),
     ("ADMIN_PASSWORD", "correct horse battery staple"),
 ];

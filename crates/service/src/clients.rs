@@ -183,6 +183,29 @@ pub async fn authenticate(
     Err(ServiceError::ClientAuthenticationFailed)
 }
 
+/// The client application that calls the token endpoint as `id`, with `secret` if it sent
+/// one (RFC 6749 §2.3): a confidential client by its secret (as [`authenticate`]), a public
+/// client by its id alone, and never a public client with a secret or a confidential one
+/// without ([`ServiceError::ClientAuthenticationFailed`]).
+pub async fn authenticate_app(
+    store: &Store,
+    throttle: &LoginThrottle,
+    ip: IpAddr,
+    id: &str,
+    secret: Option<&SecretString>,
+) -> Result<ServiceClient, ServiceError> {
+    if let Some(secret) = secret {
+        return authenticate(store, throttle, ip, id, secret).await;
+    }
+    match store.client(id).await? {
+        Some(client) if client.public => Ok(client),
+        _ => {
+            tracing::warn!(client_id = %id, %ip, "client authentication failed");
+            Err(ServiceError::ClientAuthenticationFailed)
+        }
+    }
+}
+
 /// The access token of `client`: `sub` its id, `roles` its roles, `sid` its session.
 pub fn issue<S: AuthStore>(
     sessions: &Sessions<S>,

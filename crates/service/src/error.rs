@@ -71,6 +71,10 @@ pub enum ServiceError {
     /// An unknown user, a wrong password or a disabled account, alike.
     #[error("invalid username or password")]
     InvalidCredentials,
+    /// An authorization code, or a refresh token presented by a client, that the client
+    /// cannot use (RFC 6749 §5.2 `invalid_grant`): why.
+    #[error("{0}")]
+    InvalidGrant(String),
     /// A service client's id and secret do not authenticate it (or name no client).
     #[error("client authentication failed")]
     ClientAuthenticationFailed,

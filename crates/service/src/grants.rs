@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use jwt_auth_store::{EventKind, PasswordHash};
+use jwt_auth_store::{EventKind, PasswordHash, User};
 use jwt_core::{ClientInfo, Error as CoreError, Subject, TokenPair};
 
 use crate::audit::Audit;
@@ -51,6 +51,23 @@ impl<'a> Grants<'a> {
         username: &str,
         password: SecretString,
     ) -> Result<TokenPair, ServiceError> {
+        let user = self.check_password(username, password).await?;
+        let subject = Subject { id: user.id.clone(), roles: user.roles, email: Some(user.email) };
+        let pair = self.instance.sessions.start(&subject, self.client.clone()).await?;
+        let event = Audit::new(EventKind::LoginSucceeded, self.client);
+        self.audit(event.user(&user.id).session(&pair.session_id)).await;
+        Ok(pair)
+    }
+
+    /// The user that `username` and `password` prove, with the throttles, the backoff and the
+    /// constant-cost failure of the password grant (see [`Grants::password`]), for an attempt
+    /// already counted: what the password grant and the sign-in page of the code grant share.
+    /// A failure is audited; a success is the caller's to audit with what it starts.
+    pub async fn check_password(
+        &self,
+        username: &str,
+        password: SecretString,
+    ) -> Result<User, ServiceError> {
         let (ip, instance) = (self.ip, &self.instance);
         self.throttle
             .check_pair(username, ip)
@@ -85,11 +102,7 @@ impl<'a> Grants<'a> {
         {
             self.upgrade_hash(&user.id, stored, &password).await;
         }
-        let subject = Subject { id: user.id.clone(), roles: user.roles, email: Some(user.email) };
-        let pair = instance.sessions.start(&subject, self.client.clone()).await?;
-        let event = Audit::new(EventKind::LoginSucceeded, self.client);
-        self.audit(event.user(&user.id).session(&pair.session_id)).await;
-        Ok(pair)
+        Ok(user)
     }
 
     /// Replaces a stored hash made by another system, or with older parameters, with today's
@@ -117,7 +130,19 @@ impl<'a> Grants<'a> {
     /// The refresh grant: rotates the token and audits what happened; a replayed token
     /// ([`jwt_core::Error::RefreshReused`]) is recorded with who rotated it.
     pub async fn refresh(&self, token: &SecretString) -> Result<TokenPair, ServiceError> {
-        match self.instance.sessions.refresh(token.expose(), self.client.clone()).await {
+        self.refresh_by(token, None).await
+    }
+
+    /// [`Grants::refresh`] by the client application `client_id`, which the caller has
+    /// authenticated: a session granted to another client (or to none) is refused
+    /// ([`jwt_core::Error::WrongClient`]) and nothing changes.
+    pub async fn refresh_by(
+        &self,
+        token: &SecretString,
+        client_id: Option<&str>,
+    ) -> Result<TokenPair, ServiceError> {
+        let sessions = self.instance.sessions;
+        match sessions.refresh_by(token.expose(), self.client.clone(), client_id).await {
             Ok(pair) => {
                 let event = Audit::new(EventKind::Refresh, self.client);
                 self.audit(event.session(&pair.session_id)).await;

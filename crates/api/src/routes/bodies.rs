@@ -80,6 +80,11 @@ pub struct TokenForm {
     pub username: Option<String>,
     pub password: Option<SecretString>,
     pub refresh_token: Option<SecretString>,
+    pub code: Option<SecretString>,
+    pub redirect_uri: Option<String>,
+    pub code_verifier: Option<SecretString>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<SecretString>,
 }
 
 /// The form of `POST /auth/token` as the document shows it: one grant, with the fields that
@@ -96,8 +101,32 @@ pub enum TokenRequest {
         #[schema(format = Password, max_length = 1024)]
         password: String,
     },
-    /// Refreshing (RFC 6749 §6): rotates the refresh token, as `POST /auth/refresh` does.
-    RefreshToken { refresh_token: String },
+    /// Refreshing (RFC 6749 §6): rotates the refresh token, as `POST /auth/refresh` does. A
+    /// refresh token of the authorization code grant is refreshed only by its client,
+    /// authenticated as for the code's exchange.
+    RefreshToken {
+        refresh_token: String,
+        /// A client application's id (a public client's authentication).
+        client_id: Option<String>,
+        /// A confidential client's secret (`client_secret_post`), unless HTTP Basic is used.
+        #[schema(format = Password)]
+        client_secret: Option<String>,
+    },
+    /// The authorization code grant (RFC 6749 §4.1.3, with PKCE): a confidential client
+    /// authenticates with HTTP Basic or `client_secret_post`, a public one sends `client_id`.
+    AuthorizationCode {
+        /// The code from the redirect.
+        code: String,
+        /// The redirect URI of the authorization request.
+        redirect_uri: String,
+        /// The PKCE verifier: 43 to 128 characters of `[A-Za-z0-9-._~]`.
+        code_verifier: String,
+        /// The client's id, unless HTTP Basic is used.
+        client_id: Option<String>,
+        /// A confidential client's secret (`client_secret_post`), unless HTTP Basic is used.
+        #[schema(format = Password)]
+        client_secret: Option<String>,
+    },
     /// A service client's own token (RFC 6749 §4.4), the client authenticated with HTTP
     /// Basic (`client_id:client_secret`, each form-urlencoded, then base64).
     ClientCredentials {},

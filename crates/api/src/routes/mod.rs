@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod authorize;
 pub mod bodies;
 pub mod console;
 pub mod docs;

@@ -20,6 +20,7 @@ use crate::responses::{
 use crate::routes::bodies::{TokenForm, TokenParam, TokenRequest};
 use crate::routes::token_answer::token_response;
 use crate::state::AppState;
+use jwt_auth_service::code_grant;
 
 /// `POST /auth/token`: the password, refresh-token and client credentials grants of RFC 6749.
 #[utoipa::path(post, path = "/auth/token", tag = "oauth",
@@ -38,25 +39,83 @@ pub async fn token(
 ) -> Result<HttpResponse, OAuthError> {
     let grants = state.grants(&client);
     grants.count_attempt()?;
-    let TokenForm { grant_type, username, password, refresh_token } = form.into_inner();
-    let pair = match grant_type.as_deref() {
+    let form = form.into_inner();
+    let pair = match form.grant_type.as_deref() {
         Some("client_credentials") => return client_credentials(&state, &client, &req).await,
         None => return Err(OAuthError::invalid_request("grant_type is required")),
         Some("password") => {
-            let (Some(username), Some(password)) = (username, password) else {
+            let (Some(username), Some(password)) = (form.username, form.password) else {
                 return Err(OAuthError::invalid_request("username and password are required"));
             };
             grants.password(&username, password).await?
         }
         Some("refresh_token") => {
-            let Some(token) = refresh_token else {
+            let app = app_client(&state, &client, &req, &form).await?;
+            let Some(token) = form.refresh_token else {
                 return Err(OAuthError::invalid_request("refresh_token is required"));
             };
-            grants.refresh(&token).await?
+            grants.refresh_by(&token, app.as_ref().map(|c| c.id.as_str())).await?
+        }
+        Some("authorization_code") => {
+            let Some(app) = app_client(&state, &client, &req, &form).await? else {
+                return Err(OAuthError::InvalidClient(
+                    "client authentication is required: HTTP Basic, client_secret_post, or \
+                     client_id for a public client"
+                        .into(),
+                ));
+            };
+            let exchange = code_grant::Exchange {
+                code: form.code,
+                redirect_uri: form.redirect_uri,
+                code_verifier: form.code_verifier,
+            };
+            let instance = state.instance();
+            let exchanged =
+                code_grant::exchange(&instance, &app, exchange, &client.info, state.now()).await?;
+            let mut response = HttpResponse::Ok();
+            token_no_store(&mut response);
+            return Ok(response.json(CodeTokens { pair: &exchanged.pair, scope: &exchanged.scope }));
         }
         Some(_) => return Err(OAuthError::UnsupportedGrantType),
     };
     Ok(token_response(&state, &pair, false))
+}
+
+/// The answer of the code grant: the pair, with the scopes granted (RFC 6749 §5.1).
+#[derive(Serialize)]
+struct CodeTokens<'a> {
+    #[serde(flatten)]
+    pair: &'a jwt_core::TokenPair,
+    scope: &'a str,
+}
+
+/// The client application calling the token endpoint, if it authenticated (RFC 6749 §2.3):
+/// HTTP Basic, or `client_id` with `client_secret` in the form (`client_secret_post`), or
+/// `client_id` alone for a public client. One method only: both is `invalid_request`.
+async fn app_client(
+    state: &AppState,
+    client: &ClientContext,
+    req: &HttpRequest,
+    form: &TokenForm,
+) -> Result<Option<jwt_auth_store::ServiceClient>, OAuthError> {
+    let basic = clients::basic_credentials(req)?;
+    let (id, secret) = match (basic, &form.client_id) {
+        (Some(_), Some(_)) => {
+            return Err(OAuthError::invalid_request(
+                "the client authenticates one way only: HTTP Basic or the form, not both",
+            ));
+        }
+        (Some((id, secret)), None) => (id, Some(secret)),
+        (None, Some(id)) => (id.clone(), form.client_secret.clone()),
+        (None, None) if form.client_secret.is_some() => {
+            return Err(OAuthError::invalid_request("client_secret needs client_id"));
+        }
+        (None, None) => return Ok(None),
+    };
+    let app =
+        clients::authenticate_app(&state.store, &state.throttle, client.ip, &id, secret.as_ref())
+            .await?;
+    Ok(Some(app))
 }
 
 /// The client credentials grant (RFC 6749 §4.4): HTTP Basic, then an access token alone.

@@ -49,6 +49,7 @@ pub fn default_config(database_url: &str, data_dir: PathBuf) -> Config {
         algorithm: Some(Algorithm::HS256),
         issuer: "jwt-auth".into(),
         audience: "api".into(),
+        resources: Vec::new(),
         token_expiry: TimeDelta::minutes(30),
         refresh_token_expiry: TimeDelta::days(7),
         refresh_reuse_grace: TimeDelta::seconds(10),

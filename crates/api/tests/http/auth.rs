@@ -323,7 +323,7 @@ async fn token_endpoint_speaks_rfc_6749(db: TestDb) {
         ),
         (&[("grant_type", "password"), ("username", "alice@example.com")], "invalid_request"),
         (&[("username", "alice@example.com"), ("password", PASSWORD)], "invalid_request"),
-        (&[("grant_type", "authorization_code")], "unsupported_grant_type"),
+        (&[("grant_type", "implicit")], "unsupported_grant_type"),
         (&[("grant_type", "refresh_token")], "invalid_request"),
         (&[("grant_type", "refresh_token"), ("refresh_token", "garbage")], "invalid_grant"),
         (&[("grant_type", "refresh_token"), ("refresh_token", &pair.access)], "invalid_grant"),

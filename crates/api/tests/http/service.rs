@@ -282,6 +282,10 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("get", "/metrics"),
     ("get", "/openapi.json"),
     ("get", "/docs"),
+    ("get", "/auth/authorize"),
+    // Beyond the contract's table: the forms of the sign-in and consent pages, which post
+    // back to the authorization endpoint.
+    ("post", "/auth/authorize"),
     // Beyond the contract's table: the administrators' API behind the console.
     ("get", "/api/admin/users/{id}"),
     ("post", "/api/admin/users/{id}/sessions/{session_id}/revoke"),
