@@ -26,6 +26,10 @@ pub enum ApiError {
     /// Authenticated, but without the role the endpoint needs.
     #[error("this endpoint requires the `{0}` role")]
     InsufficientRole(&'static str),
+    /// Authenticated, but the token was not granted the scope the endpoint needs (RFC 6750
+    /// §3.1).
+    #[error("this endpoint requires a token with scope `{0}`")]
+    InsufficientScope(&'static str),
     /// A revocation feed cursor this server does not know (any more): start again without.
     #[error("this cursor is not known (any more); read the feed again without `after`")]
     CursorExpired,
@@ -184,6 +188,7 @@ impl ApiError {
             ApiError::Token(e) => e.http_code(),
             ApiError::InvalidCredentials => "invalid_credentials",
             ApiError::InsufficientRole(_) => "insufficient_role",
+            ApiError::InsufficientScope(_) => "insufficient_scope",
             ApiError::RateLimited { .. } | ApiError::TooManyStreams { .. } => "rate_limited",
             ApiError::CursorExpired => "cursor_expired",
             ApiError::BodyTimeout(_) => "request_timeout",
@@ -241,7 +246,9 @@ impl ResponseError for ApiError {
             ApiError::MissingToken | ApiError::InvalidCredentials => StatusCode::UNAUTHORIZED,
             ApiError::Token(e) if e.is_token_rejection() => StatusCode::UNAUTHORIZED,
             ApiError::Token(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            ApiError::InsufficientRole(_) | ApiError::RegistrationClosed => StatusCode::FORBIDDEN,
+            ApiError::InsufficientRole(_)
+            | ApiError::InsufficientScope(_)
+            | ApiError::RegistrationClosed => StatusCode::FORBIDDEN,
             ApiError::CsrfRequired => StatusCode::FORBIDDEN,
             ApiError::RateLimited { .. } | ApiError::TooManyStreams { .. } => {
                 StatusCode::TOO_MANY_REQUESTS
@@ -285,6 +292,12 @@ impl ApiError {
             }
             ApiError::MethodNotAllowed(allow) => {
                 response.insert_header((header::ALLOW, *allow));
+            }
+            ApiError::InsufficientScope(scope) => {
+                let challenge = format!(
+                    "Bearer realm=\"jwt-auth\", error=\"insufficient_scope\", scope=\"{scope}\""
+                );
+                response.insert_header((header::WWW_AUTHENTICATE, challenge));
             }
             _ => {}
         }

@@ -9,6 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use base64::Engine;
+use jwt_auth_service::id_token_keys::IdTokenKeys;
 use jwt_auth_service::keys::Keys;
 use jwt_auth_store::Store;
 use jwt_core::{Algorithm, KeyEncryptionKey, Secret, SigningKey};
@@ -66,6 +67,32 @@ impl KeySettings {
     #[cfg(test)]
     pub fn is_pinned(&self) -> bool {
         self.pinned.is_some()
+    }
+
+    /// The keys of OpenID Connect ID tokens beside an HS256 secret, read from `args` again:
+    /// in the database under the key-encryption key, or under a key derived from a pinned
+    /// HS256 secret (which every instance shares); otherwise in `DATA_DIR/id-token-keys/`.
+    /// Replaced keys verify for `retention`.
+    pub fn id_token_keys(
+        &self,
+        args: &KeyArgs,
+        store: Arc<Store>,
+        data_dir: &Path,
+        retention: chrono::TimeDelta,
+    ) -> Result<IdTokenKeys, ConfigError> {
+        let sealing =
+            match (key_encryption_key(args)?, self.pinned.as_ref().and_then(SigningKey::secret)) {
+                (Some(kek), _) => Some(kek),
+                (None, Some(secret)) => Some(
+                    IdTokenKeys::sealing_key_of(secret)
+                        .map_err(|e| problem("JWT_SECRET", e.to_string()))?,
+                ),
+                (None, None) => None,
+            };
+        Ok(match sealing {
+            Some(kek) => IdTokenKeys::in_database(store, kek, retention),
+            None => IdTokenKeys::in_directory(data_dir, retention),
+        })
     }
 
     /// The keys service over `store` and `data_dir`.

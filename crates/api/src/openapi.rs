@@ -10,7 +10,9 @@ use utoipa::{Modify, OpenApi};
 use crate::responses::{
     ClientTokenBody, ErrorBody, OAuthErrorBody, TokenEndpointBody, TokenPairBody,
 };
-use crate::routes::{account, admin, authorize, docs, keys, meta, oauth, revocations, users};
+use crate::routes::{
+    account, admin, authorize, docs, keys, meta, oauth, openid, revocations, users,
+};
 
 /// The bearer scheme of the protected endpoints: an access token from `/auth/login` or
 /// `/auth/token`.
@@ -53,7 +55,8 @@ impl Modify for OptionalLogoutBody {
     paths(
         account::register, account::login, oauth::token, authorize::authorize, authorize::submit,
         account::refresh, account::logout,
-        account::logout_all, oauth::revoke, oauth::introspect, revocations::feed, meta::jwks, meta::metadata, users::me, users::list,
+        account::logout_all, oauth::revoke, oauth::introspect, revocations::feed, meta::jwks, meta::metadata,
+        meta::openid_configuration, openid::userinfo, openid::end_session, users::me, users::list,
         users::get, users::sessions, users::revoke, users::update, admin::revoke_session, keys::keys,
         keys::rotate, keys::revoke_key, admin::events, meta::health, meta::ready, meta::metrics,
         document, docs::page,

@@ -11,7 +11,7 @@ use actix_web::{HttpRequest, HttpResponse, guard, web};
 use crate::error::ApiError;
 use crate::oauth_error::OAuthError;
 use crate::routes::{
-    account, admin, authorize, console, docs, keys, meta, oauth, revocations, users,
+    account, admin, authorize, console, docs, keys, meta, oauth, openid, revocations, users,
 };
 
 /// Forms are read only by the OAuth endpoints, so their failures take the RFC 6749 body.
@@ -88,6 +88,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(authorize::submit)),
         )
         .service(get("/auth/sign-in.css").route(get_or_head().to(authorize::style)))
+        .service(get("/auth/userinfo").route(get_or_head().to(openid::userinfo)))
+        .service(get("/auth/end-session").route(get_or_head().to(openid::end_session)))
+        .service(
+            get("/.well-known/openid-configuration")
+                .route(get_or_head().to(meta::openid_configuration)),
+        )
         .service(post("/auth/refresh").route(web::post().to(account::refresh)))
         .service(post("/auth/logout").route(web::post().to(account::logout)))
         .service(post("/auth/logout-all").route(web::post().to(account::logout_all)))

@@ -45,13 +45,34 @@ impl Application {
         );
         let retention =
             jwt_core::KeySet::retention(config.token_expiry, config.refresh_token_expiry);
+        let id_keys = settings.id_token_keys(keys, store.clone(), &config.data_dir, retention)?;
         let keys = settings.keys(store.clone(), &config.data_dir).retention(retention);
         let key_set = keys.start(clock.now()).await?;
+        let openid = jwt_auth_service::authorize::is_openid_issuer(&config.issuer);
+        if !openid {
+            tracing::info!(
+                issuer = %config.issuer,
+                "OpenID Connect is off: JWT_ISSUER is not an https URL nor an http URL on a loopback address (set PUBLIC_URL); the authorization code grant works without scope openid"
+            );
+        }
+        // ID tokens need an asymmetric key: beside an HS256 secret, keys of their own.
+        let symmetric = key_set.active().is_some_and(|k| k.algorithm().is_symmetric());
+        let id_keys = match openid && symmetric {
+            true => {
+                let set = id_keys.start(clock.now()).await?;
+                Some((id_keys, set))
+            }
+            false => None,
+        };
         let mut policy = TokenPolicy::new(config.issuer.clone(), config.audience.clone());
         policy.access_ttl = config.token_expiry;
         policy.refresh_ttl = config.refresh_token_expiry;
         policy.include_email = config.token_include_email;
         let tokens = Arc::new(TokenService::new(policy, key_set)?.with_clock(clock.clone()));
+        let id_keys = id_keys.map(|(id_keys, set)| {
+            tokens.replace_id_token_keys(Some(set));
+            id_keys
+        });
         let sessions = Sessions::new(
             tokens,
             store.clone(),
@@ -83,6 +104,7 @@ impl Application {
             feed: Arc::new(feed),
             stopping: tokio::sync::watch::Sender::new(false),
             keys,
+            id_keys,
         };
         ensure_admin(&state).await?;
         // Commands that revoke a key or a client read how long the revocation matters here.

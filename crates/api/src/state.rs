@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use jwt_auth_store::Store;
 use jwt_core::{Sessions, TokenService};
 
+use jwt_auth_service::id_token_keys::IdTokenKeys;
 use jwt_auth_service::keys::{KeyError, Keys};
 
 use crate::config::Config;
@@ -34,6 +35,9 @@ pub struct AppState {
     pub stopping: tokio::sync::watch::Sender<bool>,
     /// The signing keys: where they live, and what is done with them.
     pub keys: Keys,
+    /// The keys of OpenID Connect ID tokens, beside an HS256 secret (`None` when the signing
+    /// keys are asymmetric and sign ID tokens too, or OpenID Connect is off).
+    pub id_keys: Option<IdTokenKeys>,
 }
 
 impl AppState {
@@ -67,6 +71,36 @@ impl AppState {
                 "signing keys changed; reloaded"
             );
             self.tokens().replace_keys(keys);
+        }
+        if let Some(id_keys) = &self.id_keys {
+            let keys = id_keys.load(self.now()).await?;
+            let current = self.tokens().id_token_keys();
+            let active = |set: Option<&jwt_core::KeySet>| {
+                set.and_then(|s| s.active().map(|k| k.kid().to_owned()))
+            };
+            let published = |set: Option<&jwt_core::KeySet>| {
+                set.map(|s| {
+                    s.verifying_keys().iter().map(|k| k.kid().to_owned()).collect::<Vec<_>>()
+                })
+            };
+            if active(Some(&keys)) != active(current.as_deref())
+                || published(Some(&keys)) != published(current.as_deref())
+            {
+                tracing::info!(
+                    active = active(Some(&keys)).as_deref().unwrap_or("-"),
+                    "ID-token keys changed; reloaded"
+                );
+                self.tokens().replace_id_token_keys(Some(keys));
+            }
+        }
+        Ok(())
+    }
+
+    /// Rotates the keys of ID tokens along with the signing keys, when they are apart.
+    pub async fn rotate_id_token_keys(&self) -> Result<(), KeyError> {
+        if let Some(id_keys) = &self.id_keys {
+            let rotation = id_keys.rotate(self.now()).await?;
+            tracing::info!(kid = %rotation.record.kid, "rotated the key of ID tokens");
         }
         Ok(())
     }

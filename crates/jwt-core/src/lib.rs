@@ -56,6 +56,7 @@ pub mod dangerous;
 mod error;
 mod feed;
 mod follower;
+mod id_token;
 mod keyring;
 mod keys;
 mod memory;
@@ -80,6 +81,7 @@ pub use feed::{FeedChange, FeedEntry, FeedEvent, FeedPage};
 pub use follower::{
     FeedFollower, FeedReadError, FeedSource, MAX_PAGES_IN_A_ROW, StoreFeed, feed_position,
 };
+pub use id_token::{ID_TOKEN_TYPE, IdToken, IdTokenClaims, PASSWORD_METHOD};
 pub use jsonwebtoken::jwk::{Jwk, JwkSet};
 pub use keyring::{
     AlgorithmChange, JWKS_MAX_AGE, KeyMaterial, KeyRecord, KeyRing, KeyState, MemoryKeyStore,

@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -101,9 +101,9 @@ impl TokenPolicy {
 macro_rules! redacted_token {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Clone, PartialEq, Eq, Serialize)]
+        #[derive(Clone, PartialEq, Eq, ::serde::Serialize)]
         #[serde(transparent)]
-        pub struct $name(String);
+        pub struct $name(pub(crate) String);
 
         impl $name {
             /// The compact serialization, to hand to the client. Never log it.
@@ -117,13 +117,15 @@ macro_rules! redacted_token {
             }
         }
 
-        impl fmt::Debug for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl ::std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.write_str(concat!(stringify!($name), "([redacted])"))
             }
         }
     };
 }
+
+pub(crate) use redacted_token;
 
 redacted_token!(
     /// A signed access token. `Debug` does not show it.
@@ -192,7 +194,7 @@ pub struct TokenPair {
 /// present whatever their value (`null` included) without parsing it. Duplicate names are a
 /// parse error.
 #[derive(Deserialize)]
-struct JoseHeader<'a> {
+pub(crate) struct JoseHeader<'a> {
     #[serde(borrow)]
     alg: Option<Cow<'a, str>>,
     #[serde(borrow)]
@@ -221,14 +223,14 @@ fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D:
 }
 
 impl<'a> JoseHeader<'a> {
-    fn parse(json: &'a [u8]) -> Result<Self> {
+    pub(crate) fn parse(json: &'a [u8]) -> Result<Self> {
         serde_json::from_slice(require_object(json)?)
             .map_err(|_| Error::Malformed("the header is not a JSON object"))
     }
 
     /// Refuses headers that could redirect key selection or demand unknown processing, and
     /// returns the named algorithm if it is one we verify.
-    fn algorithm(&self) -> Result<Algorithm> {
+    pub(crate) fn algorithm(&self) -> Result<Algorithm> {
         for (present, name) in [
             (self.jku, "jku"),
             (self.x5u, "x5u"),
@@ -248,7 +250,7 @@ impl<'a> JoseHeader<'a> {
 }
 
 /// A compact JWS cut into its three parts, not yet decoded.
-struct Compact<'t> {
+pub(crate) struct Compact<'t> {
     token: &'t str,
     header: &'t str,
     payload: &'t str,
@@ -256,7 +258,7 @@ struct Compact<'t> {
 }
 
 impl<'t> Compact<'t> {
-    fn split(token: &'t str, max_bytes: usize) -> Result<Self> {
+    pub(crate) fn split(token: &'t str, max_bytes: usize) -> Result<Self> {
         if token.len() > max_bytes {
             return Err(Error::TokenTooLarge { limit: max_bytes });
         }
@@ -270,7 +272,7 @@ impl<'t> Compact<'t> {
     }
 
     /// Checks the signature with `key`, whose algorithm must be the header's `alg`.
-    fn verify(&self, key: &VerifyingKey, alg: Algorithm) -> Result<()> {
+    pub(crate) fn verify(&self, key: &VerifyingKey, alg: Algorithm) -> Result<()> {
         if key.algorithm() != alg {
             return Err(Error::AlgorithmMismatch);
         }
@@ -309,7 +311,7 @@ pub fn verify_jws(token: &str, key: &VerifyingKey) -> Result<Vec<u8>> {
 }
 
 /// Media types compare without regard to case, and `application/` may be left out (RFC 7515 §4.1.9).
-fn typ_matches(typ: &str, expected: &str) -> bool {
+pub(crate) fn typ_matches(typ: &str, expected: &str) -> bool {
     let bare = match typ.get(..12) {
         Some(prefix) if prefix.eq_ignore_ascii_case("application/") => &typ[12..],
         _ => typ,
@@ -317,7 +319,7 @@ fn typ_matches(typ: &str, expected: &str) -> bool {
     bare.eq_ignore_ascii_case(expected)
 }
 
-fn b64_decode(part: &str) -> Result<Vec<u8>> {
+pub(crate) fn b64_decode(part: &str) -> Result<Vec<u8>> {
     URL_SAFE_NO_PAD.decode(part).map_err(|_| Error::Malformed("a part is not base64url"))
 }
 
@@ -343,6 +345,9 @@ fn b64_decode(part: &str) -> Result<Vec<u8>> {
 pub struct TokenService {
     policy: TokenPolicy,
     keys: ArcSwap<KeySet>,
+    /// The keys of ID tokens, when they are not the signing keys (see
+    /// [`TokenService::replace_id_token_keys`]).
+    pub(crate) id_keys: ArcSwapOption<KeySet>,
     clock: Arc<dyn Clock>,
 }
 
@@ -375,7 +380,12 @@ impl TokenService {
     /// A service on the system clock. Fails if the policy is out of range.
     pub fn new(policy: TokenPolicy, keys: KeySet) -> Result<Self> {
         policy.validate()?;
-        Ok(Self { policy, keys: ArcSwap::from_pointee(keys), clock: Arc::new(SystemClock) })
+        Ok(Self {
+            policy,
+            keys: ArcSwap::from_pointee(keys),
+            id_keys: ArcSwapOption::empty(),
+            clock: Arc::new(SystemClock),
+        })
     }
 
     /// The same service on another clock.
@@ -624,24 +634,56 @@ impl TokenService {
     fn sign<C: Serialize>(&self, kind: Kind, claims: &C) -> Result<String> {
         let keys = self.keys.load();
         let key = keys.active().ok_or(Error::NoSigningKey)?;
-        let header = encoded_header(key, kind.typ());
-        let payload = serde_json::to_vec(claims).map_err(|e| Error::Signing(e.to_string()))?;
-        let mut message = String::with_capacity(header.len() + payload.len() * 4 / 3 + 100);
-        message.push_str(&header);
-        message.push('.');
-        URL_SAFE_NO_PAD.encode_string(&payload, &mut message);
-        let signature = jsonwebtoken::crypto::sign(
-            message.as_bytes(),
-            key.encoding_key(),
-            key.algorithm().to_jwt(),
-        )
-        .map_err(|e| Error::Signing(e.to_string()))?;
-        message.push('.');
-        message.push_str(&signature);
-        Ok(message)
+        sign_with(key, kind.typ(), claims)
     }
 
-    /// Everything up to and including the signature; returns the decoded payload.
+    /// Verifies a token of header `typ` against the first key of `key_sets` its `kid` names:
+    /// size, header, key, signature; the decoded payload.
+    pub(crate) fn verify_signed_by(
+        &self,
+        token: &str,
+        typ: &str,
+        key_sets: &[&KeySet],
+    ) -> Result<Vec<u8>> {
+        let compact = Compact::split(token, self.policy.max_token_bytes)?;
+        let header_json = b64_decode(compact.header)?;
+        let header = JoseHeader::parse(&header_json)?;
+        let alg = header.algorithm()?;
+        if !header.typ.as_deref().is_some_and(|t| typ_matches(t, typ)) {
+            return Err(Error::WrongTokenType);
+        }
+        let kid = header.kid.as_deref().ok_or(Error::MissingKeyId)?;
+        let key = key_sets.iter().find_map(|set| set.find(kid)).ok_or(Error::UnknownKey)?;
+        compact.verify(key, alg)?;
+        b64_decode(compact.payload)
+    }
+
+    /// The clock's time, for the other token kinds of this crate.
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+}
+
+/// Signs `claims` with `key` under a header of `typ`.
+pub(crate) fn sign_with<C: Serialize>(key: &SigningKey, typ: &str, claims: &C) -> Result<String> {
+    let header = encoded_header(key, typ);
+    let payload = serde_json::to_vec(claims).map_err(|e| Error::Signing(e.to_string()))?;
+    let mut message = String::with_capacity(header.len() + payload.len() * 4 / 3 + 100);
+    message.push_str(&header);
+    message.push('.');
+    URL_SAFE_NO_PAD.encode_string(&payload, &mut message);
+    let signature = jsonwebtoken::crypto::sign(
+        message.as_bytes(),
+        key.encoding_key(),
+        key.algorithm().to_jwt(),
+    )
+    .map_err(|e| Error::Signing(e.to_string()))?;
+    message.push('.');
+    message.push_str(&signature);
+    Ok(message)
+}
+
+impl TokenService {
     /// Verifies an access token, all of it, without I/O: size, header, key, signature, `typ`,
     /// `iss`, `aud`, `exp`, `nbf`, `iat` and every claim, then `revocations`: a token signed
     /// with a revoked key is refused as [`Error::KeyRevoked`], one of a revoked session or

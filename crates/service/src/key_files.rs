@@ -43,6 +43,12 @@ impl KeyDir {
         Self { dir: data_dir.join("keys") }
     }
 
+    /// The directory of the keys of OpenID Connect ID tokens of `data_dir`
+    /// (`DATA_DIR/id-token-keys/`), kept beside an HS256 secret in `DATA_DIR/keys/`.
+    pub fn of_id_tokens(data_dir: &Path) -> Self {
+        Self { dir: data_dir.join("id-token-keys") }
+    }
+
     /// The directory.
     pub fn path(&self) -> &Path {
         &self.dir

@@ -508,7 +508,7 @@ pub async fn reseal(
     current: &KeyEncryptionKey,
     new: &KeyEncryptionKey,
 ) -> Result<usize, KeyError> {
-    let stored = store.signing_keys().await?;
+    let stored = store.all_sealed_keys().await?;
     if stored.is_empty() {
         return Err(KeyError::NothingToReseal);
     }

@@ -61,6 +61,7 @@ impl From<&StoredSigningKey> for SigningKeyRow {
             revoked_at: key.revoked_at.map(db_time),
             public_jwk: key.public_jwk.clone(),
             sealed_private_key: key.sealed_private_key.clone(),
+            purpose: ACCESS.to_owned(),
         }
     }
 }
@@ -97,10 +98,33 @@ impl fmt::Debug for ResealedKey {
     }
 }
 
+/// The purpose of the deployment's signing keys.
+const ACCESS: &str = "access";
+/// The purpose of the keys of OpenID Connect ID tokens (beside an HS256 secret).
+const ID_TOKEN: &str = "id_token";
+
 impl Store {
     /// Every stored signing key, in the order they activate (oldest first).
     pub async fn signing_keys(&self) -> Result<Vec<StoredSigningKey>, StoreError> {
-        let rows = on_backend!(self, read, |conn| queries::signing_keys(conn))?;
+        self.keys_of(Some(ACCESS)).await
+    }
+
+    /// Every stored key of ID tokens, in the order they activate (oldest first).
+    pub async fn id_token_keys(&self) -> Result<Vec<StoredSigningKey>, StoreError> {
+        self.keys_of(Some(ID_TOKEN)).await
+    }
+
+    /// Every stored key whatever it signs, signing keys and keys of ID tokens alike (all
+    /// sealed under the key-encryption key), for [`Store::reseal_signing_keys`].
+    pub async fn all_sealed_keys(&self) -> Result<Vec<StoredSigningKey>, StoreError> {
+        self.keys_of(None).await
+    }
+
+    async fn keys_of(
+        &self,
+        purpose: Option<&'static str>,
+    ) -> Result<Vec<StoredSigningKey>, StoreError> {
+        let rows = on_backend!(self, read, |conn| queries::signing_keys(conn, purpose))?;
         Ok(rows.into_iter().map(StoredSigningKey::from).collect())
     }
 
@@ -110,8 +134,19 @@ impl Store {
         &self,
         first: &[StoredSigningKey],
     ) -> Result<bool, StoreError> {
-        let rows: Vec<SigningKeyRow> = first.iter().map(SigningKeyRow::from).collect();
-        on_backend!(self, write, |conn| queries::add_first_signing_keys(conn, rows))
+        self.add_first_keys_of(first, ACCESS).await
+    }
+
+    async fn add_first_keys_of(
+        &self,
+        first: &[StoredSigningKey],
+        purpose: &'static str,
+    ) -> Result<bool, StoreError> {
+        let rows: Vec<SigningKeyRow> = first
+            .iter()
+            .map(|key| SigningKeyRow { purpose: purpose.to_owned(), ..SigningKeyRow::from(key) })
+            .collect();
+        on_backend!(self, write, |conn| queries::add_first_signing_keys(conn, rows, purpose))
     }
 
     /// Re-seals every stored private key (a new key-encryption key): `resealed` holds one
@@ -127,7 +162,15 @@ impl Store {
     /// Stores `next` and marks every key it replaces (neither retired nor revoked) as retired
     /// at `next.activates_at`, in one transaction.
     pub async fn rotate_signing_key(&self, next: &StoredSigningKey) -> Result<(), StoreError> {
-        let row = SigningKeyRow::from(next);
+        self.rotate_key_of(next, ACCESS).await
+    }
+
+    async fn rotate_key_of(
+        &self,
+        next: &StoredSigningKey,
+        purpose: &'static str,
+    ) -> Result<(), StoreError> {
+        let row = SigningKeyRow { purpose: purpose.to_owned(), ..SigningKeyRow::from(next) };
         on_backend!(self, write, |conn| queries::rotate_signing_key(conn, row))
     }
 
@@ -242,5 +285,35 @@ impl jwt_core::SigningKeyStore for Store {
         until: DateTime<Utc>,
     ) -> jwt_core::Result<Option<jwt_core::KeyRecord>> {
         self.revoke_signing_key(kid, at, until).await?.map(record_of).transpose()
+    }
+}
+
+/// The keys of OpenID Connect ID tokens in the `signing_keys` table (purpose `id_token`), a
+/// lineage of their own beside the signing keys, sealed like them; shared by every instance on
+/// the database.
+#[derive(Debug, Clone)]
+pub struct IdTokenKeyTable(pub std::sync::Arc<Store>);
+
+impl jwt_core::SigningKeyStore for IdTokenKeyTable {
+    async fn signing_keys(&self) -> jwt_core::Result<Vec<jwt_core::StoredKey>> {
+        self.0.id_token_keys().await?.into_iter().map(jwt_core::StoredKey::try_from).collect()
+    }
+
+    async fn add_first_keys(&self, first: &[jwt_core::StoredKey]) -> jwt_core::Result<bool> {
+        let rows = first.iter().map(StoredSigningKey::try_from).collect::<Result<Vec<_>, _>>()?;
+        Ok(self.0.add_first_keys_of(&rows, ID_TOKEN).await?)
+    }
+
+    async fn add_key(&self, next: &jwt_core::StoredKey) -> jwt_core::Result<()> {
+        Ok(self.0.rotate_key_of(&StoredSigningKey::try_from(next)?, ID_TOKEN).await?)
+    }
+
+    async fn revoke_key(
+        &self,
+        kid: &str,
+        at: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> jwt_core::Result<Option<jwt_core::KeyRecord>> {
+        self.0.revoke_signing_key(kid, at, until).await?.map(record_of).transpose()
     }
 }

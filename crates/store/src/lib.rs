@@ -60,7 +60,7 @@ pub use clients::ServiceClient;
 pub use codes::{AuthorizationCode, Redemption};
 pub use email::{InvalidEmail, MAX_EMAIL_BYTES, normalize_email};
 pub use error::{BoxError, StoreError};
-pub use keys::{ResealedKey, StoredSigningKey};
+pub use keys::{IdTokenKeyTable, ResealedKey, StoredSigningKey};
 pub use lifetimes::TokenLifetimes;
 // What `Store` answers to jwt-core's `RefreshTokenStore::refresh_token_state`.
 pub use jwt_core::RefreshTokenState;

@@ -634,22 +634,34 @@ async fn prune_codes(conn: &mut Conn, now: NaiveDateTime, batch: i64) -> Result<
         .le(cut_off)))
 }
 
-pub(crate) async fn signing_keys(conn: &mut Conn) -> Result<Vec<SigningKeyRow>> {
-    Ok(signing_keys::table
+/// The stored keys of `purpose` (all of them for `None`), in the order they activate.
+pub(crate) async fn signing_keys(
+    conn: &mut Conn,
+    purpose: Option<&str>,
+) -> Result<Vec<SigningKeyRow>> {
+    let mut query = signing_keys::table
         .order((signing_keys::activates_at, signing_keys::created_at, signing_keys::kid))
         .select(SigningKeyRow::as_select())
-        .load(conn)
-        .await?)
+        .into_boxed();
+    if let Some(purpose) = purpose {
+        query = query.filter(signing_keys::purpose.eq(purpose));
+    }
+    Ok(query.load(conn).await?)
 }
 
 pub(crate) async fn add_first_signing_keys(
     conn: &mut Conn,
     rows: Vec<SigningKeyRow>,
+    purpose: &str,
 ) -> Result<bool> {
     write_transaction!(conn, async |conn| {
         // Single winner across instances: the count below is read under the lock.
         super::serialize_key_writes(conn).await?;
-        let stored: i64 = signing_keys::table.count().get_result(conn).await?;
+        let stored: i64 = signing_keys::table
+            .filter(signing_keys::purpose.eq(purpose))
+            .count()
+            .get_result(conn)
+            .await?;
         if stored > 0 {
             return Ok(false);
         }
@@ -698,6 +710,7 @@ pub(crate) async fn rotate_signing_key(conn: &mut Conn, row: SigningKeyRow) -> R
         super::serialize_key_writes(conn).await?;
         diesel::update(
             signing_keys::table
+                .filter(signing_keys::purpose.eq(&row.purpose))
                 .filter(signing_keys::retired_at.is_null())
                 .filter(signing_keys::revoked_at.is_null()),
         )

@@ -372,4 +372,5 @@ pub(crate) struct SigningKeyRow {
     pub(crate) revoked_at: Option<NaiveDateTime>,
     pub(crate) public_jwk: Option<String>,
     pub(crate) sealed_private_key: Vec<u8>,
+    pub(crate) purpose: String,
 }

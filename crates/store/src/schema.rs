@@ -87,6 +87,7 @@ diesel::table! {
         revoked_at -> Nullable<Timestamp>,
         public_jwk -> Nullable<Text>,
         sealed_private_key -> Binary,
+        purpose -> Text,
     }
 }
 

@@ -381,7 +381,7 @@ fn refuse(
     redirect(&code_grant::redirect_location(redirect_uri, &params))
 }
 
-fn redirect(location: &str) -> HttpResponse {
+pub(crate) fn redirect(location: &str) -> HttpResponse {
     let answer = HttpResponse::Found().insert_header((header::LOCATION, location)).finish();
     secured(answer, CONTENT_SECURITY_POLICY, "no-store")
 }
@@ -484,7 +484,7 @@ fn consent_page(
 }
 
 /// An HTML page with the pages' headers, and a cookie to set.
-fn page(
+pub(crate) fn page(
     status: StatusCode,
     title: &str,
     body: &str,
@@ -542,7 +542,7 @@ width:100%;box-sizing:border-box;padding:.5rem;margin-top:.3rem;font-size:1rem}\
 button{padding:.5rem 1.2rem;font-size:1rem;margin-top:.6rem}.note{color:#a40000}";
 
 /// HTML-escapes `text` for element content and quoted attributes.
-fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

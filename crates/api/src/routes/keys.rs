@@ -107,6 +107,8 @@ pub async fn rotate(
     // The deployment's algorithm: that of the newest stored key.
     let at_once = query.now.unwrap_or(false);
     let rotation = state.keys.rotate(None, at_once, state.now()).await.map_err(key_error)?;
+    // The keys of ID tokens, when they are apart, turn with the signing keys.
+    state.rotate_id_token_keys().await.map_err(key_error)?;
     let rotated = Rotated {
         kid: rotation.record.kid,
         algorithm: rotation.record.algorithm.to_string(),

@@ -5,7 +5,11 @@ use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
+use crate::error::ApiError;
+use crate::responses::ErrorBody;
 use crate::state::AppState;
+use jwt_auth_service::authorize::is_openid_issuer;
+use jwt_auth_service::openid;
 
 // The schemas of the JSON answers below, which the handlers write directly.
 
@@ -28,15 +32,28 @@ pub struct JwkSet {
 #[derive(utoipa::ToSchema)]
 pub struct AuthorizationServerMetadata {
     pub issuer: String,
+    pub authorization_endpoint: String,
     pub token_endpoint: String,
+    pub userinfo_endpoint: String,
+    pub end_session_endpoint: String,
     pub revocation_endpoint: String,
     pub introspection_endpoint: String,
     pub jwks_uri: String,
     pub grant_types_supported: Vec<String>,
     pub response_types_supported: Vec<String>,
+    pub response_modes_supported: Vec<String>,
+    pub code_challenge_methods_supported: Vec<String>,
+    /// `openid` only when OpenID Connect is on.
+    pub scopes_supported: Vec<String>,
+    pub claims_supported: Vec<String>,
+    pub subject_types_supported: Vec<String>,
+    /// Empty while OpenID Connect is off.
+    pub id_token_signing_alg_values_supported: Vec<String>,
     pub token_endpoint_auth_methods_supported: Vec<String>,
     pub revocation_endpoint_auth_methods_supported: Vec<String>,
     pub introspection_endpoint_auth_methods_supported: Vec<String>,
+    pub authorization_response_iss_parameter_supported: bool,
+    pub prompt_values_supported: Vec<String>,
 }
 
 /// `{"status": "ok"}`.
@@ -114,34 +131,87 @@ pub struct FeedHealth {
 pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((CACHE_CONTROL, "public, max-age=60"))
-        .json(state.tokens().keys().jwks())
+        .json(state.tokens().jwks())
 }
 
 /// RFC 8414 metadata. Every URL starts with `PUBLIC_URL` when it is set (and the issuer is
 /// then that URL unless `JWT_ISSUER` says otherwise); without it, with the address the
-/// request came to. There is no authorization endpoint, so no response type is served:
-/// `response_types_supported`, which RFC 8414 requires, is `["none"]`.
+/// request came to.
 #[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "meta",
     responses((status = 200, body = AuthorizationServerMetadata, description = "RFC 8414 metadata",
         headers(("Cache-Control" = String, description = "`public, max-age=60`")))))]
 pub async fn metadata(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((CACHE_CONTROL, "public, max-age=60"))
+        .json(server_metadata(&state, &req))
+}
+
+/// OpenID Connect Discovery 1.0: the RFC 8414 metadata, when the issuer can be an OpenID
+/// Connect issuer (an `https` URL, or `http` on a loopback address); 404 otherwise.
+#[utoipa::path(get, path = "/.well-known/openid-configuration", tag = "meta",
+    responses(
+        (status = 200, body = AuthorizationServerMetadata, description = "OpenID Connect Discovery 1.0 metadata",
+            headers(("Cache-Control" = String, description = "`public, max-age=60`"))),
+        (status = 404, body = ErrorBody, description = "`not_found`: `JWT_ISSUER` is not a URL, so OpenID Connect is off"),
+    ))]
+pub async fn openid_configuration(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    if !is_openid_issuer(&state.config.issuer) {
+        return Err(ApiError::NotFound(
+            "OpenID Connect is off: JWT_ISSUER is not an https URL nor an http URL on a loopback address".into(),
+        ));
+    }
+    Ok(HttpResponse::Ok()
+        .insert_header((CACHE_CONTROL, "public, max-age=60"))
+        .json(server_metadata(&state, &req)))
+}
+
+/// What both discovery documents say.
+fn server_metadata(state: &AppState, req: &HttpRequest) -> serde_json::Value {
     let config = &state.config;
     let base = match &config.public_url {
         Some(url) => url.clone(),
-        None => crate::caller::public_base_url(&req, &config.trusted_proxies, config.bind),
+        None => crate::caller::public_base_url(req, &config.trusted_proxies, config.bind),
     };
-    HttpResponse::Ok().insert_header((CACHE_CONTROL, "public, max-age=60")).json(json!({
+    let openid = is_openid_issuer(&config.issuer);
+    let scopes: Vec<&str> =
+        openid::SCOPES_SUPPORTED.into_iter().filter(|s| openid || *s != "openid").collect();
+    let tokens = state.tokens();
+    let access_keys = tokens.keys();
+    let id_token_algorithms: Vec<&str> = match tokens.id_token_keys() {
+        Some(keys) => keys.active().map(|k| k.algorithm().as_str()).into_iter().collect(),
+        None => access_keys
+            .active()
+            .filter(|k| openid && !k.algorithm().is_symmetric())
+            .map(|k| k.algorithm().as_str())
+            .into_iter()
+            .collect(),
+    };
+    json!({
         "issuer": config.issuer,
+        "authorization_endpoint": format!("{base}/auth/authorize"),
         "token_endpoint": format!("{base}/auth/token"),
+        "userinfo_endpoint": format!("{base}/auth/userinfo"),
+        "end_session_endpoint": format!("{base}/auth/end-session"),
         "revocation_endpoint": format!("{base}/auth/revoke"),
         "introspection_endpoint": format!("{base}/auth/introspect"),
         "jwks_uri": format!("{base}/.well-known/jwks.json"),
-        "grant_types_supported": ["password", "refresh_token", "client_credentials"],
-        "response_types_supported": ["none"],
-        "token_endpoint_auth_methods_supported": ["none", "client_secret_basic"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", "password"],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "code_challenge_methods_supported": ["S256"],
+        "scopes_supported": scopes,
+        "claims_supported": openid::CLAIMS_SUPPORTED,
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": id_token_algorithms,
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "revocation_endpoint_auth_methods_supported": ["none"],
         "introspection_endpoint_auth_methods_supported": ["bearer"],
-    }))
+        "authorization_response_iss_parameter_supported": true,
+        "prompt_values_supported": ["none", "login", "consent"],
+    })
 }
 
 #[utoipa::path(get, path = "/health", tag = "meta",

@@ -9,6 +9,7 @@ pub mod docs;
 pub mod keys;
 pub mod meta;
 pub mod oauth;
+pub mod openid;
 pub mod pages;
 pub mod revocations;
 pub mod token_answer;

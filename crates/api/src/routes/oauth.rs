@@ -20,7 +20,7 @@ use crate::responses::{
 use crate::routes::bodies::{TokenForm, TokenParam, TokenRequest};
 use crate::routes::token_answer::token_response;
 use crate::state::AppState;
-use jwt_auth_service::code_grant;
+use jwt_auth_service::{code_grant, openid};
 
 /// `POST /auth/token`: the password, refresh-token and client credentials grants of RFC 6749.
 #[utoipa::path(post, path = "/auth/token", tag = "oauth",
@@ -72,9 +72,15 @@ pub async fn token(
             let instance = state.instance();
             let exchanged =
                 code_grant::exchange(&instance, &app, exchange, &client.info, state.now()).await?;
+            let user = state.users.get(&state.store, &exchanged.subject.id).await?;
+            let id_token = openid::id_token(state.tokens(), &exchanged, user.as_ref())?;
             let mut response = HttpResponse::Ok();
             token_no_store(&mut response);
-            return Ok(response.json(CodeTokens { pair: &exchanged.pair, scope: &exchanged.scope }));
+            return Ok(response.json(CodeTokens {
+                pair: &exchanged.pair,
+                scope: &exchanged.scope,
+                id_token: id_token.as_ref().map(|t| t.expose()),
+            }));
         }
         Some(_) => return Err(OAuthError::UnsupportedGrantType),
     };
@@ -87,6 +93,8 @@ struct CodeTokens<'a> {
     #[serde(flatten)]
     pair: &'a jwt_core::TokenPair,
     scope: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id_token: Option<&'a str>,
 }
 
 /// The client application calling the token endpoint, if it authenticated (RFC 6749 §2.3):

@@ -19,6 +19,8 @@ crate::http_tests!(
     a_resource_becomes_the_access_tokens_audience,
     prompt_and_max_age_decide_when_the_sign_in_page_shows,
     ending_the_users_sessions_ends_the_browser_sign_in_everywhere,
+    openid_connect_signs_in_with_an_id_token_userinfo_and_end_session,
+    without_a_url_issuer_openid_is_off_and_the_code_grant_still_works,
 );
 
 /// The verifier of RFC 7636 Appendix B and its S256 challenge.
@@ -444,4 +446,128 @@ async fn ending_the_users_sessions_ends_the_browser_sign_in_everywhere(db: TestD
         assert!(tokio::time::Instant::now() < deadline, "the other instance still signs in");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// The issuer of the OpenID Connect tests: a URL, so that OpenID Connect is on.
+const OIDC_ISSUER: &str = "https://auth.example.com";
+
+async fn openid_connect_signs_in_with_an_id_token_userinfo_and_end_session(db: TestDb) {
+    let app = TestApp::start_with(db, |config| config.issuer = OIDC_ISSUER.into()).await;
+    app.register("alice@example.com").await;
+    let discovery = send(app.get("/.well-known/openid-configuration")).await;
+    assert_eq!(discovery.status, StatusCode::OK, "{}", discovery.text);
+    let doc = &discovery.body;
+    assert_eq!(doc["issuer"], OIDC_ISSUER);
+    assert_eq!(doc["response_types_supported"], serde_json::json!(["code"]));
+    assert_eq!(doc["code_challenge_methods_supported"], serde_json::json!(["S256"]));
+    assert_eq!(doc["subject_types_supported"], serde_json::json!(["public"]));
+    assert_eq!(doc["id_token_signing_alg_values_supported"], serde_json::json!(["RS256"]));
+    assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
+    for endpoint in [
+        "authorization_endpoint",
+        "token_endpoint",
+        "userinfo_endpoint",
+        "end_session_endpoint",
+        "jwks_uri",
+    ] {
+        assert!(doc[endpoint].as_str().is_some_and(|u| u.starts_with("http")), "{endpoint}");
+    }
+    let rfc8414 = send(app.get("/.well-known/oauth-authorization-server")).await;
+    assert_eq!(rfc8414.body["userinfo_endpoint"], doc["userinfo_endpoint"], "the same endpoints");
+
+    let registration = SignIn {
+        redirect_uris: vec!["http://127.0.0.1/callback".into()],
+        post_logout_redirect_uris: vec!["http://127.0.0.1/signed-out".into()],
+        public: true,
+        first_party: true,
+    };
+    let spa = add_app(&app, "Single-page app", registration).await;
+    let mut browser = Browser::new(&app);
+    let query =
+        authorize_query(&spa, &[("scope", Some("openid email")), ("nonce", Some("n-0S6_WzA2Mj"))]);
+    let params = code_for(&mut browser, &query, "alice@example.com").await;
+    assert_eq!(params["iss"], OIDC_ISSUER);
+    let tokens = exchange(&app, &spa, &params["code"], &spa.redirect_uri).await;
+    assert_eq!(tokens.status, StatusCode::OK, "{}", tokens.text);
+    let id_token = tokens.body["id_token"].as_str().expect("an ID token");
+    let (header, claims) = decode(id_token);
+    assert_eq!((header["alg"].as_str(), header["typ"].as_str()), (Some("RS256"), Some("JWT")));
+    // Its key is published, and it verifies the token.
+    let jwks = send(app.get("/.well-known/jwks.json")).await;
+    let set: jsonwebtoken::jwk::JwkSet = serde_json::from_str(&jwks.text).expect("a JWK set");
+    let jwk =
+        set.find(header["kid"].as_str().expect("a kid")).expect("the ID-token key is published");
+    let key = jsonwebtoken::DecodingKey::from_jwk(jwk).expect("a key");
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    validation.set_audience(&[spa.id.as_str()]);
+    validation.set_issuer(&[OIDC_ISSUER]);
+    jsonwebtoken::decode::<serde_json::Value>(id_token, &key, &validation)
+        .expect("the signature verifies");
+    assert_eq!(claims["aud"], spa.id.as_str());
+    assert_eq!(claims["nonce"], "n-0S6_WzA2Mj");
+    assert_eq!(claims["amr"], serde_json::json!(["pwd"]));
+    assert_eq!(claims["email"], "alice@example.com");
+    assert_eq!(claims["email_verified"], false);
+    assert!(claims["auth_time"].is_i64() && claims["sid"].is_string());
+    // An ID token is never an access token.
+    app.me(id_token).await.assert_token_refused("invalid_token");
+
+    let access = tokens.body["access_token"].as_str().expect("an access token");
+    let info = send(app.get("/auth/userinfo").bearer_auth(access)).await;
+    assert_eq!(info.status, StatusCode::OK, "{}", info.text);
+    assert_eq!(info.body["sub"], claims["sub"]);
+    assert_eq!(info.body["email"], "alice@example.com");
+    assert_eq!(info.body["email_verified"], false);
+    // A token without scope `openid` (a login's) gets `insufficient_scope`.
+    let login = app.login("alice@example.com").await;
+    let refused = send(app.get("/auth/userinfo").bearer_auth(&login.access)).await;
+    refused.assert_error(StatusCode::FORBIDDEN, "insufficient_scope");
+    assert!(refused.header("www-authenticate").unwrap_or_default().contains("insufficient_scope"));
+
+    // End-session: an unregistered post-logout URI ends nothing and goes nowhere.
+    let hint = format!("/auth/end-session?id_token_hint={id_token}");
+    let elsewhere =
+        browser.get(&format!("{hint}&post_logout_redirect_uri=https://evil.example/")).await;
+    assert_eq!(elsewhere.status, StatusCode::BAD_REQUEST, "{}", elsewhere.text);
+    assert!(elsewhere.header("location").is_none());
+    app.assert_accepted(access).await;
+    // The registered one: signed out, back with the state; the sessions it started end.
+    let out = browser
+        .get(&format!("{hint}&post_logout_redirect_uri=http://127.0.0.1/signed-out&state=bye"))
+        .await;
+    let (base, params) = redirected(&out);
+    assert_eq!((base.as_str(), params["state"].as_str()), ("http://127.0.0.1/signed-out", "bye"));
+    assert!(
+        out.set_cookies().iter().any(|c| c.starts_with("__Host-jwt-auth-sign-in=;")),
+        "{:?}",
+        out.set_cookies()
+    );
+    app.me(access).await.assert_token_refused("token_revoked");
+    assert_eq!(
+        app.me(&login.access).await.status,
+        StatusCode::OK,
+        "a login's session is not the browser's"
+    );
+    let quiet = authorize_query(&spa, &[("prompt", Some("none"))]);
+    let (_, params) = redirected(&browser.get(&quiet).await);
+    assert_eq!(params["error"], "login_required");
+}
+
+async fn without_a_url_issuer_openid_is_off_and_the_code_grant_still_works(db: TestDb) {
+    let app = TestApp::start(db).await;
+    app.register("alice@example.com").await;
+    send(app.get("/.well-known/openid-configuration"))
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "not_found");
+    let spa = public_app(&app, "Viewer").await;
+    let mut browser = Browser::new(&app);
+    let (_, params) =
+        redirected(&browser.get(&authorize_query(&spa, &[("scope", Some("openid"))])).await);
+    assert_eq!(params["error"], "invalid_scope");
+    let params = code_for(&mut browser, &authorize_query(&spa, &[]), "alice@example.com").await;
+    let tokens = exchange(&app, &spa, &params["code"], &spa.redirect_uri).await;
+    assert_eq!(tokens.status, StatusCode::OK, "{}", tokens.text);
+    assert!(tokens.body.get("id_token").is_none());
+    let metadata = send(app.get("/.well-known/oauth-authorization-server")).await;
+    assert_eq!(metadata.body["scopes_supported"], serde_json::json!(["email", "offline_access"]));
 }

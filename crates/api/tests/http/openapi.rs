@@ -48,6 +48,9 @@ const STATUSES: &[(&str, &str, &[u16])] = &[
     ("post", "/auth/login", &[200, 400, 401, 413, 415, 422, 429, 503]),
     ("post", "/auth/token", &[200, 400, 401, 413, 415, 429, 503]),
     ("get", "/auth/authorize", &[200, 302, 400, 503]),
+    ("get", "/auth/userinfo", &[200, 401, 403, 404, 503]),
+    ("get", "/auth/end-session", &[200, 302, 400, 503]),
+    ("get", "/.well-known/openid-configuration", &[200, 404]),
     ("post", "/auth/authorize", &[200, 302, 400, 403, 413, 415, 429, 503]),
     ("post", "/auth/refresh", &[200, 400, 401, 403, 413, 415, 422, 503]),
     ("post", "/auth/logout", &[204, 400, 401, 403, 413, 415, 422, 503]),
@@ -141,7 +144,8 @@ async fn answers_name_their_headers_and_error_bodies(db: TestDb) {
             // shared 401/403/429/503 of those endpoints included.
             // The pages of the authorization endpoint answer HTML, but for a body too large
             // to read.
-            if *path == "/auth/authorize" && *status != 413 && *status >= 400 {
+            let pages = ["/auth/authorize", "/auth/end-session"];
+            if pages.contains(path) && *status != 413 && *status >= 400 {
                 assert!(answer["content"]["text/html"].is_object(), "{method} {path} {status}");
                 continue;
             }

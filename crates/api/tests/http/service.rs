@@ -192,16 +192,21 @@ async fn public_url_prefixes_every_published_url_and_is_the_default_issuer(db: T
     assert_eq!(meta.status, StatusCode::OK, "{}", meta.text);
     assert_eq!(meta.body["issuer"], "https://auth.example.com");
     for (member, path) in [
+        ("authorization_endpoint", "/auth/authorize"),
         ("token_endpoint", "/auth/token"),
+        ("userinfo_endpoint", "/auth/userinfo"),
+        ("end_session_endpoint", "/auth/end-session"),
         ("revocation_endpoint", "/auth/revoke"),
         ("introspection_endpoint", "/auth/introspect"),
         ("jwks_uri", "/.well-known/jwks.json"),
     ] {
         assert_eq!(meta.body[member], format!("https://auth.example.com{path}"), "{member}");
     }
-    // RFC 8414 requires response_types_supported; with no authorization endpoint it is
-    // ["none"]. No client authentication by signed JWT is offered, so no algorithm for it.
-    assert_eq!(meta.body["response_types_supported"], json!(["none"]));
+    // The code grant's one response type. No client authentication by signed JWT is
+    // offered, so no algorithm for it.
+    assert_eq!(meta.body["response_types_supported"], json!(["code"]));
+    let discovery = send(app.get("/.well-known/openid-configuration")).await;
+    assert_eq!(discovery.body["authorization_endpoint"], "https://auth.example.com/auth/authorize");
     assert!(meta.body.get("token_endpoint_auth_signing_alg_values_supported").is_none());
     // Forwarding headers from an untrusted client change nothing.
     let spoofed = send(
@@ -283,6 +288,9 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("get", "/openapi.json"),
     ("get", "/docs"),
     ("get", "/auth/authorize"),
+    ("get", "/auth/userinfo"),
+    ("get", "/auth/end-session"),
+    ("get", "/.well-known/openid-configuration"),
     // Beyond the contract's table: the forms of the sign-in and consent pages, which post
     // back to the authorization endpoint.
     ("post", "/auth/authorize"),
