@@ -3,6 +3,7 @@
 //! on PostgreSQL. One module per area of the contract.
 
 mod admin;
+mod app_attacks;
 mod apps;
 mod attacks;
 mod auth;
