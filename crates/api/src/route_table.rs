@@ -89,7 +89,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .service(get("/auth/sign-in.css").route(get_or_head().to(authorize::style)))
         .service(get("/auth/userinfo").route(get_or_head().to(openid::userinfo)))
-        .service(get("/auth/end-session").route(get_or_head().to(openid::end_session)))
+        .service(
+            resource("/auth/end-session", "GET, HEAD, POST")
+                .route(get_or_head().to(openid::end_session))
+                .route(web::post().to(openid::confirm_end_session)),
+        )
         .service(
             get("/.well-known/openid-configuration")
                 .route(get_or_head().to(meta::openid_configuration)),

@@ -859,36 +859,50 @@ pub(crate) async fn add_authorization_code(conn: &mut Conn, row: CodeRow) -> Res
     Ok(())
 }
 
+/// Redeems a code. Each step is an update that takes the row's lock before anything is read,
+/// so that two exchanges at once (PostgreSQL runs them side by side, at read committed) see
+/// each other: one marks the code used, the other then finds it used.
 pub(crate) async fn redeem_authorization_code(
     conn: &mut Conn,
     digest: &[u8],
     now: NaiveDateTime,
 ) -> Result<Redemption> {
     write_transaction!(conn, async |conn| {
-        let found: Option<CodeRow> = authorization_codes::table
+        let unused = authorization_codes::table
             .find(digest)
-            .select(CodeRow::as_select())
+            .filter(authorization_codes::used_at.is_null())
+            .filter(authorization_codes::expires_at.gt(now));
+        let fresh = diesel::update(unused)
+            .set(authorization_codes::used_at.eq(now))
+            .returning(CodeRow::as_returning())
             .get_result(conn)
             .await
             .optional()?;
-        let Some(row) = found else { return Ok(Redemption::Unknown) };
-        if row.used_at.is_some() {
-            if row.replayed_at.is_none() {
-                diesel::update(authorization_codes::table.find(digest))
-                    .set(authorization_codes::replayed_at.eq(now))
-                    .execute(conn)
-                    .await?;
-            }
-            return Ok(Redemption::Replayed { session_id: row.session_id });
+        if let Some(row) = fresh {
+            return Ok(Redemption::Fresh(Box::new(row.into_code())));
         }
-        if row.expires_at <= now {
-            return Ok(Redemption::Unknown);
-        }
-        diesel::update(authorization_codes::table.find(digest))
-            .set(authorization_codes::used_at.eq(now))
+        // Used before (or expired, or never issued): the first replay is recorded under the
+        // row's lock, and the session the first exchange started is read after it.
+        let first_replay = authorization_codes::table
+            .find(digest)
+            .filter(authorization_codes::used_at.is_not_null())
+            .filter(authorization_codes::replayed_at.is_null());
+        let marked = diesel::update(first_replay)
+            .set(authorization_codes::replayed_at.eq(now))
             .execute(conn)
             .await?;
-        Ok(Redemption::Fresh(Box::new(row.into_code())))
+        let found: Option<(Option<NaiveDateTime>, Option<String>)> = authorization_codes::table
+            .find(digest)
+            .select((authorization_codes::used_at, authorization_codes::session_id))
+            .get_result(conn)
+            .await
+            .optional()?;
+        let session_id = match found {
+            Some((Some(_), session_id)) => session_id,
+            _ if marked > 0 => None,
+            _ => return Ok(Redemption::Unknown),
+        };
+        Ok(Redemption::Replayed { session_id })
     })
     .await
 }

@@ -155,11 +155,7 @@ async fn submitted(
     client: &ClientContext,
     form: PageForm,
 ) -> Result<HttpResponse, ApiError> {
-    let cookie = req.cookie(CSRF_COOKIE);
-    let expected = cookie.as_ref().map(|c| c.value()).filter(|v| v.len() <= MAX_CSRF_BYTES);
-    let presented = form.csrf.as_deref().unwrap_or_default();
-    let same = expected.is_some_and(|e| bool::from(e.as_bytes().ct_eq(presented.as_bytes())));
-    if !same || presented.is_empty() {
+    if !csrf_matches(req, form.csrf.as_deref()) {
         return Ok(page(
             StatusCode::FORBIDDEN,
             "Sign-in expired",
@@ -399,7 +395,16 @@ fn sign_in_cookie(state: &AppState, token: String) -> Cookie<'static> {
 }
 
 /// The CSRF token of `req`'s cookie, or a new one; and the cookie to set, if new.
-fn csrf_token(req: &HttpRequest) -> (String, Option<Cookie<'static>>) {
+/// Whether `presented` (a form's `csrf`) is the CSRF cookie's value, compared in constant time.
+pub(crate) fn csrf_matches(req: &HttpRequest, presented: Option<&str>) -> bool {
+    let cookie = req.cookie(CSRF_COOKIE);
+    let expected = cookie.as_ref().map(|c| c.value()).filter(|v| v.len() <= MAX_CSRF_BYTES);
+    let presented = presented.unwrap_or_default();
+    let same = expected.is_some_and(|e| bool::from(e.as_bytes().ct_eq(presented.as_bytes())));
+    same && !presented.is_empty()
+}
+
+pub(crate) fn csrf_token(req: &HttpRequest) -> (String, Option<Cookie<'static>>) {
     if let Some(cookie) = req.cookie(CSRF_COOKIE)
         && cookie.value().len() == 43
         && URL_SAFE_NO_PAD.decode(cookie.value()).is_ok()
@@ -423,10 +428,14 @@ fn csrf_token(req: &HttpRequest) -> (String, Option<Cookie<'static>>) {
 
 /// A form that posts back to this request, with its CSRF token.
 fn form_start(req: &HttpRequest, csrf: &str) -> String {
-    let action = format!("/auth/authorize?{}", req.query_string());
+    form_to(&format!("/auth/authorize?{}", req.query_string()), csrf)
+}
+
+/// A form that posts to `action`, with the CSRF token `csrf`.
+pub(crate) fn form_to(action: &str, csrf: &str) -> String {
     format!(
         "<form method=\"post\" action=\"{}\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">",
-        escape(&action),
+        escape(action),
         escape(csrf)
     )
 }

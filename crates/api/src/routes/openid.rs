@@ -8,12 +8,12 @@ use jwt_auth_service::code_grant::redirect_location;
 use jwt_auth_service::openid;
 use jwt_auth_service::redirect::RedirectUri;
 use jwt_auth_service::sign_in::{SIGN_IN_COOKIE, SignInSessions};
-use serde::Deserialize;
 
 use crate::error::ApiError;
 use crate::extract::Authenticated;
+use crate::extract::RawBody;
 use crate::responses::{BearerRefused, ErrorBody, Unavailable};
-use crate::routes::authorize::{page, redirect};
+use crate::routes::authorize::{csrf_matches, csrf_token, escape, form_to, page, redirect};
 use crate::routes::no_store;
 use crate::state::AppState;
 
@@ -58,7 +58,7 @@ pub async fn userinfo(
 }
 
 /// The parameters of `GET /auth/end-session`.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[derive(Debug, Default, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct EndSession {
     /// An ID token this server issued to the client, expired or not: whose sign-in to end.
@@ -71,46 +71,110 @@ pub struct EndSession {
     state: Option<String>,
 }
 
+impl EndSession {
+    /// The parameters of `query`, each at most once and at most 8 KiB.
+    fn read(query: &str) -> Result<Self, ApiError> {
+        let mut params = EndSession::default();
+        for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            let slot = match name.as_ref() {
+                "id_token_hint" => &mut params.id_token_hint,
+                "post_logout_redirect_uri" => &mut params.post_logout_redirect_uri,
+                "client_id" => &mut params.client_id,
+                "state" => &mut params.state,
+                _ => continue,
+            };
+            if value.len() > 8 * 1024 {
+                return Err(ApiError::MalformedBody(format!("`{name}` is too long")));
+            }
+            if slot.replace(value.into_owned()).is_some() {
+                return Err(ApiError::MalformedBody(format!("`{name}` is given more than once")));
+            }
+        }
+        Ok(params)
+    }
+}
+
+/// The form of the sign-out confirmation (read by hand: the CSRF token alone).
+#[allow(dead_code, reason = "a schema of the OpenAPI document: the handler reads the form itself")]
+#[derive(utoipa::ToSchema)]
+pub struct SignOutForm {
+    /// The CSRF token of the page.
+    csrf: Option<String>,
+}
+
 /// `GET /auth/end-session`: ends the browser's sign-in session and the sessions it started,
 /// then goes back to a registered post-logout redirect URI, or shows a signed-out page.
+/// Without an `id_token_hint`, a signed-in browser is asked to confirm first (a form that
+/// posts back here), so that no other site can sign the user out with a link.
 #[utoipa::path(get, path = "/auth/end-session", tag = "oauth", params(EndSession),
     responses(
-        (status = 200, description = "the signed-out page", content_type = "text/html"),
+        (status = 200, description = "the signed-out page, or the confirmation page", content_type = "text/html"),
         (status = 302, description = "to the post-logout redirect URI, with `state`",
             headers(("Location" = String, description = "the post-logout redirect URI"))),
         (status = 400, description = "an `id_token_hint` this server did not issue, or a post-logout redirect URI not registered for the client: nothing ended, no redirect", content_type = "text/html"),
         (status = 503, description = "the database is unreachable", content_type = "text/html",
             headers(("Retry-After" = u64, description = "seconds to wait"))),
     ))]
-pub async fn end_session(
+pub async fn end_session(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let answer = match EndSession::read(req.query_string()) {
+        Ok(query) => ended(&state, &req, query, false).await,
+        Err(e) => Err(e),
+    };
+    answer.unwrap_or_else(|e| failure(&e))
+}
+
+/// `POST /auth/end-session`: the confirmation of a sign-out without an `id_token_hint`.
+#[utoipa::path(post, path = "/auth/end-session", tag = "oauth", params(EndSession),
+    request_body(content = SignOutForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "the signed-out page", content_type = "text/html"),
+        (status = 302, description = "to the post-logout redirect URI, with `state`",
+            headers(("Location" = String, description = "the post-logout redirect URI"))),
+        (status = 400, description = "a parameter as for `GET`, or a malformed form", content_type = "text/html"),
+        (status = 403, description = "the form's CSRF token is not the cookie's: nothing ended", content_type = "text/html"),
+        (status = 413, description = "a body over 64 KiB", body = ErrorBody),
+        (status = 503, description = "the database is unreachable", content_type = "text/html",
+            headers(("Retry-After" = u64, description = "seconds to wait"))),
+    ))]
+pub async fn confirm_end_session(
     state: web::Data<AppState>,
     req: HttpRequest,
-    query: web::Query<EndSession>,
+    body: RawBody,
 ) -> HttpResponse {
-    match ended(&state, &req, query.into_inner()).await {
-        Ok(answer) => answer,
-        Err(e) => {
-            let status = actix_web::ResponseError::status_code(&e);
-            let text = match status {
-                StatusCode::SERVICE_UNAVAILABLE => {
-                    "The service is unavailable for a moment.".into()
-                }
-                _ => e.to_string(),
-            };
-            let body = format!("<p>{}</p>", crate::routes::authorize::escape(&text));
-            let mut answer = page(status, "Sign-out failed", &body, None);
-            if status == StatusCode::SERVICE_UNAVAILABLE {
-                answer.headers_mut().insert(header::RETRY_AFTER, 1.into());
-            }
-            answer
-        }
+    let csrf = url::form_urlencoded::parse(&body.0)
+        .find(|(name, _)| name == "csrf")
+        .map(|(_, value)| value.into_owned());
+    if !csrf_matches(&req, csrf.as_deref()) {
+        let body = "<p>This form is not one this server gave to this browser. Nothing changed.</p>";
+        return page(StatusCode::FORBIDDEN, "Sign-out not confirmed", body, None);
     }
+    let answer = match EndSession::read(req.query_string()) {
+        Ok(query) => ended(&state, &req, query, true).await,
+        Err(e) => Err(e),
+    };
+    answer.unwrap_or_else(|e| failure(&e))
+}
+
+/// The page of a failure.
+fn failure(e: &ApiError) -> HttpResponse {
+    let status = actix_web::ResponseError::status_code(e);
+    let text = match status {
+        StatusCode::SERVICE_UNAVAILABLE => "The service is unavailable for a moment.".into(),
+        _ => e.to_string(),
+    };
+    let body = format!("<p>{}</p>", escape(&text));
+    let mut answer = page(status, "Sign-out failed", &body, None);
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        answer.headers_mut().insert(header::RETRY_AFTER, 1.into());
+    }
+    answer
 }
 
 async fn ended(
     state: &AppState,
     req: &HttpRequest,
     query: EndSession,
+    confirmed: bool,
 ) -> Result<HttpResponse, ApiError> {
     let refuse = |why: &str| ApiError::MalformedBody(why.to_owned());
     let hint = match &query.id_token_hint {
@@ -154,6 +218,18 @@ async fn ended(
         Some(cookie) => sessions.check(cookie.value()).await?,
         None => None,
     };
+    // Without a hint, nothing proves the request comes from an application the user signed
+    // in to: the user confirms.
+    if hint.is_none() && browser.is_some() && !confirmed {
+        let (csrf, cookie) = csrf_token(req);
+        let action = format!("/auth/end-session?{}", req.query_string());
+        let body = format!(
+            "<p>Sign out of this server, and of the applications you signed in to through it?</p>\
+             {}<button type=\"submit\">Sign out</button></form>",
+            form_to(&action, &csrf)
+        );
+        return Ok(page(StatusCode::OK, "Sign out", &body, cookie));
+    }
     // The browser's own sign-in ends; so does the hint's, which its ID token names (a valid
     // hint proves the client held that sign-in's token).
     if let Some(who) = &browser {

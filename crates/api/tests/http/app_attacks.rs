@@ -16,10 +16,9 @@
 //! - a refresh token of one client presented by another, by none, or at `/auth/refresh`;
 //! - oversized and repeated parameters (RFC 6749 §3.1).
 //!
-//! Found here, not fixed yet: on PostgreSQL, a code exchanged twice at the same moment is
-//! redeemed twice (two 200s and two live sessions), or the replay goes unnoticed (one 200
-//! whose session survives). The test tolerates it there, marked `KNOWN SERVER BUG`;
-//! `known_bug` holds the strict version, ignored until the server is fixed.
+//! Found here and fixed: on PostgreSQL, a code exchanged twice at the same moment was
+//! redeemed twice (the store read the code, then marked it, at read committed without locking
+//! its row); each step of a redemption is now an update that takes the row's lock first.
 
 use aws_lc_rs::digest::{SHA256, digest};
 use base64::Engine;
@@ -32,7 +31,7 @@ use super::apps::{
     App, Browser, VERIFIER, add_app, allow, authorize_query, code_for, csrf_of, exchange,
     redirected, sign_in, token,
 };
-use crate::common::{Backend, PASSWORD, Reply, TestApp, TestDb};
+use crate::common::{PASSWORD, Reply, TestApp, TestDb};
 
 crate::http_tests!(
     unregistered_redirect_uris_get_an_error_page_never_a_redirect,
@@ -368,16 +367,7 @@ async fn a_replayed_code_is_refused_and_revokes_the_tokens_of_its_first_exchange
 
 /// The same code exchanged twice at once (a replay racing the first exchange): at most one
 /// exchange answers with tokens, and no session it started stays alive.
-///
-/// SERVER BUG (PostgreSQL only), tolerated here and marked `KNOWN SERVER BUG` below: both
-/// exchanges get 200 and both sessions stay alive, or one gets 200 and its session outlives
-/// the replay. [`known_bug`] holds the strict test, ignored until the server is fixed.
 async fn a_code_exchanged_twice_at_the_same_moment_leaves_no_live_session(db: TestDb) {
-    exchanged_twice_at_the_same_moment(db, false).await;
-}
-
-/// The body of the test above; `strict`: the PostgreSQL bug fails it too.
-async fn exchanged_twice_at_the_same_moment(db: TestDb, strict: bool) {
     let app = start(db).await;
     let spa = client(&app, "Viewer", true).await;
     let mut browser = Browser::new(&app);
@@ -390,27 +380,13 @@ async fn exchanged_twice_at_the_same_moment(db: TestDb, strict: bool) {
         for reply in [&a, &b].into_iter().filter(|r| r.status != StatusCode::OK) {
             reply.assert_oauth_error("invalid_grant");
         }
-        let mut sessions = Vec::new();
-        for reply in &granted {
-            let (access, refresh) = tokens_of(reply);
-            sessions.push((app.me(&access).await, refresh));
-        }
-        let survived = sessions.iter().any(|(me, _)| me.status == StatusCode::OK);
-        // KNOWN SERVER BUG (PostgreSQL): `redeem_authorization_code` reads the code and then
-        // marks it in a READ COMMITTED transaction without locking its row, and
-        // `record_code_session` likewise, so the two exchanges can both find the code fresh
-        // (two 200s, two live sessions), or the replay can read the code before the first
-        // exchange records its session and mark the replay after it checked (one 200 whose
-        // session survives the replay).
-        if !strict && app.backend() == Backend::Postgres && (granted.len() > 1 || survived) {
-            continue;
-        }
         // Not "exactly one": when the replay lands while the first exchange is starting its
         // session, the server refuses both (code_grant::exchange, by design); either way no
         // session survives.
         assert!(granted.len() <= 1, "round {round}: the code was redeemed twice");
-        for (me, refresh) in sessions {
-            me.assert_token_refused("token_revoked");
+        for reply in granted {
+            let (access, refresh) = tokens_of(reply);
+            app.me(&access).await.assert_token_refused("token_revoked");
             refresh_as(&app, &spa, &refresh).await.assert_oauth_error("invalid_grant");
         }
     }
@@ -418,20 +394,6 @@ async fn exchanged_twice_at_the_same_moment(db: TestDb, strict: bool) {
     let code = new_code(&mut browser, &spa, &[]).await;
     let (access, _) = tokens_of(&exchange(&app, &spa, &code, WEB).await);
     app.assert_accepted(&access).await;
-}
-
-/// The assertions that a server bug fails, ignored until it is fixed; run them with
-/// `cargo nextest run -p jwt-auth-api --test main --run-ignored only -E 'test(/app_attacks::/)'`.
-mod known_bug {
-    use crate::common::{Backend, TestDb};
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "SERVER BUG: on PostgreSQL a code exchanged twice at once is redeemed twice"]
-    async fn postgres_a_code_exchanged_twice_at_the_same_moment_is_redeemed_at_most_once() {
-        if let Some(db) = TestDb::open(Backend::Postgres).await {
-            super::exchanged_twice_at_the_same_moment(db, true).await;
-        }
-    }
 }
 
 /// Code injection: another client, public or confidential, presents a code issued to this

@@ -21,6 +21,7 @@ crate::http_tests!(
     ending_the_users_sessions_ends_the_browser_sign_in_everywhere,
     openid_connect_signs_in_with_an_id_token_userinfo_and_end_session,
     without_a_url_issuer_openid_is_off_and_the_code_grant_still_works,
+    a_sign_out_without_an_id_token_is_confirmed_by_the_user_first,
 );
 
 /// The verifier of RFC 7636 Appendix B and its S256 challenge.
@@ -570,4 +571,30 @@ async fn without_a_url_issuer_openid_is_off_and_the_code_grant_still_works(db: T
     assert!(tokens.body.get("id_token").is_none());
     let metadata = send(app.get("/.well-known/oauth-authorization-server")).await;
     assert_eq!(metadata.body["scopes_supported"], serde_json::json!(["email", "offline_access"]));
+}
+
+/// Without `id_token_hint`, nothing shows that the request comes from an application the user
+/// signed in to (any site can link to the endpoint): the user confirms on a page first.
+async fn a_sign_out_without_an_id_token_is_confirmed_by_the_user_first(db: TestDb) {
+    let app = TestApp::start(db).await;
+    app.register("alice@example.com").await;
+    let spa = public_app(&app, "Viewer").await;
+    let mut browser = Browser::new(&app);
+    let params = code_for(&mut browser, &authorize_query(&spa, &[]), "alice@example.com").await;
+    assert!(params.contains_key("code"));
+    let quiet = authorize_query(&spa, &[("prompt", Some("none"))]);
+
+    let confirm = browser.get("/auth/end-session").await;
+    assert_eq!(confirm.status, StatusCode::OK, "{}", confirm.text);
+    assert!(confirm.text.contains("action=\"/auth/end-session?\""), "{}", confirm.text);
+    assert!(redirected(&browser.get(&quiet).await).1.contains_key("code"), "still signed in");
+    // Posted without the page's token (from another site): nothing ends.
+    let forged = browser.post("/auth/end-session", &[("csrf", "forged")]).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert!(redirected(&browser.get(&quiet).await).1.contains_key("code"), "still signed in");
+    let csrf = csrf_of(&confirm);
+    let out = browser.post("/auth/end-session", &[("csrf", csrf.as_str())]).await;
+    assert_eq!(out.status, StatusCode::OK, "{}", out.text);
+    assert!(out.text.contains("signed out"), "{}", out.text);
+    assert_eq!(redirected(&browser.get(&quiet).await).1["error"], "login_required");
 }

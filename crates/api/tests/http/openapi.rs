@@ -50,6 +50,7 @@ const STATUSES: &[(&str, &str, &[u16])] = &[
     ("get", "/auth/authorize", &[200, 302, 400, 503]),
     ("get", "/auth/userinfo", &[200, 401, 403, 404, 503]),
     ("get", "/auth/end-session", &[200, 302, 400, 503]),
+    ("post", "/auth/end-session", &[200, 302, 400, 403, 413, 503]),
     ("get", "/.well-known/openid-configuration", &[200, 404]),
     ("post", "/auth/authorize", &[200, 302, 400, 403, 413, 415, 429, 503]),
     ("post", "/auth/refresh", &[200, 400, 401, 403, 413, 415, 422, 503]),

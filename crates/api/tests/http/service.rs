@@ -294,6 +294,8 @@ const ENDPOINTS: &[(&str, &str)] = &[
     // Beyond the contract's table: the forms of the sign-in and consent pages, which post
     // back to the authorization endpoint.
     ("post", "/auth/authorize"),
+    // The confirmation of a sign-out without an ID token.
+    ("post", "/auth/end-session"),
     // Beyond the contract's table: the administrators' API behind the console.
     ("get", "/api/admin/users/{id}"),
     ("post", "/api/admin/users/{id}/sessions/{session_id}/revoke"),
