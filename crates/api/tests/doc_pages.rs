@@ -23,7 +23,8 @@ use clap::CommandFactory;
 use process::Server;
 
 /// The pages whose `sh` blocks run, each against its own server.
-const RUNNABLE: &[&str] = &["docs/getting-started.md", "docs/api.md", "docs/admin-guide.md"];
+const RUNNABLE: &[&str] =
+    &["docs/getting-started.md", "docs/api.md", "docs/admin-guide.md", "docs/sign-in-for-apps.md"];
 
 /// The pages whose Rust blocks compile as doctests (`cargo test --doc`), and the crate that
 /// includes each: a block marked `ignore` there is not compiled, so it needs a reason too.

@@ -44,6 +44,7 @@ const PAGES: &[(&str, usize)] = &[
     ("docs/getting-started.md", 1),
     ("docs/api.md", 1),
     ("docs/admin-guide.md", 1),
+    ("docs/sign-in-for-apps.md", 1),
     ("docs/configuration.md", 1),
     ("docs/migrating-users.md", 1),
 ];
