@@ -98,6 +98,27 @@ impl TestApp {
     /// Starts a server on `db` with the default settings changed by `configure`; the key of
     /// `config.algorithm` is made here and pinned, so the test can sign with it.
     pub async fn start_with(db: TestDb, configure: impl FnOnce(&mut Config)) -> TestApp {
+        Self::start_listening(db, None, configure).await
+    }
+
+    /// [`TestApp::start_with`], with its own address as `PUBLIC_URL` (and so as the issuer),
+    /// as an operator trying OpenID Connect locally sets it: `http://127.0.0.1:PORT`.
+    pub async fn start_at_own_url(db: TestDb, configure: impl FnOnce(&mut Config)) -> TestApp {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("an ephemeral port");
+        let url = format!("http://{}", listener.local_addr().expect("a local address"));
+        let configured = |config: &mut Config| {
+            config.public_url = Some(url.clone());
+            config.issuer = url.clone();
+            configure(config);
+        };
+        Self::start_listening(db, Some(listener), configured).await
+    }
+
+    async fn start_listening(
+        db: TestDb,
+        listener: Option<TcpListener>,
+        configure: impl FnOnce(&mut Config),
+    ) -> TestApp {
         let data_dir = Arc::new(tempfile::tempdir().expect("a data directory"));
         let mut config = default_config(&db.url, data_dir.path().to_owned());
         configure(&mut config);
@@ -105,7 +126,8 @@ impl TestApp {
         // Whole seconds, like the claims, so that tests can reason about `iat` and `exp`.
         let now = Utc::now();
         let start = now - TimeDelta::nanoseconds(now.timestamp_subsec_nanos().into());
-        let app = Self::launch(db, config, key, key_args, ManualClock::new(start), data_dir).await;
+        let clock = ManualClock::new(start);
+        let app = Self::launch_on(db, config, key, key_args, clock, data_dir, listener).await;
         app.wait_ready().await;
         app
     }
@@ -160,6 +182,19 @@ impl TestApp {
         clock: ManualClock,
         data_dir: Arc<tempfile::TempDir>,
     ) -> TestApp {
+        Self::launch_on(db, config, key, key_args, clock, data_dir, None).await
+    }
+
+    /// Builds and starts the server, on `listener` if given (else an ephemeral port).
+    async fn launch_on(
+        db: TestDb,
+        config: Config,
+        key: SigningKey,
+        key_args: KeyArgs,
+        clock: ManualClock,
+        data_dir: Arc<tempfile::TempDir>,
+        listener: Option<TcpListener>,
+    ) -> TestApp {
         let application = jwt_auth_api::Application::build(
             config.clone(),
             &key_args,
@@ -168,7 +203,8 @@ impl TestApp {
         .await
         .unwrap_or_else(|e| panic!("the server state builds: {e}"));
         let state = application.state().clone();
-        let listener = TcpListener::bind("127.0.0.1:0").expect("an ephemeral port");
+        let listener = listener
+            .unwrap_or_else(|| TcpListener::bind("127.0.0.1:0").expect("an ephemeral port"));
         let addr = listener.local_addr().expect("a local address");
         let server = application.run(listener).expect("the server starts");
         let handle = server.handle();

@@ -22,5 +22,6 @@ mod keys;
 mod openapi;
 mod race;
 mod refresh;
+mod relying_party;
 mod service;
 mod tokens;
