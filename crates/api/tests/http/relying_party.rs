@@ -58,9 +58,8 @@ async fn the_openidconnect_crate_discovers_signs_in_and_verifies_the_id_token(db
     let done = allow(&mut browser, &query, &consent).await;
     let location = done.header("location").expect("back to the app");
     let back = url::Url::parse(location).expect("a URL");
-    let param = |name: &str| {
-        back.query_pairs().find(|(n, _)| n == name).map(|(_, v)| v.into_owned())
-    };
+    let param =
+        |name: &str| back.query_pairs().find(|(n, _)| n == name).map(|(_, v)| v.into_owned());
     assert_eq!(param("state").as_deref(), Some(state.secret().as_str()));
     assert_eq!(param("iss").as_deref(), Some(app.url("").as_str()));
     let code = AuthorizationCode::new(param("code").expect("a code"));
