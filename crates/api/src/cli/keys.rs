@@ -11,6 +11,7 @@ use super::key_command::open_keys;
 use super::rekey::rekey;
 use crate::config::{KeyArgs, StorageArgs, parse_algorithm};
 use crate::failure::CliError;
+use crate::key_settings::KeySettings;
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
@@ -126,9 +127,21 @@ async fn rotate(
             "JWT_SECRET or JWT_PRIVATE_KEY_FILE pins the signing key; unset it to rotate stored keys".into(),
         ));
     }
-    let (keys, _) = open_keys(args, storage, algorithm.is_some()).await?;
+    let (keys, store) = open_keys(args, storage, algorithm.is_some()).await?;
     let rotation = keys.rotate_by("jwt-auth keys rotate", algorithm, at_once, now()).await?;
     println!("{}", rotated(&keys, &rotation, at_once));
+    // The keys of ID tokens beside an HS256 secret, if the servers made any, turn too.
+    let settings = KeySettings::read(args, storage.database_url.expose())?;
+    let id_keys =
+        settings.id_token_keys(args, store, &storage.data_dir, chrono::TimeDelta::zero())?;
+    if id_keys.any().await? {
+        let rotation = id_keys.rotate(now()).await?;
+        println!(
+            "new RS256 key of ID tokens {}: published now, signs from {}",
+            rotation.record.kid,
+            time(rotation.record.activates_at)
+        );
+    }
     Ok(())
 }
 

@@ -135,9 +135,20 @@ impl TestApp {
     /// Starts a server whose signing keys live in the database, sealed under `kek` (base64),
     /// with nothing pinned; `key` is the key it signs with at start.
     pub async fn start_with_stored_keys(db: TestDb, alg: Algorithm, kek: &str) -> TestApp {
+        Self::start_with_stored_keys_and(db, alg, kek, |_| {}).await
+    }
+
+    /// [`TestApp::start_with_stored_keys`] with the settings changed by `configure`.
+    pub async fn start_with_stored_keys_and(
+        db: TestDb,
+        alg: Algorithm,
+        kek: &str,
+        configure: impl FnOnce(&mut Config),
+    ) -> TestApp {
         let data_dir = Arc::new(tempfile::tempdir().expect("a data directory"));
         let mut config = default_config(&db.url, data_dir.path().to_owned());
         config.algorithm = Some(alg);
+        configure(&mut config);
         let key_args = KeyArgs {
             algorithm: Some(alg.as_str().into()),
             key_encryption_key: Some(kek.to_owned().into()),

@@ -22,6 +22,7 @@ crate::http_tests!(
     openid_connect_signs_in_with_an_id_token_userinfo_and_end_session,
     without_a_url_issuer_openid_is_off_and_the_code_grant_still_works,
     a_sign_out_without_an_id_token_is_confirmed_by_the_user_first,
+    the_id_token_key_beside_an_hs256_secret_is_shared_and_rotated,
 );
 
 /// The verifier of RFC 7636 Appendix B and its S256 challenge.
@@ -597,4 +598,44 @@ async fn a_sign_out_without_an_id_token_is_confirmed_by_the_user_first(db: TestD
     assert_eq!(out.status, StatusCode::OK, "{}", out.text);
     assert!(out.text.contains("signed out"), "{}", out.text);
     assert_eq!(redirected(&browser.get(&quiet).await).1["error"], "login_required");
+}
+
+/// Beside an HS256 secret in the database, the RS256 key of ID tokens is stored there too,
+/// sealed: every instance signs with the same key, and it turns with the signing keys,
+/// published ahead.
+async fn the_id_token_key_beside_an_hs256_secret_is_shared_and_rotated(db: TestDb) {
+    use jwt_core::Algorithm;
+    let kek = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+    let app = TestApp::start_with_stored_keys_and(db, Algorithm::HS256, kek, |config| {
+        config.issuer = OIDC_ISSUER.into();
+    })
+    .await;
+    let other = app.sibling().await;
+    let kids = |app: &TestApp| {
+        let keys = app.state.tokens().id_token_keys().expect("ID-token keys");
+        let published: Vec<String> =
+            keys.verifying_keys().iter().map(|k| k.kid().to_owned()).collect();
+        (keys.active().map(|k| k.kid().to_owned()), published)
+    };
+    let (signing, published) = kids(&app);
+    assert_eq!(kids(&other), (signing.clone(), published.clone()), "one key for every instance");
+    let jwks = send(app.get("/.well-known/jwks.json")).await;
+    let listed: Vec<&str> = jwks.body["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .filter_map(|k| k["kid"].as_str())
+        .collect();
+    assert_eq!(listed, [signing.as_deref().expect("a key")], "published; no HMAC secret is");
+
+    let admin = app.admin().await;
+    let rotated = send(app.post("/api/admin/keys/rotate").bearer_auth(&admin.access)).await;
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.text);
+    app.state.reload_keys().await.expect("reloaded");
+    let (still, now_published) = kids(&app);
+    assert_eq!(still, signing, "the old key signs until the new one is published everywhere");
+    assert_eq!(now_published.len(), 2, "the new key is published ahead: {now_published:?}");
+    app.advance(jwt_core::PUBLISH_AHEAD.num_seconds());
+    app.state.reload_keys().await.expect("reloaded");
+    assert_ne!(kids(&app).0, signing, "the new key signs");
 }
