@@ -11,6 +11,7 @@ use crate::refreshes::{self, Refreshes};
 use crate::revocations::{self, Lag};
 use crate::seed::{self, Seeding};
 use crate::servers::{self, post_json};
+use crate::sign_ins::{self, SignIns};
 use crate::throughput::{self, Level};
 use crate::user_flow::{self, Flow};
 use crate::wrk::Run;
@@ -23,6 +24,7 @@ pub struct Backend {
     pub levels: Vec<Level>,
     pub logins: Logins,
     pub refreshes: Refreshes,
+    pub sign_ins: SignIns,
     pub flow: Flow,
     pub lag: Option<Lag>,
     pub peak_rss_mb: f64,
@@ -117,6 +119,10 @@ pub fn measure(
     let window = Duration::from_secs_f64(seconds(duration).unwrap_or(8.0));
     let refreshes = runtime.block_on(refreshes::refresh_chains(&server.base, window));
 
+    eprintln!("report: {name}: {} browsers chaining sign-ins of an application", sign_ins::CLIENTS);
+    let app = sign_ins::register_app(&settings.bin_dir.join("jwt-auth"), &envs);
+    let sign_ins = runtime.block_on(sign_ins::code_flows(&server.base, &app, window));
+
     let flow = user_flow::run(settings, &server.base, &work, name);
 
     let lag = postgres.is_some().then(|| {
@@ -141,6 +147,7 @@ pub fn measure(
         levels,
         logins,
         refreshes,
+        sign_ins,
         flow,
         lag,
         peak_rss_mb,

@@ -18,6 +18,9 @@
 //! - `/api/me` p99 at 100 connections idle and during a wrong-password flood;
 //! - refreshes per second and p99: 32 clients that log in once, then each chain refreshes
 //!   (presenting the token the previous refresh returned) for the measurement's duration;
+//! - sign-ins of an application for browsers signed in already (the sign-in cookie present):
+//!   32 browsers chaining the authorization request and the code exchange, per second and
+//!   p99, against the refreshes (the target: at least half as many);
 //! - the goose user flow: 10,000 users (`--flow-users`) started at 45 a second
 //!   (`--flow-rate`), each once through login, five `/api/me`, one refresh and logout; mean,
 //!   p99 and failures per request type beside the predecessor's published figures;
@@ -48,6 +51,7 @@ mod refreshes;
 mod revocations;
 mod seed;
 mod servers;
+mod sign_ins;
 mod throughput;
 mod user_flow;
 mod wrk;

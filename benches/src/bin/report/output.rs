@@ -132,6 +132,35 @@ pub fn write_report(out: &Path, machine: &str, settings: &Settings, backends: &[
             r.errors
         );
 
+        let s = &b.sign_ins;
+        let _ = writeln!(
+            md,
+            "### Sign-ins of applications
+"
+        );
+        let _ = writeln!(
+            md,
+            "Each browser signs in once on the server's pages, then chains, for {}, the sign-ins \
+             of a first-party application it is signed in for already (its sign-in cookie \
+             present): `GET /auth/authorize`, answered with a code at once, then the code \
+             exchange at `/auth/token` (PKCE, a public client). A failed one ends its \
+             browser's chain and counts as an error. The target is at least half the \
+             refreshes per second above.\n",
+            settings.duration
+        );
+        let _ = writeln!(md, "| browsers | sign-ins/s | p99 | sign-ins | errors | ÷ refreshes/s |");
+        let _ = writeln!(md, "|---|---|---|---|---|---|");
+        let _ = writeln!(
+            md,
+            "| {} | {:.0} | {:.1} ms | {} | {} | {:.2} |\n",
+            crate::sign_ins::CLIENTS,
+            s.rps,
+            s.p99_ms,
+            thousands(s.count as u64),
+            s.errors,
+            s.rps / r.rps
+        );
+
         write_flow(&mut md, settings, &b.flow, &slug);
         plots::flow(&out.join(format!("performance/{slug}-flow.svg")), b);
 
