@@ -1,7 +1,7 @@
 """The operator console (`GET /console`) in headless Chromium against a real `jwt-auth serve`:
 an administrator signs in, finds a user, revokes one of their sessions, disables them,
-rotates a key and reads the matching security events; each result is checked through the
-API as well. A user who is not an administrator is refused with a clear message. The page
+rotates a key and reads the matching security events; adds clients (a secret shown once) and
+removes one; each result is checked through the API as well. A user who is not an administrator is refused with a clear message. The page
 loads nothing from another host and keeps no token in web storage."""
 
 from __future__ import annotations
@@ -171,6 +171,73 @@ def test_an_administrators_journey(server, browser):
     assert others == []
     # No script error and no policy violation. (Answers the console expects, such as the 400
     # of the refresh it tries before anyone signed in, are logged as network errors.)
+    severe = [e for e in browser.get_log("browser") if e["level"] == "SEVERE" and e["source"] != "network"]
+    assert severe == [], severe
+
+
+def client_names(browser) -> list[str]:
+    """The names of the clients listed, read in one go (the table is redrawn as it loads)."""
+    return browser.execute_script(
+        "return [...document.querySelectorAll('#client-rows tr')].map((row) => row.cells[0].textContent)")
+
+
+def add_client(browser, name: str, redirect_uris: str = "", public: bool = False) -> None:
+    browser.find_element(By.ID, "client-name").send_keys(name)
+    if redirect_uris:
+        browser.find_element(By.ID, "client-redirect-uris").send_keys(redirect_uris)
+    if public:
+        browser.find_element(By.ID, "client-public").click()
+    browser.find_element(By.CSS_SELECTOR, "#client-form button[type=submit]").click()
+
+
+def test_clients_are_added_with_their_secret_shown_once_and_removed(server, browser):
+    sign_in(browser, server, ADMIN_EMAIL)
+    wait(browser, "#users")
+    browser.find_element(By.CSS_SELECTOR, 'nav a[data-view="clients"]').click()
+    wait(browser, "#clients")
+    until(browser, lambda b: b.find_element(By.ID, "client-none").is_displayed())
+
+    # A confidential service client: its secret shown once, which gets it a token.
+    add_client(browser, "nightly export")
+    secret = wait(browser, "#client-secret-value").text
+    assert secret.startswith("jas_"), secret
+    until(browser, lambda b: client_names(b) == ["nightly export"])
+    row = browser.find_element(By.CSS_SELECTOR, "#client-rows tr")
+    client_id = row.get_attribute("data-client")
+    assert row.find_elements(By.TAG_NAME, "td")[2].text == "confidential"
+    basic = __import__("base64").b64encode(f"{client_id}:{secret}".encode()).decode()
+    request = urllib.request.Request(f"{server.url}/auth/token", data=b"grant_type=client_credentials",
+                                     headers={"Authorization": f"Basic {basic}"}, method="POST")
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        token = json.loads(answer.read())["access_token"]
+    browser.find_element(By.ID, "client-secret-done").click()
+    until(browser, lambda b: not b.find_element(By.ID, "client-secret").is_displayed())
+    assert secret not in browser.find_element(By.TAG_NAME, "body").text, "shown once"
+
+    # A bad redirect URI is refused with the server's words, and nothing is added; its control.
+    add_client(browser, "photos", "http://photos.example.com/cb", public=True)
+    error = wait(browser, "#notice.error")
+    assert "loopback" in error.text, error.text
+    assert client_names(browser) == ["nightly export"]
+    browser.find_element(By.ID, "client-redirect-uris").clear()
+    browser.find_element(By.ID, "client-redirect-uris").send_keys("com.example.photos:/cb\nhttp://127.0.0.1/cb")
+    browser.find_element(By.CSS_SELECTOR, "#client-form button[type=submit]").click()
+    until(browser, lambda b: client_names(b) == ["nightly export", "photos"])
+    assert "has no secret" in wait(browser, "#notice").text
+    photos = browser.find_elements(By.CSS_SELECTOR, "#client-rows tr")[1].find_elements(By.TAG_NAME, "td")
+    assert photos[2].text == "public"
+    assert photos[4].text.split("\n") == ["com.example.photos:/cb", "http://127.0.0.1/cb"]
+
+    # Remove the first: asked first, then its token is refused.
+    assert call(server, "GET", "/api/me", token)[0] == 404, "a client's token names no user"
+    browser.find_element(By.CSS_SELECTOR, f'#client-rows tr[data-client="{client_id}"] button.remove-client').click()
+    confirm(browser, "are refused everywhere within a second")
+    until(browser, lambda b: client_names(b) == ["photos"])
+    status, refused = call(server, "GET", "/api/me", token)
+    assert (status, refused["error"]) == (401, "token_revoked"), refused
+    admin = login(server, ADMIN_EMAIL)
+    status, listed = call(server, "GET", "/api/admin/clients", admin["access_token"])
+    assert [c["name"] for c in listed["clients"]] == ["photos"], listed
     severe = [e for e in browser.get_log("browser") if e["level"] == "SEVERE" and e["source"] != "network"]
     assert severe == [], severe
 

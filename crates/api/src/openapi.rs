@@ -11,7 +11,7 @@ use crate::responses::{
     ClientTokenBody, ErrorBody, OAuthErrorBody, TokenEndpointBody, TokenPairBody,
 };
 use crate::routes::{
-    account, admin, authorize, docs, keys, meta, oauth, openid, revocations, users,
+    account, admin, authorize, clients_api, docs, keys, meta, oauth, openid, revocations, users,
 };
 
 /// The bearer scheme of the protected endpoints: an access token from `/auth/login` or
@@ -59,7 +59,8 @@ impl Modify for OptionalLogoutBody {
         meta::openid_configuration, openid::userinfo, openid::end_session,
         openid::confirm_end_session, users::me, users::list,
         users::get, users::sessions, users::revoke, users::update, admin::revoke_session, keys::keys,
-        keys::rotate, keys::revoke_key, admin::events, meta::health, meta::ready, meta::metrics,
+        keys::rotate, keys::revoke_key, clients_api::list, clients_api::add, clients_api::remove,
+        admin::events, meta::health, meta::ready, meta::metrics,
         document, docs::page,
     ),
     // The bodies that only the response sets above name, which utoipa does not collect.

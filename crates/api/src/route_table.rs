@@ -11,7 +11,8 @@ use actix_web::{HttpRequest, HttpResponse, guard, web};
 use crate::error::ApiError;
 use crate::oauth_error::OAuthError;
 use crate::routes::{
-    account, admin, authorize, console, docs, keys, meta, oauth, openid, revocations, users,
+    account, admin, authorize, clients_api, console, docs, keys, meta, oauth, openid, revocations,
+    users,
 };
 
 /// Forms are read only by the OAuth endpoints, so their failures take the RFC 6749 body.
@@ -124,6 +125,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(get("/api/admin/keys").route(get_or_head().to(keys::keys)))
         .service(post("/api/admin/keys/rotate").route(web::post().to(keys::rotate)))
         .service(post("/api/admin/keys/{kid}/revoke").route(web::post().to(keys::revoke_key)))
+        .service(
+            resource("/api/admin/clients", "GET, HEAD, POST")
+                .route(get_or_head().to(clients_api::list))
+                .route(web::post().to(clients_api::add)),
+        )
+        .service(
+            resource("/api/admin/clients/{id}", "DELETE")
+                .route(web::delete().to(clients_api::remove)),
+        )
         .service(get("/api/admin/events").route(get_or_head().to(admin::events)))
         .service(get("/health").route(get_or_head().to(meta::health)))
         .service(get("/ready").route(get_or_head().to(meta::ready)))

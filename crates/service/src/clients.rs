@@ -13,11 +13,12 @@ use std::net::IpAddr;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use jwt_auth_store::{ServiceClient, Store, StoreError};
-use jwt_core::{AccessToken, AuthStore, Issued, Sessions, Subject};
+use jwt_core::{AccessToken, AuthStore, Issued, Revocation, Sessions, Subject};
 use subtle::ConstantTimeEq;
 
 use crate::accounts::Role;
 use crate::error::ServiceError;
+use crate::instance::Instance;
 use crate::redirect::RedirectUri;
 use crate::secret::SecretString;
 use crate::throttle::LoginThrottle;
@@ -237,16 +238,49 @@ async fn named(store: &Store, id_or_name: &str) -> Result<Option<ServiceClient>,
     Ok(store.clients().await?.into_iter().find(|client| client.name == id_or_name))
 }
 
+/// A removed client, and the revocations its removal recorded.
+#[derive(Debug)]
+pub struct RemovedClient {
+    /// The client as it was.
+    pub client: ServiceClient,
+    /// Its own session's first, then those of the sessions users granted it.
+    pub revocations: Vec<Revocation>,
+}
+
 /// Removes a client; `None` if there is none with that id. Its tokens, which live
-/// `token_lifetime` at most, are refused everywhere once the revocation is read.
+/// `token_lifetime` at most, are refused everywhere once the revocations are read, and so
+/// are those of the sessions users granted it.
 pub async fn remove(
     store: &Store,
     id: &str,
     token_lifetime: TimeDelta,
     now: DateTime<Utc>,
-) -> Result<Option<ServiceClient>, StoreError> {
+) -> Result<Option<RemovedClient>, StoreError> {
     let tokens_expire_at = now + token_lifetime + jwt_core::MAX_LEEWAY;
-    Ok(store.remove_client(id, now, tokens_expire_at).await?.map(|(client, _)| client))
+    let removed = store.remove_client(id, now, tokens_expire_at).await?;
+    Ok(removed.map(|(client, revocations)| RemovedClient { client, revocations }))
+}
+
+/// Removes client `id` through a running server (an administrator's request): as
+/// [`remove_named`] does, for the client with this id alone, and its revocations are in force
+/// on this instance at once, counted, and told to the readers of its feed; other instances
+/// read them from the database. `own_lifetime` is this server's access-token lifetime, taken
+/// if it is longer than any the servers recorded. `None` if no client has this id.
+pub async fn remove_here(
+    instance: &Instance<'_>,
+    id: &str,
+    own_lifetime: TimeDelta,
+    now: DateTime<Utc>,
+) -> Result<Option<ServiceClient>, ServiceError> {
+    let store = instance.store;
+    let lifetime = crate::keys::longest_lifetimes(store, (Some(own_lifetime), None), now).await?;
+    let Some(removed) = remove(store, id, lifetime.access, now).await? else {
+        return Ok(None);
+    };
+    instance.sessions.revocations().apply(&removed.revocations);
+    instance.metrics.revocations.inc();
+    instance.feed_wake.notify_one();
+    Ok(Some(removed.client))
 }
 
 /// Removes the client `id_or_name` names (see [`ServiceError::UnknownClient`]) and returns
@@ -264,7 +298,8 @@ pub async fn remove_named(
         return Err(ServiceError::UnknownClient(id_or_name.to_owned()));
     };
     // `None`: removed meanwhile by someone else.
-    remove(store, &named.id, lifetime, now).await?.ok_or(ServiceError::ClientGone(named.id))
+    let removed = remove(store, &named.id, lifetime, now).await?;
+    removed.map(|removed| removed.client).ok_or(ServiceError::ClientGone(named.id))
 }
 
 #[cfg(test)]

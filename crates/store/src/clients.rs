@@ -116,14 +116,16 @@ impl Store {
     }
 
     /// Removes client `id` and revokes its session in the revocation feed, where the entry
-    /// matters until `tokens_expire_at` (when its last token has expired), in one transaction.
-    /// `None` if there is no such client.
+    /// matters until `tokens_expire_at` (when its last token has expired), with the sessions
+    /// users granted it, in one transaction. Returns the client and the revocations recorded:
+    /// its own session's first, then those of the sessions it was granted. `None` if there is
+    /// no such client.
     pub async fn remove_client(
         &self,
         id: &str,
         at: DateTime<Utc>,
         tokens_expire_at: DateTime<Utc>,
-    ) -> Result<Option<(ServiceClient, Revocation)>, StoreError> {
+    ) -> Result<Option<(ServiceClient, Vec<Revocation>)>, StoreError> {
         let id = id.to_owned();
         let removed = on_backend!(self, write, |conn| queries::remove_client(
             conn,
@@ -131,6 +133,6 @@ impl Store {
             at,
             tokens_expire_at
         ))?;
-        removed.map(|(row, revocation)| Ok((row.into_client()?, revocation))).transpose()
+        removed.map(|(row, revocations)| Ok((row.into_client()?, revocations))).transpose()
     }
 }

@@ -794,7 +794,7 @@ pub(crate) async fn remove_client(
     id: &str,
     at: DateTime<Utc>,
     tokens_expire_at: DateTime<Utc>,
-) -> Result<Option<(ClientRow, Revocation)>> {
+) -> Result<Option<(ClientRow, Vec<Revocation>)>> {
     write_transaction!(conn, async |conn| {
         let removed: Option<ClientRow> = diesel::delete(clients::table.find(id))
             .returning(ClientRow::as_returning())
@@ -812,10 +812,10 @@ pub(crate) async fn remove_client(
             .select(sessions::id)
             .load(conn)
             .await?;
-        revoke_sessions(conn, granted, RevokeReason::ClientRemoved, at).await?;
+        let ended = revoke_sessions(conn, granted, RevokeReason::ClientRemoved, at).await?;
         diesel::delete(consents::table.filter(consents::client_id.eq(id))).execute(conn).await?;
         super::notify_change(conn, REVOCATIONS_CHANGED, None).await?;
-        Ok(Some((row, revocation)))
+        Ok(Some((row, std::iter::once(revocation).chain(ended).collect())))
     })
     .await
 }

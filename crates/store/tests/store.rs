@@ -868,12 +868,12 @@ async fn clients_are_added_listed_and_removed_with_their_session_revoked(db: Tes
     assert_eq!(names, ["billing", "reports"]);
     assert!(!format!("{billing:?}").contains("[7, 7"), "no digest in Debug output");
 
-    let (removed, revocation) =
+    let (removed, revocations) =
         store.remove_client("c1", t0(), t0() + secs(1800)).await.expect("runs").expect("removed");
     assert_eq!(removed, billing);
     let expected =
         Revocation::Session { id: "session-of-c1".into(), expires_at: t0() + secs(1800) };
-    assert_eq!(revocation, expected);
+    assert_eq!(revocations, std::slice::from_ref(&expected));
     let feed = revocations_in_feed(store).await;
     assert_eq!(feed, [expected]);
     assert_eq!(store.client("c1").await.expect("read"), None);
@@ -1377,7 +1377,17 @@ async fn consents_are_kept_per_user_and_client_and_forgotten_with_the_client(db:
     };
     store.create_session(&granted, &token("granted-t0", "granted", None, t0())).await.expect("ok");
     session(store, "login", &alice.id, t0(), secs(3_600)).await;
-    store.remove_client("app", t0() + secs(1), t0() + secs(1_800)).await.expect("removed");
+    let (_, revocations) = store
+        .remove_client("app", t0() + secs(1), t0() + secs(1_800))
+        .await
+        .expect("runs")
+        .expect("removed");
+    // Each revocation returned, for the server that removed it to apply at once: the client's
+    // own session first, then the session granted to it, until that session expires.
+    let revoked = |id: &str, expires_at| Revocation::Session { id: id.into(), expires_at };
+    let expected =
+        [revoked("app-session", t0() + secs(1_800)), revoked("granted", t0() + secs(3_600))];
+    assert_eq!(revocations, expected);
     let ended = SessionStore::session(store, "granted").await.expect("read").expect("there");
     assert_eq!(ended.revoke_reason, Some(RevokeReason::ClientRemoved));
     let login = SessionStore::session(store, "login").await.expect("read").expect("there");

@@ -104,6 +104,7 @@
   function signedOut(message) {
     accessToken = null;
     me = null;
+    hideSecret();
     $("nav").hidden = true;
     show("signin");
     if (message) notice(message, true);
@@ -284,6 +285,87 @@
     await keys();
   }
 
+  // The non-empty lines of a text box, trimmed.
+  function lines(text) {
+    return text.split("\n").map((line) => line.trim()).filter(Boolean);
+  }
+
+  function hideSecret() {
+    $("client-secret").hidden = true;
+    $("client-secret-value").textContent = "";
+  }
+
+  async function clients() {
+    show("clients");
+    const list = await json("/api/admin/clients");
+    const rows = $("client-rows");
+    rows.replaceChildren();
+    for (const client of list.clients) {
+      const row = document.createElement("tr");
+      row.dataset.client = client.client_id;
+      cell(row, client.name);
+      cell(row, client.client_id, "mono");
+      cell(row, client.public ? "public" : "confidential");
+      cell(row, client.first_party ? "first-party" : client.redirect_uris.length ? "asks users" : "");
+      const uris = cell(row, "", "mono uris");
+      for (const uri of client.redirect_uris) {
+        const line = document.createElement("div");
+        line.textContent = uri;
+        uris.appendChild(line);
+      }
+      for (const uri of client.post_logout_redirect_uris) {
+        const line = document.createElement("div");
+        line.className = "post-logout";
+        line.textContent = `after sign-out: ${uri}`;
+        uris.appendChild(line);
+      }
+      cell(row, client.roles.join(", "));
+      cell(row, when(client.created));
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "danger remove-client";
+      button.textContent = "Remove";
+      button.onclick = guarded(async () => {
+        if (!await confirmAction(`Remove the client ${client.name} (${client.client_id})? Its tokens, and those of the sessions users granted it, are refused everywhere within a second; it can no longer get tokens or sign anyone in.`)) return;
+        await json(`/api/admin/clients/${encodeURIComponent(client.client_id)}`, { method: "DELETE" });
+        notice(`The client ${client.name} is removed.`);
+        await clients();
+      });
+      cell(row, "").appendChild(button);
+      rows.appendChild(row);
+    }
+    $("client-none").hidden = list.clients.length > 0;
+  }
+
+  async function addClient(form) {
+    const data = new FormData(form);
+    const body = {
+      name: data.get("name").trim(),
+      roles: data.get("roles").split(",").map((r) => r.trim()).filter(Boolean),
+      redirect_uris: lines(data.get("redirect_uris")),
+      post_logout_redirect_uris: lines(data.get("post_logout_redirect_uris")),
+      public: data.get("public") === "on",
+      first_party: data.get("first_party") === "on",
+    };
+    const added = await json("/api/admin/clients", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    form.reset();
+    if (added.client_secret) {
+      // Shown this once: the server keeps only its digest.
+      $("client-secret-text").textContent = `The secret of ${added.name} (client id ${added.client_id}), shown this once: store it now. Only its digest is kept; if it is lost, remove the client and add it again.`;
+      $("client-secret-value").textContent = added.client_secret;
+      $("client-secret").hidden = false;
+      notice("");
+    } else {
+      hideSecret();
+      notice(`The public client ${added.name} is added (client id ${added.client_id}); it has no secret.`);
+    }
+    await clients();
+  }
+
   async function events() {
     show("events");
     const query = new URLSearchParams({ limit: 100 });
@@ -314,6 +396,7 @@
     try {
       if (view === "user" && id) await user(id);
       else if (view === "keys") await keys();
+      else if (view === "clients") await clients();
       else if (view === "events") await events();
       else await users();
     } catch (error) {
@@ -363,7 +446,12 @@
       event.preventDefault();
       events().catch((e) => notice(e.message, true));
     });
-    window.addEventListener("hashchange", () => { notice(""); route(); });
+    $("client-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      addClient(event.target).catch((e) => { if (e.message !== "signed out") notice(e.message, true); });
+    });
+    $("client-secret-done").addEventListener("click", hideSecret);
+    window.addEventListener("hashchange", () => { notice(""); hideSecret(); route(); });
     // A reload keeps the session: the refresh cookie gets a new access token.
     if (await refresh()) await signedIn();
     else signedOut("");

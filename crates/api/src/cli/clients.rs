@@ -4,9 +4,9 @@
 
 use clap::{Args, Subcommand};
 use jwt_auth_service::clients::{self, SignIn};
-use jwt_auth_store::ServiceClient;
 
 use super::context::{given_lifetimes, now};
+use crate::clients::{AddedClient, ClientView};
 use crate::config::StorageArgs;
 use crate::database::open_store;
 use crate::failure::CliError;
@@ -105,9 +105,7 @@ async fn add(
     clients::add(&open_store(storage).await?, &new).await?;
     let (id, secret) = (&new.client.id, new.secret.as_ref().map(|s| s.expose()));
     if json {
-        let mut printed = client_json(&new.client);
-        printed["client_secret"] = secret.into();
-        println!("{printed}");
+        println!("{}", to_json(&AddedClient::from(&new))?);
     } else {
         println!("client_id: {id}");
         match secret {
@@ -121,8 +119,8 @@ async fn add(
 async fn list(json: bool, storage: &StorageArgs) -> Result<(), CliError> {
     let clients = clients::list(&open_store(storage).await?).await?;
     if json {
-        let listed: Vec<_> = clients.iter().map(client_json).collect();
-        println!("{}", serde_json::Value::from(listed));
+        let listed: Vec<_> = clients.iter().map(ClientView::from).collect();
+        println!("{}", to_json(&listed)?);
         return Ok(());
     }
     for client in clients {
@@ -144,18 +142,10 @@ async fn list(json: bool, storage: &StorageArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// A client as `clients list --json` prints it: everything but its secret's digest.
-fn client_json(client: &ServiceClient) -> serde_json::Value {
-    serde_json::json!({
-        "client_id": client.id,
-        "name": client.name,
-        "roles": client.roles,
-        "created": client.created_at.to_rfc3339(),
-        "redirect_uris": client.redirect_uris,
-        "post_logout_redirect_uris": client.post_logout_redirect_uris,
-        "public": client.public,
-        "first_party": client.first_party,
-    })
+/// One line of JSON: a client as the admin API shows it too (everything but its secret's
+/// digest).
+fn to_json(value: &impl serde::Serialize) -> Result<String, CliError> {
+    Ok(serde_json::to_string(value).map_err(std::io::Error::from)?)
 }
 
 async fn remove(

@@ -4,6 +4,7 @@ pub mod account;
 pub mod admin;
 pub mod authorize;
 pub mod bodies;
+pub mod clients_api;
 pub mod console;
 pub mod docs;
 pub mod keys;

@@ -146,7 +146,7 @@ async fn removing_a_client_revokes_its_tokens(db: TestDb) {
     let removed = clients::remove(&app.state.store, &id, chrono::TimeDelta::minutes(30), app.now())
         .await
         .expect("runs");
-    assert_eq!(removed.map(|c| c.id), Some(id.clone()));
+    assert_eq!(removed.map(|r| r.client.id), Some(id.clone()));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
     loop {
         let reply = users().await;

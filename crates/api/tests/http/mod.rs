@@ -10,6 +10,7 @@ mod auth;
 mod backoff;
 mod bodies;
 mod clients;
+mod clients_api;
 mod console_api;
 mod docs;
 mod edge;

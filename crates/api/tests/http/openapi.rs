@@ -77,6 +77,9 @@ const STATUSES: &[(&str, &str, &[u16])] = &[
     ("post", "/api/admin/keys/rotate", &[200, 401, 403, 409, 422, 503]),
     ("post", "/api/admin/keys/{kid}/revoke", &[200, 401, 403, 404, 409, 503]),
     ("get", "/api/admin/events", &[200, 401, 403, 422, 503]),
+    ("get", "/api/admin/clients", &[200, 401, 403, 503]),
+    ("post", "/api/admin/clients", &[201, 400, 401, 403, 409, 413, 415, 422, 503]),
+    ("delete", "/api/admin/clients/{id}", &[204, 401, 403, 404, 503]),
 ];
 
 async fn every_operation_lists_exactly_the_statuses_it_can_answer(db: TestDb) {

@@ -303,6 +303,9 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("post", "/api/admin/keys/rotate"),
     ("post", "/api/admin/keys/{kid}/revoke"),
     ("get", "/api/admin/events"),
+    ("get", "/api/admin/clients"),
+    ("post", "/api/admin/clients"),
+    ("delete", "/api/admin/clients/{id}"),
 ];
 
 async fn openapi_documents_every_endpoint_of_the_contract(db: TestDb) {
