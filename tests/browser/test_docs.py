@@ -12,20 +12,6 @@ from selenium.webdriver.support.ui import WebDriverWait
 from server import Server, chromium, requested_urls
 
 
-@pytest.fixture(scope="module")
-def server():
-    running = Server()
-    yield running
-    running.stop()
-
-
-@pytest.fixture()
-def browser():
-    driver = chromium()
-    yield driver
-    driver.quit()
-
-
 def test_docs_lists_every_operation_of_the_openapi_document(server, browser):
     document = server.json("/openapi.json")
     expected = {(method.upper(), path) for path, item in document["paths"].items()

@@ -18,6 +18,7 @@ pub(crate) fn spawn_background_jobs(state: Arc<AppState>) {
     // `Application::build`), then applied as they are pushed, and read again every second.
     tokio::spawn(sync_revocations(state.clone()));
     tokio::spawn(prune(state.clone()));
+    tokio::spawn(reload_web_origins(state.clone()));
     tokio::spawn(reload_keys(state));
 }
 
@@ -175,6 +176,19 @@ async fn reload_keys(state: Arc<AppState>) {
                 tracing::error!(error = %e, "could not reload signing keys")
             }
             Err(_) => {}
+        }
+    }
+}
+
+/// Reads the web origins of clients again every `RELOAD_EVERY`, so that a client removed on
+/// another instance stops being allowed (one added there is found when its origin first asks).
+async fn reload_web_origins(state: Arc<AppState>) {
+    let mut tick = tokio::time::interval(jwt_auth_service::web_origins::RELOAD_EVERY);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        if let Err(e) = state.origins.reload().await {
+            tracing::debug!(error = %e, "could not reload the web origins of clients");
         }
     }
 }

@@ -9,6 +9,7 @@ mod cli;
 mod clients;
 mod config;
 mod config_values;
+mod cors;
 mod database;
 mod error;
 mod extract;

@@ -6,8 +6,10 @@ use crate::extract::MAX_BODY_BYTES;
 
 use actix_web::error::UrlencodedError;
 use actix_web::http::{StatusCode, header};
+use actix_web::middleware::from_fn;
 use actix_web::{HttpRequest, HttpResponse, guard, web};
 
+use crate::cors;
 use crate::error::ApiError;
 use crate::oauth_error::OAuthError;
 use crate::routes::{
@@ -82,14 +84,22 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .app_data(web::PathConfig::default().error_handler(path_error))
         .service(post("/auth/register").route(web::post().to(account::register)))
         .service(post("/auth/login").route(web::post().to(account::login)))
-        .service(post("/auth/token").route(web::post().to(oauth::token)))
+        .service(
+            post("/auth/token")
+                .wrap(from_fn(cors::registered_post))
+                .route(web::post().to(oauth::token)),
+        )
         .service(
             resource("/auth/authorize", "GET, HEAD, POST")
                 .route(get_or_head().to(authorize::authorize))
                 .route(web::post().to(authorize::submit)),
         )
         .service(get("/auth/sign-in.css").route(get_or_head().to(authorize::style)))
-        .service(get("/auth/userinfo").route(get_or_head().to(openid::userinfo)))
+        .service(
+            get("/auth/userinfo")
+                .wrap(from_fn(cors::registered_get))
+                .route(get_or_head().to(openid::userinfo)),
+        )
         .service(
             resource("/auth/end-session", "GET, HEAD, POST")
                 .route(get_or_head().to(openid::end_session))
@@ -97,19 +107,32 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .service(
             get("/.well-known/openid-configuration")
+                .wrap(from_fn(cors::public))
                 .route(get_or_head().to(meta::openid_configuration)),
         )
         .service(post("/auth/refresh").route(web::post().to(account::refresh)))
         .service(post("/auth/logout").route(web::post().to(account::logout)))
         .service(post("/auth/logout-all").route(web::post().to(account::logout_all)))
-        .service(post("/auth/revoke").route(web::post().to(oauth::revoke)))
-        .service(post("/auth/introspect").route(web::post().to(oauth::introspect)))
-        .service(get("/.well-known/jwks.json").route(get_or_head().to(meta::jwks)))
         .service(
-            get("/.well-known/oauth-authorization-server").route(get_or_head().to(meta::metadata)),
+            post("/auth/revoke")
+                .wrap(from_fn(cors::registered_post))
+                .route(web::post().to(oauth::revoke)),
+        )
+        .service(post("/auth/introspect").route(web::post().to(oauth::introspect)))
+        .service(
+            get("/.well-known/jwks.json")
+                .wrap(from_fn(cors::public))
+                .route(get_or_head().to(meta::jwks)),
+        )
+        .service(
+            get("/.well-known/oauth-authorization-server")
+                .wrap(from_fn(cors::public))
+                .route(get_or_head().to(meta::metadata)),
         )
         .service(get("/auth/revocations").route(get_or_head().to(revocations::feed)))
-        .service(get("/api/me").route(get_or_head().to(users::me)))
+        .service(
+            get("/api/me").wrap(from_fn(cors::registered_get)).route(get_or_head().to(users::me)),
+        )
         .service(get("/api/users").route(get_or_head().to(users::list)))
         .service(get("/api/admin/users/{id}/sessions").route(get_or_head().to(users::sessions)))
         .service(post("/api/admin/users/{id}/revoke").route(web::post().to(users::revoke)))

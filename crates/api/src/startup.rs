@@ -20,6 +20,7 @@ use jwt_auth_service::metrics::Metrics;
 use jwt_auth_service::passwords::Passwords;
 use jwt_auth_service::throttle::LoginThrottle;
 use jwt_auth_service::user_cache::UserCache;
+use jwt_auth_service::web_origins::WebOrigins;
 
 pub use crate::server::{CLIENT_BODY_TIMEOUT, CLIENT_REQUEST_TIMEOUT, KEEP_ALIVE};
 pub(crate) use crate::server::{starting, stop_requested};
@@ -93,6 +94,7 @@ impl Application {
             None => Metrics::new(),
         };
         let feed = FeedLog::new(sessions.store_feed(), sessions.revocation_follower(), clock);
+        let origins = WebOrigins::new(store.clone());
         let state = AppState {
             config,
             store,
@@ -105,8 +107,13 @@ impl Application {
             stopping: tokio::sync::watch::Sender::new(false),
             keys,
             id_keys,
+            origins,
         };
         ensure_admin(&state).await?;
+        // Failing here is not fatal: an unknown origin reloads the set.
+        if let Err(e) = state.origins.reload().await {
+            tracing::warn!(error = %e, "could not read the web origins of clients");
+        }
         // Commands that revoke a key or a client read how long the revocation matters here.
         crate::background::record_token_lifetimes(&state).await?;
         // Revocations are loaded before the first request, so that a restarted instance

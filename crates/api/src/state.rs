@@ -10,6 +10,7 @@ use jwt_core::{Sessions, TokenService};
 
 use jwt_auth_service::id_token_keys::IdTokenKeys;
 use jwt_auth_service::keys::{KeyError, Keys};
+use jwt_auth_service::web_origins::WebOrigins;
 
 use crate::config::Config;
 use jwt_auth_service::metrics::Metrics;
@@ -38,6 +39,9 @@ pub struct AppState {
     /// The keys of OpenID Connect ID tokens, beside an HS256 secret (`None` when the signing
     /// keys are asymmetric and sign ID tokens too, or OpenID Connect is off).
     pub id_keys: Option<IdTokenKeys>,
+    /// The web origins allowed to call the token, revocation and UserInfo endpoints and
+    /// `/api/me` from a browser: those of the clients' redirect URIs.
+    pub origins: WebOrigins,
 }
 
 impl AppState {
@@ -48,6 +52,14 @@ impl AppState {
     /// The current time, from the clock the tokens are issued on.
     pub fn now(&self) -> DateTime<Utc> {
         self.tokens().clock().now()
+    }
+
+    /// Reads what depends on the clients again after this instance added or removed one:
+    /// the web origins allowed to call from a browser.
+    pub async fn clients_changed(&self) {
+        if let Err(e) = self.origins.reload().await {
+            tracing::warn!(error = %e, "could not reload the web origins of clients");
+        }
     }
 
     pub fn is_ready(&self) -> bool {

@@ -33,5 +33,6 @@ pub mod sign_in;
 pub mod throttle;
 pub mod user_cache;
 pub mod users;
+pub mod web_origins;
 
 pub use error::{ConfigError, ServiceError};

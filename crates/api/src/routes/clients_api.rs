@@ -90,6 +90,7 @@ pub async fn add(
     let roles = body.roles.unwrap_or_default();
     let new = clients::new_app_client(&body.name, &roles, &sign_in, state.now())?;
     clients::add(&state.store, &new).await?;
+    state.clients_changed().await;
     tracing::info!(client_id = %new.client.id, name = %new.client.name,
         by = %admin.caller.claims.sub, "client added");
     Ok(no_store(HttpResponse::Created()).json(AddedClient::from(&new)))
@@ -111,6 +112,7 @@ pub async fn remove(
     let removed = clients::remove_here(&instance, &id, state.config.token_expiry, state.now())
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no client has the id `{id}`")))?;
+    state.clients_changed().await;
     tracing::info!(client_id = %removed.id, name = %removed.name,
         by = %admin.caller.claims.sub, "client removed");
     Ok(no_store(HttpResponse::NoContent()).finish())

@@ -40,6 +40,7 @@ pub struct App {
 pub async fn add_app(app: &TestApp, name: &str, sign_in: SignIn) -> App {
     let new = clients::new_app_client(name, &[], &sign_in, app.now()).expect("a client");
     app.state.store.add_client(&new.client).await.expect("stored");
+    app.state.clients_changed().await;
     App {
         id: new.client.id.clone(),
         secret: new.secret.map(|s| s.expose().to_owned()),

@@ -12,6 +12,7 @@ mod bodies;
 mod clients;
 mod clients_api;
 mod console_api;
+mod cors;
 mod docs;
 mod edge;
 mod enumeration;
