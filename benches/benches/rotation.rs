@@ -119,6 +119,7 @@ async fn start_chain(store: &Store, user_id: &str) -> (String, String) {
         expires_at: now + TimeDelta::days(30),
         client: ClientInfo::default(),
         grant: None,
+        code: None,
     };
     let first = token(&session.id, None);
     store.create_session(&session, &first).await.expect("a session");

@@ -103,6 +103,11 @@ pub enum Error {
     /// ([`Grant`](crate::Grant)) refreshes its tokens.
     #[error("refresh token was issued to another client")]
     WrongClient,
+    /// The single-use authorization code a session was to start from
+    /// ([`NewSession::code`](crate::NewSession::code)) was claimed or used already: no
+    /// session was created (RFC 6749 §4.1.2, an `invalid_grant`).
+    #[error("the authorization code was used already")]
+    CodeUsed,
     /// The token's subject no longer exists or is disabled.
     #[error("token subject is not active")]
     InactiveSubject,

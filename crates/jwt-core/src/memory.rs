@@ -2,7 +2,7 @@
 //! that can afford to lose sessions on restart. Every method holds one lock for its whole
 //! duration, which makes each one atomic.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
@@ -34,6 +34,8 @@ struct State {
     tokens: HashMap<String, TokenRow>,
     /// Revocations with the time they were recorded, oldest first.
     feed: Vec<(DateTime<Utc>, Revocation)>,
+    /// The digests of the authorization codes sessions were started from.
+    claimed_codes: HashSet<Vec<u8>>,
 }
 
 #[derive(Debug)]
@@ -102,6 +104,11 @@ impl State {
 impl SessionStore for MemoryStore {
     async fn create_session(&self, session: &NewSession, first: &NewRefreshToken) -> Result<()> {
         let mut state = self.lock();
+        if let Some(code) = &session.code
+            && !state.claimed_codes.insert(code.clone())
+        {
+            return Err(crate::Error::CodeUsed);
+        }
         state.sessions.insert(
             session.id.clone(),
             SessionRecord {

@@ -96,7 +96,7 @@ impl<S: AuthStore> Sessions<S> {
 
     /// Starts a session for an authenticated `subject` and returns its first pair.
     pub async fn start(&self, subject: &Subject, client: ClientInfo) -> Result<TokenPair> {
-        self.start_session(subject, client, None).await
+        self.start_session(subject, client, None, None).await
     }
 
     /// Starts a session granted to a client application (the authorization code grant) and
@@ -133,7 +133,41 @@ impl<S: AuthStore> Sessions<S> {
         client: ClientInfo,
         grant: Grant,
     ) -> Result<TokenPair> {
-        self.start_session(subject, client, Some(grant)).await
+        self.start_session(subject, client, Some(grant), None).await
+    }
+
+    /// [`Sessions::start_granted`] for the exchange of a single-use authorization code, whose
+    /// digest `code` the store claims in the transaction that creates the session
+    /// ([`NewSession::code`]): a code already claimed is [`Error::CodeUsed`], and no session
+    /// is created.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use jwt_core::{Algorithm, ClientInfo, Error, Grant, KeySet, MemoryStore, SessionPolicy,
+    /// #     Sessions, SigningKey, Subject, TokenPolicy, TokenService};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # let keys = KeySet::new(SigningKey::generate(Algorithm::EdDSA)?);
+    /// # let tokens = Arc::new(TokenService::new(TokenPolicy::new("https://auth.example", "api"), keys)?);
+    /// # let store = MemoryStore::new();
+    /// # let alice = Subject { id: "alice".into(), roles: vec![], email: None };
+    /// # store.put_user(alice.clone());
+    /// let sessions = Sessions::new(tokens, store, SessionPolicy::default());
+    /// let grant = Grant { client_id: "spa".into(), scope: "email".into(), audience: None };
+    /// let digest = b"the code's SHA-256".to_vec();
+    /// let first = sessions.start_from_code(&alice, ClientInfo::default(), grant.clone(), digest.clone());
+    /// assert!(first.await.is_ok());
+    /// let again = sessions.start_from_code(&alice, ClientInfo::default(), grant, digest).await;
+    /// assert!(matches!(again, Err(Error::CodeUsed)));
+    /// # Ok::<(), jwt_core::Error>(()) }).unwrap();
+    /// ```
+    pub async fn start_from_code(
+        &self,
+        subject: &Subject,
+        client: ClientInfo,
+        grant: Grant,
+        code: Vec<u8>,
+    ) -> Result<TokenPair> {
+        self.start_session(subject, client, Some(grant), Some(code)).await
     }
 
     async fn start_session(
@@ -141,6 +175,7 @@ impl<S: AuthStore> Sessions<S> {
         subject: &Subject,
         client: ClientInfo,
         grant: Option<Grant>,
+        code: Option<Vec<u8>>,
     ) -> Result<TokenPair> {
         let now = self.now();
         let expires_at = now.checked_add_signed(self.policy.max_age).ok_or_else(|| {
@@ -153,6 +188,7 @@ impl<S: AuthStore> Sessions<S> {
             expires_at,
             client,
             grant,
+            code,
         };
         let (pair, first) = self.pair(subject, &session, None)?;
         self.store.create_session(&session, &first).await?;
@@ -209,6 +245,7 @@ impl<S: AuthStore> Sessions<S> {
             expires_at: session.expires_at,
             client,
             grant: session.grant.clone(),
+            code: None,
         };
         let (pair, replacement) = self.pair(&subject, &new, Some(&claims.jti))?;
         match self.store.rotate(&claims.jti, &replacement, now).await? {

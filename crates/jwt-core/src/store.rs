@@ -30,6 +30,12 @@ pub struct NewSession {
     pub client: ClientInfo,
     /// What a client application was granted, for a session of the authorization code grant.
     pub grant: Option<Grant>,
+    /// The digest of the single-use authorization code the session starts from, for a session
+    /// of the authorization code grant: the store claims the code in the transaction that
+    /// creates the session, and fails with [`Error::CodeUsed`](crate::Error::CodeUsed),
+    /// creating nothing, if it was claimed or used already. So one code starts at most one
+    /// session, however many exchanges race.
+    pub code: Option<Vec<u8>>,
 }
 
 /// A session as stored.

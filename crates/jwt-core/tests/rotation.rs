@@ -833,6 +833,7 @@ async fn the_memory_store_rotates_only_a_current_token_of_its_own_live_session()
             expires_at: at(T0 + 3600),
             client: ClientInfo::default(),
             grant: None,
+            code: None,
         };
         store.create_session(&session, &new_token(&format!("{sid}-a"), sid, None)).await.unwrap();
     }

@@ -114,26 +114,23 @@ pub async fn exchange(
         ));
     };
     let digest = code_digest(code.expose());
-    let issued = match instance.store.redeem_authorization_code(&digest, now).await? {
-        Redemption::Fresh(issued) => *issued,
-        Redemption::Unknown => return Err(invalid_grant("the code is unknown or has expired")),
-        Redemption::Replayed { session_id } => {
-            if let Some(session_id) = session_id {
-                instance.sessions.end(&session_id, RevokeReason::CodeReplay).await?;
-                instance.feed_wake.notify_waiters();
-                tracing::warn!(client_id = %client.id, "an authorization code was replayed; its session is revoked");
-            }
-            return Err(invalid_grant("the code was used already"));
-        }
+    // A read: the success path writes once, when the session starts and claims the code.
+    let Some(issued) = instance.store.fresh_authorization_code(&digest, now).await? else {
+        return Err(used_up(instance, client, &digest, now).await);
     };
-    if issued.client_id != client.id {
-        return Err(invalid_grant("the code was issued to another client"));
-    }
-    if issued.redirect_uri != redirect_uri {
-        return Err(invalid_grant("redirect_uri is not the one of the authorization request"));
-    }
-    if !CodeChallenge::from_stored(issued.code_challenge.clone()).verify(verifier.expose()) {
-        return Err(invalid_grant("code_verifier does not match the code_challenge"));
+    let refused = if issued.client_id != client.id {
+        Some("the code was issued to another client")
+    } else if issued.redirect_uri != redirect_uri {
+        Some("redirect_uri is not the one of the authorization request")
+    } else if !CodeChallenge::from_stored(issued.code_challenge.clone()).verify(verifier.expose()) {
+        Some("code_verifier does not match the code_challenge")
+    } else {
+        None
+    };
+    if let Some(why) = refused {
+        // A failed exchange uses the code up (a wrong verifier is not tried again).
+        instance.store.redeem_authorization_code(&digest, now).await?;
+        return Err(invalid_grant(why));
     }
     let subject = instance
         .sessions
@@ -146,15 +143,41 @@ pub async fn exchange(
         scope: issued.scope.clone(),
         audience: issued.resource.clone(),
     };
-    let pair = instance.sessions.start_granted(&subject, caller.clone(), grant).await?;
-    if instance.store.record_code_session(&digest, &pair.session_id).await? {
-        // Replayed while this exchange was starting the session: the replay found none to
-        // revoke, so it is revoked here.
-        instance.sessions.end(&pair.session_id, RevokeReason::CodeReplay).await?;
-        instance.feed_wake.notify_waiters();
-        return Err(invalid_grant("the code was used already"));
-    }
+    let started =
+        instance.sessions.start_from_code(&subject, caller.clone(), grant, digest.clone()).await;
+    let pair = match started {
+        Ok(pair) => pair,
+        // Claimed by another exchange since it was read: two exchanges of one code.
+        Err(jwt_core::Error::CodeUsed) => return Err(used_up(instance, client, &digest, now).await),
+        Err(e) => return Err(e.into()),
+    };
     Ok(Exchanged { pair, scope: issued.scope.clone(), subject, code: issued })
+}
+
+/// The refusal of a code that is not fresh: unknown or expired, or used already, in which case
+/// this presentation is a replay and the session its first exchange started is revoked.
+async fn used_up(
+    instance: &Instance<'_>,
+    client: &ServiceClient,
+    digest: &[u8],
+    now: DateTime<Utc>,
+) -> ServiceError {
+    match instance.store.redeem_authorization_code(digest, now).await {
+        Ok(Redemption::Unknown) => invalid_grant("the code is unknown or has expired"),
+        // Fresh again: only if it was never claimed and was read wrong; used up now.
+        Ok(Redemption::Fresh(_)) => invalid_grant("the code is unknown or has expired"),
+        Ok(Redemption::Replayed { session_id }) => {
+            if let Some(session_id) = session_id {
+                if let Err(e) = instance.sessions.end(&session_id, RevokeReason::CodeReplay).await {
+                    return e.into();
+                }
+                instance.feed_wake.notify_waiters();
+                tracing::warn!(client_id = %client.id, "an authorization code was replayed; its session is revoked");
+            }
+            invalid_grant("the code was used already")
+        }
+        Err(e) => e.into(),
+    }
 }
 
 fn invalid_grant(why: &str) -> ServiceError {

@@ -51,6 +51,7 @@ impl<'a> SignInSessions<'a> {
             expires_at,
             client: client.clone(),
             grant: None,
+            code: None,
         };
         self.instance.store.create_sign_in_session(&session).await?;
         let token =

@@ -18,8 +18,14 @@ impl SessionStore for Store {
         session: &NewSession,
         first_token: &NewRefreshToken,
     ) -> Result<()> {
+        let code = session.code.clone();
         let (session, first) = (SessionRow::new(session), RefreshTokenRow::new(first_token));
-        Ok(on_backend!(self, write, |conn| queries::create_session(conn, &session, &first))?)
+        Ok(on_backend!(self, write, |conn| queries::create_session(
+            conn,
+            &session,
+            &first,
+            code.as_deref()
+        ))?)
     }
 
     async fn session(&self, id: &str) -> Result<Option<SessionRecord>> {

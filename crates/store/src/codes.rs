@@ -198,15 +198,18 @@ impl Store {
         on_backend!(self, write, |conn| queries::redeem_authorization_code(conn, &digest, now))
     }
 
-    /// Records the session the first exchange of a code started, and ties that session to the
-    /// code's browser sign-in session; returns `true` if the code was replayed meanwhile (the
-    /// caller revokes the session at once: the replay found no session to revoke).
-    pub async fn record_code_session(
+    /// The code with this digest as issued, if it is unused and unexpired at `now`; a read,
+    /// which changes nothing: the exchange claims the code when it starts its session
+    /// ([`jwt_core::NewSession::code`]), and
+    /// [`redeem_authorization_code`](Store::redeem_authorization_code) uses it up otherwise.
+    pub async fn fresh_authorization_code(
         &self,
         digest: &[u8],
-        session_id: &str,
-    ) -> Result<bool, StoreError> {
-        let (digest, session_id) = (digest.to_vec(), session_id.to_owned());
-        on_backend!(self, write, |conn| queries::record_code_session(conn, &digest, &session_id))
+        now: DateTime<Utc>,
+    ) -> Result<Option<AuthorizationCode>, StoreError> {
+        let (digest, now) = (digest.to_vec(), db_time(now));
+        let row =
+            on_backend!(self, read, |conn| queries::fresh_authorization_code(conn, &digest, now))?;
+        Ok(row.map(CodeRow::into_code))
     }
 }

@@ -43,6 +43,10 @@ pub enum StoreError {
         /// The position of that user in the batch, from 0.
         index: usize,
     },
+    /// The authorization code a session was to start from was claimed or used already; no
+    /// session was created.
+    #[error("the authorization code was used already")]
+    CodeUsed,
     /// Another service client already has this name.
     #[error("a client with this name exists already")]
     NameTaken,
@@ -109,6 +113,7 @@ impl From<StoreError> for jwt_core::Error {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::Unavailable(_) => jwt_core::Error::unavailable(err),
+            StoreError::CodeUsed => jwt_core::Error::CodeUsed,
             err => jwt_core::Error::storage(err),
         }
     }

@@ -240,13 +240,36 @@ pub(crate) async fn active_subject(conn: &mut Conn, user_id: &str) -> Result<Opt
         .transpose()
 }
 
+/// Creates a session and its first refresh token. A session started from an authorization
+/// code (`code`, its digest) first claims the code: marks it used by this session, if it is
+/// unused and unexpired, and takes its browser sign-in session; otherwise nothing is created
+/// ([`StoreError::CodeUsed`]). One transaction, so a code starts at most one session.
 pub(crate) async fn create_session(
     conn: &mut Conn,
     session: &SessionRow,
     first_token: &RefreshTokenRow,
+    code: Option<&[u8]>,
 ) -> Result<()> {
     write_transaction!(conn, async |conn| {
-        diesel::insert_into(sessions::table).values(session).execute(conn).await?;
+        let mut session = session.clone();
+        if let Some(digest) = code {
+            let unused = authorization_codes::table
+                .find(digest)
+                .filter(authorization_codes::used_at.is_null())
+                .filter(authorization_codes::expires_at.gt(session.created_at));
+            let claimed: Option<Option<String>> = diesel::update(unused)
+                .set((
+                    authorization_codes::used_at.eq(session.created_at),
+                    authorization_codes::session_id.eq(&session.id),
+                ))
+                .returning(authorization_codes::sign_in_session)
+                .get_result(conn)
+                .await
+                .optional()?;
+            let Some(sign_in_session) = claimed else { return Err(StoreError::CodeUsed) };
+            session.sign_in_session = sign_in_session;
+        }
+        diesel::insert_into(sessions::table).values(&session).execute(conn).await?;
         diesel::insert_into(refresh_tokens::table).values(first_token).execute(conn).await?;
         Ok(())
     })
@@ -907,37 +930,19 @@ pub(crate) async fn redeem_authorization_code(
     .await
 }
 
-pub(crate) async fn record_code_session(
+pub(crate) async fn fresh_authorization_code(
     conn: &mut Conn,
     digest: &[u8],
-    session_id: &str,
-) -> Result<bool> {
-    write_transaction!(conn, async |conn| {
-        diesel::update(authorization_codes::table.find(digest))
-            .set(authorization_codes::session_id.eq(session_id))
-            .execute(conn)
-            .await?;
-        let sign_in: Option<Option<String>> = authorization_codes::table
-            .find(digest)
-            .select(authorization_codes::sign_in_session)
-            .get_result(conn)
-            .await
-            .optional()?;
-        if let Some(Some(sign_in)) = sign_in {
-            diesel::update(sessions::table.find(session_id))
-                .set(sessions::sign_in_session.eq(sign_in))
-                .execute(conn)
-                .await?;
-        }
-        let replayed: Option<Option<NaiveDateTime>> = authorization_codes::table
-            .find(digest)
-            .select(authorization_codes::replayed_at)
-            .get_result(conn)
-            .await
-            .optional()?;
-        Ok(matches!(replayed, Some(Some(_))))
-    })
-    .await
+    now: NaiveDateTime,
+) -> Result<Option<CodeRow>> {
+    Ok(authorization_codes::table
+        .find(digest)
+        .filter(authorization_codes::used_at.is_null())
+        .filter(authorization_codes::expires_at.gt(now))
+        .select(CodeRow::as_select())
+        .get_result(conn)
+        .await
+        .optional()?)
 }
 
 pub(crate) async fn create_sign_in_session(conn: &mut Conn, session: SessionRow) -> Result<()> {

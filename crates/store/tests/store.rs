@@ -1247,49 +1247,77 @@ fn authorization_code(digest: u8, expires_in: i64) -> AuthorizationCode {
 
 async fn authorization_codes_are_used_once_and_a_replay_names_the_session_to_revoke(db: TestDb) {
     let store = &db.store;
-    // The first exchange gets the code as it was issued; a second finds it used.
+    let alice = user(store, "alice@example.com").await;
+    let grant = jwt_core::Grant { client_id: "app".into(), scope: "email".into(), audience: None };
+    let from_code = |id: &str, digest: &[u8], at| jwt_core::NewSession {
+        id: id.into(),
+        user_id: alice.id.clone(),
+        created_at: at,
+        expires_at: at + secs(3_600),
+        client: client("10.0.0.1"),
+        grant: Some(grant.clone()),
+        code: Some(digest.to_vec()),
+    };
+    let start = async |id: &str, digest: &[u8], at| {
+        let first = token(&format!("{id}-t0"), id, None, at);
+        store.create_session(&from_code(id, digest, at), &first).await
+    };
+
+    // A fresh code reads as issued; the session that starts from it claims it, once.
     let first = authorization_code(1, 60);
     store.add_authorization_code(&first).await.expect("stored");
-    let redeemed = store.redeem_authorization_code(&first.digest, t0() + secs(1)).await;
-    assert_eq!(redeemed.expect("runs"), Redemption::Fresh(Box::new(first.clone())));
-    let replay = store.redeem_authorization_code(&first.digest, t0() + secs(1)).await;
+    let read = store.fresh_authorization_code(&first.digest, t0() + secs(1)).await;
+    assert_eq!(read.expect("runs"), Some(first.clone()));
+    start("s1", &first.digest, t0() + secs(1)).await.expect("claimed");
+    let again = start("s2", &first.digest, t0() + secs(1)).await;
+    assert!(matches!(again, Err(jwt_core::Error::CodeUsed)), "{again:?}");
+    assert!(SessionStore::session(store, "s2").await.expect("read").is_none(), "nothing created");
+    assert_eq!(store.fresh_authorization_code(&first.digest, t0()).await.expect("runs"), None);
+    // A replay names the session to revoke.
+    let replay = store.redeem_authorization_code(&first.digest, t0() + secs(2)).await;
+    assert_eq!(replay.expect("runs"), Redemption::Replayed { session_id: Some("s1".into()) });
+
+    // Used up by a failed exchange, a code starts no session, and a replay names none.
+    let burned = authorization_code(2, 60);
+    store.add_authorization_code(&burned).await.expect("stored");
+    let redeemed = store.redeem_authorization_code(&burned.digest, t0() + secs(1)).await;
+    assert_eq!(redeemed.expect("runs"), Redemption::Fresh(Box::new(burned.clone())));
+    let late_claim = start("s3", &burned.digest, t0() + secs(1)).await;
+    assert!(matches!(late_claim, Err(jwt_core::Error::CodeUsed)), "{late_claim:?}");
+    let replay = store.redeem_authorization_code(&burned.digest, t0() + secs(1)).await;
     assert_eq!(replay.expect("runs"), Redemption::Replayed { session_id: None });
-    // The replay came before the first exchange recorded its session: that one is told so.
-    assert!(store.record_code_session(&first.digest, "s1").await.expect("runs"));
 
-    // Recorded first, the session is named by the replay; the control says no replay.
-    let second = authorization_code(2, 60);
-    store.add_authorization_code(&second).await.expect("stored");
-    assert!(matches!(
-        store.redeem_authorization_code(&second.digest, t0()).await.expect("runs"),
-        Redemption::Fresh(_)
-    ));
-    assert!(!store.record_code_session(&second.digest, "s2").await.expect("runs"));
-    let replay = store.redeem_authorization_code(&second.digest, t0() + secs(2)).await;
-    assert_eq!(replay.expect("runs"), Redemption::Replayed { session_id: Some("s2".into()) });
-
-    // Expired at its 60th second, and never issued: unknown alike.
+    // Expired at its 60th second, and never issued: unknown alike, and claimed by nothing.
     let late = authorization_code(3, 60);
     store.add_authorization_code(&late).await.expect("stored");
+    assert_eq!(
+        store.fresh_authorization_code(&late.digest, t0() + secs(60)).await.expect("runs"),
+        None
+    );
+    let expired_claim = start("s4", &late.digest, t0() + secs(60)).await;
+    assert!(matches!(expired_claim, Err(jwt_core::Error::CodeUsed)), "{expired_claim:?}");
     let expired = store.redeem_authorization_code(&late.digest, t0() + secs(60)).await;
     assert_eq!(expired.expect("runs"), Redemption::Unknown);
     let never = store.redeem_authorization_code(&[9; 32], t0()).await;
     assert_eq!(never.expect("runs"), Redemption::Unknown);
+    assert!(start("s5", &[9; 32], t0()).await.is_err());
     assert!(!format!("{first:?}").contains("[1, 1"), "no digest in Debug output");
 }
 
 async fn ending_a_sign_in_session_ends_the_sessions_started_under_it_and_keeps_grants(db: TestDb) {
     let store = &db.store;
     let alice = user(store, "alice@example.com").await;
-    let new = |id: &str, grant: Option<jwt_core::Grant>| jwt_core::NewSession {
-        id: id.into(),
-        user_id: alice.id.clone(),
-        created_at: t0(),
-        expires_at: t0() + secs(3_600),
-        client: client("10.0.0.1"),
-        grant,
-    };
-    store.create_sign_in_session(&new("browser", None)).await.expect("signed in");
+    let new =
+        |id: &str, grant: Option<jwt_core::Grant>, code: Option<Vec<u8>>| jwt_core::NewSession {
+            id: id.into(),
+            user_id: alice.id.clone(),
+            created_at: t0(),
+            expires_at: t0() + secs(3_600),
+            client: client("10.0.0.1"),
+            grant,
+            code,
+        };
+    store.create_sign_in_session(&new("browser", None, None)).await.expect("signed in");
     // A session started by a code issued under that sign-in, another under none, and a login.
     let grant = jwt_core::Grant {
         client_id: "app".into(),
@@ -1297,15 +1325,14 @@ async fn ending_a_sign_in_session_ends_the_sessions_started_under_it_and_keeps_g
         audience: Some("https://reports.example.com".into()),
     };
     for (sid, digest, sign_in) in [("granted", 1, Some("browser")), ("other", 2, None)] {
-        let first = token(&format!("{sid}-t0"), sid, None, t0());
-        store.create_session(&new(sid, Some(grant.clone())), &first).await.expect("created");
         let code = AuthorizationCode {
             sign_in_session: sign_in.map(str::to_owned),
             ..authorization_code(digest, 60)
         };
         store.add_authorization_code(&code).await.expect("stored");
-        store.redeem_authorization_code(&code.digest, t0()).await.expect("redeemed");
-        assert!(!store.record_code_session(&code.digest, sid).await.expect("recorded"));
+        let first = token(&format!("{sid}-t0"), sid, None, t0());
+        let session = new(sid, Some(grant.clone()), Some(code.digest.clone()));
+        store.create_session(&session, &first).await.expect("created");
     }
     session(store, "login", &alice.id, t0(), secs(3_600)).await;
     let stored = SessionStore::session(store, "granted").await.expect("read").expect("there");
@@ -1374,6 +1401,7 @@ async fn consents_are_kept_per_user_and_client_and_forgotten_with_the_client(db:
         expires_at: t0() + secs(3_600),
         client: client("10.0.0.1"),
         grant: Some(grant),
+        code: None,
     };
     store.create_session(&granted, &token("granted-t0", "granted", None, t0())).await.expect("ok");
     session(store, "login", &alice.id, t0(), secs(3_600)).await;

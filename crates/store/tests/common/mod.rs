@@ -77,6 +77,7 @@ pub async fn session(store: &Store, id: &str, user_id: &str, at: DateTime<Utc>, 
         expires_at: at + ttl,
         client: client("10.0.0.1"),
         grant: None,
+        code: None,
     };
     let mut first = token(&format!("{id}-t0"), id, None, at);
     first.expires_at = first.expires_at.min(session.expires_at);
