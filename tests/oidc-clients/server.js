@@ -21,7 +21,8 @@ async function freePort() {
   });
 }
 
-export async function startServer() {
+/** Starts the server; `settings` adds to or replaces its environment. */
+export async function startServer(settings = {}) {
   const binary = process.env.JWT_AUTH_BIN;
   if (!binary) throw new Error('JWT_AUTH_BIN names the jwt-auth binary');
   const dir = mkdtempSync(join(tmpdir(), 'jwt-auth-rp-'));
@@ -35,6 +36,7 @@ export async function startServer() {
     PUBLIC_URL: url,
     LOGIN_RATE_LIMIT: '0',
     LOG_FORMAT: 'json',
+    ...settings,
   };
   const cli = (args, input) =>
     execFileSync(binary, args, { env, cwd: dir, input, encoding: 'utf8' });

@@ -88,6 +88,60 @@ fn every_shell_and_rust_block_runs_or_says_why_not() {
     }
 }
 
+/// The pages whose JavaScript and Python blocks are each quoted from a program the tests run.
+const QUOTING: &[&str] = &["docs/sign-in-for-apps.md"];
+
+/// The blocks of `text` (page `page`) that misquote: a block marked `<!-- from: PATH -->` whose
+/// text is not in that file (`source` reads it), or, on a page of [`QUOTING`], a JavaScript or
+/// Python block without the marker.
+fn misquoted(page: &str, text: &str, source: impl Fn(&str) -> Option<String>) -> Vec<String> {
+    let mut wrong = Vec::new();
+    for block in fenced(text) {
+        let at = format!("{page}:{} ```{}", block.line, block.lang);
+        match &block.from {
+            Some(path) => match source(path) {
+                Some(file) if file.contains(&block.text) => {}
+                Some(_) => wrong.push(format!("{at}: not the text of {path}")),
+                None => wrong.push(format!("{at}: {path} does not exist")),
+            },
+            None if QUOTING.contains(&page)
+                && ["js", "javascript", "python", "py"].contains(&block.lang.as_str()) =>
+            {
+                wrong.push(format!("{at}: no `<!-- from: PATH -->` on the line before"))
+            }
+            None => {}
+        }
+    }
+    wrong
+}
+
+#[test]
+fn quoted_snippets_are_the_text_of_the_tested_programs() {
+    let source = |path: &str| std::fs::read_to_string(workspace().join(path)).ok();
+    let wrong: Vec<String> =
+        pages().iter().flat_map(|page| misquoted(page, &read(page), source)).collect();
+    assert!(wrong.is_empty(), "quotes that are not the programs' text:\n{}", wrong.join("\n"));
+    let quoted = QUOTING.iter().flat_map(|page| fenced(&read(page))).filter(|b| b.from.is_some());
+    assert!(quoted.count() >= 4, "the sign-in page quotes its four kinds of applications");
+}
+
+#[test]
+fn a_misquoted_snippet_is_caught() {
+    let program = |path: &str| (path == "app.js").then(|| "let a = 1;\nlet b = 2;\n".to_owned());
+    let page = "docs/sign-in-for-apps.md";
+    assert!(misquoted(page, "<!-- from: app.js -->\n```js\nlet b = 2;\n```\n", program).is_empty());
+    let changed = "<!-- from: app.js -->\n```js\nlet b = 3;\n```\n";
+    assert_eq!(
+        misquoted(page, changed, program),
+        [format!("{page}:2 ```js: not the text of app.js")]
+    );
+    let missing = "<!-- from: gone.js -->\n```js\nlet b = 2;\n```\n";
+    assert_eq!(misquoted(page, missing, program).len(), 1);
+    let unmarked = "```python\nx = 1\n```\n";
+    assert_eq!(misquoted(page, unmarked, program).len(), 1);
+    assert!(misquoted("docs/other.md", unmarked, program).is_empty(), "other pages may sketch");
+}
+
 #[test]
 fn a_block_that_neither_runs_nor_says_why_is_caught() {
     let page = "docs/elsewhere.md";
@@ -137,6 +191,8 @@ struct Fenced {
     text: String,
     line: usize,
     not_run: Option<String>,
+    /// The file quoted, named in a `<!-- from: PATH -->` comment on the line before.
+    from: Option<String>,
 }
 
 /// Every fenced block of `page`, in order.
@@ -153,7 +209,13 @@ fn fenced(page: &str) -> Vec<Fenced> {
                     .strip_prefix("<!-- not run:")
                     .and_then(|rest| rest.strip_suffix("-->"))
                     .map(|reason| reason.trim().to_owned());
+                let from = previous
+                    .trim()
+                    .strip_prefix("<!-- from:")
+                    .and_then(|rest| rest.strip_suffix("-->"))
+                    .map(|path| path.trim().to_owned());
                 current = Some(Fenced {
+                    from,
                     lang: line.trim_start().trim_start_matches('`').trim().to_owned(),
                     text: String::new(),
                     line: index + 1,
