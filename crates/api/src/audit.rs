@@ -21,6 +21,7 @@ impl AppState {
             store: &self.store,
             sessions: &self.sessions,
             users: &self.users,
+            clients: &self.clients,
             passwords: &self.passwords,
             metrics: &self.metrics,
             feed_wake: self.feed.waker(),

@@ -103,6 +103,7 @@ impl Application {
             throttle,
             metrics,
             users: UserCache::default(),
+            clients: Default::default(),
             feed: Arc::new(feed),
             stopping: tokio::sync::watch::Sender::new(false),
             keys,

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use jwt_auth_store::Store;
 use jwt_core::{Sessions, TokenService};
 
+use jwt_auth_service::clients::ClientCache;
 use jwt_auth_service::id_token_keys::IdTokenKeys;
 use jwt_auth_service::keys::{KeyError, Keys};
 use jwt_auth_service::web_origins::WebOrigins;
@@ -28,6 +29,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// The user records `GET /api/me` answers from.
     pub users: UserCache,
+    /// The clients the token and authorization endpoints authenticate.
+    pub clients: ClientCache,
     /// The revocation feed as this instance has read it: it feeds the revocation set, and
     /// `GET /auth/revocations` serves other services from it.
     pub feed: Arc<jwt_auth_service::feed::FeedLog>,

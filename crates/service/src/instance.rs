@@ -10,6 +10,7 @@ use jwt_core::Sessions;
 use tokio::sync::Notify;
 
 use crate::audit::AuditTrail;
+use crate::clients::ClientCache;
 use crate::metrics::Metrics;
 use crate::passwords::Passwords;
 use crate::user_cache::UserCache;
@@ -23,6 +24,8 @@ pub struct Instance<'a> {
     pub sessions: &'a Sessions<Arc<Store>>,
     /// The user records this instance answers from.
     pub users: &'a UserCache,
+    /// The clients this instance authenticates.
+    pub clients: &'a ClientCache,
     /// The password-hashing threads.
     pub passwords: &'a Passwords,
     /// The metrics.

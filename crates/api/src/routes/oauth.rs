@@ -120,9 +120,14 @@ async fn app_client(
         }
         (None, None) => return Ok(None),
     };
-    let app =
-        clients::authenticate_app(&state.store, &state.throttle, client.ip, &id, secret.as_ref())
-            .await?;
+    let app = clients::authenticate_app(
+        &state.instance(),
+        &state.throttle,
+        client.ip,
+        &id,
+        secret.as_ref(),
+    )
+    .await?;
     Ok(Some(app))
 }
 
@@ -138,7 +143,7 @@ async fn client_credentials(
         ));
     };
     let service =
-        clients::authenticate(&state.store, &state.throttle, client.ip, &id, &secret).await?;
+        clients::authenticate(&state.instance(), &state.throttle, client.ip, &id, &secret).await?;
     let issued = clients::issue(&state.sessions, &service)?;
     let mut response = HttpResponse::Ok();
     token_no_store(&mut response);

@@ -19,6 +19,7 @@ crate::http_tests!(
     what_the_service_refuses_is_422_a_taken_name_409_and_nothing_is_added,
     the_clients_api_is_for_administrators_only,
     removing_a_client_revokes_its_tokens_here_at_once_and_everywhere,
+    a_removed_client_stops_authenticating_on_every_instance_within_the_feeds_bound,
 );
 
 /// What every client is shown with, and nothing more.
@@ -361,4 +362,40 @@ async fn removing_a_client_revokes_its_tokens_here_at_once_and_everywhere(db: Te
     assert_eq!(token.status, StatusCode::UNAUTHORIZED, "{}", token.text);
     assert!(listed(&app, &admin.access).await.is_empty());
     remove(&app, &admin.access, service_id).await.assert_error(StatusCode::NOT_FOUND, "not_found");
+}
+
+/// Instances keep the clients they authenticate in memory; a removal elsewhere reaches them
+/// through the revocation of the client's own session, as fast as a token revocation.
+async fn a_removed_client_stops_authenticating_on_every_instance_within_the_feeds_bound(
+    db: TestDb,
+) {
+    let app = TestApp::start(db).await;
+    let sibling = app.sibling().await;
+    let admin = app.admin().await;
+    let service = added(&app, &admin.access, &json!({"name": "billing"})).await;
+    let (id, secret) = (text(&service, "client_id"), text(&service, "client_secret"));
+    // Authenticated on both instances, so both remember the client.
+    for server in [&app, &sibling] {
+        assert_eq!(client_credentials(server, id, secret).await.status, StatusCode::OK);
+        assert_eq!(client_credentials(server, id, secret).await.status, StatusCode::OK);
+    }
+    // A wrong secret is refused even so: the cache holds the digest, not a verdict.
+    let wrong = client_credentials(&sibling, id, "jas_wrong").await;
+    wrong.assert_oauth_error_status(StatusCode::UNAUTHORIZED, "invalid_client");
+
+    let reply = remove(&app, &admin.access, id).await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.text);
+    let here = client_credentials(&app, id, secret).await;
+    here.assert_oauth_error_status(StatusCode::UNAUTHORIZED, "invalid_client");
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let there = client_credentials(&sibling, id, secret).await;
+        if there.status == StatusCode::UNAUTHORIZED {
+            there.assert_oauth_error_status(StatusCode::UNAUTHORIZED, "invalid_client");
+            break;
+        }
+        assert_eq!(there.status, StatusCode::OK, "{}", there.text);
+        assert!(Instant::now() < deadline, "the sibling still authenticates the removed client");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
