@@ -12,7 +12,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, TimeDelta, Utc};
 use jwt_auth_store::{AuthorizationCode, Redemption, ServiceClient};
-use jwt_core::{ClientInfo, Grant, RevokeReason, SessionStore, Subject, TokenPair};
+use jwt_core::{ClientInfo, Grant, RevokeReason, Subject, TokenPair};
 
 use crate::authorize::AuthorizationRequest;
 use crate::error::ServiceError;
@@ -115,7 +115,8 @@ pub async fn exchange(
     };
     let digest = code_digest(code.expose());
     // A read: the success path writes once, when the session starts and claims the code.
-    let Some(issued) = instance.store.fresh_authorization_code(&digest, now).await? else {
+    let Some((issued, subject)) = instance.store.fresh_authorization_code(&digest, now).await?
+    else {
         return Err(used_up(instance, client, &digest, now).await);
     };
     let refused = if issued.client_id != client.id {
@@ -132,12 +133,7 @@ pub async fn exchange(
         instance.store.redeem_authorization_code(&digest, now).await?;
         return Err(invalid_grant(why));
     }
-    let subject = instance
-        .sessions
-        .store()
-        .active_subject(&issued.user_id)
-        .await?
-        .ok_or_else(|| invalid_grant("the user is disabled or gone"))?;
+    let subject = subject.ok_or_else(|| invalid_grant("the user is disabled or gone"))?;
     let grant = Grant {
         client_id: client.id.clone(),
         scope: issued.scope.clone(),

@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
-use jwt_core::{NewSession, Revocation, RevokeReason};
+use jwt_core::{NewSession, Revocation, RevokeReason, Subject};
 
 use crate::error::StoreError;
 use crate::rows::{SessionRow, db_time};
@@ -198,18 +198,20 @@ impl Store {
         on_backend!(self, write, |conn| queries::redeem_authorization_code(conn, &digest, now))
     }
 
-    /// The code with this digest as issued, if it is unused and unexpired at `now`; a read,
-    /// which changes nothing: the exchange claims the code when it starts its session
+    /// The code with this digest as issued, if it is unused and unexpired at `now`, with its
+    /// user as a token subject if the user is active (as
+    /// [`SessionStore::active_subject`](jwt_core::SessionStore::active_subject) reads it), in
+    /// one read, which changes nothing: the exchange claims the code when it starts its session
     /// ([`jwt_core::NewSession::code`]), and
     /// [`redeem_authorization_code`](Store::redeem_authorization_code) uses it up otherwise.
     pub async fn fresh_authorization_code(
         &self,
         digest: &[u8],
         now: DateTime<Utc>,
-    ) -> Result<Option<AuthorizationCode>, StoreError> {
+    ) -> Result<Option<(AuthorizationCode, Option<Subject>)>, StoreError> {
         let (digest, now) = (digest.to_vec(), db_time(now));
-        let row =
+        let found =
             on_backend!(self, read, |conn| queries::fresh_authorization_code(conn, &digest, now))?;
-        Ok(row.map(CodeRow::into_code))
+        Ok(found.map(|(row, subject)| (row.into_code(), subject)))
     }
 }

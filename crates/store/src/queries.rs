@@ -934,15 +934,18 @@ pub(crate) async fn fresh_authorization_code(
     conn: &mut Conn,
     digest: &[u8],
     now: NaiveDateTime,
-) -> Result<Option<CodeRow>> {
-    Ok(authorization_codes::table
+) -> Result<Option<(CodeRow, Option<Subject>)>> {
+    let row = authorization_codes::table
         .find(digest)
         .filter(authorization_codes::used_at.is_null())
         .filter(authorization_codes::expires_at.gt(now))
         .select(CodeRow::as_select())
         .get_result(conn)
         .await
-        .optional()?)
+        .optional()?;
+    let Some(row) = row else { return Ok(None) };
+    let subject = active_subject(conn, &row.user_id).await?;
+    Ok(Some((row, subject)))
 }
 
 pub(crate) async fn create_sign_in_session(conn: &mut Conn, session: SessionRow) -> Result<()> {

@@ -1263,11 +1263,14 @@ async fn authorization_codes_are_used_once_and_a_replay_names_the_session_to_rev
         store.create_session(&from_code(id, digest, at), &first).await
     };
 
-    // A fresh code reads as issued; the session that starts from it claims it, once.
-    let first = authorization_code(1, 60);
+    // A fresh code reads as issued, with its active user; the session that starts from it
+    // claims it, once.
+    let first = AuthorizationCode { user_id: alice.id.clone(), ..authorization_code(1, 60) };
     store.add_authorization_code(&first).await.expect("stored");
     let read = store.fresh_authorization_code(&first.digest, t0() + secs(1)).await;
-    assert_eq!(read.expect("runs"), Some(first.clone()));
+    let (read, subject) = read.expect("runs").expect("fresh");
+    assert_eq!(read, first);
+    assert_eq!(subject.map(|s| s.id), Some(alice.id.clone()));
     start("s1", &first.digest, t0() + secs(1)).await.expect("claimed");
     let again = start("s2", &first.digest, t0() + secs(1)).await;
     assert!(matches!(again, Err(jwt_core::Error::CodeUsed)), "{again:?}");
@@ -1280,6 +1283,8 @@ async fn authorization_codes_are_used_once_and_a_replay_names_the_session_to_rev
     // Used up by a failed exchange, a code starts no session, and a replay names none.
     let burned = authorization_code(2, 60);
     store.add_authorization_code(&burned).await.expect("stored");
+    let read = store.fresh_authorization_code(&burned.digest, t0()).await.expect("runs");
+    assert_eq!(read.expect("fresh").1, None, "its user `alice` is no user: no subject");
     let redeemed = store.redeem_authorization_code(&burned.digest, t0() + secs(1)).await;
     assert_eq!(redeemed.expect("runs"), Redemption::Fresh(Box::new(burned.clone())));
     let late_claim = start("s3", &burned.digest, t0() + secs(1)).await;
