@@ -55,16 +55,17 @@ impl std::fmt::Debug for AuthorizationCode {
     }
 }
 
-/// What an exchange of a code found.
+/// What [`Store::redeem_authorization_code`] found: it uses a code up when an exchange is
+/// refused, and names the session to revoke when a code comes back (a successful exchange
+/// claims its code as it starts the session instead: [`jwt_core::NewSession::code`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Redemption {
-    /// The code, now used: the caller starts the session and records it
-    /// ([`Store::record_code_session`]).
+    /// The code was fresh, and is used up now.
     Fresh(Box<AuthorizationCode>),
-    /// The code was used before: the session its first exchange started (once recorded) is
-    /// to be revoked.
+    /// The code was used before: the session its first exchange started, if any, is to be
+    /// revoked.
     Replayed {
-        /// That session, if the first exchange has recorded it yet.
+        /// That session; `None` if the code was used up by a refused exchange.
         session_id: Option<String>,
     },
     /// No such code, or it has expired.
