@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use jwt_auth_store::Store;
 use jwt_core::{Sessions, TokenService};
 
-use jwt_auth_service::clients::ClientCache;
+use jwt_auth_service::client_cache::ClientCache;
 use jwt_auth_service::id_token_keys::IdTokenKeys;
 use jwt_auth_service::keys::{KeyError, Keys};
 use jwt_auth_service::web_origins::WebOrigins;

@@ -159,57 +159,6 @@ pub fn secret_matches(secret: &str, stored: Option<&[u8]>) -> bool {
     equal && stored.is_some_and(|digest| !digest.is_empty())
 }
 
-/// How long a client stays in a [`ClientCache`] before it is read again: well inside the
-/// time its removal stays in the revocation set (the lifetime of its access tokens).
-pub const CLIENT_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
-/// The most clients a [`ClientCache`] keeps.
-pub const CLIENT_CACHE_CAPACITY: u64 = 10_000;
-
-/// The clients an instance authenticates, kept in memory so that the sign-in of an app and
-/// its code exchange read no client from the database. A client changes only by its
-/// removal, which revokes its own session (`sid`) through the revocation feed: a cached
-/// client whose session the revocation set knows revoked is read again (and found gone), so a
-/// removal made on another instance holds here within the feed's bound, as a token
-/// revocation does. Unknown ids are not remembered.
-pub struct ClientCache {
-    clients: moka::future::Cache<String, std::sync::Arc<ServiceClient>>,
-}
-
-impl Default for ClientCache {
-    fn default() -> Self {
-        let clients = moka::future::Cache::builder()
-            .max_capacity(CLIENT_CACHE_CAPACITY)
-            .time_to_live(CLIENT_CACHE_TTL)
-            .build();
-        Self { clients }
-    }
-}
-
-impl ClientCache {
-    /// The client `id`, from memory unless the revocation set says it was removed, else from
-    /// the store.
-    pub async fn get(
-        &self,
-        instance: &Instance<'_>,
-        id: &str,
-    ) -> Result<Option<ServiceClient>, ServiceError> {
-        let revocations = instance.sessions.revocations();
-        if let Some(client) = self.clients.get(id).await {
-            if !revocations.is_session_revoked(&client.session_id) {
-                return Ok(Some(ServiceClient::clone(&client)));
-            }
-            self.clients.invalidate(id).await;
-        }
-        let found = instance.store.client(id).await?;
-        if let Some(client) = &found
-            && !revocations.is_session_revoked(&client.session_id)
-        {
-            self.clients.insert(id.to_owned(), std::sync::Arc::new(client.clone())).await;
-        }
-        Ok(found)
-    }
-}
-
 /// The client that `id` and `secret` authenticate, counting a failure against the pair of
 /// client id and address like a failed login.
 pub async fn authenticate(
@@ -224,7 +173,7 @@ pub async fn authenticate(
     throttle
         .check_pair(&account, ip)
         .map_err(|retry_after| ServiceError::RateLimited { retry_after })?;
-    let client = instance.clients.get(instance, id).await?;
+    let client = instance.clients.get(instance.store, instance.sessions.revocations(), id).await?;
     if secret_matches(secret.expose(), client.as_ref().map(|c| c.secret_digest.as_slice())) {
         throttle.succeeded(&account, ip);
         // Checked above: a match needs a stored client.
@@ -249,7 +198,7 @@ pub async fn authenticate_app(
     if let Some(secret) = secret {
         return authenticate(instance, throttle, ip, id, secret).await;
     }
-    match instance.clients.get(instance, id).await? {
+    match instance.clients.get(instance.store, instance.sessions.revocations(), id).await? {
         Some(client) if client.public => Ok(client),
         _ => {
             tracing::warn!(client_id = %id, %ip, "client authentication failed");

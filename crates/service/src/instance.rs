@@ -10,7 +10,7 @@ use jwt_core::Sessions;
 use tokio::sync::Notify;
 
 use crate::audit::AuditTrail;
-use crate::clients::ClientCache;
+use crate::client_cache::ClientCache;
 use crate::metrics::Metrics;
 use crate::passwords::Passwords;
 use crate::user_cache::UserCache;

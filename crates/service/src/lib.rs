@@ -10,6 +10,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod authorize;
+pub mod client_cache;
 pub mod clients;
 pub mod code_grant;
 pub mod email;

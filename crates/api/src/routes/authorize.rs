@@ -274,7 +274,9 @@ async fn checked(
         Err(refusal) => return Ok(Err(refused(state, req, refusal))),
     };
     let client = match params.client_id() {
-        Some(id) if id.len() <= 256 => state.clients.get(&state.instance(), id).await?,
+        Some(id) if id.len() <= 256 => {
+            state.clients.get(&state.store, state.sessions.revocations(), id).await?
+        }
         _ => None,
     };
     match authorize::check(&params, client.as_ref(), &policy(state)) {
