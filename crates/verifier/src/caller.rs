@@ -292,7 +292,6 @@ mod tests {
             email: None,
             client_id: None,
             scope: None,
-            cnf: None,
             extra: NoExtra {},
         }
     }
