@@ -51,9 +51,29 @@ pub struct AccessClaims<X = NoExtra> {
     /// code grant.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// The key the token is bound to (RFC 7800 `cnf`), for a token issued with a DPoP proof
+    /// (RFC 9449 §6): presented only with a proof of that key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
     /// The downstream user's own claims.
     #[serde(flatten)]
     pub extra: X,
+}
+
+/// The `cnf` claim of a DPoP-bound access token (RFC 9449 §6.1): the RFC 7638 SHA-256
+/// thumbprint of the key its proofs must be signed with.
+///
+/// ```
+/// use jwt_core::Confirmation;
+/// let cnf: Confirmation =
+///     serde_json::from_str(r#"{"jkt":"0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}"#)?;
+/// assert_eq!(cnf.jkt, "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I");
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    /// The base64url SHA-256 JWK thumbprint of the key.
+    pub jkt: String,
 }
 
 impl<X> AccessClaims<X> {
@@ -127,6 +147,7 @@ struct AccessWire<X> {
     email: Option<String>,
     client_id: Option<String>,
     scope: Option<String>,
+    cnf: Option<Confirmation>,
     #[serde(flatten)]
     extra: X,
 }
@@ -169,6 +190,7 @@ impl<X: DeserializeOwned> AccessClaims<X> {
             email: w.email,
             client_id: w.client_id,
             scope: w.scope,
+            cnf: w.cnf,
             extra: w.extra,
         })
     }
@@ -252,12 +274,20 @@ mod tests {
             email: None,
             client_id: None,
             scope: None,
+            cnf: None,
             extra: Tenant { tenant: "acme".into() },
         };
         let json = serde_json::to_vec(&claims).unwrap();
         let value: serde_json::Value = serde_json::from_slice(&json).unwrap();
         assert_eq!(value["tenant"], "acme");
         assert!(value.get("email").is_none());
+        assert!(value.get("cnf").is_none(), "an unbound token has no `cnf`");
         assert_eq!(AccessClaims::<Tenant>::from_json(&json).unwrap(), claims);
+
+        let bound = AccessClaims { cnf: Some(Confirmation { jkt: "k".into() }), ..claims };
+        let json = serde_json::to_vec(&bound).unwrap();
+        let value: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(value["cnf"], serde_json::json!({"jkt": "k"}));
+        assert_eq!(AccessClaims::<Tenant>::from_json(&json).unwrap(), bound);
     }
 }

@@ -74,7 +74,7 @@ mod values;
 pub struct ReadmeExample;
 
 pub use bearer::{REALM, bearer_challenge, bearer_token};
-pub use claims::{AccessClaims, Audience, NoExtra, RefreshClaims};
+pub use claims::{AccessClaims, Audience, Confirmation, NoExtra, RefreshClaims};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result, ReuseDetails};
 pub use feed::{FeedChange, FeedEntry, FeedEvent, FeedPage};

@@ -487,6 +487,7 @@ impl TokenService {
             email: if self.policy.include_email { subject.email.clone() } else { None },
             client_id: grant.map(|g| g.client_id.clone()),
             scope: grant.map(|g| g.scope.clone()),
+            cnf: None,
             extra,
         };
         let token = self.sign(Kind::Access, &claims)?;

@@ -292,6 +292,7 @@ mod tests {
             email: None,
             client_id: None,
             scope: None,
+            cnf: None,
             extra: NoExtra {},
         }
     }
