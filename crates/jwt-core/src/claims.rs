@@ -61,7 +61,8 @@ pub struct AccessClaims<X = NoExtra> {
 }
 
 /// The `cnf` claim of a DPoP-bound access token (RFC 9449 §6.1): the RFC 7638 SHA-256
-/// thumbprint of the key its proofs must be signed with.
+/// thumbprint of the key its proofs must be signed with. Check a proof against it with
+/// [`VerifiedProof::check_binding`](crate::VerifiedProof::check_binding).
 ///
 /// ```
 /// use jwt_core::Confirmation;

@@ -121,6 +121,17 @@ pub enum Error {
     )]
     VoidAtIssuance,
 
+    /// A DPoP proof (RFC 9449) was refused; the [`DpopRefusal`] says why. A server answers
+    /// `invalid_dpop_proof`: 400 at the token endpoint, 401 where a DPoP-bound access token
+    /// is presented.
+    #[error("DPoP proof refused: {0}")]
+    InvalidDpopProof(DpopRefusal),
+    /// A DPoP proof was acceptable but for its `nonce`, which is missing, old or not this
+    /// deployment's (RFC 9449 §8): a server answers `use_dpop_nonce` with a fresh nonce in a
+    /// `DPoP-Nonce` header, and the client tries again with it.
+    #[error("DPoP proof needs a current server nonce: {0}")]
+    UseDpopNonce(NonceRefusal),
+
     /// An HMAC secret shorter than the minimum.
     #[error("HMAC secret must be at least {min} bytes, got {len}")]
     WeakSecret {
@@ -203,7 +214,8 @@ impl Error {
 
     /// A stable, machine-readable code for this error, for logs, metrics and callers that
     /// tell refusals apart: `token_expired`, `token_revoked`, `key_revoked`,
-    /// `refresh_token_reused`, `session_expired`, `invalid_token` for every other refused
+    /// `refresh_token_reused`, `session_expired`, `invalid_dpop_proof` and `use_dpop_nonce`
+    /// (RFC 9449 §12.2) for a refused DPoP proof, `invalid_token` for every other refused
     /// token, and `internal_error` for what is no refusal ([`Error::is_token_rejection`] is
     /// false). A server answers [`Error::http_code`], which is the same except for
     /// `key_revoked`.
@@ -223,6 +235,8 @@ impl Error {
             Error::KeyRevoked => "key_revoked",
             Error::RefreshReused(_) => "refresh_token_reused",
             Error::SessionExpired => "session_expired",
+            Error::InvalidDpopProof(_) => "invalid_dpop_proof",
+            Error::UseDpopNonce(_) => "use_dpop_nonce",
             e if e.is_token_rejection() => "invalid_token",
             _ => "internal_error",
         }
@@ -267,6 +281,133 @@ impl Error {
     pub fn unavailable(err: impl std::error::Error + Send + Sync + 'static) -> Self {
         Error::Unavailable(Box::new(err))
     }
+}
+
+/// Why a DPoP proof was refused ([`Error::InvalidDpopProof`]). No variant carries the proof,
+/// the access token or any other presented value.
+///
+/// ```
+/// use jwt_core::{DpopRefusal, Error};
+/// let refused = Error::InvalidDpopProof(DpopRefusal::Replayed);
+/// assert_eq!(refused.code(), "invalid_dpop_proof");
+/// assert_eq!(refused.to_string(), "DPoP proof refused: its `jti` was used already");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DpopRefusal {
+    /// The proof is longer than the configured limit; it was not decoded.
+    #[error("it is larger than {limit} bytes")]
+    TooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// The proof is not a compact JWS of base64url JSON objects.
+    #[error("it is malformed: {0}")]
+    Malformed(&'static str),
+    /// The header's `typ` is not `dpop+jwt`.
+    #[error("its `typ` is not `dpop+jwt`")]
+    WrongType,
+    /// The header's `alg` is not one the verifier accepts (`none` and HMAC never are).
+    #[error("its algorithm is not accepted")]
+    UnsupportedAlgorithm,
+    /// The header carries a parameter that names another key than its `jwk` (`jku`, `x5u`,
+    /// `x5c`) or a content type (`cty`).
+    #[error("its header parameter `{0}` is not accepted")]
+    ForbiddenHeader(&'static str),
+    /// The header has a `crit` parameter; no critical extension is understood.
+    #[error("its header has critical extensions that are not understood")]
+    UnknownCritical,
+    /// The header has no `jwk`.
+    #[error("its header has no `jwk`")]
+    MissingKey,
+    /// The header's `jwk` holds private key material (`d`, `p`, `q`, `dp`, `dq`, `qi`, `oth`
+    /// or a symmetric `k`).
+    #[error("its `jwk` holds a private key")]
+    PrivateKey,
+    /// The header's `jwk` is not a key of the header's `alg` (ES256 wants an EC P-256 key,
+    /// EdDSA an OKP Ed25519 key, RS256 an RSA key), or names another `alg` itself.
+    #[error("its `jwk` is no key for its `alg`")]
+    KeyMismatch,
+    /// The header's `jwk` is not a usable public key (a missing or malformed member, an
+    /// unknown key type or curve, an RSA modulus under 2048 bits).
+    #[error("its `jwk` is invalid: {0}")]
+    InvalidKey(&'static str),
+    /// The signature does not verify with the header's `jwk`.
+    #[error("its signature is invalid")]
+    InvalidSignature,
+    /// A required claim is absent (`jti`, `htm`, `htu`, `iat`, or `ath` with an access token).
+    #[error("its claim `{0}` is missing")]
+    MissingClaim(&'static str),
+    /// A claim has the wrong type or shape (a `jti` empty or too long, an `htu` that is no
+    /// absolute http(s) URL, a non-numeric `iat`).
+    #[error("its claim `{0}` is invalid")]
+    InvalidClaim(&'static str),
+    /// The claims are not a JSON object of the expected members.
+    #[error("its claims are invalid")]
+    InvalidClaims,
+    /// `htm` is not the method of the request.
+    #[error("its `htm` is not the request's method")]
+    WrongMethod,
+    /// `htu` is not the URL of the request (compared without query and fragment, after
+    /// normalisation).
+    #[error("its `htu` is not the request's URL")]
+    WrongUrl,
+    /// `iat` is further in the past than the window allows.
+    #[error("its `iat` is too old")]
+    Stale,
+    /// `iat` is further in the future than the window allows.
+    #[error("its `iat` is in the future")]
+    FromFuture,
+    /// A proof of the same key with the same `jti` was accepted already within the window.
+    #[error("its `jti` was used already")]
+    Replayed,
+    /// `ath` is not the base64url SHA-256 hash of the access token presented with it.
+    #[error("its `ath` is not the hash of the access token")]
+    WrongAccessTokenHash,
+    /// The access token is bound to another key than the proof's (its `cnf.jkt` differs).
+    #[error("its key is not the key the access token is bound to")]
+    WrongKey,
+    /// The access token presented with the proof is bound to no key (it has no `cnf.jkt`).
+    #[error("the access token is not bound to a key")]
+    TokenNotBound,
+}
+
+/// Why a DPoP proof's `nonce` was refused ([`Error::UseDpopNonce`]).
+///
+/// ```
+/// use jwt_core::{Error, NonceRefusal};
+/// assert_eq!(Error::UseDpopNonce(NonceRefusal::Missing).code(), "use_dpop_nonce");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NonceRefusal {
+    /// The proof has no `nonce`, and one is required.
+    #[error("it has none")]
+    Missing,
+    /// The nonce was issued by this deployment, but too long ago.
+    #[error("it has expired")]
+    Stale,
+    /// The nonce was not issued by this deployment (another key, or no nonce at all).
+    #[error("it was not issued here")]
+    Invalid,
+}
+
+/// The replay cache of a [`DpopVerifier`](crate::DpopVerifier) remembers as many proofs as
+/// its capacity allows, none of them old enough to forget: the proof was not accepted, as
+/// accepting it unremembered could let its replay through. It comes wrapped in
+/// [`Error::Unavailable`] (a server answers 503): the cache has room again as soon as its
+/// oldest proofs leave their window.
+///
+/// ```
+/// use jwt_core::{Error, ReplayCacheFull};
+/// let err = Error::unavailable(ReplayCacheFull { capacity: 100_000 });
+/// assert!(!err.is_token_rejection(), "the proof may be fine: try again shortly");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the DPoP replay cache holds its maximum of {capacity} proofs")]
+pub struct ReplayCacheFull {
+    /// The capacity of the cache, in proofs.
+    pub capacity: u64,
 }
 
 /// What an operator needs after a refresh token was replayed past its grace period.
@@ -320,6 +461,9 @@ mod tests {
             (Error::UnknownKey, "invalid_token", true),
             (Error::InvalidSignature, "invalid_token", true),
             (Error::WrongClient, "invalid_token", true),
+            (Error::InvalidDpopProof(DpopRefusal::Replayed), "invalid_dpop_proof", true),
+            (Error::InvalidDpopProof(DpopRefusal::WrongKey), "invalid_dpop_proof", true),
+            (Error::UseDpopNonce(NonceRefusal::Stale), "use_dpop_nonce", true),
             (Error::NoSigningKey, "internal_error", false),
             (Error::InvalidConfig("x".into()), "internal_error", false),
             (Error::storage(std::io::Error::other("disk")), "internal_error", false),

@@ -14,6 +14,9 @@
 //!   [`MemoryStore`] is one. A [`FeedFollower`] keeps each instance's revocation set
 //!   current with the revocations other instances record, by cursor, from a store
 //!   ([`StoreFeed`]) or from any other [`FeedSource`].
+//! - [`DpopVerifier`] checks DPoP proofs (RFC 9449) for sender-constrained tokens: the
+//!   proof's own key, method, URL, time, `jti` and, with [`DpopNonces`], a server nonce every
+//!   instance accepts; [`VerifiedProof::check_binding`] holds it against a token's `cnf.jkt`.
 //!
 //! # Example: issue, validate, refresh, log out
 //!
@@ -53,6 +56,7 @@ mod bearer;
 mod claims;
 mod clock;
 pub mod dangerous;
+mod dpop;
 mod error;
 mod feed;
 mod follower;
@@ -76,7 +80,11 @@ pub struct ReadmeExample;
 pub use bearer::{REALM, bearer_challenge, bearer_token};
 pub use claims::{AccessClaims, Audience, Confirmation, NoExtra, RefreshClaims};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use error::{Error, Result, ReuseDetails};
+pub use dpop::{
+    DEFAULT_MAX_PROOF_BYTES, DPOP_PROOF_TYPE, DpopNonces, DpopPolicy, DpopRequest, DpopVerifier,
+    REPLAY_ENTRY_BYTES, VerifiedProof, access_token_hash, jwk_thumbprint,
+};
+pub use error::{DpopRefusal, Error, NonceRefusal, ReplayCacheFull, Result, ReuseDetails};
 pub use feed::{FeedChange, FeedEntry, FeedEvent, FeedPage};
 pub use follower::{
     FeedFollower, FeedReadError, FeedSource, MAX_PAGES_IN_A_ROW, StoreFeed, feed_position,

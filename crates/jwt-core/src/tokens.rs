@@ -218,7 +218,7 @@ pub(crate) struct JoseHeader<'a> {
 }
 
 /// A field that is there, whatever its value.
-fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+pub(crate) fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
     IgnoredAny::deserialize(deserializer).map(|_| true)
 }
 
@@ -252,8 +252,8 @@ impl<'a> JoseHeader<'a> {
 /// A compact JWS cut into its three parts, not yet decoded.
 pub(crate) struct Compact<'t> {
     token: &'t str,
-    header: &'t str,
-    payload: &'t str,
+    pub(crate) header: &'t str,
+    pub(crate) payload: &'t str,
     signature: &'t str,
 }
 
@@ -276,16 +276,21 @@ impl<'t> Compact<'t> {
         if key.algorithm() != alg {
             return Err(Error::AlgorithmMismatch);
         }
-        let message = &self.token.as_bytes()[..self.header.len() + 1 + self.payload.len()];
-        match jsonwebtoken::crypto::verify(
-            self.signature,
-            message,
-            key.decoding_key(),
-            alg.to_jwt(),
-        ) {
-            Ok(true) => Ok(()),
-            _ => Err(Error::InvalidSignature),
+        if self.signature_verifies(key.decoding_key(), alg) {
+            Ok(())
+        } else {
+            Err(Error::InvalidSignature)
         }
+    }
+
+    /// Whether the signature verifies with `key` under `alg`; the caller has matched the two.
+    pub(crate) fn signature_verifies(
+        &self,
+        key: &jsonwebtoken::DecodingKey,
+        alg: Algorithm,
+    ) -> bool {
+        let message = &self.token.as_bytes()[..self.header.len() + 1 + self.payload.len()];
+        matches!(jsonwebtoken::crypto::verify(self.signature, message, key, alg.to_jwt()), Ok(true))
     }
 }
 

@@ -20,16 +20,6 @@ const T0: i64 = 1_700_000_000;
 const SECRET: &[u8] = b"rejection-tests: the shared HS256 secret, 48 B..";
 const OTHER_SECRET: &[u8] = b"rejection-tests: somebody else's secret, 48 B....";
 
-/// Asserts that `$result` is `Err` matching `$pattern`, showing what it was otherwise.
-macro_rules! assert_rejects {
-    ($result:expr, $pattern:pat $(if $guard:expr)? $(,)?) => {
-        match $result {
-            Err($pattern) $(if $guard)? => {}
-            other => panic!("expected Err({}), got {other:?}", stringify!($pattern)),
-        }
-    };
-}
-
 fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
