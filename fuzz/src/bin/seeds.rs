@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use chrono::{DateTime, TimeDelta};
+use jwt_auth_fuzz::dpop;
 use jwt_auth_fuzz::fixture::{self, NOW};
 use jwt_core::{
     ACCESS_TOKEN_TYPE, Algorithm, FeedEvent, FeedPage, REFRESH_TOKEN_TYPE, Revocation, SigningKey,
@@ -403,6 +404,50 @@ fn feed(root: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Proofs of the fixture's asymmetric keys for the `dpop_proof` target's two requests, valid
+/// and each wrong in one respect.
+fn dpop_proof(root: &Path) -> std::io::Result<()> {
+    let mut corpus = Corpus::new(root, "dpop_proof")?;
+    for alg in [Algorithm::ES256, Algorithm::EdDSA, Algorithm::RS256] {
+        let jwk = fixture::signing_key(alg).verifying_key().to_jwk().expect("public").clone();
+        let header = json!({"typ": "dpop+jwt", "alg": alg.as_str(), "jwk": jwk});
+        let token = json!({
+            "jti": format!("seed-{}", name_of(alg)), "htm": "POST", "htu": dpop::TOKEN_URL,
+            "iat": NOW,
+        });
+        let api = json!({
+            "jti": format!("seed-api-{}", name_of(alg)), "htm": "GET", "htu": dpop::API_URL,
+            "iat": NOW, "ath": jwt_core::access_token_hash(dpop::ACCESS_TOKEN),
+        });
+        let with = |value: &Value, field: &str, to: Value| {
+            let mut value = value.clone();
+            value[field] = to;
+            value
+        };
+        let mut private = header.clone();
+        private["jwk"]["d"] = "AQAB".into();
+        let seeds = [
+            ("token", sign(alg, &header, &token)),
+            ("api", sign(alg, &header, &api)),
+            ("stale", sign(alg, &header, &with(&token, "iat", (NOW - 61).into()))),
+            ("method", sign(alg, &header, &with(&token, "htm", "GET".into()))),
+            ("url-case", sign(alg, &header, &with(&token, "htu", "HTTPS://Auth.Fuzz.Example:443/token?q".into()))),
+            ("private-jwk", sign(alg, &private, &token)),
+            ("typ-jwt", sign(alg, &with(&header, "typ", "JWT".into()), &token)),
+            ("alg-none", sign(alg, &with(&header, "alg", "none".into()), &token)),
+        ];
+        for (name, proof) in seeds {
+            corpus.add(&format!("{}-{name}", name_of(alg)), proof)?;
+        }
+    }
+    // The seeds must be what the target accepts.
+    let proof = std::fs::read_to_string(corpus.dir.join("seed-es256-token"))?;
+    let request = jwt_core::DpopRequest { method: "POST", url: dpop::TOKEN_URL, access_token: None };
+    dpop::verifier().verify(&proof, &request).expect("the seed proof verifies");
+    println!("{:>14}: {} seeds", "dpop_proof", corpus.count);
+    Ok(())
+}
+
 fn texts(root: &Path, target: &str, seeds: &[(&str, &[u8])]) -> std::io::Result<()> {
     let mut corpus = Corpus::new(root, target)?;
     for (name, bytes) in seeds {
@@ -554,6 +599,7 @@ fn main() -> std::io::Result<()> {
     tokens(&root)?;
     token_claims(&root)?;
     jwk(&root)?;
+    dpop_proof(&root)?;
     key_pem_der(&root)?;
     feed(&root)?;
     settings(&root)?;
