@@ -663,7 +663,9 @@ impl PublicJwk {
 /// parsing does it, with IDNA for hosts, dot segments resolved and an empty path made `/`),
 /// the scheme's default port dropped, query and fragment dropped, and percent-encoding
 /// normalised (RFC 3986 §6.2.2: unreserved characters decoded, hex digits in upper case).
-/// `None` for anything but an absolute `http` or `https` URL without user information.
+/// `None` for anything but an absolute `http` or `https` URL without user information, and
+/// for a path with a `%` that starts no escape (RFC 3986 §2.1 allows none; decoding the
+/// escapes after it could make one, and the result would then differ when normalised again).
 pub(crate) fn normalize_htu(url: &str) -> Option<String> {
     let parsed = url::Url::parse(url).ok()?;
     if !matches!(parsed.scheme(), "http" | "https")
@@ -678,13 +680,14 @@ pub(crate) fn normalize_htu(url: &str) -> Option<String> {
         normal.push(':');
         normal.push_str(&port.to_string());
     }
-    normal.push_str(&normalize_percent_encoding(parsed.path()));
+    normal.push_str(&normalize_percent_encoding(parsed.path())?);
     Some(normal)
 }
 
-fn normalize_percent_encoding(path: &str) -> Cow<'_, str> {
+/// `None` if a `%` is not followed by two hex digits.
+fn normalize_percent_encoding(path: &str) -> Option<Cow<'_, str>> {
     if !path.contains('%') {
-        return Cow::Borrowed(path);
+        return Some(Cow::Borrowed(path));
     }
     let hex = |b: u8| (b as char).to_digit(16);
     let bytes = path.as_bytes();
@@ -708,6 +711,7 @@ fn normalize_percent_encoding(path: &str) -> Cow<'_, str> {
                 out.push(bytes[i + 2].to_ascii_uppercase());
                 i += 3;
             }
+            None if bytes[i] == b'%' => return None,
             None => {
                 out.push(bytes[i]);
                 i += 1;
@@ -715,7 +719,8 @@ fn normalize_percent_encoding(path: &str) -> Cow<'_, str> {
         }
     }
     // Only ASCII was changed, into ASCII: the text is as valid UTF-8 as it was.
-    Cow::Owned(String::from_utf8(out).expect("percent-decoding unreserved ASCII keeps UTF-8"))
+    let text = String::from_utf8(out).expect("percent-decoding unreserved ASCII keeps UTF-8");
+    Some(Cow::Owned(text))
 }
 
 /// The replay cache's key of a proof: the first 128 bits of SHA-256 over its key's thumbprint
@@ -1040,6 +1045,10 @@ mod tests {
             "/token",
             "ftp://server.example.com/",
             "https://user:pw@server.example.com/",
+            "https://server.example.com/%zz",
+            "https://server.example.com/100%",
+            // Decoding `%30` would make `%a0` of a stray `%`.
+            "https://server.example.com/%a%30",
             "token",
             "",
         ] {
