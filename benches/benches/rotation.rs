@@ -134,7 +134,11 @@ fn token(session_id: &str, parent: Option<String>) -> NewRefreshToken {
         parent_jti: parent,
         issued_at: now,
         expires_at: now + TimeDelta::days(7),
-        client: ClientInfo { ip: Some("10.0.0.1".into()), user_agent: Some("bench".into()) },
+        client: ClientInfo {
+            ip: Some("10.0.0.1".into()),
+            user_agent: Some("bench".into()),
+            proven_key: None,
+        },
     }
 }
 

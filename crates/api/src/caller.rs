@@ -69,7 +69,11 @@ pub fn client_info(req: &HttpRequest, trusted: &[IpNet]) -> ClientInfo {
         }
         ua[..end].to_owned()
     });
-    ClientInfo { ip: client_ip(req, trusted).map(|ip| ip.to_string()), user_agent }
+    ClientInfo {
+        ip: client_ip(req, trusted).map(|ip| ip.to_string()),
+        user_agent,
+        proven_key: None,
+    }
 }
 
 #[cfg(test)]

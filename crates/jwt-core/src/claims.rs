@@ -105,6 +105,10 @@ pub struct RefreshClaims {
     pub jti: String,
     /// The session this token belongs to.
     pub sid: String,
+    /// The key the token is bound to, for a token issued with a DPoP proof (RFC 9449 §5): it
+    /// is refreshed only with a proof of that key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
 }
 
 /// No extra claims: the default for [`AccessClaims`].
@@ -161,6 +165,7 @@ struct RefreshWire {
     iat: Option<i64>,
     jti: Option<String>,
     sid: Option<String>,
+    cnf: Option<Confirmation>,
 }
 
 fn required<T>(value: Option<T>, name: &'static str) -> Result<T> {
@@ -207,6 +212,7 @@ impl RefreshClaims {
             iat: required(w.iat, "iat")?,
             jti: required(w.jti, "jti")?,
             sid: required(w.sid, "sid")?,
+            cnf: w.cnf,
         })
     }
 }

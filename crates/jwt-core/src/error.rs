@@ -370,6 +370,10 @@ pub enum DpopRefusal {
     /// The access token presented with the proof is bound to no key (it has no `cnf.jkt`).
     #[error("the access token is not bound to a key")]
     TokenNotBound,
+    /// The request has no proof, and the token it presents is bound to a key (or its client
+    /// must prove one).
+    #[error("the request has no DPoP proof")]
+    Missing,
 }
 
 /// Why a DPoP proof's `nonce` was refused ([`Error::UseDpopNonce`]).

@@ -11,8 +11,10 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::de::DeserializeOwned;
 
-use crate::claims::{AccessClaims, NoExtra, RefreshClaims};
-use crate::error::{Error, Result, ReuseDetails};
+use aws_lc_rs::constant_time;
+
+use crate::claims::{AccessClaims, Confirmation, NoExtra, RefreshClaims};
+use crate::error::{DpopRefusal, Error, Result, ReuseDetails};
 use crate::follower::{FeedFollower, StoreFeed};
 use crate::revocation::RevocationSet;
 use crate::store::{
@@ -46,6 +48,23 @@ pub struct Sessions<S> {
     store: S,
     revocations: Arc<RevocationSet>,
     policy: SessionPolicy,
+}
+
+/// A refresh token bound to a key (`cnf`) is refreshed only by a request that proved that key
+/// (RFC 9449 §5); an unbound one by any, which binds the new pair to the key it proved, if
+/// any: a binding is never dropped.
+fn check_refresh_binding(
+    bound: Option<&Confirmation>,
+    proven: Option<&Confirmation>,
+) -> Result<()> {
+    match (bound, proven) {
+        (None, _) => Ok(()),
+        (Some(_), None) => Err(Error::InvalidDpopProof(DpopRefusal::Missing)),
+        (Some(bound), Some(proven)) => {
+            constant_time::verify_slices_are_equal(bound.jkt.as_bytes(), proven.jkt.as_bytes())
+                .map_err(|_| Error::InvalidDpopProof(DpopRefusal::WrongKey))
+        }
+    }
 }
 
 /// Whether a token retired at `rotated_at` and presented again at `seen_at` is inside the
@@ -230,6 +249,7 @@ impl<S: AuthStore> Sessions<S> {
         client_id: Option<&str>,
     ) -> Result<TokenPair> {
         let (claims, expired) = self.tokens.verify_refresh_even_expired(refresh_token)?;
+        check_refresh_binding(claims.cnf.as_ref(), client.proven_key.as_ref())?;
         if expired {
             return Err(self.why_expired(&claims).await?);
         }
@@ -456,6 +476,33 @@ impl<S: AuthStore> Sessions<S> {
         self.unless_void(access, session_id, subject)
     }
 
+    /// [`Sessions::issue_access`] bound to a DPoP key: the token carries `cnf` (see
+    /// [`TokenService::issue_bound_access`]).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use jwt_core::{Algorithm, Confirmation, KeySet, MemoryStore, SessionPolicy, Sessions,
+    /// #     SigningKey, Subject, TokenPolicy, TokenService};
+    /// # let keys = KeySet::new(SigningKey::generate(Algorithm::EdDSA)?);
+    /// # let tokens = Arc::new(TokenService::new(TokenPolicy::new("https://auth.example", "api"), keys)?);
+    /// let sessions = Sessions::new(tokens, MemoryStore::new(), SessionPolicy::default());
+    /// let billing = Subject { id: "billing".into(), roles: vec![], email: None };
+    /// let cnf = Confirmation { jkt: "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I".into() };
+    /// let issued = sessions.issue_bound_access(&billing, "client-session", None, &cnf)?;
+    /// assert_eq!(sessions.authenticate(issued.token.expose())?.cnf, Some(cnf));
+    /// # Ok::<(), jwt_core::Error>(())
+    /// ```
+    pub fn issue_bound_access(
+        &self,
+        subject: &Subject,
+        session_id: &str,
+        not_after: Option<DateTime<Utc>>,
+        cnf: &Confirmation,
+    ) -> Result<Issued<AccessToken>> {
+        let access = self.tokens.issue_bound_access(subject, session_id, not_after, None, cnf)?;
+        self.unless_void(access, session_id, subject)
+    }
+
     /// `access`, a token of `subject` in `session_id`, unless the revocation set voids it
     /// already.
     fn unless_void(
@@ -481,13 +528,13 @@ impl<S: AuthStore> Sessions<S> {
     ) -> Result<(TokenPair, NewRefreshToken)> {
         let (session_id, session_end) = (session.id.as_str(), session.expires_at);
         let client = &session.client;
-        let issued = match &session.grant {
-            None => self.tokens.issue_access(subject, session_id, Some(session_end)),
-            Some(grant) => {
-                self.tokens.issue_granted_access(subject, session_id, Some(session_end), grant)
-            }
-        }
-        .and_then(|access| self.unless_void(access, session_id, subject));
+        // The key the request proved: both tokens are bound to it.
+        let cnf = client.proven_key.as_ref();
+        let grant = session.grant.as_ref();
+        let issued = self
+            .tokens
+            .issue(subject, session_id, Some(session_end), grant, cnf, NoExtra {})
+            .and_then(|access| self.unless_void(access, session_id, subject));
         let access = match issued {
             // A refresh racing the reuse that revoked its session is refused as the session
             // is, whenever the revocation landed.
@@ -496,7 +543,7 @@ impl<S: AuthStore> Sessions<S> {
             }
             issued => issued?,
         };
-        let refresh = self.tokens.issue_refresh(&subject.id, session_id, Some(session_end))?;
+        let refresh = self.tokens.sign_refresh(&subject.id, session_id, Some(session_end), cnf)?;
         let record = NewRefreshToken {
             jti: refresh.jti,
             session_id: session_id.to_owned(),
@@ -508,7 +555,7 @@ impl<S: AuthStore> Sessions<S> {
         let pair = TokenPair {
             access_token: access.token,
             refresh_token: refresh.token,
-            token_type: "Bearer",
+            token_type: if cnf.is_some() { "DPoP" } else { "Bearer" },
             expires_in: (access.expires_at - access.issued_at).num_seconds(),
             refresh_expires_in: (refresh.expires_at - refresh.issued_at).num_seconds(),
             session_id: session_id.to_owned(),

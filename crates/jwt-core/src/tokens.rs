@@ -14,7 +14,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::{Deserialize, Serialize};
 
-use crate::claims::{AccessClaims, Audience, NoExtra, RefreshClaims, require_object};
+use crate::claims::{AccessClaims, Audience, Confirmation, NoExtra, RefreshClaims, require_object};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::keys::{Algorithm, KeySet, SigningKey, VerifyingKey};
@@ -179,7 +179,7 @@ pub struct TokenPair {
     pub access_token: AccessToken,
     /// The refresh token.
     pub refresh_token: RefreshToken,
-    /// Always `Bearer`.
+    /// `Bearer`, or `DPoP` for a pair bound to a key (RFC 9449 §5).
     pub token_type: &'static str,
     /// Seconds until the access token expires.
     pub expires_in: i64,
@@ -438,7 +438,7 @@ impl TokenService {
         not_after: Option<DateTime<Utc>>,
         extra: X,
     ) -> Result<Issued<AccessToken>> {
-        self.issue(subject, session_id, not_after, None, extra)
+        self.issue(subject, session_id, not_after, None, None, extra)
     }
 
     /// Signs an access token of a session granted to a client application (see [`Grant`]):
@@ -465,15 +465,44 @@ impl TokenService {
         not_after: Option<DateTime<Utc>>,
         grant: &Grant,
     ) -> Result<Issued<AccessToken>> {
-        self.issue(subject, session_id, not_after, Some(grant), NoExtra {})
+        self.issue(subject, session_id, not_after, Some(grant), None, NoExtra {})
     }
 
-    fn issue<X: Serialize>(
+    /// Signs an access token bound to a DPoP key (RFC 9449 §6): [`TokenService::issue_access`],
+    /// or [`TokenService::issue_granted_access`] with a `grant`, carrying `cnf`. A resource
+    /// server accepts it only with a proof signed by that key
+    /// ([`VerifiedProof::check_binding`](crate::VerifiedProof::check_binding)).
+    ///
+    /// ```
+    /// use jwt_core::{Algorithm, Confirmation, KeySet, SigningKey, Subject, TokenPolicy, TokenService};
+    ///
+    /// let keys = KeySet::new(SigningKey::generate(Algorithm::EdDSA)?);
+    /// let tokens = TokenService::new(TokenPolicy::new("jwt-auth", "api"), keys)?;
+    /// let user = Subject { id: "u1".into(), roles: vec![], email: None };
+    /// let cnf = Confirmation { jkt: "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I".into() };
+    /// let issued = tokens.issue_bound_access(&user, "s1", None, None, &cnf)?;
+    /// let claims = tokens.verify_access_ignoring_revocations(issued.token.expose())?;
+    /// assert_eq!(claims.cnf, Some(cnf));
+    /// # Ok::<(), jwt_core::Error>(())
+    /// ```
+    pub fn issue_bound_access(
         &self,
         subject: &Subject,
         session_id: &str,
         not_after: Option<DateTime<Utc>>,
         grant: Option<&Grant>,
+        cnf: &Confirmation,
+    ) -> Result<Issued<AccessToken>> {
+        self.issue(subject, session_id, not_after, grant, Some(cnf), NoExtra {})
+    }
+
+    pub(crate) fn issue<X: Serialize>(
+        &self,
+        subject: &Subject,
+        session_id: &str,
+        not_after: Option<DateTime<Utc>>,
+        grant: Option<&Grant>,
+        cnf: Option<&Confirmation>,
         extra: X,
     ) -> Result<Issued<AccessToken>> {
         let (iat, exp) = self.lifetime(self.policy.access_ttl, not_after);
@@ -492,7 +521,7 @@ impl TokenService {
             email: if self.policy.include_email { subject.email.clone() } else { None },
             client_id: grant.map(|g| g.client_id.clone()),
             scope: grant.map(|g| g.scope.clone()),
-            cnf: None,
+            cnf: cnf.cloned(),
             extra,
         };
         let token = self.sign(Kind::Access, &claims)?;
@@ -507,6 +536,40 @@ impl TokenService {
         session_id: &str,
         not_after: Option<DateTime<Utc>>,
     ) -> Result<Issued<RefreshToken>> {
+        self.sign_refresh(subject_id, session_id, not_after, None)
+    }
+
+    /// [`TokenService::issue_refresh`] bound to a DPoP key (RFC 9449 §5): it carries `cnf`,
+    /// and [`Sessions::refresh`](crate::Sessions::refresh) takes it only from a request that
+    /// proved that key ([`ClientInfo::proven_key`](crate::ClientInfo::proven_key)).
+    ///
+    /// ```
+    /// use jwt_core::{Algorithm, Confirmation, KeySet, SigningKey, TokenPolicy, TokenService};
+    ///
+    /// let keys = KeySet::new(SigningKey::generate(Algorithm::EdDSA)?);
+    /// let tokens = TokenService::new(TokenPolicy::new("jwt-auth", "api"), keys)?;
+    /// let cnf = Confirmation { jkt: "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I".into() };
+    /// let issued = tokens.issue_bound_refresh("u1", "s1", None, &cnf)?;
+    /// assert_eq!(tokens.verify_refresh(issued.token.expose())?.cnf, Some(cnf));
+    /// # Ok::<(), jwt_core::Error>(())
+    /// ```
+    pub fn issue_bound_refresh(
+        &self,
+        subject_id: &str,
+        session_id: &str,
+        not_after: Option<DateTime<Utc>>,
+        cnf: &Confirmation,
+    ) -> Result<Issued<RefreshToken>> {
+        self.sign_refresh(subject_id, session_id, not_after, Some(cnf))
+    }
+
+    pub(crate) fn sign_refresh(
+        &self,
+        subject_id: &str,
+        session_id: &str,
+        not_after: Option<DateTime<Utc>>,
+        cnf: Option<&Confirmation>,
+    ) -> Result<Issued<RefreshToken>> {
         let (iat, exp) = self.lifetime(self.policy.refresh_ttl, not_after);
         let claims = RefreshClaims {
             iss: self.policy.issuer.clone(),
@@ -515,6 +578,7 @@ impl TokenService {
             iat: iat.timestamp(),
             jti: uuid::Uuid::new_v4().to_string(),
             sid: session_id.to_owned(),
+            cnf: cnf.cloned(),
         };
         let token = self.sign(Kind::Refresh, &claims)?;
         Ok(Issued { token: RefreshToken(token), jti: claims.jti, issued_at: iat, expires_at: exp })

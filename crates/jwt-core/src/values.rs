@@ -3,6 +3,8 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 
+use crate::claims::Confirmation;
+
 /// The largest clock leeway a policy accepts.
 pub const MAX_LEEWAY: TimeDelta = TimeDelta::seconds(30);
 
@@ -25,6 +27,12 @@ pub struct ClientInfo {
     pub ip: Option<String>,
     /// The client's `User-Agent`.
     pub user_agent: Option<String>,
+    /// The key the request proved it holds with a DPoP proof that was verified
+    /// ([`DpopVerifier`](crate::DpopVerifier)), as its thumbprint. The tokens a session hands
+    /// out to such a request are bound to it (`cnf`, `token_type: DPoP`), and a refresh token
+    /// bound to a key is refreshed only by a request that proved the same key. The tokens
+    /// carry the binding: a store need not keep it.
+    pub proven_key: Option<Confirmation>,
 }
 
 /// What a session was granted to a client application through the authorization code grant

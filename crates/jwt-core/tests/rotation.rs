@@ -8,10 +8,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use jwt_core::{
-    Algorithm, ClientInfo, Clock, Error, GraceOutcome, KeySet, ManualClock, MemoryStore,
-    NewRefreshToken, NewSession, RefreshTokenState, RefreshTokenStore, Revocation, RevocationStore,
-    RevokeReason, RotateOutcome, SessionPolicy, SessionRecord, SessionStore, Sessions, SigningKey,
-    Subject, TokenPair, TokenPolicy, TokenService,
+    Algorithm, ClientInfo, Clock, Confirmation, DpopRefusal, Error, GraceOutcome, KeySet,
+    ManualClock, MemoryStore, NewRefreshToken, NewSession, RefreshTokenState, RefreshTokenStore,
+    Revocation, RevocationStore, RevokeReason, RotateOutcome, SessionPolicy, SessionRecord,
+    SessionStore, Sessions, SigningKey, Subject, TokenPair, TokenPolicy, TokenService,
 };
 
 const T0: i64 = 1_700_000_000;
@@ -25,7 +25,7 @@ fn subject(id: &str) -> Subject {
 }
 
 fn client(ip: &str) -> ClientInfo {
-    ClientInfo { ip: Some(ip.into()), user_agent: Some("rotation-test".into()) }
+    ClientInfo { ip: Some(ip.into()), user_agent: Some("rotation-test".into()), proven_key: None }
 }
 
 fn policy(grace_secs: i64) -> SessionPolicy {
@@ -926,4 +926,82 @@ async fn sessions_sharing_a_revocation_set_see_each_others_logouts() {
     here.end(&pair.session_id, RevokeReason::Logout).await.unwrap();
     assert_eq!(there.revocations().revoked_sessions(), 1);
     assert!(matches!(there.authenticate(pair.access_token.expose()), Err(Error::Revoked)));
+}
+
+/// `client(ip)` that proved the DPoP key `jkt`.
+fn proving(ip: &str, jkt: &str) -> ClientInfo {
+    ClientInfo { proven_key: Some(Confirmation { jkt: jkt.into() }), ..client(ip) }
+}
+
+const KEY_1: &str = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I";
+const KEY_2: &str = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs";
+
+/// The `cnf` of both tokens of `pair`, and its `token_type`.
+fn binding(
+    sessions: &Sessions<Arc<MemoryStore>>,
+    pair: &TokenPair,
+) -> (Option<String>, Option<String>, &'static str) {
+    let access = sessions.authenticate(pair.access_token.expose()).expect("a valid access token");
+    let refresh = sessions
+        .tokens()
+        .verify_refresh(pair.refresh_token.expose())
+        .expect("a valid refresh token");
+    (access.cnf.map(|c| c.jkt), refresh.cnf.map(|c| c.jkt), pair.token_type)
+}
+
+#[tokio::test]
+async fn a_session_started_with_a_proven_key_binds_both_tokens_and_refreshes_only_with_it() {
+    let (sessions, clock) = memory_sessions(policy(0));
+    let bound = sessions.start(&subject("alice"), proving("10.0.0.1", KEY_1)).await.unwrap();
+    let key = Some(KEY_1.to_owned());
+    assert_eq!(binding(&sessions, &bound), (key.clone(), key.clone(), "DPoP"));
+
+    // Positive control: a login that proved no key gets a bearer pair, refreshed by anyone.
+    let plain = sessions.start(&subject("bob"), client("10.0.0.2")).await.unwrap();
+    assert_eq!(binding(&sessions, &plain), (None, None, "Bearer"));
+    clock.advance(TimeDelta::seconds(1));
+    let plain = sessions.refresh(plain.refresh_token.expose(), client("10.0.0.2")).await.unwrap();
+    assert_eq!(binding(&sessions, &plain), (None, None, "Bearer"));
+
+    // The bound refresh token: without a proof, or with another key, it is refused before the
+    // store is asked, and it stays current.
+    let token = bound.refresh_token.expose();
+    let missing = sessions.refresh(token, client("10.0.0.9")).await;
+    assert!(matches!(missing, Err(Error::InvalidDpopProof(DpopRefusal::Missing))), "{missing:?}");
+    let other = sessions.refresh(token, proving("10.0.0.9", KEY_2)).await;
+    assert!(matches!(other, Err(Error::InvalidDpopProof(DpopRefusal::WrongKey))), "{other:?}");
+    assert!(sessions.introspect_refresh(token).await.unwrap().is_some(), "still current");
+
+    // With its key it rotates, and the new pair is bound to the same key.
+    let next = sessions.refresh(token, proving("10.0.0.1", KEY_1)).await.unwrap();
+    assert_eq!(binding(&sessions, &next), (key.clone(), key, "DPoP"));
+}
+
+#[tokio::test]
+async fn an_unbound_refresh_token_refreshed_with_a_proven_key_is_bound_from_then_on() {
+    let (sessions, clock) = memory_sessions(policy(0));
+    let plain = sessions.start(&subject("alice"), client("10.0.0.1")).await.unwrap();
+    clock.advance(TimeDelta::seconds(1));
+    let bound =
+        sessions.refresh(plain.refresh_token.expose(), proving("10.0.0.1", KEY_1)).await.unwrap();
+    let key = Some(KEY_1.to_owned());
+    assert_eq!(binding(&sessions, &bound), (key.clone(), key, "DPoP"));
+    clock.advance(TimeDelta::seconds(1));
+    // No way back to a bearer pair.
+    let dropped = sessions.refresh(bound.refresh_token.expose(), client("10.0.0.1")).await;
+    assert!(matches!(dropped, Err(Error::InvalidDpopProof(DpopRefusal::Missing))), "{dropped:?}");
+    assert!(
+        sessions.refresh(bound.refresh_token.expose(), proving("10.0.0.1", KEY_1)).await.is_ok()
+    );
+}
+
+#[test]
+fn a_service_token_may_be_bound_too() {
+    let (sessions, _clock) = memory_sessions(policy(0));
+    let cnf = Confirmation { jkt: KEY_2.into() };
+    let issued =
+        sessions.issue_bound_access(&subject("billing"), "client-session", None, &cnf).unwrap();
+    assert_eq!(sessions.authenticate(issued.token.expose()).unwrap().cnf, Some(cnf));
+    let plain = sessions.issue_access(&subject("billing"), "client-session", None).unwrap();
+    assert_eq!(sessions.authenticate(plain.token.expose()).unwrap().cnf, None);
 }

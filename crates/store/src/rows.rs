@@ -165,7 +165,7 @@ impl SessionRow {
             expires_at: utc(self.expires_at),
             revoked_at: self.revoked_at.map(utc),
             revoke_reason,
-            client: ClientInfo { ip: self.ip, user_agent: self.user_agent },
+            client: ClientInfo { ip: self.ip, user_agent: self.user_agent, proven_key: None },
             grant: self.client_id.map(|client_id| Grant {
                 client_id,
                 scope: self.scope.unwrap_or_default(),
@@ -229,7 +229,7 @@ pub(crate) fn already_rotated(seen: RotationSeen) -> Option<jwt_core::RotateOutc
     let (rotated_at, ip, user_agent) = seen;
     Some(jwt_core::RotateOutcome::AlreadyRotated {
         rotated_at: utc(rotated_at?),
-        rotated_by: ClientInfo { ip, user_agent },
+        rotated_by: ClientInfo { ip, user_agent, proven_key: None },
     })
 }
 
@@ -337,7 +337,7 @@ impl EventRow {
                 at: utc(self.at),
                 user_id: self.user_id,
                 session_id: self.session_id,
-                client: ClientInfo { ip: self.ip, user_agent: self.user_agent },
+                client: ClientInfo { ip: self.ip, user_agent: self.user_agent, proven_key: None },
                 detail: self.detail,
             },
         })

@@ -39,7 +39,11 @@ pub fn signing_key(kid: &str, activates_at: DateTime<Utc>) -> StoredSigningKey {
 }
 
 pub fn client(ip: &str) -> ClientInfo {
-    ClientInfo { ip: Some(ip.to_owned()), user_agent: Some(format!("agent of {ip}")) }
+    ClientInfo {
+        ip: Some(ip.to_owned()),
+        user_agent: Some(format!("agent of {ip}")),
+        proven_key: None,
+    }
 }
 
 pub async fn user(store: &Store, email: &str) -> User {
