@@ -20,6 +20,7 @@ use jsonwebtoken::jwk::Jwk;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use crate::bearer::TokenScheme;
 use crate::claims::{Confirmation, require_object};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{DpopRefusal, Error, NonceRefusal, ReplayCacheFull, Result};
@@ -391,6 +392,62 @@ impl DpopVerifier {
     /// # Ok::<(), Error>(())
     /// ```
     pub fn verify(&self, proof: &str, request: &DpopRequest<'_>) -> Result<VerifiedProof> {
+        self.verify_for(proof, request, None)
+    }
+
+    /// Checks how an access token whose signature and claims were verified was presented
+    /// (RFC 9449 §7): a token bound to a key (`cnf`, its claims' `confirmation`) only with
+    /// the `DPoP` scheme and a `proof` of that key for `request`, whose `access_token` must be
+    /// the token ([`Error::BoundTokenAsBearer`], [`DpopRefusal::Missing`],
+    /// [`DpopRefusal::WrongKey`]); a token bound to none only with the `Bearer` scheme
+    /// ([`Error::UnboundTokenAsDpop`]), any proof ignored. The proof of a bound token is
+    /// remembered only once its key is known to be the token's, so that a proof made with
+    /// another key, whoever holds the token, takes no room in the replay cache.
+    ///
+    /// ```
+    /// use jwt_core::{DpopPolicy, DpopRequest, DpopVerifier, Error, TokenScheme};
+    /// let verifier = DpopVerifier::new(DpopPolicy::default())?;
+    /// let request =
+    ///     DpopRequest { method: "GET", url: "https://api.example/me", access_token: Some("t") };
+    /// // A bearer token, as before.
+    /// assert_eq!(verifier.check_presented(TokenScheme::Bearer, None, None, &request)?, None);
+    /// // A bound token as a bearer token: never.
+    /// let cnf = jwt_core::Confirmation { jkt: "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I".into() };
+    /// assert!(matches!(
+    ///     verifier.check_presented(TokenScheme::Bearer, Some(&cnf), None, &request),
+    ///     Err(Error::BoundTokenAsBearer)
+    /// ));
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn check_presented(
+        &self,
+        scheme: TokenScheme,
+        confirmation: Option<&Confirmation>,
+        proof: Option<&str>,
+        request: &DpopRequest<'_>,
+    ) -> Result<Option<VerifiedProof>> {
+        match (scheme, confirmation) {
+            (TokenScheme::Bearer, None) => Ok(None),
+            (TokenScheme::Bearer, Some(_)) => Err(Error::BoundTokenAsBearer),
+            (TokenScheme::Dpop, None) => Err(Error::UnboundTokenAsDpop),
+            (TokenScheme::Dpop, Some(cnf)) => {
+                let proof = proof.ok_or(Error::InvalidDpopProof(DpopRefusal::Missing))?;
+                if request.access_token.is_none() {
+                    return Err(Error::InvalidConfig(
+                        "a DPoP-bound token is checked with the request's access token".into(),
+                    ));
+                }
+                self.verify_for(proof, request, Some(cnf)).map(Some)
+            }
+        }
+    }
+
+    fn verify_for(
+        &self,
+        proof: &str,
+        request: &DpopRequest<'_>,
+        bound_to: Option<&Confirmation>,
+    ) -> Result<VerifiedProof> {
         let expected_url = normalize_htu(request.url).ok_or_else(|| {
             Error::InvalidConfig(
                 "the request URL of a DPoP proof is no absolute http(s) URL".into(),
@@ -404,6 +461,9 @@ impl DpopVerifier {
             nonces.check(&nonce, now)?;
         }
         let proof = checked.proof;
+        if let Some(cnf) = bound_to {
+            proof.check_binding(Some(cnf))?;
+        }
         // Remembered until its `iat` leaves the window, plus a second for the rounding of `iat`.
         let remaining = (proof.iat + self.policy.iat_window - now + TimeDelta::seconds(1))
             .to_std()
@@ -502,6 +562,33 @@ impl DpopVerifier {
 }
 
 const NOT_BASE64URL: DpopRefusal = DpopRefusal::Malformed("a part is not base64url");
+
+/// The proof of a request from the values of its `DPoP` headers: `Ok(None)` with none, the
+/// proof with one; more than one header ([`DpopRefusal::Several`]), or one that is not
+/// ASCII ([`DpopRefusal::Malformed`]), is refused (RFC 9449 §4.3).
+///
+/// ```
+/// use jwt_core::{DpopRefusal, Error, dpop_proof};
+/// assert_eq!(dpop_proof([b"eyJ.eyJ.sig".as_slice()])?, Some("eyJ.eyJ.sig"));
+/// assert_eq!(dpop_proof(Vec::<&[u8]>::new())?, None);
+/// assert!(matches!(
+///     dpop_proof([b"a".as_slice(), b"b".as_slice()]),
+///     Err(Error::InvalidDpopProof(DpopRefusal::Several))
+/// ));
+/// # Ok::<(), Error>(())
+/// ```
+pub fn dpop_proof<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> Result<Option<&'a str>> {
+    let mut values = values.into_iter();
+    let Some(first) = values.next() else { return Ok(None) };
+    if values.next().is_some() {
+        return Err(Error::InvalidDpopProof(DpopRefusal::Several));
+    }
+    let proof = std::str::from_utf8(first)
+        .ok()
+        .filter(|proof| proof.is_ascii())
+        .ok_or(Error::InvalidDpopProof(DpopRefusal::Malformed("the DPoP header is not ASCII")))?;
+    Ok(Some(proof.trim()))
+}
 
 /// A NumericDate (RFC 7519 §2): seconds since the epoch, possibly with a fraction, which is
 /// dropped.

@@ -131,6 +131,14 @@ pub enum Error {
     /// `DPoP-Nonce` header, and the client tries again with it.
     #[error("DPoP proof needs a current server nonce: {0}")]
     UseDpopNonce(NonceRefusal),
+    /// An access token bound to a DPoP key (it has `cnf`) was presented with the `Bearer`
+    /// scheme: a bound token is taken only as `Authorization: DPoP` with a proof of its key
+    /// (RFC 9449 §7.2), never as a bearer token.
+    #[error("token is bound to a key: present it with the DPoP scheme and a proof")]
+    BoundTokenAsBearer,
+    /// An access token bound to no key was presented with the `DPoP` scheme.
+    #[error("token is not bound to a key: present it with the Bearer scheme")]
+    UnboundTokenAsDpop,
 
     /// An HMAC secret shorter than the minimum.
     #[error("HMAC secret must be at least {min} bytes, got {len}")]
@@ -374,6 +382,9 @@ pub enum DpopRefusal {
     /// must prove one).
     #[error("the request has no DPoP proof")]
     Missing,
+    /// The request has more than one `DPoP` header (RFC 9449 §4.3).
+    #[error("the request has more than one DPoP header")]
+    Several,
 }
 
 /// Why a DPoP proof's `nonce` was refused ([`Error::UseDpopNonce`]).

@@ -77,12 +77,14 @@ mod values;
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeExample;
 
-pub use bearer::{REALM, bearer_challenge, bearer_token};
+pub use bearer::{
+    REALM, TokenScheme, bearer_challenge, bearer_token, dpop_challenge, presented_token,
+};
 pub use claims::{AccessClaims, Audience, Confirmation, NoExtra, RefreshClaims};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use dpop::{
     DEFAULT_MAX_PROOF_BYTES, DPOP_PROOF_TYPE, DpopNonces, DpopPolicy, DpopRequest, DpopVerifier,
-    REPLAY_ENTRY_BYTES, VerifiedProof, access_token_hash, jwk_thumbprint,
+    REPLAY_ENTRY_BYTES, VerifiedProof, access_token_hash, dpop_proof, jwk_thumbprint,
 };
 pub use error::{DpopRefusal, Error, NonceRefusal, ReplayCacheFull, Result, ReuseDetails};
 pub use feed::{FeedChange, FeedEntry, FeedEvent, FeedPage};

@@ -10,7 +10,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use jsonwebtoken::EncodingKey;
 use jwt_core::{
     Algorithm, Confirmation, DpopNonces, DpopPolicy, DpopRefusal, DpopRequest, DpopVerifier, Error,
-    ManualClock, NonceRefusal, SigningKey, VerifiedProof, access_token_hash,
+    ManualClock, NonceRefusal, SigningKey, TokenScheme, VerifiedProof, access_token_hash,
+    dpop_proof,
 };
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -300,6 +301,67 @@ fn a_proof_of_another_key_than_the_tokens_cnf_is_refused() {
         Error::InvalidDpopProof(DpopRefusal::WrongKey)
     );
     assert_rejects!(proof.check_binding(None), Error::InvalidDpopProof(DpopRefusal::TokenNotBound));
+}
+
+impl Server {
+    fn presented(
+        &self,
+        scheme: TokenScheme,
+        cnf: Option<&Confirmation>,
+        proof: Option<&str>,
+        token: &str,
+    ) -> Result<Option<VerifiedProof>, Error> {
+        let request = DpopRequest { method: "GET", url: API_URL, access_token: Some(token) };
+        self.verifier.check_presented(scheme, cnf, proof, &request)
+    }
+}
+
+#[test]
+fn a_bound_token_is_taken_only_with_the_dpop_scheme_and_a_proof_of_its_key() {
+    let server = Server::new();
+    let token = "a.bound.token";
+    let cnf = Confirmation { jkt: es256().key.kid().to_owned() };
+    let claims = api_claims(token);
+
+    // Another key's proof is refused, and not remembered: the same jti is still free.
+    let other = eddsa().proof(&claims);
+    let wrong = server.presented(TokenScheme::Dpop, Some(&cnf), Some(&other), token);
+    assert_rejects!(wrong, Error::InvalidDpopProof(DpopRefusal::WrongKey));
+    assert_eq!(server.verifier.remembered(), 0);
+    let missing = server.presented(TokenScheme::Dpop, Some(&cnf), None, token);
+    assert_rejects!(missing, Error::InvalidDpopProof(DpopRefusal::Missing));
+    let proof = es256().proof(&claims);
+    let as_bearer = server.presented(TokenScheme::Bearer, Some(&cnf), Some(&proof), token);
+    assert_rejects!(as_bearer, Error::BoundTokenAsBearer);
+
+    // The control: its own key's proof, once.
+    let accepted = server.presented(TokenScheme::Dpop, Some(&cnf), Some(&proof), token).unwrap();
+    assert_eq!(accepted.map(|p| p.jkt), Some(cnf.jkt.clone()));
+    let again = server.presented(TokenScheme::Dpop, Some(&cnf), Some(&proof), token);
+    assert_rejects!(again, Error::InvalidDpopProof(DpopRefusal::Replayed));
+}
+
+#[test]
+fn an_unbound_token_is_taken_only_as_a_bearer_token() {
+    let server = Server::new();
+    let token = "a.bearer.token";
+    let proof = es256().proof(&api_claims(token));
+    assert_eq!(server.presented(TokenScheme::Bearer, None, None, token).unwrap(), None);
+    // A proof beside a bearer token changes nothing, and is not checked.
+    assert_eq!(server.presented(TokenScheme::Bearer, None, Some("junk"), token).unwrap(), None);
+    let as_dpop = server.presented(TokenScheme::Dpop, None, Some(&proof), token);
+    assert_rejects!(as_dpop, Error::UnboundTokenAsDpop);
+}
+
+#[test]
+fn one_dpop_header_at_most_in_ascii() {
+    let proof = b"eyJ.eyJ.sig".as_slice();
+    assert_eq!(dpop_proof([proof]).unwrap(), Some("eyJ.eyJ.sig"));
+    assert_rejects!(dpop_proof([proof, proof]), Error::InvalidDpopProof(DpopRefusal::Several));
+    assert_rejects!(
+        dpop_proof([b"eyJ.\xff.sig".as_slice()]),
+        Error::InvalidDpopProof(DpopRefusal::Malformed(_))
+    );
 }
 
 #[test]
