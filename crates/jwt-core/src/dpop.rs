@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use aws_lc_rs::{constant_time, digest, hmac};
+use arc_swap::ArcSwapOption;
+use aws_lc_rs::{constant_time, digest, hkdf, hmac};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -24,7 +25,7 @@ use crate::bearer::TokenScheme;
 use crate::claims::{Confirmation, require_object};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{DpopRefusal, Error, NonceRefusal, ReplayCacheFull, Result};
-use crate::keys::{Algorithm, MIN_SECRET_BYTES};
+use crate::keys::{Algorithm, MIN_SECRET_BYTES, SigningKey};
 use crate::tokens::{Compact, b64_decode, present, typ_matches};
 
 /// Header `typ` of DPoP proofs (RFC 9449 §4.2).
@@ -245,7 +246,7 @@ impl VerifiedProof {
 pub struct DpopVerifier {
     policy: DpopPolicy,
     seen: ReplayCache,
-    nonces: Option<DpopNonces>,
+    nonces: ArcSwapOption<DpopNonces>,
     clock: Arc<dyn Clock>,
 }
 
@@ -253,7 +254,7 @@ impl fmt::Debug for DpopVerifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DpopVerifier")
             .field("policy", &self.policy)
-            .field("nonces", &self.nonces)
+            .field("nonces", &self.nonces.load())
             .field("remembered", &self.seen.len())
             .finish_non_exhaustive()
     }
@@ -303,7 +304,7 @@ impl DpopVerifier {
     pub fn new(policy: DpopPolicy) -> Result<Self> {
         policy.validate()?;
         let seen = ReplayCache::new(policy.replay_capacity);
-        Ok(Self { policy, seen, nonces: None, clock: Arc::new(SystemClock) })
+        Ok(Self { policy, seen, nonces: ArcSwapOption::empty(), clock: Arc::new(SystemClock) })
     }
 
     /// The same verifier on another clock.
@@ -313,9 +314,16 @@ impl DpopVerifier {
     }
 
     /// The same verifier requiring a current nonce of `nonces` in every proof.
-    pub fn with_nonces(mut self, nonces: DpopNonces) -> Self {
-        self.nonces = Some(nonces);
+    pub fn with_nonces(self, nonces: DpopNonces) -> Self {
+        self.set_nonces(Some(nonces));
         self
+    }
+
+    /// Requires a current nonce of `nonces` in every proof from now on (`None`: no nonce), in
+    /// place: for nonces whose secret changes, such as those of a signing key
+    /// ([`DpopNonces::from_signing_key`]) when the keys rotate.
+    pub fn set_nonces(&self, nonces: Option<DpopNonces>) {
+        self.nonces.store(nonces.map(Arc::new));
     }
 
     /// The policy.
@@ -325,7 +333,7 @@ impl DpopVerifier {
 
     /// The nonce to send now (in a `DPoP-Nonce` header), when nonces are required.
     pub fn nonce(&self) -> Option<String> {
-        self.nonces.as_ref().map(|nonces| nonces.issue(self.clock.now()))
+        self.nonces.load().as_ref().map(|nonces| nonces.issue(self.clock.now()))
     }
 
     /// How many proofs the replay cache remembers now (approximately: expired ones are
@@ -456,7 +464,7 @@ impl DpopVerifier {
         let now = self.clock.now();
         let checked =
             self.check(proof, request, &expected_url, now).map_err(Error::InvalidDpopProof)?;
-        if let Some(nonces) = &self.nonces {
+        if let Some(nonces) = self.nonces.load().as_ref() {
             let nonce = checked.nonce.ok_or(Error::UseDpopNonce(NonceRefusal::Missing))?;
             nonces.check(&nonce, now)?;
         }
@@ -925,6 +933,8 @@ impl ReplayCache {
 /// ```
 pub struct DpopNonces {
     key: hmac::Key,
+    /// The key of the nonces issued before a change of secret, still accepted.
+    previous: Option<hmac::Key>,
     period: TimeDelta,
 }
 
@@ -950,7 +960,54 @@ impl DpopNonces {
         if secret.len() < MIN_SECRET_BYTES {
             return Err(Error::WeakSecret { min: MIN_SECRET_BYTES, len: secret.len() });
         }
-        Ok(Self { key: hmac::Key::new(hmac::HMAC_SHA256, secret), period: Self::DEFAULT_PERIOD })
+        Ok(Self::from_key(hmac::Key::new(hmac::HMAC_SHA256, secret)))
+    }
+
+    fn from_key(key: hmac::Key) -> Self {
+        Self { key, previous: None, period: Self::DEFAULT_PERIOD }
+    }
+
+    /// Nonces under a secret derived from a signing key (HKDF-SHA256 of its private
+    /// material, for this use alone): every instance that signs with the same key issues and
+    /// accepts the same nonces, with no secret of their own to share. A nonce reveals nothing
+    /// of the key.
+    ///
+    /// ```
+    /// use chrono::Utc;
+    /// use jwt_core::{Algorithm, DpopNonces, SigningKey};
+    /// let key = SigningKey::generate(Algorithm::EdDSA)?;
+    /// let now = Utc::now();
+    /// let nonce = DpopNonces::from_signing_key(&key).issue(now);
+    /// assert!(DpopNonces::from_signing_key(&key).check(&nonce, now).is_ok(), "another instance");
+    /// let rotated = DpopNonces::from_signing_key(&SigningKey::generate(Algorithm::EdDSA)?);
+    /// assert!(rotated.check(&nonce, now).is_err());
+    /// # Ok::<(), jwt_core::Error>(())
+    /// ```
+    pub fn from_signing_key(key: &SigningKey) -> Self {
+        let salt = hkdf::Salt::new(hkdf::HKDF_SHA256, b"jwt-core DPoP nonces");
+        let prk = salt.extract(key.material());
+        let info = [NONCE_LABEL];
+        let okm = prk.expand(&info, hmac::HMAC_SHA256).expect("32 bytes is a valid HKDF length");
+        Self::from_key(hmac::Key::from(okm))
+    }
+
+    /// The same nonces, also accepting those `previous` issued (not those it accepted): for
+    /// a change of secret, such as a key rotation, so that a client's nonce of a moment ago
+    /// still holds.
+    ///
+    /// ```
+    /// use chrono::Utc;
+    /// use jwt_core::DpopNonces;
+    /// let (old, now) = (DpopNonces::new(&[1; 32])?, Utc::now());
+    /// let nonce = old.issue(now);
+    /// let new = DpopNonces::new(&[2; 32])?.accepting(&old);
+    /// assert!(new.check(&nonce, now).is_ok());
+    /// assert_ne!(new.issue(now), nonce, "new nonces are the new secret's");
+    /// # Ok::<(), jwt_core::Error>(())
+    /// ```
+    pub fn accepting(mut self, previous: &DpopNonces) -> Self {
+        self.previous = Some(previous.key.clone());
+        self
     }
 
     /// The same nonces, each issued for `period` (10 seconds to a day, whole seconds).
@@ -981,7 +1038,7 @@ impl DpopNonces {
         let period = self.period_of(now);
         let mut nonce = [0u8; 8 + NONCE_TAG_BYTES];
         nonce[..8].copy_from_slice(&period.to_be_bytes());
-        nonce[8..].copy_from_slice(&self.tag(period));
+        nonce[8..].copy_from_slice(&tag(&self.key, period));
         URL_SAFE_NO_PAD.encode(nonce)
     }
 
@@ -998,7 +1055,10 @@ impl DpopNonces {
             }
             _ => return Err(Error::UseDpopNonce(NonceRefusal::Invalid)),
         };
-        if constant_time::verify_slices_are_equal(tag, &self.tag(period)).is_err() {
+        let made_here = |key: &hmac::Key| {
+            constant_time::verify_slices_are_equal(tag, &self::tag(key, period)).is_ok()
+        };
+        if !made_here(&self.key) && !self.previous.as_ref().is_some_and(made_here) {
             return Err(Error::UseDpopNonce(NonceRefusal::Invalid));
         }
         if period.abs_diff(self.period_of(now)) > 1 {
@@ -1010,15 +1070,16 @@ impl DpopNonces {
     fn period_of(&self, now: DateTime<Utc>) -> i64 {
         now.timestamp().div_euclid(self.period.num_seconds())
     }
+}
 
-    fn tag(&self, period: i64) -> [u8; NONCE_TAG_BYTES] {
-        let mut context = hmac::Context::with_key(&self.key);
-        context.update(NONCE_LABEL);
-        context.update(&period.to_be_bytes());
-        let tag = context.sign();
-        let (kept, _) = tag.as_ref().split_at(NONCE_TAG_BYTES);
-        kept.try_into().expect("HMAC-SHA256 is 32 bytes")
-    }
+/// The tag of a nonce of `period` under `key`.
+fn tag(key: &hmac::Key, period: i64) -> [u8; NONCE_TAG_BYTES] {
+    let mut context = hmac::Context::with_key(key);
+    context.update(NONCE_LABEL);
+    context.update(&period.to_be_bytes());
+    let tag = context.sign();
+    let (kept, _) = tag.as_ref().split_at(NONCE_TAG_BYTES);
+    kept.try_into().expect("HMAC-SHA256 is 32 bytes")
 }
 
 #[cfg(test)]

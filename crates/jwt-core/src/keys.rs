@@ -454,6 +454,11 @@ impl SigningKey {
     pub(crate) fn encoding_key(&self) -> &EncodingKey {
         &self.encoding
     }
+
+    /// The private key as stored (the secret, or DER), for deriving other secrets from it.
+    pub(crate) fn material(&self) -> &[u8] {
+        &self.material
+    }
 }
 
 impl fmt::Debug for SigningKey {
