@@ -182,6 +182,11 @@ pub struct ServeArgs {
     /// `pretty` or `json`; the level comes from `RUST_LOG`.
     #[arg(long = "log-format", env = "LOG_FORMAT", default_value = "pretty")]
     pub log_format: LogFormat,
+
+    /// Require a server nonce in DPoP proofs (RFC 9449 §8); every instance accepts the nonces
+    /// of every other.
+    #[arg(long = "dpop-nonce", env = "DPOP_NONCE", default_value = "false", action = clap::ArgAction::Set)]
+    pub dpop_nonce: bool,
 }
 
 /// How log lines look.
@@ -222,6 +227,8 @@ pub struct Config {
     pub admin: Option<(String, SecretString)>,
     pub token_include_email: bool,
     pub log_format: LogFormat,
+    /// `DPOP_NONCE`.
+    pub dpop_nonce: bool,
 }
 
 impl ServeArgs {
@@ -284,6 +291,7 @@ impl ServeArgs {
             admin,
             token_include_email: self.token_include_email,
             log_format: self.log_format,
+            dpop_nonce: self.dpop_nonce,
         })
     }
 }

@@ -24,11 +24,11 @@ use crate::state::AppState;
 
 /// How long a browser may keep a preflight's answer.
 const PREFLIGHT_MAX_AGE: &str = "600";
-/// The request headers an app may send beyond the simple ones.
-const ALLOWED_HEADERS: &str = "authorization, content-type";
+/// The request headers an app may send beyond the simple ones (`DPoP`: RFC 9449 proofs).
+const ALLOWED_HEADERS: &str = "authorization, content-type, dpop";
 /// The answer headers an app may read beyond the simple ones: the challenge of a 401 or 403,
-/// and how long to wait after a 429.
-const EXPOSED_HEADERS: &str = "www-authenticate, retry-after";
+/// how long to wait after a 429, and the DPoP nonce to use.
+const EXPOSED_HEADERS: &str = "www-authenticate, retry-after, dpop-nonce";
 
 #[derive(Clone, Copy)]
 enum Policy {

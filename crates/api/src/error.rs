@@ -20,6 +20,15 @@ pub enum ApiError {
     /// A presented token was refused (or jwt-core failed: see `From<jwt_core::Error>`).
     #[error("{0}")]
     Token(jwt_core::Error),
+    /// A token presented with the `DPoP` scheme, or its proof, or a DPoP-bound token presented
+    /// as a bearer token, was refused (401 with RFC 9449's challenge); with the nonce to use,
+    /// for `use_dpop_nonce`.
+    #[error("{error}")]
+    DpopToken { error: jwt_core::Error, nonce: Option<String> },
+    /// The DPoP proof of a token request was refused, or is missing where it is required (400
+    /// `invalid_dpop_proof` or `use_dpop_nonce`, with the nonce to use).
+    #[error("{error}")]
+    ProofRefused { error: jwt_core::Error, nonce: Option<String> },
     /// Unknown user or wrong password (never says which).
     #[error("invalid email or password")]
     InvalidCredentials,
@@ -99,6 +108,9 @@ impl From<jwt_core::Error> for ApiError {
             jwt_core::Error::VoidAtIssuance => {
                 tracing::error!(cause = %err, "a token was not issued");
                 ApiError::Unavailable
+            }
+            error @ (jwt_core::Error::InvalidDpopProof(_) | jwt_core::Error::UseDpopNonce(_)) => {
+                ApiError::ProofRefused { error, nonce: None }
             }
             other => ApiError::Token(other),
         }
@@ -186,6 +198,9 @@ impl ApiError {
         match self {
             ApiError::MissingToken => "missing_token",
             ApiError::Token(e) => e.http_code(),
+            ApiError::DpopToken { error, .. } | ApiError::ProofRefused { error, .. } => {
+                error.http_code()
+            }
             ApiError::InvalidCredentials => "invalid_credentials",
             ApiError::InsufficientRole(_) => "insufficient_role",
             ApiError::InsufficientScope(_) => "insufficient_scope",
@@ -211,6 +226,9 @@ impl ApiError {
     fn message(&self) -> String {
         match self {
             ApiError::Token(e) if e.is_token_rejection() => e.to_string(),
+            ApiError::DpopToken { error, .. } | ApiError::ProofRefused { error, .. } => {
+                error.to_string()
+            }
             ApiError::Token(_) | ApiError::Internal(_) => "internal error".to_owned(),
             other => other.to_string(),
         }
@@ -222,6 +240,16 @@ impl ApiError {
     fn www_authenticate(&self) -> HeaderValue {
         let value = match self {
             ApiError::Token(_) => jwt_core::bearer_challenge(Some(&self.message())),
+            ApiError::DpopToken { error, .. } => {
+                let code = match error {
+                    jwt_core::Error::InvalidDpopProof(_) | jwt_core::Error::UseDpopNonce(_) => {
+                        error.code()
+                    }
+                    _ => "invalid_token",
+                };
+                let algorithms = jwt_core::DpopPolicy::default().algorithms;
+                jwt_core::dpop_challenge(code, &self.message(), &algorithms)
+            }
             _ => jwt_core::bearer_challenge(None),
         };
         HeaderValue::from_str(&value)
@@ -245,6 +273,8 @@ impl ResponseError for ApiError {
         match self {
             ApiError::MissingToken | ApiError::InvalidCredentials => StatusCode::UNAUTHORIZED,
             ApiError::Token(e) if e.is_token_rejection() => StatusCode::UNAUTHORIZED,
+            ApiError::DpopToken { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::ProofRefused { .. } => StatusCode::BAD_REQUEST,
             ApiError::Token(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::InsufficientRole(_)
             | ApiError::InsufficientScope(_)
@@ -278,6 +308,11 @@ impl ResponseError for ApiError {
 impl ApiError {
     /// `WWW-Authenticate`, `Retry-After` and `Allow`, where the status calls for them.
     fn add_headers(&self, response: &mut actix_web::HttpResponseBuilder) {
+        if let ApiError::DpopToken { nonce: Some(nonce), .. }
+        | ApiError::ProofRefused { nonce: Some(nonce), .. } = self
+        {
+            response.insert_header(("DPoP-Nonce", nonce.as_str()));
+        }
         match self {
             _ if self.status_code() == StatusCode::UNAUTHORIZED => {
                 response.insert_header((header::WWW_AUTHENTICATE, self.www_authenticate()));

@@ -19,7 +19,8 @@ use actix_web::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use actix_web::{FromRequest, HttpRequest, web};
 use futures_util::FutureExt;
 use futures_util::future::LocalBoxFuture;
-use jwt_core::{AccessClaims, ClientInfo};
+use jwt_auth_service::dpop::ProofTarget;
+use jwt_core::{AccessClaims, ClientInfo, Confirmation, TokenScheme};
 use serde::de::{DeserializeOwned, IgnoredAny};
 
 use crate::error::ApiError;
@@ -67,9 +68,46 @@ pub struct Authenticated {
     pub claims: AccessClaims,
 }
 
+/// The URL a client addressed this request to, as a DPoP proof's `htu` names it: the public
+/// base URL (`PUBLIC_URL`, or the one the request shows) and the path.
+fn request_url(req: &HttpRequest, state: &AppState) -> String {
+    let config = &state.config;
+    let base = match &config.public_url {
+        Some(url) => url.clone(),
+        None => crate::caller::public_base_url(req, &config.trusted_proxies, config.bind),
+    };
+    format!("{base}{}", req.path())
+}
+
+/// The request's DPoP proof, if it has one `DPoP` header.
+fn dpop_proof(req: &HttpRequest) -> Result<Option<&str>, jwt_core::Error> {
+    jwt_core::dpop_proof(req.headers().get_all("dpop").map(|value| value.as_bytes()))
+}
+
+/// The nonce to answer `error` with: a fresh one for `use_dpop_nonce`.
+fn nonce_for(state: &AppState, error: &jwt_core::Error) -> Option<String> {
+    matches!(error, jwt_core::Error::UseDpopNonce(_)).then(|| state.dpop.nonce()).flatten()
+}
+
+/// The access token of the request and its scheme; `MissingToken` when there is none.
+fn presented_token(req: &HttpRequest) -> Result<(TokenScheme, &str), ApiError> {
+    let header = req.headers().get(AUTHORIZATION).map(|v| v.as_bytes());
+    match jwt_core::presented_token(header) {
+        Ok(Some(presented)) => Ok(presented),
+        Ok(None) => Err(ApiError::MissingToken),
+        // A DPoP-scheme header that holds no token is answered with the DPoP challenge.
+        Err(error) if is_dpop_scheme(header) => Err(ApiError::DpopToken { error, nonce: None }),
+        Err(error) => Err(ApiError::Token(error)),
+    }
+}
+
+fn is_dpop_scheme(header: Option<&[u8]>) -> bool {
+    header.is_some_and(|h| h.len() >= 5 && h[..5].eq_ignore_ascii_case(b"dpop "))
+}
+
 fn authenticate(req: &HttpRequest) -> Result<Authenticated, ApiError> {
     let state = app_state(req);
-    let token = bearer_token(req)?;
+    let (scheme, token) = presented_token(req)?;
     // Until the revocation set is loaded, a revoked token would pass: fail closed.
     if !state.is_ready() {
         return Err(ApiError::Unavailable);
@@ -95,8 +133,38 @@ fn authenticate(req: &HttpRequest) -> Result<Authenticated, ApiError> {
             ip = ip.map(|ip| ip.to_string()),
             "rejected access token"
         );
-        ApiError::Token(e)
+        match scheme {
+            TokenScheme::Dpop if e.is_token_rejection() => {
+                ApiError::DpopToken { error: e, nonce: None }
+            }
+            _ => ApiError::Token(e),
+        }
     })?;
+    // A bearer token bound to no key: no DPoP check, and no URL to build.
+    if scheme == TokenScheme::Bearer && claims.cnf.is_none() {
+        return Ok(Authenticated { claims });
+    }
+    let dpop_refused = |error: jwt_core::Error| {
+        let ip = crate::caller::client_ip(req, &state.config.trusted_proxies);
+        tracing::warn!(
+            reason = %error,
+            user_id = %claims.sub,
+            session_id = %claims.sid,
+            ip = ip.map(|ip| ip.to_string()),
+            "rejected DPoP presentation"
+        );
+        match error {
+            error @ jwt_core::Error::Unavailable(_) => ApiError::from(error),
+            error => ApiError::DpopToken { nonce: nonce_for(state, &error), error },
+        }
+    };
+    let proof = dpop_proof(req).map_err(dpop_refused)?;
+    let url = request_url(req, state);
+    let target = ProofTarget { method: req.method().as_str(), url: &url };
+    state
+        .dpop
+        .resource_request(scheme, claims.cnf.as_ref(), proof, target, token)
+        .map_err(dpop_refused)?;
     Ok(Authenticated { claims })
 }
 
@@ -141,6 +209,33 @@ impl<R: Role> FromRequest for RequireRole<R> {
                 Err(ApiError::InsufficientRole(R::NAME))
             }
         }))
+    }
+}
+
+/// The DPoP key a token request proved with its proof (RFC 9449 §5), if it carried one: the
+/// tokens it gets are bound to it. A refused proof is 400 `invalid_dpop_proof` (or
+/// `use_dpop_nonce`, with a fresh nonce).
+pub struct TokenProof(pub Option<Confirmation>);
+
+fn token_proof(req: &HttpRequest) -> Result<TokenProof, ApiError> {
+    let state = app_state(req);
+    let refused = |error: jwt_core::Error| match error {
+        error @ jwt_core::Error::Unavailable(_) => ApiError::from(error),
+        error => ApiError::ProofRefused { nonce: nonce_for(state, &error), error },
+    };
+    let Some(proof) = dpop_proof(req).map_err(refused)? else { return Ok(TokenProof(None)) };
+    let url = request_url(req, state);
+    let target = ProofTarget { method: req.method().as_str(), url: &url };
+    let key = state.dpop.token_request(proof, target).map_err(refused)?;
+    Ok(TokenProof(Some(key)))
+}
+
+impl FromRequest for TokenProof {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(token_proof(req))
     }
 }
 

@@ -27,6 +27,10 @@ pub enum OAuthError {
     /// `invalid_client` (401, `WWW-Authenticate: Basic`): client authentication failed.
     #[error("{0}")]
     InvalidClient(String),
+    /// `invalid_dpop_proof` or `use_dpop_nonce` (400, RFC 9449 §5 and §8): the request's DPoP
+    /// proof was refused, or is missing where it is required; with the nonce to use.
+    #[error("{error}")]
+    DpopProof { error: jwt_core::Error, nonce: Option<String> },
     /// Everything else.
     #[error(transparent)]
     Api(ApiError),
@@ -47,6 +51,7 @@ impl OAuthError {
             OAuthError::InvalidGrant(_) => "invalid_grant",
             OAuthError::UnsupportedGrantType => "unsupported_grant_type",
             OAuthError::InvalidClient(_) => "invalid_client",
+            OAuthError::DpopProof { error, .. } => error.code(),
             OAuthError::Api(e) => e.code(),
         }
     }
@@ -65,6 +70,7 @@ impl From<ApiError> for OAuthError {
             e @ (ApiError::PayloadTooLarge(_) | ApiError::UnsupportedMediaType(_)) => {
                 OAuthError::InvalidRequest { status: e.status_code(), description: e.to_string() }
             }
+            ApiError::ProofRefused { error, nonce } => OAuthError::DpopProof { error, nonce },
             e @ (ApiError::MalformedBody(_)
             | ApiError::MissingRefreshToken
             | ApiError::InvalidField(_)) => OAuthError::invalid_request(e.to_string()),
@@ -96,9 +102,9 @@ impl ResponseError for OAuthError {
     fn status_code(&self) -> StatusCode {
         match self {
             OAuthError::InvalidRequest { status, .. } => *status,
-            OAuthError::InvalidGrant(_) | OAuthError::UnsupportedGrantType => {
-                StatusCode::BAD_REQUEST
-            }
+            OAuthError::InvalidGrant(_)
+            | OAuthError::UnsupportedGrantType
+            | OAuthError::DpopProof { .. } => StatusCode::BAD_REQUEST,
             OAuthError::InvalidClient(_) => StatusCode::UNAUTHORIZED,
             OAuthError::Api(e) => e.status_code(),
         }
@@ -118,6 +124,9 @@ impl ResponseError for OAuthError {
         if let OAuthError::InvalidClient(_) = self {
             // RFC 6749 §5.2: the scheme the client should authenticate with.
             response.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"jwt-auth\""));
+        }
+        if let OAuthError::DpopProof { nonce: Some(nonce), .. } = self {
+            response.insert_header(("DPoP-Nonce", nonce.as_str()));
         }
         response.json(Body { error: self.code(), error_description: self.to_string() })
     }

@@ -33,8 +33,9 @@ pub struct TokenPairBody {
     pub access_token: String,
     #[schema(required = false)]
     pub refresh_token: String,
-    /// Always `Bearer`.
-    #[schema(pattern = "^Bearer$")]
+    /// `Bearer`, or `DPoP` when the request carried a DPoP proof: the tokens are then bound
+    /// to its key (RFC 9449 §5).
+    #[schema(pattern = "^(Bearer|DPoP)$")]
     pub token_type: String,
     /// Seconds until the access token expires.
     pub expires_in: i64,
@@ -52,8 +53,9 @@ pub struct RefreshRequest {
 #[derive(Serialize, ToSchema)]
 pub struct ClientTokenBody {
     pub access_token: String,
-    /// Always `Bearer`.
-    #[schema(pattern = "^Bearer$")]
+    /// `Bearer`, or `DPoP` when the request carried a DPoP proof: the tokens are then bound
+    /// to its key (RFC 9449 §5).
+    #[schema(pattern = "^(Bearer|DPoP)$")]
     pub token_type: String,
     /// Seconds until the access token expires.
     pub expires_in: i64,

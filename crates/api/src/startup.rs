@@ -15,6 +15,7 @@ use crate::config::{Config, KeyArgs};
 use crate::failure::CliError;
 use crate::key_settings::KeySettings;
 use crate::state::AppState;
+use jwt_auth_service::dpop::Dpop;
 use jwt_auth_service::feed::FeedLog;
 use jwt_auth_service::metrics::Metrics;
 use jwt_auth_service::passwords::Passwords;
@@ -69,6 +70,7 @@ impl Application {
         policy.access_ttl = config.token_expiry;
         policy.refresh_ttl = config.refresh_token_expiry;
         policy.include_email = config.token_include_email;
+        let dpop = Dpop::new(clock.clone(), &key_set, config.dpop_nonce)?;
         let tokens = Arc::new(TokenService::new(policy, key_set)?.with_clock(clock.clone()));
         let id_keys = id_keys.map(|(id_keys, set)| {
             tokens.replace_id_token_keys(Some(set));
@@ -109,6 +111,7 @@ impl Application {
             keys,
             id_keys,
             origins,
+            dpop,
         };
         ensure_admin(&state).await?;
         // Failing here is not fatal: an unknown origin reloads the set.

@@ -9,6 +9,7 @@ use jwt_auth_store::Store;
 use jwt_core::{Sessions, TokenService};
 
 use jwt_auth_service::client_cache::ClientCache;
+use jwt_auth_service::dpop::Dpop;
 use jwt_auth_service::id_token_keys::IdTokenKeys;
 use jwt_auth_service::keys::{KeyError, Keys};
 use jwt_auth_service::web_origins::WebOrigins;
@@ -45,6 +46,8 @@ pub struct AppState {
     /// The web origins allowed to call the token, revocation and UserInfo endpoints and
     /// `/api/me` from a browser: those of the clients' redirect URIs.
     pub origins: WebOrigins,
+    /// DPoP: the proofs of token requests and of bound access tokens, and the server nonces.
+    pub dpop: Dpop,
 }
 
 impl AppState {
@@ -85,6 +88,7 @@ impl AppState {
                 active = keys.active().map(|k| k.kid()).unwrap_or("-"),
                 "signing keys changed; reloaded"
             );
+            self.dpop.keys_changed(&keys);
             self.tokens().replace_keys(keys);
         }
         if let Some(id_keys) = &self.id_keys {

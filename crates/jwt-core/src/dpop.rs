@@ -931,6 +931,7 @@ impl ReplayCache {
 /// ));
 /// # Ok::<(), Error>(())
 /// ```
+#[derive(Clone)]
 pub struct DpopNonces {
     key: hmac::Key,
     /// The key of the nonces issued before a change of secret, still accepted.

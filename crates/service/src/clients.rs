@@ -207,13 +207,19 @@ pub async fn authenticate_app(
     }
 }
 
-/// The access token of `client`: `sub` its id, `roles` its roles, `sid` its session.
+/// The access token of `client`: `sub` its id, `roles` its roles, `sid` its session; bound
+/// to the DPoP key the request proved, if any (`cnf`).
 pub fn issue<S: AuthStore>(
     sessions: &Sessions<S>,
     client: &ServiceClient,
+    proven_key: Option<&jwt_core::Confirmation>,
 ) -> Result<Issued<AccessToken>, ServiceError> {
     let subject = Subject { id: client.id.clone(), roles: client.roles.clone(), email: None };
-    Ok(sessions.issue_access(&subject, &client.session_id, None)?)
+    let sid = &client.session_id;
+    Ok(match proven_key {
+        Some(cnf) => sessions.issue_bound_access(&subject, sid, None, cnf)?,
+        None => sessions.issue_access(&subject, sid, None)?,
+    })
 }
 
 /// Stores `new`; [`ServiceError::ClientNameTaken`] if another client has its name.

@@ -13,6 +13,7 @@ pub mod authorize;
 pub mod client_cache;
 pub mod clients;
 pub mod code_grant;
+pub mod dpop;
 pub mod email;
 pub mod error;
 pub mod feed;

@@ -8,7 +8,9 @@ use jwt_core::RevokeReason;
 
 use crate::audit::Audit;
 use crate::error::ApiError;
-use crate::extract::{Authenticated, BearerToken, ClientContext, Json, PresentedRefreshToken};
+use crate::extract::{
+    Authenticated, BearerToken, ClientContext, Json, PresentedRefreshToken, TokenProof,
+};
 use crate::responses::{
     BearerRefused, BrowserTokenIssued, CsrfRequired, ErrorBody, JsonBodyRefusals, RateLimited,
     RefreshRequest, Unavailable,
@@ -51,10 +53,12 @@ pub async fn register(
     ))]
 pub async fn login(
     state: web::Data<AppState>,
-    client: ClientContext,
+    mut client: ClientContext,
+    proof: TokenProof,
     query: web::Query<CookieQuery>,
     Json(body): Json<LoginBody>,
 ) -> Result<HttpResponse, ApiError> {
+    client.info.proven_key = proof.0;
     let grants = state.grants(&client);
     grants.count_attempt()?;
     let pair = grants.password(&body.username, body.password).await?;
@@ -79,10 +83,12 @@ pub async fn login(
     ))]
 pub async fn refresh(
     state: web::Data<AppState>,
-    client: ClientContext,
+    mut client: ClientContext,
+    proof: TokenProof,
     query: web::Query<CookieQuery>,
     presented: PresentedRefreshToken,
 ) -> Result<HttpResponse, ApiError> {
+    client.info.proven_key = proof.0;
     let pair = state.grants(&client).refresh(&presented.token).await?;
     Ok(token_response(&state, &pair, query.cookie || presented.from_cookie))
 }

@@ -54,6 +54,8 @@ pub struct AuthorizationServerMetadata {
     pub introspection_endpoint_auth_methods_supported: Vec<String>,
     pub authorization_response_iss_parameter_supported: bool,
     pub prompt_values_supported: Vec<String>,
+    /// RFC 9449 §5.1: the algorithms of DPoP proofs.
+    pub dpop_signing_alg_values_supported: Vec<String>,
 }
 
 /// `{"status": "ok"}`.
@@ -211,6 +213,7 @@ fn server_metadata(state: &AppState, req: &HttpRequest) -> serde_json::Value {
         "introspection_endpoint_auth_methods_supported": ["bearer"],
         "authorization_response_iss_parameter_supported": true,
         "prompt_values_supported": ["none", "login", "consent"],
+        "dpop_signing_alg_values_supported": state.dpop.algorithms().iter().map(|a| a.as_str()).collect::<Vec<_>>(),
     })
 }
 

@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::audit::Audit;
 use crate::clients;
 use crate::error::ApiError;
-use crate::extract::{Admin, ClientContext, RequireRole};
+use crate::extract::{Admin, ClientContext, RequireRole, TokenProof};
 use crate::oauth_error::{OAuthError, token_no_store};
 use crate::responses::{
     BearerRefused, FormBodyRefusals, InsufficientRole, InvalidClient, OAuthErrorBody, RateLimited,
@@ -33,10 +33,12 @@ use jwt_auth_service::{code_grant, openid};
     ))]
 pub async fn token(
     state: web::Data<AppState>,
-    client: ClientContext,
+    mut client: ClientContext,
+    proof: Result<TokenProof, ApiError>,
     req: HttpRequest,
     form: web::Form<TokenForm>,
 ) -> Result<HttpResponse, OAuthError> {
+    client.info.proven_key = proof?.0;
     let grants = state.grants(&client);
     grants.count_attempt()?;
     let form = form.into_inner();
@@ -144,12 +146,13 @@ async fn client_credentials(
     };
     let service =
         clients::authenticate(&state.instance(), &state.throttle, client.ip, &id, &secret).await?;
-    let issued = clients::issue(&state.sessions, &service)?;
+    let proven_key = client.info.proven_key.as_ref();
+    let issued = clients::issue(&state.sessions, &service, proven_key)?;
     let mut response = HttpResponse::Ok();
     token_no_store(&mut response);
     Ok(response.json(ClientToken {
         access_token: issued.token.expose(),
-        token_type: "Bearer",
+        token_type: if proven_key.is_some() { "DPoP" } else { "Bearer" },
         expires_in: (issued.expires_at - issued.issued_at).num_seconds(),
     }))
 }
@@ -223,6 +226,10 @@ pub struct Introspection {
     token_type: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     roles: Option<Vec<String>>,
+    /// The DPoP key the token is bound to (RFC 9449 §6.2), for a bound token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>, example = json!({"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}))]
+    cnf: Option<jwt_core::Confirmation>,
 }
 
 impl Introspection {
@@ -244,6 +251,7 @@ impl Introspection {
             jti: Some(jti),
             token_type: Some(token_type),
             roles: None,
+            cnf: None,
         }
     }
 }
@@ -269,13 +277,15 @@ pub async fn introspect(
     let answer = match state.sessions.authenticate(token.expose()) {
         Ok(c) => Introspection {
             roles: Some(c.roles),
+            cnf: c.cnf,
             ..Introspection::active("access_token", c.sub, c.sid, c.jti, c.exp, c.iat)
         },
         Err(_) => {
             match state.sessions.introspect_refresh(token.expose()).await.map_err(ApiError::from)? {
-                Some(c) => {
-                    Introspection::active("refresh_token", c.sub, c.sid, c.jti, c.exp, c.iat)
-                }
+                Some(c) => Introspection {
+                    cnf: c.cnf,
+                    ..Introspection::active("refresh_token", c.sub, c.sid, c.jti, c.exp, c.iat)
+                },
                 None => Introspection::default(),
             }
         }

@@ -63,6 +63,7 @@ pub fn default_config(database_url: &str, data_dir: PathBuf) -> Config {
         admin: None,
         token_include_email: false,
         log_format: LogFormat::Pretty,
+        dpop_nonce: false,
     }
 }
 

@@ -27,7 +27,7 @@ async fn service_token(app: &TestApp, roles: &[&str]) -> String {
     let new = clients::new_client(&uuid::Uuid::new_v4().to_string(), &roles, app.now())
         .expect("a client");
     app.state.store.add_client(&new.client).await.expect("stored");
-    let issued = clients::issue(&app.state.sessions, &new.client).expect("a token");
+    let issued = clients::issue(&app.state.sessions, &new.client, None).expect("a token");
     issued.token.expose().to_owned()
 }
 

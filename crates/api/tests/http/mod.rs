@@ -14,6 +14,7 @@ mod clients_api;
 mod console_api;
 mod cors;
 mod docs;
+mod dpop;
 mod edge;
 mod enumeration;
 mod faults;
