@@ -38,19 +38,24 @@ fn app_state(req: &HttpRequest) -> &AppState {
         .expect("the app is built with AppState (startup::configure)")
 }
 
-/// A bearer token as presented (RFC 6750 §2.1), not yet verified.
-pub struct BearerToken(SecretString);
+/// An access token as presented (RFC 6750 §2.1, or RFC 9449 §7.1 with the `DPoP` scheme), not
+/// yet verified.
+pub struct BearerToken {
+    token: SecretString,
+    scheme: TokenScheme,
+    req: HttpRequest,
+}
 
 impl BearerToken {
     pub fn expose(&self) -> &str {
-        self.0.expose()
+        self.token.expose()
     }
-}
 
-/// The bearer token of the request; `MissingToken` when there is none.
-fn bearer_token(req: &HttpRequest) -> Result<&str, ApiError> {
-    let header = req.headers().get(AUTHORIZATION).map(|v| v.as_bytes());
-    jwt_core::bearer_token(header).map_err(ApiError::Token)?.ok_or(ApiError::MissingToken)
+    /// Checks how the token was presented, once its claims are verified: a token bound to a
+    /// key only as DPoP with a proof of it, any other only as a bearer token.
+    pub fn check_presentation(&self, claims: &AccessClaims) -> Result<(), ApiError> {
+        check_presentation(&self.req, self.scheme, self.expose(), claims)
+    }
 }
 
 impl FromRequest for BearerToken {
@@ -58,7 +63,11 @@ impl FromRequest for BearerToken {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(bearer_token(req).map(|token| BearerToken(SecretString::new(token))))
+        ready(presented_token(req).map(|(scheme, token)| BearerToken {
+            token: SecretString::new(token),
+            scheme,
+            req: req.clone(),
+        }))
     }
 }
 
@@ -140,10 +149,23 @@ fn authenticate(req: &HttpRequest) -> Result<Authenticated, ApiError> {
             _ => ApiError::Token(e),
         }
     })?;
+    check_presentation(req, scheme, token, &claims)?;
+    Ok(Authenticated { claims })
+}
+
+/// The DPoP side of authenticating `token`, whose `claims` are verified (see
+/// [`BearerToken::check_presentation`]).
+fn check_presentation(
+    req: &HttpRequest,
+    scheme: TokenScheme,
+    token: &str,
+    claims: &AccessClaims,
+) -> Result<(), ApiError> {
     // A bearer token bound to no key: no DPoP check, and no URL to build.
     if scheme == TokenScheme::Bearer && claims.cnf.is_none() {
-        return Ok(Authenticated { claims });
+        return Ok(());
     }
+    let state = app_state(req);
     let dpop_refused = |error: jwt_core::Error| {
         let ip = crate::caller::client_ip(req, &state.config.trusted_proxies);
         tracing::warn!(
@@ -164,8 +186,7 @@ fn authenticate(req: &HttpRequest) -> Result<Authenticated, ApiError> {
     state
         .dpop
         .resource_request(scheme, claims.cnf.as_ref(), proof, target, token)
-        .map_err(dpop_refused)?;
-    Ok(Authenticated { claims })
+        .map_err(dpop_refused)
 }
 
 impl FromRequest for Authenticated {

@@ -132,6 +132,7 @@ fn session_to_end(
     let (user_id, session_id) = match bearer {
         Ok(token) => {
             let claims = state.tokens().verify_access_ignoring_revocations(token.expose())?;
+            token.check_presentation(&claims)?;
             // The bearer token names the session, but a body that was sent must still be one
             // this endpoint reads: 400, 413, 415 and 422 hold with a bearer token too.
             if let Err(

@@ -26,6 +26,7 @@ crate::http_tests!(
     metadata_and_introspection_show_dpop,
     with_dpop_nonce_a_proof_needs_a_current_nonce_that_every_instance_accepts,
     a_proof_replayed_to_another_instance_is_refused_there_on_its_second_use,
+    a_bound_token_logs_out_only_with_a_proof_of_its_key,
 );
 
 /// A client's DPoP key, signing proofs through jsonwebtoken.
@@ -491,5 +492,39 @@ async fn a_proof_replayed_to_another_instance_is_refused_there_on_its_second_use
         &me_as(&sibling, "DPoP", &access, Some(&proof)).await,
         "invalid_dpop_proof",
         "invalid_dpop_proof",
+    );
+}
+
+async fn a_bound_token_logs_out_only_with_a_proof_of_its_key(db: TestDb) {
+    let app = TestApp::start(db).await;
+    let key = DpopKey::new(Algorithm::ES256);
+    let (access, _) = bound_login(&app, &key).await;
+    let logout = |scheme: &str, proof: Option<String>| {
+        let mut request =
+            app.post("/auth/logout").header("authorization", format!("{scheme} {access}"));
+        if let Some(proof) = proof {
+            request = request.header("DPoP", proof);
+        }
+        send(request)
+    };
+    // A thief with the token alone, or with a key of their own, ends nothing.
+    assert_dpop_refused(&logout("Bearer", None).await, "invalid_token", "invalid_token");
+    let thief = DpopKey::new(Algorithm::ES256);
+    let stolen = thief.proof(&app, "POST", "/auth/logout", Some(&access));
+    assert_dpop_refused(
+        &logout("DPoP", Some(stolen)).await,
+        "invalid_dpop_proof",
+        "invalid_dpop_proof",
+    );
+    let me = key.proof(&app, "GET", "/api/me", Some(&access));
+    assert_eq!(me_as(&app, "DPoP", &access, Some(&me)).await.status, StatusCode::OK);
+    // The control: its holder logs out, and the token stops working.
+    let reply = logout("DPoP", Some(key.proof(&app, "POST", "/auth/logout", Some(&access)))).await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.text);
+    let me = key.proof(&app, "GET", "/api/me", Some(&access));
+    assert_dpop_refused(
+        &me_as(&app, "DPoP", &access, Some(&me)).await,
+        "token_revoked",
+        "invalid_token",
     );
 }
