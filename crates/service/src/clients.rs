@@ -140,6 +140,7 @@ pub fn new_app_client(
         post_logout_redirect_uris: sign_in.post_logout_redirect_uris.clone(),
         public: sign_in.public,
         first_party: sign_in.first_party,
+        require_dpop: false,
     };
     Ok(NewClient { client, secret })
 }
