@@ -78,6 +78,7 @@ impl From<SignInArgs> for SignIn {
             post_logout_redirect_uris: args.post_logout_redirect_uris,
             public: args.public,
             first_party: args.first_party,
+            require_dpop: false,
         }
     }
 }

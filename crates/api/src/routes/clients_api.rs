@@ -86,6 +86,7 @@ pub async fn add(
         post_logout_redirect_uris: body.post_logout_redirect_uris.unwrap_or_default(),
         public: body.public.unwrap_or(false),
         first_party: body.first_party.unwrap_or(false),
+        require_dpop: false,
     };
     let roles = body.roles.unwrap_or_default();
     let new = clients::new_app_client(&body.name, &roles, &sign_in, state.now())?;
