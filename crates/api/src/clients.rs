@@ -40,6 +40,9 @@ pub struct ClientView {
     pub public: bool,
     /// Its users are never asked to consent.
     pub first_party: bool,
+    /// Its token requests must carry a DPoP proof (RFC 9449): its tokens are always bound to
+    /// a key.
+    pub require_dpop: bool,
 }
 
 impl From<&ServiceClient> for ClientView {
@@ -53,6 +56,7 @@ impl From<&ServiceClient> for ClientView {
             post_logout_redirect_uris: client.post_logout_redirect_uris.clone(),
             public: client.public,
             first_party: client.first_party,
+            require_dpop: client.require_dpop,
         }
     }
 }

@@ -1057,6 +1057,58 @@ async fn clients_commands_and_their_tokens_across_two_instances() {
     drop((a, b));
 }
 
+/// `jwt-auth clients add --require-dpop`, for a service client and an app alike: `--json`
+/// shows `"require_dpop": true`, `clients list --json` lists it so, and the listing's line
+/// says `DPoP required`; a client added without the flag shows `false` and no such words.
+#[tokio::test]
+async fn clients_add_require_dpop_is_shown_by_add_and_list() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let env = [("KEY_ENCRYPTION_KEY", KEK)];
+    let clients = |args: &[&str]| {
+        let output = run(jwt_auth(dir.path(), &env).arg("clients").args(args), None);
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+        stdout(&output)
+    };
+    let add = |args: &[&str]| -> Value {
+        serde_json::from_str(&clients(&[&["add"], args, &["--json"]].concat())).expect("JSON")
+    };
+    let plain = add(&["billing"]);
+    let bound = add(&["signer", "--require-dpop"]);
+    let app =
+        add(&["phone", "--redirect-uri", "com.example.app:/cb", "--public", "--require-dpop"]);
+    assert_eq!(plain["require_dpop"], json!(false), "not unless asked: {plain}");
+    assert_eq!(bound["require_dpop"], json!(true), "{bound}");
+    assert_eq!((&app["require_dpop"], &app["public"]), (&json!(true), &json!(true)), "{app}");
+    // Its own flag: neither first-party nor public because of it.
+    assert_eq!((&bound["first_party"], &bound["public"]), (&json!(false), &json!(false)));
+    assert_eq!(app["first_party"], json!(false), "{app}");
+
+    let listed: Value = serde_json::from_str(&clients(&["list", "--json"])).expect("JSON");
+    let listed = listed.as_array().expect("an array");
+    assert_eq!(listed.len(), 3, "{listed:?}");
+    // Listed as added, but for the secret (and the time, which the database keeps to the
+    // microsecond).
+    let but_time = |client: &Value| {
+        let mut client = client.clone();
+        let fields = client.as_object_mut().expect("an object");
+        fields.remove("client_secret");
+        fields.remove("created");
+        client
+    };
+    let listed: Vec<Value> = listed.iter().map(but_time).collect();
+    for added in [plain, bound, app] {
+        assert!(listed.contains(&but_time(&added)), "{added} in {listed:?}");
+    }
+    let lines = clients(&["list"]);
+    let line = |name: &str| {
+        let named = format!("  {name}  ");
+        lines.lines().find(|l| l.contains(&named)).unwrap_or_else(|| panic!("{name}: {lines}"))
+    };
+    assert!(!line("billing").contains("DPoP"), "{lines}");
+    assert!(line("signer").ends_with("  DPoP required"), "{lines}");
+    assert!(line("phone").ends_with("  public, DPoP required  com.example.app:/cb"), "{lines}");
+}
+
 /// The cross-instance revocation lag between two `jwt-auth serve` processes over 1,000
 /// logouts on A, each timed from the moment A answered the logout until B's `/api/me` refuses
 /// the token (asked again as soon as it answers). A measurement, not a test of a figure: run

@@ -294,6 +294,7 @@ mod tests {
             post_logout_redirect_uris: vec![],
             public: true,
             first_party: false,
+            require_dpop: false,
         }
     }
 

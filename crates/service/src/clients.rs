@@ -43,7 +43,8 @@ pub struct NewClient {
 }
 
 /// How a client signs users in with the authorization code grant (HTTP contract v3, "Sign-in
-/// for apps"); the default is a service client, which only uses its own credentials.
+/// for apps"), and whether its tokens are bound to a key; the default is a service client,
+/// which only uses its own credentials, with bearer tokens.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SignIn {
     /// Where a user may be sent back with a code: each a [`RedirectUri`].
@@ -54,6 +55,9 @@ pub struct SignIn {
     pub public: bool,
     /// Its users are never asked to consent.
     pub first_party: bool,
+    /// Its token requests must carry a DPoP proof (RFC 9449): its tokens are then always
+    /// bound to a key. Any client may be registered so, a service client too.
+    pub require_dpop: bool,
 }
 
 impl SignIn {
@@ -140,6 +144,7 @@ pub fn new_app_client(
         post_logout_redirect_uris: sign_in.post_logout_redirect_uris.clone(),
         public: sign_in.public,
         first_party: sign_in.first_party,
+        require_dpop: sign_in.require_dpop,
     };
     Ok(NewClient { client, secret })
 }
@@ -336,6 +341,7 @@ mod tests {
             post_logout_redirect_uris: owned(post_logout),
             public,
             first_party,
+            require_dpop: false,
         }
     }
 
@@ -385,6 +391,21 @@ mod tests {
         assert!(new_app_client("app", &[], &sign_in, now).is_err(), "too many URIs");
         let ok = app(&["https://app.example.com/cb"], &[], false, false);
         assert!(new_app_client("app", &[], &ok, now).is_ok(), "the positive control");
+    }
+
+    #[test]
+    fn any_client_may_require_dpop_and_none_does_unless_asked() {
+        let now = Utc::now();
+        let web = app(&["https://app.example.com/cb"], &[], false, false);
+        let phone = app(&["com.example.app:/cb"], &[], true, true);
+        for sign_in in [SignIn::default(), web, phone] {
+            let plain = new_app_client("app", &[], &sign_in, now).expect("a client");
+            assert!(!plain.client.require_dpop, "{sign_in:?}: not unless asked");
+            let bound = SignIn { require_dpop: true, ..sign_in };
+            let made = new_app_client("app", &[], &bound, now).expect("a client");
+            assert!(made.client.require_dpop, "{bound:?}");
+            assert_eq!(made.secret.is_some(), !bound.public, "{bound:?}: as without the flag");
+        }
     }
 
     #[test]

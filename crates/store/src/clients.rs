@@ -36,6 +36,9 @@ pub struct ServiceClient {
     pub public: bool,
     /// Whether its users are never asked to consent.
     pub first_party: bool,
+    /// Whether its token requests must carry a DPoP proof (RFC 9449): its tokens are then
+    /// always bound to a key.
+    pub require_dpop: bool,
 }
 
 impl fmt::Debug for ServiceClient {
@@ -49,6 +52,7 @@ impl fmt::Debug for ServiceClient {
             .field("post_logout_redirect_uris", &self.post_logout_redirect_uris)
             .field("public", &self.public)
             .field("first_party", &self.first_party)
+            .field("require_dpop", &self.require_dpop)
             .finish_non_exhaustive()
     }
 }
@@ -74,6 +78,7 @@ impl ClientRow {
             )?,
             public: self.public,
             first_party: self.first_party,
+            require_dpop: self.require_dpop,
         })
     }
 }
@@ -91,6 +96,7 @@ impl From<&ServiceClient> for ClientRow {
             post_logout_redirect_uris: roles_json(&client.post_logout_redirect_uris),
             public: client.public,
             first_party: client.first_party,
+            require_dpop: client.require_dpop,
         }
     }
 }

@@ -358,6 +358,7 @@ pub(crate) struct ClientRow {
     pub(crate) post_logout_redirect_uris: String,
     pub(crate) public: bool,
     pub(crate) first_party: bool,
+    pub(crate) require_dpop: bool,
 }
 
 /// A signing key as its table holds it.

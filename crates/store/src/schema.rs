@@ -135,6 +135,7 @@ diesel::table! {
         post_logout_redirect_uris -> Text,
         public -> Bool,
         first_party -> Bool,
+        require_dpop -> Bool,
     }
 }
 

@@ -841,6 +841,7 @@ fn service_client(id: &str, name: &str) -> ServiceClient {
         post_logout_redirect_uris: vec![],
         public: false,
         first_party: false,
+        require_dpop: false,
     }
 }
 
@@ -859,13 +860,31 @@ async fn clients_are_added_listed_and_removed_with_their_session_revoked(db: Tes
     };
     store.add_client(&app).await.expect("added");
     assert_eq!(store.client("c2").await.expect("read"), Some(app));
+    // A service client whose token requests must carry a DPoP proof: the flag is read back
+    // set, and, beside it, unset for the clients added without it (the first-party app
+    // too: the two flags are columns of their own).
+    let bound = ServiceClient { require_dpop: true, ..service_client("c4", "signer") };
+    store.add_client(&bound).await.expect("added");
+    let read = store.client("c4").await.expect("read").expect("stored");
+    assert!(read.require_dpop && !read.first_party, "{read:?}");
+    assert_eq!(read, bound);
+    for id in ["c1", "c2"] {
+        let read = store.client(id).await.expect("read").expect("stored");
+        assert!(!read.require_dpop, "{read:?}");
+    }
     let taken = store.add_client(&service_client("c3", "billing")).await;
     assert!(matches!(taken, Err(StoreError::NameTaken)), "{taken:?}");
     assert_eq!(store.client("c1").await.expect("read"), Some(billing.clone()));
     assert_eq!(store.client("c3").await.expect("read"), None);
-    let names: Vec<String> =
-        store.clients().await.expect("list").into_iter().map(|c| c.name).collect();
-    assert_eq!(names, ["billing", "reports"]);
+    let listed: Vec<(String, bool)> = store
+        .clients()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|c| (c.name, c.require_dpop))
+        .collect();
+    let names_and_dpop = [("billing", false), ("reports", false), ("signer", true)];
+    assert_eq!(listed, names_and_dpop.map(|(name, dpop)| (name.to_owned(), dpop)));
     assert!(!format!("{billing:?}").contains("[7, 7"), "no digest in Debug output");
 
     let (removed, revocations) =
@@ -1386,6 +1405,7 @@ async fn consents_are_kept_per_user_and_client_and_forgotten_with_the_client(db:
         post_logout_redirect_uris: vec![],
         public: true,
         first_party: false,
+        require_dpop: false,
     };
     store.add_client(&app).await.expect("added");
     assert_eq!(store.consent(&alice.id, "app").await.expect("read"), None);

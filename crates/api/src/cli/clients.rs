@@ -23,13 +23,18 @@ pub enum ClientsCommand {
         roles: Vec<String>,
         #[command(flatten)]
         sign_in: SignInArgs,
+        /// Its token requests must carry a DPoP proof (RFC 9449): its tokens are always bound
+        /// to a key. For a service client and an app alike.
+        #[arg(long)]
+        require_dpop: bool,
         /// Print one JSON object instead of two lines.
         #[arg(long)]
         json: bool,
         #[command(flatten)]
         storage: StorageArgs,
     },
-    /// List the clients: id, name, roles, created, and how each signs users in.
+    /// List the clients: id, name, roles, created, how each signs users in, and whether it
+    /// must send DPoP proofs.
     List {
         /// Print a JSON array of objects instead of lines.
         #[arg(long)]
@@ -78,14 +83,17 @@ impl From<SignInArgs> for SignIn {
             post_logout_redirect_uris: args.post_logout_redirect_uris,
             public: args.public,
             first_party: args.first_party,
+            // Not how it signs users in: `clients add --require-dpop` sets it.
+            require_dpop: false,
         }
     }
 }
 
 pub(super) async fn run(command: ClientsCommand) -> Result<(), CliError> {
     match command {
-        ClientsCommand::Add { name, roles, sign_in, json, storage } => {
-            add(&name, &roles, sign_in.into(), json, &storage).await
+        ClientsCommand::Add { name, roles, sign_in, require_dpop, json, storage } => {
+            let sign_in = SignIn { require_dpop, ..sign_in.into() };
+            add(&name, &roles, sign_in, json, &storage).await
         }
         ClientsCommand::List { json, storage } => list(json, &storage).await,
         ClientsCommand::Remove { client, token_expiry, storage } => {
@@ -131,11 +139,15 @@ async fn list(json: bool, storage: &StorageArgs) -> Result<(), CliError> {
             client.roles.join(","),
             client.created_at.to_rfc3339()
         );
-        // An app: how it signs users in, after what every client has.
+        // An app: how it signs users in, after what every client has; then whether its token
+        // requests must carry a DPoP proof (a service client's too).
+        let dpop = if client.require_dpop { ", DPoP required" } else { "" };
         if !client.redirect_uris.is_empty() {
             let kind = if client.public { "public" } else { "confidential" };
             let party = if client.first_party { ", first-party" } else { "" };
-            line.push_str(&format!("  {kind}{party}  {}", client.redirect_uris.join(" ")));
+            line.push_str(&format!("  {kind}{party}{dpop}  {}", client.redirect_uris.join(" ")));
+        } else if client.require_dpop {
+            line.push_str("  DPoP required");
         }
         println!("{line}");
     }

@@ -43,7 +43,8 @@ pub async fn list(
     "name": "web app",
     "redirect_uris": ["https://app.example.com/callback"],
     "post_logout_redirect_uris": ["https://app.example.com/"],
-    "first_party": true
+    "first_party": true,
+    "require_dpop": true
 }))]
 pub struct NewClientBody {
     /// A name for people, unique: 1 to 100 bytes, without control characters.
@@ -67,6 +68,9 @@ pub struct NewClientBody {
     /// Its users are never asked to consent (an app of the same operator); needs redirect
     /// URIs. `false` by default.
     pub first_party: Option<bool>,
+    /// Its token requests must carry a DPoP proof (RFC 9449): its tokens are always bound to
+    /// a key. For a service client and an app alike. `false` by default.
+    pub require_dpop: Option<bool>,
 }
 
 #[utoipa::path(post, path = "/api/admin/clients", tag = "admin", security(("bearer" = [])),
@@ -86,6 +90,7 @@ pub async fn add(
         post_logout_redirect_uris: body.post_logout_redirect_uris.unwrap_or_default(),
         public: body.public.unwrap_or(false),
         first_party: body.first_party.unwrap_or(false),
+        require_dpop: body.require_dpop.unwrap_or(false),
     };
     let roles = body.roles.unwrap_or_default();
     let new = clients::new_app_client(&body.name, &roles, &sign_in, state.now())?;

@@ -483,6 +483,7 @@ async fn openid_connect_signs_in_with_an_id_token_userinfo_and_end_session(db: T
         post_logout_redirect_uris: vec!["http://127.0.0.1/signed-out".into()],
         public: true,
         first_party: true,
+        require_dpop: false,
     };
     let spa = add_app(&app, "Single-page app", registration).await;
     let mut browser = Browser::new(&app);

@@ -23,7 +23,7 @@ crate::http_tests!(
 );
 
 /// What every client is shown with, and nothing more.
-const VIEW: [&str; 8] = [
+const VIEW: [&str; 9] = [
     "client_id",
     "created",
     "first_party",
@@ -31,6 +31,7 @@ const VIEW: [&str; 8] = [
     "post_logout_redirect_uris",
     "public",
     "redirect_uris",
+    "require_dpop",
     "roles",
 ];
 
@@ -98,6 +99,7 @@ async fn clients_are_added_with_their_secret_shown_once_and_listed_without_it(db
             "post_logout_redirect_uris": ["http://127.0.0.1/"],
             "public": true,
             "first_party": true,
+            "require_dpop": true,
         }),
     )
     .await;
@@ -107,6 +109,7 @@ async fn clients_are_added_with_their_secret_shown_once_and_listed_without_it(db
     assert_eq!(keys(&spa), expected_keys, "{spa}");
     assert_eq!(spa["client_secret"], Value::Null, "a public client has no secret");
     assert_eq!((&spa["public"], &spa["first_party"]), (&json!(true), &json!(true)));
+    assert_eq!(spa["require_dpop"], json!(true), "{spa}");
     assert_eq!(
         spa["redirect_uris"],
         json!(["http://127.0.0.1/callback", "com.example.photos:/cb"])
@@ -126,6 +129,7 @@ async fn clients_are_added_with_their_secret_shown_once_and_listed_without_it(db
     let secret = text(&service, "client_secret").to_owned();
     assert!(secret.starts_with("jas_"), "{secret}");
     assert_eq!((&service["public"], &service["first_party"]), (&json!(false), &json!(false)));
+    assert_eq!(service["require_dpop"], json!(false), "not unless asked: {service}");
     assert_eq!(service["redirect_uris"], json!([]));
     let id = text(&service, "client_id").to_owned();
     let token = client_credentials(&app, &id, &secret).await;
@@ -152,6 +156,10 @@ async fn clients_are_added_with_their_secret_shown_once_and_listed_without_it(db
     // What the service stored is what was answered.
     let stored = app.state.store.client(&id).await.expect("read").expect("stored");
     assert_eq!((stored.name.as_str(), stored.roles.len()), ("billing", 2));
+    assert!(!stored.require_dpop, "{stored:?}");
+    let spa_id = text(&spa, "client_id");
+    let stored_spa = app.state.store.client(spa_id).await.expect("read").expect("stored");
+    assert!(stored_spa.require_dpop && stored_spa.first_party, "{stored_spa:?}");
     assert!(!stored.secret_digest.is_empty() && !reply.text.contains("digest"));
     assert!(!reply.text.contains(&stored.session_id), "the session id is not shown");
     // HEAD is GET without the body.
@@ -186,6 +194,7 @@ async fn what_the_service_refuses_is_422_a_taken_name_409_and_nothing_is_added(d
         (json!({"name": "x", "secret": "mine"}), "unknown field"),
         (json!({"roles": ["service"]}), "missing field `name`"),
         (json!({"name": "x", "public": "yes"}), "invalid type"),
+        (json!({"name": "x", "require_dpop": "yes"}), "invalid type"),
     ] {
         let reply = refused(body.clone(), unprocessable, "invalid_field").await;
         assert!(text(&reply.body, "message").contains(why), "{body}: {}", reply.text);
@@ -201,7 +210,9 @@ async fn what_the_service_refuses_is_422_a_taken_name_409_and_nothing_is_added(d
     let reply =
         refused(web("https://other.example.com/cb"), StatusCode::CONFLICT, "conflict").await;
     assert!(text(&reply.body, "message").contains("`web`"), "{}", reply.text);
-    added(&app, &admin.access, &json!({"name": "web 2"})).await;
+    // A service client may require DPoP proofs: nothing goes with it to refuse.
+    let bound = added(&app, &admin.access, &json!({"name": "web 2", "require_dpop": true})).await;
+    assert_eq!(bound["require_dpop"], json!(true), "{bound}");
 
     // Bodies that are not the JSON object they should be, as every JSON endpoint refuses them.
     let raw = |media: &str, body: String| {
