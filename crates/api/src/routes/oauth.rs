@@ -53,6 +53,7 @@ pub async fn token(
         }
         Some("refresh_token") => {
             let app = app_client(&state, &client, &req, &form).await?;
+            require_proof(app.as_ref(), &client)?;
             let Some(token) = form.refresh_token else {
                 return Err(OAuthError::invalid_request("refresh_token is required"));
             };
@@ -66,6 +67,7 @@ pub async fn token(
                         .into(),
                 ));
             };
+            require_proof(Some(&app), &client)?;
             let exchange = code_grant::Exchange {
                 code: form.code,
                 redirect_uri: form.redirect_uri,
@@ -87,6 +89,23 @@ pub async fn token(
         Some(_) => return Err(OAuthError::UnsupportedGrantType),
     };
     Ok(token_response(&state, &pair, false))
+}
+
+/// A client registered with `--require-dpop` gets tokens only with a DPoP proof: without one,
+/// 400 `invalid_dpop_proof` (contract v3), before anything is used up.
+fn require_proof(
+    app: Option<&jwt_auth_store::ServiceClient>,
+    client: &ClientContext,
+) -> Result<(), OAuthError> {
+    match app {
+        Some(app) if app.require_dpop && client.info.proven_key.is_none() => {
+            Err(OAuthError::DpopProof {
+                error: jwt_core::Error::InvalidDpopProof(jwt_core::DpopRefusal::Missing),
+                nonce: None,
+            })
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The answer of the code grant: the pair, with the scopes granted (RFC 6749 §5.1).
@@ -146,6 +165,7 @@ async fn client_credentials(
     };
     let service =
         clients::authenticate(&state.instance(), &state.throttle, client.ip, &id, &secret).await?;
+    require_proof(Some(&service), client)?;
     let proven_key = client.info.proven_key.as_ref();
     let issued = clients::issue(&state.sessions, &service, proven_key)?;
     let mut response = HttpResponse::Ok();

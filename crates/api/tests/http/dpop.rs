@@ -27,6 +27,7 @@ crate::http_tests!(
     with_dpop_nonce_a_proof_needs_a_current_nonce_that_every_instance_accepts,
     a_proof_replayed_to_another_instance_is_refused_there_on_its_second_use,
     a_bound_token_logs_out_only_with_a_proof_of_its_key,
+    a_client_that_requires_dpop_gets_a_token_only_with_a_proof,
 );
 
 /// A client's DPoP key, signing proofs through jsonwebtoken.
@@ -527,4 +528,29 @@ async fn a_bound_token_logs_out_only_with_a_proof_of_its_key(db: TestDb) {
         "token_revoked",
         "invalid_token",
     );
+}
+
+async fn a_client_that_requires_dpop_gets_a_token_only_with_a_proof(db: TestDb) {
+    let app = TestApp::start(db).await;
+    let roles = ["service".to_owned()];
+    let mut new = clients::new_client("strict", &roles, app.now()).expect("a client");
+    new.client.require_dpop = true;
+    app.state.store.add_client(&new.client).await.expect("stored");
+    let secret = new.secret.as_ref().expect("a secret").expose().to_owned();
+    let grant = |proof: Option<String>| {
+        let mut request = app
+            .post("/auth/token")
+            .basic_auth(&new.client.id, Some(&secret))
+            .form(&[("grant_type", "client_credentials")]);
+        if let Some(proof) = proof {
+            request = request.header("DPoP", proof);
+        }
+        send(request)
+    };
+    grant(None).await.assert_oauth_error("invalid_dpop_proof");
+    // The control: with a proof, a bound token.
+    let key = DpopKey::new(Algorithm::ES256);
+    let reply = grant(Some(key.proof(&app, "POST", "/auth/token", None))).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(reply.body["token_type"], "DPoP");
 }
