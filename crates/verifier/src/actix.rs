@@ -2,7 +2,9 @@
 //! role, [`AuthenticatedWith`] for a token with your own claims, and [`MaybeAuthenticated`]
 //! for a route that also serves anonymous callers. A role chosen at run time is
 //! [`Authenticated::require_any_role`]. They read the [`Verifier`] from `web::Data<Verifier>`
-//! and answer refusals as the `jwt-auth` server does ([`AuthError`]). The caller types are
+//! and answer refusals as the `jwt-auth` server does ([`AuthError`]), DPoP-bound tokens
+//! included (see [`Authenticated`]; behind a proxy, set
+//! [`VerifierBuilder::public_url`](crate::VerifierBuilder::public_url)). The caller types are
 //! `axum`'s too, written once for both frameworks; what is here is how actix-web takes them
 //! from a request.
 //!
@@ -67,12 +69,12 @@ use std::future::{Ready, ready};
 
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, AUTHORIZATION, HeaderValue};
+use actix_web::http::header::{self, AUTHORIZATION, HOST, HeaderValue};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
 use serde::de::DeserializeOwned;
 
-use crate::caller::FromAuthorization;
 pub use crate::caller::{Authenticated, AuthenticatedWith, RequireRole};
+use crate::caller::{FromRequestView, RequestView};
 use crate::error::AuthError;
 use crate::{Role, Verifier};
 
@@ -94,10 +96,35 @@ fn verifier(req: &HttpRequest) -> Result<&Verifier, AuthError> {
     }
 }
 
-/// The caller of `req` as `T`: the app's verifier first, then the `Authorization` header.
-fn extract<T: FromAuthorization>(req: &HttpRequest) -> Result<T, AuthError> {
+/// The caller of `req` as `T`: the app's verifier first, then the request's headers.
+fn extract<T: FromRequestView>(req: &HttpRequest) -> Result<T, AuthError> {
     let verifier = verifier(req)?;
-    T::from_authorization(verifier, req.headers().get(AUTHORIZATION).map(HeaderValue::as_bytes))
+    T::from_request_view(verifier, req)
+}
+
+impl RequestView for HttpRequest {
+    fn authorization(&self) -> Option<&[u8]> {
+        self.headers().get(AUTHORIZATION).map(HeaderValue::as_bytes)
+    }
+
+    fn dpop_headers(&self) -> impl Iterator<Item = &[u8]> {
+        self.headers().get_all("dpop").map(HeaderValue::as_bytes)
+    }
+
+    fn method(&self) -> &str {
+        HttpRequest::method(self).as_str()
+    }
+
+    fn host(&self) -> Option<&[u8]> {
+        match self.headers().get(HOST) {
+            Some(host) => Some(host.as_bytes()),
+            None => self.uri().authority().map(|authority| authority.as_str().as_bytes()),
+        }
+    }
+
+    fn path(&self) -> &str {
+        HttpRequest::path(self)
+    }
 }
 
 impl FromRequest for Authenticated {
@@ -127,14 +154,15 @@ impl<X: DeserializeOwned> FromRequest for AuthenticatedWith<X> {
     }
 }
 
-/// The caller if a bearer token is presented, `None` if not: for a route that serves
+/// The caller if an access token is presented, `None` if not: for a route that serves
 /// anonymous callers too, and more to an authenticated one.
 ///
-/// Only the absence of a bearer token is anonymous (no `Authorization` header, or one of
-/// another scheme, which [`Authenticated`] answers `missing_token`). A token that is
-/// presented is verified as [`Authenticated`] verifies it and refused as it refuses it: an
-/// invalid, expired or revoked token is a 401, never a silent `None`, and before the verifier
-/// is ready a token is a 503.
+/// Only the absence of an access token is anonymous (no `Authorization` header, or one of
+/// another scheme than `Bearer` and `DPoP`, which [`Authenticated`] answers `missing_token`).
+/// A token that is presented is verified as [`Authenticated`] verifies it and refused as it
+/// refuses it: an invalid, expired or revoked token, or a DPoP-bound one without a proof of
+/// its key, is a 401, never a silent `None`, and before the verifier is ready a token is a
+/// 503.
 ///
 /// Not `Option<Authenticated>`: actix-web's `Option<T>` turns every refusal into `None`, so a
 /// revoked token would be served as an anonymous caller.

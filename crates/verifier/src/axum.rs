@@ -1,5 +1,6 @@
 //! axum integration: [`VerifierLayer`] hands the [`Verifier`] to every request, and the
-//! extractors check the bearer token, answering refusals as the `jwt-auth` server does
+//! extractors check the access token (and the DPoP proof of a bound one, see
+//! [`Authenticated`]), answering refusals as the `jwt-auth` server does
 //! ([`AuthError`]): [`Authenticated`] for any valid access token (and `Option<Authenticated>`
 //! for a route that also serves anonymous callers), [`RequireRole`] for a role,
 //! [`AuthenticatedWith`] for a token with your own claims. A role chosen at run time is
@@ -72,15 +73,16 @@
 use std::task::{Context, Poll};
 
 use axum::body::Body;
+use axum::extract::OriginalUri;
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
-use axum::http::header::{self, AUTHORIZATION, HeaderValue};
+use axum::http::header::{self, AUTHORIZATION, HOST, HeaderValue};
 use axum::http::request::Parts;
-use axum::http::{Request, StatusCode};
+use axum::http::{Request, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
-use crate::caller::FromAuthorization;
 pub use crate::caller::{Authenticated, AuthenticatedWith, RequireRole};
+use crate::caller::{FromRequestView, RequestView};
 use crate::error::AuthError;
 use crate::{Role, Verifier};
 
@@ -151,10 +153,41 @@ fn verifier(parts: &Parts) -> Result<&Verifier, AuthError> {
     }
 }
 
-/// The caller of `parts` as `T`: the layer's verifier first, then the `Authorization` header.
-fn extract<T: FromAuthorization>(parts: &Parts) -> Result<T, AuthError> {
+/// The caller of `parts` as `T`: the layer's verifier first, then the request's headers.
+fn extract<T: FromRequestView>(parts: &Parts) -> Result<T, AuthError> {
     let verifier = verifier(parts)?;
-    T::from_authorization(verifier, parts.headers.get(AUTHORIZATION).map(HeaderValue::as_bytes))
+    T::from_request_view(verifier, parts)
+}
+
+/// The URI the client sent: inside a nested router, `parts.uri` has lost the prefix the
+/// router was nested at; the router kept the whole one.
+fn original_uri(parts: &Parts) -> &Uri {
+    parts.extensions.get::<OriginalUri>().map_or(&parts.uri, |original| &original.0)
+}
+
+impl RequestView for Parts {
+    fn authorization(&self) -> Option<&[u8]> {
+        self.headers.get(AUTHORIZATION).map(HeaderValue::as_bytes)
+    }
+
+    fn dpop_headers(&self) -> impl Iterator<Item = &[u8]> {
+        self.headers.get_all("dpop").into_iter().map(HeaderValue::as_bytes)
+    }
+
+    fn method(&self) -> &str {
+        self.method.as_str()
+    }
+
+    fn host(&self) -> Option<&[u8]> {
+        match self.headers.get(HOST) {
+            Some(host) => Some(host.as_bytes()),
+            None => original_uri(self).authority().map(|authority| authority.as_str().as_bytes()),
+        }
+    }
+
+    fn path(&self) -> &str {
+        original_uri(self).path()
+    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Authenticated {

@@ -27,6 +27,13 @@
 //!   the server does ([`AuthError`]): 401 with an RFC 6750 challenge and `{"error", "message"}`
 //!   (`missing_token`, `invalid_token`, `token_expired`, `token_revoked`), 403
 //!   `insufficient_role`, 503 `unavailable` before the verifier is ready.
+//! - **DPoP** (RFC 9449): both enforce DPoP-bound tokens as the server does. A token with a
+//!   `cnf` claim is accepted only as `Authorization: DPoP` with a `DPoP` proof of its key for
+//!   the request's method and URL ([`VerifierBuilder::public_url`], or `http://` and the
+//!   request's `Host`), each proof once per verifier; a token without `cnf` only as
+//!   `Authorization: Bearer`. Those refusals, and any of a token presented as DPoP, are 401
+//!   with RFC 9449's challenge ([`AuthError::Dpop`]). No nonce is required. A bearer token
+//!   without `cnf` costs nothing more than before.
 //!
 //! # Why a crate of its own
 //!

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use jwt_core::{KeySet, RevocationSet, TokenService};
+use jwt_core::{DpopVerifier, KeySet, RevocationSet, TokenService};
 use tokio::sync::{Notify, watch};
 
 use crate::config::{Timing, UrlPolicy};
@@ -24,6 +24,15 @@ pub(crate) struct FeedEndpoints {
 pub(crate) struct Shared {
     pub(crate) tokens: TokenService,
     pub(crate) revocations: Arc<RevocationSet>,
+    /// Checks the proofs of DPoP-bound tokens on the request path, with the one replay cache
+    /// of this verifier and every clone of it (on the verifier's clock, without nonces).
+    #[cfg_attr(not(any(feature = "actix", feature = "axum")), allow(dead_code))]
+    pub(crate) dpop: DpopVerifier,
+    /// The external base URL clients address the service with, without a trailing `/`
+    /// ([`VerifierBuilder::public_url`](crate::VerifierBuilder::public_url)): a proof's `htu`
+    /// is it and the request's path. `None`: `http://` and the request's `Host`.
+    #[cfg_attr(not(any(feature = "actix", feature = "axum")), allow(dead_code))]
+    pub(crate) public_url: Option<String>,
     pub(crate) timing: Timing,
     pub(crate) http: reqwest::Client,
     pub(crate) urls: UrlPolicy,

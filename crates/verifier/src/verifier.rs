@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use jwt_core::{
-    AccessClaims, JwkSet, KeySet, NoExtra, RevocationSet, SigningKey, TokenPolicy, TokenService,
+    AccessClaims, DpopPolicy, DpopRequest, DpopVerifier, JwkSet, KeySet, NoExtra, RevocationSet,
+    SigningKey, TokenPolicy, TokenService,
 };
 use serde::de::DeserializeOwned;
 use tokio::sync::{Notify, watch};
@@ -80,6 +81,7 @@ pub struct VerifierBuilder {
     leeway: Duration,
     max_token_bytes: usize,
     clock: Option<Arc<dyn jwt_core::Clock>>,
+    public_url: Option<String>,
 }
 
 impl VerifierBuilder {
@@ -142,6 +144,37 @@ impl VerifierBuilder {
         self
     }
 
+    /// The external base URL clients address this service with, such as
+    /// `https://api.example.com`: the URL a DPoP proof's `htu` must name (RFC 9449 §4.3) is it
+    /// followed by the request's path, with no query. A base with a path of its own, such as
+    /// `https://gateway.example/orders`, suits a gateway that strips `/orders` before
+    /// forwarding. It concerns only DPoP-bound tokens (those with a `cnf` claim), which the
+    /// extractors of `actix` and `axum` accept only with a proof of their key.
+    ///
+    /// Without it, the URL is `http://`, the request's `Host` header (or, without one, the
+    /// authority of its URI, as HTTP/2 sends it) and its path, as the `jwt-auth` server takes
+    /// it without `PUBLIC_URL`: right for a service clients reach directly over plain http,
+    /// wrong behind a proxy that terminates TLS or forwards to another host, where every
+    /// proof would be refused. A request without a host of the plain form `host[:port]` then
+    /// has its proof refused ([`AuthError::RequestUrl`](crate::AuthError::RequestUrl)).
+    ///
+    /// [`start`](VerifierBuilder::start) refuses a URL that is not an absolute http(s) URL,
+    /// or that has user information, a query or a fragment; a trailing `/` is dropped.
+    ///
+    /// ```no_run
+    /// # use jwt_auth_verifier::{KeySource, Verifier};
+    /// # async fn run() -> Result<(), jwt_auth_verifier::ConfigError> {
+    /// let verifier = Verifier::builder(KeySource::discover("https://auth.example.com"), "api")
+    ///     .public_url("https://api.example.com")
+    ///     .start()?;
+    /// # let _ = verifier;
+    /// # Ok(()) }
+    /// ```
+    pub fn public_url(mut self, url: impl Into<String>) -> Self {
+        self.public_url = Some(url.into());
+        self
+    }
+
     /// Checks the configuration and starts the background tasks on the current Tokio
     /// runtime. Returns at once: until the keys (and the feed's first state) are loaded,
     /// [`Verifier::verify`] fails closed with [`VerifyError::NotReady`]; see
@@ -186,6 +219,12 @@ impl VerifierBuilder {
         if let Some(clock) = self.clock.clone() {
             tokens = tokens.with_clock(clock);
         }
+        // The server's policy (its algorithms are those every DPoP challenge names), no nonces.
+        let dpop = DpopVerifier::new(DpopPolicy::default())
+            .map_err(|e| ConfigError::new(e.to_string()))?
+            .with_clock(tokens.clock().clone());
+        let public_url =
+            self.public_url.as_deref().map(|url| public_url(url, &dpop)).transpose()?;
 
         // The feed's endpoints: given, or (with discovery) found in the metadata later.
         let mut given = None;
@@ -221,6 +260,8 @@ impl VerifierBuilder {
         let shared = Arc::new(Shared {
             tokens,
             revocations: Arc::default(),
+            dpop,
+            public_url,
             timing: self.timing,
             http,
             urls,
@@ -257,6 +298,30 @@ impl VerifierBuilder {
     }
 }
 
+/// The base URL of [`VerifierBuilder::public_url`], checked, without its trailing `/`.
+fn public_url(url: &str, dpop: &DpopVerifier) -> Result<String, ConfigError> {
+    let refused = |why: &str| ConfigError::new(format!("public_url `{url}` {why}"));
+    let parsed = reqwest::Url::parse(url).map_err(|e| refused(&format!("is not a URL: {e}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") || !parsed.has_host() {
+        return Err(refused("is not an absolute http(s) URL"));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(refused("has user information"));
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(refused("has a query or a fragment: it is a base URL, the paths follow it"));
+    }
+    let base = url.trim_end_matches('/').to_owned();
+    // Whatever else jwt-core's comparison of `htu` refuses (a `%` that starts no escape, ...):
+    // it checks the request's URL before it reads the proof, and answers a URL it cannot
+    // compare with `InvalidConfig`. The empty proof is refused next, and remembered by no one.
+    let probe = DpopRequest { method: "GET", url: &format!("{base}/"), access_token: None };
+    if let Err(jwt_core::Error::InvalidConfig(_)) = dpop.verify("", &probe) {
+        return Err(refused("is no URL a DPoP proof's `htu` can name"));
+    }
+    Ok(base)
+}
+
 /// Forgets revocations whose tokens have all expired.
 async fn prune(shared: Arc<Shared>) {
     let mut every = tokio::time::interval(shared.timing.prune_interval);
@@ -283,6 +348,7 @@ impl Verifier {
             leeway: Duration::from_secs(5),
             max_token_bytes: jwt_core::DEFAULT_MAX_TOKEN_BYTES,
             clock: None,
+            public_url: None,
         }
     }
 
@@ -294,6 +360,11 @@ impl Verifier {
     /// [`Timing::unknown_kid_refetch_interval`]), so a key the issuer just rotated in is
     /// accepted on a later request. Before the verifier is ready:
     /// [`VerifyError::NotReady`].
+    ///
+    /// The token alone: a DPoP-bound token (whose claims have `cnf`) is good only with a proof
+    /// of its key for the request it came with (RFC 9449), which this does not see. The
+    /// extractors of `actix` and `axum` check it; a caller of `verify` who accepts tokens
+    /// with `cnf` must check their proofs itself (see [`jwt_core::DpopVerifier`]).
     pub fn verify(&self, token: &str) -> Result<AccessClaims<NoExtra>, VerifyError> {
         self.verify_with(token)
     }
@@ -407,6 +478,13 @@ impl Verifier {
     pub fn policy(&self) -> &TokenPolicy {
         self.inner.shared.tokens.policy()
     }
+
+    /// What the request path shares with the background tasks: the extractors check DPoP
+    /// proofs with its verifier and public URL.
+    #[cfg_attr(not(any(feature = "actix", feature = "axum")), allow(dead_code))]
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.inner.shared
+    }
 }
 
 #[cfg(test)]
@@ -485,6 +563,37 @@ mod tests {
         let feed = FeedConfig::new("svc", crate::ClientSecret::new("s"));
         let source = KeySource::hs256("iss", jwt_core::Secret::generate());
         assert!(Verifier::builder(source, "api").feed(feed).start().is_err());
+    }
+
+    /// A public URL is a base for paths: absolute http(s), without user, query or fragment,
+    /// nothing a proof's `htu` could not name; its trailing `/` goes.
+    #[tokio::test]
+    async fn a_public_url_is_an_absolute_base_url() {
+        let start = |url: &str| {
+            let source = KeySource::hs256("iss", jwt_core::Secret::generate());
+            Verifier::builder(source, "api").public_url(url).start()
+        };
+        for (url, base) in [
+            ("https://api.example", "https://api.example"),
+            ("https://api.example/", "https://api.example"),
+            ("http://127.0.0.1:8081", "http://127.0.0.1:8081"),
+            ("https://gateway.example/orders/", "https://gateway.example/orders"),
+        ] {
+            let verifier = start(url).unwrap_or_else(|e| panic!("{url}: {e}"));
+            assert_eq!(verifier.shared().public_url.as_deref(), Some(base), "{url}");
+        }
+        for url in [
+            "api.example",
+            "/orders",
+            "ftp://api.example",
+            "https://user:pw@api.example",
+            "https://api.example/?x=1",
+            "https://api.example/#top",
+            "https://api.example/100%",
+        ] {
+            let refused = start(url).unwrap_err().to_string();
+            assert!(refused.contains("public_url"), "{url}: {refused}");
+        }
     }
 
     #[test]
