@@ -345,8 +345,8 @@ impl DpopVerifier {
     /// what is checked. An accepted proof is remembered: the same proof again is refused as
     /// [`DpopRefusal::Replayed`].
     ///
-    /// `request.url` is the server's own value; one that is no absolute http(s) URL is an
-    /// [`Error::InvalidConfig`].
+    /// `request.url` is built by the server, but its path is the client's: a URL that does
+    /// not normalise (a `%` that starts no escape) matches no proof ([`DpopRefusal::WrongUrl`]).
     ///
     /// ```
     /// use std::sync::Arc;
@@ -455,11 +455,9 @@ impl DpopVerifier {
         request: &DpopRequest<'_>,
         bound_to: Option<&Confirmation>,
     ) -> Result<VerifiedProof> {
-        let expected_url = normalize_htu(request.url).ok_or_else(|| {
-            Error::InvalidConfig(
-                "the request URL of a DPoP proof is no absolute http(s) URL".into(),
-            )
-        })?;
+        // The path comes from the client: one that makes no URL (`%zz`) matches no proof.
+        let expected_url =
+            normalize_htu(request.url).ok_or(Error::InvalidDpopProof(DpopRefusal::WrongUrl))?;
         let now = self.clock.now();
         let checked =
             self.check(proof, request, &expected_url, now).map_err(Error::InvalidDpopProof)?;

@@ -204,9 +204,11 @@ fn another_method_or_url_is_refused_and_the_url_is_compared_normalised() {
         let why = refused(server.token_request(&proof("htu", url)));
         assert_eq!(why, DpopRefusal::InvalidClaim("htu"), "{url}");
     }
-    let nowhere = DpopRequest { method: "POST", url: "/token", access_token: None };
-    let result = server.verifier.verify(&proof("htu", TOKEN_URL), &nowhere);
-    assert_rejects!(result, Error::InvalidConfig(_));
+    // A request URL that does not normalise (its path is the client's) matches no proof.
+    let nowhere =
+        DpopRequest { method: "POST", url: "https://auth.example/%zz", access_token: None };
+    let result = server.verifier.verify(&proof("htu", "https://auth.example/%zz"), &nowhere);
+    assert_eq!(refused(result), DpopRefusal::WrongUrl);
 }
 
 #[test]
