@@ -5,6 +5,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::values::Confirmation;
 
 /// The claims of an access token (`typ: at+jwt`).
 ///
@@ -58,23 +59,6 @@ pub struct AccessClaims<X = NoExtra> {
     /// The downstream user's own claims.
     #[serde(flatten)]
     pub extra: X,
-}
-
-/// The `cnf` claim of a DPoP-bound access token (RFC 9449 §6.1): the RFC 7638 SHA-256
-/// thumbprint of the key its proofs must be signed with. Check a proof against it with
-/// [`VerifiedProof::check_binding`](crate::VerifiedProof::check_binding).
-///
-/// ```
-/// use jwt_core::Confirmation;
-/// let cnf: Confirmation =
-///     serde_json::from_str(r#"{"jkt":"0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}"#)?;
-/// assert_eq!(cnf.jkt, "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I");
-/// # Ok::<(), serde_json::Error>(())
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Confirmation {
-    /// The base64url SHA-256 JWK thumbprint of the key.
-    pub jkt: String,
 }
 
 impl<X> AccessClaims<X> {

@@ -22,11 +22,12 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::bearer::TokenScheme;
-use crate::claims::{Confirmation, require_object};
+use crate::claims::require_object;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{DpopRefusal, Error, NonceRefusal, ReplayCacheFull, Result};
 use crate::keys::{Algorithm, MIN_SECRET_BYTES, SigningKey};
 use crate::tokens::{Compact, b64_decode, present, typ_matches};
+use crate::values::Confirmation;
 
 /// Header `typ` of DPoP proofs (RFC 9449 §4.2).
 pub const DPOP_PROOF_TYPE: &str = "dpop+jwt";

@@ -80,7 +80,7 @@ pub struct ReadmeExample;
 pub use bearer::{
     REALM, TokenScheme, bearer_challenge, bearer_token, dpop_challenge, presented_token,
 };
-pub use claims::{AccessClaims, Audience, Confirmation, NoExtra, RefreshClaims};
+pub use claims::{AccessClaims, Audience, NoExtra, RefreshClaims};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use dpop::{
     DEFAULT_MAX_PROOF_BYTES, DPOP_PROOF_TYPE, DpopNonces, DpopPolicy, DpopRequest, DpopVerifier,
@@ -112,4 +112,4 @@ pub use tokens::{
     RefreshToken, SIGN_IN_TOKEN_TYPE, SignInClaims, SignInToken, TokenPair, TokenPolicy,
     TokenService, verify_jws,
 };
-pub use values::{ClientInfo, Grant, MAX_LEEWAY, Revocation, Subject};
+pub use values::{ClientInfo, Confirmation, Grant, MAX_LEEWAY, Revocation, Subject};

@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 
 use aws_lc_rs::constant_time;
 
-use crate::claims::{AccessClaims, Confirmation, NoExtra, RefreshClaims};
+use crate::claims::{AccessClaims, NoExtra, RefreshClaims};
 use crate::error::{DpopRefusal, Error, Result, ReuseDetails};
 use crate::follower::{FeedFollower, StoreFeed};
 use crate::revocation::RevocationSet;
@@ -22,7 +22,7 @@ use crate::store::{
     RotateOutcome, SessionRecord,
 };
 use crate::tokens::{AccessToken, Issued, TokenPair, TokenService};
-use crate::values::{ClientInfo, Grant, Subject};
+use crate::values::{ClientInfo, Confirmation, Grant, Subject};
 
 /// How long sessions live and how forgiving refresh is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

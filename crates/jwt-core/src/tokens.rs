@@ -14,12 +14,12 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::{Deserialize, Serialize};
 
-use crate::claims::{AccessClaims, Audience, Confirmation, NoExtra, RefreshClaims, require_object};
+use crate::claims::{AccessClaims, Audience, NoExtra, RefreshClaims, require_object};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::keys::{Algorithm, KeySet, SigningKey, VerifyingKey};
 use crate::revocation::RevocationSet;
-use crate::values::{Grant, MAX_LEEWAY, Subject};
+use crate::values::{Confirmation, Grant, MAX_LEEWAY, Subject};
 
 /// Header `typ` of access tokens (RFC 9068).
 pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";

@@ -1,9 +1,9 @@
 //! The value types every other module speaks of, below all of them: who a token is about,
-//! where a request came from, an entry of the revocation feed, and the clock leeway's bound.
+//! where a request came from, the key a token is bound to, an entry of the revocation feed,
+//! and the clock leeway's bound.
 
 use chrono::{DateTime, TimeDelta, Utc};
-
-use crate::claims::Confirmation;
+use serde::{Deserialize, Serialize};
 
 /// The largest clock leeway a policy accepts.
 pub const MAX_LEEWAY: TimeDelta = TimeDelta::seconds(30);
@@ -91,4 +91,21 @@ pub enum Revocation {
         /// When the last token the key signed has expired; the entry can be forgotten after.
         expires_at: DateTime<Utc>,
     },
+}
+
+/// The `cnf` claim of a DPoP-bound access token (RFC 9449 §6.1): the RFC 7638 SHA-256
+/// thumbprint of the key its proofs must be signed with. Check a proof against it with
+/// [`VerifiedProof::check_binding`](crate::VerifiedProof::check_binding).
+///
+/// ```
+/// use jwt_core::Confirmation;
+/// let cnf: Confirmation =
+///     serde_json::from_str(r#"{"jkt":"0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}"#)?;
+/// assert_eq!(cnf.jkt, "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I");
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    /// The base64url SHA-256 JWK thumbprint of the key.
+    pub jkt: String,
 }

@@ -150,7 +150,8 @@ mod tests {
 
     #[test]
     fn nonces_follow_the_active_key_and_keep_the_previous_one_good() {
-        let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(chrono::Utc::now()));
+        let start = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(start));
         let first = keys();
         let here = Dpop::new(Arc::clone(&clock), &first, true).unwrap();
         let there = Dpop::new(Arc::clone(&clock), &first, true).unwrap();

@@ -86,6 +86,35 @@ impl DpopKey {
     }
 }
 
+/// A service client stored with its secret.
+struct ServiceClient {
+    id: String,
+    secret: String,
+}
+
+impl ServiceClient {
+    async fn add(app: &TestApp, name: &str, require_dpop: bool) -> Self {
+        let roles = ["service".to_owned()];
+        let mut new = clients::new_client(name, &roles, app.now()).expect("a client");
+        new.client.require_dpop = require_dpop;
+        app.state.store.add_client(&new.client).await.expect("stored");
+        let secret = new.secret.as_ref().expect("a secret").expose().to_owned();
+        Self { id: new.client.id, secret }
+    }
+
+    /// The client credentials grant, with `proof` if any.
+    async fn grant(&self, app: &TestApp, proof: Option<String>) -> Reply {
+        let mut request = app
+            .post("/auth/token")
+            .basic_auth(&self.id, Some(&self.secret))
+            .form(&[("grant_type", "client_credentials")]);
+        if let Some(proof) = proof {
+            request = request.header("DPoP", proof);
+        }
+        send(request).await
+    }
+}
+
 async fn login_with(app: &TestApp, proof: Option<&str>) -> Reply {
     let mut request = app
         .post("/auth/login")
@@ -345,20 +374,8 @@ async fn invalid_proofs_at_token_requests_are_400_invalid_dpop_proof(db: TestDb)
 
 async fn a_service_client_gets_a_bound_token_with_a_proof(db: TestDb) {
     let app = TestApp::start(db).await;
-    let roles = ["service".to_owned()];
-    let new = clients::new_client("billing", &roles, app.now()).expect("a client");
-    app.state.store.add_client(&new.client).await.expect("stored");
-    let secret = new.secret.as_ref().expect("a secret").expose().to_owned();
-    let grant = |proof: Option<String>| {
-        let mut request = app
-            .post("/auth/token")
-            .basic_auth(&new.client.id, Some(&secret))
-            .form(&[("grant_type", "client_credentials")]);
-        if let Some(proof) = proof {
-            request = request.header("DPoP", proof);
-        }
-        send(request)
-    };
+    let client = ServiceClient::add(&app, "billing", false).await;
+    let grant = |proof: Option<String>| client.grant(&app, proof);
     let key = DpopKey::new(Algorithm::EdDSA);
     let reply = grant(Some(key.proof(&app, "POST", "/auth/token", None))).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
@@ -532,21 +549,8 @@ async fn a_bound_token_logs_out_only_with_a_proof_of_its_key(db: TestDb) {
 
 async fn a_client_that_requires_dpop_gets_a_token_only_with_a_proof(db: TestDb) {
     let app = TestApp::start(db).await;
-    let roles = ["service".to_owned()];
-    let mut new = clients::new_client("strict", &roles, app.now()).expect("a client");
-    new.client.require_dpop = true;
-    app.state.store.add_client(&new.client).await.expect("stored");
-    let secret = new.secret.as_ref().expect("a secret").expose().to_owned();
-    let grant = |proof: Option<String>| {
-        let mut request = app
-            .post("/auth/token")
-            .basic_auth(&new.client.id, Some(&secret))
-            .form(&[("grant_type", "client_credentials")]);
-        if let Some(proof) = proof {
-            request = request.header("DPoP", proof);
-        }
-        send(request)
-    };
+    let client = ServiceClient::add(&app, "strict", true).await;
+    let grant = |proof: Option<String>| client.grant(&app, proof);
     grant(None).await.assert_oauth_error("invalid_dpop_proof");
     // The control: with a proof, a bound token.
     let key = DpopKey::new(Algorithm::ES256);
