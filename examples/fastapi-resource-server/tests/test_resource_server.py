@@ -1,10 +1,13 @@
 """The FastAPI resource server against a real `jwt-auth serve` (EdDSA, SQLite) on 127.0.0.1:
-valid tokens in, missing and bad ones out with the issuer's errors, roles enforced, a logout
-at the issuer refused here within a second, a rotated key picked up without a restart, and,
-with the issuer stopped, valid tokens still in and revoked ones still out."""
+valid tokens in, missing and bad ones out with the issuer's errors, roles enforced, DPoP-bound
+tokens taken only with a valid proof of their key (each refusal beside its positive control),
+a logout at the issuer refused here within a second, a rotated key picked up without a restart,
+and, with the issuer stopped, valid tokens still in and revoked ones still out."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import shutil
@@ -13,10 +16,13 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import httpx
+import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 
 HERE = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery staple"
@@ -39,6 +45,31 @@ def wait_ready(url: str, process: subprocess.Popen, seconds: float = 60) -> None
             pass
         time.sleep(0.1)
     raise AssertionError(f"{url} was not ready in {seconds} s")
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class DpopKey:
+    """A client's DPoP key (EC P-256), signing a proof for each request (RFC 9449 §4)."""
+
+    def __init__(self) -> None:
+        self.private = ec.generate_private_key(ec.SECP256R1())
+        self.jwk = jwt.algorithms.ECAlgorithm.to_jwk(self.private.public_key(), as_dict=True)
+        # RFC 7638: the required members, sorted, no whitespace; the `cnf.jkt` of its tokens.
+        members = {name: self.jwk[name] for name in ("crv", "kty", "x", "y")}
+        canonical = json.dumps(members, sort_keys=True, separators=(",", ":"))
+        self.jkt = b64url(hashlib.sha256(canonical.encode()).digest())
+
+    def proof(self, method: str, url: str, token: str | None = None, header=None, **claims) -> str:
+        """A proof of `method` `url` now, presenting `token` if any; `header` and `claims`
+        override the proof's own."""
+        body = {"jti": str(uuid.uuid4()), "htm": method, "htu": url, "iat": int(time.time())}
+        if token is not None:
+            body["ath"] = b64url(hashlib.sha256(token.encode()).digest())
+        headers = {"typ": "dpop+jwt", "jwk": self.jwk, **(header or {})}
+        return jwt.encode({**body, **claims}, self.private, algorithm="ES256", headers=headers)
 
 
 class Issuer:
@@ -73,9 +104,16 @@ class Issuer:
         assert done.returncode == 0, done.stderr
         return done.stdout
 
-    def login(self, email: str) -> dict:
-        reply = httpx.post(f"{self.url}/auth/login", json={"username": email, "password": PASSWORD})
+    def login(self, email: str, dpop: DpopKey | None = None) -> dict:
+        """A token pair; bound to `dpop`'s key when given (the login carries a proof of it)."""
+        headers = {"DPoP": dpop.proof("POST", f"{self.url}/auth/login")} if dpop else {}
+        reply = httpx.post(
+            f"{self.url}/auth/login",
+            json={"username": email, "password": PASSWORD},
+            headers=headers,
+        )
         assert reply.status_code == 200, reply.text
+        assert reply.json()["token_type"] == ("DPoP" if dpop else "Bearer"), reply.text
         return reply.json()
 
     def stop(self) -> None:
@@ -162,6 +200,154 @@ def test_the_admin_route_needs_the_role(servers):
     denied = refresh(alice)
     assert denied.status_code == 403
     assert denied.json()["error"] == "insufficient_role"
+
+
+# DPoP: a token bound to a key is taken only as `Authorization: DPoP` with a proof of that key.
+
+
+@pytest.fixture(scope="module")
+def bound(servers):
+    """Alice's DPoP key and an access token bound to it."""
+    issuer, _ = servers
+    key = DpopKey()
+    token = issuer.login("alice@example.com", dpop=key)["access_token"]
+    assert jwt.decode(token, options={"verify_signature": False})["cnf"] == {"jkt": key.jkt}
+    return key, token
+
+
+def stock_as(url: str, scheme: str, token: str, proofs: str | list[str] | None = None):
+    """`GET /stocks/acme` with `scheme` `token` and a `DPoP` header for each proof."""
+    proofs = [proofs] if isinstance(proofs, str) else proofs or []
+    headers = [("Authorization", f"{scheme} {token}")] + [("DPoP", proof) for proof in proofs]
+    return httpx.get(f"{url}/stocks/acme", headers=headers)
+
+
+def assert_dpop_refused(reply: httpx.Response, code: str, reason: str) -> None:
+    """A 401 with body `code` whose message says `reason`, and RFC 9449's challenge."""
+    assert reply.status_code == 401, reply.text
+    assert reply.json()["error"] == code, reply.text
+    assert reason in reply.json()["message"], reply.text
+    challenge = reply.headers["www-authenticate"]
+    error = "invalid_dpop_proof" if code == "invalid_dpop_proof" else "invalid_token"
+    assert challenge.startswith(f'DPoP realm="jwt-auth", error="{error}", error_description="')
+    assert challenge.endswith('", algs="ES256 EdDSA RS256"'), challenge
+
+
+def test_a_bound_token_is_taken_with_a_valid_proof_of_its_key(servers, bound):
+    issuer, url = servers
+    key, token = bound
+    ok = stock_as(url, "DPoP", token, key.proof("GET", f"{url}/stocks/acme", token))
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["symbol"] == "ACME"
+    # `htu` as the client wrote it: compared after normalisation, without the query.
+    loose = key.proof("GET", f"HTTP://127.0.0.1:{url.rsplit(':', 1)[1]}/stocks/acme?q=1", token)
+    assert stock_as(url, "dpop", token, loose).status_code == 200
+    # The admin route, a POST, with a bound admin token.
+    admin_key = DpopKey()
+    admin = issuer.login("admin@example.com", dpop=admin_key)["access_token"]
+    refresh = lambda proof: httpx.post(
+        f"{url}/admin/stocks/refresh", headers={"Authorization": f"DPoP {admin}", "DPoP": proof}
+    )
+    assert refresh(admin_key.proof("POST", f"{url}/admin/stocks/refresh", admin)).status_code == 200
+    assert_dpop_refused(
+        refresh(admin_key.proof("GET", f"{url}/admin/stocks/refresh", admin)),
+        "invalid_dpop_proof",
+        "`htm`",
+    )
+
+
+# Each: the proof(s) sent with the bound token, from (its key, another key, the token, the
+# URL), and what the refusal must say.
+PROOF_REFUSALS = {
+    "no proof": (lambda k, o, t, u: None, "the request has no DPoP proof"),
+    "another key's proof": (lambda k, o, t, u: o.proof("GET", u, t), "not the key the access"),
+    "two proofs": (
+        lambda k, o, t, u: [k.proof("GET", u, t), k.proof("GET", u, t)],
+        "more than one DPoP header",
+    ),
+    "wrong htm": (lambda k, o, t, u: k.proof("POST", u, t), "`htm` is not"),
+    "wrong htu path": (lambda k, o, t, u: k.proof("GET", u + "x", t), "`htu` is not"),
+    "wrong htu host": (
+        lambda k, o, t, u: k.proof("GET", u.replace("127.0.0.1", "localhost"), t),
+        "`htu` is not",
+    ),
+    "wrong ath": (lambda k, o, t, u: k.proof("GET", u, t + "x"), "`ath` is not"),
+    "no ath": (lambda k, o, t, u: k.proof("GET", u), "`ath` is missing"),
+    "stale iat": (lambda k, o, t, u: k.proof("GET", u, t, iat=int(time.time()) - 120), "too old"),
+    "future iat": (
+        lambda k, o, t, u: k.proof("GET", u, t, iat=int(time.time()) + 120),
+        "in the future",
+    ),
+    "no jti": (lambda k, o, t, u: k.proof("GET", u, t, jti=None), "`jti` is missing"),
+    "typ JWT": (lambda k, o, t, u: k.proof("GET", u, t, header={"typ": "JWT"}), "`typ`"),
+    "a jku header": (
+        lambda k, o, t, u: k.proof("GET", u, t, header={"jku": "https://keys.example/jwks"}),
+        "`jku`",
+    ),
+    "a private jwk": (
+        lambda k, o, t, u: k.proof(
+            "GET", u, t, header={"jwk": jwt.algorithms.ECAlgorithm.to_jwk(k.private, as_dict=True)}
+        ),
+        "private key",
+    ),
+    # The token's key in the header, another key's signature.
+    "signed by another key": (
+        lambda k, o, t, u: o.proof("GET", u, t, header={"jwk": k.jwk}),
+        "signature is invalid",
+    ),
+    "HS256": (
+        lambda k, o, t, u: jwt.encode(
+            {"jti": "x", "htm": "GET", "htu": u, "iat": int(time.time())},
+            "a shared secret of thirty-two bytes",
+            algorithm="HS256",
+            headers={"typ": "dpop+jwt", "jwk": k.jwk},
+        ),
+        "algorithm is not accepted",
+    ),
+    "garbage": (lambda k, o, t, u: "not.a.proof", "malformed"),
+}
+
+
+@pytest.mark.parametrize("case", PROOF_REFUSALS)
+def test_a_bound_token_is_refused_without_a_valid_proof_of_its_key(servers, bound, case):
+    _, url = servers
+    key, token = bound
+    make, reason = PROOF_REFUSALS[case]
+    proofs = make(key, DpopKey(), token, f"{url}/stocks/acme")
+    assert_dpop_refused(stock_as(url, "DPoP", token, proofs), "invalid_dpop_proof", reason)
+    # The positive control: the same token with a valid proof.
+    ok = stock_as(url, "DPoP", token, key.proof("GET", f"{url}/stocks/acme", token))
+    assert ok.status_code == 200, ok.text
+
+
+def test_a_proof_is_taken_once(servers, bound):
+    _, url = servers
+    key, token = bound
+    proof = key.proof("GET", f"{url}/stocks/acme", token)
+    assert stock_as(url, "DPoP", token, proof).status_code == 200
+    assert_dpop_refused(stock_as(url, "DPoP", token, proof), "invalid_dpop_proof", "used already")
+    fresh = key.proof("GET", f"{url}/stocks/acme", token)
+    assert stock_as(url, "DPoP", token, fresh).status_code == 200
+
+
+def test_a_bound_token_is_refused_as_a_bearer_token(servers, bound):
+    _, url = servers
+    key, token = bound
+    # No downgrade, with or without a proof.
+    for proof in [None, key.proof("GET", f"{url}/stocks/acme", token)]:
+        refused = stock_as(url, "Bearer", token, proof)
+        assert_dpop_refused(refused, "invalid_token", "token is bound to a key")
+
+
+def test_an_unbound_token_is_taken_as_bearer_only(servers):
+    issuer, url = servers
+    token = issuer.login("alice@example.com")["access_token"]
+    assert stock_as(url, "Bearer", token).status_code == 200
+    proof = DpopKey().proof("GET", f"{url}/stocks/acme", token)
+    refused = stock_as(url, "DPoP", token, proof)
+    assert_dpop_refused(refused, "invalid_token", "token is not bound to a key")
+    # A token refused for itself, presented as DPoP: the DPoP challenge too.
+    assert_dpop_refused(stock_as(url, "DPoP", "garbage", proof), "invalid_token", "malformed")
 
 
 def test_a_logout_at_the_issuer_is_refused_here_within_a_second(servers):
