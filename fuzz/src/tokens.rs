@@ -5,6 +5,7 @@
 //! with jsonwebtoken alone, the header is one we issue, the returned claims are the payload's,
 //! and the policy's issuer, audience and times hold at the fixture's clock.
 
+use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use base64::Engine;
@@ -15,6 +16,7 @@ use jwt_core::{
     ACCESS_TOKEN_TYPE, AccessClaims, Algorithm, Audience, Error, REFRESH_TOKEN_TYPE, RefreshClaims,
     Revocation, RevocationSet, TokenService,
 };
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::fixture::{self, AUDIENCE, ISSUER, NOW};
@@ -249,10 +251,15 @@ fn json_object(part: &str, what: &str) -> Map<String, Value> {
     let bytes = URL_SAFE_NO_PAD
         .decode(part)
         .unwrap_or_else(|e| panic!("accepted a {what} that is not base64url: {e}"));
-    match serde_json::from_slice(&bytes) {
-        Ok(Value::Object(object)) => object,
-        other => panic!("accepted a {what} that is not a JSON object: {other:?}"),
-    }
+    let members: BTreeMap<String, Box<RawValue>> = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|e| panic!("accepted a {what} that is not a JSON object: {e}"));
+    // A number beyond an f64's range is well-formed JSON (RFC 8259 §6 leaves the range to the
+    // parser), which jwt-core accepts in a member it does not read, as `serde_json::Value`
+    // would not: every member is kept, such a value as `null`.
+    members
+        .into_iter()
+        .map(|(name, raw)| (name, serde_json::from_str(raw.get()).unwrap_or(Value::Null)))
+        .collect()
 }
 
 /// `jwt_core::bearer_token` on `value` as an `Authorization` header, against RFC 6750 §2.1 as
