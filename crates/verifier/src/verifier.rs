@@ -314,9 +314,12 @@ fn public_url(url: &str, dpop: &DpopVerifier) -> Result<String, ConfigError> {
     let base = url.trim_end_matches('/').to_owned();
     // Whatever else jwt-core's comparison of `htu` refuses (a `%` that starts no escape, ...):
     // it checks the request's URL before it reads the proof, and answers a URL it cannot
-    // compare with `InvalidConfig`. The empty proof is refused next, and remembered by no one.
+    // compare as a wrong `htu`. The empty proof is refused next (as malformed), and
+    // remembered by no one.
     let probe = DpopRequest { method: "GET", url: &format!("{base}/"), access_token: None };
-    if let Err(jwt_core::Error::InvalidConfig(_)) = dpop.verify("", &probe) {
+    let wrong_url = jwt_core::DpopRefusal::WrongUrl;
+    if matches!(dpop.verify("", &probe), Err(jwt_core::Error::InvalidDpopProof(r)) if r == wrong_url)
+    {
         return Err(refused("is no URL a DPoP proof's `htu` can name"));
     }
     Ok(base)
