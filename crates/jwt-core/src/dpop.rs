@@ -1367,6 +1367,31 @@ mod tests {
         assert!(edited(|p| p.replay_capacity = 0).is_err());
     }
 
+    /// The resident memory of the replay cache per proof, at the size 10,000 proofs a second
+    /// for 61 seconds make, and at a million: at most [`REPLAY_ENTRY_BYTES`]. Alone in its
+    /// process for a true reading (other tests allocate too), so run on request:
+    /// `cargo test --release -p jwt-core --lib replay_cache_memory -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "reads the process's resident memory: run alone"]
+    fn replay_cache_memory_per_proof_is_within_its_bound() {
+        fn resident_kib() -> u64 {
+            let status = std::fs::read_to_string("/proc/self/status").expect("Linux /proc");
+            let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("VmRSS");
+            line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).expect("a number")
+        }
+        for proofs in [610_000_u64, 1_000_000] {
+            let before = resident_kib();
+            let cache = ReplayCache::new(2_000_000);
+            for n in 0..proofs {
+                let key = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                assert!(cache.remember(key, 1_700_000_061, 1_700_000_000).unwrap());
+            }
+            let bytes = (resident_kib() - before) * 1024 / proofs;
+            println!("{proofs} proofs: {bytes} bytes each");
+            assert!(bytes as usize <= REPLAY_ENTRY_BYTES, "{bytes} bytes a proof");
+        }
+    }
+
     #[test]
     fn numeric_dates_may_have_a_fraction() {
         let number = |json: &str| serde_json::from_str::<serde_json::Number>(json).unwrap();
