@@ -15,7 +15,7 @@ use crate::routes::{
 };
 
 /// The bearer scheme of the protected endpoints: an access token from `/auth/login` or
-/// `/auth/token`.
+/// `/auth/token`; a DPoP-bound one with the `DPoP` scheme and a proof.
 struct BearerAuth;
 
 impl Modify for BearerAuth {
@@ -24,7 +24,16 @@ impl Modify for BearerAuth {
         components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(
-                Http::builder().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build(),
+                Http::builder()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "An access token as `Authorization: Bearer`. A token issued to a \
+                         request with a DPoP proof (`token_type: DPoP`, `cnf.jkt`) is taken only \
+                         as `Authorization: DPoP` with a `DPoP` header holding a proof of its key \
+                         for this request (RFC 9449 §7), never as a bearer token.",
+                    ))
+                    .build(),
             ),
         );
     }

@@ -101,7 +101,9 @@ pub struct CsrfRequired(pub ErrorBody);
 #[derive(IntoResponses)]
 pub enum JsonBodyRefusals {
     /// `invalid_request`: the body is not exactly one JSON value (trailing characters
-    /// included); checked before any field.
+    /// included); checked before any field. At `/auth/login` and `/auth/refresh`,
+    /// `invalid_dpop_proof` for a refused DPoP proof (`use_dpop_nonce`, with a `DPoP-Nonce`
+    /// header, when `DPOP_NONCE` requires a nonce), checked first.
     #[response(status = 400)]
     Malformed(ErrorBody),
     /// `payload_too_large`: the body is over 64 KiB.
@@ -128,10 +130,11 @@ pub enum FormBodyRefusals {
 }
 
 /// `missing_token` without a bearer token; `invalid_token`, `token_expired` or
-/// `token_revoked` for one that is refused.
+/// `token_revoked` for one that is refused; `invalid_dpop_proof` or `use_dpop_nonce` for a
+/// DPoP-bound token whose proof is refused (RFC 9449).
 #[derive(IntoResponses)]
 #[response(status = 401, headers(("WWW-Authenticate" = String,
-    description = "RFC 6750 §3: `Bearer realm=\"jwt-auth\"`, with `error` and `error_description` when a token was presented")))]
+    description = "RFC 6750 §3: `Bearer realm=\"jwt-auth\"`, with `error` and `error_description` when a token was presented; for a token presented as `DPoP`, or a DPoP-bound token presented as `Bearer`, RFC 9449 §7.1: `DPoP realm=\"jwt-auth\", error=..., error_description=..., algs=\"ES256 EdDSA RS256\"`")))]
 pub struct BearerRefused(pub ErrorBody);
 
 /// `insufficient_role`: the caller lacks the role the endpoint requires.

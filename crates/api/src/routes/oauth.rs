@@ -27,7 +27,7 @@ use jwt_auth_service::{code_grant, openid};
     request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
     responses(
         TokenIssued,
-        (status = 400, body = OAuthErrorBody, description = "RFC 6749 §5.2: `invalid_request` (a malformed form, a missing parameter, a password over 1024 bytes), `invalid_grant` (wrong credentials, a refused refresh token) or `unsupported_grant_type`",
+        (status = 400, body = OAuthErrorBody, description = "RFC 6749 §5.2: `invalid_request` (a malformed form, a missing parameter, a password over 1024 bytes), `invalid_grant` (wrong credentials, a refused refresh token), `unsupported_grant_type`, or `invalid_dpop_proof` (a refused DPoP proof, or none from a client that must send one) and `use_dpop_nonce` (with a `DPoP-Nonce` header)",
             headers(("Cache-Control" = String, description = "`no-store`"))),
         InvalidClient, FormBodyRefusals, RateLimited, Unavailable,
     ))]
