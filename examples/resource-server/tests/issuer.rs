@@ -2,7 +2,7 @@
 //! processes: 200 for a valid token, 401 for none or a bad one, 403 without the role; a logout
 //! at the issuer refused here within a second (p99 over 100 logouts printed); a rotated key
 //! verifying without a restart; with the issuer stopped, valid tokens verify and revoked ones
-//! stay refused.
+//! stay refused; and DPoP-bound tokens answered as the issuer answers them, byte for byte.
 //!
 //! The `jwt-auth` binary is the workspace's (`cargo build -p jwt-auth-api`, which the
 //! workspace's test run builds), or `JWT_AUTH_BIN`.
@@ -125,6 +125,136 @@ async fn stock(url: &str, token: Option<&str>) -> (StatusCode, Value) {
     (status, reply.json().await.unwrap_or(Value::Null))
 }
 
+/// A client's DPoP key (RFC 9449), signing proofs with jsonwebtoken.
+struct DpopKey {
+    key: jwt_core::SigningKey,
+    encoding: jsonwebtoken::EncodingKey,
+}
+
+impl DpopKey {
+    fn new() -> Self {
+        let key = jwt_core::SigningKey::generate(jwt_core::Algorithm::ES256).expect("a key");
+        let pem = key.to_pem().expect("PEM");
+        let encoding = jsonwebtoken::EncodingKey::from_ec_pem(pem.as_bytes()).expect("P-256");
+        Self { key, encoding }
+    }
+
+    /// A proof for `method` `url`, presenting `token` if any.
+    fn proof(&self, method: &str, url: &str, token: Option<&str>) -> String {
+        use base64::Engine;
+        let b64 =
+            |json: Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json.to_string());
+        let jwk =
+            serde_json::to_value(self.key.verifying_key().to_jwk().expect("public")).expect("JSON");
+        let now = jwt_core::Clock::now(&jwt_core::SystemClock).timestamp();
+        let mut claims = json!({
+            "jti": uuid::Uuid::new_v4().to_string(), "htm": method, "htu": url, "iat": now,
+        });
+        if let Some(token) = token {
+            claims["ath"] = jwt_core::access_token_hash(token).into();
+        }
+        let header = json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": jwk});
+        let message = format!("{}.{}", b64(header), b64(claims));
+        let signature = jsonwebtoken::crypto::sign(
+            message.as_bytes(),
+            &self.encoding,
+            jsonwebtoken::Algorithm::ES256,
+        )
+        .expect("signed");
+        format!("{message}.{signature}")
+    }
+}
+
+/// What a request was answered: status, the body as JSON, and the challenge.
+async fn answer(
+    url: &str,
+    authorization: &str,
+    proofs: &[String],
+) -> (StatusCode, Value, Option<String>) {
+    let mut request = client().get(url).header("authorization", authorization);
+    for proof in proofs {
+        request = request.header("DPoP", proof.as_str());
+    }
+    let reply = request.send().await.expect("an answer");
+    let status = reply.status();
+    let challenge =
+        reply.headers().get("www-authenticate").map(|v| v.to_str().expect("ASCII").to_owned());
+    (status, reply.json().await.unwrap_or(Value::Null), challenge)
+}
+
+/// A token bound to a DPoP key, presented every way the issuer refuses it: the example (the
+/// verifier's actix extractors) answers each exactly as the issuer's `/api/me` does, with a
+/// proof made for its own URL; and both take it with a fresh proof of its key.
+async fn dpop_answers_are_the_issuers(issuer: &Issuer, rs: &str) {
+    let key = DpopKey::new();
+    let login = format!("{}/auth/login", issuer.url);
+    let reply = client()
+        .post(&login)
+        .header("DPoP", key.proof("POST", &login, None))
+        .json(&json!({"username": "alice@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(reply.status(), StatusCode::OK);
+    let pair: Value = reply.json().await.expect("a pair");
+    assert_eq!(pair["token_type"], "DPoP");
+    let token = access(&pair).to_owned();
+    let bound = Some(token.as_str());
+    let unbound = issuer.login("alice@example.com").await;
+    let unbound = access(&unbound).to_owned();
+    let thief = DpopKey::new();
+
+    let (me, stock) = (format!("{}/api/me", issuer.url), format!("{rs}/stocks/acme"));
+    for (case, authorization, proofs) in [
+        (
+            "as a bearer token",
+            format!("Bearer {token}"),
+            &(|_: &str| vec![]) as &dyn Fn(&str) -> Vec<String>,
+        ),
+        ("without a proof", format!("DPoP {token}"), &|_: &str| vec![]),
+        ("with another key's proof", format!("DPoP {token}"), &|url: &str| {
+            vec![thief.proof("GET", url, bound)]
+        }),
+        ("with a proof of another method", format!("DPoP {token}"), &|url: &str| {
+            vec![key.proof("POST", url, bound)]
+        }),
+        ("with a proof of another URL", format!("DPoP {token}"), &|url: &str| {
+            vec![key.proof("GET", &format!("{url}x"), bound)]
+        }),
+        ("with a proof without ath", format!("DPoP {token}"), &|url: &str| {
+            vec![key.proof("GET", url, None)]
+        }),
+        ("with two proofs", format!("DPoP {token}"), &|url: &str| {
+            vec![key.proof("GET", url, bound), key.proof("GET", url, bound)]
+        }),
+        ("with a proof that is no JWS", format!("DPoP {token}"), &|_: &str| {
+            vec!["not.a.proof".to_owned()]
+        }),
+        ("unbound, as DPoP", format!("DPoP {unbound}"), &|url: &str| {
+            vec![key.proof("GET", url, Some(&unbound))]
+        }),
+        ("tampered, as DPoP", format!("DPoP {token}x"), &|url: &str| {
+            vec![key.proof("GET", url, bound)]
+        }),
+    ] {
+        let at_issuer = answer(&me, &authorization, &proofs(&me)).await;
+        let here = answer(&stock, &authorization, &proofs(&stock)).await;
+        assert_eq!(at_issuer.0, StatusCode::UNAUTHORIZED, "{case}: {at_issuer:?}");
+        let challenge = at_issuer.2.as_deref().unwrap_or_default();
+        assert!(challenge.starts_with("DPoP realm=\"jwt-auth\", error="), "{case}: {challenge}");
+        assert_eq!(here, at_issuer, "{case}");
+    }
+    // The control: a fresh proof of its key, at each; then that proof again, refused alike.
+    let (me_proof, stock_proof) = (key.proof("GET", &me, bound), key.proof("GET", &stock, bound));
+    let at_issuer = answer(&me, &format!("DPoP {token}"), std::slice::from_ref(&me_proof)).await;
+    let here = answer(&stock, &format!("DPoP {token}"), std::slice::from_ref(&stock_proof)).await;
+    assert_eq!((at_issuer.0, here.0), (StatusCode::OK, StatusCode::OK), "{at_issuer:?} {here:?}");
+    let at_issuer = answer(&me, &format!("DPoP {token}"), &[me_proof]).await;
+    let here = answer(&stock, &format!("DPoP {token}"), &[stock_proof]).await;
+    assert_eq!(at_issuer.0, StatusCode::UNAUTHORIZED, "a replay: {at_issuer:?}");
+    assert_eq!(here, at_issuer, "a replay");
+}
+
 #[tokio::test]
 async fn the_example_accepts_tokens_honours_logouts_rotations_and_outages() {
     let dir = tempfile::tempdir().expect("a directory");
@@ -213,6 +343,8 @@ async fn the_example_accepts_tokens_honours_logouts_rotations_and_outages() {
     assert_eq!(denied["error"], "insufficient_role");
     let admin = issuer.login("admin@example.com").await;
     assert_eq!(refresh_as(access(&admin).to_owned()).await.status(), StatusCode::OK);
+
+    dpop_answers_are_the_issuers(&issuer, &rs).await;
 
     // A logout at the issuer is refused here within a second: 100 logouts, p99 printed.
     let mut lags = Vec::new();
