@@ -1,8 +1,14 @@
 // The jwt-auth operator console: plain DOM, no framework, no inline script (the page's
 // Content-Security-Policy forbids it). The access token lives in this closure only, never in
 // web storage; the refresh token is the HttpOnly cookie of cookie mode, sent to /auth alone,
-// and every refresh carries X-Requested-With (the server's CSRF guard). Every value shown is
-// set as text, never parsed as HTML.
+// and every refresh carries X-Requested-With (the server's CSRF guard). Both tokens are bound
+// with DPoP (RFC 9449) to an ECDSA P-256 key that WebCrypto made non-extractable: the page can
+// sign with it but nobody can read it, so a copied token is good for nothing without this
+// page. The key is kept in IndexedDB, which stores the key object itself, still
+// non-extractable, so that a reload can refresh. Every request to the server carries a fresh
+// proof. A browser without WebCrypto or IndexedDB (a page not served over HTTPS or from
+// localhost) gets bearer tokens, and the sign-in form says so. Every value shown is set as
+// text, never parsed as HTML.
 "use strict";
 
 (() => {
@@ -14,24 +20,184 @@
 
   const $ = (id) => document.getElementById(id);
 
+  // ---- DPoP -------------------------------------------------------------------------------
+
+  const KEY_DB = "jwt-auth-console";
+  const KEY_STORE = "dpop";
+  const KEY_NAME = "key";
+  const canBind = Boolean(window.isSecureContext && window.crypto && crypto.subtle && window.indexedDB);
+  // The key the access token is bound to: { privateKey, publicKey, jwk }; null when unbound.
+  let key = null;
+  // How the access token is presented: "DPoP" when it is bound, else "Bearer".
+  let scheme = "Bearer";
+  // The server's last DPoP-Nonce, put in every proof once given.
+  let nonce = null;
+  // The server's clock minus this one (ms), from its Date header: a proof's iat is the server's time.
+  let skew = 0;
+
+  const utf8 = (text) => new TextEncoder().encode(text);
+
+  function base64url(bytes) {
+    let binary = "";
+    for (const byte of new Uint8Array(bytes)) binary += String.fromCharCode(byte);
+    return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  }
+
+  // Runs `use` on the key store in a transaction; resolves to the request's result.
+  function keyStore(mode, use) {
+    return new Promise((resolve, reject) => {
+      const opening = indexedDB.open(KEY_DB, 1);
+      opening.onupgradeneeded = () => opening.result.createObjectStore(KEY_STORE);
+      opening.onerror = () => reject(opening.error);
+      opening.onsuccess = () => {
+        const db = opening.result;
+        try {
+          const transaction = db.transaction(KEY_STORE, mode);
+          const request = use(transaction.objectStore(KEY_STORE));
+          transaction.oncomplete = () => { db.close(); resolve(request.result); };
+          transaction.onerror = transaction.onabort = () => { db.close(); reject(transaction.error); };
+        } catch (error) {
+          db.close();
+          reject(error);
+        }
+      };
+    });
+  }
+
+  // The key pair with the public JWK of its proofs' header (RFC 7638's members only).
+  async function withJwk(pair) {
+    const { kty, crv, x, y } = await crypto.subtle.exportKey("jwk", pair.publicKey);
+    return { privateKey: pair.privateKey, publicKey: pair.publicKey, jwk: { kty, crv, x, y } };
+  }
+
+  function bearerOnly() {
+    $("bearer-note").hidden = false;
+  }
+
+  // A new non-extractable key, stored in place of the last one (kept in memory alone if it
+  // cannot be stored: then a reload signs out); null when this browser cannot make one.
+  async function newKey() {
+    if (!canBind) return null;
+    try {
+      const pair = await crypto.subtle.generateKey(
+        { name: "ECDSA", namedCurve: "P-256" }, false, ["sign", "verify"]);
+      await keyStore("readwrite", (store) =>
+        store.put({ privateKey: pair.privateKey, publicKey: pair.publicKey }, KEY_NAME)).catch(() => {});
+      return await withJwk(pair);
+    } catch {
+      bearerOnly();
+      return null;
+    }
+  }
+
+  // The stored key, or null.
+  async function storedKey() {
+    if (!canBind) return null;
+    try {
+      const pair = await keyStore("readonly", (store) => store.get(KEY_NAME));
+      return pair && pair.privateKey ? await withJwk(pair) : null;
+    } catch {
+      return null;
+    }
+  }
+
+  async function forgetKey() {
+    key = null;
+    if (canBind) await keyStore("readwrite", (store) => store.delete(KEY_NAME)).catch(() => {});
+  }
+
+  // A DPoP proof (RFC 9449 §4.2) of `proofKey` for `method` `path`, presenting `token` if any.
+  async function proof(proofKey, method, path, token) {
+    const htu = new URL(path, location.href);
+    htu.search = "";
+    htu.hash = "";
+    const claims = {
+      jti: base64url(crypto.getRandomValues(new Uint8Array(16))),
+      htm: method,
+      htu: htu.href,
+      iat: Math.floor((Date.now() + skew) / 1000),
+    };
+    if (token) claims.ath = base64url(await crypto.subtle.digest("SHA-256", utf8(token)));
+    if (nonce) claims.nonce = nonce;
+    const header = { typ: "dpop+jwt", alg: "ES256", jwk: proofKey.jwk };
+    const input = `${base64url(utf8(JSON.stringify(header)))}.${base64url(utf8(JSON.stringify(claims)))}`;
+    // WebCrypto's ECDSA signature is r || s, 32 bytes each: JWS ES256's form (RFC 7518 §3.4).
+    const signature = await crypto.subtle.sign(
+      { name: "ECDSA", hash: "SHA-256" }, proofKey.privateKey, utf8(input));
+    return `${input}.${base64url(signature)}`;
+  }
+
+  // Whether the server refused a proof for want of its nonce (RFC 9449 §8 and §9).
+  async function wantsNonce(answer) {
+    if (!answer.headers.get("DPoP-Nonce")) return false;
+    if (answer.status === 401) {
+      return /error="use_dpop_nonce"/.test(answer.headers.get("WWW-Authenticate") || "");
+    }
+    if (answer.status !== 400) return false;
+    const body = await answer.clone().json().catch(() => null);
+    return Boolean(body && body.error === "use_dpop_nonce");
+  }
+
   // ---- HTTP -------------------------------------------------------------------------------
 
+  // fetch, with a fresh proof of `proofKey` if any and, with `token`, the access token in its
+  // scheme; sent once more, with the server's nonce, when the server asks for one.
+  async function send(path, options, { token = null, proofKey = null } = {}) {
+    const method = (options.method || "GET").toUpperCase();
+    for (let tries = 1; ; tries += 1) {
+      const headers = { ...(options.headers || {}) };
+      if (token) headers.Authorization = `${scheme} ${token}`;
+      if (proofKey) headers.DPoP = await proof(proofKey, method, path, token);
+      const answer = await fetch(path, { ...options, headers });
+      const served = Date.parse(answer.headers.get("Date") || "");
+      if (!Number.isNaN(served)) skew = served - Date.now();
+      const given = answer.headers.get("DPoP-Nonce");
+      if (given) nonce = given;
+      if (proofKey && tries === 1 && await wantsNonce(answer)) continue;
+      return answer;
+    }
+  }
+
+  // Keeps the tokens of a token answer obtained with a proof of `proofKey` (or none).
+  function take(body, proofKey) {
+    accessToken = body.access_token;
+    scheme = String(body.token_type).toLowerCase() === "dpop" ? "DPoP" : "Bearer";
+    key = scheme === "DPoP" ? proofKey : null;
+  }
+
   async function refresh() {
-    const answer = await fetch("/auth/refresh?cookie=true", {
+    // The refresh cookie is bound to the stored key: another tab may have signed in again,
+    // with a key of its own, since this one did. A cookie of a session without a key gets
+    // bound to a new one.
+    const proofKey = (await storedKey()) || key || (await newKey());
+    const answer = await send("/auth/refresh?cookie=true", {
       method: "POST",
       headers: { "X-Requested-With": "console" },
-    });
+    }, { proofKey });
     if (!answer.ok) return false;
-    accessToken = (await answer.json()).access_token;
+    take(await answer.json(), proofKey);
     return true;
+  }
+
+  // Ends the session: with the access token and a proof of its key while the token is good,
+  // else with the refresh cookie. Then the key is forgotten; the next sign-in makes another.
+  async function logout() {
+    const options = { method: "POST", headers: { "X-Requested-With": "console" } };
+    let answer = null;
+    if (accessToken) {
+      answer = await send("/auth/logout", options,
+        { token: accessToken, proofKey: scheme === "DPoP" ? key : null });
+    }
+    if (!answer || answer.status === 401) await send("/auth/logout", options, { proofKey: key });
+    accessToken = null;
+    scheme = "Bearer";
+    await forgetKey();
   }
 
   // Calls the API with the access token; on 401, refreshes once and tries again.
   async function api(path, options = {}) {
-    const call = () => fetch(path, {
-      ...options,
-      headers: { ...(options.headers || {}), Authorization: `Bearer ${accessToken}` },
-    });
+    const call = () => send(path, options,
+      { token: accessToken, proofKey: scheme === "DPoP" ? key : null });
     let answer = await call();
     if (answer.status === 401 && await refresh()) answer = await call();
     if (answer.status === 401) {
@@ -114,8 +280,7 @@
     me = await json("/api/me");
     if (!me.roles.includes("admin")) {
       // Not an administrator: end the session this sign-in made, and say so.
-      await fetch("/auth/logout", { method: "POST", headers: { "X-Requested-With": "console" } });
-      accessToken = null;
+      await logout();
       show("signin");
       const error = $("signin-error");
       error.textContent = `${me.email} is not an administrator: the console is for accounts with the admin role.`;
@@ -410,11 +575,13 @@
     $("signin-form").addEventListener("submit", async (event) => {
       event.preventDefault();
       const form = new FormData(event.target);
-      const answer = await fetch("/auth/login?cookie=true", {
+      // Each sign-in binds its session to a new key.
+      const proofKey = await newKey();
+      const answer = await send("/auth/login?cookie=true", {
         method: "POST",
         headers: { "Content-Type": "application/json" },
         body: JSON.stringify({ username: form.get("username"), password: form.get("password") }),
-      });
+      }, { proofKey });
       const body = await answer.json();
       if (!answer.ok) {
         const error = $("signin-error");
@@ -422,13 +589,13 @@
         error.hidden = false;
         return;
       }
-      accessToken = body.access_token;
+      take(body, proofKey);
       event.target.reset();
       notice("");
       await signedIn();
     });
     $("signout").addEventListener("click", async () => {
-      await fetch("/auth/logout", { method: "POST", headers: { "X-Requested-With": "console" } });
+      await logout();
       signedOut("");
       notice("Signed out.");
     });
@@ -452,6 +619,7 @@
     });
     $("client-secret-done").addEventListener("click", hideSecret);
     window.addEventListener("hashchange", () => { notice(""); hideSecret(); route(); });
+    if (!canBind) bearerOnly();
     // A reload keeps the session: the refresh cookie gets a new access token.
     if (await refresh()) await signedIn();
     else signedOut("");
