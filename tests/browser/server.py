@@ -91,13 +91,14 @@ class Server:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def chromium(width: int = 1280, height: int = 900) -> webdriver.Chrome:
-    """Headless Chromium with its network and console logs kept (`get_log`)."""
+def chromium(width: int = 1280, height: int = 900, arguments: tuple[str, ...] = ()) -> webdriver.Chrome:
+    """Headless Chromium with its network and console logs kept (`get_log`), started with the
+    command-line `arguments` given besides its own."""
     options = webdriver.ChromeOptions()
     options.binary_location = os.environ.get("CHROMIUM", shutil.which("chromium") or "chromium")
     for arg in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                 f"--window-size={width},{height}", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update"]:
+                "--disable-background-networking", "--disable-component-update", *arguments]:
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
     driver = shutil.which("chromedriver") or "/usr/bin/chromedriver"
