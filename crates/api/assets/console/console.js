@@ -74,20 +74,24 @@
     $("bearer-note").hidden = false;
   }
 
-  // A new non-extractable key, stored in place of the last one (kept in memory alone if it
-  // cannot be stored: then a reload signs out); null when this browser cannot make one.
+  // A new non-extractable key; null when this browser cannot make one.
   async function newKey() {
     if (!canBind) return null;
     try {
       const pair = await crypto.subtle.generateKey(
         { name: "ECDSA", namedCurve: "P-256" }, false, ["sign", "verify"]);
-      await keyStore("readwrite", (store) =>
-        store.put({ privateKey: pair.privateKey, publicKey: pair.publicKey }, KEY_NAME)).catch(() => {});
       return await withJwk(pair);
     } catch {
       bearerOnly();
       return null;
     }
+  }
+
+  // Stores the key a session was just bound to, in place of the last one. If it cannot be
+  // stored, it is kept in memory alone, and a reload signs out.
+  async function keepKey(bound) {
+    await keyStore("readwrite", (store) =>
+      store.put({ privateKey: bound.privateKey, publicKey: bound.publicKey }, KEY_NAME)).catch(() => {});
   }
 
   // The stored key, or null.
@@ -158,24 +162,28 @@
     }
   }
 
-  // Keeps the tokens of a token answer obtained with a proof of `proofKey` (or none).
-  function take(body, proofKey) {
+  // Keeps the tokens of a token answer obtained with a proof of `proofKey` (or none), and the
+  // key they are bound to: stored only now, so that the stored key is always the one the
+  // refresh cookie is bound to (a failed sign-in leaves both as they were).
+  async function take(body, proofKey, stored = false) {
     accessToken = body.access_token;
     scheme = String(body.token_type).toLowerCase() === "dpop" ? "DPoP" : "Bearer";
     key = scheme === "DPoP" ? proofKey : null;
+    if (key && !stored) await keepKey(key);
   }
 
   async function refresh() {
     // The refresh cookie is bound to the stored key: another tab may have signed in again,
     // with a key of its own, since this one did. A cookie of a session without a key gets
     // bound to a new one.
-    const proofKey = (await storedKey()) || key || (await newKey());
+    const stored = await storedKey();
+    const proofKey = stored || key || (await newKey());
     const answer = await send("/auth/refresh?cookie=true", {
       method: "POST",
       headers: { "X-Requested-With": "console" },
     }, { proofKey });
     if (!answer.ok) return false;
-    take(await answer.json(), proofKey);
+    await take(await answer.json(), proofKey, proofKey === stored);
     return true;
   }
 
@@ -589,7 +597,7 @@
         error.hidden = false;
         return;
       }
-      take(body, proofKey);
+      await take(body, proofKey);
       event.target.reset();
       notice("");
       await signedIn();
