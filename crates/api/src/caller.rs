@@ -60,6 +60,16 @@ pub fn public_base_url(req: &HttpRequest, trusted: &[IpNet], bind: std::net::Soc
     }
 }
 
+/// The base URL clients address this server at: `PUBLIC_URL` when it is set, otherwise the
+/// one the request shows ([`public_base_url`]). Absolute URLs of the metadata documents and
+/// the `htu` a DPoP proof must name both start with it.
+pub fn public_base(req: &HttpRequest, config: &crate::config::Config) -> String {
+    match &config.public_url {
+        Some(url) => url.clone(),
+        None => public_base_url(req, &config.trusted_proxies, config.bind),
+    }
+}
+
 /// The client as recorded with sessions and security events.
 pub fn client_info(req: &HttpRequest, trusted: &[IpNet]) -> ClientInfo {
     let user_agent = req.headers().get(USER_AGENT).and_then(|v| v.to_str().ok()).map(|ua| {

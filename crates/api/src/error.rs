@@ -11,6 +11,11 @@ use serde::Serialize;
 /// How long a client should wait before retrying after a 503.
 const RETRY_UNAVAILABLE_SECONDS: u64 = 1;
 
+/// The algorithms a DPoP challenge names (RFC 9449 §7.1 `algs`): those of the policy the
+/// server's proof checks run on (`jwt_auth_service::dpop::Dpop::new`), built once.
+static DPOP_ALGORITHMS: std::sync::LazyLock<Vec<jwt_core::Algorithm>> =
+    std::sync::LazyLock::new(|| jwt_core::DpopPolicy::default().algorithms);
+
 /// Every way a request can fail.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -247,8 +252,7 @@ impl ApiError {
                     }
                     _ => "invalid_token",
                 };
-                let algorithms = jwt_core::DpopPolicy::default().algorithms;
-                jwt_core::dpop_challenge(code, &self.message(), &algorithms)
+                jwt_core::dpop_challenge(code, &self.message(), &DPOP_ALGORITHMS)
             }
             _ => jwt_core::bearer_challenge(None),
         };

@@ -80,12 +80,7 @@ pub struct Authenticated {
 /// The URL a client addressed this request to, as a DPoP proof's `htu` names it: the public
 /// base URL (`PUBLIC_URL`, or the one the request shows) and the path.
 fn request_url(req: &HttpRequest, state: &AppState) -> String {
-    let config = &state.config;
-    let base = match &config.public_url {
-        Some(url) => url.clone(),
-        None => crate::caller::public_base_url(req, &config.trusted_proxies, config.bind),
-    };
-    format!("{base}{}", req.path())
+    format!("{}{}", crate::caller::public_base(req, &state.config), req.path())
 }
 
 /// The request's DPoP proof, if it has one `DPoP` header.
@@ -93,9 +88,22 @@ fn dpop_proof(req: &HttpRequest) -> Result<Option<&str>, jwt_core::Error> {
     jwt_core::dpop_proof(req.headers().get_all("dpop").map(|value| value.as_bytes()))
 }
 
-/// The nonce to answer `error` with: a fresh one for `use_dpop_nonce`.
-fn nonce_for(state: &AppState, error: &jwt_core::Error) -> Option<String> {
-    matches!(error, jwt_core::Error::UseDpopNonce(_)).then(|| state.dpop.nonce()).flatten()
+/// A refused DPoP proof or presentation as answered: a fault of the server (`Unavailable`) as
+/// such, any other refusal by `answer` with its error and, for `use_dpop_nonce`, a fresh nonce.
+fn proof_refusal(
+    state: &AppState,
+    error: jwt_core::Error,
+    answer: fn(jwt_core::Error, Option<String>) -> ApiError,
+) -> ApiError {
+    match error {
+        error @ jwt_core::Error::Unavailable(_) => ApiError::from(error),
+        error => {
+            let nonce = matches!(error, jwt_core::Error::UseDpopNonce(_))
+                .then(|| state.dpop.nonce())
+                .flatten();
+            answer(error, nonce)
+        }
+    }
 }
 
 /// The access token of the request and its scheme; `MissingToken` when there is none.
@@ -175,10 +183,7 @@ fn check_presentation(
             ip = ip.map(|ip| ip.to_string()),
             "rejected DPoP presentation"
         );
-        match error {
-            error @ jwt_core::Error::Unavailable(_) => ApiError::from(error),
-            error => ApiError::DpopToken { nonce: nonce_for(state, &error), error },
-        }
+        proof_refusal(state, error, |error, nonce| ApiError::DpopToken { error, nonce })
     };
     let proof = dpop_proof(req).map_err(dpop_refused)?;
     let url = request_url(req, state);
@@ -240,9 +245,8 @@ pub struct TokenProof(pub Option<Confirmation>);
 
 fn token_proof(req: &HttpRequest) -> Result<TokenProof, ApiError> {
     let state = app_state(req);
-    let refused = |error: jwt_core::Error| match error {
-        error @ jwt_core::Error::Unavailable(_) => ApiError::from(error),
-        error => ApiError::ProofRefused { nonce: nonce_for(state, &error), error },
+    let refused = |error: jwt_core::Error| {
+        proof_refusal(state, error, |error, nonce| ApiError::ProofRefused { error, nonce })
     };
     let Some(proof) = dpop_proof(req).map_err(refused)? else { return Ok(TokenProof(None)) };
     let url = request_url(req, state);

@@ -173,10 +173,7 @@ pub async fn openid_configuration(
 /// What both discovery documents say.
 fn server_metadata(state: &AppState, req: &HttpRequest) -> serde_json::Value {
     let config = &state.config;
-    let base = match &config.public_url {
-        Some(url) => url.clone(),
-        None => crate::caller::public_base_url(req, &config.trusted_proxies, config.bind),
-    };
+    let base = crate::caller::public_base(req, config);
     let openid = is_openid_issuer(&config.issuer);
     let scopes: Vec<&str> =
         openid::SCOPES_SUPPORTED.into_iter().filter(|s| openid || *s != "openid").collect();
