@@ -1,8 +1,13 @@
-# Sourced by the scripts that run Python tests against a real `jwt-auth serve`
-# (examples/fastapi-resource-server/test.sh, tests/browser/test.sh).
+# Sourced by the scripts that run tests against a real `jwt-auth serve`
+# (examples/fastapi-resource-server/test.sh, tests/browser/test.sh, tests/oidc-clients/test.sh).
 #
 #   jwt_auth_bin REPO             builds the debug binary unless JWT_AUTH_BIN names one, and
 #                                 exports JWT_AUTH_BIN
+#   resource_server_bin REPO      the same for the Rust example resource server
+#                                 (examples/resource-server): RESOURCE_SERVER_BIN
+#   fastapi_python REPO           unless FASTAPI_PYTHON names one, the FastAPI example's
+#                                 virtualenv (fastapi-venv, below); exports FASTAPI_PYTHON, its
+#                                 python
 #   python_venv NAME REQUIREMENTS a virtualenv in ${XDG_CACHE_HOME:-~/.cache}/jwt-auth/NAME with
 #                                 the pinned REQUIREMENTS, made again when they change; sets
 #                                 $venv to it. Needs Python 3.11 or later.
@@ -11,6 +16,20 @@ jwt_auth_bin() {
   if [ -z "${JWT_AUTH_BIN:-}" ]; then
     (cd "$1" && cargo build --locked --quiet -p jwt-auth-api --bin jwt-auth)
     export JWT_AUTH_BIN="${CARGO_TARGET_DIR:-$1/target}/debug/jwt-auth"
+  fi
+}
+
+resource_server_bin() {
+  if [ -z "${RESOURCE_SERVER_BIN:-}" ]; then
+    (cd "$1" && cargo build --locked --quiet -p resource-server)
+    export RESOURCE_SERVER_BIN="${CARGO_TARGET_DIR:-$1/target}/debug/resource-server"
+  fi
+}
+
+fastapi_python() {
+  if [ -z "${FASTAPI_PYTHON:-}" ]; then
+    python_venv fastapi-venv "$1/examples/fastapi-resource-server/requirements.txt"
+    export FASTAPI_PYTHON="$venv/bin/python"
   fi
 }
 

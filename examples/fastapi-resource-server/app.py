@@ -16,7 +16,9 @@ request, and still honours a logout at once.
 Settings (environment): ``JWT_AUTH_URL`` (the issuer, e.g. https://auth.example.com: its
 ``PUBLIC_URL``), ``JWT_AUDIENCE`` (default ``api``), ``CLIENT_ID`` and ``CLIENT_SECRET`` (from
 ``jwt-auth clients add``), ``PUBLIC_URL`` (this service's URL as its clients call it, e.g.
-https://stocks.example.com, which DPoP proofs name; without it, the URL the request shows).
+https://stocks.example.com, which DPoP proofs name; without it, the URL the request shows),
+``CORS_ORIGINS`` (comma-separated origins of browser apps allowed to call it across origins,
+e.g. https://app.example.com; none without it).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ import urllib.parse
 import httpx
 import jwt
 from fastapi import Depends, FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 log = logging.getLogger("resource-server")
@@ -47,6 +50,7 @@ AUDIENCE = os.environ.get("JWT_AUDIENCE", "api")
 CLIENT_ID = os.environ["CLIENT_ID"]
 CLIENT_SECRET = os.environ["CLIENT_SECRET"]
 PUBLIC_URL = os.environ.get("PUBLIC_URL", "").rstrip("/")
+CORS_ORIGINS = [o.strip() for o in os.environ.get("CORS_ORIGINS", "").split(",") if o.strip()]
 # The issuer's clock leeway is at most 30 s; ours is as small as the contract's tokens allow.
 LEEWAY = 5
 
@@ -493,6 +497,19 @@ async def lifespan(_: FastAPI):
 
 
 app = FastAPI(title="stocks", docs_url=None, redoc_url=None, lifespan=lifespan)
+if CORS_ORIGINS:
+    if "*" in CORS_ORIGINS:
+        raise RuntimeError("CORS_ORIGINS names the apps' origins: `*` is not one")
+    # Browser apps of those origins only. Their tokens travel in the Authorization and DPoP
+    # headers, never in cookies: no credentials. They may read a 401's challenge and a nonce.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=CORS_ORIGINS,
+        allow_methods=["GET", "POST"],
+        allow_headers=["Authorization", "Content-Type", "DPoP"],
+        expose_headers=["WWW-Authenticate", "DPoP-Nonce"],
+        max_age=600,
+    )
 
 
 @app.exception_handler(Refused)

@@ -71,10 +71,13 @@ class Server:
         with urllib.request.urlopen(f"{self.url}{path}", timeout=10) as answer:
             return json.load(answer)
 
-    def post(self, path: str, body: dict):
-        """POSTs `body` as JSON; the status and the JSON answer."""
+    def post(self, path: str, body: dict, token: str | None = None):
+        """POSTs `body` as JSON, with the bearer `token` if any; the status and the JSON answer."""
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
         request = urllib.request.Request(f"{self.url}{path}", data=json.dumps(body).encode(),
-                                         headers={"Content-Type": "application/json"})
+                                         headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=10) as answer:
                 return answer.status, json.load(answer)

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Runs the browser tests (headless Chromium driven by Debian's chromedriver) against a real
 # `jwt-auth serve`: installs chromium and chromium-driver with apt if they are missing,
-# builds the binary (unless JWT_AUTH_BIN names one), installs the pinned requirements into a
-# virtualenv outside the clone (${XDG_CACHE_HOME:-~/.cache}/jwt-auth/browser-venv) and the
-# single-page app's npm packages (examples/spa/node_modules), then runs
+# builds the binaries (unless JWT_AUTH_BIN and RESOURCE_SERVER_BIN name them: jwt-auth and the
+# Rust example resource server), installs the pinned requirements into a virtualenv outside the
+# clone (${XDG_CACHE_HOME:-~/.cache}/jwt-auth/browser-venv), the FastAPI example's into its own
+# (fastapi-venv, as examples/fastapi-resource-server/test.sh does), the single-page app's npm
+# packages (examples/spa/node_modules) and oauth4webapi for test_dpop.py's page
+# (tests/oidc-clients/node_modules: the version the Node tests run), then runs
 # pytest (extra arguments go to it), or with BROWSER_SCRIPT set, that script of this directory
 # (scripts/screenshots.sh).
 set -euo pipefail
@@ -19,9 +22,13 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
 fi
 . "$repo/scripts/python-env.sh"
 jwt_auth_bin "$repo"
+resource_server_bin "$repo"
+fastapi_python "$repo"
 python_venv browser-venv "$here/requirements.txt"
-# The single-page app's oidc-client-ts, pinned by examples/spa/package-lock.json.
+# The single-page app's oidc-client-ts, pinned by examples/spa/package-lock.json, and
+# oauth4webapi, pinned by tests/oidc-clients/package-lock.json.
 (cd "$repo/examples/spa" && npm ci --no-audit --no-fund --silent)
+(cd "$repo/tests/oidc-clients" && npm ci --no-audit --no-fund --silent)
 cd "$here"
 if [ -n "${BROWSER_SCRIPT:-}" ]; then
   exec "$venv/bin/python" "$BROWSER_SCRIPT" "$@"

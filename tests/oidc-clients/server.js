@@ -10,7 +10,7 @@ import { join } from 'node:path';
 export const EMAIL = 'alice@example.com';
 export const PASSWORD = 'correct horse battery staple';
 
-async function freePort() {
+export async function freePort() {
   return new Promise((resolve, reject) => {
     const probe = createServer();
     probe.once('error', reject);

@@ -10,9 +10,15 @@
 //!
 //! Settings (environment): `JWT_AUTH_URL` (the issuer: its `PUBLIC_URL`), `JWT_AUDIENCE`
 //! (default `api`), `CLIENT_ID` and `CLIENT_SECRET` (from `jwt-auth clients add`),
-//! `BIND_ADDRESS` (default `127.0.0.1:8081`). For an HS256 issuer, which publishes no key:
-//! `JWT_SECRET` (its secret) and `JWT_ISSUER` (its `iss`, default `JWT_AUTH_URL`).
+//! `BIND_ADDRESS` (default `127.0.0.1:8081`), `PUBLIC_URL` (this service's URL as its clients
+//! call it, which their DPoP proofs name; without it, `http://` and the request's `Host`), and
+//! `CORS_ORIGINS` (comma-separated origins of browser apps allowed to call it across origins;
+//! none without it). For an HS256 issuer, which publishes no key: `JWT_SECRET` (its secret) and
+//! `JWT_ISSUER` (its `iss`, default `JWT_AUTH_URL`).
 
+use actix_cors::Cors;
+use actix_web::http::{Uri, header};
+use actix_web::middleware::Condition;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use jwt_auth_verifier::actix::{Authenticated, RequireRole};
 use jwt_auth_verifier::{Admin, ClientSecret, FeedConfig, KeySource, Verifier};
@@ -42,6 +48,46 @@ async fn health() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
+/// The origins of `CORS_ORIGINS` (exact origins such as `https://app.example.com`), checked.
+fn cors_origins() -> Vec<String> {
+    let origins = std::env::var("CORS_ORIGINS").unwrap_or_default();
+    let origins: Vec<String> =
+        origins.split(',').map(str::trim).filter(|o| !o.is_empty()).map(String::from).collect();
+    for origin in &origins {
+        // `scheme://host[:port]` and nothing else: no `*` (name the apps), no path.
+        let plain =
+            origin.parse::<Uri>().is_ok_and(|uri| match (uri.scheme_str(), uri.authority()) {
+                (Some(scheme @ ("http" | "https")), Some(host)) => {
+                    *origin == format!("{scheme}://{host}")
+                }
+                _ => false,
+            });
+        if !plain {
+            eprintln!(
+                "resource-server: CORS_ORIGINS: `{origin}` is no origin (scheme://host[:port])"
+            );
+            std::process::exit(2)
+        }
+    }
+    origins
+}
+
+/// Cross-origin calls from the browser apps of `origins` (the middleware is left out when there
+/// are none): their tokens travel in the `Authorization` and `DPoP` headers, never in cookies,
+/// so no credentials are allowed; the apps may read the challenge of a 401 and a `DPoP-Nonce`.
+fn cors(origins: &[String]) -> Condition<Cors> {
+    let cors = Cors::default()
+        .allowed_methods(["GET", "POST"])
+        .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE, DPOP])
+        .expose_headers([header::WWW_AUTHENTICATE, DPOP_NONCE])
+        .max_age(600);
+    let cors = origins.iter().fold(cors, |cors, origin| cors.allowed_origin(origin));
+    Condition::new(!origins.is_empty(), cors)
+}
+
+const DPOP: header::HeaderName = header::HeaderName::from_static("dpop");
+const DPOP_NONCE: header::HeaderName = header::HeaderName::from_static("dpop-nonce");
+
 fn setting(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
         eprintln!("resource-server: {name} is required");
@@ -68,14 +114,20 @@ async fn main() -> std::io::Result<()> {
         }
         Err(_) => KeySource::discover(url.clone()),
     };
-    let verifier = Verifier::builder(keys, audience).feed(feed).start().unwrap_or_else(|e| {
+    let mut builder = Verifier::builder(keys, audience).feed(feed);
+    if let Ok(public_url) = std::env::var("PUBLIC_URL") {
+        builder = builder.public_url(public_url);
+    }
+    let verifier = builder.start().unwrap_or_else(|e| {
         eprintln!("resource-server: {e}");
         std::process::exit(2)
     });
     let verifier = web::Data::new(verifier);
     let bind = std::env::var("BIND_ADDRESS").unwrap_or_else(|_| "127.0.0.1:8081".into());
+    let origins = cors_origins();
     let server = HttpServer::new(move || {
         App::new()
+            .wrap(cors(&origins))
             .app_data(verifier.clone())
             .route("/stocks/{symbol}", web::get().to(stock))
             .route("/admin/stocks/refresh", web::post().to(refresh))

@@ -298,6 +298,10 @@ async fn the_example_accepts_tokens_honours_logouts_rotations_and_outages() {
         .env("CLIENT_ID", client_json["client_id"].as_str().expect("client_id"))
         .env("CLIENT_SECRET", client_json["client_secret"].as_str().expect("client_secret"))
         .env("BIND_ADDRESS", "127.0.0.1:0")
+        // Proofs name the URL the requests show, and no origin is let in, whatever this
+        // process's environment says.
+        .env_remove("PUBLIC_URL")
+        .env_remove("CORS_ORIGINS")
         .stdout(Stdio::piped());
     let mut example = Process(example.spawn().expect("the example starts"));
     let stdout = example.0.stdout.take().expect("stdout");
