@@ -100,7 +100,7 @@ pub use keyring::{
 };
 pub use keys::{Algorithm, KeySet, MIN_SECRET_BYTES, Secret, SigningKey, VerifyingKey};
 pub use memory::MemoryStore;
-pub use revocation::{RevocationSet, check_cut_off};
+pub use revocation::{REVOKED_SESSION_BYTES, RevocationSet, check_cut_off};
 pub use sealed::{KEK_BYTES, KeyEncryptionKey};
 pub use sessions::{SessionPolicy, Sessions};
 pub use store::{

@@ -35,6 +35,17 @@ pub fn check_cut_off(before: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), Er
     Ok(())
 }
 
+/// The most memory, in bytes, a revoked session takes in a [`RevocationSet`] when its id is a
+/// UUID as the server makes them, checked at 1,000,000 sessions (the ignored test
+/// `revocation_set_memory_per_session_is_within_its_bound` prints the measured figure): plan a
+/// process's memory with it.
+///
+/// ```
+/// // A million sessions revoked before they expire take at most this much.
+/// assert!(jwt_core::REVOKED_SESSION_BYTES * 1_000_000 <= 64 << 20);
+/// ```
+pub const REVOKED_SESSION_BYTES: usize = 64;
+
 /// Revoked sessions, issued-before cut-offs and revoked keys.
 ///
 /// ```
@@ -56,8 +67,12 @@ pub struct RevocationSet {
 
 #[derive(Debug, Default)]
 struct Inner {
-    /// Session id → when it expires (seconds since the epoch).
-    sessions: HashMap<String, i64>,
+    /// Session id → when it expires (seconds since the epoch), for the ids in the form the
+    /// server makes them, a UUID in lower case with hyphens, kept as its 16 bytes: a third of
+    /// the memory of the id's text (see [`REVOKED_SESSION_BYTES`]).
+    sessions: HashMap<[u8; 16], i64>,
+    /// The same for any other session id, kept as it is.
+    other_sessions: HashMap<String, i64>,
     /// User id → tokens with `iat` before this (seconds since the epoch) are void.
     users: HashMap<String, i64>,
     /// Tokens of anyone with `iat` before this are void.
@@ -81,7 +96,11 @@ impl RevocationSet {
         for revocation in revocations {
             match revocation {
                 Revocation::Session { id, expires_at } => {
-                    inner.sessions.insert(id.clone(), expires_at.timestamp());
+                    let expires_at = expires_at.timestamp();
+                    match uuid_bytes(id) {
+                        Some(key) => inner.sessions.insert(key, expires_at),
+                        None => inner.other_sessions.insert(id.clone(), expires_at),
+                    };
                 }
                 Revocation::IssuedBefore { user_id, before } => {
                     // Whole seconds, like `iat`: a token from the cut-off's own second survives
@@ -106,7 +125,7 @@ impl RevocationSet {
     pub fn is_revoked(&self, sid: &str, sub: &str, iat: i64) -> bool {
         let inner = self.inner.read().unwrap_or_else(|poisoned| poisoned.into_inner());
         inner.everyone.is_some_and(|before| iat < before)
-            || inner.sessions.contains_key(sid)
+            || inner.has_session(sid)
             || inner.users.get(sub).is_some_and(|&before| iat < before)
     }
 
@@ -124,7 +143,7 @@ impl RevocationSet {
     /// ```
     pub fn is_session_revoked(&self, sid: &str) -> bool {
         let inner = self.inner.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-        inner.sessions.contains_key(sid)
+        inner.has_session(sid)
     }
 
     /// Whether signing key `kid` has been revoked: every token it signed is void.
@@ -152,17 +171,41 @@ impl RevocationSet {
     pub fn prune(&self, now: DateTime<Utc>) -> usize {
         let now = now.timestamp();
         let mut inner = self.inner.write().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let before = inner.sessions.len() + inner.keys.len();
+        let before = inner.session_count() + inner.keys.len();
         inner.sessions.retain(|_, expires| *expires > now);
+        inner.other_sessions.retain(|_, expires| *expires > now);
         inner.keys.retain(|_, expires| *expires > now);
         self.any_key.store(!inner.keys.is_empty(), Ordering::Release);
-        before - inner.sessions.len() - inner.keys.len()
+        before - inner.session_count() - inner.keys.len()
     }
 
     /// How many revoked sessions the set holds.
     pub fn revoked_sessions(&self) -> usize {
-        self.inner.read().unwrap_or_else(|poisoned| poisoned.into_inner()).sessions.len()
+        self.inner.read().unwrap_or_else(|poisoned| poisoned.into_inner()).session_count()
     }
+}
+
+impl Inner {
+    fn has_session(&self, sid: &str) -> bool {
+        match uuid_bytes(sid) {
+            Some(key) => self.sessions.contains_key(&key),
+            None => self.other_sessions.contains_key(sid),
+        }
+    }
+
+    fn session_count(&self) -> usize {
+        self.sessions.len() + self.other_sessions.len()
+    }
+}
+
+/// The 16 bytes of `id` when it is a UUID written as the server writes them (lower case, with
+/// hyphens): one text for each 16 bytes and the other way round, so that an id is found
+/// whichever way it was stored. Any other text (upper case, braces, no hyphens) is `None`.
+fn uuid_bytes(id: &str) -> Option<[u8; 16]> {
+    if id.len() != 36 || id.bytes().any(|b| b.is_ascii_uppercase()) {
+        return None;
+    }
+    uuid::Uuid::try_parse(id).ok().map(|uuid| uuid.into_bytes())
 }
 
 #[cfg(test)]
@@ -210,5 +253,77 @@ mod tests {
         assert_eq!(set.prune(at(11)), 1);
         assert!(!set.is_revoked("old", "u", 0));
         assert!(set.is_revoked("new", "u", 0));
+    }
+
+    #[test]
+    fn session_ids_of_any_form_are_found_as_they_were_stored() {
+        let set = RevocationSet::new();
+        let expires_at = at(1_700_003_600);
+        let canonical = "0b3e9f4c-5d6a-4f7e-8a9b-0c1d2e3f4a5b";
+        let ids = [
+            canonical,
+            "0B3E9F4C-5D6A-4F7E-8A9B-0C1D2E3F4A5B",
+            "0b3e9f4c5d6a4f7e8a9b0c1d2e3f4a5b",
+            "{0b3e9f4c-5d6a-4f7e-8a9b-0c1d2e3f4a5b}",
+            "s1",
+        ];
+        for id in ids {
+            assert!(!set.is_session_revoked(id), "{id} before");
+        }
+        set.apply(&[Revocation::Session { id: canonical.into(), expires_at }]);
+        assert!(set.is_session_revoked(canonical));
+        for other in &ids[1..] {
+            assert!(!set.is_session_revoked(other), "{other}: another id than {canonical}");
+        }
+        let revocations: Vec<Revocation> = ids[1..]
+            .iter()
+            .map(|id| Revocation::Session { id: (*id).into(), expires_at })
+            .collect();
+        set.apply(&revocations);
+        for id in ids {
+            assert!(set.is_session_revoked(id), "{id}");
+            assert!(set.is_revoked(id, "u1", 1_700_000_000), "{id}");
+        }
+        assert_eq!(set.revoked_sessions(), ids.len());
+        set.apply(&[Revocation::Session { id: canonical.into(), expires_at }]);
+        assert_eq!(set.revoked_sessions(), ids.len(), "applying one twice changes nothing");
+        assert_eq!(set.prune(at(1_700_003_599)), 0);
+        assert_eq!(set.prune(at(1_700_003_600)), ids.len(), "every form is pruned");
+        assert_eq!(set.revoked_sessions(), 0);
+        assert!(!set.is_session_revoked(canonical));
+    }
+
+    /// The resident memory a revoked session takes, at 1,000,000 of them (session ids as the
+    /// server makes them: UUIDs). Run alone, on a release build:
+    /// `cargo test --release -p jwt-core --lib revocation_set_memory -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "reads the process's resident memory: run alone"]
+    fn revocation_set_memory_per_session_is_within_its_bound() {
+        fn resident_kib() -> u64 {
+            let status = std::fs::read_to_string("/proc/self/status").expect("Linux /proc");
+            let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("VmRSS");
+            line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).expect("a number")
+        }
+        const SESSIONS: u64 = 1_000_000;
+        let expires_at = at(1_700_003_600);
+        // The ids are made before the set is measured, and applied in batches as the feed does.
+        let ids: Vec<String> = (0..SESSIONS as u128)
+            .map(|n| {
+                uuid::Uuid::from_u128(n.wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835))
+                    .to_string()
+            })
+            .collect();
+        let before = resident_kib();
+        let set = RevocationSet::new();
+        for batch in ids.chunks(1_000) {
+            let batch: Vec<Revocation> =
+                batch.iter().map(|id| Revocation::Session { id: id.clone(), expires_at }).collect();
+            set.apply(&batch);
+        }
+        let bytes = (resident_kib() - before) * 1024 / SESSIONS;
+        println!("{SESSIONS} revoked sessions: {bytes} bytes each");
+        assert_eq!(set.revoked_sessions(), SESSIONS as usize);
+        assert!(set.is_session_revoked(&ids[0]) && set.is_session_revoked(&ids[ids.len() - 1]));
+        assert!(bytes as usize <= REVOKED_SESSION_BYTES, "{bytes} bytes a revoked session");
     }
 }
