@@ -12,7 +12,6 @@ use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwapOption;
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED, ED25519, ParsedPublicKey};
 use aws_lc_rs::{constant_time, digest, hkdf, hmac};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -247,7 +246,6 @@ impl VerifiedProof {
 pub struct DpopVerifier {
     policy: DpopPolicy,
     seen: ReplayCache,
-    keys: KeyCache,
     nonces: ArcSwapOption<DpopNonces>,
     clock: Arc<dyn Clock>,
 }
@@ -306,13 +304,7 @@ impl DpopVerifier {
     pub fn new(policy: DpopPolicy) -> Result<Self> {
         policy.validate()?;
         let seen = ReplayCache::new(policy.replay_capacity);
-        Ok(Self {
-            policy,
-            seen,
-            keys: KeyCache::new(),
-            nonces: ArcSwapOption::empty(),
-            clock: Arc::new(SystemClock),
-        })
+        Ok(Self { policy, seen, nonces: ArcSwapOption::empty(), clock: Arc::new(SystemClock) })
     }
 
     /// The same verifier on another clock.
@@ -533,23 +525,7 @@ impl DpopVerifier {
         if jwk.get("use").is_some_and(|usage| usage.as_str() != Some("sig")) {
             return Err(DpopRefusal::InvalidKey("its `use` is not `sig`"));
         }
-        let thumbprint = key.thumbprint_digest();
-        let verified = if let PublicJwk::Rsa { .. } = key {
-            compact.signature_verifies(&key.decoding_key()?, alg)
-        } else {
-            // EC and OKP keys: parsed for aws-lc once, then kept by thumbprint. A key that
-            // does not parse (a point off its curve) verifies nothing, as through jsonwebtoken.
-            let message = &proof[..compact.header.len() + 1 + compact.payload.len()];
-            let signature = &proof[message.len() + 1..];
-            let parsed = self.keys.get_or_parse(&thumbprint, || key.parsed_public());
-            match (parsed, URL_SAFE_NO_PAD.decode(signature)) {
-                (Some(parsed), Ok(signature)) => {
-                    parsed.verify_sig(message.as_bytes(), &signature).is_ok()
-                }
-                _ => false,
-            }
-        };
-        if !verified {
+        if !compact.signature_verifies(&key.decoding_key()?, alg) {
             return Err(DpopRefusal::InvalidSignature);
         }
 
@@ -564,10 +540,7 @@ impl DpopVerifier {
             return Err(DpopRefusal::WrongMethod);
         }
         let htu = claims.htu.ok_or(DpopRefusal::MissingClaim("htu"))?;
-        // The request's own URL normalises to `expected_url`: the same text, the same result.
-        if htu != request.url
-            && normalize_htu(&htu).ok_or(DpopRefusal::InvalidClaim("htu"))? != expected_url
-        {
+        if normalize_htu(&htu).ok_or(DpopRefusal::InvalidClaim("htu"))? != expected_url {
             return Err(DpopRefusal::WrongUrl);
         }
         let iat = claims.iat.ok_or(DpopRefusal::MissingClaim("iat"))?;
@@ -587,12 +560,7 @@ impl DpopVerifier {
             }
         }
         Ok(CheckedProof {
-            proof: VerifiedProof {
-                jkt: URL_SAFE_NO_PAD.encode(thumbprint),
-                jti,
-                iat,
-                algorithm: alg,
-            },
+            proof: VerifiedProof { jkt: key.thumbprint(), jti, iat, algorithm: alg },
             nonce: claims.nonce,
         })
     }
@@ -763,37 +731,12 @@ impl PublicJwk {
     /// RFC 7638 §3: the required members only, in lexicographic order, no whitespace. The
     /// values are base64url, which needs no escaping in JSON.
     fn thumbprint(&self) -> String {
-        URL_SAFE_NO_PAD.encode(self.thumbprint_digest())
-    }
-
-    /// The SHA-256 of [`PublicJwk::thumbprint`], before base64url. The members are in canonical
-    /// form: one key, one digest.
-    fn thumbprint_digest(&self) -> [u8; 32] {
         let canonical = match self {
             Self::P256 { x, y } => format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#),
             Self::Ed25519 { x } => format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#),
             Self::Rsa { n, e, .. } => format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#),
         };
-        let digest = digest::digest(&digest::SHA256, canonical.as_bytes());
-        digest.as_ref().try_into().expect("SHA-256 is 32 bytes")
-    }
-
-    /// The key parsed by aws-lc for the algorithm jsonwebtoken verifies its signatures with
-    /// (ES256: P-256 and SHA-256, `r || s`; EdDSA: Ed25519); `None` for a key aws-lc refuses
-    /// (an EC point off the curve), and for RSA keys, which are verified through jsonwebtoken.
-    fn parsed_public(&self) -> Option<ParsedPublicKey> {
-        let decode = |b64: &str| URL_SAFE_NO_PAD.decode(b64).ok();
-        match self {
-            Self::P256 { x, y } => {
-                // SEC 1 uncompressed: 0x04, x, y.
-                let mut point = vec![0x04];
-                point.extend(decode(x)?);
-                point.extend(decode(y)?);
-                ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point).ok()
-            }
-            Self::Ed25519 { x } => ParsedPublicKey::new(&ED25519, decode(x)?).ok(),
-            Self::Rsa { .. } => None,
-        }
+        URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, canonical.as_bytes()))
     }
 
     fn decoding_key(&self) -> Result<DecodingKey, DpopRefusal> {
@@ -870,58 +813,6 @@ fn normalize_percent_encoding(path: &str) -> Option<Cow<'_, str>> {
     // Only ASCII was changed, into ASCII: the text is as valid UTF-8 as it was.
     let text = String::from_utf8(out).expect("percent-decoding unreserved ASCII keeps UTF-8");
     Some(Cow::Owned(text))
-}
-
-/// How many shards the cache of parsed proof keys is cut into, and the keys each holds.
-const KEY_CACHE_SHARDS: usize = 16;
-const KEY_CACHE_SHARD_KEYS: usize = 64;
-
-/// The public keys of proofs, parsed for aws-lc (an EC point decoded and checked to be on its
-/// curve) once and kept by their thumbprint's SHA-256, which names one key: a client signs
-/// every proof with the same key, so each proof but its first skips the parsing. Bounded:
-/// [`KEY_CACHE_SHARDS`] shards of at most [`KEY_CACHE_SHARD_KEYS`] keys (1,024, each an aws-lc
-/// key of a few hundred bytes); a full shard is emptied before it takes a new key. The
-/// signature is verified with the key every time: the cache only saves parsing it again.
-struct KeyCache {
-    shards: Box<[Mutex<KeyShard>]>,
-}
-
-/// A shard of the [`KeyCache`]: a thumbprint's SHA-256 → its key.
-type KeyShard = HashMap<[u8; 32], Arc<ParsedPublicKey>>;
-
-impl KeyCache {
-    fn new() -> Self {
-        Self { shards: (0..KEY_CACHE_SHARDS).map(|_| Mutex::default()).collect() }
-    }
-
-    /// The key of `thumbprint`, parsed by `parse` if it is not kept yet (`None` if it does
-    /// not parse; then nothing is kept).
-    fn get_or_parse(
-        &self,
-        thumbprint: &[u8; 32],
-        parse: impl FnOnce() -> Option<ParsedPublicKey>,
-    ) -> Option<Arc<ParsedPublicKey>> {
-        let shard = &self.shards[usize::from(thumbprint[0]) % KEY_CACHE_SHARDS];
-        let lock = || shard.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(parsed) = lock().get(thumbprint) {
-            return Some(Arc::clone(parsed));
-        }
-        let parsed = Arc::new(parse()?);
-        let mut keys = lock();
-        if keys.len() >= KEY_CACHE_SHARD_KEYS {
-            keys.clear();
-        }
-        keys.insert(*thumbprint, Arc::clone(&parsed));
-        Some(parsed)
-    }
-
-    #[cfg(test)]
-    fn len(&self) -> usize {
-        let len = |shard: &Mutex<KeyShard>| {
-            shard.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).len()
-        };
-        self.shards.iter().map(len).sum()
-    }
 }
 
 /// The replay cache's key of a proof: the first 64 bits of SHA-256 over its key's thumbprint
@@ -1499,126 +1390,6 @@ mod tests {
             println!("{proofs} proofs: {bytes} bytes each");
             assert!(bytes as usize <= REPLAY_ENTRY_BYTES, "{bytes} bytes a proof");
         }
-    }
-
-    /// A proof of `key` for `GET url` at `iat` with `jti`, presenting no token.
-    fn signed_proof(key: &SigningKey, url: &str, iat: i64, jti: &str) -> String {
-        let jwk = key.verifying_key().to_jwk().unwrap();
-        let header =
-            serde_json::json!({"typ": "dpop+jwt", "alg": key.algorithm().as_str(), "jwk": jwk});
-        let claims = serde_json::json!({"jti": jti, "htm": "GET", "htu": url, "iat": iat});
-        sign_parts(key, &header, &claims)
-    }
-
-    fn sign_parts(key: &SigningKey, header: &Value, claims: &Value) -> String {
-        let message = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(header.to_string()),
-            URL_SAFE_NO_PAD.encode(claims.to_string())
-        );
-        let pem = key.to_pem().unwrap();
-        let (encoding, alg) = match key.algorithm() {
-            Algorithm::ES256 => (
-                jsonwebtoken::EncodingKey::from_ec_pem(pem.as_bytes()),
-                jsonwebtoken::Algorithm::ES256,
-            ),
-            _ => (
-                jsonwebtoken::EncodingKey::from_ed_pem(pem.as_bytes()),
-                jsonwebtoken::Algorithm::EdDSA,
-            ),
-        };
-        let signature =
-            jsonwebtoken::crypto::sign(message.as_bytes(), &encoding.unwrap(), alg).unwrap();
-        format!("{message}.{signature}")
-    }
-
-    fn verifier_at(seconds: i64) -> DpopVerifier {
-        let clock = Arc::new(crate::clock::ManualClock::new(at(seconds)));
-        DpopVerifier::new(DpopPolicy::default()).unwrap().with_clock(clock)
-    }
-
-    /// The parsed key of a proof is kept by thumbprint and serves the next proofs of the
-    /// same key, whose signatures are still verified: a changed one is refused.
-    #[test]
-    fn parsed_keys_are_kept_and_signatures_still_verified_with_them() {
-        let url = "https://api.example/me";
-        let request = DpopRequest { method: "GET", url, access_token: None };
-        for alg in [Algorithm::ES256, Algorithm::EdDSA] {
-            let verifier = verifier_at(1_700_000_000);
-            let key = SigningKey::generate(alg).unwrap();
-            let first = verifier.verify(&signed_proof(&key, url, 1_700_000_000, "one"), &request);
-            assert_eq!(first.unwrap().jkt, key.kid(), "{alg}");
-            assert_eq!(verifier.keys.len(), 1, "{alg}: kept");
-            let second = signed_proof(&key, url, 1_700_000_000, "two");
-            let (message, signature) = second.rsplit_once('.').unwrap();
-            let mut bytes = URL_SAFE_NO_PAD.decode(signature).unwrap();
-            bytes[5] ^= 1;
-            let changed = format!("{message}.{}", URL_SAFE_NO_PAD.encode(&bytes));
-            assert!(
-                matches!(
-                    verifier.verify(&changed, &request),
-                    Err(Error::InvalidDpopProof(DpopRefusal::InvalidSignature))
-                ),
-                "{alg}"
-            );
-            // Another key's signature over the same message, under the kept key: refused.
-            let other = SigningKey::generate(alg).unwrap();
-            let header: Value = serde_json::from_slice(
-                &URL_SAFE_NO_PAD.decode(message.split('.').next().unwrap()).unwrap(),
-            )
-            .unwrap();
-            let claims: Value = serde_json::from_slice(
-                &URL_SAFE_NO_PAD.decode(message.split('.').nth(1).unwrap()).unwrap(),
-            )
-            .unwrap();
-            let forged = sign_parts(&other, &header, &claims);
-            assert!(
-                matches!(
-                    verifier.verify(&forged, &request),
-                    Err(Error::InvalidDpopProof(DpopRefusal::InvalidSignature))
-                ),
-                "{alg}"
-            );
-            assert!(verifier.verify(&second, &request).is_ok(), "{alg}: the unchanged proof");
-            assert_eq!(verifier.keys.len(), 1, "{alg}: one key");
-        }
-    }
-
-    /// An EC point off the curve verifies nothing and is not kept.
-    #[test]
-    fn a_point_off_the_curve_is_refused_and_not_kept() {
-        let url = "https://api.example/me";
-        let request = DpopRequest { method: "GET", url, access_token: None };
-        let verifier = verifier_at(1_700_000_000);
-        let key = SigningKey::generate(Algorithm::ES256).unwrap();
-        let mut jwk = serde_json::to_value(key.verifying_key().to_jwk().unwrap()).unwrap();
-        jwk["y"] = URL_SAFE_NO_PAD.encode([7u8; 32]).into();
-        let header = serde_json::json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": jwk});
-        let claims =
-            serde_json::json!({"jti": "j", "htm": "GET", "htu": url, "iat": 1_700_000_000});
-        let proof = sign_parts(&key, &header, &claims);
-        assert!(matches!(
-            verifier.verify(&proof, &request),
-            Err(Error::InvalidDpopProof(DpopRefusal::InvalidSignature))
-        ));
-        assert_eq!(verifier.keys.len(), 0);
-    }
-
-    /// However many keys sign proofs, the cache holds at most its bound.
-    #[test]
-    fn the_key_cache_is_bounded() {
-        let cache = KeyCache::new();
-        let key = SigningKey::generate(Algorithm::EdDSA).unwrap();
-        let jwk = serde_json::to_value(key.verifying_key().to_jwk().unwrap()).unwrap();
-        let public = PublicJwk::parse(jwk.as_object().unwrap()).unwrap();
-        for n in 0..5_000_u32 {
-            let mut thumbprint = [0u8; 32];
-            thumbprint[..4].copy_from_slice(&n.to_be_bytes());
-            thumbprint[0] = thumbprint[3];
-            assert!(cache.get_or_parse(&thumbprint, || public.parsed_public()).is_some());
-        }
-        assert!(cache.len() <= KEY_CACHE_SHARDS * KEY_CACHE_SHARD_KEYS, "{}", cache.len());
-        assert!(cache.len() > 0);
     }
 
     #[test]
