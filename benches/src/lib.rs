@@ -161,13 +161,17 @@ pub fn machine() -> String {
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap_or(0.0);
     let kernel = read("/proc/sys/kernel/osrelease").trim().to_owned();
-    let load: Vec<String> =
-        read("/proc/loadavg").split_whitespace().take(3).map(str::to_owned).collect();
     format!(
         "{cpu}, {cores} cores, {:.0} GiB, Linux {kernel}, load average {} at the start",
         memory_kb / 1_048_576.0,
-        load.join(" ")
+        load_average()
     )
+}
+
+/// The load average now: over 1, 5 and 15 minutes (`/proc/loadavg`).
+pub fn load_average() -> String {
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
 }
 
 /// A number of `/proc/PID/status`: the first word after `field`.

@@ -1,16 +1,20 @@
 //! One backend measured end to end: its servers started, its database seeded, then each
 //! measurement in turn, in an order that matters (bare `/verify`'s peak RSS is read after its
-//! 10,000-connection run; the flood and the flow come after the throughput runs).
+//! 10,000-connection run; the flood and the flow come after the throughput runs; DPoP comes
+//! after the server's memory is read, its replay cache then holding the proofs of the runs).
+//! [`prepare`] alone starts the server and seeds its database, for `report --only dpop`.
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use jwt_auth_benches::{Most, fail, peak_rss_mb, proc_status};
 
+use crate::dpop::{self, Dpop};
 use crate::logins::{self, Logins};
 use crate::refreshes::{self, Refreshes};
 use crate::revocations::{self, Lag};
 use crate::seed::{self, Seeding};
-use crate::servers::{self, post_json};
+use crate::servers::{self, Server, post_json};
 use crate::sign_ins::{self, SignIns};
 use crate::throughput::{self, Level};
 use crate::user_flow::{self, Flow};
@@ -35,16 +39,33 @@ pub struct Backend {
     /// At 1,000 connections: bare `/verify`, then the example resource server's protected
     /// route (`examples/resource-server`, which verifies with `jwt-auth-verifier`).
     pub resource: (Run, Run),
+    /// DPoP-bound `/api/me` beside bearer, measured last.
+    pub dpop: Dpop,
 }
 
-/// Measures `jwt-auth serve` on SQLite (`postgres` None, a file in a fresh directory) or on
-/// the PostgreSQL database `postgres` names (created afresh first).
-pub fn measure(
+/// A backend ready to measure: its database seeded, `jwt-auth serve` answering on it.
+pub struct Prepared {
+    /// The run's own directory (the SQLite database, wrk's scripts), to remove at the end.
+    pub work: PathBuf,
+    pub envs: Vec<(&'static str, String)>,
+    pub secret: String,
+    pub server: Server,
+    /// The user registered through HTTP (the others are its copies), and its login's body.
+    pub email: String,
+    pub login: String,
+    pub seeding: Seeding,
+    /// The most threads the server runs at once, sampled from its start.
+    pub threads: Most,
+}
+
+/// Starts `jwt-auth serve` on SQLite (`postgres` None, a file in a fresh directory) or on the
+/// PostgreSQL database `postgres` names (created afresh first), and seeds its users.
+pub fn prepare(
     name: &'static str,
-    postgres: Option<String>,
+    postgres: Option<&str>,
     settings: &Settings,
     runtime: &tokio::runtime::Runtime,
-) -> Backend {
+) -> Prepared {
     eprintln!("report: {name}");
     let work = std::env::temp_dir().join(format!("jwt-auth-report-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&work);
@@ -52,11 +73,11 @@ pub fn measure(
     let secret: String = (0..48)
         .map(|i| char::from(b'a' + ((i * 7 + std::process::id() as usize) % 26) as u8))
         .collect();
-    if let Some(url) = &postgres {
+    if let Some(url) = postgres {
         runtime.block_on(seed::recreate_postgres(url));
     }
     let database = postgres
-        .clone()
+        .map(str::to_owned)
         .unwrap_or_else(|| format!("sqlite://{}", work.join("jwt-auth.db").display()));
     let mut envs = vec![
         ("DATABASE_URL", database.clone()),
@@ -76,12 +97,6 @@ pub fn measure(
     let threads = Most::sample(Duration::from_millis(100), move || {
         proc_status(server_pid, "Threads:").unwrap_or(0.0) as u64
     });
-    let bare = servers::start(
-        &settings.bin_dir.join("bare_verify"),
-        &[("JWT_SECRET", secret.clone())],
-        18_281,
-        "/verify",
-    );
     let email = format!("report-{}@example.com", std::process::id());
 
     eprintln!("report: {name}: seeding {} users", seed::USERS);
@@ -94,8 +109,27 @@ pub fn measure(
     if users < seed::USERS {
         fail(format!("{name}: {users} users in the database, not {}", seed::USERS));
     }
-
     let login = format!(r#"{{"username":"{email}","password":"{PASSWORD}"}}"#);
+    Prepared { work, envs, secret, server, email, login, seeding, threads }
+}
+
+/// Measures `jwt-auth serve` on SQLite (`postgres` None, a file in a fresh directory) or on
+/// the PostgreSQL database `postgres` names (created afresh first).
+pub fn measure(
+    name: &'static str,
+    postgres: Option<String>,
+    settings: &Settings,
+    runtime: &tokio::runtime::Runtime,
+) -> Backend {
+    let Prepared { work, envs, secret, server, email, login, seeding, threads } =
+        prepare(name, postgres.as_deref(), settings, runtime);
+    let server_pid = server.process.id();
+    let bare = servers::start(
+        &settings.bin_dir.join("bare_verify"),
+        &[("JWT_SECRET", secret.clone())],
+        18_281,
+        "/verify",
+    );
     let pair = post_json(&format!("{}/auth/login", server.base), &login);
     let token = pair
         .split("\"access_token\":\"")
@@ -139,6 +173,9 @@ pub fn measure(
     let peak_rss_mb = peak_rss_mb(server_pid);
     let threads_at_end = proc_status(server_pid, "Threads:").unwrap_or(0.0) as u64;
     let most_threads = threads.stop();
+    // Last, after the memory and threads are read: the server's replay cache then holds the
+    // proofs of these runs.
+    let dpop = dpop::measure(name, &server, &work, &email, duration, runtime);
     drop(server);
     let _ = std::fs::remove_dir_all(&work);
     Backend {
@@ -155,6 +192,7 @@ pub fn measure(
         threads_at_end,
         bare_peak_rss_mb,
         resource,
+        dpop,
     }
 }
 

@@ -28,7 +28,11 @@
 //!   from A's answer until B's `/api/me` refuses the token (SQLite is one process);
 //! - the server's peak RSS and its thread count (the most at once, and at the end), and bare
 //!   `/verify`'s peak RSS after its 10,000-connection run (the floor of Actix-web's own
-//!   per-connection buffers).
+//!   per-connection buffers);
+//! - last, DPoP-bound `GET /api/me` (ES256 and EdDSA proofs, signed beforehand, each sent
+//!   once) beside bearer `GET /api/me`, at 100 and 1,000 connections (`dpop.rs`). With
+//!   `--only dpop`, only these are measured (on a database seeded as above), and only their
+//!   section of `performance.md`, between its markers, is rewritten.
 //!
 //! A run takes about 6 minutes per backend with the defaults: the goose flow's 10,000 users ÷
 //! 45 a second ≈ 4 minutes, about 2 minutes of wrk and refresh chains at 8 s per measurement,
@@ -40,10 +44,11 @@
 //! the requests of the refresh chains (`refreshes.rs`) and of the revocation lag
 //! (`revocations.rs`); `throughput.rs` measures `/api/me` and the example resource server
 //! beside bare `/verify`, `logins.rs` logins and the flood, `user_flow.rs` runs the goose
-//! flow; `output.rs` and `plots.rs` write the report.
+//! flow, `dpop.rs` DPoP-bound requests; `output.rs` and `plots.rs` write the report.
 
 mod backend;
 mod client;
+mod dpop;
 mod logins;
 mod output;
 mod plots;
@@ -71,6 +76,8 @@ struct Settings {
     postgres: Option<String>,
     flow_users: u32,
     flow_rate: String,
+    /// `--only dpop`: measure the DPoP section alone and rewrite only it.
+    only_dpop: bool,
 }
 
 fn main() {
@@ -82,9 +89,10 @@ fn main() {
         postgres: std::env::var("REPORT_POSTGRES_URL").ok().filter(|u| !u.is_empty()),
         flow_users: 10_000,
         flow_rate: "45".into(),
+        only_dpop: false,
     };
     const USAGE: &str = "usage: report [--bin-dir DIR] [--out DIR] [--duration 8s] \
-                         [--flow-users 10000] [--flow-rate 45]";
+                         [--flow-users 10000] [--flow-rate 45] [--only dpop]";
     while let Some(arg) = args.next() {
         match (arg.as_str(), args.next()) {
             ("--bin-dir", Some(v)) => settings.bin_dir = v.into(),
@@ -98,6 +106,7 @@ fn main() {
                 v.parse::<f64>().ok().filter(|&r| r > 0.0).unwrap_or_else(|| fail(USAGE));
                 settings.flow_rate = v;
             }
+            ("--only", Some(v)) if v == "dpop" => settings.only_dpop = true,
             _ => fail(USAGE),
         }
     }
@@ -114,11 +123,41 @@ fn main() {
     let runtime = runtime(2);
     let machine = machine();
     eprintln!("report: on {machine}");
+    if settings.only_dpop {
+        let mut measured = vec![("SQLite", only_dpop("SQLite", None, &settings, &runtime))];
+        if let Some(url) = settings.postgres.as_deref() {
+            measured.push(("PostgreSQL", only_dpop("PostgreSQL", Some(url), &settings, &runtime)));
+        }
+        output::rewrite_dpop_section(&settings.out, &machine, &settings, &measured);
+        return;
+    }
     let mut backends = vec![backend::measure("SQLite", None, &settings, &runtime)];
     if let Some(url) = settings.postgres.clone() {
         backends.push(backend::measure("PostgreSQL", Some(url), &settings, &runtime));
     }
     output::write_report(&settings.out, &machine, &settings, &backends);
+}
+
+/// The DPoP section alone on one backend: its database seeded as for the whole report.
+fn only_dpop(
+    name: &'static str,
+    postgres: Option<&str>,
+    settings: &Settings,
+    runtime: &tokio::runtime::Runtime,
+) -> dpop::Dpop {
+    let prepared = backend::prepare(name, postgres, settings, runtime);
+    let measured = dpop::measure(
+        name,
+        &prepared.server,
+        &prepared.work,
+        &prepared.email,
+        &settings.duration,
+        runtime,
+    );
+    prepared.threads.stop();
+    drop(prepared.server);
+    let _ = std::fs::remove_dir_all(&prepared.work);
+    measured
 }
 
 /// A wrk duration (`8s`, `2m`, `1h`, or seconds) in seconds.

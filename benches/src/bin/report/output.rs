@@ -1,5 +1,6 @@
 //! The report itself: `performance.md`, a section per backend, with its plots beside it
-//! under `performance/`.
+//! under `performance/`, then the DPoP section of every backend between markers (which
+//! `--only dpop` rewrites alone).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -7,6 +8,7 @@ use std::path::Path;
 use jwt_auth_benches::{fail, thousands};
 
 use crate::backend::Backend;
+use crate::dpop::{self, Dpop};
 use crate::user_flow::{Flow, PREDECESSOR_MEAN_MS, PREDECESSOR_P99_MS};
 use crate::{Settings, plots, refreshes, revocations, seed};
 
@@ -215,9 +217,49 @@ pub fn write_report(out: &Path, machine: &str, settings: &Settings, backends: &[
         );
         plots::throughput(&out.join(format!("performance/{slug}-throughput.svg")), b);
     }
+    let measured: Vec<(&str, &Dpop)> = backends.iter().map(|b| (b.name, &b.dpop)).collect();
+    md.push_str(&dpop_section(machine, settings, &measured));
     let path = out.join("performance.md");
     std::fs::write(&path, md).unwrap_or_else(|e| fail(e));
     eprintln!("report: wrote {}", path.display());
+}
+
+/// The markers around the DPoP section, which `report --only dpop` rewrites alone.
+const DPOP_START: &str = "<!-- DPoP section: from here to its end marker, `benches/report.sh \
+                          --only dpop` writes it alone -->";
+const DPOP_END: &str = "<!-- end of the DPoP section -->";
+
+/// The DPoP section, between its markers.
+fn dpop_section(machine: &str, settings: &Settings, measured: &[(&str, &Dpop)]) -> String {
+    let section = dpop::section(machine, &settings.duration, measured);
+    format!("{DPOP_START}\n\n{section}{DPOP_END}\n")
+}
+
+/// Rewrites the DPoP section of `out/performance.md` alone (between its markers; after the
+/// rest when it has none yet), leaving the rest as it was.
+pub fn rewrite_dpop_section(
+    out: &Path,
+    machine: &str,
+    settings: &Settings,
+    measured: &[(&str, Dpop)],
+) {
+    let path = out.join("performance.md");
+    let report = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        fail(format!("{}: {e} (run the whole report once first)", path.display()))
+    });
+    let measured: Vec<(&str, &Dpop)> = measured.iter().map(|(name, d)| (*name, d)).collect();
+    let section = dpop_section(machine, settings, &measured);
+    let rewritten = match (report.find(DPOP_START), report.find(DPOP_END)) {
+        (Some(start), Some(end)) if start < end => {
+            let after = report[end + DPOP_END.len()..].trim_start_matches('\n');
+            let gap = if after.is_empty() { "" } else { "\n" };
+            format!("{}{section}{gap}{after}", &report[..start])
+        }
+        (None, None) => format!("{}\n\n{section}", report.trim_end()),
+        _ => fail(format!("{}: the DPoP section's markers are broken", path.display())),
+    };
+    std::fs::write(&path, rewritten).unwrap_or_else(|e| fail(e));
+    eprintln!("report: rewrote the DPoP section of {}", path.display());
 }
 
 fn write_flow(md: &mut String, settings: &Settings, flow: &Flow, slug: &str) {

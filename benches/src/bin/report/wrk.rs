@@ -21,7 +21,23 @@ pub fn wrk(
     headers: &[String],
     url: &str,
 ) -> Run {
-    let threads = connections.min(2).to_string();
+    wrk_text(connections, duration, script, headers, url).0
+}
+
+/// The threads wrk runs with at `connections`.
+pub fn wrk_threads(connections: u32) -> u32 {
+    connections.min(2)
+}
+
+/// Runs wrk: its summary, and all it printed (what a script's `done` wrote too).
+pub fn wrk_text(
+    connections: u32,
+    duration: &str,
+    script: Option<&Path>,
+    headers: &[String],
+    url: &str,
+) -> (Run, String) {
+    let threads = wrk_threads(connections).to_string();
     let mut command = Command::new("wrk");
     command.args([
         "--latency",
@@ -44,7 +60,7 @@ pub fn wrk(
         .arg(url)
         .output()
         .unwrap_or_else(|e| fail(format!("wrk: {e} (apt-get install wrk)")));
-    let text = String::from_utf8_lossy(&output.stdout);
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
     let mut run = Run::default();
     for line in text.lines() {
         let words: Vec<&str> = line.split_whitespace().collect();
@@ -58,7 +74,7 @@ pub fn wrk(
             _ => {}
         }
     }
-    run
+    (run, text)
 }
 
 /// A wrk latency (`850.00us`, `1.20ms`, `2.00s`) in milliseconds.
