@@ -60,6 +60,16 @@ pub enum FeedChange {
         /// The key id (the tokens' `kid` header).
         kid: String,
     },
+    /// On the change stream only, never on `GET /auth/revocations`: user `sub`'s record
+    /// changed (roles, the disabled flag), so a cached copy of it is stale. Voids no token by
+    /// itself: a disabled user's tokens are voided by a `user` event of their own.
+    UserChanged {
+        /// The user id.
+        sub: String,
+    },
+    /// On the change stream only, never on `GET /auth/revocations`: the signing keys changed (a
+    /// key published, retired or revoked), so the key set is to be read again.
+    KeysChanged,
     /// A kind this version does not know (a newer server): skipped, never an error.
     #[serde(other)]
     Unknown,
@@ -173,7 +183,9 @@ impl FeedEvent {
             FeedChange::Key { kid } => {
                 Revocation::Key { kid: kid.clone(), expires_at: at(self.expires_at)? }
             }
-            FeedChange::Unknown => return None,
+            FeedChange::UserChanged { .. } | FeedChange::KeysChanged | FeedChange::Unknown => {
+                return None;
+            }
         })
     }
 }
@@ -225,6 +237,25 @@ mod tests {
             let entry = FeedEntry { position: 3, recorded_at: t, revocation };
             let event = FeedEvent::from_entry(&entry, lifetime);
             assert_eq!((event.cursor.as_str(), event.expires_at), ("3", expires_at.timestamp()));
+        }
+    }
+
+    #[test]
+    fn the_stream_only_kinds_round_trip_and_void_nothing() {
+        for (change, json) in [
+            (
+                FeedChange::UserChanged { sub: "u".into() },
+                serde_json::json!({"cursor": "4", "kind": "user_changed", "sub": "u", "expires_at": 9}),
+            ),
+            (
+                FeedChange::KeysChanged,
+                serde_json::json!({"cursor": "4", "kind": "keys_changed", "expires_at": 9}),
+            ),
+        ] {
+            let event = FeedEvent { cursor: "4".into(), change, expires_at: 9 };
+            assert_eq!(serde_json::to_value(&event).unwrap(), json);
+            assert_eq!(serde_json::from_value::<FeedEvent>(json).unwrap(), event);
+            assert_eq!(event.revocation(), None);
         }
     }
 

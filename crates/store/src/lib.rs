@@ -49,6 +49,7 @@ mod error;
 mod keys;
 mod lifetimes;
 mod model;
+mod outbox;
 mod postgres;
 mod rows;
 mod schema;
@@ -62,6 +63,7 @@ pub use email::{InvalidEmail, MAX_EMAIL_BYTES, normalize_email};
 pub use error::{BoxError, StoreError};
 pub use keys::{IdTokenKeyTable, ResealedKey, StoredSigningKey};
 pub use lifetimes::TokenLifetimes;
+pub use outbox::{Leadership, OutboxChange, OutboxEntry};
 // What `Store` answers to jwt-core's `RefreshTokenStore::refresh_token_state`.
 pub use jwt_core::RefreshTokenState;
 // What `Store` answers to jwt-core's `RevocationStore::revocation_feed`.

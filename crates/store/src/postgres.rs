@@ -102,6 +102,8 @@ async fn advisory_xact_lock(conn: &mut Conn, lock: i64) -> QueryResult<()> {
 
 /// The advisory lock of [`serialize_feed_writes`]; nothing else in the database uses it.
 const FEED_LOCK: i64 = 0x6a77_745f_6665_6564; // "jwt_feed"
+/// The session advisory lock the relay's leader holds; nothing else in the database uses it.
+const RELAY_LOCK: i64 = 0x6a77_745f_7265_6c79; // "jwt_rely"
 /// The advisory lock of [`serialize_key_writes`]; nothing else in the database uses it.
 const KEYS_LOCK: i64 = 0x6a77_745f_6b65_7973; // "jwt_keys"
 
@@ -196,6 +198,14 @@ impl Database {
             .get_or_init(|| Listener::start(&self.url, self.connect_timeout))
             .as_ref()
             .map(Listener::subscribe)
+    }
+
+    /// Takes the relay's advisory lock on a connection of its own (see
+    /// [`Leadership`](crate::outbox::Leadership)).
+    pub async fn relay_leadership(&self) -> Result<Option<crate::outbox::Leadership>, StoreError> {
+        crate::outbox::Leadership::try_take(&self.url, RELAY_LOCK, self.connect_timeout)
+            .await
+            .map_err(StoreError::unavailable)
     }
 
     /// Whether the change listener has `LISTEN` in place now (starting it if it was not).

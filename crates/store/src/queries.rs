@@ -19,13 +19,13 @@ use crate::codes::{CodeRow, Redemption};
 use crate::error::StoreError;
 use crate::model::{EventQuery, ExistingEmails};
 use crate::rows::{
-    ClientRow, EventRow, ISSUED_BEFORE, KEY, RefreshTokenRow, Retirement, RevocationRow,
-    RotationSeen, SESSION, SessionRow, SigningKeyRow, UserChanges, UserRow, already_rotated,
-    db_time, email_key, parse_roles,
+    ClientRow, EventRow, ISSUED_BEFORE, KEY, KEYS_CHANGED_KIND, REVOCATION_KINDS, RefreshTokenRow,
+    Retirement, RevocationRow, RotationSeen, SESSION, SessionRow, SigningKeyRow, USER_CHANGED_KIND,
+    UserChanges, UserRow, already_rotated, db_time, email_key, parse_roles,
 };
 use crate::schema::{
-    authorization_codes, clients, consents, refresh_tokens, revocations, security_events, sessions,
-    signing_keys, token_lifetimes, users,
+    authorization_codes, clients, consents, feed_relay, refresh_tokens, revocations,
+    security_events, sessions, signing_keys, token_lifetimes, users,
 };
 
 type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -173,6 +173,7 @@ pub(crate) async fn update_user(
         } else {
             Vec::new()
         };
+        record_change(conn, Some(id), at).await?;
         super::notify_change(conn, USER_CHANGED, Some(id)).await?;
         let row = users::table.find(id).select(UserRow::as_select()).get_result(conn).await?;
         Ok(Some((row, revocations)))
@@ -196,6 +197,7 @@ pub(crate) async fn set_password_hash(
             return Ok(None);
         }
         let revocations = revoke_user(conn, id, RevokeReason::Admin, at).await?;
+        record_change(conn, Some(id), at).await?;
         super::notify_change(conn, USER_CHANGED, Some(id)).await?;
         let row = users::table.find(id).select(UserRow::as_select()).get_result(conn).await?;
         Ok(Some((row, revocations)))
@@ -219,6 +221,7 @@ pub(crate) async fn delete_user(
         };
         let revocations = revoke_user(conn, id, RevokeReason::Admin, at).await?;
         diesel::delete(users::table.find(id)).execute(conn).await?;
+        record_change(conn, Some(id), at).await?;
         super::notify_change(conn, USER_CHANGED, Some(id)).await?;
         Ok(Some((row, revocations)))
     })
@@ -444,6 +447,17 @@ async fn record_revocation(
     Ok(())
 }
 
+/// Records in the feed table, the change stream's outbox, that user `user_id` (or the signing
+/// keys, for `None`) changed: the relay publishes it in cursor order with the revocations.
+async fn record_change(conn: &mut Conn, user_id: Option<&str>, at: DateTime<Utc>) -> Result<()> {
+    super::serialize_feed_writes(conn).await?;
+    diesel::insert_into(revocations::table)
+        .values(RevocationRow::change(user_id, db_time(at)))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// Moves a user's "tokens issued before" cut-off forward to `before` (never back).
 async fn void_user_tokens(conn: &mut Conn, user_id: &str, before: NaiveDateTime) -> Result<()> {
     diesel::update(
@@ -563,11 +577,56 @@ pub(crate) async fn revocation_feed(
 ) -> Result<Vec<(i64, RevocationRow)>> {
     Ok(revocations::table
         .filter(revocations::id.gt(after))
+        .filter(revocations::kind.eq_any(REVOCATION_KINDS))
         .filter(revocations::kind.eq(ISSUED_BEFORE).or(revocations::session_expires_at.gt(now)))
         .order(revocations::id)
         .select((revocations::id, RevocationRow::as_select()))
         .load(conn)
         .await?)
+}
+
+/// The outbox by position: every row of the feed table after id `after` (revocations, user
+/// changes, key changes), oldest first, at most `limit`.
+pub(crate) async fn outbox_after(
+    conn: &mut Conn,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<(i64, RevocationRow)>> {
+    Ok(revocations::table
+        .filter(revocations::id.gt(after))
+        .order(revocations::id)
+        .limit(limit)
+        .select((revocations::id, RevocationRow::as_select()))
+        .load(conn)
+        .await?)
+}
+
+/// How far the relay has published the outbox; 0 before it ever has.
+pub(crate) async fn relay_published(conn: &mut Conn) -> Result<i64> {
+    Ok(feed_relay::table
+        .find(1i16)
+        .select(feed_relay::published)
+        .get_result::<i64>(conn)
+        .await
+        .optional()?
+        .unwrap_or(0))
+}
+
+/// Records that the relay has published the outbox up to `position` (never moves back).
+pub(crate) async fn set_relay_published(conn: &mut Conn, position: i64) -> Result<()> {
+    let updated = diesel::update(feed_relay::table.find(1i16))
+        .filter(feed_relay::published.lt(position))
+        .set(feed_relay::published.eq(position))
+        .execute(conn)
+        .await?;
+    if updated == 0 {
+        diesel::insert_into(feed_relay::table)
+            .values((feed_relay::id.eq(1i16), feed_relay::published.eq(position)))
+            .on_conflict_do_nothing()
+            .execute(conn)
+            .await?;
+    }
+    Ok(())
 }
 
 /// The id of the newest feed entry, 0 if there is none.
@@ -642,7 +701,7 @@ async fn prune_sessions(conn: &mut Conn, now: NaiveDateTime, batch: i64) -> Resu
 async fn prune_feed(conn: &mut Conn, now: NaiveDateTime, batch: i64) -> Result<i64> {
     Ok(delete_batch!(conn, revocations.id, batch, |expired| expired
         .field(revocations::kind)
-        .eq_any([SESSION, KEY])
+        .eq_any([SESSION, KEY, USER_CHANGED_KIND, KEYS_CHANGED_KIND])
         .and(expired.field(revocations::session_expires_at).le(now))))
 }
 
@@ -691,6 +750,9 @@ pub(crate) async fn add_first_signing_keys(
         // One statement per row: SQLite has no DEFAULT keyword for diesel's batch insert.
         for row in &rows {
             diesel::insert_into(signing_keys::table).values(row).execute(conn).await?;
+        }
+        if let Some(row) = <[SigningKeyRow]>::first(&rows) {
+            record_change(conn, None, row.created_at.and_utc()).await?;
         }
         super::notify_change(conn, KEYS_CHANGED, None).await?;
         Ok(true)
@@ -741,6 +803,7 @@ pub(crate) async fn rotate_signing_key(conn: &mut Conn, row: SigningKeyRow) -> R
         .execute(conn)
         .await?;
         diesel::insert_into(signing_keys::table).values(&row).execute(conn).await?;
+        record_change(conn, None, row.created_at.and_utc()).await?;
         super::notify_change(conn, KEYS_CHANGED, None).await?;
         Ok(())
     })
@@ -766,6 +829,7 @@ pub(crate) async fn revoke_signing_key(
         if revoked > 0 {
             // In the revocation feed too, for the services that verify with a cached JWK set.
             record_revocation(conn, &key_revocation, at).await?;
+            record_change(conn, None, at).await?;
             super::notify_change(conn, KEYS_CHANGED, None).await?;
             super::notify_change(conn, REVOCATIONS_CHANGED, None).await?;
         }

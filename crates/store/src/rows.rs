@@ -35,6 +35,14 @@ pub(crate) fn email_key(email: &str) -> String {
 pub(crate) const SESSION: &str = "session";
 pub(crate) const ISSUED_BEFORE: &str = "issued_before";
 pub(crate) const KEY: &str = "key";
+/// Outbox kinds of the feed table, on the change stream only (never in the revocation feed).
+pub(crate) const USER_CHANGED_KIND: &str = "user_changed";
+pub(crate) const KEYS_CHANGED_KIND: &str = "keys_changed";
+/// The kinds the revocation feed serves.
+pub(crate) const REVOCATION_KINDS: [&str; 3] = [SESSION, ISSUED_BEFORE, KEY];
+/// How long a `user_changed` or `keys_changed` row is kept: for a reader catching up from the
+/// database after the change stream was unreachable.
+pub(crate) const CHANGE_KEPT: chrono::TimeDelta = chrono::TimeDelta::days(1);
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = users)]
@@ -277,6 +285,30 @@ impl RevocationRow {
                 session_expires_at: Some(db_time(*expires_at)),
                 key_id: Some(kid.clone()),
             },
+        }
+    }
+
+    /// The outbox row of a change that voids nothing: a user's record (`user_id`) or the
+    /// signing keys (`None`) changed at `at`.
+    pub fn change(user_id: Option<&str>, at: NaiveDateTime) -> Self {
+        Self {
+            recorded_at: at,
+            kind: if user_id.is_some() { USER_CHANGED_KIND } else { KEYS_CHANGED_KIND }.to_owned(),
+            session_id: None,
+            user_id: user_id.map(str::to_owned),
+            cut_off: None,
+            session_expires_at: Some(at + CHANGE_KEPT),
+            key_id: None,
+        }
+    }
+
+    /// Any row of the feed table, as the change it records.
+    pub fn into_outbox(self) -> Result<crate::outbox::OutboxChange, StoreError> {
+        use crate::outbox::OutboxChange;
+        match (self.kind.as_str(), &self.user_id) {
+            (USER_CHANGED_KIND, Some(id)) => Ok(OutboxChange::UserChanged(id.clone())),
+            (KEYS_CHANGED_KIND, _) => Ok(OutboxChange::KeysChanged),
+            _ => Ok(OutboxChange::Revocation(self.into_revocation()?)),
         }
     }
 

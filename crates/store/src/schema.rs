@@ -147,6 +147,13 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    feed_relay (id) {
+        id -> SmallInt,
+        published -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     authorization_codes,
     consents,
