@@ -4,10 +4,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use jwt_auth_nats::StreamSettings;
+use jwt_auth_service::change_stream::{Reader, Relay};
 use jwt_auth_store::{Change, Changes};
 use jwt_core::Clock;
 
-use crate::state::AppState;
+use crate::state::{AppState, ChangeStream};
 
 /// How often revocations made by other instances are fetched when nothing was pushed: all of
 /// them on SQLite, a catch-up on PostgreSQL, which pushes each as it commits.
@@ -16,6 +18,9 @@ const REVOCATION_SYNC_EVERY: Duration = Duration::from_secs(1);
 pub(crate) fn spawn_background_jobs(state: Arc<AppState>) {
     // Revocations made by other instances: loaded before the server started (see
     // `Application::build`), then applied as they are pushed, and read again every second.
+    if state.change_stream.is_some() {
+        spawn_change_stream(&state);
+    }
     tokio::spawn(sync_revocations(state.clone()));
     tokio::spawn(prune(state.clone()));
     tokio::spawn(reload_web_origins(state.clone()));
@@ -28,7 +33,12 @@ pub(crate) fn spawn_background_jobs(state: Arc<AppState>) {
 /// read by position into `state.feed`, which applies it to the revocation set and wakes the
 /// streams of `GET /auth/revocations`: one read of the store for all of them.
 async fn sync_revocations(state: Arc<AppState>) {
-    let mut changes = state.store.changes();
+    // With the change stream, the database's notifications are not listened to: the stream
+    // brings every change, and the database is read only while it does not.
+    let mut changes = match state.change_stream {
+        Some(_) => None,
+        None => state.store.changes(),
+    };
     let mut tick = tokio::time::interval(REVOCATION_SYNC_EVERY);
     // Logged when the feed stops and when it resumes, not once a second while it is down.
     let mut failing = false;
@@ -37,7 +47,11 @@ async fn sync_revocations(state: Arc<AppState>) {
             _ = tick.tick() => Vec::new(),
             _ = state.feed.waker().notified() => Vec::new(),
             Some(change) = next_change(&mut changes) => vec![change],
+            _ = stream_stopped(&state) => Vec::new(),
         };
+        if follows_stream(&state) {
+            continue;
+        }
         // A burst of notifications is one read of the feed.
         if let Some(changes) = changes.as_mut() {
             pushed.extend(std::iter::from_fn(|| changes.try_next()));
@@ -68,6 +82,62 @@ async fn sync_revocations(state: Arc<AppState>) {
         // or not (an error is retried from the same point at the next turn).
         let _ = state.users.forget_changed(&state.store, state.now()).await;
     }
+}
+
+/// Whether the change stream brings every change now, once the feed was loaded from the
+/// database: then the database is not read.
+fn follows_stream(state: &AppState) -> bool {
+    state.change_stream.as_ref().is_some_and(ChangeStream::is_following) && state.feed.is_loaded()
+}
+
+/// Resolves when this instance stops following the change stream; never without one.
+async fn stream_stopped(state: &AppState) {
+    match &state.change_stream {
+        Some(stream) => stream.status.stopped().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Starts the change stream's relay (which leads only while it can) and reader, and wakes the
+/// relay on the database's notifications of writes (PostgreSQL), or polls (SQLite).
+fn spawn_change_stream(state: &Arc<AppState>) {
+    let Some(stream) = &state.change_stream else { return };
+    let policy = state.tokens().policy();
+    let longest = policy.access_ttl.max(policy.refresh_ttl) + policy.leeway;
+    let relay = Relay {
+        store: state.store.clone(),
+        nats: stream.nats.clone(),
+        settings: StreamSettings {
+            name: jwt_auth_nats::DEFAULT_STREAM.to_owned(),
+            max_age: longest.to_std().unwrap_or(Duration::from_secs(86_400)),
+            replicas: 1,
+        },
+        token_lifetime: policy.access_ttl + policy.leeway,
+        poll_every: match state.store.changes() {
+            Some(_) => Duration::from_secs(1),
+            None => Duration::from_millis(50),
+        },
+        wake: stream.relay_wake.clone(),
+        status: stream.status.clone(),
+    };
+    tokio::spawn(relay.run());
+    if let Some(mut changes) = state.store.changes() {
+        let wake = stream.relay_wake.clone();
+        tokio::spawn(async move {
+            while changes.next().await.is_some() {
+                wake.notify_one();
+            }
+        });
+    }
+    let reader = Reader {
+        nats: stream.nats.clone(),
+        stream: stream.stream.clone(),
+        feed: state.feed.clone(),
+        clock: Arc::new(jwt_core::SystemClock),
+        status: stream.status.clone(),
+    };
+    let state = state.clone();
+    tokio::spawn(async move { reader.run(&*state).await });
 }
 
 /// The next pushed change; never, without a change feed (SQLite) or once it has ended.
@@ -152,6 +222,7 @@ async fn prune(state: Arc<AppState>) {
 /// happens, or from the key directory every five seconds.
 async fn reload_keys(state: Arc<AppState>) {
     let (every, mut changes) = match state.keys.in_the_database() {
+        true if state.change_stream.is_some() => (jwt_auth_service::keys::RELOAD_EVERY, None),
         true => (jwt_auth_service::keys::RELOAD_EVERY, state.store.changes()),
         false => (Duration::from_secs(5), None),
     };
@@ -160,7 +231,11 @@ async fn reload_keys(state: Arc<AppState>) {
     let mut failing = false;
     loop {
         tokio::select! {
-            _ = tick.tick() => {}
+            // While the change stream brings key changes, the database is not polled.
+            _ = tick.tick() => if follows_stream(&state) && state.keys.in_the_database() {
+                continue;
+            },
+            _ = stream_stopped(&state) => {}
             _ = state.keys.reload_wanted() => {}
             Some(change) = next_change(&mut changes) => {
                 // Other changes are the revocation follower's; a resync may have missed keys.

@@ -187,6 +187,16 @@ pub struct ServeArgs {
     /// of every other.
     #[arg(long = "dpop-nonce", env = "DPOP_NONCE", default_value = "false", action = clap::ArgAction::Set)]
     pub dpop_nonce: bool,
+
+    /// NATS server(s) carrying the change feed between instances, regions and services
+    /// (comma-separated URLs); unset, instances on one PostgreSQL use the database alone.
+    #[arg(long = "nats-url", env = "NATS_URL")]
+    pub nats_url: Option<String>,
+
+    /// The JetStream stream this instance reads the change feed from (a region's mirror, for
+    /// example).
+    #[arg(long = "nats-stream", env = "NATS_STREAM", default_value = jwt_auth_nats::DEFAULT_STREAM)]
+    pub nats_stream: String,
 }
 
 /// How log lines look.
@@ -229,6 +239,17 @@ pub struct Config {
     pub log_format: LogFormat,
     /// `DPOP_NONCE`.
     pub dpop_nonce: bool,
+    /// `NATS_URL` and `NATS_STREAM`, when the change feed goes through NATS JetStream.
+    pub nats: Option<NatsSettings>,
+}
+
+/// Where the change feed goes past the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NatsSettings {
+    /// `NATS_URL`: one or more servers, comma-separated.
+    pub url: String,
+    /// `NATS_STREAM`: the stream (or mirror) this instance reads.
+    pub stream: String,
 }
 
 impl ServeArgs {
@@ -292,7 +313,24 @@ impl ServeArgs {
             token_include_email: self.token_include_email,
             log_format: self.log_format,
             dpop_nonce: self.dpop_nonce,
+            nats: self.nats_settings()?,
         })
+    }
+
+    /// `NATS_URL` (blank counts as unset) and `NATS_STREAM`, a JetStream stream name.
+    fn nats_settings(&self) -> Result<Option<NatsSettings>, ConfigError> {
+        let Some(url) = self.nats_url.as_deref().map(str::trim).filter(|u| !u.is_empty()) else {
+            return Ok(None);
+        };
+        let stream = self.nats_stream.trim();
+        let valid = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+        if stream.is_empty() || stream.len() > 255 || !stream.chars().all(valid) {
+            return Err(invalid(
+                "NATS_STREAM",
+                format!("`{stream}` is not a stream name (letters, digits, `_` and `-`)"),
+            ));
+        }
+        Ok(Some(NatsSettings { url: url.to_owned(), stream: stream.to_owned() }))
     }
 }
 

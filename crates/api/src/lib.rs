@@ -32,7 +32,7 @@ mod telemetry;
 // What the binary, the tests and an embedding program use: the command line, the
 // configuration, and the server built from it.
 pub use cli::{Cli, Command, run};
-pub use config::{Config, KeyArgs, LogFormat};
+pub use config::{Config, KeyArgs, LogFormat, NatsSettings};
 pub use routes::revocations::HEARTBEAT;
 pub use startup::{Application, CLIENT_BODY_TIMEOUT, CLIENT_REQUEST_TIMEOUT, KEEP_ALIVE};
 pub use state::AppState;

@@ -14,7 +14,7 @@ use jwt_core::{Clock, SessionPolicy, Sessions, TokenPolicy, TokenService};
 use crate::config::{Config, KeyArgs};
 use crate::failure::CliError;
 use crate::key_settings::KeySettings;
-use crate::state::AppState;
+use crate::state::{AppState, ChangeStream};
 use jwt_auth_service::dpop::Dpop;
 use jwt_auth_service::feed::FeedLog;
 use jwt_auth_service::metrics::Metrics;
@@ -96,6 +96,21 @@ impl Application {
             None => Metrics::new(),
         };
         let feed = FeedLog::new(sessions.store_feed(), sessions.revocation_follower(), clock);
+        let change_stream = match &config.nats {
+            Some(nats) => Some(ChangeStream {
+                nats: jwt_auth_nats::Connection::connect(&nats.url, "jwt-auth")
+                    .await
+                    .map_err(|e| CliError::Usage(format!("NATS_URL: {e}")))?,
+                stream: nats.stream.clone(),
+                status: Default::default(),
+                relay_wake: Default::default(),
+            }),
+            None => None,
+        };
+        let metrics = match &change_stream {
+            Some(_) => metrics.with_change_stream(),
+            None => metrics,
+        };
         let origins = WebOrigins::new(store.clone());
         let state = AppState {
             config,
@@ -112,6 +127,7 @@ impl Application {
             id_keys,
             origins,
             dpop,
+            change_stream,
         };
         ensure_admin(&state).await?;
         // Failing here is not fatal: an unknown origin reloads the set.

@@ -48,6 +48,38 @@ pub struct AppState {
     pub origins: WebOrigins,
     /// DPoP: the proofs of token requests and of bound access tokens, and the server nonces.
     pub dpop: Dpop,
+    /// The change feed on NATS JetStream, with `NATS_URL`.
+    pub change_stream: Option<ChangeStream>,
+}
+
+/// The connection to NATS, the stream this instance reads, and whether it follows it now.
+pub struct ChangeStream {
+    pub nats: jwt_auth_nats::Connection,
+    pub stream: String,
+    pub status: Arc<jwt_auth_service::change_stream::StreamStatus>,
+    /// Wakes the relay, should this instance lead it: a write to the outbox.
+    pub relay_wake: Arc<tokio::sync::Notify>,
+}
+
+impl ChangeStream {
+    /// Whether changes arrive from the stream now, so that the database need not be read.
+    pub fn is_following(&self) -> bool {
+        self.status.is_following()
+    }
+}
+
+impl jwt_auth_service::change_stream::ChangeTarget for AppState {
+    async fn user_changed(&self, id: &str) {
+        self.users.forget(id).await;
+    }
+
+    fn keys_changed(&self) {
+        self.keys.reload_soon();
+    }
+
+    fn observe_lag(&self, lag: std::time::Duration) {
+        self.metrics.revocation_feed_lag.observe(lag.as_secs_f64());
+    }
 }
 
 impl AppState {

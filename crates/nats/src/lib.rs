@@ -162,11 +162,20 @@ impl Connection {
         &self.client
     }
 
-    /// Creates the stream with `settings` if it does not exist; an existing one is kept as it
-    /// is.
-    pub async fn ensure_stream(&self, settings: &StreamSettings) -> Result<(), Error> {
-        self.jetstream.get_or_create_stream(settings.config()).await.map_err(jetstream_error)?;
-        Ok(())
+    /// The name of the stream that stores the feed's subjects, created with `settings` if
+    /// there is none; an existing one (made by an operator, with any name) is kept as it is.
+    pub async fn ensure_stream(&self, settings: &StreamSettings) -> Result<String, Error> {
+        if let Ok(name) =
+            self.jetstream.stream_by_subject(format!("{SUBJECT_PREFIX}.session")).await
+        {
+            return Ok(name);
+        }
+        let stream = self
+            .jetstream
+            .get_or_create_stream(settings.config())
+            .await
+            .map_err(jetstream_error)?;
+        Ok(stream.cached_info().config.name.clone())
     }
 
     /// Publishes `event` with its cursor as the message id, and waits for the stream to

@@ -107,6 +107,32 @@ impl FeedLog {
         Ok(events.len())
     }
 
+    /// Applies one change that arrived from the change stream, unless its position is not
+    /// past the newest one read (it came from the database already, or it is a redelivery):
+    /// a revocation goes to the revocation set and is kept while it matters; any change moves
+    /// the position. Returns whether it was new.
+    pub async fn apply_streamed(&self, event: &FeedEvent) -> bool {
+        let Some(position) = feed_position(&event.cursor) else { return false };
+        let _one_reader = self.reading.lock().await;
+        if position <= self.read().head {
+            return false;
+        }
+        if event.revocation().is_some() {
+            self.follower.apply(std::slice::from_ref(event));
+        } else {
+            self.follower.skip_to(event.cursor.clone());
+        }
+        {
+            let mut inner = self.inner.write().unwrap_or_else(PoisonError::into_inner);
+            if event.revocation().is_some() && event.expires_at > self.clock.now().timestamp() {
+                inner.events.push_back((position, event.clone()));
+            }
+            inner.head = position;
+        }
+        self.head.send_if_modified(|head| std::mem::replace(head, position) != position);
+        true
+    }
+
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
         self.inner.read().unwrap_or_else(PoisonError::into_inner)
     }

@@ -3,13 +3,14 @@
 //! it): accounts and their rules, user administration, service clients, the signing keys,
 //! the password and refresh grants, password hashing on its own threads (and the hashes other systems made), the login
 //! throttle, the user cache, the revocation feed as an instance holds it, the import of users,
-//! the audit trail, and the metrics.
+//! the audit trail, the metrics, and the change feed on NATS JetStream.
 
 #![warn(missing_docs)]
 
 pub mod accounts;
 pub mod audit;
 pub mod authorize;
+pub mod change_stream;
 pub mod client_cache;
 pub mod clients;
 pub mod code_grant;

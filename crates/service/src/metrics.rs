@@ -71,6 +71,9 @@ pub struct Metrics {
     pub feed_streams: Gauge,
     /// Registered on PostgreSQL only: SQLite has no change notifications.
     pub change_notifications: Option<Gauge>,
+    /// Registered with `NATS_URL` only: whether the change stream is followed, and whether
+    /// this instance leads its relay.
+    pub change_stream: Option<(Gauge, Gauge)>,
 }
 
 impl Default for Metrics {
@@ -159,6 +162,33 @@ impl Metrics {
             feed_cursor,
             feed_streams,
             change_notifications: None,
+            change_stream: None,
+        }
+    }
+
+    /// With the gauges of the change stream on NATS JetStream.
+    pub fn with_change_stream(mut self) -> Self {
+        let (following, leading) = (Gauge::default(), Gauge::default());
+        self.registry.register(
+            "change_stream_following",
+            "1 while this instance follows the change stream on NATS JetStream; 0 while NATS is \
+             unreachable and it reads the database every second instead",
+            following.clone(),
+        );
+        self.registry.register(
+            "change_stream_relay_leader",
+            "1 while this instance leads the relay that publishes the outbox to the stream",
+            leading.clone(),
+        );
+        self.change_stream = Some((following, leading));
+        self
+    }
+
+    /// Sets the change stream's gauges, when registered.
+    pub fn observe_change_stream(&self, following: bool, leading: bool) {
+        if let Some((following_gauge, leading_gauge)) = &self.change_stream {
+            following_gauge.set(i64::from(following));
+            leading_gauge.set(i64::from(leading));
         }
     }
 

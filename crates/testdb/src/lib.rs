@@ -1,7 +1,8 @@
 //! The databases of the store's and the server's tests: each test gets one of its own, a
 //! temporary SQLite file or a fresh PostgreSQL database ([`TestDb`]), and [`backend_tests!`]
 //! runs each test once on either [`Backend`]. [`pg`] creates and drops the PostgreSQL
-//! databases; [`cluster`] runs a private PostgreSQL cluster that a test may stop and start.
+//! databases; [`cluster`] runs a private PostgreSQL cluster that a test may stop and start; [`nats`] a
+//! NATS server with JetStream.
 //!
 //! When PostgreSQL is unreachable, its tests fail if `CI` is set and are otherwise skipped
 //! with a loud line on stderr.
@@ -9,6 +10,7 @@
 //! A development dependency of the tests only (and of the store's rotation bench).
 
 pub mod cluster;
+pub mod nats;
 pub mod pg;
 
 use std::future::Future;

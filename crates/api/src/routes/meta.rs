@@ -258,6 +258,11 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let notifications = store.change_notifications();
     let keys = state.tokens().keys();
     state.metrics.observe_instance(&keys, feed.head(), feed.open_streams(), notifications);
+    if let Some(stream) = &state.change_stream {
+        state
+            .metrics
+            .observe_change_stream(stream.status.is_following(), stream.status.is_leading());
+    }
     HttpResponse::Ok()
         .insert_header((CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8"))
         .body(state.metrics.render())

@@ -64,6 +64,7 @@ pub fn default_config(database_url: &str, data_dir: PathBuf) -> Config {
         token_include_email: false,
         log_format: LogFormat::Pretty,
         dpop_nonce: false,
+        nats: None,
     }
 }
 

@@ -9,6 +9,7 @@ mod attacks;
 mod auth;
 mod backoff;
 mod bodies;
+mod change_stream;
 mod clients;
 mod clients_api;
 mod console_api;

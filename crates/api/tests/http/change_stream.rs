@@ -1,0 +1,87 @@
+//! The change feed on NATS JetStream (`NATS_URL`), against a `nats-server` of the test's own:
+//! two instances on one PostgreSQL follow the stream (and say so in `/metrics`), a logout on one
+//! is refused on the other; with NATS killed, the other falls back to reading the database and
+//! still honours a logout; with NATS back, it follows the stream again.
+
+use std::time::{Duration, Instant};
+
+use jwt_auth_testdb::nats::NatsServer;
+use reqwest::StatusCode;
+
+use crate::common::{Backend, TestApp, TestDb, send};
+
+/// A gauge of `/metrics`, by its full name.
+async fn gauge(app: &TestApp, name: &str) -> Option<i64> {
+    let metrics = send(app.get("/metrics")).await;
+    metrics
+        .text
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+/// Waits until `app` says it follows the stream (`true`) or reads the database (`false`).
+async fn following(app: &TestApp, want: bool, within: Duration) {
+    let started = Instant::now();
+    while gauge(app, "jwt_auth_change_stream_following").await != Some(i64::from(want)) {
+        assert!(started.elapsed() < within, "following is not {want} after {within:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Logs `email` in on `a`, checks that `b` accepts the token, logs it out on `a`, and returns
+/// how long `b` took to refuse it (failing past `bound`).
+async fn logout_reaches(a: &TestApp, b: &TestApp, email: &str, bound: Duration) -> Duration {
+    let pair = a.login(email).await;
+    b.assert_accepted(&pair.access).await;
+    let out = send(a.post("/auth/logout").bearer_auth(&pair.access)).await;
+    assert_eq!(out.status, StatusCode::NO_CONTENT);
+    let started = Instant::now();
+    loop {
+        let reply = b.me(&pair.access).await;
+        if reply.status == StatusCode::UNAUTHORIZED {
+            reply.assert_token_refused("token_revoked");
+            return started.elapsed();
+        }
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+        assert!(started.elapsed() < bound, "still accepted after {bound:?}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_instances_follow_the_stream_fall_back_to_the_database_and_return() {
+    let Some(mut nats) = NatsServer::start() else { return };
+    let Some(db) = TestDb::open(Backend::Postgres).await else { return };
+    let url = nats.url();
+    let a = TestApp::start_with(db, |config| {
+        config.nats = Some(jwt_auth_api::NatsSettings {
+            url: url.clone(),
+            stream: jwt_auth_nats::DEFAULT_STREAM.to_owned(),
+        });
+    })
+    .await;
+    let b = a.sibling().await;
+    a.register("alice@example.com").await;
+    following(&a, true, Duration::from_secs(10)).await;
+    following(&b, true, Duration::from_secs(10)).await;
+    let leaders = gauge(&a, "jwt_auth_change_stream_relay_leader").await.unwrap_or(0)
+        + gauge(&b, "jwt_auth_change_stream_relay_leader").await.unwrap_or(0);
+    assert_eq!(leaders, 1, "one relay leader");
+
+    // Through the stream: both ways.
+    let took = logout_reaches(&a, &b, "alice@example.com", Duration::from_secs(1)).await;
+    eprintln!("through the stream, refused on B {took:?} after the logout on A");
+    logout_reaches(&b, &a, "alice@example.com", Duration::from_secs(1)).await;
+
+    // NATS gone: both read the database within a second or so, and a logout still reaches B.
+    nats.kill();
+    following(&b, false, Duration::from_secs(5)).await;
+    let took = logout_reaches(&a, &b, "alice@example.com", Duration::from_secs(3)).await;
+    eprintln!("from the database, refused on B {took:?} after the logout on A");
+
+    // NATS back: both follow the stream again, and it carries the next logout.
+    nats.resume();
+    following(&a, true, Duration::from_secs(10)).await;
+    following(&b, true, Duration::from_secs(10)).await;
+    logout_reaches(&a, &b, "alice@example.com", Duration::from_secs(1)).await;
+}

@@ -1,0 +1,278 @@
+//! The change feed past one database server, on NATS JetStream (`NATS_URL`).
+//!
+//! - **The relay.** One instance at a time (the holder of the store's relay leadership, which
+//!   it only seeks while NATS is reachable) publishes the outbox to the stream in position
+//!   order, each change with its cursor as message id, and records how far it got. A new
+//!   leader starts from the recorded position; what the old one published after it is
+//!   dropped by the stream as duplicates.
+//! - **The reader.** Every instance follows `NATS_STREAM` (a mirror in its own region) and
+//!   applies each change once, in order: revocations to the feed it holds (and so to its
+//!   revocation set), user changes to its user cache, key changes to its key set. While it
+//!   does, it reads nothing from the database; while NATS is unreachable, it says so and the
+//!   instance reads the database every second instead, then follows the stream again from the
+//!   message after the last one it handled, skipping what the database gave meanwhile.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use chrono::TimeDelta;
+use jwt_auth_nats::{Connection, Start, StreamSettings};
+use jwt_auth_store::{OutboxChange, OutboxEntry, Store};
+use jwt_core::{Clock, FeedChange, FeedEntry, FeedEvent};
+use tokio::sync::Notify;
+
+use crate::feed::FeedLog;
+
+/// How many outbox rows the relay reads at a time.
+pub const RELAY_BATCH: u32 = 500;
+/// How long before the moment an instance loaded the feed from the database its reader starts
+/// the stream: a margin for the clocks of the instance and of the NATS server.
+pub const START_MARGIN: TimeDelta = TimeDelta::seconds(60);
+/// How long to wait before trying again when the relay cannot lead or publish.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// Whether this instance follows the stream now, for the database readers to stand aside
+/// and for `/metrics`.
+#[derive(Debug, Default)]
+pub struct StreamStatus {
+    following: AtomicBool,
+    leading: AtomicBool,
+    /// Woken when following stops, so that the database is read at once.
+    stopped: Notify,
+}
+
+impl StreamStatus {
+    /// Whether changes arrive from the stream now; while `false` the instance reads the
+    /// database every second.
+    pub fn is_following(&self) -> bool {
+        self.following.load(Ordering::Acquire)
+    }
+
+    /// Whether this instance leads the relay now.
+    pub fn is_leading(&self) -> bool {
+        self.leading.load(Ordering::Acquire)
+    }
+
+    /// Resolves when following stops.
+    pub async fn stopped(&self) {
+        self.stopped.notified().await
+    }
+
+    fn set_following(&self, following: bool) {
+        if self.following.swap(following, Ordering::AcqRel) == following {
+            return;
+        }
+        if !following {
+            self.stopped.notify_waiters();
+        }
+    }
+}
+
+/// The event an outbox entry is published as: a revocation as the revocation feed serves it
+/// (it matters until the access tokens it voids have expired, `token_lifetime` with the
+/// leeway); a user or key change for as long as the outbox keeps it.
+pub fn event_of(entry: &OutboxEntry, token_lifetime: TimeDelta) -> FeedEvent {
+    let change = match &entry.change {
+        OutboxChange::Revocation(revocation) => {
+            let feed_entry = FeedEntry {
+                position: entry.position,
+                recorded_at: entry.recorded_at,
+                revocation: revocation.clone(),
+            };
+            return FeedEvent::from_entry(&feed_entry, token_lifetime);
+        }
+        OutboxChange::UserChanged(id) => FeedChange::UserChanged { sub: id.clone() },
+        OutboxChange::KeysChanged => FeedChange::KeysChanged,
+    };
+    let expires_at = (entry.recorded_at + TimeDelta::days(1)).timestamp();
+    FeedEvent { cursor: entry.position.to_string(), change, expires_at }
+}
+
+/// The relay: leads when it can, publishes the outbox while it leads, for ever.
+pub struct Relay {
+    /// The store whose outbox is published.
+    pub store: Arc<Store>,
+    /// The connection to NATS.
+    pub nats: Connection,
+    /// The stream created if missing.
+    pub settings: StreamSettings,
+    /// The lifetime of access tokens with the leeway, for the revocations' `expires_at`.
+    pub token_lifetime: TimeDelta,
+    /// How often the outbox is read when nothing woke the relay.
+    pub poll_every: Duration,
+    /// Woken by writes (this instance's, and others' through the store's change feed).
+    pub wake: Arc<Notify>,
+    /// Where leading is shown.
+    pub status: Arc<StreamStatus>,
+}
+
+impl Relay {
+    /// Runs for ever.
+    pub async fn run(self) {
+        let mut connected = self.nats.watch();
+        loop {
+            // Only an instance that reaches NATS seeks to lead: one that does not would hold
+            // everyone's changes back.
+            if connected.wait_for(|up| *up).await.is_err() {
+                return;
+            }
+            match self.store.relay_leadership().await {
+                Ok(Some(leadership)) => {
+                    self.status.leading.store(true, Ordering::Release);
+                    let ended = self.lead(leadership).await;
+                    self.status.leading.store(false, Ordering::Release);
+                    tracing::warn!(reason = %ended, "stopped leading the change stream's relay");
+                }
+                Ok(None) => {}
+                Err(e) => tracing::debug!(error = %e, "could not seek the relay's leadership"),
+            }
+            tokio::time::sleep(RETRY_AFTER).await;
+        }
+    }
+
+    /// Publishes while `leadership` holds and NATS answers; returns why it stopped.
+    async fn lead(&self, mut leadership: jwt_auth_store::Leadership) -> String {
+        if let Err(e) = self.nats.ensure_stream(&self.settings).await {
+            return e.to_string();
+        }
+        let mut published = match self.store.relay_published().await {
+            Ok(position) => position,
+            Err(e) => return e.to_string(),
+        };
+        tracing::info!(position = published, "leading the change stream's relay");
+        let mut connected = self.nats.watch();
+        loop {
+            let entries = match self.store.outbox_after(published, RELAY_BATCH).await {
+                Ok(entries) => entries,
+                Err(e) => return e.to_string(),
+            };
+            for entry in &entries {
+                if !leadership.is_held() {
+                    return "the leadership was lost".to_owned();
+                }
+                // Acknowledged before the next one is sent: the stream holds the changes in
+                // position order.
+                if let Err(e) = self.nats.publish(&event_of(entry, self.token_lifetime)).await {
+                    return e.to_string();
+                }
+                published = entry.position;
+            }
+            if !entries.is_empty()
+                && let Err(e) = self.store.set_relay_published(published).await
+            {
+                return e.to_string();
+            }
+            if entries.len() == RELAY_BATCH as usize {
+                continue;
+            }
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(self.poll_every) => {}
+                _ = leadership.lost() => return "the leadership was lost".to_owned(),
+                _ = connected.wait_for(|up| !*up) => return "NATS became unreachable".to_owned(),
+            }
+        }
+    }
+}
+
+/// What a reader applies changes to, besides the feed: user and key changes.
+pub trait ChangeTarget: Send + Sync {
+    /// User `id`'s record changed: forget any cached copy.
+    fn user_changed(&self, id: &str) -> impl Future<Output = ()> + Send;
+    /// The signing keys changed: read them again.
+    fn keys_changed(&self);
+    /// A delivery took this long from the stream's storing it to being applied here.
+    fn observe_lag(&self, lag: Duration);
+}
+
+/// The reader: follows `stream` on `nats` for ever, applying each change once.
+pub struct Reader {
+    /// The connection to NATS.
+    pub nats: Connection,
+    /// The stream (or mirror) followed.
+    pub stream: String,
+    /// The feed this instance holds, loaded from the database first.
+    pub feed: Arc<FeedLog>,
+    /// The wall clock, for the start time and the lag.
+    pub clock: Arc<dyn Clock>,
+    /// Where following is shown.
+    pub status: Arc<StreamStatus>,
+}
+
+impl Reader {
+    /// Runs for ever.
+    pub async fn run(self, target: &impl ChangeTarget) {
+        let mut connected = self.nats.watch();
+        // Before the first message: from a little before now (the feed was loaded from the
+        // database at start-up); after one, from the next message.
+        let mut last_sequence: Option<u64> = None;
+        let start_time = self.clock.now() - START_MARGIN;
+        let mut failing = false;
+        loop {
+            // The stream carries changes from a recent time on: what came before is loaded
+            // from the database first, by the instance's database reader.
+            while !self.feed.is_loaded() {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            if connected.wait_for(|up| *up).await.is_err() {
+                return;
+            }
+            let start = match last_sequence {
+                Some(sequence) => Start::AfterSequence(sequence),
+                None => Start::Since(start_time),
+            };
+            let mut following = match self.nats.follow(&self.stream, start).await {
+                Ok(following) => following,
+                Err(e) => {
+                    if !std::mem::replace(&mut failing, true) {
+                        tracing::warn!(error = %e, stream = %self.stream,
+                            "cannot follow the change stream; reading the database every second");
+                    }
+                    tokio::time::sleep(RETRY_AFTER).await;
+                    continue;
+                }
+            };
+            if std::mem::take(&mut failing) || !self.status.is_following() {
+                tracing::info!(stream = %self.stream, "following the change stream");
+            }
+            self.status.set_following(true);
+            let ended = loop {
+                let delivered = tokio::select! {
+                    delivered = following.next() => delivered,
+                    _ = connected.wait_for(|up| !*up) => break "NATS became unreachable".to_owned(),
+                };
+                match delivered {
+                    Some(Ok(delivered)) => {
+                        if let Some(event) = &delivered.event {
+                            self.apply(event, target).await;
+                            let now_ms = jwt_core::SystemClock.now().timestamp_millis();
+                            let lag = u64::try_from(now_ms - delivered.stored_at_ms).unwrap_or(0);
+                            target.observe_lag(Duration::from_millis(lag));
+                        }
+                        last_sequence = Some(delivered.sequence);
+                    }
+                    Some(Err(e)) => break e.to_string(),
+                    None => break "the consumer ended".to_owned(),
+                }
+            };
+            self.status.set_following(false);
+            failing = true;
+            tracing::warn!(reason = %ended,
+                "stopped following the change stream; reading the database every second");
+        }
+    }
+
+    /// Applies one change, unless it was applied already (its position is not past the
+    /// feed's).
+    async fn apply(&self, event: &FeedEvent, target: &impl ChangeTarget) {
+        if !self.feed.apply_streamed(event).await {
+            return;
+        }
+        match &event.change {
+            FeedChange::UserChanged { sub } => target.user_changed(sub).await,
+            FeedChange::KeysChanged | FeedChange::Key { .. } => target.keys_changed(),
+            _ => {}
+        }
+    }
+}
