@@ -194,6 +194,13 @@ impl Connection {
         Ok(ack.duplicate)
     }
 
+    /// The sequence of the newest message of stream `stream` (0 while it is empty): a reader
+    /// that has handled it has caught up with the stream as it was.
+    pub async fn last_sequence(&self, stream: &str) -> Result<u64, Error> {
+        let stream = self.jetstream.get_stream(stream).await.map_err(jetstream_error)?;
+        Ok(stream.cached_info().state.last_sequence)
+    }
+
     /// Follows stream `stream` from `start`, in order. The reader keeps the sequence of the
     /// last message it handled, to start after it next time.
     pub async fn follow(&self, stream: &str, start: Start) -> Result<Following, Error> {
@@ -255,6 +262,9 @@ pub struct Delivered {
     /// When the stream followed stored it (a mirror's time for a mirror), on that server's
     /// clock, in milliseconds since the epoch.
     pub stored_at_ms: i64,
+    /// How many messages the stream held after this one when it was delivered: 0 once the
+    /// reader has caught up.
+    pub pending: u64,
 }
 
 impl Following {
@@ -270,8 +280,8 @@ impl Following {
             Err(e) => return Some(Err(jetstream_error(e))),
         };
         let stored_at_ms = (info.published.unix_timestamp_nanos() / 1_000_000) as i64;
-        let sequence = info.stream_sequence;
+        let (sequence, pending) = (info.stream_sequence, info.pending);
         let event = serde_json::from_slice::<FeedEvent>(&message.payload).ok();
-        Some(Ok(Delivered { sequence, event, stored_at_ms }))
+        Some(Ok(Delivered { sequence, event, stored_at_ms, pending }))
     }
 }

@@ -84,6 +84,8 @@ mod error;
 mod feed;
 mod http;
 mod keys;
+#[cfg(feature = "nats")]
+mod nats;
 mod secret;
 mod shared;
 mod status;
@@ -103,6 +105,8 @@ pub struct ProtectingYourService;
 pub use config::{FeedConfig, KeySource, Timing};
 pub use error::{AuthError, ConfigError, VerifyError, bearer_token};
 pub use jwt_core::{AccessClaims, Audience, NoExtra};
+#[cfg(feature = "nats")]
+pub use nats::NatsFeedConfig;
 pub use secret::ClientSecret;
 pub use status::{FeedState, FeedStatus, KeysStatus, Status};
 pub use verifier::{NotReady, Verifier, VerifierBuilder};

@@ -68,7 +68,7 @@ pub enum FeedState {
     Disabled,
     /// Not connected yet.
     Connecting,
-    /// Connected by Server-Sent Events.
+    /// Connected by Server-Sent Events, or following the change stream on NATS JetStream.
     Streaming,
     /// Polling the JSON form, the last poll succeeded.
     Polling,

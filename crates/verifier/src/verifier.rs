@@ -75,6 +75,8 @@ pub struct VerifierBuilder {
     source: KeySource,
     audience: String,
     feed: Option<FeedConfig>,
+    #[cfg(feature = "nats")]
+    nats_feed: Option<crate::nats::NatsFeedConfig>,
     timing: Timing,
     http: Option<reqwest::Client>,
     allow_plain_http: bool,
@@ -89,6 +91,15 @@ impl VerifierBuilder {
     /// it expires; the verifier then becomes ready as soon as it has keys.
     pub fn feed(mut self, feed: FeedConfig) -> Self {
         self.feed = Some(feed);
+        self
+    }
+
+    /// Follows the revocation feed on the change stream of NATS JetStream (feature `nats`),
+    /// instead of the issuer's HTTP feed: the service then puts no load on the auth server.
+    /// Not with [`feed`](VerifierBuilder::feed) too.
+    #[cfg(feature = "nats")]
+    pub fn nats_feed(mut self, feed: crate::nats::NatsFeedConfig) -> Self {
+        self.nats_feed = Some(feed);
         self
     }
 
@@ -185,6 +196,17 @@ impl VerifierBuilder {
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|_| ConfigError::new("the verifier must be started inside a Tokio runtime"))?;
         self.timing.validate()?;
+        #[cfg(feature = "nats")]
+        let nats_feed = match (&self.feed, self.nats_feed) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::new("follow the HTTP feed or the NATS stream, not both"));
+            }
+            (_, nats_feed) => nats_feed,
+        };
+        #[cfg(not(feature = "nats"))]
+        let nats_feed: Option<()> = None;
+        let follows_feed = self.feed.is_some() || nats_feed.is_some();
+
         let urls = UrlPolicy {
             allow_plain_http: self.allow_plain_http,
             tls: cfg!(feature = "rustls") || self.http.is_some(),
@@ -267,16 +289,16 @@ impl VerifierBuilder {
             urls,
             ready: AtomicBool::new(false),
             keys_loaded: AtomicBool::new(!fetches_keys),
-            feed_synced: AtomicBool::new(self.feed.is_none()),
+            feed_synced: AtomicBool::new(!follows_feed),
             not_ready_logged: AtomicBool::new(false),
             ready_changed: Notify::new(),
             unknown_kid: Notify::new(),
             fetches_keys,
             endpoints: watch::Sender::new(given),
             state: Mutex::new(State {
-                feed_state: Some(match self.feed {
-                    Some(_) => FeedState::Connecting,
-                    None => FeedState::Disabled,
+                feed_state: Some(match follows_feed {
+                    true => FeedState::Connecting,
+                    false => FeedState::Disabled,
                 }),
                 ..State::default()
             }),
@@ -292,6 +314,12 @@ impl VerifierBuilder {
         }
         if let Some(feed) = self.feed {
             tasks.push(runtime.spawn(crate::feed::run(shared.clone(), feed)).abort_handle());
+        }
+        #[cfg(feature = "nats")]
+        if let Some(feed) = nats_feed {
+            tasks.push(runtime.spawn(crate::nats::run(shared.clone(), feed)).abort_handle());
+        }
+        if follows_feed {
             tasks.push(runtime.spawn(prune(shared.clone())).abort_handle());
         }
         Ok(Verifier { inner: Arc::new(Inner { shared, tasks }) })
@@ -345,6 +373,8 @@ impl Verifier {
             source,
             audience: audience.into(),
             feed: None,
+            #[cfg(feature = "nats")]
+            nats_feed: None,
             timing: Timing::default(),
             http: None,
             allow_plain_http: false,

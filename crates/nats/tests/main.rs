@@ -1,0 +1,125 @@
+//! Publishing and following the feed on a NATS server of the test's own: the stream the
+//! server creates, one message per cursor (a republish is a duplicate, dropped), the order
+//! kept, and a reader starting from the first message, after a sequence, or from a time.
+#![allow(clippy::disallowed_methods)] // the stream's times are the system's
+
+use std::time::Duration;
+
+use jwt_auth_nats::{Connection, Delivered, Start, StreamSettings};
+use jwt_auth_testdb::nats::NatsServer;
+use jwt_core::{FeedChange, FeedEvent};
+
+fn settings(name: &str) -> StreamSettings {
+    StreamSettings { name: name.to_owned(), max_age: Duration::from_secs(3600), replicas: 1 }
+}
+
+fn session(cursor: u32) -> FeedEvent {
+    FeedEvent {
+        cursor: cursor.to_string(),
+        change: FeedChange::Session { sid: format!("s{cursor}") },
+        expires_at: 4_000_000_000,
+    }
+}
+
+async fn connected(server: &NatsServer) -> Connection {
+    let nats = Connection::connect(&server.url(), "test").await.expect("a URL");
+    let mut up = nats.watch();
+    tokio::time::timeout(Duration::from_secs(10), up.wait_for(|up| *up))
+        .await
+        .expect("connected in time")
+        .expect("the connection lives");
+    nats
+}
+
+/// The next `n` messages from `start`.
+async fn read(nats: &Connection, stream: &str, start: Start, n: usize) -> Vec<Delivered> {
+    let mut following = nats.follow(stream, start).await.expect("follows");
+    let mut got = Vec::new();
+    while got.len() < n {
+        let next = tokio::time::timeout(Duration::from_secs(5), following.next()).await;
+        got.push(next.expect("a message in time").expect("not ended").expect("no error"));
+    }
+    got
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_are_stored_once_each_in_order_and_followed_from_any_start() {
+    let Some(server) = NatsServer::start() else { return };
+    let nats = connected(&server).await;
+    let name = nats.ensure_stream(&settings("FEED")).await.expect("created");
+    assert_eq!(name, "FEED");
+    // Created once: asked again, the same stream, whatever the name asked for.
+    assert_eq!(nats.ensure_stream(&settings("OTHER")).await.expect("found"), "FEED");
+    assert_eq!(nats.last_sequence("FEED").await.expect("info"), 0);
+
+    for cursor in [3, 5, 9] {
+        assert!(!nats.publish(&session(cursor)).await.expect("stored"), "new");
+    }
+    // A republish (a second leader, or a leader after a crash) is dropped.
+    assert!(nats.publish(&session(5)).await.expect("answered"), "a duplicate");
+    let stream_changes = FeedEvent {
+        cursor: "10".into(),
+        change: FeedChange::UserChanged { sub: "u".into() },
+        expires_at: 4_000_000_000,
+    };
+    assert!(!nats.publish(&stream_changes).await.expect("stored"));
+    assert_eq!(nats.last_sequence("FEED").await.expect("info"), 4, "four messages, not five");
+
+    let all = read(&nats, "FEED", Start::First, 4).await;
+    let cursors: Vec<_> = all.iter().map(|d| d.event.as_ref().unwrap().cursor.clone()).collect();
+    assert_eq!(cursors, ["3", "5", "9", "10"]);
+    assert_eq!(all.iter().map(|d| d.sequence).collect::<Vec<_>>(), [1, 2, 3, 4]);
+    assert_eq!(all[3].event.as_ref().unwrap().change, FeedChange::UserChanged { sub: "u".into() });
+    assert_eq!(all[3].pending, 0, "caught up");
+    assert!(all[0].pending > 0);
+
+    // After a sequence: the messages after it.
+    let rest = read(&nats, "FEED", Start::AfterSequence(2), 2).await;
+    assert_eq!(rest.iter().map(|d| d.sequence).collect::<Vec<_>>(), [3, 4]);
+
+    // From a time: what was stored since. An hour ago is everything; a new message after
+    // "now" is the only one from now on.
+    let since =
+        read(&nats, "FEED", Start::Since(chrono::Utc::now() - chrono::TimeDelta::hours(1)), 4)
+            .await;
+    assert_eq!(since[0].sequence, 1);
+    let now = chrono::Utc::now();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(!nats.publish(&session(11)).await.expect("stored"));
+    let newest = read(&nats, "FEED", Start::Since(now), 1).await;
+    assert_eq!(newest[0].event.as_ref().unwrap().cursor, "11");
+    assert_eq!(newest[0].sequence, 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_connection_says_when_nats_goes_and_comes_back() {
+    let Some(mut server) = NatsServer::start() else { return };
+    let nats = connected(&server).await;
+    assert!(nats.is_connected());
+    server.kill();
+    let mut up = nats.watch();
+    tokio::time::timeout(Duration::from_secs(5), up.wait_for(|up| !*up))
+        .await
+        .expect("the loss is noticed")
+        .expect("the connection lives");
+    assert!(!nats.is_connected());
+    server.resume();
+    tokio::time::timeout(Duration::from_secs(10), up.wait_for(|up| *up))
+        .await
+        .expect("back by itself")
+        .expect("the connection lives");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_is_made_while_nats_is_down_and_connects_when_it_starts() {
+    let Some(mut server) = NatsServer::start() else { return };
+    server.kill();
+    let nats = Connection::connect(&server.url(), "test").await.expect("made at once");
+    assert!(!nats.is_connected());
+    server.resume();
+    let mut up = nats.watch();
+    tokio::time::timeout(Duration::from_secs(10), up.wait_for(|up| *up))
+        .await
+        .expect("connected once NATS is up")
+        .expect("the connection lives");
+}
