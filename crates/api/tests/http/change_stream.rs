@@ -1,7 +1,8 @@
 //! The change feed on NATS JetStream (`NATS_URL`), against a `nats-server` of the test's own:
 //! two instances on one PostgreSQL follow the stream (and say so in `/metrics`), a logout on one
 //! is refused on the other; with NATS killed, the other falls back to reading the database and
-//! still honours a logout; with NATS back, it follows the stream again.
+//! still honours a logout; with NATS back, it follows the stream again. An instance restarted in
+//! the middle of a burst of logouts misses none and applies none twice.
 
 use std::time::{Duration, Instant};
 
@@ -48,18 +49,24 @@ async fn logout_reaches(a: &TestApp, b: &TestApp, email: &str, bound: Duration) 
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_instances_follow_the_stream_fall_back_to_the_database_and_return() {
-    let Some(mut nats) = NatsServer::start() else { return };
-    let Some(db) = TestDb::open(Backend::Postgres).await else { return };
+/// An instance on a fresh PostgreSQL database with the change stream on `nats`.
+async fn with_stream(nats: &NatsServer) -> Option<TestApp> {
+    let db = TestDb::open(Backend::Postgres).await?;
     let url = nats.url();
-    let a = TestApp::start_with(db, |config| {
+    let app = TestApp::start_with(db, |config| {
         config.nats = Some(jwt_auth_api::NatsSettings {
             url: url.clone(),
             stream: jwt_auth_nats::DEFAULT_STREAM.to_owned(),
         });
     })
     .await;
+    Some(app)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_instances_follow_the_stream_fall_back_to_the_database_and_return() {
+    let Some(mut nats) = NatsServer::start() else { return };
+    let Some(a) = with_stream(&nats).await else { return };
     let b = a.sibling().await;
     a.register("alice@example.com").await;
     following(&a, true, Duration::from_secs(10)).await;
@@ -84,4 +91,56 @@ async fn postgres_instances_follow_the_stream_fall_back_to_the_database_and_retu
     following(&a, true, Duration::from_secs(10)).await;
     following(&b, true, Duration::from_secs(10)).await;
     logout_reaches(&a, &b, "alice@example.com", Duration::from_secs(1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_an_instance_restarted_in_a_burst_of_logouts_misses_none_and_repeats_none() {
+    let Some(nats) = NatsServer::start() else { return };
+    let Some(a) = with_stream(&nats).await else { return };
+    a.register("alice@example.com").await;
+    let mut pairs = Vec::new();
+    for _ in 0..30 {
+        pairs.push(a.login("alice@example.com").await);
+    }
+    let kept = a.login("alice@example.com").await;
+    let b = a.sibling().await;
+    following(&b, true, Duration::from_secs(10)).await;
+    b.assert_accepted(&pairs[0].access).await;
+
+    // The burst on A; B is stopped after the first ten and started again meanwhile.
+    let mut b = Some(b);
+    let mut restarted = None;
+    for (i, pair) in pairs.iter().enumerate() {
+        let out = send(a.post("/auth/logout").bearer_auth(&pair.access)).await;
+        assert_eq!(out.status, StatusCode::NO_CONTENT);
+        if i == 10 {
+            drop(b.take());
+            restarted = Some(a.sibling_unready().await);
+        }
+    }
+    let b = restarted.expect("restarted");
+    b.wait_ready().await;
+    following(&b, true, Duration::from_secs(10)).await;
+
+    // Every logout is honoured on the restarted instance; the session kept is not revoked.
+    let started = Instant::now();
+    for pair in &pairs {
+        while b.me(&pair.access).await.status != StatusCode::UNAUTHORIZED {
+            assert!(started.elapsed() < Duration::from_secs(5), "a logout never reached B");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    b.assert_accepted(&kept.access).await;
+    // And its feed holds each revocation once, in order.
+    let admin = a.admin().await;
+    let feed = send(b.get("/auth/revocations").bearer_auth(&admin.access)).await;
+    assert_eq!(feed.status, StatusCode::OK, "{}", feed.text);
+    let events = feed.body["events"].as_array().expect("events").clone();
+    let sids: Vec<&str> = events.iter().filter_map(|e| e["sid"].as_str()).collect();
+    let unique: std::collections::HashSet<_> = sids.iter().collect();
+    assert_eq!(sids.len(), 30, "{sids:?}");
+    assert_eq!(unique.len(), 30, "each once");
+    let cursors: Vec<i64> =
+        events.iter().map(|e| e["cursor"].as_str().unwrap().parse().unwrap()).collect();
+    assert!(cursors.windows(2).all(|w| w[0] < w[1]), "{cursors:?}");
 }
