@@ -98,8 +98,10 @@ async fn stream_stopped(state: &AppState) {
     }
 }
 
-/// Starts the change stream's relay (which leads only while it can) and reader, and wakes the
-/// relay on the database's notifications of writes (PostgreSQL), or polls (SQLite).
+/// How often the relay's leader reads the outbox for rows to publish.
+const RELAY_POLL_EVERY: Duration = Duration::from_millis(10);
+
+/// Starts the change stream's relay (which leads only while it can) and reader.
 fn spawn_change_stream(state: &Arc<AppState>) {
     let Some(stream) = &state.change_stream else { return };
     let policy = state.tokens().policy();
@@ -113,22 +115,13 @@ fn spawn_change_stream(state: &Arc<AppState>) {
             replicas: 1,
         },
         token_lifetime: policy.access_ttl + policy.leeway,
-        poll_every: match state.store.changes() {
-            Some(_) => Duration::from_secs(1),
-            None => Duration::from_millis(50),
-        },
+        // Writers do not notify (see `StoreOptions::notify_changes`): the leader reads the
+        // outbox often instead, one indexed query.
+        poll_every: RELAY_POLL_EVERY,
         wake: stream.relay_wake.clone(),
         status: stream.status.clone(),
     };
     tokio::spawn(relay.run());
-    if let Some(mut changes) = state.store.changes() {
-        let wake = stream.relay_wake.clone();
-        tokio::spawn(async move {
-            while changes.next().await.is_some() {
-                wake.notify_one();
-            }
-        });
-    }
     let reader = Reader {
         nats: stream.nats.clone(),
         stream: stream.stream.clone(),

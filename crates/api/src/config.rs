@@ -290,11 +290,16 @@ impl ServeArgs {
             return Err(invalid("JWT_AUDIENCE", "must not be empty"));
         }
         let resources = parse_resources(&self.resources)?;
+        let nats = self.nats_settings()?;
+        // With the change stream, nothing listens to the database's notifications: writers
+        // skip them, and the database-wide lock a notifying transaction takes at commit.
+        let store_options =
+            StoreOptions { notify_changes: nats.is_none(), ..self.storage.store_options()? };
         Ok(Config {
             bind,
             database_url: self.storage.database_url.clone(),
             data_dir: self.storage.data_dir.clone(),
-            store_options: self.storage.store_options()?,
+            store_options,
             algorithm,
             issuer,
             audience: self.audience.clone(),
@@ -313,7 +318,7 @@ impl ServeArgs {
             token_include_email: self.token_include_email,
             log_format: self.log_format,
             dpop_nonce: self.dpop_nonce,
-            nats: self.nats_settings()?,
+            nats,
         })
     }
 

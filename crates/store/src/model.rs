@@ -293,6 +293,11 @@ pub struct StoreOptions {
     pub connect_timeout: Duration,
     /// SQLite: how long a statement waits for another process's lock (`busy_timeout`).
     pub busy_timeout: Duration,
+    /// PostgreSQL: whether writes `NOTIFY` the change channel inside their transaction (see
+    /// [`Store::changes`](crate::Store::changes)). A transaction that notified takes a
+    /// database-wide lock at commit; with the change stream on NATS, nothing listens, and
+    /// writers skip it.
+    pub notify_changes: bool,
 }
 
 impl Default for StoreOptions {
@@ -302,6 +307,7 @@ impl Default for StoreOptions {
             acquire_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_millis(750),
             busy_timeout: Duration::from_secs(5),
+            notify_changes: true,
         }
     }
 }

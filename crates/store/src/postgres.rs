@@ -56,6 +56,7 @@ where
 
 /// Notifies the change channel, to be delivered when the surrounding transaction commits:
 /// `KIND:MILLIS[:USER_ID]`, with the database's clock in milliseconds (see `changes.rs`).
+/// Not on a connection where `jwt_auth.notify` is `off` (`StoreOptions::notify_changes`).
 pub(crate) async fn notify_change(
     conn: &mut Conn,
     kind: &str,
@@ -65,7 +66,8 @@ pub(crate) async fn notify_change(
     use diesel_async::RunQueryDsl;
     let suffix = user_id.map(|id| format!(":{id}")).unwrap_or_default();
     diesel::sql_query(
-        "SELECT pg_notify($1, $2 || ':' || floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint || $3)",
+        "SELECT pg_notify($1, $2 || ':' || floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint || $3) \
+         WHERE current_setting('jwt_auth.notify', true) IS DISTINCT FROM 'off'",
     )
     .bind::<Text, _>(changes::CHANNEL)
     .bind::<Text, _>(kind)
@@ -170,8 +172,9 @@ impl Database {
             Box::pin(std::future::ready(checked))
         }));
         let connect_timeout = options.connect_timeout;
+        let notify = options.notify_changes;
         config.custom_setup =
-            Box::new(move |url| Box::pin(establish(url.to_owned(), connect_timeout)));
+            Box::new(move |url| Box::pin(establish(url.to_owned(), connect_timeout, notify)));
         let manager = AsyncDieselConnectionManager::new_with_config(url, config);
         let pool = Pool::builder()
             .max_size(options.max_connections.max(1))
@@ -356,8 +359,17 @@ pub(crate) fn server_of(url: &str) -> String {
 }
 
 /// The pool's connection attempts: [`connect_once`], in the pool's error type.
-async fn establish(url: String, timeout: Duration) -> ConnectionResult<Conn> {
-    connect_once(&url, timeout).await.map_err(|e| ConnectionError::BadConnection(source_text(&e)))
+async fn establish(url: String, timeout: Duration, notify: bool) -> ConnectionResult<Conn> {
+    let mut conn = connect_once(&url, timeout)
+        .await
+        .map_err(|e| ConnectionError::BadConnection(source_text(&e)))?;
+    if !notify {
+        use diesel_async::SimpleAsyncConnection;
+        conn.batch_execute("SET jwt_auth.notify = 'off'").await.map_err(|e| {
+            ConnectionError::BadConnection(format!("could not set jwt_auth.notify: {e}"))
+        })?;
+    }
+    Ok(conn)
 }
 
 /// What an error of [`connect_once`] says, without the variant's prefix.
@@ -424,7 +436,7 @@ impl Outage {
 async fn probe(outage: Weak<Outage>, url: String, connect_timeout: Duration) {
     let started = Instant::now();
     loop {
-        let attempt = establish(url.clone(), connect_timeout).await;
+        let attempt = establish(url.clone(), connect_timeout, true).await;
         let Some(outage) = outage.upgrade() else { return };
         match attempt {
             Ok(_connection) => {
@@ -479,7 +491,8 @@ mod tests {
         };
         let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
         let started = Instant::now();
-        let Err(ConnectionError::BadConnection(why)) = establish(url, Duration::from_secs(5)).await
+        let Err(ConnectionError::BadConnection(why)) =
+            establish(url, Duration::from_secs(5), true).await
         else {
             panic!("nothing listens on port {port}")
         };
@@ -509,7 +522,7 @@ mod tests {
         let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
         let timeout = Duration::from_millis(200);
         let started = Instant::now();
-        let Err(ConnectionError::BadConnection(why)) = establish(url, timeout).await else {
+        let Err(ConnectionError::BadConnection(why)) = establish(url, timeout, true).await else {
             panic!("a silent server cannot be connected to")
         };
         let expected = format!("PostgreSQL at 127.0.0.1:{port} did not answer within 200ms");

@@ -145,3 +145,25 @@ async fn postgres_listening_resumes_after_a_restart() {
     let heard = next_change(&mut changes, WITHIN).await;
     assert!(matches!(heard, Some(Change::Revocations { .. })), "{heard:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_store_told_not_to_notify_writes_without_notifying() {
+    let Some(db) = TestDb::open(Backend::Postgres).await else { return };
+    let options = jwt_auth_store::StoreOptions { notify_changes: false, ..Default::default() };
+    let quiet = jwt_auth_store::Store::connect_with(&db.url, options).await.expect("opens");
+    let listener = connect(&db.url).await;
+    let mut changes = listener.changes().expect("PostgreSQL has a change feed");
+    listening(&mut changes).await;
+    let alice = user(&db.store, "alice@example.com").await;
+    session(&db.store, "s1", &alice.id, t0(), secs(3600)).await;
+    session(&db.store, "s2", &alice.id, t0(), secs(3600)).await;
+
+    // The quiet store's logout is recorded, and nobody hears of it.
+    quiet.revoke_session("s1", RevokeReason::Logout, t0()).await.expect("revoked");
+    assert_eq!(next_change(&mut changes, Duration::from_millis(300)).await, None);
+    assert_eq!(quiet.outbox_after(0, 10).await.expect("reads").len(), 1, "in the outbox");
+    // Positive control: the same write through a notifying store is heard.
+    db.store.revoke_session("s2", RevokeReason::Logout, t0()).await.expect("revoked");
+    let heard = next_change(&mut changes, WITHIN).await;
+    assert!(matches!(heard, Some(Change::Revocations { .. })), "{heard:?}");
+}
