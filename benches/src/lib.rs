@@ -78,6 +78,17 @@ impl Drop for Process {
     }
 }
 
+/// 32 random bytes, base64: a key-encryption key for the instances of one run, which share
+/// their stored keys under it.
+pub fn key_encryption_key() -> String {
+    use base64::Engine as _;
+    let mut bytes = [0_u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
+        .unwrap_or_else(|e| fail(format!("/dev/urandom: {e}")));
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
 /// Where the release binaries are: `$CARGO_TARGET_DIR/release`, else `target/release`.
 pub fn release_dir() -> PathBuf {
     PathBuf::from(std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into()))

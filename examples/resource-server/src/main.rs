@@ -21,7 +21,7 @@ use actix_web::http::{Uri, header};
 use actix_web::middleware::Condition;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use jwt_auth_verifier::actix::{Authenticated, RequireRole};
-use jwt_auth_verifier::{Admin, ClientSecret, FeedConfig, KeySource, Verifier};
+use jwt_auth_verifier::{Admin, ClientSecret, FeedConfig, KeySource, NatsFeedConfig, Verifier};
 use serde_json::json;
 
 async fn stock(symbol: web::Path<String>, _caller: Authenticated) -> HttpResponse {
@@ -99,8 +99,6 @@ fn setting(name: &str) -> String {
 async fn main() -> std::io::Result<()> {
     let url = setting("JWT_AUTH_URL");
     let audience = std::env::var("JWT_AUDIENCE").unwrap_or_else(|_| "api".into());
-    let feed = FeedConfig::new(setting("CLIENT_ID"), ClientSecret::new(setting("CLIENT_SECRET")))
-        .server_url(&url);
     // An HS256 issuer publishes no key: the shared secret comes from here instead, and every
     // holder of it can mint tokens (prefer an asymmetric JWT_ALGORITHM at the issuer).
     let keys = match std::env::var("JWT_SECRET") {
@@ -114,7 +112,22 @@ async fn main() -> std::io::Result<()> {
         }
         Err(_) => KeySource::discover(url.clone()),
     };
-    let mut builder = Verifier::builder(keys, audience).feed(feed);
+    let builder = Verifier::builder(keys, audience);
+    // The revocation feed: the change stream on NATS JetStream when NATS_URL is set (no load on
+    // the issuer, no client credentials), else the issuer's feed as client CLIENT_ID.
+    let mut builder = match std::env::var("NATS_URL") {
+        Ok(nats) if !nats.trim().is_empty() => {
+            let mut stream = NatsFeedConfig::new(nats.trim());
+            if let Ok(name) = std::env::var("NATS_STREAM") {
+                stream = stream.stream(name);
+            }
+            builder.nats_feed(stream)
+        }
+        _ => builder.feed(
+            FeedConfig::new(setting("CLIENT_ID"), ClientSecret::new(setting("CLIENT_SECRET")))
+                .server_url(&url),
+        ),
+    };
     if let Ok(public_url) = std::env::var("PUBLIC_URL") {
         builder = builder.public_url(public_url);
     }

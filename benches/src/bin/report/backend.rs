@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use jwt_auth_benches::{Most, fail, peak_rss_mb, proc_status};
+use jwt_auth_benches::{Most, fail, key_encryption_key, peak_rss_mb, proc_status};
 
 use crate::dpop::{self, Dpop};
 use crate::logins::{self, Logins};
@@ -194,14 +194,4 @@ pub fn measure(
         resource,
         dpop,
     }
-}
-
-/// 32 random bytes, base64: a key-encryption key for this run.
-fn key_encryption_key() -> String {
-    use base64::Engine as _;
-    let mut bytes = [0_u8; 32];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
-        .unwrap_or_else(|e| fail(format!("/dev/urandom: {e}")));
-    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
