@@ -15,4 +15,5 @@ command -v nats-server >/dev/null || { echo "nats-server is not installed (apt-g
 : "${SCALE_POSTGRES_URL:?set SCALE_POSTGRES_URL, e.g. postgres://postgres@127.0.0.1/jwt_auth_scale}"
 cargo build --release --locked --quiet -p jwt-auth-api --bin jwt-auth
 cargo build --release --locked --quiet -p jwt-auth-benches --bin scale
+cargo build --release --locked --quiet -p resource-server
 "${CARGO_TARGET_DIR:-target}/release/scale" "$@"

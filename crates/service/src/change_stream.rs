@@ -120,6 +120,7 @@ impl Relay {
             match self.store.relay_leadership().await {
                 Ok(Some(leadership)) => {
                     self.status.leading.store(true, Ordering::Release);
+                    tracing::info!("leading the change stream's relay");
                     let ended = self.lead(leadership).await;
                     self.status.leading.store(false, Ordering::Release);
                     tracing::warn!(reason = %ended, "stopped leading the change stream's relay");
@@ -131,46 +132,80 @@ impl Relay {
         }
     }
 
-    /// Publishes while `leadership` holds and NATS answers; returns why it stopped.
+    /// Publishes while `leadership` holds and NATS is connected; returns why it stopped. A
+    /// failed read or publish is tried again after [`RETRY_AFTER`] from the recorded position,
+    /// keeping the leadership: it stays where it is (in the primary's region, when that
+    /// instance started first) rather than moving at every hiccup.
     async fn lead(&self, mut leadership: jwt_auth_store::Leadership) -> String {
-        if let Err(e) = self.nats.ensure_stream(&self.settings).await {
-            return e.to_string();
-        }
-        let mut published = match self.store.relay_published().await {
-            Ok(position) => position,
-            Err(e) => return e.to_string(),
-        };
-        tracing::info!(position = published, "leading the change stream's relay");
         let mut connected = self.nats.watch();
+        let mut failing = false;
+        // The position published up to; read from the store (and the stream made sure of) at
+        // the start and after a failure.
+        let mut published = None;
         loop {
-            let entries = match self.store.outbox_after(published, RELAY_BATCH).await {
-                Ok(entries) => entries,
-                Err(e) => return e.to_string(),
+            let failed = match self.publish_all(&leadership, &mut published).await {
+                Ok(()) => {
+                    if std::mem::take(&mut failing) {
+                        tracing::info!("the change stream's relay publishes again");
+                    }
+                    None
+                }
+                Err(e) => {
+                    published = None;
+                    Some(e)
+                }
             };
+            if let Some(e) = &failed
+                && !std::mem::replace(&mut failing, true)
+            {
+                tracing::warn!(error = %e, "the change stream's relay could not publish; retrying");
+            }
+            let wait = if failed.is_some() { RETRY_AFTER } else { self.poll_every };
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+                _ = leadership.lost() => return "the leadership was lost".to_owned(),
+                _ = connected.wait_for(|up| !*up) => return "NATS became unreachable".to_owned(),
+            }
+        }
+    }
+
+    /// Publishes the outbox after `published` (the recorded position when `None`), until a
+    /// read brings less than a batch.
+    async fn publish_all(
+        &self,
+        leadership: &jwt_auth_store::Leadership,
+        position: &mut Option<i64>,
+    ) -> Result<(), String> {
+        let mut published = match *position {
+            Some(published) => published,
+            None => {
+                self.nats.ensure_stream(&self.settings).await.map_err(|e| e.to_string())?;
+                self.store.relay_published().await.map_err(|e| e.to_string())?
+            }
+        };
+        *position = Some(published);
+        loop {
+            let entries =
+                self.store.outbox_after(published, RELAY_BATCH).await.map_err(|e| e.to_string())?;
             for entry in &entries {
                 if !leadership.is_held() {
-                    return "the leadership was lost".to_owned();
+                    return Err("the leadership was lost".to_owned());
                 }
                 // Acknowledged before the next one is sent: the stream holds the changes in
                 // position order.
-                if let Err(e) = self.nats.publish(&event_of(entry, self.token_lifetime)).await {
-                    return e.to_string();
-                }
+                self.nats
+                    .publish(&event_of(entry, self.token_lifetime))
+                    .await
+                    .map_err(|e| e.to_string())?;
                 published = entry.position;
             }
-            if !entries.is_empty()
-                && let Err(e) = self.store.set_relay_published(published).await
-            {
-                return e.to_string();
+            if !entries.is_empty() {
+                self.store.set_relay_published(published).await.map_err(|e| e.to_string())?;
+                *position = Some(published);
             }
-            if entries.len() == RELAY_BATCH as usize {
-                continue;
-            }
-            tokio::select! {
-                _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(self.poll_every) => {}
-                _ = leadership.lost() => return "the leadership was lost".to_owned(),
-                _ = connected.wait_for(|up| !*up) => return "NATS became unreachable".to_owned(),
+            if entries.len() < RELAY_BATCH as usize {
+                return Ok(());
             }
         }
     }

@@ -26,7 +26,9 @@ pub const FOLLOWERS: usize = 100;
 /// Events written a second.
 pub const RATE: usize = 1_000;
 /// How long the events flow.
-pub const WINDOW: Duration = Duration::from_secs(10);
+pub fn window() -> Duration {
+    crate::scaled(Duration::from_secs(10), Duration::from_secs(2))
+}
 
 /// One variant's figures.
 pub struct Run {
@@ -145,7 +147,7 @@ async fn on_http(base: &str, secret: &str) -> Vec<Verifier> {
     followers
 }
 
-/// Writes `RATE` events a second for `WINDOW`, a probe every 100 ms; returns each probe's lag
+/// Writes `RATE` events a second for `window()`, a probe every 100 ms; returns each probe's lag
 /// at each follower, in milliseconds.
 async fn write_events(postgres: &str, followers: &[Verifier]) -> Vec<f64> {
     let (db, connection) = tokio_postgres::connect(postgres, tokio_postgres::NoTls)
@@ -157,7 +159,7 @@ async fn write_events(postgres: &str, followers: &[Verifier]) -> Vec<f64> {
     let per_batch = RATE / 100;
     let started = Instant::now();
     let mut batch = 0_u64;
-    while started.elapsed() < WINDOW {
+    while started.elapsed() < window() {
         batch += 1;
         let due = started + Duration::from_millis(10 * batch);
         let probe = batch.is_multiple_of(10).then(|| format!("probe-{batch}"));
@@ -224,7 +226,7 @@ pub fn markdown(runs: &[Run]) -> String {
          | followers | probe lags | p50 | p99 | auth server CPU |\n|---|---:|---:|---:|---:|\n",
         jwt_auth_benches::thousands(RATE as u64),
         jwt_auth_benches::thousands(RATE as u64),
-        WINDOW.as_secs()
+        window().as_secs()
     );
     for run in runs {
         out.push_str(&format!(

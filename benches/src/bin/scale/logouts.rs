@@ -5,7 +5,7 @@
 //! database-wide lock at commit. With the change stream on NATS nothing is notified: the same
 //! logouts, with and without that lock, in one run.
 //!
-//! Each variant: the database created afresh, four instances started, `SESSIONS` logins
+//! Each variant: the database created afresh, four instances started, [`sessions`] logins
 //! spread over them (at the argon2 ceiling, not measured), then every session logged out
 //! through the instances in turn by `CONCURRENCY` clients at once, timed from the first
 //! request to the last answer.
@@ -26,7 +26,9 @@ use crate::servers::{self, Server, post_json};
 /// The instances on the one database.
 pub const INSTANCES: usize = 4;
 /// Sessions logged out per variant.
-pub const SESSIONS: usize = 4_000;
+pub fn sessions() -> usize {
+    crate::scaled(4_000, 200)
+}
 /// Logouts in flight at once.
 pub const CONCURRENCY: usize = 64;
 
@@ -91,16 +93,16 @@ pub fn measure(bin: &Path, postgres: &str, runtime: &tokio::runtime::Runtime) ->
     runs
 }
 
-/// `SESSIONS` logins spread over the instances, 16 at a time: their token pairs.
+/// [`sessions`] logins spread over the instances, 16 at a time: their token pairs.
 async fn log_in(bases: &[String], email: &str) -> Vec<(String, String, usize)> {
     let client = http_client();
-    let pairs = Arc::new(Mutex::new(Vec::with_capacity(SESSIONS)));
+    let pairs = Arc::new(Mutex::new(Vec::with_capacity(sessions())));
     let mut tasks = tokio::task::JoinSet::new();
     for worker in 0..16 {
         let (client, bases, pairs) = (client.clone(), bases.to_vec(), pairs.clone());
         let email = email.to_owned();
         tasks.spawn(async move {
-            for i in (worker..SESSIONS).step_by(16) {
+            for i in (worker..sessions()).step_by(16) {
                 let at = i % bases.len();
                 let (access, refresh) = login(&client, &bases[at], &email).await;
                 pairs.lock().unwrap_or_else(|e| e.into_inner()).push((access, refresh, at));
@@ -150,9 +152,10 @@ async fn log_out(bases: &[String], pairs: Vec<(String, String, usize)>) -> (f64,
 /// The section's table.
 pub fn markdown(runs: &[Run]) -> String {
     let mut out = format!(
-        "### Logouts per second, four instances on one PostgreSQL\n\n{SESSIONS} sessions per \
+        "### Logouts per second, four instances on one PostgreSQL\n\n{} sessions per \
          variant, logged out by {CONCURRENCY} clients at once through the {INSTANCES} instances \
-         in turn.\n\n| | logouts | logouts/s | p50 | p99 |\n|---|---:|---:|---:|---:|\n"
+         in turn.\n\n| | logouts | logouts/s | p50 | p99 |\n|---|---:|---:|---:|---:|\n",
+        sessions()
     );
     for run in runs {
         out.push_str(&format!(

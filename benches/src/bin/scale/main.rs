@@ -43,6 +43,14 @@ use std::path::PathBuf;
 
 use jwt_auth_benches::{fail, machine, release_dir, runtime};
 
+/// `--quick`: small counts and short windows (a smoke run of the harness).
+static QUICK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// `full`, or `quick` in a smoke run.
+fn scaled<T>(full: T, quick: T) -> T {
+    if QUICK.load(std::sync::atomic::Ordering::Relaxed) { quick } else { full }
+}
+
 /// The one-way delay between regions.
 const DELAY: std::time::Duration = std::time::Duration::from_millis(40);
 
@@ -68,6 +76,8 @@ fn main() {
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--out" => out = PathBuf::from(args.next().unwrap_or_else(|| fail("--out FILE"))),
+            // A smoke run: small counts and short windows, figures not worth keeping.
+            "--quick" => QUICK.store(true, std::sync::atomic::Ordering::Relaxed),
             "--lag-logouts" => {
                 lag_logouts = args
                     .next()
@@ -76,6 +86,9 @@ fn main() {
             }
             other => fail(format!("unknown argument `{other}`")),
         }
+    }
+    if QUICK.load(std::sync::atomic::Ordering::Relaxed) {
+        lag_logouts = lag_logouts.min(20);
     }
     let bin_dir = release_dir();
     let heading = machine();

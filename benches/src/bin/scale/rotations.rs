@@ -1,6 +1,6 @@
 //! Refresh rotations per second with one, two and four instances on one PostgreSQL database:
 //! `CLIENTS` clients log in once, then each chains refreshes (presenting the token the previous
-//! one returned) through the instances in turn, for `WINDOW`. A rotation is one transaction on
+//! one returned) through the instances in turn, for `window()`. A rotation is one transaction on
 //! the shared database; the instances share the work of answering.
 
 use std::path::Path;
@@ -18,7 +18,9 @@ use crate::servers::{self, Server, post_json};
 /// Clients chaining refreshes at once.
 pub const CLIENTS: usize = 32;
 /// How long each count runs.
-pub const WINDOW: Duration = Duration::from_secs(8);
+pub fn window() -> Duration {
+    crate::scaled(Duration::from_secs(8), Duration::from_secs(2))
+}
 
 /// Rotations per second and p99 with `instances` instances.
 pub struct Row {
@@ -58,7 +60,7 @@ pub fn measure(bin: &Path, postgres: &str, runtime: &tokio::runtime::Runtime) ->
         times.sort_by(f64::total_cmp);
         rows.push(Row {
             instances,
-            per_second: count as f64 / WINDOW.as_secs_f64(),
+            per_second: count as f64 / window().as_secs_f64(),
             p99_ms: quantile(&times, 0.99),
         });
         drop(servers);
@@ -67,7 +69,7 @@ pub fn measure(bin: &Path, postgres: &str, runtime: &tokio::runtime::Runtime) ->
     rows
 }
 
-/// Every client's chain for `WINDOW`: the rotations answered 200, and each one's time in ms.
+/// Every client's chain for `window()`: the rotations answered 200, and each one's time in ms.
 async fn chains(bases: &[String], email: &str) -> (usize, Vec<f64>) {
     let client = http_client();
     let start = std::sync::Arc::new(tokio::sync::Barrier::new(CLIENTS + 1));
@@ -78,7 +80,7 @@ async fn chains(bases: &[String], email: &str) -> (usize, Vec<f64>) {
         tasks.spawn(async move {
             let (_, mut refresh) = login(&client, &bases[n % bases.len()], &email).await;
             start.wait().await;
-            let deadline = Instant::now() + WINDOW;
+            let deadline = Instant::now() + window();
             let mut times = Vec::new();
             let mut k = n;
             while Instant::now() < deadline {
@@ -110,7 +112,7 @@ pub fn markdown(rows: &[Row]) -> String {
         "\n### Refresh rotations per second on one PostgreSQL\n\n{CLIENTS} clients, each chaining \
          refreshes through the instances in turn for {} s.\n\n| instances | rotations/s | p99 |\n\
          |---:|---:|---:|\n",
-        WINDOW.as_secs()
+        window().as_secs()
     );
     for row in rows {
         out.push_str(&format!(

@@ -80,7 +80,8 @@ pub async fn refused(client: &reqwest::Client, target: &Target, token: &str) -> 
     loop {
         match status(client, &target.url, token).await {
             401 => return started.elapsed(),
-            200 | 0 => {}
+            // Accepted still, no answer (restarting), or not ready yet (loading).
+            200 | 0 | 503 => {}
             other => fail(format!("{}: answered {other}", target.label)),
         }
         if started.elapsed() > GIVE_UP {
@@ -192,30 +193,35 @@ pub async fn faults(regions: &mut Regions, email: &str) -> Vec<(String, String)>
         ),
     ));
 
-    // 2. The relay's leader killed: the other instance of A takes over.
-    let leader = if read_gauge(&regions.base("a1"), "jwt_auth_change_stream_relay_leader").await
-        == Some(1)
-    {
-        "a1"
-    } else {
-        "a2"
-    };
+    // 2. The relay's leader killed: another instance takes over.
+    let names: Vec<String> = regions.instances.iter().map(|i| i.name.clone()).collect();
+    let leader = leader(regions, &names).await;
     let other = if leader == "a1" { "a2" } else { "a1" };
     let pairs = sessions(&regions.base(other), email, 20).await;
-    regions.instance(leader).kill();
-    let took_over =
-        wait_for_gauge(&regions.base(other), "jwt_auth_change_stream_relay_leader", 1).await;
+    regions.instance(&leader).kill();
+    let killed = Instant::now();
+    let survivors: Vec<String> = names.iter().filter(|n| **n != leader).cloned().collect();
+    let new_leader = loop {
+        if let Some(name) = leader_among(regions, &survivors).await {
+            break name;
+        }
+        if killed.elapsed() > Duration::from_secs(60) {
+            fail("no instance led the relay a minute after its leader was killed");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let took_over = killed.elapsed();
     for pair in &pairs {
         log_out(&client, &regions.base(other), pair).await;
     }
     let arrived = all_refused(&client, &b_instance, &pairs).await;
     let c1 = Target { label: "C, an instance".into(), url: me(regions, "c1") };
     all_refused(&client, &c1, &pairs).await;
-    regions.restart_instance(leader);
+    regions.restart_instance(&leader);
     outcomes.push((
         format!("The relay's leader ({leader}) killed"),
         format!(
-            "{other} led the relay {took_over:.1?} after the kill; 20 logouts through {other} \
+            "{new_leader} led the relay {took_over:.1?} after the kill; 20 logouts through {other} \
              then reached B and C ({arrived:.1?} for all of them on B). Nothing lost."
         ),
     ));
@@ -279,6 +285,29 @@ pub async fn faults(regions: &mut Regions, email: &str) -> Vec<(String, String)>
         ),
     ));
     outcomes
+}
+
+/// The instance that leads the relay now, failing the run if none does within a minute.
+async fn leader(regions: &Regions, names: &[String]) -> String {
+    let started = Instant::now();
+    loop {
+        if let Some(name) = leader_among(regions, names).await {
+            return name;
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            fail("no instance leads the relay");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn leader_among(regions: &Regions, names: &[String]) -> Option<String> {
+    for name in names {
+        if read_gauge(&regions.base(name), "jwt_auth_change_stream_relay_leader").await == Some(1) {
+            return Some(name.clone());
+        }
+    }
+    None
 }
 
 /// How many sessions `name`'s feed holds, failing the run if one is there twice.
