@@ -99,7 +99,7 @@ async fn stream_stopped(state: &AppState) {
 }
 
 /// How often the relay's leader reads the outbox for rows to publish.
-const RELAY_POLL_EVERY: Duration = Duration::from_millis(10);
+const RELAY_POLL_EVERY: Duration = Duration::from_millis(5);
 
 /// Starts the change stream's relay (which leads only while it can) and reader.
 fn spawn_change_stream(state: &Arc<AppState>) {

@@ -194,6 +194,34 @@ impl Connection {
         Ok(ack.duplicate)
     }
 
+    /// Publishes `events` one after the other without waiting between them, then waits for
+    /// the stream to store them all, in order. Each names the message id the stream must have
+    /// stored last (`Nats-Expected-Last-Msg-Id`: `after` for the first, then the one before
+    /// it), so the stream refuses a message whose predecessor it did not store: the stream
+    /// never holds them out of order, whatever fails. Use it once the stream's last message is
+    /// known to be `after`; an error leaves an unknown prefix stored.
+    pub async fn publish_after(&self, after: &str, events: &[FeedEvent]) -> Result<(), Error> {
+        let mut acks = Vec::with_capacity(events.len());
+        let mut previous = after;
+        for event in events {
+            let payload = serde_json::to_vec(event).map_err(jetstream_error)?;
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert(async_nats::header::NATS_MESSAGE_ID, event.cursor.as_str());
+            headers.insert(async_nats::header::NATS_EXPECTED_LAST_MESSAGE_ID, previous);
+            let ack = self
+                .jetstream
+                .publish_with_headers(subject(event), headers, payload.into())
+                .await
+                .map_err(jetstream_error)?;
+            acks.push(ack);
+            previous = event.cursor.as_str();
+        }
+        for ack in acks {
+            ack.await.map_err(jetstream_error)?;
+        }
+        Ok(())
+    }
+
     /// The sequence of the newest message of stream `stream` (0 while it is empty): a reader
     /// that has handled it has caught up with the stream as it was.
     pub async fn last_sequence(&self, stream: &str) -> Result<u64, Error> {

@@ -123,3 +123,28 @@ async fn a_connection_is_made_while_nats_is_down_and_connects_when_it_starts() {
         .expect("connected once NATS is up")
         .expect("the connection lives");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_is_stored_only_after_the_message_it_names_as_the_last() {
+    let Some(server) = NatsServer::start() else { return };
+    let nats = connected(&server).await;
+    nats.ensure_stream(&settings("FEED")).await.expect("created");
+    assert!(!nats.publish(&session(1)).await.expect("stored"));
+
+    // Named after the stream's last message: stored, in order.
+    let batch: Vec<FeedEvent> = (2..=6).map(session).collect();
+    nats.publish_after("1", &batch).await.expect("stored");
+    assert_eq!(nats.last_sequence("FEED").await.expect("info"), 6);
+
+    // Named after a message that is not the stream's last (a gap, or another leader went
+    // on): refused, and so is every message after it, which names its refused predecessor.
+    let stale: Vec<FeedEvent> = (8..=9).map(session).collect();
+    assert!(nats.publish_after("7", &stale).await.is_err());
+    assert_eq!(nats.last_sequence("FEED").await.expect("info"), 6, "nothing stored");
+    let cursors: Vec<String> = read(&nats, "FEED", Start::First, 6)
+        .await
+        .into_iter()
+        .map(|d| d.event.expect("an event").cursor)
+        .collect();
+    assert_eq!(cursors, ["1", "2", "3", "4", "5", "6"]);
+}

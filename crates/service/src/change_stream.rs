@@ -20,6 +20,7 @@ use chrono::TimeDelta;
 use jwt_auth_nats::{Connection, Start, StreamSettings};
 use jwt_auth_store::{OutboxChange, OutboxEntry, Store};
 use jwt_core::{Clock, FeedChange, FeedEntry, FeedEvent};
+
 use tokio::sync::Notify;
 
 use crate::feed::FeedLog;
@@ -139,8 +140,9 @@ impl Relay {
     async fn lead(&self, mut leadership: jwt_auth_store::Leadership) -> String {
         let mut connected = self.nats.watch();
         let mut failing = false;
-        // The position published up to; read from the store (and the stream made sure of) at
-        // the start and after a failure.
+        // The position published up to, and whether the stream's last message is known to be
+        // that one; read from the store (and the stream made sure of) at the start and after a
+        // failure.
         let mut published = None;
         loop {
             let failed = match self.publish_all(&leadership, &mut published).await {
@@ -172,37 +174,52 @@ impl Relay {
 
     /// Publishes the outbox after `published` (the recorded position when `None`), until a
     /// read brings less than a batch.
+    ///
+    /// After a start or a failure the stream may hold rows past the recorded position (a
+    /// leader that died before recording them): rows are then published one at a time, each
+    /// acknowledged before the next, until the stream stores one that it did not have. From
+    /// there the stream's last message is known, and a batch is sent at once, each message
+    /// naming the one before it as the stream's last (see [`Connection::publish_after`]).
     async fn publish_all(
         &self,
         leadership: &jwt_auth_store::Leadership,
-        position: &mut Option<i64>,
+        position: &mut Option<(i64, bool)>,
     ) -> Result<(), String> {
-        let mut published = match *position {
-            Some(published) => published,
+        let (mut published, mut known) = match *position {
+            Some(at) => at,
             None => {
                 self.nats.ensure_stream(&self.settings).await.map_err(|e| e.to_string())?;
-                self.store.relay_published().await.map_err(|e| e.to_string())?
+                (self.store.relay_published().await.map_err(|e| e.to_string())?, false)
             }
         };
-        *position = Some(published);
+        *position = Some((published, known));
         loop {
             let entries =
                 self.store.outbox_after(published, RELAY_BATCH).await.map_err(|e| e.to_string())?;
-            for entry in &entries {
-                if !leadership.is_held() {
-                    return Err("the leadership was lost".to_owned());
-                }
-                // Acknowledged before the next one is sent: the stream holds the changes in
-                // position order.
-                self.nats
-                    .publish(&event_of(entry, self.token_lifetime))
-                    .await
-                    .map_err(|e| e.to_string())?;
-                published = entry.position;
+            if !leadership.is_held() {
+                return Err("the leadership was lost".to_owned());
             }
-            if !entries.is_empty() {
+            let events: Vec<FeedEvent> =
+                entries.iter().map(|entry| event_of(entry, self.token_lifetime)).collect();
+            let mut rest = &events[..];
+            while !known && let Some((event, after)) = rest.split_first() {
+                let duplicate = self.nats.publish(event).await.map_err(|e| e.to_string())?;
+                known = !duplicate;
+                rest = after;
+            }
+            if !rest.is_empty() {
+                // The stream's last message: the one stored one at a time just before, or the
+                // last one published before this read.
+                let after = match events.len() - rest.len() {
+                    0 => published.to_string(),
+                    n => events[n - 1].cursor.clone(),
+                };
+                self.nats.publish_after(&after, rest).await.map_err(|e| e.to_string())?;
+            }
+            if let Some(entry) = entries.last() {
+                published = entry.position;
                 self.store.set_relay_published(published).await.map_err(|e| e.to_string())?;
-                *position = Some(published);
+                *position = Some((published, known));
             }
             if entries.len() < RELAY_BATCH as usize {
                 return Ok(());
