@@ -152,6 +152,12 @@ impl Connection {
         *self.connected.borrow()
     }
 
+    /// Waits until the connection is up, at most `within`: whether it is.
+    pub async fn connected_within(&self, within: Duration) -> bool {
+        let mut connected = self.watch();
+        matches!(tokio::time::timeout(within, connected.wait_for(|up| *up)).await, Ok(Ok(_)))
+    }
+
     /// Changes of [`is_connected`](Connection::is_connected), to wait on.
     pub fn watch(&self) -> watch::Receiver<bool> {
         self.connected.clone()

@@ -23,11 +23,7 @@ fn session(cursor: u32) -> FeedEvent {
 
 async fn connected(server: &NatsServer) -> Connection {
     let nats = Connection::connect(&server.url(), "test").await.expect("a URL");
-    let mut up = nats.watch();
-    tokio::time::timeout(Duration::from_secs(10), up.wait_for(|up| *up))
-        .await
-        .expect("connected in time")
-        .expect("the connection lives");
+    assert!(nats.connected_within(Duration::from_secs(10)).await, "connected in time");
     nats
 }
 

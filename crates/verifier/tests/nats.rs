@@ -29,11 +29,7 @@ struct Relay {
 impl Relay {
     async fn start(server: &NatsServer) -> Relay {
         let nats = Connection::connect(&server.url(), "relay").await.expect("a URL");
-        let mut up = nats.watch();
-        tokio::time::timeout(Duration::from_secs(10), up.wait_for(|up| *up))
-            .await
-            .expect("connected")
-            .expect("alive");
+        assert!(nats.connected_within(Duration::from_secs(10)).await, "connected in time");
         let settings = StreamSettings {
             name: jwt_auth_nats::DEFAULT_STREAM.into(),
             max_age: Duration::from_secs(3600),

@@ -10,6 +10,7 @@ use jwt_auth_testdb::nats::NatsServer;
 use reqwest::StatusCode;
 
 use crate::common::{Backend, TestApp, TestDb, send};
+use crate::http::instances::refused_within;
 
 /// A gauge of `/metrics`, by its full name.
 async fn gauge(app: &TestApp, name: &str) -> Option<i64> {
@@ -36,17 +37,7 @@ async fn logout_reaches(a: &TestApp, b: &TestApp, email: &str, bound: Duration) 
     b.assert_accepted(&pair.access).await;
     let out = send(a.post("/auth/logout").bearer_auth(&pair.access)).await;
     assert_eq!(out.status, StatusCode::NO_CONTENT);
-    let started = Instant::now();
-    loop {
-        let reply = b.me(&pair.access).await;
-        if reply.status == StatusCode::UNAUTHORIZED {
-            reply.assert_token_refused("token_revoked");
-            return started.elapsed();
-        }
-        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
-        assert!(started.elapsed() < bound, "still accepted after {bound:?}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    refused_within(b, &pair.access, bound).await
 }
 
 /// An instance on a fresh PostgreSQL database with the change stream on `nats`.

@@ -27,7 +27,7 @@ async fn refused_within_a_second(app: &TestApp, access: &str) -> Duration {
 }
 
 /// Polls `app` until `access` is refused as revoked; fails if that takes longer than `bound`.
-async fn refused_within(app: &TestApp, access: &str, bound: Duration) -> Duration {
+pub(crate) async fn refused_within(app: &TestApp, access: &str, bound: Duration) -> Duration {
     let started = Instant::now();
     loop {
         let reply = app.me(access).await;
