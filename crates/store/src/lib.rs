@@ -47,6 +47,7 @@ mod codes;
 mod email;
 mod error;
 mod keys;
+mod leadership;
 mod lifetimes;
 mod model;
 mod outbox;
@@ -62,15 +63,15 @@ pub use codes::{AuthorizationCode, Redemption};
 pub use email::{InvalidEmail, MAX_EMAIL_BYTES, normalize_email};
 pub use error::{BoxError, StoreError};
 pub use keys::{IdTokenKeyTable, ResealedKey, StoredSigningKey};
+pub use leadership::Leadership;
 pub use lifetimes::TokenLifetimes;
-pub use outbox::{Leadership, OutboxChange, OutboxEntry};
 // What `Store` answers to jwt-core's `RefreshTokenStore::refresh_token_state`.
 pub use jwt_core::RefreshTokenState;
 // What `Store` answers to jwt-core's `RevocationStore::revocation_feed`.
 pub use jwt_core::FeedEntry;
 pub use model::{
     BackendKind, Credentials, EventKind, EventQuery, ExistingEmails, Imported, NewUser,
-    PasswordHash, RecordedEvent, SecurityEvent, StoreOptions, UpdatedUser, User, UserPage,
-    UserUpdate,
+    OutboxChange, OutboxEntry, PasswordHash, RecordedEvent, SecurityEvent, StoreOptions,
+    UpdatedUser, User, UserPage, UserUpdate,
 };
 pub use store::{Store, postgres_url_with_database};

@@ -311,3 +311,26 @@ impl Default for StoreOptions {
         }
     }
 }
+
+/// One row of the outbox: its position (the feed's cursor), when it was recorded, and what
+/// changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEntry {
+    /// The row's position: ids only grow, and commit in order.
+    pub position: i64,
+    /// When it was recorded.
+    pub recorded_at: DateTime<Utc>,
+    /// What changed.
+    pub change: OutboxChange,
+}
+
+/// What an [`OutboxEntry`] records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutboxChange {
+    /// A revocation, as the revocation feed serves it.
+    Revocation(Revocation),
+    /// A user's record changed (roles, the disabled flag, deletion).
+    UserChanged(String),
+    /// The signing keys changed (stored, rotated or revoked).
+    KeysChanged,
+}

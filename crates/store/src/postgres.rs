@@ -204,9 +204,11 @@ impl Database {
     }
 
     /// Takes the relay's advisory lock on a connection of its own (see
-    /// [`Leadership`](crate::outbox::Leadership)).
-    pub async fn relay_leadership(&self) -> Result<Option<crate::outbox::Leadership>, StoreError> {
-        crate::outbox::Leadership::try_take(&self.url, RELAY_LOCK, self.connect_timeout)
+    /// [`Leadership`](crate::leadership::Leadership)).
+    pub async fn relay_leadership(
+        &self,
+    ) -> Result<Option<crate::leadership::Leadership>, StoreError> {
+        crate::leadership::Leadership::try_take(&self.url, RELAY_LOCK, self.connect_timeout)
             .await
             .map_err(StoreError::unavailable)
     }

@@ -303,8 +303,8 @@ impl RevocationRow {
     }
 
     /// Any row of the feed table, as the change it records.
-    pub fn into_outbox(self) -> Result<crate::outbox::OutboxChange, StoreError> {
-        use crate::outbox::OutboxChange;
+    pub fn into_outbox(self) -> Result<crate::model::OutboxChange, StoreError> {
+        use crate::model::OutboxChange;
         match (self.kind.as_str(), &self.user_id) {
             (USER_CHANGED_KIND, Some(id)) => Ok(OutboxChange::UserChanged(id.clone())),
             (KEYS_CHANGED_KIND, _) => Ok(OutboxChange::KeysChanged),
