@@ -103,6 +103,7 @@ done
 admin_token="$(post_json /auth/login "{\"username\": \"$admin_email\", \"password\": \"$password\"}" |
   python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])')"
 export JWT_AUTH_BASE_URL="$base" JWT_AUTH_PASSWORD="$password" JWT_AUTH_ADMIN_TOKEN="$admin_token" \
+  JWT_AUTH_ADMIN_EMAIL="$admin_email" \
   JWT_AUTH_SESSION_USER="$session_user" JWT_AUTH_SPARE_USER="$spare_user" \
   SCHEMATHESIS_HOOKS="$repo/scripts/schemathesis_hooks.py"
 
