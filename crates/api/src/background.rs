@@ -118,7 +118,6 @@ fn spawn_change_stream(state: &Arc<AppState>) {
         // Writers do not notify (see `StoreOptions::notify_changes`): the leader reads the
         // outbox often instead, one indexed query.
         poll_every: RELAY_POLL_EVERY,
-        wake: stream.relay_wake.clone(),
         status: stream.status.clone(),
     };
     tokio::spawn(relay.run());

@@ -103,7 +103,6 @@ impl Application {
                     .map_err(|e| CliError::Usage(format!("NATS_URL: {e}")))?,
                 stream: nats.stream.clone(),
                 status: Default::default(),
-                relay_wake: Default::default(),
             }),
             None => None,
         };

@@ -57,8 +57,6 @@ pub struct ChangeStream {
     pub nats: jwt_auth_nats::Connection,
     pub stream: String,
     pub status: Arc<jwt_auth_service::change_stream::StreamStatus>,
-    /// Wakes the relay, should this instance lead it: a write to the outbox.
-    pub relay_wake: Arc<tokio::sync::Notify>,
 }
 
 impl ChangeStream {

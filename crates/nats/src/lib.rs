@@ -187,16 +187,7 @@ impl Connection {
     /// Publishes `event` with its cursor as the message id, and waits for the stream to
     /// store it. Returns whether the stream had it already (a duplicate, dropped).
     pub async fn publish(&self, event: &FeedEvent) -> Result<bool, Error> {
-        let payload = serde_json::to_vec(event).map_err(jetstream_error)?;
-        let mut headers = async_nats::HeaderMap::new();
-        headers.insert(async_nats::header::NATS_MESSAGE_ID, event.cursor.as_str());
-        let ack = self
-            .jetstream
-            .publish_with_headers(subject(event), headers, payload.into())
-            .await
-            .map_err(jetstream_error)?
-            .await
-            .map_err(jetstream_error)?;
+        let ack = self.send(event, None).await?.await.map_err(jetstream_error)?;
         Ok(ack.duplicate)
     }
 
@@ -210,22 +201,32 @@ impl Connection {
         let mut acks = Vec::with_capacity(events.len());
         let mut previous = after;
         for event in events {
-            let payload = serde_json::to_vec(event).map_err(jetstream_error)?;
-            let mut headers = async_nats::HeaderMap::new();
-            headers.insert(async_nats::header::NATS_MESSAGE_ID, event.cursor.as_str());
-            headers.insert(async_nats::header::NATS_EXPECTED_LAST_MESSAGE_ID, previous);
-            let ack = self
-                .jetstream
-                .publish_with_headers(subject(event), headers, payload.into())
-                .await
-                .map_err(jetstream_error)?;
-            acks.push(ack);
+            acks.push(self.send(event, Some(previous)).await?);
             previous = event.cursor.as_str();
         }
         for ack in acks {
             ack.await.map_err(jetstream_error)?;
         }
         Ok(())
+    }
+
+    /// Sends `event` on its subject, its cursor as the message id, and, with `after`, the
+    /// message id the stream must have stored last; returns the acknowledgement to wait for.
+    async fn send(
+        &self,
+        event: &FeedEvent,
+        after: Option<&str>,
+    ) -> Result<jetstream::context::PublishAckFuture, Error> {
+        let payload = serde_json::to_vec(event).map_err(jetstream_error)?;
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(async_nats::header::NATS_MESSAGE_ID, event.cursor.as_str());
+        if let Some(after) = after {
+            headers.insert(async_nats::header::NATS_EXPECTED_LAST_MESSAGE_ID, after);
+        }
+        self.jetstream
+            .publish_with_headers(subject(event), headers, payload.into())
+            .await
+            .map_err(jetstream_error)
     }
 
     /// The sequence of the newest message of stream `stream` (0 while it is empty): a reader
@@ -261,6 +262,76 @@ impl Connection {
             .map_err(jetstream_error)?;
         let messages = consumer.messages().await.map_err(jetstream_error)?;
         Ok(Following { messages })
+    }
+}
+
+/// How long [`Connection::follow_for_ever`] waits before it tries again to follow, after a
+/// failure while NATS is connected.
+pub const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// What a reader does at each step of [`Connection::follow_for_ever`].
+pub trait Handler: Send {
+    /// Before following, and again after every interruption, once NATS is connected: an
+    /// error is a failure to follow, tried again after [`RETRY_AFTER`].
+    fn prepare(&mut self) -> impl Future<Output = Result<(), String>> + Send;
+    /// Following has begun, after the message with sequence `last` (`None`: from the start);
+    /// `resumed` after a failure.
+    fn following(&mut self, last: Option<u64>, resumed: bool);
+    /// The next message, in order.
+    fn delivered(&mut self, delivered: &Delivered) -> impl Future<Output = ()> + Send;
+    /// Following failed or stopped, and is tried again when it can be: said once for each
+    /// interruption, however many attempts fail.
+    fn failed(&mut self, reason: String);
+}
+
+impl Connection {
+    /// Follows stream `stream` for as long as the connection lives, from `first`, then after
+    /// each interruption (NATS unreachable, a failed consumer) from the message after the last
+    /// one handled, so that `handler` sees every message once and in order, whatever happens
+    /// in between.
+    pub async fn follow_for_ever(&self, stream: &str, first: Start, handler: &mut impl Handler) {
+        let mut connected = self.watch();
+        let mut last: Option<u64> = None;
+        let mut failing = false;
+        loop {
+            if connected.wait_for(|up| *up).await.is_err() {
+                return;
+            }
+            let started = match handler.prepare().await {
+                Ok(()) => {
+                    let start = last.map_or(first, Start::AfterSequence);
+                    self.follow(stream, start).await.map_err(|e| e.to_string())
+                }
+                Err(e) => Err(e),
+            };
+            let mut following = match started {
+                Ok(following) => following,
+                Err(e) => {
+                    if !std::mem::replace(&mut failing, true) {
+                        handler.failed(e);
+                    }
+                    tokio::time::sleep(RETRY_AFTER).await;
+                    continue;
+                }
+            };
+            handler.following(last, std::mem::take(&mut failing));
+            let ended = loop {
+                let delivered = tokio::select! {
+                    delivered = following.next() => delivered,
+                    _ = connected.wait_for(|up| !*up) => break "NATS became unreachable".to_owned(),
+                };
+                match delivered {
+                    Some(Ok(delivered)) => {
+                        handler.delivered(&delivered).await;
+                        last = Some(delivered.sequence);
+                    }
+                    Some(Err(e)) => break e.to_string(),
+                    None => break "the consumer ended".to_owned(),
+                }
+            };
+            failing = true;
+            handler.failed(ended);
+        }
     }
 }
 

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::TimeDelta;
-use jwt_auth_nats::{Connection, Start, StreamSettings};
+use jwt_auth_nats::{Connection, Delivered, Handler, RETRY_AFTER, Start, StreamSettings};
 use jwt_auth_store::{OutboxChange, OutboxEntry, Store};
 use jwt_core::{Clock, FeedChange, FeedEntry, FeedEvent};
 
@@ -30,8 +30,6 @@ pub const RELAY_BATCH: u32 = 500;
 /// How long before the moment an instance loaded the feed from the database its reader starts
 /// the stream: a margin for the clocks of the instance and of the NATS server.
 pub const START_MARGIN: TimeDelta = TimeDelta::seconds(60);
-/// How long to wait before trying again when the relay cannot lead or publish.
-const RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// Whether this instance follows the stream now, for the database readers to stand aside
 /// and for `/metrics`.
@@ -86,7 +84,7 @@ pub fn event_of(entry: &OutboxEntry, token_lifetime: TimeDelta) -> FeedEvent {
         OutboxChange::UserChanged(id) => FeedChange::UserChanged { sub: id.clone() },
         OutboxChange::KeysChanged => FeedChange::KeysChanged,
     };
-    let expires_at = (entry.recorded_at + TimeDelta::days(1)).timestamp();
+    let expires_at = (entry.recorded_at + jwt_auth_store::CHANGE_KEPT).timestamp();
     FeedEvent { cursor: entry.position.to_string(), change, expires_at }
 }
 
@@ -100,10 +98,8 @@ pub struct Relay {
     pub settings: StreamSettings,
     /// The lifetime of access tokens with the leeway, for the revocations' `expires_at`.
     pub token_lifetime: TimeDelta,
-    /// How often the outbox is read when nothing woke the relay.
+    /// How often the outbox is read.
     pub poll_every: Duration,
-    /// Woken by writes (this instance's, and others' through the store's change feed).
-    pub wake: Arc<Notify>,
     /// Where leading is shown.
     pub status: Arc<StreamStatus>,
 }
@@ -164,7 +160,6 @@ impl Relay {
             }
             let wait = if failed.is_some() { RETRY_AFTER } else { self.poll_every };
             tokio::select! {
-                _ = self.wake.notified() => {}
                 _ = tokio::time::sleep(wait) => {}
                 _ = leadership.lost() => return "the leadership was lost".to_owned(),
                 _ = connected.wait_for(|up| !*up) => return "NATS became unreachable".to_owned(),
@@ -253,78 +248,57 @@ pub struct Reader {
 }
 
 impl Reader {
-    /// Runs for ever.
+    /// Runs for ever (while the connection lives): from a little before now (the feed was
+    /// loaded from the database at start-up), then from the message after the last one
+    /// handled.
     pub async fn run(self, target: &impl ChangeTarget) {
-        let mut connected = self.nats.watch();
-        // Before the first message: from a little before now (the feed was loaded from the
-        // database at start-up); after one, from the next message.
-        let mut last_sequence: Option<u64> = None;
-        let start_time = self.clock.now() - START_MARGIN;
-        let mut failing = false;
-        loop {
-            // The stream carries changes from a recent time on: what came before is loaded
-            // from the database first, by the instance's database reader.
-            while !self.feed.is_loaded() {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            if connected.wait_for(|up| *up).await.is_err() {
-                return;
-            }
-            let start = match last_sequence {
-                Some(sequence) => Start::AfterSequence(sequence),
-                None => Start::Since(start_time),
-            };
-            let mut following = match self.nats.follow(&self.stream, start).await {
-                Ok(following) => following,
-                Err(e) => {
-                    if !std::mem::replace(&mut failing, true) {
-                        tracing::warn!(error = %e, stream = %self.stream,
-                            "cannot follow the change stream; reading the database every second");
-                    }
-                    tokio::time::sleep(RETRY_AFTER).await;
-                    continue;
-                }
-            };
-            if std::mem::take(&mut failing) || !self.status.is_following() {
-                tracing::info!(stream = %self.stream, "following the change stream");
-            }
-            self.status.set_following(true);
-            let ended = loop {
-                let delivered = tokio::select! {
-                    delivered = following.next() => delivered,
-                    _ = connected.wait_for(|up| !*up) => break "NATS became unreachable".to_owned(),
-                };
-                match delivered {
-                    Some(Ok(delivered)) => {
-                        if let Some(event) = &delivered.event {
-                            self.apply(event, target).await;
-                            let now_ms = jwt_core::SystemClock.now().timestamp_millis();
-                            let lag = u64::try_from(now_ms - delivered.stored_at_ms).unwrap_or(0);
-                            target.observe_lag(Duration::from_millis(lag));
-                        }
-                        last_sequence = Some(delivered.sequence);
-                    }
-                    Some(Err(e)) => break e.to_string(),
-                    None => break "the consumer ended".to_owned(),
-                }
-            };
-            self.status.set_following(false);
-            failing = true;
-            tracing::warn!(reason = %ended,
-                "stopped following the change stream; reading the database every second");
-        }
+        let start = Start::Since(self.clock.now() - START_MARGIN);
+        let nats = self.nats.clone();
+        let stream = self.stream.clone();
+        nats.follow_for_ever(&stream, start, &mut ReaderSteps { reader: &self, target }).await
+    }
+}
+
+/// What the reader does at each step of following.
+struct ReaderSteps<'a, T> {
+    reader: &'a Reader,
+    target: &'a T,
+}
+
+impl<T: ChangeTarget> Handler for ReaderSteps<'_, T> {
+    async fn prepare(&mut self) -> Result<(), String> {
+        // The stream carries changes from a recent time on: what came before is loaded from
+        // the database first, by the instance's database reader.
+        self.reader.feed.loaded().await;
+        Ok(())
     }
 
-    /// Applies one change, unless it was applied already (its position is not past the
-    /// feed's).
-    async fn apply(&self, event: &FeedEvent, target: &impl ChangeTarget) {
-        if !self.feed.apply_streamed(event).await {
-            return;
+    fn following(&mut self, _last: Option<u64>, resumed: bool) {
+        if resumed || !self.reader.status.is_following() {
+            tracing::info!(stream = %self.reader.stream, "following the change stream");
         }
-        match &event.change {
-            FeedChange::UserChanged { sub } => target.user_changed(sub).await,
-            FeedChange::KeysChanged | FeedChange::Key { .. } => target.keys_changed(),
-            _ => {}
+        self.reader.status.set_following(true);
+    }
+
+    async fn delivered(&mut self, delivered: &Delivered) {
+        let Some(event) = &delivered.event else { return };
+        // Applied once: unless its position is past the feed's.
+        if self.reader.feed.apply_streamed(event).await {
+            match &event.change {
+                FeedChange::UserChanged { sub } => self.target.user_changed(sub).await,
+                FeedChange::KeysChanged | FeedChange::Key { .. } => self.target.keys_changed(),
+                _ => {}
+            }
         }
+        // Against the NATS server's wall clock: the system's, whatever clock the instance runs on.
+        let now_ms = jwt_core::SystemClock.now().timestamp_millis();
+        let lag = u64::try_from(now_ms - delivered.stored_at_ms).unwrap_or(0);
+        self.target.observe_lag(Duration::from_millis(lag));
+    }
+
+    fn failed(&mut self, reason: String) {
+        self.reader.status.set_following(false);
+        tracing::warn!(%reason, stream = %self.reader.stream,
+            "not following the change stream; reading the database every second");
     }
 }

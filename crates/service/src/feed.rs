@@ -35,6 +35,8 @@ pub struct FeedLog {
     /// Woken by this instance's own revocations, so that the feed is read at once (other
     /// instances' arrive by the store's change feed, or the poll).
     wake: tokio::sync::Notify,
+    /// Whether the first read has been made, for [`FeedLog::loaded`].
+    loaded: watch::Sender<bool>,
 }
 
 #[derive(Default)]
@@ -68,6 +70,7 @@ impl FeedLog {
             head: watch::Sender::new(0),
             streams: Arc::default(),
             wake: tokio::sync::Notify::new(),
+            loaded: watch::Sender::new(false),
         }
     }
 
@@ -104,6 +107,9 @@ impl FeedLog {
             inner.head = new_head;
         }
         self.head.send_if_modified(|head| std::mem::replace(head, new_head) != new_head);
+        if first {
+            self.loaded.send_replace(true);
+        }
         Ok(events.len())
     }
 
@@ -146,6 +152,12 @@ impl FeedLog {
     /// Whether the first read has been made.
     pub fn is_loaded(&self) -> bool {
         self.follower.is_loaded()
+    }
+
+    /// Resolves once the first read has been made.
+    pub async fn loaded(&self) {
+        // The sender lives in `self`, so the wait ends only by the value.
+        let _ = self.loaded.subscribe().wait_for(|loaded| *loaded).await;
     }
 
     /// The newest position read.

@@ -35,7 +35,6 @@ fn relay(store: Arc<Store>, nats: Connection) -> (Relay, Arc<StreamStatus>) {
         },
         token_lifetime: TimeDelta::minutes(15),
         poll_every: Duration::from_millis(50),
-        wake: Default::default(),
         status: status.clone(),
     };
     (relay, status)

@@ -65,6 +65,7 @@ pub use error::{BoxError, StoreError};
 pub use keys::{IdTokenKeyTable, ResealedKey, StoredSigningKey};
 pub use leadership::Leadership;
 pub use lifetimes::TokenLifetimes;
+pub use rows::CHANGE_KEPT;
 // What `Store` answers to jwt-core's `RefreshTokenStore::refresh_token_state`.
 pub use jwt_core::RefreshTokenState;
 // What `Store` answers to jwt-core's `RevocationStore::revocation_feed`.

@@ -42,7 +42,7 @@ pub(crate) const KEYS_CHANGED_KIND: &str = "keys_changed";
 pub(crate) const REVOCATION_KINDS: [&str; 3] = [SESSION, ISSUED_BEFORE, KEY];
 /// How long a `user_changed` or `keys_changed` row is kept: for a reader catching up from the
 /// database after the change stream was unreachable.
-pub(crate) const CHANGE_KEPT: chrono::TimeDelta = chrono::TimeDelta::days(1);
+pub const CHANGE_KEPT: chrono::TimeDelta = chrono::TimeDelta::days(1);
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = users)]

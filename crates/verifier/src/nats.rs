@@ -6,9 +6,8 @@
 //! last one it handled; a change is applied once, by its cursor, whatever is redelivered.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use jwt_auth_nats::{Connection, Start};
+use jwt_auth_nats::{Connection, Delivered, Handler, Start};
 use jwt_core::{FeedChange, FeedFollower, feed_position};
 
 use crate::shared::Shared;
@@ -46,9 +45,6 @@ impl NatsFeedConfig {
     }
 }
 
-/// How long to wait before following again after a failure while NATS is connected.
-const RETRY_AFTER: Duration = Duration::from_secs(1);
-
 pub(crate) async fn run(shared: Arc<Shared>, config: NatsFeedConfig) {
     let nats = match Connection::connect(&config.url, "jwt-auth-verifier").await {
         Ok(nats) => nats,
@@ -58,73 +54,57 @@ pub(crate) async fn run(shared: Arc<Shared>, config: NatsFeedConfig) {
         }
     };
     let feed = FeedFollower::new(shared.revocations.clone(), shared.tokens.clock().clone());
-    let mut connected = nats.watch();
-    let mut last_sequence: Option<u64> = None;
-    let mut failing = false;
-    loop {
-        if connected.wait_for(|up| *up).await.is_err() {
-            return;
-        }
-        // Caught up once the newest message the stream holds now is handled.
-        let target = match nats.last_sequence(&config.stream).await {
-            Ok(target) => target,
-            Err(e) => {
-                fail(&shared, &mut failing, format!("change stream `{}`: {e}", config.stream));
-                tokio::time::sleep(RETRY_AFTER).await;
-                continue;
-            }
-        };
-        let start = last_sequence.map_or(Start::First, Start::AfterSequence);
-        let mut following = match nats.follow(&config.stream, start).await {
-            Ok(following) => following,
-            Err(e) => {
-                fail(&shared, &mut failing, format!("change stream `{}`: {e}", config.stream));
-                tokio::time::sleep(RETRY_AFTER).await;
-                continue;
-            }
-        };
-        if last_sequence.unwrap_or(0) >= target {
-            shared.feed_synced();
-        }
-        if std::mem::take(&mut failing) {
-            tracing::info!(stream = %config.stream, "following the change stream again");
-        }
-        shared.feed_state(FeedState::Streaming);
-        let ended = loop {
-            let delivered = tokio::select! {
-                delivered = following.next() => delivered,
-                _ = connected.wait_for(|up| !*up) => break "NATS became unreachable".to_owned(),
-            };
-            let delivered = match delivered {
-                Some(Ok(delivered)) => delivered,
-                Some(Err(e)) => break e.to_string(),
-                None => break "the consumer ended".to_owned(),
-            };
-            if let Some(event) = &delivered.event {
-                let applied = feed.cursor().as_deref().and_then(feed_position).unwrap_or(0);
-                if feed_position(&event.cursor).is_some_and(|position| position > applied) {
-                    // A key published or revoked: the key task fetches the JWK set again
-                    // (it spaces its fetches).
-                    if event.change == FeedChange::KeysChanged && shared.fetches_keys {
-                        shared.unknown_kid.notify_one();
-                    }
-                    // A revocation voids tokens; any event moves the cursor.
-                    feed.apply(std::slice::from_ref(event));
-                    shared.feed_seen(Some(&event.cursor));
-                }
-            }
-            last_sequence = Some(delivered.sequence);
-            if delivered.sequence >= target || delivered.pending == 0 {
-                shared.feed_synced();
-            }
-        };
-        fail(&shared, &mut failing, format!("change stream `{}`: {ended}", config.stream));
-    }
+    let mut steps = Steps { nats: nats.clone(), stream: config.stream, shared, feed, target: 0 };
+    nats.follow_for_ever(&steps.stream.clone(), Start::First, &mut steps).await
 }
 
-/// Reports a failure once per outage.
-fn fail(shared: &Shared, failing: &mut bool, error: String) {
-    if !std::mem::replace(failing, true) {
-        shared.feed_failed(error);
+/// What the verifier does at each step of following.
+struct Steps {
+    nats: Connection,
+    stream: String,
+    shared: Arc<Shared>,
+    feed: FeedFollower,
+    /// The newest message the stream held when following (again) began: caught up once it is
+    /// handled.
+    target: u64,
+}
+
+impl Handler for Steps {
+    async fn prepare(&mut self) -> Result<(), String> {
+        self.target = self.nats.last_sequence(&self.stream).await.map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
+    fn following(&mut self, last: Option<u64>, resumed: bool) {
+        if last.unwrap_or(0) >= self.target {
+            self.shared.feed_synced();
+        }
+        if resumed {
+            tracing::info!(stream = %self.stream, "following the change stream again");
+        }
+        self.shared.feed_state(FeedState::Streaming);
+    }
+
+    async fn delivered(&mut self, delivered: &Delivered) {
+        if let Some(event) = &delivered.event {
+            let applied = self.feed.cursor().as_deref().and_then(feed_position).unwrap_or(0);
+            if feed_position(&event.cursor).is_some_and(|position| position > applied) {
+                // A key published or revoked: the key task fetches the JWK set again (it
+                // spaces its fetches).
+                if event.change == FeedChange::KeysChanged && self.shared.fetches_keys {
+                    self.shared.unknown_kid.notify_one();
+                }
+                // A revocation voids tokens; any event moves the cursor.
+                self.feed.apply(std::slice::from_ref(event));
+                self.shared.feed_seen(Some(&event.cursor));
+            }
+        }
+        if delivered.sequence >= self.target || delivered.pending == 0 {
+            self.shared.feed_synced();
+        }
+    }
+
+    fn failed(&mut self, reason: String) {
+        self.shared.feed_failed(format!("change stream `{}`: {reason}", self.stream));
     }
 }
