@@ -8,7 +8,10 @@
 # The database is dropped and created afresh at the start (its name must contain `scale`;
 # the user needs the right to create databases). Bounded (fixed counts, 127.0.0.1 only);
 # needs nats-server (apt-get install nats-server) and curl. Not run by CI. Run it on a quiet
-# machine: the section names the load average it started with. `--out FILE` writes elsewhere.
+# machine: the section names the load average it started with. `--out FILE` writes elsewhere;
+# `--quick` is a smoke run of small counts (its figures are not worth keeping); `--regions-only`
+# runs the regions' lag and faults alone and writes nothing. With BENCH_LOG_DIR=DIR set, every
+# process of the run (servers, nats-server) writes its output to DIR/NAME.log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v nats-server >/dev/null || { echo "nats-server is not installed (apt-get install nats-server)" >&2; exit 2; }

@@ -4,7 +4,7 @@
 //! formatting of counts and of the machine in a report's heading.
 
 use std::path::PathBuf;
-use std::process::{Child, Command};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -87,6 +87,25 @@ pub fn key_encryption_key() -> String {
         .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
         .unwrap_or_else(|e| fail(format!("/dev/urandom: {e}")));
     base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Where a process of a run writes its output: with `BENCH_LOG_DIR` set, to the file
+/// `DIR/NAME.log` (appended: a restarted process goes on writing there), for looking into a
+/// failed run; otherwise nowhere. Applied to `command`'s standard output and error.
+pub fn log_output<'a>(command: &'a mut Command, name: &str) -> &'a mut Command {
+    let Some(dir) = std::env::var_os("BENCH_LOG_DIR") else {
+        return command.stdout(Stdio::null()).stderr(Stdio::null());
+    };
+    let dir = PathBuf::from(dir);
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| fail(format!("{}: {e}", dir.display())));
+    let path = dir.join(format!("{name}.log"));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .unwrap_or_else(|e| fail(format!("{}: {e}", path.display())));
+    let copy = file.try_clone().unwrap_or_else(|e| fail(format!("{}: {e}", path.display())));
+    command.stdout(copy).stderr(file)
 }
 
 /// Where the release binaries are: `$CARGO_TARGET_DIR/release`, else `target/release`.

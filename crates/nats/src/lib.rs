@@ -185,43 +185,53 @@ impl Connection {
     }
 
     /// Publishes `event` with its cursor as the message id, and waits for the stream to
-    /// store it. Returns whether the stream had it already (a duplicate, dropped).
-    pub async fn publish(&self, event: &FeedEvent) -> Result<bool, Error> {
+    /// store it: where it is, and whether the stream had it already (a duplicate, dropped;
+    /// its sequence is then the first copy's).
+    pub async fn publish(&self, event: &FeedEvent) -> Result<Stored, Error> {
         let ack = self.send(event, None).await?.await.map_err(jetstream_error)?;
-        Ok(ack.duplicate)
+        Ok(Stored { sequence: ack.sequence, duplicate: ack.duplicate })
     }
 
     /// Publishes `events` one after the other without waiting between them, then waits for
-    /// the stream to store them all, in order. Each names the message id the stream must have
-    /// stored last (`Nats-Expected-Last-Msg-Id`: `after` for the first, then the one before
-    /// it), so the stream refuses a message whose predecessor it did not store: the stream
-    /// never holds them out of order, whatever fails. Use it once the stream's last message is
-    /// known to be `after`; an error leaves an unknown prefix stored.
-    pub async fn publish_after(&self, after: &str, events: &[FeedEvent]) -> Result<(), Error> {
+    /// the stream to store them all, in order; returns the sequence of the last one. Each
+    /// names the sequence the stream's last message must have (`Nats-Expected-Last-Sequence`:
+    /// `after` for the first, then one more for each), so the stream refuses a message whose
+    /// predecessor it did not store: the stream never holds them out of order, whatever fails.
+    /// Use it once the stream's last message is known to be at `after`; an error leaves an
+    /// unknown prefix stored.
+    ///
+    /// A sequence, not the previous message id (`Nats-Expected-Last-Msg-Id`), because a mirror
+    /// checks these headers again as it copies the messages: a mirror keeps the origin's
+    /// sequences, so the check holds there too, whereas a mirror's last message id is forgotten
+    /// when its server restarts, and the mirror would then stop for good.
+    pub async fn publish_after(&self, after: u64, events: &[FeedEvent]) -> Result<u64, Error> {
         let mut acks = Vec::with_capacity(events.len());
-        let mut previous = after;
+        let mut last = after;
         for event in events {
-            acks.push(self.send(event, Some(previous)).await?);
-            previous = event.cursor.as_str();
+            acks.push(self.send(event, Some(last)).await?);
+            last += 1;
         }
         for ack in acks {
             ack.await.map_err(jetstream_error)?;
         }
-        Ok(())
+        Ok(last)
     }
 
     /// Sends `event` on its subject, its cursor as the message id, and, with `after`, the
-    /// message id the stream must have stored last; returns the acknowledgement to wait for.
+    /// sequence the stream's last message must have; returns the acknowledgement to wait for.
     async fn send(
         &self,
         event: &FeedEvent,
-        after: Option<&str>,
+        after: Option<u64>,
     ) -> Result<jetstream::context::PublishAckFuture, Error> {
         let payload = serde_json::to_vec(event).map_err(jetstream_error)?;
         let mut headers = async_nats::HeaderMap::new();
         headers.insert(async_nats::header::NATS_MESSAGE_ID, event.cursor.as_str());
         if let Some(after) = after {
-            headers.insert(async_nats::header::NATS_EXPECTED_LAST_MESSAGE_ID, after);
+            headers.insert(
+                async_nats::header::NATS_EXPECTED_LAST_SEQUENCE,
+                after.to_string().as_str(),
+            );
         }
         self.jetstream
             .publish_with_headers(subject(event), headers, payload.into())
@@ -263,6 +273,15 @@ impl Connection {
         let messages = consumer.messages().await.map_err(jetstream_error)?;
         Ok(Following { messages })
     }
+}
+
+/// Where the stream stored a published message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stored {
+    /// Its sequence in the stream.
+    pub sequence: u64,
+    /// Whether the stream had it already, and dropped this copy.
+    pub duplicate: bool,
 }
 
 /// How long [`Connection::follow_for_ever`] waits before it tries again to follow, after a

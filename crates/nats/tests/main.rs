@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use jwt_auth_nats::{Connection, Delivered, Start, StreamSettings};
+use jwt_auth_nats::{Connection, Delivered, Start, Stored, StreamSettings};
 use jwt_auth_testdb::nats::NatsServer;
 use jwt_core::{FeedChange, FeedEvent};
 
@@ -49,16 +49,18 @@ async fn changes_are_stored_once_each_in_order_and_followed_from_any_start() {
     assert_eq!(nats.last_sequence("FEED").await.expect("info"), 0);
 
     for cursor in [3, 5, 9] {
-        assert!(!nats.publish(&session(cursor)).await.expect("stored"), "new");
+        assert!(!nats.publish(&session(cursor)).await.expect("stored").duplicate, "new");
     }
     // A republish (a second leader, or a leader after a crash) is dropped.
-    assert!(nats.publish(&session(5)).await.expect("answered"), "a duplicate");
+    let again = nats.publish(&session(5)).await.expect("answered");
+    assert!(again.duplicate, "a duplicate");
+    assert_eq!(again.sequence, 2, "where the first copy is");
     let stream_changes = FeedEvent {
         cursor: "10".into(),
         change: FeedChange::UserChanged { sub: "u".into() },
         expires_at: 4_000_000_000,
     };
-    assert!(!nats.publish(&stream_changes).await.expect("stored"));
+    assert!(!nats.publish(&stream_changes).await.expect("stored").duplicate);
     assert_eq!(nats.last_sequence("FEED").await.expect("info"), 4, "four messages, not five");
 
     let all = read(&nats, "FEED", Start::First, 4).await;
@@ -81,7 +83,7 @@ async fn changes_are_stored_once_each_in_order_and_followed_from_any_start() {
     assert_eq!(since[0].sequence, 1);
     let now = chrono::Utc::now();
     tokio::time::sleep(Duration::from_millis(20)).await;
-    assert!(!nats.publish(&session(11)).await.expect("stored"));
+    assert!(!nats.publish(&session(11)).await.expect("stored").duplicate);
     let newest = read(&nats, "FEED", Start::Since(now), 1).await;
     assert_eq!(newest[0].event.as_ref().unwrap().cursor, "11");
     assert_eq!(newest[0].sequence, 5);
@@ -125,17 +127,18 @@ async fn a_batch_is_stored_only_after_the_message_it_names_as_the_last() {
     let Some(server) = NatsServer::start() else { return };
     let nats = connected(&server).await;
     nats.ensure_stream(&settings("FEED")).await.expect("created");
-    assert!(!nats.publish(&session(1)).await.expect("stored"));
+    let first = nats.publish(&session(1)).await.expect("stored");
+    assert_eq!(first, Stored { sequence: 1, duplicate: false });
 
     // Named after the stream's last message: stored, in order.
     let batch: Vec<FeedEvent> = (2..=6).map(session).collect();
-    nats.publish_after("1", &batch).await.expect("stored");
+    assert_eq!(nats.publish_after(1, &batch).await.expect("stored"), 6);
     assert_eq!(nats.last_sequence("FEED").await.expect("info"), 6);
 
     // Named after a message that is not the stream's last (a gap, or another leader went
     // on): refused, and so is every message after it, which names its refused predecessor.
     let stale: Vec<FeedEvent> = (8..=9).map(session).collect();
-    assert!(nats.publish_after("7", &stale).await.is_err());
+    assert!(nats.publish_after(7, &stale).await.is_err());
     assert_eq!(nats.last_sequence("FEED").await.expect("info"), 6, "nothing stored");
     let cursors: Vec<String> = read(&nats, "FEED", Start::First, 6)
         .await
@@ -143,4 +146,48 @@ async fn a_batch_is_stored_only_after_the_message_it_names_as_the_last() {
         .map(|d| d.event.expect("an event").cursor)
         .collect();
     assert_eq!(cursors, ["1", "2", "3", "4", "5", "6"]);
+}
+
+/// A mirror (a region's copy of the stream) copies batches, and goes on copying them after its
+/// server restarts: the order a batch is published in is checked by sequence, which a mirror
+/// keeps (a check by the previous message id stopped a restarted mirror for good).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mirror_copies_batches_before_and_after_its_server_restarts() {
+    let Some(mut server) = NatsServer::start() else { return };
+    let nats = connected(&server).await;
+    nats.ensure_stream(&settings("FEED")).await.expect("created");
+    let jetstream = async_nats::jetstream::new(nats.client().clone());
+    jetstream
+        .create_stream(async_nats::jetstream::stream::Config {
+            name: "FEED_MIRROR".into(),
+            mirror: Some(async_nats::jetstream::stream::Source {
+                name: "FEED".into(),
+                ..Default::default()
+            }),
+            storage: async_nats::jetstream::stream::StorageType::File,
+            ..Default::default()
+        })
+        .await
+        .expect("a mirror");
+    let first = nats.publish(&session(1)).await.expect("stored");
+    let batch: Vec<FeedEvent> = (2..=4).map(session).collect();
+    let last = nats.publish_after(first.sequence, &batch).await.expect("stored");
+    let copied = read(&nats, "FEED_MIRROR", Start::First, 4).await;
+    assert_eq!(copied.iter().map(|d| d.sequence).collect::<Vec<_>>(), [1, 2, 3, 4]);
+
+    server.kill();
+    server.resume();
+    assert!(nats.connected_within(Duration::from_secs(10)).await, "connected again");
+    // JetStream takes a moment to come back after the restart.
+    for _ in 0..100 {
+        if nats.last_sequence("FEED").await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let batch: Vec<FeedEvent> = (5..=7).map(session).collect();
+    assert_eq!(nats.publish_after(last, &batch).await.expect("stored after the restart"), 7);
+    let copied = read(&nats, "FEED_MIRROR", Start::AfterSequence(4), 3).await;
+    let cursors: Vec<_> = copied.iter().map(|d| d.event.as_ref().unwrap().cursor.clone()).collect();
+    assert_eq!(cursors, ["5", "6", "7"]);
 }

@@ -173,21 +173,22 @@ impl Relay {
     /// After a start or a failure the stream may hold rows past the recorded position (a
     /// leader that died before recording them): rows are then published one at a time, each
     /// acknowledged before the next, until the stream stores one that it did not have. From
-    /// there the stream's last message is known, and a batch is sent at once, each message
-    /// naming the one before it as the stream's last (see [`Connection::publish_after`]).
+    /// there the stream's last message is known (its sequence), and a batch is sent at once,
+    /// each message naming the sequence of the one before it as the stream's last (see
+    /// [`Connection::publish_after`]).
     async fn publish_all(
         &self,
         leadership: &jwt_auth_store::Leadership,
-        position: &mut Option<(i64, bool)>,
+        position: &mut Option<(i64, Option<u64>)>,
     ) -> Result<(), String> {
-        let (mut published, mut known) = match *position {
+        let (mut published, mut last_sequence) = match *position {
             Some(at) => at,
             None => {
                 self.nats.ensure_stream(&self.settings).await.map_err(|e| e.to_string())?;
-                (self.store.relay_published().await.map_err(|e| e.to_string())?, false)
+                (self.store.relay_published().await.map_err(|e| e.to_string())?, None)
             }
         };
-        *position = Some((published, known));
+        *position = Some((published, last_sequence));
         loop {
             let entries =
                 self.store.outbox_after(published, RELAY_BATCH).await.map_err(|e| e.to_string())?;
@@ -197,24 +198,23 @@ impl Relay {
             let events: Vec<FeedEvent> =
                 entries.iter().map(|entry| event_of(entry, self.token_lifetime)).collect();
             let mut rest = &events[..];
-            while !known && let Some((event, after)) = rest.split_first() {
-                let duplicate = self.nats.publish(event).await.map_err(|e| e.to_string())?;
-                known = !duplicate;
+            while last_sequence.is_none()
+                && let Some((event, after)) = rest.split_first()
+            {
+                let stored = self.nats.publish(event).await.map_err(|e| e.to_string())?;
+                last_sequence = (!stored.duplicate).then_some(stored.sequence);
                 rest = after;
             }
-            if !rest.is_empty() {
-                // The stream's last message: the one stored one at a time just before, or the
-                // last one published before this read.
-                let after = match events.len() - rest.len() {
-                    0 => published.to_string(),
-                    n => events[n - 1].cursor.clone(),
-                };
-                self.nats.publish_after(&after, rest).await.map_err(|e| e.to_string())?;
+            if let Some(after) = last_sequence
+                && !rest.is_empty()
+            {
+                let last = self.nats.publish_after(after, rest).await.map_err(|e| e.to_string())?;
+                last_sequence = Some(last);
             }
             if let Some(entry) = entries.last() {
                 published = entry.position;
                 self.store.set_relay_published(published).await.map_err(|e| e.to_string())?;
-                *position = Some((published, known));
+                *position = Some((published, last_sequence));
             }
             if entries.len() < RELAY_BATCH as usize {
                 return Ok(());

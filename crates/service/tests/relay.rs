@@ -80,7 +80,8 @@ async fn postgres_the_outbox_reaches_the_stream_in_order_once_and_a_new_leader_g
     let outbox = first.outbox_after(0, 3).await.expect("reads");
     nats.ensure_stream(&relay(first.clone(), nats.clone()).0.settings).await.expect("created");
     for entry in &outbox {
-        assert!(!nats.publish(&event_of(entry, TimeDelta::minutes(15))).await.expect("stored"));
+        let stored = nats.publish(&event_of(entry, TimeDelta::minutes(15))).await.expect("stored");
+        assert!(!stored.duplicate);
     }
 
     let (leader, leading) = relay(first.clone(), nats.clone());

@@ -2,9 +2,9 @@
 //! server) started on 127.0.0.1 and waited for, and the requests made with curl.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use jwt_auth_benches::{Process, fail, wait_until_ready};
+use jwt_auth_benches::{Process, fail, log_output, wait_until_ready};
 
 /// A started server, stopped when dropped.
 pub struct Server {
@@ -23,7 +23,8 @@ pub fn start(bin: &Path, envs: &[(&str, String)], port: u16, path: &str) -> Serv
     command
         .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
         .env("BIND_ADDRESS", format!("127.0.0.1:{port}"));
-    let process = Process::spawn(command.stdout(Stdio::null()).stderr(Stdio::null()));
+    let name = bin.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let process = Process::spawn(log_output(&mut command, &format!("{name}-{port}")));
     let base = format!("http://127.0.0.1:{port}");
     let server = Server { process, base };
     let url = format!("{}{path}", server.base);

@@ -51,17 +51,10 @@ pub fn measure(bin: &Path, postgres: &str, runtime: &tokio::runtime::Runtime) ->
         let nats = with_nats.then(|| nats::start("followers"));
         let work = std::env::temp_dir().join(format!("jwt-auth-followers-{}", std::process::id()));
         std::fs::create_dir_all(&work).unwrap_or_else(|e| fail(e));
-        let secret: String = (0..48).map(|i| char::from(b'a' + (i * 3 % 26) as u8)).collect();
-        let mut envs = vec![
-            ("DATABASE_URL", postgres.to_owned()),
-            ("DATA_DIR", work.display().to_string()),
-            ("JWT_SECRET", secret.clone()),
-            ("KEY_ENCRYPTION_KEY", key_encryption_key()),
-            ("ADMIN_EMAIL", crate::regions::ADMIN_EMAIL.to_owned()),
-            ("ADMIN_PASSWORD", crate::PASSWORD.to_owned()),
-            ("LOGIN_RATE_LIMIT", "0".to_owned()),
-            ("RUST_LOG", "warn".to_owned()),
-        ];
+        let secret = crate::run_secret(3);
+        let mut envs = crate::instance_env(postgres, &work, &secret, &key_encryption_key());
+        envs.push(("ADMIN_EMAIL", crate::regions::ADMIN_EMAIL.to_owned()));
+        envs.push(("ADMIN_PASSWORD", crate::PASSWORD.to_owned()));
         if let Some(nats) = &nats {
             envs.push(("NATS_URL", nats.url.clone()));
         }

@@ -51,25 +51,16 @@ pub fn measure(bin: &Path, postgres: &str, runtime: &tokio::runtime::Runtime) ->
         runtime.block_on(recreate_postgres(postgres));
         let nats = with_nats.then(|| nats::start("logouts"));
         let kek = key_encryption_key();
-        let secret: String = (0..48).map(|i| char::from(b'a' + (i * 11 % 26) as u8)).collect();
-        let mut envs = vec![
-            ("DATABASE_URL", postgres.to_owned()),
-            ("JWT_SECRET", secret),
-            ("KEY_ENCRYPTION_KEY", kek),
-            ("LOGIN_RATE_LIMIT", "0".to_owned()),
-            ("LOGIN_FAILURE_BACKOFF", "0".to_owned()),
-            ("RUST_LOG", "warn".to_owned()),
-        ];
-        if let Some(nats) = &nats {
-            envs.push(("NATS_URL", nats.url.clone()));
-        }
+        let secret = crate::run_secret(11);
         let work = std::env::temp_dir().join(format!("jwt-auth-scale-{}", std::process::id()));
         let instances: Vec<Server> = (0..INSTANCES)
             .map(|i| {
                 let dir = work.join(format!("instance-{i}"));
                 std::fs::create_dir_all(&dir).unwrap_or_else(|e| fail(e));
-                let mut envs = envs.clone();
-                envs.push(("DATA_DIR", dir.display().to_string()));
+                let mut envs = crate::instance_env(postgres, &dir, &secret, &kek);
+                if let Some(nats) = &nats {
+                    envs.push(("NATS_URL", nats.url.clone()));
+                }
                 servers::start(bin, &envs, nats::free_port(), "/ready")
             })
             .collect();

@@ -57,6 +57,31 @@ const DELAY: std::time::Duration = std::time::Duration::from_millis(40);
 /// The password of the run's user.
 const PASSWORD: &str = "scale load password";
 
+/// The environment of a `jwt-auth serve` of the run: on `database_url`, its files in `dir`, the
+/// run's `secret` and `key_encryption_key`, without the login throttles (the run logs in from
+/// one address, fast), logging warnings only. The caller adds what its part needs.
+fn instance_env(
+    database_url: &str,
+    dir: &std::path::Path,
+    secret: &str,
+    key_encryption_key: &str,
+) -> Vec<(&'static str, String)> {
+    vec![
+        ("DATABASE_URL", database_url.to_owned()),
+        ("DATA_DIR", dir.display().to_string()),
+        ("JWT_SECRET", secret.to_owned()),
+        ("KEY_ENCRYPTION_KEY", key_encryption_key.to_owned()),
+        ("LOGIN_RATE_LIMIT", "0".to_owned()),
+        ("LOGIN_FAILURE_BACKOFF", "0".to_owned()),
+        ("RUST_LOG", "warn".to_owned()),
+    ]
+}
+
+/// A 48-letter HS256 secret of the run, one per `part`.
+fn run_secret(part: u8) -> String {
+    (0..48u32).map(|i| char::from(b'a' + ((i * u32::from(part)) % 26) as u8)).collect()
+}
+
 /// Where the measured section starts and ends in `docs/scale-out.md`.
 const BEGIN: &str = "<!-- measured: begin (benches/scale.sh writes this section) -->";
 const END: &str = "<!-- measured: end -->";
@@ -72,12 +97,15 @@ fn main() {
     }
     let mut out = PathBuf::from("docs/scale-out.md");
     let mut lag_logouts = 1_000;
+    let mut regions_only = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--out" => out = PathBuf::from(args.next().unwrap_or_else(|| fail("--out FILE"))),
             // A smoke run: small counts and short windows, figures not worth keeping.
             "--quick" => QUICK.store(true, std::sync::atomic::Ordering::Relaxed),
+            // The regions alone (their lag and faults), to look into them: nothing is written.
+            "--regions-only" => regions_only = true,
             "--lag-logouts" => {
                 lag_logouts = args
                     .next()
@@ -93,11 +121,14 @@ fn main() {
     let bin_dir = release_dir();
     let heading = machine();
     let runtime = runtime(2);
-    eprintln!("scale: the revocation set's memory");
-    let bytes = memory::bytes_per_session();
-    let logouts = logouts::measure(&bin_dir.join("jwt-auth"), &postgres, &runtime);
-    let rotations = rotations::measure(&bin_dir.join("jwt-auth"), &postgres, &runtime);
-    let followers = followers::measure(&bin_dir.join("jwt-auth"), &postgres, &runtime);
+    let parts = (!regions_only).then(|| {
+        eprintln!("scale: the revocation set's memory");
+        let bytes = memory::bytes_per_session();
+        let logouts = logouts::measure(&bin_dir.join("jwt-auth"), &postgres, &runtime);
+        let rotations = rotations::measure(&bin_dir.join("jwt-auth"), &postgres, &runtime);
+        let followers = followers::measure(&bin_dir.join("jwt-auth"), &postgres, &runtime);
+        (bytes, logouts, rotations, followers)
+    });
 
     eprintln!("scale: three regions, {} ms apart", DELAY.as_millis());
     runtime.block_on(seed::recreate_postgres(&postgres));
@@ -113,6 +144,18 @@ fn main() {
         (lag, faults)
     });
 
+    let Some((bytes, logouts, rotations, followers)) = parts else {
+        for row in &lag {
+            eprintln!(
+                "scale: lag at {}: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+                row.label, row.p50, row.p99, row.max
+            );
+        }
+        for (fault, outcome) in &faults {
+            eprintln!("scale: {fault}: {outcome}");
+        }
+        return;
+    };
     let mut section = format!(
         "Measured by `benches/scale.sh` on {heading}. Every process of the run shares this machine's cores.\n\n"
     );

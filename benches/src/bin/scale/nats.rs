@@ -3,9 +3,9 @@
 
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use jwt_auth_benches::{Process, fail, wait_until_ready};
+use jwt_auth_benches::{Process, fail, log_output, wait_until_ready};
 
 /// A running NATS server.
 pub struct Nats {
@@ -34,13 +34,9 @@ pub fn start(name: &str) -> Nats {
     let storage =
         std::env::temp_dir().join(format!("jwt-auth-scale-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&storage);
-    let process = Process::spawn(
-        Command::new("nats-server")
-            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
-            .arg(&storage)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
-    );
+    let mut command = Command::new("nats-server");
+    command.args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"]).arg(&storage);
+    let process = Process::spawn(log_output(&mut command, &format!("nats-{name}")));
     wait_until_ready(
         || TcpStream::connect(("127.0.0.1", port)).is_ok(),
         || "nats-server did not listen in 30 s".to_owned(),

@@ -7,12 +7,12 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::stream;
 
-use jwt_auth_benches::{Process, fail, key_encryption_key, wait_until_ready};
+use jwt_auth_benches::{Process, fail, key_encryption_key, log_output, wait_until_ready};
 
 use crate::nats::free_port;
 use crate::proxy::Proxy;
@@ -48,13 +48,10 @@ impl NatsNode {
     }
 
     fn start(&mut self) {
-        let process = Process::spawn(
-            Command::new("nats-server")
-                .arg("-c")
-                .arg(&self.config)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null()),
-        );
+        let mut command = Command::new("nats-server");
+        command.arg("-c").arg(&self.config);
+        let process =
+            Process::spawn(log_output(&mut command, &format!("nats-region-{}", self.region)));
         self.process = Some(process);
         let port = self.client_port;
         wait_until_ready(
@@ -195,7 +192,7 @@ impl Regions {
             }
         }
 
-        let secret: String = (0..48).map(|i| char::from(b'a' + (i * 7 % 26) as u8)).collect();
+        let secret = crate::run_secret(7);
         let kek = key_encryption_key();
         let bin = bin_dir.join("jwt-auth");
         let mut instances = Vec::new();
@@ -205,20 +202,14 @@ impl Regions {
                 let dir = work.join(&name);
                 std::fs::create_dir_all(&dir).unwrap_or_else(|e| fail(e));
                 let port = free_port();
-                let envs = vec![
-                    ("DATABASE_URL", database_urls[i].clone()),
-                    ("DATA_DIR", dir.display().to_string()),
-                    ("JWT_SECRET", secret.clone()),
-                    ("KEY_ENCRYPTION_KEY", kek.clone()),
-                    ("LOGIN_RATE_LIMIT", "0".to_owned()),
-                    ("LOGIN_FAILURE_BACKOFF", "0".to_owned()),
+                let mut envs = crate::instance_env(&database_urls[i], &dir, &secret, &kek);
+                envs.extend([
                     ("NATS_URL", nats[i].url()),
                     ("NATS_STREAM", stream_of(region)),
                     ("DATABASE_CONNECT_TIMEOUT", "2s".to_owned()),
                     ("ADMIN_EMAIL", ADMIN_EMAIL.to_owned()),
                     ("ADMIN_PASSWORD", crate::PASSWORD.to_owned()),
-                    ("RUST_LOG", "warn".to_owned()),
-                ];
+                ]);
                 let mut instance = Instance { name, port, envs, server: None };
                 instance.start(&bin);
                 // A's first instance starts alone, so that the relay's leader is in A.

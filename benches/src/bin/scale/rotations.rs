@@ -34,21 +34,14 @@ pub fn measure(bin: &Path, postgres: &str, runtime: &tokio::runtime::Runtime) ->
     for instances in [1, 2, 4] {
         eprintln!("scale: refresh rotations with {instances} instance(s)");
         runtime.block_on(recreate_postgres(postgres));
-        let secret: String = (0..48).map(|i| char::from(b'a' + (i * 5 % 26) as u8)).collect();
+        let secret = crate::run_secret(5);
         let kek = key_encryption_key();
         let work = std::env::temp_dir().join(format!("jwt-auth-rotations-{}", std::process::id()));
         let servers: Vec<Server> = (0..instances)
             .map(|i| {
                 let dir = work.join(format!("instance-{i}"));
                 std::fs::create_dir_all(&dir).unwrap_or_else(|e| fail(e));
-                let envs = vec![
-                    ("DATABASE_URL", postgres.to_owned()),
-                    ("DATA_DIR", dir.display().to_string()),
-                    ("JWT_SECRET", secret.clone()),
-                    ("KEY_ENCRYPTION_KEY", kek.clone()),
-                    ("LOGIN_RATE_LIMIT", "0".to_owned()),
-                    ("RUST_LOG", "warn".to_owned()),
-                ];
+                let envs = crate::instance_env(postgres, &dir, &secret, &kek);
                 servers::start(bin, &envs, free_port(), "/ready")
             })
             .collect();

@@ -270,6 +270,16 @@ impl TestApp {
         self.http.get(self.url(path))
     }
 
+    /// The value of one series of `/metrics`, by its full name (a gauge, a counter, or a
+    /// histogram's `_count`), if the server shows it.
+    pub async fn metric(&self, name: &str) -> Option<f64> {
+        let metrics = send(self.get("/metrics")).await;
+        metrics
+            .text
+            .lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+    }
+
     pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
         self.http.post(self.url(path))
     }

@@ -12,19 +12,10 @@ use reqwest::StatusCode;
 use crate::common::{Backend, TestApp, TestDb, send};
 use crate::http::instances::refused_within;
 
-/// A gauge of `/metrics`, by its full name.
-async fn gauge(app: &TestApp, name: &str) -> Option<i64> {
-    let metrics = send(app.get("/metrics")).await;
-    metrics
-        .text
-        .lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
-}
-
 /// Waits until `app` says it follows the stream (`true`) or reads the database (`false`).
 async fn following(app: &TestApp, want: bool, within: Duration) {
     let started = Instant::now();
-    while gauge(app, "jwt_auth_change_stream_following").await != Some(i64::from(want)) {
+    while app.metric("jwt_auth_change_stream_following").await != Some(f64::from(u8::from(want))) {
         assert!(started.elapsed() < within, "following is not {want} after {within:?}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -62,9 +53,9 @@ async fn postgres_instances_follow_the_stream_fall_back_to_the_database_and_retu
     a.register("alice@example.com").await;
     following(&a, true, Duration::from_secs(10)).await;
     following(&b, true, Duration::from_secs(10)).await;
-    let leaders = gauge(&a, "jwt_auth_change_stream_relay_leader").await.unwrap_or(0)
-        + gauge(&b, "jwt_auth_change_stream_relay_leader").await.unwrap_or(0);
-    assert_eq!(leaders, 1, "one relay leader");
+    let leaders = a.metric("jwt_auth_change_stream_relay_leader").await.unwrap_or(0.0)
+        + b.metric("jwt_auth_change_stream_relay_leader").await.unwrap_or(0.0);
+    assert_eq!(leaders, 1.0, "one relay leader");
 
     // Through the stream: both ways.
     let took = logout_reaches(&a, &b, "alice@example.com", Duration::from_secs(1)).await;
