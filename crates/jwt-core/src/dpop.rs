@@ -1318,8 +1318,10 @@ mod tests {
 
     #[test]
     fn the_replay_cache_refuses_a_known_key_and_new_keys_at_capacity_then_makes_room() {
-        // One place per shard: keys fill their shards, and a full shard refuses new keys.
-        let cache = ReplayCache::new(REPLAY_SHARDS as u64);
+        // Two places per shard: keys fill their shards, and a full shard refuses new keys. (Two,
+        // so that the two keys remembered at the end fit even when they share a shard.)
+        let capacity = 2 * REPLAY_SHARDS as u64;
+        let cache = ReplayCache::new(capacity);
         let (now, until) = (1_700_000_000, 1_700_000_061);
         assert!(cache.remember(1, until, now).unwrap());
         assert!(!cache.remember(1, until, now).unwrap(), "a replay");
@@ -1329,7 +1331,7 @@ mod tests {
                 Ok(new) => assert!(new),
                 Err(Error::Unavailable(source)) => {
                     let refused = source.downcast_ref::<ReplayCacheFull>();
-                    assert_eq!(refused, Some(&ReplayCacheFull { capacity: REPLAY_SHARDS as u64 }));
+                    assert_eq!(refused, Some(&ReplayCacheFull { capacity }));
                     full = Some(key);
                     break;
                 }
@@ -1337,7 +1339,7 @@ mod tests {
             }
         }
         let full = full.expect("a shard filled up");
-        assert!(cache.len() <= REPLAY_SHARDS as u64);
+        assert!(cache.len() <= capacity);
         assert!(
             !cache.remember(1, until, now).unwrap(),
             "still remembered: a full cache forgets nothing"
