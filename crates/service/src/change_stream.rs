@@ -20,7 +20,6 @@ use chrono::TimeDelta;
 use jwt_auth_nats::{Connection, Delivered, Handler, RETRY_AFTER, Start, StreamSettings};
 use jwt_auth_store::{OutboxChange, OutboxEntry, Store};
 use jwt_core::{Clock, FeedChange, FeedEntry, FeedEvent};
-
 use tokio::sync::Notify;
 
 use crate::feed::FeedLog;
@@ -136,8 +135,8 @@ impl Relay {
     async fn lead(&self, mut leadership: jwt_auth_store::Leadership) -> String {
         let mut connected = self.nats.watch();
         let mut failing = false;
-        // The position published up to, and whether the stream's last message is known to be
-        // that one; read from the store (and the stream made sure of) at the start and after a
+        // The position published up to, and the sequence of the stream's last message once
+        // known; read from the store (and the stream made sure of) at the start and after a
         // failure.
         let mut published = None;
         loop {
@@ -253,9 +252,8 @@ impl Reader {
     /// handled.
     pub async fn run(self, target: &impl ChangeTarget) {
         let start = Start::Since(self.clock.now() - START_MARGIN);
-        let nats = self.nats.clone();
-        let stream = self.stream.clone();
-        nats.follow_for_ever(&stream, start, &mut ReaderSteps { reader: &self, target }).await
+        let mut steps = ReaderSteps { reader: &self, target };
+        self.nats.follow_for_ever(&self.stream, start, &mut steps).await
     }
 }
 
